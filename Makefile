@@ -1,0 +1,42 @@
+# The two commands a new user runs: `make up` and `make test`. See README.md.
+SHELL := /bin/bash
+PY := .venv/bin/python
+export PYTHON := $(CURDIR)/$(PY)
+
+.PHONY: up down status test test-unit test-integration test-e2e lint bootstrap infra migrate
+
+bootstrap:
+	@bash deploy/local/bootstrap.sh
+
+up: bootstrap
+	@bash deploy/local/stack.sh up
+
+down:
+	@bash deploy/local/stack.sh down
+
+status:
+	@bash deploy/local/stack.sh status
+
+infra: bootstrap
+	@bash deploy/local/stack.sh infra
+
+migrate: bootstrap
+	@bash deploy/local/stack.sh migrate
+
+# Unit tests need nothing; integration and e2e tiers start real Kafka and PostgreSQL
+# themselves (tests/conftest.py) unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL are given.
+test: bootstrap
+	@$(PY) -m pytest -q -p no:cacheprovider tests; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
+
+test-unit: bootstrap
+	@$(PY) -m pytest -q tests/unit
+
+test-integration: bootstrap
+	@$(PY) -m pytest -q tests/integration
+
+test-e2e: bootstrap
+	@$(PY) -m pytest -q tests/e2e
+
+lint: bootstrap
+	@$(PY) -m ruff check . && $(PY) -m ruff format --check . && $(PY) -m mypy

@@ -1,0 +1,43 @@
+# Shared helpers of the local, Docker-free stack. Sourced, never run.
+# Everything we start lives under $RUN_DIR (git-ignored): data, logs, and one pid file per
+# process, so `make down` stops exactly what we started and nothing else.
+set -euo pipefail
+
+ROOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+RUN_DIR=${RUN_DIR:-$ROOT_DIR/.run}
+CACHE_DIR=${CACHE_DIR:-$ROOT_DIR/.cache}
+PID_DIR=$RUN_DIR/pids
+LOG_DIR=$RUN_DIR/logs
+mkdir -p "$PID_DIR" "$LOG_DIR"
+
+KAFKA_PORT=${LOCAL_KAFKA_PORT:-9092}
+KAFKA_CONTROLLER_PORT=${LOCAL_KAFKA_CONTROLLER_PORT:-9093}
+PG_PORT=${LOCAL_PG_PORT:-55432}
+PG_DB=${LOCAL_PG_DB:-wecom_quota}
+
+say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# pid_alive NAME: true when the recorded process of NAME still runs.
+pid_alive() {
+  local f=$PID_DIR/$1.pid
+  [[ -s $f ]] && kill -0 "$(cat "$f")" 2>/dev/null
+}
+
+# stop_recorded NAME: TERM the recorded process (and its group), wait, then KILL.
+stop_recorded() {
+  local name=$1 f=$PID_DIR/$1.pid pid
+  [[ -s $f ]] || return 0
+  pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    say "stopping $name (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+docker_engine() { command -v docker >/dev/null 2>&1 && timeout 5 docker info >/dev/null 2>&1; }

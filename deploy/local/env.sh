@@ -1,0 +1,26 @@
+# The environment of the running system, sourced by stack.sh and the test fixtures' shell
+# side: given variables pass through untouched; otherwise the local stack's values are used.
+# Generated local secrets live in .run/ (git-ignored), never in the repository.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+local_secret() {  # local_secret NAME: a random secret made once per checkout
+  local f=$RUN_DIR/secrets/$1
+  if [[ ! -s $f ]]; then
+    mkdir -p "$RUN_DIR/secrets" && chmod 700 "$RUN_DIR/secrets"
+    python3 -c 'import secrets; print(secrets.token_urlsafe(24))' > "$f"
+    chmod 600 "$f"
+  fi
+  cat "$f"
+}
+
+export_stack_env() {
+  export KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-localhost:$KAFKA_PORT}
+  if [[ -z ${DATABASE_URL:-} ]]; then
+    local line
+    while IFS= read -r line; do export "${line?}"; done < <(bash "$ROOT_DIR/deploy/local/postgres.sh" env)
+  fi
+  export INGEST_API_TOKENS=${INGEST_API_TOKENS:-$(local_secret ingest_api_token)}
+  export BUSINESS_TIMEZONE=${BUSINESS_TIMEZONE:-Asia/Shanghai}
+  export INGESTOR_PORT=${INGESTOR_PORT:-8080} SCORER_PORT=${SCORER_PORT:-8081} \
+         NOTIFIER_PORT=${NOTIFIER_PORT:-8082}
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The whole local system. Docker engine present → docker compose; otherwise local processes.
+# Given KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL are used as they are (nothing started for them).
+#   stack.sh up | down | infra | status
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+infra_up() {
+  [[ -n ${KAFKA_BOOTSTRAP_SERVERS:-} ]] && say "using Kafka at $KAFKA_BOOTSTRAP_SERVERS" \
+    || bash "$ROOT_DIR/deploy/local/kafka.sh" up
+  [[ -n ${DATABASE_URL:-} ]] && say "using the PostgreSQL of DATABASE_URL" \
+    || bash "$ROOT_DIR/deploy/local/postgres.sh" up
+}
+
+migrate() {
+  export_stack_env
+  "$PYTHON" -m shared.db.migrate
+}
+
+status() {
+  local name
+  for name in kafka postgres ingestor scorer notifier simulator; do
+    if pid_alive "$name"; then echo "$name: running (pid $(cat "$PID_DIR/$name.pid"))"
+    else echo "$name: stopped"; fi
+  done
+}
+
+PYTHON=${PYTHON:-$ROOT_DIR/.venv/bin/python}
+case "${1:-}" in
+  infra) infra_up ;;
+  up)
+    if docker_engine && [[ -z ${KAFKA_BOOTSTRAP_SERVERS:-}${DATABASE_URL:-} ]]; then
+      say "Docker engine found: docker compose up"
+      docker compose -f "$ROOT_DIR/docker-compose.yml" up -d --build --wait
+      exit 0
+    fi
+    infra_up
+    migrate
+    bash "$ROOT_DIR/deploy/local/services.sh" up
+    ;;
+  down)
+    if docker_engine && [[ -f $ROOT_DIR/docker-compose.yml ]] && \
+       docker compose -f "$ROOT_DIR/docker-compose.yml" ps -q 2>/dev/null | grep -q .; then
+      docker compose -f "$ROOT_DIR/docker-compose.yml" down
+    fi
+    bash "$ROOT_DIR/deploy/local/services.sh" down
+    bash "$ROOT_DIR/deploy/local/postgres.sh" down
+    bash "$ROOT_DIR/deploy/local/kafka.sh" down
+    ;;
+  status) status ;;
+  migrate) migrate ;;
+  *) die "usage: stack.sh up|down|infra|status" ;;
+esac

@@ -1,0 +1,73 @@
+"""`POST /v1/events`: the bank systems' record stream (CONTRACT.md)."""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import Counter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from services.ingestor.intake import BodyError, decode_body, validate
+from services.ingestor.publisher import RecordPublisher
+from services.ingestor.settings import IngestorSettings
+from shared.http import JSONResponse, error
+
+log = logging.getLogger(__name__)
+REQUESTS = Counter("ingestor_event_requests_total", "POST /v1/events by outcome", ["outcome"])
+
+
+class BodyTooLargeError(Exception):
+    pass
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """Read the body, refusing as soon as it passes the limit (never buffering more)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLargeError
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLargeError
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def bearer(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def events_endpoint(settings: IngestorSettings, publisher: RecordPublisher):  # type: ignore[no-untyped-def]
+    async def post_events(request: Request) -> Response:
+        if not settings.token_accepted(bearer(request)):
+            REQUESTS.labels("unauthorized").inc()
+            return error(401, "missing or invalid bearer token")
+        try:
+            body = await read_limited(request, settings.ingest_max_body_bytes)
+            items = decode_body(
+                body, request.headers.get("content-type", ""), settings.ingest_max_records
+            )
+        except BodyTooLargeError:
+            REQUESTS.labels("too_large").inc()
+            return error(413, f"body over {settings.ingest_max_body_bytes} bytes")
+        except BodyError as exc:
+            REQUESTS.labels("malformed").inc()
+            return JSONResponse({"errors": [{"index": None, "error": str(exc)}]}, status_code=400)
+        intake = validate(items)
+        if intake.errors:
+            REQUESTS.labels("invalid").inc()
+            return JSONResponse({"errors": intake.errors}, status_code=422)
+        try:
+            await publisher.publish(intake.records)
+        except Exception:
+            REQUESTS.labels("unavailable").inc()
+            log.exception("publishing to Kafka failed; nothing acknowledged")
+            return error(503, "could not store the records now; retry (records are idempotent)")
+        REQUESTS.labels("accepted").inc()
+        return JSONResponse({"accepted": len(intake.records)})
+
+    return post_events

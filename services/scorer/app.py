@@ -1,0 +1,125 @@
+"""The scorer's one wiring point: settings → pool, broker, pipeline → routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import orjson
+from faststream.kafka.annotations import KafkaMessage
+from faststream.middlewares import AckPolicy
+from shared.calendar import BusinessCalendar, CalendarOverrides, Period
+from starlette.applications import Starlette
+
+from services.scorer.api import score_routes
+from services.scorer.closing import close_period
+from services.scorer.pipeline import ScoringPipeline
+from services.scorer.settings import ScorerSettings
+from shared.db import apply_migrations, create_pool
+from shared.http import ops_routes
+from shared.kafka import (
+    StoredOffsetsListener,
+    ensure_topics,
+    kafka_ready,
+    load_offsets,
+    make_broker,
+)
+
+log = logging.getLogger(__name__)
+
+
+class _State:
+    pool: asyncpg.Pool | None = None
+
+    def get_pool(self) -> asyncpg.Pool:
+        if self.pool is None:
+            raise RuntimeError("the database pool is not open yet")
+        return self.pool
+
+
+def create_app(settings: ScorerSettings) -> Starlette:
+    state = _State()
+    topics = settings.topics
+    overrides = (
+        CalendarOverrides.from_yaml(settings.calendar_overrides_file)
+        if settings.calendar_overrides_file
+        else None
+    )
+    calendar = BusinessCalendar(overrides, tz=settings.tz)
+    broker = make_broker(settings.kafka_bootstrap_servers, "scorer")
+    consumed = [topics.contact_events, topics.bank_records]
+
+    async def dead_letter(raw: Any, reason: str) -> None:
+        await broker.publish(
+            orjson.dumps(
+                {
+                    "error": reason,
+                    "topic": raw.topic,
+                    "partition": raw.partition,
+                    "offset": raw.offset,
+                    "value": raw.value.decode("utf-8", "replace") if raw.value else None,
+                }
+            ),
+            topics.dlq(raw.topic),
+            key=raw.key,
+        )
+
+    pipeline = ScoringPipeline(state.get_pool, settings.scorer_group_id, settings.tz, dead_letter)
+
+    async def load(tps: Any) -> dict[tuple[str, int], int]:
+        return await load_offsets(state.get_pool(), settings.scorer_group_id, tps)
+
+    subscriber = broker.subscriber(
+        *consumed,
+        group_id=settings.scorer_group_id,
+        batch=True,
+        max_records=settings.scorer_batch_max_records,
+        batch_timeout_ms=settings.scorer_batch_timeout_ms,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        listener=StoredOffsetsListener(lambda: subscriber.consumer, load),
+    )
+
+    @subscriber
+    async def on_batch(_: Any, message: KafkaMessage) -> None:
+        raw = message.raw_message
+        await pipeline.handle(raw if isinstance(raw, tuple) else (raw,))
+
+    async def close(period: Period, closed_by: str) -> dict[str, Any]:
+        return await close_period(
+            state.get_pool, broker, topics.breaches, calendar, period, closed_by
+        )
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await apply_migrations(settings.migration_dsn)
+        state.pool = await create_pool(
+            settings.database_url.get_secret_value(), settings.db_pool_size
+        )
+        await broker.connect()
+        await ensure_topics(
+            broker,
+            [*consumed, topics.breaches, *(topics.dlq(t) for t in consumed)],
+            settings.topic_partitions,
+        )
+        await broker.start()
+        try:
+            yield
+        finally:
+            await broker.stop()
+            await state.pool.close()
+
+    async def kafka() -> None:
+        await kafka_ready(broker)
+
+    async def postgres() -> None:
+        await state.get_pool().fetchval("SELECT 1")
+
+    routes = [
+        *score_routes(state.get_pool, calendar, close),
+        *ops_routes({"kafka": kafka, "postgres": postgres}),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,6 @@
+"""PostgreSQL access: a pool opened in a service's lifespan, and numbered migrations."""
+
+from shared.db.migrate import Migration, apply_migrations, load_migrations
+from shared.db.pool import create_pool
+
+__all__ = ["Migration", "apply_migrations", "create_pool", "load_migrations"]

@@ -1,0 +1,64 @@
+"""What every service's HTTP side shares: `/healthz`, `/readyz`, `/metrics`, JSON errors,
+and running a Starlette app under uvicorn."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import orjson
+import uvicorn
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from shared.metrics import render
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+log = logging.getLogger(__name__)
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+def ops_routes(checks: Mapping[str, ReadinessCheck]) -> list[Route]:
+    """`/healthz` says the process runs; `/readyz` runs each dependency check (Kafka,
+    PostgreSQL, ...) and answers 503 naming the ones that fail; `/metrics` for Prometheus."""
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> Response:
+        failed: dict[str, str] = {}
+        for name, check in checks.items():
+            try:
+                await check()
+            except Exception as exc:  # a readiness probe reports, it never raises
+                failed[name] = type(exc).__name__
+        if failed:
+            return JSONResponse({"status": "unavailable", "failed": failed}, status_code=503)
+        return JSONResponse({"status": "ready", "checks": sorted(checks)})
+
+    async def metrics(_: Request) -> Response:
+        body, content_type = render()
+        return Response(body, media_type=content_type)
+
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+
+
+def serve(app: Any, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 - a server's job
+    """Run the app under uvicorn; logs stay ours (JSON), access logs off."""
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")

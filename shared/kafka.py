@@ -1,0 +1,183 @@
+"""Kafka wiring shared by the services: one broker factory (durable producer settings,
+Prometheus middleware) and offsets kept in PostgreSQL.
+
+Effectively-once: a consumer applies a batch and records the batch's next offsets in the same
+PostgreSQL transaction (`lock_offsets` / `store_offsets`); on partition assignment it seeks to
+the stored offsets (`StoredOffsetsListener`). Records below the stored offset, which a
+rebalance can deliver again, are dropped inside the transaction before they touch any state."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import asyncpg
+from aiokafka import ConsumerRebalanceListener, TopicPartition
+from faststream.kafka import KafkaBroker
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from prometheus_client import REGISTRY
+
+log = logging.getLogger(__name__)
+
+
+def make_broker(bootstrap_servers: str, service: str) -> KafkaBroker:
+    """Producer: `acks=all` and idempotence, so an acknowledged publish is durable and a
+    producer retry never writes twice."""
+    return KafkaBroker(
+        bootstrap_servers,
+        client_id=service,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=2,
+        request_timeout_ms=10_000,
+        middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name=service)],
+        logger=logging.getLogger(f"{service}.kafka"),
+    )
+
+
+class RecordLike(Protocol):
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class PartitionOffset:
+    topic: str
+    partition: int
+    next_offset: int
+
+
+def next_offsets(records: Iterable[RecordLike]) -> list[PartitionOffset]:
+    """The offset after the last record of each partition in a batch."""
+    highest: dict[tuple[str, int], int] = {}
+    for r in records:
+        key = (r.topic, r.partition)
+        highest[key] = max(highest.get(key, -1), r.offset)
+    return [PartitionOffset(t, p, o + 1) for (t, p), o in sorted(highest.items())]
+
+
+async def lock_offsets(
+    conn: asyncpg.Connection, group: str, records: Sequence[RecordLike]
+) -> dict[tuple[str, int], int]:
+    """Lock the batch's partitions' offset rows for this transaction and return their stored
+    next offsets. Two instances of a group never apply the same partition at once."""
+    parts = sorted({(r.topic, r.partition) for r in records})
+    topics = [t for t, _ in parts]
+    partitions = [p for _, p in parts]
+    await conn.execute(
+        """INSERT INTO consumer_offset (consumer_group, topic, partition, next_offset)
+           SELECT $1, t, p, 0 FROM unnest($2::text[], $3::int[]) AS x(t, p)
+           ON CONFLICT DO NOTHING""",
+        group,
+        topics,
+        partitions,
+    )
+    rows = await conn.fetch(
+        """SELECT topic, partition, next_offset FROM consumer_offset
+           WHERE consumer_group = $1
+             AND (topic, partition) IN (SELECT * FROM unnest($2::text[], $3::int[]))
+           ORDER BY topic, partition
+           FOR UPDATE""",
+        group,
+        topics,
+        partitions,
+    )
+    return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+
+
+def unseen(records: Sequence[Any], stored: dict[tuple[str, int], int]) -> list[Any]:
+    """The records at or after the stored offset of their partition."""
+    return [r for r in records if r.offset >= stored.get((r.topic, r.partition), 0)]
+
+
+async def store_offsets(
+    conn: asyncpg.Connection, group: str, records: Sequence[RecordLike]
+) -> None:
+    offsets = next_offsets(records)
+    await conn.execute(
+        """UPDATE consumer_offset c
+              SET next_offset = GREATEST(c.next_offset, x.o), updated_at = now()
+             FROM unnest($2::text[], $3::int[], $4::bigint[]) AS x(t, p, o)
+            WHERE c.consumer_group = $1 AND c.topic = x.t AND c.partition = x.p""",
+        group,
+        [o.topic for o in offsets],
+        [o.partition for o in offsets],
+        [o.next_offset for o in offsets],
+    )
+
+
+async def load_offsets(
+    pool: asyncpg.Pool, group: str, topics: Iterable[str]
+) -> dict[tuple[str, int], int]:
+    rows = await pool.fetch(
+        "SELECT topic, partition, next_offset FROM consumer_offset "
+        "WHERE consumer_group = $1 AND topic = ANY($2::text[])",
+        group,
+        list(topics),
+    )
+    return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+
+
+class Seekable(Protocol):
+    def seek(self, partition: TopicPartition, offset: int) -> None: ...
+
+
+class StoredOffsetsListener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """On assignment, seek each partition to the offset stored with the data."""
+
+    def __init__(
+        self,
+        consumer: Callable[[], Seekable | None],
+        load: Callable[[Iterable[str]], Awaitable[dict[tuple[str, int], int]]],
+    ) -> None:
+        self._consumer = consumer
+        self._load = load
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        consumer = self._consumer()
+        if consumer is None or not assigned:
+            return
+        stored = await self._load({tp.topic for tp in assigned})
+        for tp in assigned:
+            offset = stored.get((tp.topic, tp.partition))
+            if offset is not None:
+                consumer.seek(tp, offset)
+        log.info(
+            "partitions assigned",
+            extra={"partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in assigned)},
+        )
+
+
+async def ensure_topics(broker: KafkaBroker, topics: Iterable[str], partitions: int = 3) -> None:
+    """Create missing topics (an existing one is left as it is), so a fresh cluster works
+    whether or not it auto-creates topics."""
+    from aiokafka.admin import NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    admin = broker.config.admin_client
+    existing = set(await admin.list_topics())
+    wanted = [
+        NewTopic(name=t, num_partitions=partitions, replication_factor=1)
+        for t in sorted(set(topics))
+        if t not in existing
+    ]
+    if not wanted:
+        return
+    # another service may create the same topic at the same moment
+    with contextlib.suppress(TopicAlreadyExistsError):
+        await admin.create_topics(wanted)
+
+
+async def kafka_ready(broker: KafkaBroker) -> None:
+    if not await broker.ping(timeout=2.0):
+        raise ConnectionError("Kafka is not reachable")

@@ -1,0 +1,45 @@
+"""Message schemas shared by the services (pydantic v2)."""
+
+from shared.schemas.base import SCHEMA_VERSION, Message, deterministic_id, utc_now
+from shared.schemas.breach import AlertName, BreachEvent
+from shared.schemas.contact import (
+    ADD_CHANGES,
+    DELETE_BY_TRANSFER,
+    ChangeType,
+    ContactEvent,
+    contact_event_id,
+)
+from shared.schemas.records import (
+    RECORD_TYPES,
+    BankRecord,
+    ContactProfileRecord,
+    CustomerLinkRecord,
+    EmployeeRecord,
+    IngestRecord,
+    MessageRecord,
+    TargetRecord,
+    parse_record,
+)
+
+__all__ = [
+    "ADD_CHANGES",
+    "DELETE_BY_TRANSFER",
+    "RECORD_TYPES",
+    "SCHEMA_VERSION",
+    "AlertName",
+    "BankRecord",
+    "BreachEvent",
+    "ChangeType",
+    "ContactEvent",
+    "ContactProfileRecord",
+    "CustomerLinkRecord",
+    "EmployeeRecord",
+    "IngestRecord",
+    "Message",
+    "MessageRecord",
+    "TargetRecord",
+    "contact_event_id",
+    "deterministic_id",
+    "parse_record",
+    "utc_now",
+]

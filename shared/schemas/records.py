@@ -1,0 +1,183 @@
+"""The bank's own record streams (`bank.records.v1`), as CONTRACT.md defines them.
+
+Every record carries or implies a key: when the sender gives no `event_id`, it is derived from
+the record's content, so a resent batch yields the same ids and counts nothing twice. When the
+sender gives no event time, the record takes the time it was accepted."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AliasChoices,
+    AwareDatetime,
+    Field,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+
+from shared.schemas.base import Message, deterministic_id, utc_now
+from shared.schemas.contact import ContactEvent
+
+Id = Annotated[str, Field(min_length=1, max_length=128)]
+_PERIOD_KEY = re.compile(r"^\d{4}(-\d{2}(-\d{2})?|-W\d{2}|-Q[1-4])$")
+
+
+class BankRecord(Message):
+    """Common behaviour: a content-derived id and an acceptance-time default."""
+
+    event_id: str = Field(default="", max_length=200)
+    occurred_at: AwareDatetime = Field(default_factory=utc_now)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_id(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("event_id"):
+            content = {k: v for k, v in data.items() if k not in ("event_id",)}
+            return {**data, "event_id": deterministic_id("bank", content)}
+        return data
+
+    def entity_key(self) -> str:
+        """Kafka key: records of one entity stay in one partition, in order."""
+        raise NotImplementedError
+
+
+class EmployeeRecord(BankRecord):
+    type: Literal["employee"]
+    employee_id: Id
+    name: str = Field(max_length=200)
+    branch_id: Id
+    team_id: Id
+    supervisor_id: Id | None = None
+    role: str = Field(min_length=1, max_length=64)
+    active: bool = True
+    robot_webhook: str | None = Field(default=None, max_length=1000)
+    email: str | None = Field(default=None, max_length=320)
+
+    def entity_key(self) -> str:
+        return f"employee:{self.employee_id}"
+
+
+class TargetRecord(BankRecord):
+    type: Literal["target"]
+    scope: Literal["employee", "team", "branch", "role"]
+    scope_id: Id
+    period: str
+    metric: Literal["valid_adds"] = "valid_adds"
+    value: int = Field(ge=0, le=1_000_000)
+
+    @field_validator("period")
+    @classmethod
+    def _period_key(cls, value: str) -> str:
+        if not _PERIOD_KEY.match(value):
+            raise ValueError(
+                "period must be a day 2026-10-15, an ISO week 2026-W42, a month 2026-10 "
+                "or a quarter 2026-Q4"
+            )
+        return value
+
+    def entity_key(self) -> str:
+        return f"target:{self.scope}:{self.scope_id}"
+
+
+class CustomerLinkRecord(BankRecord):
+    type: Literal["customer_link"]
+    external_userid: Id
+    is_customer: bool
+    customer_tier: str | None = Field(default=None, max_length=64)
+    assigned_employee_id: Id | None = None
+    verified_at: AwareDatetime | None = None
+
+    def entity_key(self) -> str:
+        return f"contact:{self.external_userid}"
+
+
+# Fields that would carry chat content. We store metadata only: such a record is refused.
+_CONTENT_FIELDS = frozenset({"text", "content", "body", "message_text", "msg", "msgcontent"})
+
+
+class MessageRecord(BankRecord):
+    type: Literal["message"]
+    message_id: Id
+    employee_id: Id
+    external_userid: Id
+    direction: Literal["to_customer", "from_customer"]
+    kind: Literal["one_to_one", "mass", "group"]
+    sent_at: AwareDatetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_content(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            found = sorted(_CONTENT_FIELDS.intersection(k.lower() for k in data))
+            if found:
+                raise ValueError(
+                    f"message records carry metadata only; remove {', '.join(found)} "
+                    "(chat content is never accepted)"
+                )
+            if "event_id" not in data and "message_id" in data:
+                data = {**data, "event_id": deterministic_id("message", data["message_id"])}
+            if "occurred_at" not in data and "sent_at" in data:
+                data = {**data, "occurred_at": data["sent_at"]}
+        return data
+
+    def entity_key(self) -> str:
+        return f"employee:{self.employee_id}"
+
+
+class ContactProfileRecord(BankRecord):
+    type: Literal["contact_profile"]
+    external_userid: Id
+    # The record's `type` names its kind, so the contact's WeCom type (1 WeChat, 2 WeCom
+    # user of another organisation) travels as `contact_type`.
+    contact_type: Literal[1, 2] = Field(
+        default=1, validation_alias=AliasChoices("contact_type", "external_type")
+    )
+    corp_name: str | None = Field(default=None, max_length=256)
+    unionid: str | None = Field(default=None, max_length=128)
+    employee_id: Id | None = None
+    add_way: int | None = None
+    state: str | None = Field(default=None, max_length=64)
+    oper_userid: str | None = Field(default=None, max_length=128)
+    createtime: AwareDatetime | int | None = None
+
+    def entity_key(self) -> str:
+        return f"contact:{self.external_userid}"
+
+
+BankRecordUnion = Annotated[
+    EmployeeRecord | TargetRecord | CustomerLinkRecord | MessageRecord | ContactProfileRecord,
+    Field(discriminator="type"),
+]
+_bank_record = TypeAdapter(BankRecordUnion)
+_contact_event = TypeAdapter(ContactEvent)
+
+RECORD_TYPES = (
+    "employee",
+    "target",
+    "customer_link",
+    "message",
+    "contact_profile",
+    "contact_event",
+)
+
+IngestRecord = BankRecord | ContactEvent
+
+
+def parse_record(data: Any) -> IngestRecord:
+    """Validate one `/v1/events` record. Raises ValueError with a readable reason."""
+    if not isinstance(data, dict):
+        raise ValueError("each record must be a JSON object")
+    kind = data.get("type")
+    if kind not in RECORD_TYPES:
+        raise ValueError(f"unknown type {kind!r}; expected one of {', '.join(RECORD_TYPES)}")
+    if kind == "contact_event":
+        return _contact_event.validate_python({**data, "origin": "bank"})
+    return _bank_record.validate_python(data)
+
+
+def record_from_json(data: dict[str, Any]) -> IngestRecord:
+    """Decode a record read back from Kafka (already validated once at the edge)."""
+    return parse_record(data)

@@ -1,0 +1,72 @@
+"""Configuration from the environment (CONTRACT.md). One Settings class per service builds on
+these; each refuses to start when a secret it needs is missing or obviously a placeholder."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "changeme", "change-me", "secret", "password", "token", "test"}
+)
+
+
+class Topics(BaseSettings):
+    """Kafka topic names; overridable, these are the contract's defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="TOPIC_", extra="ignore")
+
+    contact_events: str = "wecom.contact-events.v1"
+    bank_records: str = "bank.records.v1"
+    breaches: str = "scoring.breaches.v1"
+    raw_callbacks: str = "wecom.raw-events.v1"
+
+    @staticmethod
+    def dlq(topic: str) -> str:
+        return f"{topic}.dlq"
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", env_nested_delimiter="__")
+
+    kafka_bootstrap_servers: str = "localhost:9092"
+    business_timezone: str = "Asia/Shanghai"
+    log_level: str = "INFO"
+    topics: Topics = Field(default_factory=Topics)
+
+    @field_validator("business_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"BUSINESS_TIMEZONE {value!r} is not an IANA time zone") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.business_timezone)
+
+
+class DatabaseSettings(CommonSettings):
+    """For services that keep state in PostgreSQL."""
+
+    database_url: SecretStr = SecretStr("postgresql://wq_app@127.0.0.1:55432/wecom_quota")
+    # Migrations need the schema owner; services themselves run as the application role.
+    database_migration_url: SecretStr | None = None
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+
+    @property
+    def migration_dsn(self) -> str:
+        url = self.database_migration_url or self.database_url
+        return url.get_secret_value()
+
+
+def require_secret(name: str, value: SecretStr | None, min_length: int = 1) -> SecretStr:
+    """Refuse a missing or placeholder secret with a message that names it (never its value)."""
+    raw = value.get_secret_value() if value is not None else ""
+    if raw.strip().lower() in PLACEHOLDER_SECRETS or len(raw) < min_length:
+        raise ValueError(f"{name} is missing or a placeholder; set a real secret")
+    return value  # type: ignore[return-value]

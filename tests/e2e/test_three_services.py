@@ -1,0 +1,115 @@
+"""End to end: the three services as real processes (`python -m services.X`), from an HTTP
+request to the ingestor to an Alertmanager webhook delivered by the notifier."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from tests import factories as f
+from tests.apps import eventually
+from tests.infra import ROOT, Infra, unique
+from tests.standins.webhook_sink import free_port, webhook_sink
+
+pytestmark = pytest.mark.e2e
+TOKEN = "e2e-token-0123456789abcdef"
+
+
+@asynccontextmanager
+async def service(name: str, env: dict[str, str], port: int, logs: Path) -> AsyncIterator[str]:
+    log = (logs / f"{name}.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env, stdout=log, stderr=log
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient() as client:
+
+            async def ready() -> int:
+                if proc.poll() is not None:
+                    raise AssertionError(f"{name} exited: {(logs / f'{name}.log').read_text()}")
+                try:
+                    return (await client.get(f"{base}/readyz")).status_code
+                except httpx.TransportError:
+                    return 0
+
+            await eventually(ready, lambda s: s == 200, timeout=60)
+        yield base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+async def test_request_to_webhook(infra: Infra, database: str, tmp_path: Path) -> None:
+    suffix = unique("e2e")
+    ports = {"ingestor": free_port(), "scorer": free_port(), "notifier": free_port()}
+    async with webhook_sink() as sink:
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
+            "DATABASE_URL": infra.app_dsn(database),
+            "DATABASE_MIGRATION_URL": infra.owner_dsn(database),
+            "INGEST_API_TOKENS": TOKEN,
+            "NOTIFIER_WEBHOOK_URL": sink.url,
+            "TOPIC_CONTACT_EVENTS": f"wecom.contact-events.{suffix}",
+            "TOPIC_BANK_RECORDS": f"bank.records.{suffix}",
+            "TOPIC_BREACHES": f"scoring.breaches.{suffix}",
+            "TOPIC_RAW_CALLBACKS": f"wecom.raw-events.{suffix}",
+            "SCORER_GROUP_ID": f"scorer-{suffix}",
+            "NOTIFIER_GROUP_ID": f"notifier-{suffix}",
+            "INGESTOR_PORT": str(ports["ingestor"]),
+            "SCORER_PORT": str(ports["scorer"]),
+            "NOTIFIER_PORT": str(ports["notifier"]),
+        }
+        async with (
+            service("ingestor", env, ports["ingestor"], tmp_path) as ingestor,
+            service("scorer", env, ports["scorer"], tmp_path) as scorer,
+            service("notifier", env, ports["notifier"], tmp_path) as notifier,
+            httpx.AsyncClient(timeout=30) as http,
+        ):
+            records = [
+                f.employee("m1", supervisor_id="lead9"),
+                f.target("employee", "m1", "2026-Q3", 5),
+                f.add("m1", "wo-a", f.at("2026-09-29")),
+                f.add("m1", "wo-b", f.at("2026-09-30")),
+            ]
+            r = await http.post(
+                f"{ingestor}/v1/events",
+                content=b"\n".join(orjson.dumps(x) for x in records),
+                headers={
+                    "Authorization": f"Bearer {TOKEN}",
+                    "Content-Type": "application/x-ndjson",
+                },
+            )
+            assert r.status_code == 200, r.text
+
+            async def quarter() -> list[dict[str, object]]:
+                body = (await http.get(f"{scorer}/v1/scores?period=2026-Q3")).json()
+                return list(body["employees"])
+
+            rows = await eventually(quarter, lambda e: bool(e) and e[0]["gross_adds"] == 2)
+            assert rows[0]["target"] == 5
+            assert (await http.post(f"{scorer}/v1/periods/2026-Q3/close")).status_code == 200
+            hooks = await sink.wait_for(1)
+            labels = hooks[0]["alerts"][0]["labels"]
+            assert labels["alertname"] == "TargetMissed"
+            assert labels["employee_id"] == "m1" and labels["supervisor_id"] == "lead9"
+            assert labels["period"] == "2026-Q3"
+            alerts = (await http.get(f"{notifier}/v1/alerts?supervisor_id=lead9")).json()
+            assert len(alerts["alerts"]) == 1
+            await asyncio.sleep(1)
+            assert len(sink.received) == 1

@@ -1,0 +1,128 @@
+"""The one place that decides where the tests' Kafka and PostgreSQL come from:
+
+1. `KAFKA_BOOTSTRAP_SERVERS` / `DATABASE_URL` set → used as they are (the database role needs
+   CREATEDB: every test gets a database of its own);
+2. a Docker engine answers → testcontainers;
+3. otherwise the local stack of deploy/local/, started for the test session on its own ports and
+   folder (.run/test), so it never touches a `make up` stack, and stopped afterwards."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_RUN_DIR = ROOT / ".run" / "test"
+TEST_PORTS = {"kafka": 19092, "controller": 19093, "postgres": 55433}
+
+
+@dataclass(frozen=True)
+class Infra:
+    kafka_bootstrap: str
+    admin_dsn: str  # may create databases
+    owner_role: str  # migrations run as this role
+    owner_dsn_template: str  # format with database=...
+    app_dsn_template: str
+
+    def owner_dsn(self, database: str) -> str:
+        return self.owner_dsn_template.format(database=database)
+
+    def app_dsn(self, database: str) -> str:
+        return self.app_dsn_template.format(database=database)
+
+
+def _docker_engine() -> bool:
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=5).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _local_env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "RUN_DIR": str(TEST_RUN_DIR),
+        "LOCAL_KAFKA_PORT": str(TEST_PORTS["kafka"]),
+        "LOCAL_KAFKA_CONTROLLER_PORT": str(TEST_PORTS["controller"]),
+        "LOCAL_PG_PORT": str(TEST_PORTS["postgres"]),
+    }
+
+
+def _script(name: str, action: str) -> str:
+    result = subprocess.run(
+        ["bash", str(ROOT / "deploy" / "local" / name), action],
+        env=_local_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{name} {action} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def _local_postgres() -> tuple[str, str, str]:
+    creds = dict(
+        line.split("=", 1) for line in _script("postgres.sh", "env").splitlines() if "=" in line
+    )
+    pg_dir = (TEST_RUN_DIR / "postgres").resolve()
+    admin = f"postgresql://postgres@/postgres?host={pg_dir}&port={TEST_PORTS['postgres']}"
+    owner = creds["DATABASE_MIGRATION_URL"].rsplit("/", 1)[0] + "/{database}"
+    app = creds["DATABASE_URL"].rsplit("/", 1)[0] + "/{database}"
+    return admin, owner, app
+
+
+@contextmanager
+def provide_infra() -> Iterator[Infra]:
+    kafka_env = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    db_env = os.environ.get("DATABASE_URL")
+    started: list[str] = []
+    containers: list[object] = []
+    try:
+        if kafka_env:
+            kafka = kafka_env
+        elif _docker_engine():
+            from testcontainers.kafka import KafkaContainer
+
+            kc = KafkaContainer("apache/kafka:4.1.1").with_kraft()
+            kc.start()
+            containers.append(kc)
+            kafka = kc.get_bootstrap_server()
+        else:
+            _script("kafka.sh", "up")
+            started.append("kafka.sh")
+            kafka = f"localhost:{TEST_PORTS['kafka']}"
+
+        if db_env:
+            base = db_env.rsplit("/", 1)[0]
+            admin, owner, app = db_env, base + "/{database}", base + "/{database}"
+        elif _docker_engine():
+            from testcontainers.postgres import PostgresContainer
+
+            pc = PostgresContainer("postgres:16", driver=None)
+            pc.start()
+            containers.append(pc)
+            admin = pc.get_connection_url()
+            base = admin.rsplit("/", 1)[0]
+            owner = app = base + "/{database}"
+        else:
+            _script("postgres.sh", "up")
+            started.append("postgres.sh")
+            admin, owner, app = _local_postgres()
+        owner_role = owner.split("://", 1)[1].split(":", 1)[0].split("@", 1)[0]
+        yield Infra(kafka, admin, owner_role, owner, app)
+    finally:
+        if os.environ.get("KEEP_TEST_STACK") != "1":
+            for script in reversed(started):
+                _script(script, "down")
+        for container in containers:
+            container.stop()  # type: ignore[attr-defined]
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
