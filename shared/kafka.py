@@ -20,6 +20,8 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import REGISTRY
 
+from shared.db import Connection
+
 log = logging.getLogger(__name__)
 
 
@@ -64,7 +66,7 @@ def next_offsets(records: Iterable[RecordLike]) -> list[PartitionOffset]:
 
 
 async def lock_offsets(
-    conn: asyncpg.Connection, group: str, records: Sequence[RecordLike]
+    conn: Connection, group: str, records: Sequence[RecordLike]
 ) -> dict[tuple[str, int], int]:
     """Lock the batch's partitions' offset rows for this transaction and return their stored
     next offsets. Two instances of a group never apply the same partition at once."""
@@ -97,9 +99,7 @@ def unseen(records: Sequence[Any], stored: dict[tuple[str, int], int]) -> list[A
     return [r for r in records if r.offset >= stored.get((r.topic, r.partition), 0)]
 
 
-async def store_offsets(
-    conn: asyncpg.Connection, group: str, records: Sequence[RecordLike]
-) -> None:
+async def store_offsets(conn: Connection, group: str, records: Sequence[RecordLike]) -> None:
     offsets = next_offsets(records)
     await conn.execute(
         """UPDATE consumer_offset c

@@ -18,10 +18,15 @@ PG_DB=${LOCAL_PG_DB:-wecom_quota}
 say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
-# pid_alive NAME: true when the recorded process of NAME still runs.
+# pid_alive NAME: true when the recorded process of NAME still runs (a zombie does not count:
+# where nothing reaps orphans, a killed process lingers as one).
 pid_alive() {
-  local f=$PID_DIR/$1.pid
-  [[ -s $f ]] && kill -0 "$(cat "$f")" 2>/dev/null
+  local f=$PID_DIR/$1.pid pid state
+  [[ -s $f ]] || return 1
+  pid=$(cat "$f")
+  kill -0 "$pid" 2>/dev/null || return 1
+  state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || return 1
+  [[ $state != Z ]]
 }
 
 # stop_recorded NAME: TERM the recorded process (and its group), wait, then KILL.
@@ -29,11 +34,11 @@ stop_recorded() {
   local name=$1 f=$PID_DIR/$1.pid pid
   [[ -s $f ]] || return 0
   pid=$(cat "$f")
-  if kill -0 "$pid" 2>/dev/null; then
+  if pid_alive "$name"; then
     say "stopping $name (pid $pid)"
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+    for _ in $(seq 1 150); do pid_alive "$name" || break; sleep 0.1; done
+    if pid_alive "$name"; then kill -KILL "$pid" 2>/dev/null || true; fi
   fi
   rm -f "$f"
 }

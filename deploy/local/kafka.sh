@@ -65,7 +65,7 @@ up() {
   local t0=$SECONDS
   say "starting Kafka on localhost:$KAFKA_PORT"
   KAFKA_LOG_FILE=$KAFKA_DIR/server.log
-  nohup java -Xms"$KAFKA_HEAP" -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+  setsid nohup java -Xms"$KAFKA_HEAP" -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
       -Djava.awt.headless=true -Dkafka.log.file="$KAFKA_LOG_FILE" \
       -Dlog4j2.configurationFile="$ROOT_DIR/deploy/kafka/log4j2.properties" \
       -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_DIR/server.properties" \

@@ -29,7 +29,10 @@ up() {
     if pid_alive "$name"; then say "$name already running (pid $(cat "$PID_DIR/$name.pid"))"; continue; fi
     port_open "$port" && die "port $port is taken by a process we did not start (set ${name^^}_PORT)"
     say "starting $name"
-    (cd "$ROOT_DIR" && nohup "$PYTHON" -m "services.$name" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+    # setsid: its own session, so it outlives this shell and holds none of its pipes;
+    # the recorded pid is the service itself.
+    (cd "$ROOT_DIR" || exit 1
+     setsid nohup "$PYTHON" -m "services.$name" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
      echo $! > "$PID_DIR/$name.pid")
   done
   for name in "${SERVICES[@]}"; do wait_ready "$name" "$(port_of "$name")"; done

@@ -13,7 +13,7 @@ infra_up() {
 
 migrate() {
   export_stack_env
-  "$PYTHON" -m shared.db.migrate
+  "$PYTHON" -m shared.db
 }
 
 status() {

@@ -55,4 +55,4 @@ class RecordPublisher:
         await asyncio.gather(*futures)
         PUBLISH_SECONDS.observe(time.perf_counter() - started)
         for record in records:
-            RECORDS_PUBLISHED.labels(self.route(record)[0], record.type).inc()
+            RECORDS_PUBLISHED.labels(self.route(record)[0], type(record).__name__).inc()

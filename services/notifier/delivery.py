@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
 
 import asyncpg
 import httpx
 from prometheus_client import Counter
 
 from services.notifier.domain.alertmanager import AlertView, webhook_payload
+from shared.db import Connection
 
 log = logging.getLogger(__name__)
 NOTICES = Counter(
@@ -43,7 +43,7 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(5 * 2 ** max(attempts - 1, 0), 3600))
 
 
-def alert_view(row: Mapping[str, Any]) -> AlertView:
+def alert_view(row: asyncpg.Record) -> AlertView:
     labels = {
         "alertname": row["alertname"],
         "employee_id": row["employee_id"] or "",
@@ -100,7 +100,7 @@ class Delivery:
                 await self._deliver(conn, row)
             return len(rows)
 
-    async def _deliver(self, conn: asyncpg.Connection, row: asyncpg.Record) -> None:
+    async def _deliver(self, conn: Connection, row: asyncpg.Record) -> None:
         channel = row["channel"]
         try:
             await self._senders[channel](row)

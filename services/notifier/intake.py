@@ -14,6 +14,7 @@ import orjson
 from prometheus_client import Counter
 from pydantic import ValidationError
 
+from shared.db import Connection
 from shared.kafka import lock_offsets, store_offsets, unseen
 from shared.schemas import BreachEvent
 
@@ -73,7 +74,7 @@ class BreachIntake:
                 await self._record(conn, breach)
             await store_offsets(conn, self._group, records)
 
-    async def _record(self, conn: asyncpg.Connection, breach: BreachEvent) -> None:
+    async def _record(self, conn: Connection, breach: BreachEvent) -> None:
         alert_id = await conn.fetchval(
             """INSERT INTO alert (breach_event_id, alertname, status, employee_id, period,
                                   supervisor_id, team_id, branch_id, summary, details, starts_at)

@@ -9,12 +9,11 @@ from typing import Any
 
 import asyncpg
 
+from shared.db import Connection
 from shared.schemas import ContactEvent, EmployeeRecord, TargetRecord
 
 
-async def insert_new_events(
-    conn: asyncpg.Connection, events: Sequence[ContactEvent]
-) -> list[ContactEvent]:
+async def insert_new_events(conn: Connection, events: Sequence[ContactEvent]) -> list[ContactEvent]:
     """Store events by event_id; return only those not seen before (duplicates change nothing)."""
     if not events:
         return []
@@ -37,7 +36,7 @@ async def insert_new_events(
     return [e for e in events if e.event_id in fresh]
 
 
-async def add_gross(conn: asyncpg.Connection, increments: Counter[tuple[str, str]]) -> None:
+async def add_gross(conn: Connection, increments: Counter[tuple[str, str]]) -> None:
     if not increments:
         return
     keys = sorted(increments)
@@ -63,7 +62,7 @@ def _latest_by(records: Sequence[Any], key: Any) -> list[Any]:
     return list(latest.values())
 
 
-async def upsert_employees(conn: asyncpg.Connection, records: Sequence[EmployeeRecord]) -> None:
+async def upsert_employees(conn: Connection, records: Sequence[EmployeeRecord]) -> None:
     rows = _latest_by(records, lambda r: r.employee_id)
     if not rows:
         return
@@ -93,7 +92,7 @@ async def upsert_employees(conn: asyncpg.Connection, records: Sequence[EmployeeR
     )
 
 
-async def upsert_targets(conn: asyncpg.Connection, records: Sequence[TargetRecord]) -> None:
+async def upsert_targets(conn: Connection, records: Sequence[TargetRecord]) -> None:
     rows = _latest_by(records, lambda r: (r.scope, r.scope_id, r.period, r.metric))
     if not rows:
         return

@@ -1,6 +1,6 @@
 """PostgreSQL access: a pool opened in a service's lifespan, and numbered migrations."""
 
 from shared.db.migrate import Migration, apply_migrations, load_migrations
-from shared.db.pool import create_pool
+from shared.db.pool import Connection, create_pool
 
-__all__ = ["Migration", "apply_migrations", "create_pool", "load_migrations"]
+__all__ = ["Connection", "Migration", "apply_migrations", "create_pool", "load_migrations"]

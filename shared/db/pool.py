@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 import orjson
+from asyncpg.pool import PoolConnectionProxy
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -27,3 +28,7 @@ async def create_pool(dsn: str, size: int = 10) -> asyncpg.Pool:
     )
     assert pool is not None
     return pool
+
+
+# What handlers receive: a pooled connection or a plain one; both run the same statements.
+Connection = asyncpg.Connection | PoolConnectionProxy

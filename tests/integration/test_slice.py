@@ -150,7 +150,8 @@ async def test_records_flow_to_scores_close_and_webhook(
             ).status_code == 200
 
             async def month() -> dict[str, Any]:
-                return (await scorer.get("/v1/scores", params={"period": "2026-10"})).json()
+                body: dict[str, Any] = (await scorer.get("/v1/scores?period=2026-10")).json()
+                return body
 
             body = await eventually(
                 month,

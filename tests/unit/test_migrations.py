@@ -21,7 +21,7 @@ def test_checksum_changes_with_content() -> None:
 
 
 def test_gaps_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    import shared.db.migrate as migrate
+    import importlib.resources
 
     class Entry:
         def __init__(self, name: str) -> None:
@@ -34,6 +34,6 @@ def test_gaps_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         def iterdir(self) -> list[Entry]:
             return [Entry("0001_a.sql"), Entry("0003_c.sql")]
 
-    monkeypatch.setattr(migrate.resources, "files", lambda _: Folder())
+    monkeypatch.setattr(importlib.resources, "files", lambda _: Folder())
     with pytest.raises(MigrationError, match="0002 belongs"):
         load_migrations()
