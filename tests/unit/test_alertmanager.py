@@ -26,8 +26,15 @@ def test_payload_has_every_v4_field() -> None:
     assert body["groupKey"] == '{}:{alertname="TargetMissed", period="2026-10"}'
     assert body["commonAnnotations"] == {}
     alert = body["alerts"][0]
-    assert set(alert) == {"status", "labels", "annotations", "startsAt", "endsAt",
-                          "generatorURL", "fingerprint"}
+    assert set(alert) == {
+        "status",
+        "labels",
+        "annotations",
+        "startsAt",
+        "endsAt",
+        "generatorURL",
+        "fingerprint",
+    }
     assert alert["startsAt"] == "2026-11-01T00:00:00Z"
     assert alert["endsAt"] == "0001-01-01T00:00:00Z"
 

@@ -25,8 +25,9 @@ def test_registered_secrets_and_known_patterns_are_masked() -> None:
 
 def test_formatter_writes_one_json_object(caplog: pytest.LogCaptureFixture) -> None:
     register_secrets(["another-secret-value"])
-    record = logging.LogRecord("x", logging.INFO, __file__, 1, "got %s", ("another-secret-value",),
-                               None)
+    record = logging.LogRecord(
+        "x", logging.INFO, __file__, 1, "got %s", ("another-secret-value",), None
+    )
     record.channel = "webhook"
     entry = orjson.loads(JsonFormatter().format(record))
     assert entry["msg"] == "got ***"

@@ -38,8 +38,12 @@ def test_adds_count_in_day_week_month_quarter_of_their_own_local_time() -> None:
     # 2026-09-30 23:30 in Shanghai is 15:30 UTC: September, Q3, even though UTC says so too;
     # 2026-10-01 00:30 Shanghai is 2026-09-30 16:30 UTC: it belongs to October and Q4.
     late = parse_record(f.add("e1", "wo1", f.at("2026-09-30", hour=23)))
-    early = parse_record({**f.add("e1", "wo2", f.at("2026-10-01", hour=8)),
-                          "CreateTime": int(f.at("2026-10-01", hour=8).timestamp()) - 7.5 * 3600})
+    early = parse_record(
+        {
+            **f.add("e1", "wo2", f.at("2026-10-01", hour=8)),
+            "CreateTime": int(f.at("2026-10-01", hour=8).timestamp()) - 7.5 * 3600,
+        }
+    )
     assert isinstance(late, ContactEvent)
     assert isinstance(early, ContactEvent)
     counts = gross_add_increments([late, early], SHANGHAI)
@@ -50,7 +54,8 @@ def test_adds_count_in_day_week_month_quarter_of_their_own_local_time() -> None:
 
 
 def test_only_adds_count_as_gross() -> None:
-    removal = parse_record({**f.add("e1", "wo1", f.at("2026-10-12")),
-                            "ChangeType": "del_external_contact"})
+    removal = parse_record(
+        {**f.add("e1", "wo1", f.at("2026-10-12")), "ChangeType": "del_external_contact"}
+    )
     assert isinstance(removal, ContactEvent)
     assert not gross_add_increments([removal], SHANGHAI)

@@ -28,17 +28,25 @@ def test_contact_event_accepts_the_callback_field_names_and_derives_the_retry_id
     assert event.employee_id == "zhangsan"
     assert event.occurred_at == datetime(2026, 10, 15, 2, 0, tzinfo=UTC)
     assert event.event_id == contact_event_id(
-        "ww-test-corp", "add_external_contact", "zhangsan", "woAJ2GCAAAXtWyujaWJHDDGi0mAAAA",
+        "ww-test-corp",
+        "add_external_contact",
+        "zhangsan",
+        "woAJ2GCAAAXtWyujaWJHDDGi0mAAAA",
         int(f.at("2026-10-15").timestamp()),
     )
     assert event.origin == "bank"
 
 
 def test_contact_event_snake_case_and_rfc3339() -> None:
-    event = ContactEvent.model_validate({
-        "change_type": "del_external_contact", "employee_id": "e1", "external_userid": "wo1",
-        "occurred_at": "2026-10-15T09:00:00+08:00", "source": "DELETE_BY_TRANSFER",
-    })
+    event = ContactEvent.model_validate(
+        {
+            "change_type": "del_external_contact",
+            "employee_id": "e1",
+            "external_userid": "wo1",
+            "occurred_at": "2026-10-15T09:00:00+08:00",
+            "source": "DELETE_BY_TRANSFER",
+        }
+    )
     assert event.occurred_at == datetime(2026, 10, 15, 1, 0, tzinfo=UTC)
     assert event.source == "DELETE_BY_TRANSFER"
     assert not event.is_add
@@ -55,10 +63,14 @@ def test_same_fact_same_id_different_fact_different_id() -> None:
 
 def test_naive_timestamps_are_refused() -> None:
     with pytest.raises(ValidationError, match="timezone"):
-        ContactEvent.model_validate({
-            "change_type": "add_external_contact", "employee_id": "e1",
-            "external_userid": "wo1", "occurred_at": "2026-10-15T09:00:00",
-        })
+        ContactEvent.model_validate(
+            {
+                "change_type": "add_external_contact",
+                "employee_id": "e1",
+                "external_userid": "wo1",
+                "occurred_at": "2026-10-15T09:00:00",
+            }
+        )
 
 
 def test_unknown_schema_version_is_refused() -> None:
@@ -95,9 +107,15 @@ def test_negative_target_is_refused() -> None:
 
 
 def test_message_records_never_carry_content() -> None:
-    base = {"type": "message", "message_id": "m1", "employee_id": "e1",
-            "external_userid": "wo1", "direction": "from_customer", "kind": "one_to_one",
-            "sent_at": "2026-10-15T09:00:00+08:00"}
+    base = {
+        "type": "message",
+        "message_id": "m1",
+        "employee_id": "e1",
+        "external_userid": "wo1",
+        "direction": "from_customer",
+        "kind": "one_to_one",
+        "sent_at": "2026-10-15T09:00:00+08:00",
+    }
     record = parse_record(base)
     assert isinstance(record, MessageRecord)
     assert record.occurred_at == record.sent_at
@@ -115,6 +133,11 @@ def test_breach_ids_are_deterministic() -> None:
     one = BreachEvent.make_id(AlertName.TARGET_MISSED, "e1", "2026-10", "firing")
     assert one == BreachEvent.make_id(AlertName.TARGET_MISSED, "e1", "2026-10", "firing")
     assert one != BreachEvent.make_id(AlertName.TARGET_MISSED, "e1", "2026-10", "resolved")
-    event = BreachEvent(event_id=one, occurred_at=datetime.now(UTC),
-                        alertname=AlertName.TARGET_MISSED, employee_id="e1", period="2026-10")
+    event = BreachEvent(
+        event_id=one,
+        occurred_at=datetime.now(UTC),
+        alertname=AlertName.TARGET_MISSED,
+        employee_id="e1",
+        period="2026-10",
+    )
     assert BreachEvent.model_validate_json(event.to_json()) == event
