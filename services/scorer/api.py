@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from shared.calendar import BusinessCalendar, Period, parse_period
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from services.scorer import repository
 from services.scorer.scores import score_row
+from shared.calendar import BusinessCalendar, Period, parse_period
 from shared.http import JSONResponse, error
 
 MAX_PAGE = 100_000

@@ -11,13 +11,13 @@ import asyncpg
 import orjson
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
-from shared.calendar import BusinessCalendar, CalendarOverrides, Period
 from starlette.applications import Starlette
 
 from services.scorer.api import score_routes
 from services.scorer.closing import close_period
 from services.scorer.pipeline import ScoringPipeline
 from services.scorer.settings import ScorerSettings
+from shared.calendar import BusinessCalendar, CalendarOverrides, Period
 from shared.db import apply_migrations, create_pool
 from shared.http import ops_routes
 from shared.kafka import (

@@ -11,10 +11,10 @@ from typing import Any
 
 import asyncpg
 from faststream.kafka import KafkaBroker
-from shared.calendar import BusinessCalendar, Period
 
 from services.scorer import repository
 from services.scorer.scores import score_row
+from shared.calendar import BusinessCalendar, Period
 from shared.schemas import AlertName, BreachEvent
 
 

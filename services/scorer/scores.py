@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from shared.calendar import BusinessCalendar, Period, PeriodKind
 
 from services.scorer.domain.quota import evaluate
+from shared.calendar import BusinessCalendar, Period, PeriodKind
 
 
 def period_target(row: asyncpg.Record, period: Period, calendar: BusinessCalendar) -> int | None:

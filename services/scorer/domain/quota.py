@@ -13,7 +13,6 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from shared.calendar import local_date, periods_containing
-
 from shared.schemas import ContactEvent
 
 
