@@ -11,16 +11,38 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.scorer import repository
-from services.scorer.scores import score_row
-from shared.calendar import BusinessCalendar, Period, parse_period
+from services.scorer import inputs, repository
+from services.scorer.scoring import Scorer, ensure_scores
+from shared.calendar import Period, parse_period
 from shared.http import JSONResponse, error
 
 MAX_PAGE = 100_000
 Closer = Callable[[Period, str], Awaitable[dict[str, Any]]]
+PUBLIC_FIELDS = (
+    "employee_id",
+    "branch_id",
+    "team_id",
+    "supervisor_id",
+    "target",
+    "gross_adds",
+    "first_adds",
+    "new_to_bank",
+    "valid_adds",
+    "pending_adds",
+    "removed_adds",
+    "attainment",
+    "pace",
+    "projection",
+    "status",
+    "quality_score",
+    "quality",
+    "anomaly_score",
+    "flagged",
+    "reasons",
+)
 
 
-def _period(request: Request, value: str | None) -> Period | Response:
+def _period(value: str | None) -> Period | Response:
     if not value:
         return error(
             400, "period is required, e.g. ?period=2026-10 (or 2026-10-15, 2026-W42, 2026-Q4)"
@@ -31,66 +53,68 @@ def _period(request: Request, value: str | None) -> Period | Response:
         return error(400, str(exc))
 
 
-def score_routes(
-    pool: Callable[[], asyncpg.Pool], calendar: BusinessCalendar, close: Closer
-) -> list[Route]:
+def _limit(raw: str | None) -> int | Response:
+    try:
+        limit = MAX_PAGE if raw is None else int(raw)
+    except ValueError:
+        return error(400, "limit must be an integer")
+    return limit if 1 <= limit <= MAX_PAGE else error(400, f"limit must be 1..{MAX_PAGE}")
+
+
+def score_routes(pool: Callable[[], asyncpg.Pool], scorer: Scorer, close: Closer) -> list[Route]:
     async def scores(request: Request) -> Response:
-        period = _period(request, request.query_params.get("period"))
+        q = request.query_params
+        period = _period(q.get("period"))
         if isinstance(period, Response):
             return period
-        q = request.query_params
-        try:
-            limit = min(int(q.get("limit", MAX_PAGE)), MAX_PAGE)
-        except ValueError:
-            return error(400, "limit must be an integer")
-        if limit < 1:
-            return error(400, "limit must be at least 1")
-        now = datetime.now(UTC)
-        rows = await repository.fetch_period_rows(
+        limit = _limit(q.get("limit"))
+        if isinstance(limit, Response):
+            return limit
+        closed = await repository.is_closed(pool(), period.key)
+        async with pool().acquire() as conn:
+            await ensure_scores(conn, scorer, period, q.get("branch_id"), q.get("team_id"), closed)
+        rows = await repository.read_scores(
             pool(), period.key, q.get("branch_id"), q.get("team_id"), q.get("after"), limit
         )
-        closed = await repository.is_closed(pool(), period.key)
-        employees = [score_row(r, period, calendar, now, closed) for r in rows]
+        as_of = max((r["computed_at"] for r in rows), default=datetime.now(UTC))
         body: dict[str, Any] = {
             "period": period.key,
-            "as_of": now.isoformat(),
+            "as_of": as_of.isoformat(),
             "closed": closed,
-            "employees": employees,
+            "employees": [{k: r[k] for k in PUBLIC_FIELDS} for r in rows],
         }
         if len(rows) == limit:
             body["next_after"] = rows[-1]["employee_id"]
         return JSONResponse(body)
 
     async def contacts(request: Request) -> Response:
-        period = _period(request, request.query_params.get("period"))
+        period = _period(request.query_params.get("period"))
         if isinstance(period, Response):
             return period
         employee_id = request.path_params["employee_id"]
-        rows = await pool().fetch(
-            """SELECT external_userid, min(occurred_at) AS added_at
-                 FROM contact_event
-                WHERE employee_id = $1 AND change_type IN
-                      ('add_external_contact', 'add_half_external_contact')
-                  AND occurred_at >= $2 AND occurred_at < $3
-                GROUP BY external_userid ORDER BY added_at""",
-            employee_id,
-            period.start_at(calendar.tz),
-            period.end_at(calendar.tz),
-        )
+        now = datetime.now(UTC)
+        async with pool().acquire() as conn:
+            facts = await inputs.relations(conn, period, [employee_id], scorer.calendar.tz)
+        verdicts = sorted(scorer.verdicts(facts, now), key=lambda v: v.facts.first_added_at)
         return JSONResponse(
             [
                 {
-                    "external_userid": r["external_userid"],
-                    "added_at": r["added_at"].isoformat(),
-                    "status": "valid",
-                    "flags": [],
+                    "external_userid": v.facts.external_userid,
+                    "added_at": v.facts.first_added_at.isoformat(),
+                    "status": v.status.value,
+                    "flags": v.flags,
+                    "reasons": list(v.reasons),
+                    "is_customer": v.facts.is_customer,
+                    "new_to_bank": v.facts.new_to_bank,
+                    "state": v.facts.state,
+                    "add_way": v.facts.add_way,
                 }
-                for r in rows
+                for v in verdicts
             ]
         )
 
     async def close_period(request: Request) -> Response:
-        period = _period(request, request.path_params["period"])
+        period = _period(request.path_params["period"])
         if isinstance(period, Response):
             return period
         return JSONResponse(await close(period, "api"))

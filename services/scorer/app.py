@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,8 +16,11 @@ from faststream.middlewares import AckPolicy
 from starlette.applications import Starlette
 
 from services.scorer.api import score_routes
-from services.scorer.closing import close_period
+from services.scorer.closing import PeriodCloser
 from services.scorer.pipeline import ScoringPipeline
+from services.scorer.refresh import Refresher
+from services.scorer.schedule import Schedule
+from services.scorer.scoring import Scorer
 from services.scorer.settings import ScorerSettings
 from shared.calendar import BusinessCalendar, CalendarOverrides, Period
 from shared.db import apply_migrations, create_pool
@@ -88,10 +93,22 @@ def create_app(settings: ScorerSettings) -> Starlette:
         raw = message.raw_message
         await pipeline.handle(raw if isinstance(raw, tuple) else (raw,))
 
+    scorer = Scorer(settings.rules(), calendar)
+    closer = PeriodCloser(scorer, broker, topics.breaches)
+    refresher = Refresher(state.get_pool, scorer, after=closer.revise)
+    schedule = Schedule(
+        state.get_pool,
+        scorer,
+        closer,
+        frozenset(settings.close_period_kinds),
+        settings.close_grace,
+        tuple(settings.pace_checkpoints),
+        settings.data_stale_working_hours,
+    )
+
     async def close(period: Period, closed_by: str) -> dict[str, Any]:
-        return await close_period(
-            state.get_pool, broker, topics.breaches, calendar, period, closed_by
-        )
+        async with state.get_pool().acquire() as conn:
+            return await closer.close(conn, period, closed_by)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -106,9 +123,18 @@ def create_app(settings: ScorerSettings) -> Starlette:
             settings.topic_partitions,
         )
         await broker.start()
+        workers = [
+            asyncio.create_task(refresher.run_forever()),
+            asyncio.create_task(schedule.run_forever(settings.schedule_interval_seconds)),
+        ]
         try:
             yield
         finally:
+            for worker in workers:
+                worker.cancel()
+            for worker in workers:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
             await broker.stop()
             await state.pool.close()
 
@@ -119,7 +145,7 @@ def create_app(settings: ScorerSettings) -> Starlette:
         await state.get_pool().fetchval("SELECT 1")
 
     routes = [
-        *score_routes(state.get_pool, calendar, close),
+        *score_routes(state.get_pool, scorer, close),
         *ops_routes({"kafka": kafka, "postgres": postgres}),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

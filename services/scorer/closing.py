@@ -1,70 +1,179 @@
-"""Closing a period: final figures, then a `TargetMissed` breach for each employee below
-target. Breach ids are deterministic, so closing twice (or a crash between publishing and
-recording the close) publishes the same ids again and the notifier sends one notice."""
+"""Closing a period, and correcting it afterwards.
+
+Closing: final scores for every employee, the outcome of each recorded (revision 0), then a
+`TargetMissed` breach for each employee below target. Breach ids are deterministic, and the
+breaches are published before the close commits, so a crash in between only repeats ids the
+notifier already knows.
+
+After a close, a late event that changes an employee's figures revises the outcome (revision
+n+1, logged in period_revision) and, when the outcome flips, says so: a `TargetMissed`
+resolved breach when missed becomes met, a firing one when met becomes missed."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 from faststream.kafka import KafkaBroker
+from prometheus_client import Counter
 
-from services.scorer import repository
-from services.scorer.scores import score_row
-from shared.calendar import BusinessCalendar, Period
+from services.scorer.scoring import Scorer, store_scores
+from shared.calendar import Period, parse_period
+from shared.db import Connection
 from shared.schemas import AlertName, BreachEvent
 
+log = logging.getLogger(__name__)
+BREACHES = Counter(
+    "scorer_breaches_published_total", "Breach events published", ["alertname", "status"]
+)
+REVISIONS = Counter("scorer_period_revisions_total", "Closed-period outcomes revised", ["flipped"])
 
-def target_missed(score: dict[str, Any], period: Period, at: datetime) -> BreachEvent:
+
+def target_breach(score: dict[str, Any], period: str, at: datetime, status: str) -> BreachEvent:
+    verb = "closed" if status == "firing" else "now meets"
     return BreachEvent(
-        event_id=BreachEvent.make_id(
-            AlertName.TARGET_MISSED, score["employee_id"], period.key, "firing"
-        ),
+        event_id=BreachEvent.make_id(AlertName.TARGET_MISSED, score["employee_id"], period, status),
         occurred_at=at,
         alertname=AlertName.TARGET_MISSED,
+        status=status,
         employee_id=score["employee_id"],
-        period=period.key,
+        period=period,
         supervisor_id=score["supervisor_id"],
         team_id=score["team_id"],
         branch_id=score["branch_id"],
         summary=(
-            f"{score['employee_id']} closed {period.key} with {score['valid_adds']} valid adds "
+            f"{score['employee_id']} {verb} {period} with {score['valid_adds']} valid adds "
             f"against a target of {score['target']}"
         ),
         values={k: score[k] for k in ("target", "valid_adds", "gross_adds", "attainment")},
     )
 
 
-async def close_period(
-    pool: Callable[[], asyncpg.Pool],
-    broker: KafkaBroker,
-    breaches_topic: str,
-    calendar: BusinessCalendar,
-    period: Period,
-    closed_by: str,
-) -> dict[str, Any]:
-    now = datetime.now(UTC)
-    rows = await repository.fetch_period_rows(pool(), period.key)
-    scores = [score_row(r, period, calendar, now, closed=True) for r in rows]
-    missed = [s for s in scores if s["status"] == "missed"]
-    at = min(now, period.end_at(calendar.tz))
-    futures = [
-        await broker.publish(
-            target_missed(s, period, at).to_json(),
-            breaches_topic,
-            key=s["employee_id"].encode(),
-            no_confirm=True,
+class PeriodCloser:
+    def __init__(self, scorer: Scorer, broker: KafkaBroker, breaches_topic: str) -> None:
+        self._scorer = scorer
+        self._broker = broker
+        self._topic = breaches_topic
+
+    async def publish(self, breaches: Sequence[BreachEvent]) -> None:
+        futures = [
+            await self._broker.publish(
+                b.to_json(), self._topic, key=(b.employee_id or "-").encode(), no_confirm=True
+            )
+            for b in breaches
+        ]
+        await asyncio.gather(*futures)
+        for b in breaches:
+            BREACHES.labels(b.alertname.value, b.status).inc()
+
+    async def close(self, conn: Connection, period: Period, closed_by: str) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('close:' || $1))", period.key)
+            already = await conn.fetchval(
+                "SELECT 1 FROM period_close WHERE period = $1", period.key
+            )
+            ids = [
+                r["employee_id"]
+                for r in await conn.fetch(
+                    "SELECT DISTINCT employee_id FROM employee_org ORDER BY 1"
+                )
+            ]
+            scores = await self._scorer.compute(conn, period, ids, now, closed=True)
+            await store_scores(conn, scores)
+            await conn.execute(
+                """INSERT INTO period_outcome (period, employee_id, target, valid_adds, status)
+                   SELECT $1, * FROM unnest($2::text[], $3::int[], $4::int[], $5::text[])
+                   ON CONFLICT DO NOTHING""",
+                period.key,
+                [s["employee_id"] for s in scores],
+                [s["target"] for s in scores],
+                [s["valid_adds"] for s in scores],
+                [s["status"] for s in scores],
+            )
+            missed = [s for s in scores if s["status"] == "missed"]
+            at = min(now, period.end_at(self._scorer.calendar.tz))
+            await self.publish([target_breach(s, period.key, at, "firing") for s in missed])
+            await conn.execute(
+                "INSERT INTO period_close (period, closed_by) VALUES ($1, $2) "
+                "ON CONFLICT DO NOTHING",
+                period.key,
+                closed_by,
+            )
+        return {
+            "period": period.key,
+            "closed": True,
+            "already_closed": bool(already),
+            "employees": len(scores),
+            "target_missed": len(missed),
+        }
+
+    async def revise(self, conn: Connection, scores: Sequence[dict[str, Any]]) -> None:
+        """Within the refresh transaction: compare closed periods' new figures with their
+        recorded outcomes."""
+        closed = [s for s in scores if s.get("closed")]
+        if not closed:
+            return
+        rows = await conn.fetch(
+            """SELECT o.* FROM period_outcome o
+                 JOIN unnest($1::text[], $2::text[]) AS x(p, e)
+                   ON o.period = x.p AND o.employee_id = x.e""",
+            [s["period"] for s in closed],
+            [s["employee_id"] for s in closed],
         )
-        for s in missed
-    ]
-    await asyncio.gather(*futures)
-    await repository.record_close(pool(), period.key, closed_by)
-    return {
-        "period": period.key,
-        "closed": True,
-        "employees": len(scores),
-        "target_missed": len(missed),
-    }
+        outcomes = {(r["period"], r["employee_id"]): r for r in rows}
+        breaches: list[BreachEvent] = []
+        now = datetime.now(UTC)
+        for s in closed:
+            old = outcomes.get((s["period"], s["employee_id"]))
+            if old is None or (old["valid_adds"], old["status"]) == (s["valid_adds"], s["status"]):
+                continue
+            flipped = {old["status"], s["status"]} == {"met", "missed"}
+            await conn.execute(
+                """UPDATE period_outcome SET valid_adds = $3, status = $4, target = $5,
+                          revision = revision + 1, decided_at = now()
+                    WHERE period = $1 AND employee_id = $2""",
+                s["period"],
+                s["employee_id"],
+                s["valid_adds"],
+                s["status"],
+                s["target"],
+            )
+            await conn.execute(
+                """INSERT INTO period_revision (period, employee_id, revision, old_valid_adds,
+                          new_valid_adds, old_status, new_status, outcome_flipped)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+                s["period"],
+                s["employee_id"],
+                old["revision"] + 1,
+                old["valid_adds"],
+                s["valid_adds"],
+                old["status"],
+                s["status"],
+                flipped,
+            )
+            REVISIONS.labels(str(flipped).lower()).inc()
+            if flipped:
+                status = "resolved" if s["status"] == "met" else "firing"
+                breaches.append(target_breach(s, s["period"], now, status))
+                log.info(
+                    "closed period outcome flipped",
+                    extra={
+                        "period": s["period"],
+                        "employee_id": s["employee_id"],
+                        "from": old["status"],
+                        "to": s["status"],
+                    },
+                )
+        await self.publish(breaches)
+
+
+def is_period_key(key: str) -> bool:
+    try:
+        parse_period(key)
+    except ValueError:
+        return False
+    return True

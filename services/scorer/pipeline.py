@@ -1,10 +1,10 @@
 """The scorer's Kafka → PostgreSQL path, effectively once.
 
-Each batch: decode every record (a record that cannot be decoded goes to the dead-letter topic
-with the error, and the batch goes on); then one transaction locks the batch's partition offsets,
-drops records already applied, stores new events by event_id, adds the pre-aggregated counts,
-and moves the offsets — all or nothing. A crash anywhere rolls the whole batch back; the
-restart seeks to the stored offsets and applies it again, exactly once."""
+Each batch: one transaction locks the batch's partition offsets, drops records already applied
+(a rebalance can deliver them again), decodes the rest (a record that cannot be decoded goes to
+the dead-letter topic with the error, and the batch goes on), applies every kind of record in
+bulk, marks the scores to recompute, and moves the offsets — all or nothing. A crash anywhere
+rolls the whole batch back; the restart seeks to the stored offsets and applies it again."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,11 +21,19 @@ import orjson
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
-from services.scorer import repository
-from services.scorer.domain.quota import gross_add_increments
+from services.scorer import repository, state
 from shared.kafka import lock_offsets, store_offsets, unseen
 from shared.metrics import LATENCY_BUCKETS
-from shared.schemas import ContactEvent, EmployeeRecord, IngestRecord, TargetRecord, parse_record
+from shared.schemas import (
+    ContactEvent,
+    ContactProfileRecord,
+    CustomerLinkRecord,
+    EmployeeRecord,
+    IngestRecord,
+    MessageRecord,
+    TargetRecord,
+    parse_record,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +47,21 @@ TX_SECONDS = Histogram(
     "Time to apply one batch in PostgreSQL",
     buckets=LATENCY_BUCKETS,
 )
-EVENT_TO_SCORE = Histogram(
-    "scorer_event_to_score_seconds",
+EVENT_TO_STATE = Histogram(
+    "scorer_event_to_state_seconds",
     "From the Kafka record's timestamp to its batch being committed",
     buckets=LATENCY_BUCKETS,
 )
 RECORDS = Counter("scorer_records_total", "Records consumed by outcome", ["outcome"])
+ODD_TIMES = Counter(
+    "scorer_events_odd_time_total",
+    "Events kept but flagged: event time far in the future or before the retention horizon",
+    ["kind"],
+)
 
 DeadLetter = Callable[[Any, str], Awaitable[None]]
+FUTURE_SLACK = timedelta(hours=1)
+PAST_HORIZON = timedelta(days=400)
 
 
 @dataclass
@@ -53,12 +69,32 @@ class Decoded:
     events: list[ContactEvent] = field(default_factory=list)
     employees: list[EmployeeRecord] = field(default_factory=list)
     targets: list[TargetRecord] = field(default_factory=list)
-    other: list[IngestRecord] = field(default_factory=list)
+    links: list[CustomerLinkRecord] = field(default_factory=list)
+    profiles: list[ContactProfileRecord] = field(default_factory=list)
+    messages: list[MessageRecord] = field(default_factory=list)
+
+    def add(self, record: IngestRecord) -> None:
+        bucket: dict[type, list[Any]] = {
+            ContactEvent: self.events,
+            EmployeeRecord: self.employees,
+            TargetRecord: self.targets,
+            CustomerLinkRecord: self.links,
+            ContactProfileRecord: self.profiles,
+            MessageRecord: self.messages,
+        }
+        bucket[type(record)].append(record)
 
 
 def decode(raw: Any) -> IngestRecord:
-    data = orjson.loads(raw.value)
-    return parse_record(data)
+    return parse_record(orjson.loads(raw.value))
+
+
+def flag_odd_time(event: ContactEvent, now: datetime) -> None:
+    if event.occurred_at > now + FUTURE_SLACK:
+        ODD_TIMES.labels("future").inc()
+        log.warning("event from the future kept", extra={"event_id": event.event_id})
+    elif event.occurred_at < now - PAST_HORIZON:
+        ODD_TIMES.labels("past").inc()
 
 
 class ScoringPipeline:
@@ -76,26 +112,28 @@ class ScoringPipeline:
             return
         BATCH_SIZE.observe(len(records))
         started = time.perf_counter()
+        dirty: state.Dirty = set()
         async with self._pool().acquire() as conn, conn.transaction():
             stored = await lock_offsets(conn, self._group, records)
             fresh = unseen(records, stored)
             decoded = await self._decode_all(fresh)
-            new_events = await repository.insert_new_events(conn, decoded.events)
-            await repository.add_gross(conn, gross_add_increments(new_events, self._tz))
-            await repository.upsert_employees(conn, decoded.employees)
-            await repository.upsert_targets(conn, decoded.targets)
+            new_events = await state.apply_contact_events(conn, decoded.events, self._tz, dirty)
+            new_messages = await state.apply_messages(conn, decoded.messages, self._tz, dirty)
+            await state.apply_contact_facts(conn, decoded.links, decoded.profiles, self._tz, dirty)
+            await state.apply_org(conn, decoded.employees, decoded.targets, self._tz, dirty)
+            await repository.mark_dirty(conn, dirty)
             await store_offsets(conn, self._group, records)
         TX_SECONDS.observe(time.perf_counter() - started)
-        RECORDS.labels("applied").inc(
-            len(new_events) + len(decoded.employees) + len(decoded.targets)
-        )
-        RECORDS.labels("duplicate").inc(len(decoded.events) - len(new_events))
+        duplicates = len(decoded.events) - len(new_events) + len(decoded.messages) - new_messages
+        RECORDS.labels("applied").inc(len(fresh) - duplicates)
+        RECORDS.labels("duplicate").inc(duplicates + len(records) - len(fresh))
         now_ms = time.time() * 1000
         for r in fresh:
-            EVENT_TO_SCORE.observe(max(0.0, (now_ms - r.timestamp) / 1000))
+            EVENT_TO_STATE.observe(max(0.0, (now_ms - r.timestamp) / 1000))
 
     async def _decode_all(self, records: Sequence[Any]) -> Decoded:
         out = Decoded()
+        now = datetime.now(UTC)
         for raw in records:
             try:
                 record = decode(raw)
@@ -104,11 +142,6 @@ class ScoringPipeline:
                 await self._dead_letter(raw, f"{type(exc).__name__}: {exc}")
                 continue
             if isinstance(record, ContactEvent):
-                out.events.append(record)
-            elif isinstance(record, EmployeeRecord):
-                out.employees.append(record)
-            elif isinstance(record, TargetRecord):
-                out.targets.append(record)
-            else:
-                out.other.append(record)
+                flag_odd_time(record, now)
+            out.add(record)
         return out

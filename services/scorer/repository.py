@@ -5,12 +5,21 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from shared.db import Connection
-from shared.schemas import ContactEvent, EmployeeRecord, TargetRecord
+from shared.schemas import (
+    ChangeType,
+    ContactEvent,
+    ContactProfileRecord,
+    CustomerLinkRecord,
+    EmployeeRecord,
+    MessageRecord,
+    TargetRecord,
+)
 
 
 async def insert_new_events(conn: Connection, events: Sequence[ContactEvent]) -> list[ContactEvent]:
@@ -22,7 +31,7 @@ async def insert_new_events(conn: Connection, events: Sequence[ContactEvent]) ->
                (event_id, employee_id, external_userid, change_type, occurred_at, state, source)
            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
                                 $5::timestamptz[], $6::text[], $7::text[])
-           ON CONFLICT (event_id) DO NOTHING
+           ON CONFLICT (event_id, occurred_at) DO NOTHING
            RETURNING event_id""",
         [e.event_id for e in events],
         [e.employee_id for e in events],
@@ -112,39 +121,6 @@ async def upsert_targets(conn: Connection, records: Sequence[TargetRecord]) -> N
     )
 
 
-SCORES_SQL = """
-SELECT e.employee_id, e.branch_id, e.team_id, e.supervisor_id,
-       COALESCE(s.gross_adds, 0) AS gross_adds,
-       COALESCE(te.value, tt.value, tb.value, tr.value) AS target
-  FROM employee e
-  LEFT JOIN employee_period_stats s ON s.employee_id = e.employee_id AND s.period = $1
-  LEFT JOIN target te ON te.scope = 'employee' AND te.scope_id = e.employee_id
-                     AND te.period = $1 AND te.metric = 'valid_adds'
-  LEFT JOIN target tt ON tt.scope = 'team' AND tt.scope_id = e.team_id
-                     AND tt.period = $1 AND tt.metric = 'valid_adds'
-  LEFT JOIN target tb ON tb.scope = 'branch' AND tb.scope_id = e.branch_id
-                     AND tb.period = $1 AND tb.metric = 'valid_adds'
-  LEFT JOIN target tr ON tr.scope = 'role' AND tr.scope_id = e.role
-                     AND tr.period = $1 AND tr.metric = 'valid_adds'
- WHERE ($2::text IS NULL OR e.branch_id = $2)
-   AND ($3::text IS NULL OR e.team_id = $3)
-   AND ($4::text IS NULL OR e.employee_id > $4)
- ORDER BY e.employee_id
- LIMIT $5
-"""
-
-
-async def fetch_period_rows(
-    pool: asyncpg.Pool,
-    period: str,
-    branch_id: str | None = None,
-    team_id: str | None = None,
-    after: str | None = None,
-    limit: int = 100_000,
-) -> list[asyncpg.Record]:
-    return list(await pool.fetch(SCORES_SQL, period, branch_id, team_id, after, limit))
-
-
 async def is_closed(pool: asyncpg.Pool, period: str) -> bool:
     return bool(await pool.fetchval("SELECT 1 FROM period_close WHERE period = $1", period))
 
@@ -154,4 +130,367 @@ async def record_close(pool: asyncpg.Pool, period: str, closed_by: str) -> None:
         "INSERT INTO period_close (period, closed_by) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         period,
         closed_by,
+    )
+
+
+async def upsert_relations_from_adds(
+    conn: Connection, adds: Sequence[ContactEvent]
+) -> list[tuple[str, Any]]:
+    """Fold a batch's adds into the (employee, contact) relations; returns each touched
+    relation's first add time (which a late, earlier add moves back)."""
+    if not adds:
+        return []
+    latest: dict[tuple[str, str], ContactEvent] = {}
+    count: dict[tuple[str, str], int] = {}
+    first: dict[tuple[str, str], datetime] = {}
+    for e in adds:
+        k = (e.employee_id, e.external_userid)
+        count[k] = count.get(k, 0) + 1
+        first[k] = min(first.get(k, e.occurred_at), e.occurred_at)
+        if k not in latest or e.occurred_at >= latest[k].occurred_at:
+            latest[k] = e
+    keys = sorted(latest)
+    rows = await conn.fetch(
+        """INSERT INTO employee_contact AS c (employee_id, external_userid, first_added_at,
+                   last_added_at, add_count, add_way, state, oper_userid)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[],
+                                $5::int[], $6::int[], $7::text[], $8::text[])
+           ON CONFLICT (employee_id, external_userid) DO UPDATE SET
+               first_added_at = LEAST(c.first_added_at, EXCLUDED.first_added_at),
+               last_added_at = GREATEST(c.last_added_at, EXCLUDED.last_added_at),
+               add_count = c.add_count + EXCLUDED.add_count,
+               add_way = COALESCE(EXCLUDED.add_way, c.add_way),
+               state = COALESCE(EXCLUDED.state, c.state),
+               oper_userid = COALESCE(EXCLUDED.oper_userid, c.oper_userid)
+           RETURNING employee_id, first_added_at""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [first[k] for k in keys],
+        [latest[k].occurred_at for k in keys],
+        [count[k] for k in keys],
+        [latest[k].add_way for k in keys],
+        [latest[k].state or None for k in keys],
+        [latest[k].oper_userid for k in keys],
+    )
+    return [(r["employee_id"], r["first_added_at"]) for r in rows]
+
+
+async def upsert_contacts_from_adds(conn: Connection, adds: Sequence[ContactEvent]) -> None:
+    """Who added each contact first in the whole bank, and the profile enrichment carried."""
+    if not adds:
+        return
+    first: dict[str, ContactEvent] = {}
+    for e in adds:
+        if e.external_userid not in first or e.occurred_at < first[e.external_userid].occurred_at:
+            first[e.external_userid] = e
+    enriched: dict[str, ContactEvent] = {e.external_userid: e for e in adds if e.enriched}
+    ids = sorted(first)
+    await conn.execute(
+        """INSERT INTO contact AS c (external_userid, first_added_at, first_employee_id,
+                   contact_type, corp_name, unionid, profile_at)
+           SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::smallint[],
+                                $5::text[], $6::text[], $7::timestamptz[])
+           ON CONFLICT (external_userid) DO UPDATE SET
+               first_employee_id = CASE WHEN c.first_added_at IS NULL
+                                          OR EXCLUDED.first_added_at < c.first_added_at
+                                        THEN EXCLUDED.first_employee_id
+                                        ELSE c.first_employee_id END,
+               first_added_at = LEAST(c.first_added_at, EXCLUDED.first_added_at),
+               contact_type = COALESCE(EXCLUDED.contact_type, c.contact_type),
+               corp_name = COALESCE(EXCLUDED.corp_name, c.corp_name),
+               unionid = COALESCE(EXCLUDED.unionid, c.unionid),
+               profile_at = GREATEST(c.profile_at, EXCLUDED.profile_at)""",
+        ids,
+        [first[i].occurred_at for i in ids],
+        [first[i].employee_id for i in ids],
+        [enriched[i].contact_type if i in enriched else None for i in ids],
+        [enriched[i].corp_name if i in enriched else None for i in ids],
+        [enriched[i].unionid if i in enriched else None for i in ids],
+        [enriched[i].occurred_at if i in enriched else None for i in ids],
+    )
+
+
+async def insert_removals(
+    conn: Connection, removals: Sequence[ContactEvent]
+) -> list[tuple[str, Any]]:
+    if not removals:
+        return []
+    await conn.execute(
+        """INSERT INTO contact_removal
+               (employee_id, external_userid, removed_at, removed_by, source)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[])
+           ON CONFLICT DO NOTHING""",
+        [e.employee_id for e in removals],
+        [e.external_userid for e in removals],
+        [e.occurred_at for e in removals],
+        [
+            "employee" if e.change_type is ChangeType.DELETE_BY_EMPLOYEE else "customer"
+            for e in removals
+        ],
+        [e.source for e in removals],
+    )
+    return await _relations(conn, [(e.employee_id, e.external_userid) for e in removals])
+
+
+async def _relations(conn: Connection, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, Any]]:
+    if not pairs:
+        return []
+    rows = await conn.fetch(
+        """SELECT c.employee_id, c.first_added_at FROM employee_contact c
+             JOIN unnest($1::text[], $2::text[]) AS x(e, u)
+               ON c.employee_id = x.e AND c.external_userid = x.u""",
+        [p[0] for p in pairs],
+        [p[1] for p in pairs],
+    )
+    return [(r["employee_id"], r["first_added_at"]) for r in rows]
+
+
+async def relations_of(conn: Connection, contacts: set[str]) -> list[tuple[str, Any]]:
+    if not contacts:
+        return []
+    rows = await conn.fetch(
+        "SELECT employee_id, first_added_at FROM employee_contact "
+        "WHERE external_userid = ANY($1::text[])",
+        sorted(contacts),
+    )
+    return [(r["employee_id"], r["first_added_at"]) for r in rows]
+
+
+async def insert_new_messages(
+    conn: Connection, messages: Sequence[MessageRecord]
+) -> list[MessageRecord]:
+    if not messages:
+        return []
+    rows = await conn.fetch(
+        """INSERT INTO message (message_id, sent_at, employee_id, external_userid, direction, kind)
+           SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[],
+                                $5::text[], $6::text[])
+           ON CONFLICT DO NOTHING
+           RETURNING message_id""",
+        [m.message_id for m in messages],
+        [m.sent_at for m in messages],
+        [m.employee_id for m in messages],
+        [m.external_userid for m in messages],
+        [m.direction for m in messages],
+        [m.kind for m in messages],
+    )
+    fresh = {r["message_id"] for r in rows}
+    return [m for m in messages if m.message_id in fresh]
+
+
+async def add_engagement(
+    conn: Connection, messages: Sequence[MessageRecord]
+) -> list[tuple[str, Any]]:
+    """Per relation: when the customer first wrote, and message counts by direction and kind."""
+    if not messages:
+        return []
+    agg: dict[tuple[str, str], list[Any]] = {}
+    for m in messages:
+        a = agg.setdefault((m.employee_id, m.external_userid), [None, 0, 0, 0, 0])
+        if m.direction == "from_customer":
+            a[0] = m.sent_at if a[0] is None else min(a[0], m.sent_at)
+            a[1] += 1
+        elif m.kind == "one_to_one":
+            a[2] += 1
+        elif m.kind == "mass":
+            a[3] += 1
+        else:
+            a[4] += 1
+    keys = sorted(agg)
+    rows = await conn.fetch(
+        """INSERT INTO employee_contact AS c (employee_id, external_userid, first_customer_msg_at,
+                   customer_msgs, one_to_one_msgs, mass_msgs, group_msgs)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int[], $5::int[],
+                                $6::int[], $7::int[])
+           ON CONFLICT (employee_id, external_userid) DO UPDATE SET
+               first_customer_msg_at = LEAST(c.first_customer_msg_at,
+                                             EXCLUDED.first_customer_msg_at),
+               customer_msgs = c.customer_msgs + EXCLUDED.customer_msgs,
+               one_to_one_msgs = c.one_to_one_msgs + EXCLUDED.one_to_one_msgs,
+               mass_msgs = c.mass_msgs + EXCLUDED.mass_msgs,
+               group_msgs = c.group_msgs + EXCLUDED.group_msgs
+           RETURNING employee_id, first_added_at""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        *([agg[k][i] for k in keys] for i in range(5)),
+    )
+    return [(r["employee_id"], r["first_added_at"]) for r in rows]
+
+
+async def upsert_links(conn: Connection, links: Sequence[CustomerLinkRecord]) -> None:
+    rows = _latest_by(links, lambda r: r.external_userid)
+    if not rows:
+        return
+    await conn.execute(
+        """INSERT INTO contact AS c (external_userid, is_customer, customer_tier,
+                   assigned_employee_id, link_at)
+           SELECT * FROM unnest($1::text[], $2::bool[], $3::text[], $4::text[],
+                                $5::timestamptz[])
+           ON CONFLICT (external_userid) DO UPDATE SET
+               is_customer = EXCLUDED.is_customer, customer_tier = EXCLUDED.customer_tier,
+               assigned_employee_id = EXCLUDED.assigned_employee_id, link_at = EXCLUDED.link_at
+           WHERE c.link_at IS NULL OR EXCLUDED.link_at >= c.link_at""",
+        [r.external_userid for r in rows],
+        [r.is_customer for r in rows],
+        [r.customer_tier for r in rows],
+        [r.assigned_employee_id for r in rows],
+        [r.occurred_at for r in rows],
+    )
+
+
+async def upsert_profiles(conn: Connection, profiles: Sequence[ContactProfileRecord]) -> None:
+    rows = _latest_by(profiles, lambda r: r.external_userid)
+    if rows:
+        await conn.execute(
+            """INSERT INTO contact AS c (external_userid, contact_type, corp_name, unionid,
+                       profile_at)
+               SELECT * FROM unnest($1::text[], $2::smallint[], $3::text[], $4::text[],
+                                    $5::timestamptz[])
+               ON CONFLICT (external_userid) DO UPDATE SET
+                   contact_type = EXCLUDED.contact_type, corp_name = EXCLUDED.corp_name,
+                   unionid = COALESCE(EXCLUDED.unionid, c.unionid),
+                   profile_at = EXCLUDED.profile_at
+               WHERE c.profile_at IS NULL OR EXCLUDED.profile_at >= c.profile_at""",
+            [r.external_userid for r in rows],
+            [r.contact_type for r in rows],
+            [r.corp_name for r in rows],
+            [r.unionid for r in rows],
+            [r.occurred_at for r in rows],
+        )
+    followers = [p for p in profiles if p.employee_id]
+    if followers:
+        await conn.execute(
+            """INSERT INTO employee_contact AS c (employee_id, external_userid, add_way, state,
+                       oper_userid)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[])
+               ON CONFLICT (employee_id, external_userid) DO UPDATE SET
+                   add_way = COALESCE(EXCLUDED.add_way, c.add_way),
+                   state = COALESCE(EXCLUDED.state, c.state),
+                   oper_userid = COALESCE(EXCLUDED.oper_userid, c.oper_userid)""",
+            [p.employee_id for p in followers],
+            [p.external_userid for p in followers],
+            [p.add_way for p in followers],
+            [p.state for p in followers],
+            [p.oper_userid for p in followers],
+        )
+
+
+async def insert_org_history(conn: Connection, records: Sequence[EmployeeRecord]) -> None:
+    if not records:
+        return
+    await conn.execute(
+        """INSERT INTO employee_org (employee_id, effective_at, branch_id, team_id,
+                   supervisor_id, role, active)
+           SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[],
+                                $5::text[], $6::text[], $7::bool[])
+           ON CONFLICT DO NOTHING""",
+        [r.employee_id for r in records],
+        [r.occurred_at for r in records],
+        [r.branch_id for r in records],
+        [r.team_id for r in records],
+        [r.supervisor_id for r in records],
+        [r.role for r in records],
+        [r.active for r in records],
+    )
+
+
+async def periods_of(conn: Connection, employee_ids: Sequence[str]) -> list[tuple[str, str]]:
+    if not employee_ids:
+        return []
+    rows = await conn.fetch(
+        "SELECT employee_id, period FROM employee_period_stats WHERE employee_id = ANY($1::text[])",
+        list(employee_ids),
+    )
+    return [(r["employee_id"], r["period"]) for r in rows]
+
+
+async def employees_under_targets(
+    conn: Connection, targets: Sequence[TargetRecord]
+) -> list[tuple[str, str]]:
+    if not targets:
+        return []
+    rows = await conn.fetch(
+        """SELECT DISTINCT e.employee_id, x.period
+             FROM unnest($1::text[], $2::text[], $3::text[]) AS x(scope, scope_id, period)
+             JOIN employee e ON (x.scope = 'employee' AND e.employee_id = x.scope_id)
+                             OR (x.scope = 'team' AND e.team_id = x.scope_id)
+                             OR (x.scope = 'branch' AND e.branch_id = x.scope_id)
+                             OR (x.scope = 'role' AND e.role = x.scope_id)""",
+        [t.scope for t in targets],
+        [t.scope_id for t in targets],
+        [t.period for t in targets],
+    )
+    return [(r["employee_id"], r["period"]) for r in rows]
+
+
+async def touch_watermark(conn: Connection, source: str, last_event_at: datetime) -> None:
+    await conn.execute(
+        """INSERT INTO ingest_watermark (source, last_received_at, last_event_at)
+           VALUES ($1, now(), $2)
+           ON CONFLICT (source) DO UPDATE SET last_received_at = now(),
+               last_event_at = GREATEST(ingest_watermark.last_event_at, EXCLUDED.last_event_at)""",
+        source,
+        last_event_at,
+    )
+
+
+async def mark_dirty(conn: Connection, dirty: set[tuple[str, str]]) -> None:
+    if not dirty:
+        return
+    keys = sorted(dirty)
+    await conn.execute(
+        """INSERT INTO score_dirty (employee_id, period)
+           SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+
+
+async def target_periods_of(
+    conn: Connection, employees: Sequence[EmployeeRecord]
+) -> list[tuple[str, str]]:
+    """Periods with a target that applies to these employees (whatever arrived first)."""
+    if not employees:
+        return []
+    rows = await conn.fetch(
+        """SELECT DISTINCT x.e AS employee_id, t.period
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS x(e, team, branch, role)
+             JOIN target t ON (t.scope = 'employee' AND t.scope_id = x.e)
+                          OR (t.scope = 'team' AND t.scope_id = x.team)
+                          OR (t.scope = 'branch' AND t.scope_id = x.branch)
+                          OR (t.scope = 'role' AND t.scope_id = x.role)""",
+        [e.employee_id for e in employees],
+        [e.team_id for e in employees],
+        [e.branch_id for e in employees],
+        [e.role for e in employees],
+    )
+    return [(r["employee_id"], r["period"]) for r in rows]
+
+
+SCORE_FIELDS = """employee_id, branch_id, team_id, supervisor_id, role, target, gross_adds,
+       first_adds, new_to_bank, valid_adds, pending_adds, removed_adds, attainment, pace,
+       projection, status, quality_score, quality, anomaly_score, flagged, reasons, computed_at"""
+
+
+async def read_scores(
+    pool: asyncpg.Pool,
+    period: str,
+    branch_id: str | None = None,
+    team_id: str | None = None,
+    after: str | None = None,
+    limit: int = 100_000,
+) -> list[asyncpg.Record]:
+    return list(
+        await pool.fetch(
+            f"""SELECT {SCORE_FIELDS} FROM employee_period_score  -- constant field list
+                 WHERE period = $1 AND ($2::text IS NULL OR branch_id = $2)
+                   AND ($3::text IS NULL OR team_id = $3)
+                   AND ($4::text IS NULL OR employee_id > $4)
+                 ORDER BY employee_id LIMIT $5""",  # noqa: S608
+            period,
+            branch_id,
+            team_id,
+            after,
+            limit,
+        )
     )

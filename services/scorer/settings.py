@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import Field
 
+from services.scorer.domain.rules import DEFAULT_PEER_PATTERNS, QualityWeights, ScoringRules
+from shared.calendar import PeriodKind
 from shared.settings import DatabaseSettings
 
 
@@ -15,6 +19,39 @@ class ScorerSettings(DatabaseSettings):
     anomaly_alert_threshold: float = Field(default=60.0, ge=0, le=100)
     calendar_overrides_file: str | None = None
     topic_partitions: int = Field(default=3, ge=1)
+
+    # Validity and quality rules (PRODUCT.md defaults; optional bank rules off).
+    retention_days: int = Field(default=7, ge=0)
+    peer_corp_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_PEER_PATTERNS))
+    own_corp_names: list[str] = Field(default_factory=list)
+    require_customer_match: bool = False
+    require_assignment: bool = False
+    max_adds_per_state_per_day: int | None = None
+    quality_weights: QualityWeights = QualityWeights()
+
+    # Time-driven work.
+    close_period_kinds: list[PeriodKind] = Field(
+        default_factory=lambda: [PeriodKind.MONTH, PeriodKind.QUARTER]
+    )
+    close_grace_hours: float = Field(default=8 * 24, ge=0)
+    pace_checkpoints: list[int] = Field(default_factory=lambda: [10, 20])
+    data_stale_working_hours: float = Field(default=4.0, gt=0)
+    schedule_interval_seconds: float = Field(default=30.0, gt=0)
+
+    def rules(self) -> ScoringRules:
+        return ScoringRules(
+            retention_days=self.retention_days,
+            peer_corp_patterns=tuple(self.peer_corp_patterns),
+            own_corp_names=tuple(self.own_corp_names),
+            require_customer_match=self.require_customer_match,
+            require_assignment=self.require_assignment,
+            max_adds_per_state_per_day=self.max_adds_per_state_per_day,
+            quality_weights=self.quality_weights,
+        )
+
+    @property
+    def close_grace(self) -> timedelta:
+        return timedelta(hours=self.close_grace_hours)
 
     def secrets(self) -> list[str | None]:
         return [self.database_url.get_secret_value(), self.migration_dsn]

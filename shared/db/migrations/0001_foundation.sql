@@ -37,17 +37,32 @@ CREATE TABLE target (
     PRIMARY KEY (scope, scope_id, period, metric)
 );
 
--- Every contact change event once, by event_id: duplicates change nothing.
+-- Every contact change event once, by event_id (deterministic from the fact, which includes
+-- its time, so the partition key can be part of the key): duplicates change nothing.
+-- Partitioned by month of event time; out-of-range times land in the default partition.
 CREATE TABLE contact_event (
-    event_id text PRIMARY KEY,
+    event_id text NOT NULL,
     employee_id text NOT NULL,
     external_userid text NOT NULL,
     change_type text NOT NULL,
     occurred_at timestamptz NOT NULL,
     state text,
     source text,
-    received_at timestamptz NOT NULL DEFAULT now()
-);
+    received_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (event_id, occurred_at)
+) PARTITION BY RANGE (occurred_at);
+CREATE TABLE contact_event_default PARTITION OF contact_event DEFAULT;
+DO $$
+DECLARE m date := date '2024-01-01';
+BEGIN
+  WHILE m < date '2030-01-01' LOOP
+    EXECUTE format(
+      'CREATE TABLE contact_event_%s PARTITION OF contact_event FOR VALUES FROM (%L) TO (%L)',
+      to_char(m, 'YYYYMM'), m::timestamp AT TIME ZONE 'UTC',
+      (m + interval '1 month')::timestamp AT TIME ZONE 'UTC');
+    m := m + interval '1 month';
+  END LOOP;
+END $$;
 CREATE INDEX contact_event_employee_time ON contact_event (employee_id, occurred_at);
 
 -- Per employee and period (day, week, month, quarter keys of CONTRACT.md).

@@ -1,0 +1,71 @@
+"""The bank's validity and quality rules, as configuration (defaults of PRODUCT.md)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from functools import cached_property
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_PEER_PATTERNS = (
+    "银行",
+    "农商",
+    "农信",
+    "信用社",
+    "村镇银行",
+    "证券",
+    "保险",
+    "信托",
+    "基金",
+    "期货",
+    "金融",
+    "资管",
+    "理财",
+    "支付",
+    "bank",
+    "insurance",
+    "securities",
+)
+
+
+class QualityWeights(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    customer_match: float = Field(default=0.25, ge=0)
+    engagement: float = Field(default=0.25, ge=0)
+    retention: float = Field(default=0.2, ge=0)
+    responsiveness: float = Field(default=0.2, ge=0)
+    personal_touch: float = Field(default=0.1, ge=0)
+
+
+class ScoringRules(BaseModel):
+    """What makes an add valid, and how quality is weighed. Optional bank rules are off by
+    default, each a switch."""
+
+    model_config = ConfigDict(frozen=True)
+
+    retention_days: int = Field(default=7, ge=0)
+    engagement_days: int = Field(default=7, ge=1)
+    long_retention_days: int = Field(default=30, ge=1)
+    peer_corp_patterns: tuple[str, ...] = DEFAULT_PEER_PATTERNS
+    own_corp_names: tuple[str, ...] = ()
+    require_customer_match: bool = False
+    require_assignment: bool = False
+    max_adds_per_state_per_day: int | None = Field(default=None, ge=1)
+    quality_weights: QualityWeights = QualityWeights()
+
+    @property
+    def retention_window(self) -> timedelta:
+        return timedelta(days=self.retention_days)
+
+    @cached_property
+    def _peer_regex(self) -> re.Pattern[str]:
+        names = [*self.peer_corp_patterns, *self.own_corp_names]
+        return re.compile("|".join(re.escape(n) for n in names if n), re.IGNORECASE)
+
+    def is_peer_institution(self, contact_type: int | None, corp_name: str | None) -> bool:
+        """A WeCom user (type 2) of a bank or other financial institution is a peer."""
+        if contact_type != 2 or not corp_name:
+            return False
+        return bool(self._peer_regex.pattern) and bool(self._peer_regex.search(corp_name))

@@ -1,0 +1,178 @@
+"""Reading what a period's scores are computed from: the org as it was, the targets, each
+relation whose first add falls in the period (with its contact, removals and engagement),
+gross counts and chat statistics. Bulk reads for a list of employees at once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from services.scorer.domain.quality import ChatStats
+from services.scorer.domain.validity import ContactFacts, Removal
+from shared.calendar import Period
+from shared.db import Connection
+
+
+@dataclass(frozen=True)
+class OrgRow:
+    employee_id: str
+    branch_id: str
+    team_id: str
+    supervisor_id: str | None
+    role: str
+    active: bool
+    target: int | None
+
+
+ORG_SQL = """
+WITH ids AS (SELECT unnest($1::text[]) AS employee_id),
+org AS (
+  SELECT DISTINCT ON (o.employee_id) o.*
+    FROM employee_org o JOIN ids USING (employee_id)
+   ORDER BY o.employee_id, (o.effective_at < $3) DESC,
+            CASE WHEN o.effective_at < $3 THEN o.effective_at END DESC NULLS LAST,
+            o.effective_at ASC
+)
+SELECT org.employee_id, org.branch_id, org.team_id, org.supervisor_id, org.role, org.active,
+       COALESCE(te.value, tt.value, tb.value, tr.value) AS target
+  FROM org
+  LEFT JOIN target te ON te.scope = 'employee' AND te.scope_id = org.employee_id
+                     AND te.period = $2 AND te.metric = 'valid_adds'
+  LEFT JOIN target tt ON tt.scope = 'team' AND tt.scope_id = org.team_id
+                     AND tt.period = $2 AND tt.metric = 'valid_adds'
+  LEFT JOIN target tb ON tb.scope = 'branch' AND tb.scope_id = org.branch_id
+                     AND tb.period = $2 AND tb.metric = 'valid_adds'
+  LEFT JOIN target tr ON tr.scope = 'role' AND tr.scope_id = org.role
+                     AND tr.period = $2 AND tr.metric = 'valid_adds'
+"""
+
+
+async def org_rows(
+    conn: Connection, period: Period, ids: Sequence[str], tz: ZoneInfo
+) -> list[OrgRow]:
+    """The org record in effect at the period's end (the earliest one when the employee's first
+    record came later), with the most specific target: employee > team > branch > role."""
+    rows = await conn.fetch(ORG_SQL, list(ids), period.key, period.end_at(tz))
+    return [OrgRow(**dict(r)) for r in rows]
+
+
+RELATIONS_SQL = """
+SELECT r.employee_id, r.external_userid, r.first_added_at, r.add_count, r.add_way, r.state,
+       r.first_customer_msg_at, r.customer_msgs, r.one_to_one_msgs, r.mass_msgs,
+       c.contact_type, c.corp_name, c.is_customer, c.customer_tier, c.assigned_employee_id,
+       (c.first_employee_id = r.employee_id AND c.first_added_at = r.first_added_at)
+         AS new_to_bank,
+       EXISTS (SELECT 1 FROM employee e WHERE e.employee_id = r.external_userid)
+         AS is_employee_account,
+       COALESCE((SELECT array_agg(ARRAY[x.removed_at::text, x.removed_by, COALESCE(x.source, '')]
+                   ORDER BY x.removed_at)
+                   FROM contact_removal x
+                  WHERE x.employee_id = r.employee_id AND x.external_userid = r.external_userid
+                    AND x.removed_at >= r.first_added_at), '{}') AS removals
+  FROM employee_contact r
+  LEFT JOIN contact c USING (external_userid)
+ WHERE r.employee_id = ANY($1::text[]) AND r.first_added_at >= $2 AND r.first_added_at < $3
+"""
+
+
+def _removals(raw: Sequence[Sequence[str]]) -> tuple[Removal, ...]:
+    return tuple(Removal(datetime.fromisoformat(at), by, source or None) for at, by, source in raw)
+
+
+async def relations(
+    conn: Connection, period: Period, ids: Sequence[str], tz: ZoneInfo
+) -> list[ContactFacts]:
+    rows = await conn.fetch(RELATIONS_SQL, list(ids), period.start_at(tz), period.end_at(tz))
+    return [
+        ContactFacts(
+            employee_id=r["employee_id"],
+            external_userid=r["external_userid"],
+            first_added_at=r["first_added_at"],
+            add_count=r["add_count"],
+            contact_type=r["contact_type"],
+            corp_name=r["corp_name"],
+            is_customer=r["is_customer"],
+            customer_tier=r["customer_tier"],
+            assigned_employee_id=r["assigned_employee_id"],
+            state=r["state"],
+            add_way=r["add_way"],
+            first_customer_msg_at=r["first_customer_msg_at"],
+            customer_msgs=r["customer_msgs"],
+            one_to_one_msgs=r["one_to_one_msgs"],
+            mass_msgs=r["mass_msgs"],
+            new_to_bank=bool(r["new_to_bank"]),
+            removals=_removals(r["removals"]),
+            is_employee_account=r["is_employee_account"],
+        )
+        for r in rows
+    ]
+
+
+async def gross_adds(conn: Connection, period: Period, ids: Sequence[str]) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT employee_id, gross_adds FROM employee_period_stats "
+        "WHERE period = $1 AND employee_id = ANY($2::text[])",
+        period.key,
+        list(ids),
+    )
+    return {r["employee_id"]: r["gross_adds"] for r in rows}
+
+
+CHATS_SQL = """
+WITH m AS (
+  SELECT employee_id, external_userid, sent_at, direction, kind,
+         (sent_at AT TIME ZONE $4)::date AS day
+    FROM message
+   WHERE employee_id = ANY($1::text[]) AND sent_at >= $2 AND sent_at < $3
+),
+asked AS (
+  SELECT employee_id, external_userid, day, min(sent_at) AS at
+    FROM m WHERE direction = 'from_customer' AND kind = 'one_to_one'
+   GROUP BY 1, 2, 3
+),
+answered AS (
+  SELECT a.employee_id, a.at,
+         (SELECT min(m.sent_at) FROM m
+           WHERE m.employee_id = a.employee_id AND m.external_userid = a.external_userid
+             AND m.day = a.day AND m.direction = 'to_customer' AND m.kind = 'one_to_one'
+             AND m.sent_at >= a.at) AS reply
+    FROM asked a
+),
+chat AS (
+  SELECT employee_id, count(*) AS chats, count(reply) AS answered,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM reply - at))
+           FILTER (WHERE reply IS NOT NULL) AS median_reply
+    FROM answered GROUP BY employee_id
+),
+sent AS (
+  SELECT employee_id,
+         count(*) FILTER (WHERE kind = 'one_to_one') AS one_to_one,
+         count(*) FILTER (WHERE kind = 'mass') AS mass
+    FROM m WHERE direction = 'to_customer' GROUP BY employee_id
+)
+SELECT COALESCE(chat.employee_id, sent.employee_id) AS employee_id,
+       COALESCE(chat.chats, 0) AS chats, COALESCE(chat.answered, 0) AS answered,
+       chat.median_reply, COALESCE(sent.one_to_one, 0) AS one_to_one,
+       COALESCE(sent.mass, 0) AS mass
+  FROM chat FULL JOIN sent USING (employee_id)
+"""
+
+
+async def chat_stats(
+    conn: Connection, period: Period, ids: Sequence[str], tz: ZoneInfo
+) -> dict[str, ChatStats]:
+    rows = await conn.fetch(CHATS_SQL, list(ids), period.start_at(tz), period.end_at(tz), tz.key)
+    return {
+        r["employee_id"]: ChatStats(
+            customer_chats=r["chats"],
+            answered_same_day=r["answered"],
+            median_first_reply_seconds=(
+                round(r["median_reply"], 1) if r["median_reply"] is not None else None
+            ),
+            one_to_one_sent=r["one_to_one"],
+            mass_sent=r["mass"],
+        )
+        for r in rows
+    }

@@ -1,0 +1,182 @@
+"""Things that happen because time passes: periods closing at their deadline, pace checkpoints,
+and the alarm when WeCom data stops arriving. Each is recorded (period_close, scheduler_mark)
+so a restart neither repeats nor skips one."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from services.scorer.closing import PeriodCloser
+from services.scorer.scoring import Scorer
+from shared.calendar import Period, PeriodKind, parse_period, period_of
+from shared.db import Connection
+from shared.schemas import AlertName, BreachEvent
+
+log = logging.getLogger(__name__)
+
+
+class Schedule:
+    def __init__(
+        self,
+        pool: Callable[[], asyncpg.Pool],
+        scorer: Scorer,
+        closer: PeriodCloser,
+        close_kinds: frozenset[PeriodKind],
+        close_grace: timedelta,
+        pace_checkpoints: tuple[int, ...],
+        stale_working_hours: float,
+    ) -> None:
+        self._pool = pool
+        self._scorer = scorer
+        self._closer = closer
+        self._close_kinds = close_kinds
+        self._grace = close_grace
+        self._checkpoints = pace_checkpoints
+        self._stale_hours = stale_working_hours
+
+    async def run_once(self, now: datetime | None = None) -> None:
+        now = now or datetime.now(UTC)
+        async with self._pool().acquire() as conn:
+            if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext('scorer-schedule'))"):
+                return  # another instance is on it
+            try:
+                await self.close_due(conn, now)
+                await self.pace_checkpoints(conn, now)
+                await self.data_freshness(conn, now)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(hashtext('scorer-schedule'))")
+
+    async def close_due(self, conn: Connection, now: datetime) -> None:
+        keys = await conn.fetch(
+            """SELECT DISTINCT period FROM employee_period_stats
+               UNION SELECT DISTINCT period FROM target
+               EXCEPT SELECT period FROM period_close"""
+        )
+        tz = self._scorer.calendar.tz
+        for row in keys:
+            try:
+                period = parse_period(row["period"])
+            except ValueError:
+                continue
+            if period.kind in self._close_kinds and period.end_at(tz) + self._grace <= now:
+                result = await self._closer.close(conn, period, "schedule")
+                log.info("period closed at its deadline", extra=result)
+
+    async def pace_checkpoints(self, conn: Connection, now: datetime) -> None:
+        calendar = self._scorer.calendar
+        month = period_of(PeriodKind.MONTH, now.astimezone(calendar.tz).date())
+        days = calendar.working_days(month)
+        for k in self._checkpoints:
+            if k > len(days):
+                continue
+            _, checkpoint_end = calendar.working_window(days[k - 1])
+            mark = f"pace:{month.key}:{k}"
+            if now < checkpoint_end or await self._done(conn, mark):
+                continue
+            await self._pace_behind(conn, month, k, now)
+            await conn.execute(
+                "INSERT INTO scheduler_mark (mark) VALUES ($1) ON CONFLICT DO NOTHING", mark
+            )
+
+    async def _pace_behind(self, conn: Connection, month: Period, k: int, now: datetime) -> None:
+        rows = await conn.fetch(
+            "SELECT * FROM employee_period_score WHERE period = $1 AND status = 'behind'",
+            month.key,
+        )
+        breaches = [
+            BreachEvent(
+                event_id=BreachEvent.make_id(
+                    AlertName.PACE_BEHIND, r["employee_id"], f"{month.key}#wd{k}", "firing"
+                ),
+                occurred_at=now,
+                alertname=AlertName.PACE_BEHIND,
+                employee_id=r["employee_id"],
+                period=month.key,
+                supervisor_id=r["supervisor_id"],
+                team_id=r["team_id"],
+                branch_id=r["branch_id"],
+                summary=(
+                    f"{r['employee_id']} is behind after working day {k} of {month.key}: "
+                    f"{r['valid_adds']} valid + {r['pending_adds']} pending, projected "
+                    f"{r['projection']} against {r['target']}"
+                ),
+                values={
+                    "checkpoint_working_day": k,
+                    "valid_adds": r["valid_adds"],
+                    "pending_adds": r["pending_adds"],
+                    "target": r["target"],
+                    "projection": r["projection"],
+                    "pace": r["pace"],
+                },
+            )
+            for r in rows
+        ]
+        await self._closer.publish(breaches)
+
+    async def data_freshness(self, conn: Connection, now: datetime) -> None:
+        last = await conn.fetchval(
+            "SELECT last_received_at FROM ingest_watermark WHERE source = 'contact_events'"
+        )
+        if last is None:
+            return
+        episode = f"stale:{last.isoformat()}"
+        hours = self._scorer.calendar.working_hours_between(last, now)
+        if hours >= self._stale_hours and not await self._done(conn, episode):
+            await self._stale(episode, last, now, "firing", hours)
+            await conn.execute(
+                "INSERT INTO scheduler_mark (mark) VALUES ($1) ON CONFLICT DO NOTHING", episode
+            )
+        # data arrived again after an episode: resolve every episode still open
+        open_episodes = await conn.fetch(
+            """SELECT m.mark FROM scheduler_mark m
+                WHERE m.mark LIKE 'stale:%' AND m.mark <> $1
+                  AND NOT EXISTS (SELECT 1 FROM scheduler_mark r
+                                   WHERE r.mark = 'resolved:' || m.mark)""",
+            episode,
+        )
+        for row in open_episodes:
+            await self._stale(row["mark"], last, now, "resolved", 0.0)
+            await conn.execute(
+                "INSERT INTO scheduler_mark (mark) VALUES ($1) ON CONFLICT DO NOTHING",
+                f"resolved:{row['mark']}",
+            )
+
+    async def _stale(
+        self, episode: str, last: datetime, now: datetime, status: str, hours: float
+    ) -> None:
+        day = now.astimezone(self._scorer.calendar.tz).date().isoformat()
+        await self._closer.publish(
+            [
+                BreachEvent(
+                    event_id=BreachEvent.make_id(AlertName.DATA_STALE, None, episode, status),
+                    occurred_at=now,
+                    alertname=AlertName.DATA_STALE,
+                    status=status,
+                    period=day,
+                    summary=(
+                        f"no WeCom contact events for {hours:.1f} working hours (last at "
+                        f"{last.isoformat()}): check the callback before reading targets"
+                        if status == "firing"
+                        else "WeCom contact events are arriving again"
+                    ),
+                    values={"last_received_at": last.isoformat(), "working_hours": round(hours, 2)},
+                )
+            ]
+        )
+
+    @staticmethod
+    async def _done(conn: Connection, mark: str) -> bool:
+        return bool(await conn.fetchval("SELECT 1 FROM scheduler_mark WHERE mark = $1", mark))
+
+    async def run_forever(self, interval: float = 30.0) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("scheduled work failed; retrying")
+            await asyncio.sleep(interval)

@@ -1,0 +1,208 @@
+"""Computing an employee's period scores from the scoring state — the one place that does
+it, for the materialised table that the API, the SQL views and the alerts all read."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from services.scorer import inputs
+from services.scorer.domain.quality import ChatStats, count_by_status, quality
+from services.scorer.domain.quota import evaluate
+from services.scorer.domain.rules import ScoringRules
+from services.scorer.domain.validity import (
+    ContactStatus,
+    ContactVerdict,
+    apply_state_cap,
+    classify,
+)
+from shared.calendar import BusinessCalendar, Period, PeriodKind, local_date
+from shared.db import Connection
+
+
+class Scorer:
+    def __init__(self, rules: ScoringRules, calendar: BusinessCalendar) -> None:
+        self.rules = rules
+        self.calendar = calendar
+
+    def verdicts(self, facts: Sequence[Any], now: datetime) -> list[ContactVerdict]:
+        verdicts = [classify(f, self.rules, now) for f in facts]
+        tz = self.calendar.tz
+        return apply_state_cap(
+            verdicts, self.rules.max_adds_per_state_per_day, lambda t: local_date(t, tz)
+        )
+
+    def _target(self, target: int | None, period: Period) -> int | None:
+        """Daily targets apply to working days only."""
+        if period.kind is PeriodKind.DAY and not self.calendar.is_working_day(period.start):
+            return None
+        return target
+
+    async def compute(
+        self, conn: Connection, period: Period, ids: Sequence[str], now: datetime, closed: bool
+    ) -> list[dict[str, Any]]:
+        tz = self.calendar.tz
+        org = await inputs.org_rows(conn, period, ids, tz)
+        if not org:
+            return []
+        known = [o.employee_id for o in org]
+        by_employee: dict[str, list[Any]] = defaultdict(list)
+        for f in await inputs.relations(conn, period, known, tz):
+            by_employee[f.employee_id].append(f)
+        gross = await inputs.gross_adds(conn, period, known)
+        chats = await inputs.chat_stats(conn, period, known, tz)
+        share = self.calendar.elapsed_share(period, now)
+        out: list[dict[str, Any]] = []
+        for o in org:
+            verdicts = self.verdicts(by_employee[o.employee_id], now)
+            counts = count_by_status(verdicts)
+            figures = evaluate(
+                self._target(o.target, period),
+                valid_adds=counts[ContactStatus.VALID],
+                pending_adds=counts[ContactStatus.PENDING],
+                elapsed_share=share,
+                closed=closed,
+            )
+            q_score, q = quality(
+                verdicts,
+                chats.get(o.employee_id, ChatStats()),
+                self.rules.quality_weights,
+                self.rules.engagement_days,
+                self.rules.long_retention_days,
+                now,
+            )
+            out.append(
+                {
+                    "employee_id": o.employee_id,
+                    "period": period.key,
+                    "branch_id": o.branch_id,
+                    "team_id": o.team_id,
+                    "supervisor_id": o.supervisor_id,
+                    "role": o.role,
+                    "target": figures.target,
+                    "gross_adds": gross.get(o.employee_id, 0),
+                    "first_adds": len(verdicts),
+                    "new_to_bank": sum(1 for v in verdicts if v.facts.new_to_bank),
+                    "valid_adds": figures.valid_adds,
+                    "pending_adds": figures.pending_adds,
+                    "removed_adds": sum(1 for v in verdicts if v.removed_in_window is not None),
+                    "attainment": figures.attainment,
+                    "pace": figures.pace,
+                    "projection": figures.projection,
+                    "status": figures.status.value if figures.status else None,
+                    "quality_score": q_score,
+                    "quality": q,
+                    "anomaly_score": 0.0,
+                    "flagged": False,
+                    "reasons": [],
+                    "computed_at": now,
+                    "closed": closed,
+                }
+            )
+        return out
+
+
+COLUMNS = (
+    "employee_id",
+    "period",
+    "branch_id",
+    "team_id",
+    "supervisor_id",
+    "role",
+    "target",
+    "gross_adds",
+    "first_adds",
+    "new_to_bank",
+    "valid_adds",
+    "pending_adds",
+    "removed_adds",
+    "attainment",
+    "pace",
+    "projection",
+    "status",
+    "quality_score",
+    "quality",
+    "anomaly_score",
+    "flagged",
+    "reasons",
+    "computed_at",
+)
+_TYPES = (
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "int",
+    "int",
+    "int",
+    "int",
+    "int",
+    "int",
+    "int",
+    "float8",
+    "float8",
+    "float8",
+    "text",
+    "float8",
+    "text",
+    "float8",
+    "bool",
+    "text",
+    "timestamptz",
+)
+_JSON = frozenset({"quality", "reasons"})
+UPSERT_SQL = (
+    f"INSERT INTO employee_period_score ({', '.join(COLUMNS)}) "  # noqa: S608 - constant columns
+    f"SELECT {', '.join(f'{c}::jsonb' if c in _JSON else c for c in COLUMNS)} "
+    f"FROM unnest({', '.join(f'${i + 1}::{t}[]' for i, t in enumerate(_TYPES))}) "
+    f"AS x({', '.join(COLUMNS)}) "
+    "ON CONFLICT (period, employee_id) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c not in ("employee_id", "period"))
+)
+
+
+async def store_scores(conn: Connection, scores: Sequence[dict[str, Any]]) -> None:
+    if scores:
+        await conn.execute(
+            UPSERT_SQL,
+            *(
+                [orjson.dumps(s[c]).decode() for s in scores]
+                if c in _JSON
+                else [s[c] for s in scores]
+                for c in COLUMNS
+            ),
+        )
+
+
+MISSING_SQL = """
+SELECT e.employee_id FROM employee e
+ WHERE e.active AND ($2::text IS NULL OR e.branch_id = $2) AND ($3::text IS NULL OR e.team_id = $3)
+   AND NOT EXISTS (SELECT 1 FROM employee_period_score s
+                    WHERE s.period = $1 AND s.employee_id = e.employee_id)
+"""
+
+
+async def ensure_scores(
+    conn: Connection,
+    scorer: Scorer,
+    period: Period,
+    branch_id: str | None,
+    team_id: str | None,
+    closed: bool,
+) -> None:
+    """Every active employee has a row for a period someone asks about, even without a single
+    add in it: a supervisor must see who has nothing."""
+    missing = [
+        r["employee_id"] for r in await conn.fetch(MISSING_SQL, period.key, branch_id, team_id)
+    ]
+    if missing:
+        async with conn.transaction():
+            await store_scores(
+                conn, await scorer.compute(conn, period, missing, datetime.now(UTC), closed)
+            )

@@ -1,0 +1,111 @@
+"""Applying a decoded batch to the scoring state: bulk statements only (arrays + unnest), one
+round trip per kind of change, and the (employee, period) pairs whose scores must be
+recomputed marked dirty in the same transaction."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from services.scorer import repository
+from services.scorer.domain.quota import gross_add_increments
+from shared.calendar import local_date, periods_containing
+from shared.db import Connection
+from shared.schemas import (
+    ChangeType,
+    ContactEvent,
+    ContactProfileRecord,
+    CustomerLinkRecord,
+    EmployeeRecord,
+    MessageRecord,
+    TargetRecord,
+)
+
+Dirty = set[tuple[str, str]]
+
+
+def period_keys(at: datetime, tz: ZoneInfo) -> list[str]:
+    return [p.key for p in periods_containing(local_date(at, tz))]
+
+
+def _mark(dirty: Dirty, employee_id: str, at: datetime | None, tz: ZoneInfo) -> None:
+    if at is not None:
+        dirty.update((employee_id, k) for k in period_keys(at, tz))
+
+
+async def apply_contact_events(
+    conn: Connection, events: Sequence[ContactEvent], tz: ZoneInfo, dirty: Dirty
+) -> list[ContactEvent]:
+    fresh = await repository.insert_new_events(conn, events)
+    if not fresh:
+        return fresh
+    await repository.add_gross(conn, gross_add_increments(fresh, tz))
+    adds = [e for e in fresh if e.is_add]
+    removals = [
+        e
+        for e in fresh
+        if e.change_type in (ChangeType.DELETE_BY_EMPLOYEE, ChangeType.DELETE_BY_CUSTOMER)
+    ]
+    for e in fresh:
+        _mark(dirty, e.employee_id, e.occurred_at, tz)
+    for employee_id, first_added in await repository.upsert_relations_from_adds(conn, adds):
+        _mark(dirty, employee_id, first_added, tz)
+    await repository.upsert_contacts_from_adds(conn, adds)
+    for employee_id, first_added in await repository.insert_removals(conn, removals):
+        _mark(dirty, employee_id, first_added, tz)
+    await repository.touch_watermark(conn, "contact_events", max(e.occurred_at for e in fresh))
+    return fresh
+
+
+async def apply_messages(
+    conn: Connection, messages: Sequence[MessageRecord], tz: ZoneInfo, dirty: Dirty
+) -> int:
+    fresh = await repository.insert_new_messages(conn, messages)
+    for m in fresh:
+        _mark(dirty, m.employee_id, m.sent_at, tz)
+    for employee_id, first_added in await repository.add_engagement(conn, fresh):
+        _mark(dirty, employee_id, first_added, tz)
+    return len(fresh)
+
+
+async def apply_contact_facts(
+    conn: Connection,
+    links: Sequence[CustomerLinkRecord],
+    profiles: Sequence[ContactProfileRecord],
+    tz: ZoneInfo,
+    dirty: Dirty,
+) -> None:
+    await repository.upsert_links(conn, links)
+    await repository.upsert_profiles(conn, profiles)
+    touched = {r.external_userid for r in links} | {r.external_userid for r in profiles}
+    for employee_id, first_added in await repository.relations_of(conn, touched):
+        _mark(dirty, employee_id, first_added, tz)
+
+
+async def apply_org(
+    conn: Connection,
+    employees: Sequence[EmployeeRecord],
+    targets: Sequence[TargetRecord],
+    tz: ZoneInfo,
+    dirty: Dirty,
+) -> None:
+    await repository.upsert_employees(conn, employees)
+    await repository.insert_org_history(conn, employees)
+    await repository.upsert_targets(conn, targets)
+    now_keys = period_keys(datetime.now(tz), tz)
+    employee_ids = sorted({e.employee_id for e in employees})
+    for employee_id, period in await repository.periods_of(conn, employee_ids):
+        dirty.add((employee_id, period))
+    for employee_id in employee_ids:
+        dirty.update((employee_id, k) for k in now_keys)
+    dirty.update(await repository.employees_under_targets(conn, targets))
+    dirty.update(await repository.target_periods_of(conn, employees))
+
+
+def group_dirty(dirty: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    by_period: dict[str, list[str]] = defaultdict(list)
+    for employee_id, period in dirty:
+        by_period[period].append(employee_id)
+    return by_period
