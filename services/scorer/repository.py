@@ -24,6 +24,7 @@ from shared.schemas import (
 
 async def insert_new_events(conn: Connection, events: Sequence[ContactEvent]) -> list[ContactEvent]:
     """Store events by event_id; return only those not seen before (duplicates change nothing)."""
+    events = list({e.event_id: e for e in reversed(events)}.values())[::-1]  # once per batch
     if not events:
         return []
     rows = await conn.fetch(
@@ -259,6 +260,7 @@ async def relations_of(conn: Connection, contacts: set[str]) -> list[tuple[str, 
 async def insert_new_messages(
     conn: Connection, messages: Sequence[MessageRecord]
 ) -> list[MessageRecord]:
+    messages = list({m.message_id: m for m in reversed(messages)}.values())[::-1]
     if not messages:
         return []
     rows = await conn.fetch(

@@ -1,0 +1,167 @@
+"""The quota rules end to end through the scorer's pipeline, on real Kafka and PostgreSQL:
+records go onto the topics, figures come out of the read API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from services.scorer.app import create_app
+from services.scorer.settings import ScorerSettings
+from shared.settings import Topics
+from tests import factories as f
+from tests.apps import eventually, running
+from tests.infra import Infra, unique
+from tests.kafka_helpers import produce, read_topic
+
+pytestmark = pytest.mark.integration
+
+
+def delete(
+    employee: str, contact: str, day: str, by: str = "customer", source: str | None = None
+) -> dict[str, Any]:
+    change = "del_follow_user" if by == "customer" else "del_external_contact"
+    record = {**f.add(employee, contact, f.at(day)), "ChangeType": change}
+    if source:
+        record["Source"] = source
+    return record
+
+
+@pytest.fixture
+async def scorer(infra: Infra, topics: Topics, database: str) -> AsyncIterator[httpx.AsyncClient]:
+    settings = ScorerSettings(
+        topics=topics,
+        scorer_group_id=unique("scorer"),
+        kafka_bootstrap_servers=infra.kafka_bootstrap,
+        database_url=SecretStr(infra.app_dsn(database)),
+        database_migration_url=SecretStr(infra.owner_dsn(database)),
+        close_period_kinds=[],
+    )
+    async with running(create_app(settings)) as client:
+        yield client
+
+
+async def scores(client: httpx.AsyncClient, period: str) -> dict[str, dict[str, Any]]:
+    body = (await client.get("/v1/scores", params={"period": period})).json()
+    return {e["employee_id"]: e for e in body["employees"]}
+
+
+async def settled(client: httpx.AsyncClient, period: str, check: Any) -> dict[str, dict[str, Any]]:
+    async def probe() -> dict[str, dict[str, Any]]:
+        return await scores(client, period)
+
+    return await eventually(probe, check, timeout=30)
+
+
+CONTACT_EVENTS = [
+    f.add("e1", "wm-a", f.at("2026-09-07")),
+    f.add("e1", "wm-peer", f.at("2026-09-07")),
+    f.add("e1", "wm-quick", f.at("2026-09-08")),
+    delete("e1", "wm-quick", "2026-09-10", by="customer"),
+    f.add("e1", "wm-late-del", f.at("2026-09-08")),
+    delete("e1", "wm-late-del", "2026-09-20", by="employee"),
+    f.add("e1", "wm-transfer", f.at("2026-09-09")),
+    delete("e1", "wm-transfer", "2026-09-10", by="employee", source="DELETE_BY_TRANSFER"),
+    f.add("e1", "wm-readd", f.at("2026-09-10")),
+    delete("e1", "wm-readd", "2026-09-20", by="employee"),
+    f.add("e1", "wm-readd", f.at("2026-09-25")),
+    f.add("e2", "wm-a", f.at("2026-09-15")),
+    delete("e2", "wm-ooo", "2026-09-17"),  # the removal arrives before its add
+    f.add("e2", "wm-ooo", f.at("2026-09-16")),
+    f.add("e9", "wm-e9", f.at("2026-09-05")),  # e9 is not known yet
+]
+
+
+async def test_quota_rules_case_by_case(
+    infra: Infra, topics: Topics, scorer: httpx.AsyncClient
+) -> None:
+    await produce(
+        infra,
+        topics.bank_records,
+        [
+            f.employee("e1"),
+            f.employee("e2"),
+            {
+                "type": "contact_profile",
+                "external_userid": "wm-peer",
+                "contact_type": 2,
+                "corp_name": "某某农村商业银行",
+            },
+            f.target("team", "t1", "2026-09", 5),
+            f.target("role", "customer_manager", "2026-09-19", 1),  # a Saturday
+            f.target("role", "customer_manager", "2026-09-20", 1),  # a make-up working Sunday
+        ],
+    )
+    await produce(infra, topics.contact_events, CONTACT_EVENTS)
+    await produce(infra, topics.contact_events, CONTACT_EVENTS)  # duplicates change nothing
+    await produce(infra, topics.bank_records, [b"{not json", {"type": "employee"}])  # poison
+    await produce(infra, topics.bank_records, [f.employee("e9", team_id="t2")])
+
+    month = await settled(
+        scorer,
+        "2026-09",
+        lambda s: s.get("e9", {}).get("valid_adds") == 1 and s.get("e2", {}).get("gross_adds") == 2,
+    )
+    e1, e2, e9 = month["e1"], month["e2"], month["e9"]
+    assert (
+        e1["gross_adds"],
+        e1["first_adds"],
+        e1["valid_adds"],
+        e1["pending_adds"],
+        e1["removed_adds"],
+        e1["new_to_bank"],
+    ) == (7, 6, 4, 0, 1, 6)
+    assert (
+        e2["gross_adds"],
+        e2["first_adds"],
+        e2["valid_adds"],
+        e2["removed_adds"],
+        e2["new_to_bank"],
+    ) == (2, 2, 1, 1, 1)
+    assert (e9["gross_adds"], e9["valid_adds"], e9["target"]) == (1, 1, None)
+    assert e1["target"] == 5
+    assert e1["attainment"] == 0.8
+    assert e1["status"] == "missed"  # the month is over
+
+    contacts = (await scorer.get("/v1/employees/e1/contacts", params={"period": "2026-09"})).json()
+    by_contact = {c["external_userid"]: c for c in contacts}
+    assert by_contact["wm-peer"]["status"] == "invalid"
+    assert by_contact["wm-peer"]["flags"] == ["PEER_INSTITUTION"]
+    assert by_contact["wm-quick"]["flags"] == ["QUICK_DELETE"]
+    assert {
+        c: by_contact[c]["status"] for c in ("wm-a", "wm-late-del", "wm-transfer", "wm-readd")
+    } == dict.fromkeys(("wm-a", "wm-late-del", "wm-transfer", "wm-readd"), "valid")
+
+    saturday = await scores(scorer, "2026-09-19")
+    sunday = await scores(scorer, "2026-09-20")
+    assert saturday["e1"]["target"] is None
+    assert sunday["e1"]["target"] == 1
+
+    dead = await read_topic(infra, topics.dlq(topics.bank_records), expect=2)
+    assert len(dead) == 2
+    assert all(d["error"] and d["topic"] == topics.bank_records for d in dead)
+
+
+async def test_a_late_event_after_close_revises_and_flips(
+    infra: Infra, topics: Topics, scorer: httpx.AsyncClient
+) -> None:
+    await produce(
+        infra, topics.bank_records, [f.employee("e1"), f.target("employee", "e1", "2026-09", 2)]
+    )
+    await produce(infra, topics.contact_events, [f.add("e1", "wm-1", f.at("2026-09-07"))])
+    await settled(scorer, "2026-09", lambda s: s.get("e1", {}).get("valid_adds") == 1)
+    closed = (await scorer.post("/v1/periods/2026-09/close")).json()
+    assert closed["target_missed"] == 1
+    assert (await scorer.post("/v1/periods/2026-09/close")).json()["already_closed"] is True
+
+    await produce(infra, topics.contact_events, [f.add("e1", "wm-2", f.at("2026-09-29"))])
+    month = await settled(scorer, "2026-09", lambda s: s["e1"]["valid_adds"] == 2)
+    assert month["e1"]["status"] == "met"
+    breaches = await read_topic(infra, topics.breaches, expect=3)
+    # closing twice repeats the firing breach with the same id; the notifier keeps one
+    distinct = {b["event_id"]: (b["alertname"], b["status"]) for b in breaches}
+    assert sorted(distinct.values()) == [("TargetMissed", "firing"), ("TargetMissed", "resolved")]

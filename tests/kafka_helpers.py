@@ -1,0 +1,45 @@
+"""Producing to and reading from the real test broker."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from tests.infra import Infra, unique
+
+
+async def produce(infra: Infra, topic: str, records: Sequence[Any], key: str = "k") -> None:
+    """Publish records (dicts as JSON, bytes as they are) in order to one partition."""
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for r in records:
+            value = r if isinstance(r, bytes) else orjson.dumps(r)
+            await producer.send_and_wait(topic, value, key=key.encode())
+    finally:
+        await producer.stop()
+
+
+async def read_topic(infra: Infra, topic: str, expect: int, timeout_ms: int = 5000) -> list[Any]:
+    """Everything on a topic from the start (stops early once `expect` records are read)."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=infra.kafka_bootstrap,
+        group_id=unique("reader"),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        out: list[Any] = []
+        for _ in range(10):
+            batch = await consumer.getmany(timeout_ms=timeout_ms // 10)
+            out.extend(orjson.loads(r.value) for rs in batch.values() for r in rs)
+            if expect > 0 and len(out) >= expect:
+                break
+        return out
+    finally:
+        await consumer.stop()
