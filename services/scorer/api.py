@@ -95,14 +95,18 @@ def score_routes(pool: Callable[[], asyncpg.Pool], scorer: Scorer, close: Closer
         now = datetime.now(UTC)
         async with pool().acquire() as conn:
             facts = await inputs.relations(conn, period, [employee_id], scorer.calendar.tz)
-        verdicts = sorted(scorer.verdicts(facts, now), key=lambda v: v.facts.first_added_at)
+            verdicts = sorted(scorer.verdicts(facts, now), key=lambda v: v.facts.first_added_at)
+            baseline = await inputs.peer_baseline(conn, period)
+            anomaly = await scorer.anomaly(conn, period, employee_id, verdicts, baseline, now)
         return JSONResponse(
             [
                 {
                     "external_userid": v.facts.external_userid,
                     "added_at": v.facts.first_added_at.isoformat(),
                     "status": v.status.value,
-                    "flags": v.flags,
+                    "flags": sorted(
+                        set(v.flags) | set(anomaly.contact_flags.get(v.facts.external_userid, []))
+                    ),
                     "reasons": list(v.reasons),
                     "is_customer": v.facts.is_customer,
                     "new_to_bank": v.facts.new_to_bank,

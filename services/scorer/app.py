@@ -93,9 +93,9 @@ def create_app(settings: ScorerSettings) -> Starlette:
         raw = message.raw_message
         await pipeline.handle(raw if isinstance(raw, tuple) else (raw,))
 
-    scorer = Scorer(settings.rules(), calendar)
+    scorer = Scorer(settings.rules(), calendar, settings.anomaly_alert_threshold)
     closer = PeriodCloser(scorer, broker, topics.breaches)
-    refresher = Refresher(state.get_pool, scorer, after=closer.revise)
+    refresher = Refresher(state.get_pool, scorer, after=closer.after_refresh)
     schedule = Schedule(
         state.get_pool,
         scorer,

@@ -21,11 +21,12 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import Counter
 
 from services.scorer.scoring import Scorer, store_scores
-from shared.calendar import Period, parse_period
+from shared.calendar import Period, PeriodKind, parse_period
 from shared.db import Connection
 from shared.schemas import AlertName, BreachEvent
 
 log = logging.getLogger(__name__)
+ANOMALY_PERIOD_KINDS = frozenset({PeriodKind.MONTH, PeriodKind.QUARTER})
 BREACHES = Counter(
     "scorer_breaches_published_total", "Breach events published", ["alertname", "status"]
 )
@@ -111,6 +112,35 @@ class PeriodCloser:
             "target_missed": len(missed),
         }
 
+    async def after_refresh(self, conn: Connection, scores: Sequence[dict[str, Any]]) -> None:
+        await self.revise(conn, scores)
+        await self.flag_anomalies(conn, scores)
+
+    async def flag_anomalies(self, conn: Connection, scores: Sequence[dict[str, Any]]) -> None:
+        """`AnomalyFlagged` once per employee and month (or quarter) when the score crosses
+        the threshold; the mark is kept in the same transaction as the scores."""
+        flagged = [
+            s
+            for s in scores
+            if s["flagged"] and parse_period(s["period"]).kind in ANOMALY_PERIOD_KINDS
+        ]
+        if not flagged:
+            return
+        new = await conn.fetch(
+            """INSERT INTO scheduler_mark (mark) SELECT unnest($1::text[])
+               ON CONFLICT DO NOTHING RETURNING mark""",
+            [f"anomaly:{s['period']}:{s['employee_id']}" for s in flagged],
+        )
+        fresh = {r["mark"] for r in new}
+        now = datetime.now(UTC)
+        await self.publish(
+            [
+                anomaly_breach(s, now)
+                for s in flagged
+                if f"anomaly:{s['period']}:{s['employee_id']}" in fresh
+            ]
+        )
+
     async def revise(self, conn: Connection, scores: Sequence[dict[str, Any]]) -> None:
         """Within the refresh transaction: compare closed periods' new figures with their
         recorded outcomes."""
@@ -169,6 +199,27 @@ class PeriodCloser:
                     },
                 )
         await self.publish(breaches)
+
+
+def anomaly_breach(score: dict[str, Any], at: datetime) -> BreachEvent:
+    top = ", ".join(f"{r['code']} (+{r['contribution']})" for r in score["reasons"][:3])
+    return BreachEvent(
+        event_id=BreachEvent.make_id(
+            AlertName.ANOMALY_FLAGGED, score["employee_id"], score["period"], "firing"
+        ),
+        occurred_at=at,
+        alertname=AlertName.ANOMALY_FLAGGED,
+        employee_id=score["employee_id"],
+        period=score["period"],
+        supervisor_id=score["supervisor_id"],
+        team_id=score["team_id"],
+        branch_id=score["branch_id"],
+        summary=(
+            f"{score['employee_id']}'s adds in {score['period']} look gamed "
+            f"(anomaly {score['anomaly_score']}): {top}"
+        ),
+        values={"anomaly_score": score["anomaly_score"], "reasons": score["reasons"]},
+    )
 
 
 def is_period_key(key: str) -> bool:

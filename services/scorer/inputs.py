@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from services.scorer.domain.anomaly import PeerBaseline
 from services.scorer.domain.quality import ChatStats
 from services.scorer.domain.validity import ContactFacts, Removal
 from shared.calendar import Period
@@ -176,3 +177,43 @@ async def chat_stats(
         )
         for r in rows
     }
+
+
+SHARED_SQL = """
+SELECT r.external_userid, count(DISTINCT o.employee_id) AS others
+  FROM employee_contact r
+  JOIN employee_contact o ON o.external_userid = r.external_userid
+                         AND o.employee_id <> r.employee_id AND o.first_added_at IS NOT NULL
+  LEFT JOIN employee er ON er.employee_id = r.employee_id
+  LEFT JOIN employee eo ON eo.employee_id = o.employee_id
+ WHERE r.employee_id = $1 AND r.first_added_at >= $2 AND r.first_added_at < $3
+   AND er.team_id IS DISTINCT FROM eo.team_id
+ GROUP BY r.external_userid
+"""
+
+
+async def shared_contacts(
+    conn: Connection, period: Period, employee_id: str, tz: ZoneInfo
+) -> dict[str, int]:
+    """For each of the employee's contacts first added in the period: how many employees of
+    other teams also added it."""
+    rows = await conn.fetch(SHARED_SQL, employee_id, period.start_at(tz), period.end_at(tz))
+    return {r["external_userid"]: r["others"] for r in rows}
+
+
+BASELINE_SQL = """
+SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY first_adds) AS median_first_adds,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY (quality ->> 'engagement')::float8)
+         FILTER (WHERE quality ->> 'engagement' IS NOT NULL) AS median_engagement
+  FROM employee_period_score WHERE period = $1 AND first_adds > 0
+"""
+
+
+async def peer_baseline(conn: Connection, period: Period) -> PeerBaseline:
+    row = await conn.fetchrow(BASELINE_SQL, period.key)
+    if row is None:
+        return PeerBaseline()
+    return PeerBaseline(
+        median_first_adds=float(row["median_first_adds"] or 0.0),
+        median_engagement=row["median_engagement"],
+    )

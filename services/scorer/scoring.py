@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from services.scorer import inputs
+from services.scorer.domain.anomaly import AnomalyResult, PeerBaseline, assess
 from services.scorer.domain.quality import ChatStats, count_by_status, quality
 from services.scorer.domain.quota import evaluate
 from services.scorer.domain.rules import ScoringRules
@@ -25,9 +26,27 @@ from shared.db import Connection
 
 
 class Scorer:
-    def __init__(self, rules: ScoringRules, calendar: BusinessCalendar) -> None:
+    def __init__(
+        self, rules: ScoringRules, calendar: BusinessCalendar, alert_threshold: float = 50.0
+    ) -> None:
         self.rules = rules
         self.calendar = calendar
+        self.alert_threshold = alert_threshold
+
+    async def anomaly(
+        self,
+        conn: Connection,
+        period: Period,
+        employee_id: str,
+        verdicts: Sequence[ContactVerdict],
+        baseline: PeerBaseline,
+        now: datetime,
+    ) -> AnomalyResult:
+        tz = self.calendar.tz
+        shared = await inputs.shared_contacts(conn, period, employee_id, tz) if verdicts else {}
+        return assess(
+            verdicts, shared, baseline, period.end_at(tz), (period.end - period.start).days, now, tz
+        )
 
     def verdicts(self, facts: Sequence[Any], now: datetime) -> list[ContactVerdict]:
         verdicts = [classify(f, self.rules, now) for f in facts]
@@ -56,6 +75,7 @@ class Scorer:
         gross = await inputs.gross_adds(conn, period, known)
         chats = await inputs.chat_stats(conn, period, known, tz)
         share = self.calendar.elapsed_share(period, now)
+        baseline = await inputs.peer_baseline(conn, period)
         out: list[dict[str, Any]] = []
         for o in org:
             verdicts = self.verdicts(by_employee[o.employee_id], now)
@@ -75,6 +95,7 @@ class Scorer:
                 self.rules.long_retention_days,
                 now,
             )
+            anomaly = await self.anomaly(conn, period, o.employee_id, verdicts, baseline, now)
             out.append(
                 {
                     "employee_id": o.employee_id,
@@ -96,9 +117,9 @@ class Scorer:
                     "status": figures.status.value if figures.status else None,
                     "quality_score": q_score,
                     "quality": q,
-                    "anomaly_score": 0.0,
-                    "flagged": False,
-                    "reasons": [],
+                    "anomaly_score": anomaly.score,
+                    "flagged": anomaly.score >= self.alert_threshold,
+                    "reasons": anomaly.reasons,
                     "computed_at": now,
                     "closed": closed,
                 }
