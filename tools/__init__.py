@@ -1,0 +1,1 @@
+"""Developer and operator tools that are not services: the bank-month simulator lives here."""
