@@ -1,43 +1,141 @@
-"""The ingestor's one wiring point: settings → broker → routes."""
+"""The ingestor's one wiring point: settings → Kafka link, spool, enrichment → routes.
+
+The app starts whether or not Kafka answers: callbacks are then spooled (and replayed once
+Kafka is back), /v1/events answers 503 and /readyz says Kafka is not ready."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from services.ingestor.api import events_endpoint
+from services.ingestor.callback import CallbackReceiver
+from services.ingestor.delivery.durable import DurablePublisher, SpoolReplayer
+from services.ingestor.delivery.kafka_link import KafkaLink
+from services.ingestor.delivery.spool import Spool, open_spool
+from services.ingestor.enrichment.breaker import CircuitBreaker
+from services.ingestor.enrichment.enricher import Enricher
+from services.ingestor.enrichment.wecom_api import WeComApi
 from services.ingestor.publisher import RecordPublisher
 from services.ingestor.settings import IngestorSettings
 from shared.http import ops_routes
-from shared.kafka import ensure_topics, kafka_ready, make_broker
+from shared.kafka import kafka_ready, make_broker
+
+FIRST_CONNECT_SECONDS = 5.0
+
+
+@dataclass
+class Runtime:
+    """What the lifespan opened; on `app.state.runtime` for operators' tools and tests."""
+
+    link: KafkaLink
+    spool: Spool
+    receiver: CallbackReceiver
+    enricher: Enricher | None
+
+
+def make_enricher(settings: IngestorSettings, publisher: DurablePublisher) -> Enricher | None:
+    """Enrichment only with WECOM_CORP_SECRET (CONTRACT.md); off otherwise."""
+    if not settings.enrichment_enabled or settings.wecom_corp_secret is None:
+        return None
+    api = WeComApi(
+        settings.wecom_api_base,
+        settings.wecom_corp_id or "",
+        settings.wecom_corp_secret.get_secret_value(),
+        timeout=settings.wecom_api_timeout_seconds,
+        rate_limit_backoff=settings.wecom_rate_limit_backoff_seconds,
+    )
+    breaker = CircuitBreaker(
+        settings.wecom_breaker_failures,
+        settings.wecom_breaker_reset_seconds,
+        time.monotonic,
+    )
+    return Enricher(
+        api,
+        publisher,
+        breaker,
+        profile_topic=settings.topics.bank_records,
+        concurrency=settings.enrichment_concurrency,
+        queue_size=settings.enrichment_queue_size,
+        attempts=settings.enrichment_attempts,
+        retry_seconds=settings.enrichment_retry_seconds,
+    )
 
 
 def create_app(settings: IngestorSettings) -> Starlette:
-    broker = make_broker(settings.kafka_bootstrap_servers, "ingestor")
-    publisher = RecordPublisher(broker, settings.topics)
+    crypto = settings.callback_crypto()  # a half or broken configuration refuses to start
     topics = settings.topics
+    broker = make_broker(settings.kafka_bootstrap_servers, "ingestor")
+    link = KafkaLink(
+        broker,
+        [topics.contact_events, topics.bank_records, topics.raw_callbacks],
+        settings.topic_partitions,
+        settings.kafka_connect_retry_seconds,
+    )
+    records = RecordPublisher(broker, topics)
 
     @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        await broker.start()
-        await ensure_topics(
-            broker,
-            [topics.contact_events, topics.bank_records, topics.raw_callbacks],
-            settings.topic_partitions,
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        spool = open_spool(settings.spool_dir, explicit="spool_dir" in settings.model_fields_set)
+        durable = DurablePublisher(link, spool, settings.kafka_publish_timeout_seconds)
+        enricher = make_enricher(settings, durable)
+        receiver = CallbackReceiver(
+            settings, crypto, durable, enricher.submit if enricher else None
         )
+        app.state.runtime = Runtime(link, spool, receiver, enricher)
+        replayer = SpoolReplayer(
+            link,
+            spool,
+            settings.spool_replay_interval_seconds,
+            settings.spool_replay_batch,
+            timeout=10.0,
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(link.connect(), FIRST_CONNECT_SECONDS)
+        tasks = [asyncio.create_task(link.keep_connecting()), asyncio.create_task(replayer.run())]
+        if enricher:
+            enricher.start()
         try:
             yield
         finally:
-            await broker.stop()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if enricher:
+                await enricher.stop()
+            await link.close()
+            spool.close()
 
     async def kafka() -> None:
+        if not link.connected.is_set():
+            raise ConnectionError("Kafka is not connected")
         await kafka_ready(broker)
 
+    def runtime(request: Request) -> Runtime:
+        found: Runtime = request.app.state.runtime
+        return found
+
+    async def verify_url(request: Request) -> Response:
+        return await runtime(request).receiver.verify_url(request)
+
+    async def receive(request: Request) -> Response:
+        return await runtime(request).receiver.receive(request)
+
     routes = [
-        Route("/v1/events", events_endpoint(settings, publisher), methods=["POST"]),
+        Route("/wecom/callback", verify_url, methods=["GET"]),
+        Route("/wecom/callback", receive, methods=["POST"]),
+        Route("/v1/events", events_endpoint(settings, records), methods=["POST"]),
         *ops_routes({"kafka": kafka}),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hmac
+from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 
+from services.ingestor.wecom.crypto import CallbackCrypto
 from shared.settings import PLACEHOLDER_SECRETS, CommonSettings
 
 
@@ -22,6 +24,27 @@ class IngestorSettings(CommonSettings):
     wecom_callback_aes_key: SecretStr | None = None
     wecom_api_base: str = "https://qyapi.weixin.qq.com"
     wecom_corp_secret: SecretStr | None = None
+
+    # Callback transport. WeCom retries a delivery within seconds, so a query `timestamp`
+    # older (or newer) than this window is a replay; CreateTime is never judged (history).
+    wecom_replay_window_seconds: int = Field(default=300, ge=1)
+    wecom_callback_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # WeCom gives up after 5 s: wait this long for Kafka's ack, then spool instead.
+    kafka_publish_timeout_seconds: float = Field(default=2.0, gt=0, le=4.0)
+    kafka_connect_retry_seconds: float = Field(default=2.0, gt=0)
+    spool_dir: Path = Path(".run/spool/ingestor")
+    spool_replay_interval_seconds: float = Field(default=1.0, gt=0)
+    spool_replay_batch: int = Field(default=500, ge=1)
+
+    # Enrichment through the WeCom REST API (on only with WECOM_CORP_SECRET).
+    wecom_api_timeout_seconds: float = Field(default=3.0, gt=0)
+    enrichment_concurrency: int = Field(default=4, ge=1, le=64)
+    enrichment_queue_size: int = Field(default=10_000, ge=1)
+    enrichment_attempts: int = Field(default=3, ge=1)
+    enrichment_retry_seconds: float = Field(default=30.0, ge=0)
+    wecom_rate_limit_backoff_seconds: float = Field(default=1.0, ge=0)
+    wecom_breaker_failures: int = Field(default=5, ge=1)
+    wecom_breaker_reset_seconds: float = Field(default=30.0, gt=0)
 
     @field_validator("ingest_api_tokens")
     @classmethod
@@ -50,6 +73,29 @@ class IngestorSettings(CommonSettings):
             accepted |= hmac.compare_digest(candidate, token)
         return accepted
 
+    def callback_crypto(self) -> CallbackCrypto | None:
+        """The callback configuration, or None when none of it is set (endpoint answers 503).
+
+        Half a configuration is a deployment mistake, refused at start with the missing names
+        (never the values); so is an EncodingAESKey that is not 43 base64 characters."""
+        parts = {
+            "WECOM_CORP_ID": self.wecom_corp_id or "",
+            "WECOM_CALLBACK_TOKEN": _reveal(self.wecom_callback_token),
+            "WECOM_CALLBACK_AES_KEY": _reveal(self.wecom_callback_aes_key),
+        }
+        missing = [name for name, value in parts.items() if not value.strip()]
+        if len(missing) == len(parts):
+            return None
+        if missing:
+            raise ValueError(f"WeCom callback half configured; also set {', '.join(missing)}")
+        return CallbackCrypto(
+            parts["WECOM_CALLBACK_TOKEN"], parts["WECOM_CALLBACK_AES_KEY"], parts["WECOM_CORP_ID"]
+        )
+
+    @property
+    def enrichment_enabled(self) -> bool:
+        return bool(_reveal(self.wecom_corp_secret).strip()) and bool(self.wecom_corp_id)
+
     def secrets(self) -> list[str | None]:
         return [
             s.get_secret_value() if s else None
@@ -59,3 +105,7 @@ class IngestorSettings(CommonSettings):
                 self.wecom_corp_secret,
             )
         ] + [t.decode() for t in self.api_tokens()]
+
+
+def _reveal(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value is not None else ""

@@ -1,22 +1,33 @@
-"""The notifier's API (CONTRACT.md): alerts and their acknowledgement."""
+"""The notifier's API (CONTRACT.md): alerts, their acknowledgement (by API and by a signed
+link), and silences."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
 import asyncpg
+import orjson
+from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from services.notifier.domain.acklink import AckLinkError, AckLinks
+from services.notifier.domain.silences import SilenceRequest
 from shared.http import JSONResponse, error
+from shared.schemas.base import utc_now
 
 ALERTS_SQL = """
 SELECT a.alert_id, a.alertname, a.status, a.employee_id, a.period, a.supervisor_id, a.team_id,
        a.branch_id, a.summary, a.details, a.starts_at, a.received_at, a.acknowledged_at,
+       a.acknowledged_by, a.resolved_at, a.escalation_level,
        coalesce(json_agg(json_build_object(
            'channel', n.channel, 'state', n.state, 'attempts', n.attempts,
-           'sent_at', n.sent_at, 'last_error', n.last_error) ORDER BY n.notice_id)
+           'recipient', CASE WHEN n.channel = 'webhook' THEN NULL ELSE n.recipient END,
+           'level', n.level, 'sent_at', n.sent_at, 'last_error', n.last_error)
+           ORDER BY n.notice_id)
          FILTER (WHERE n.notice_id IS NOT NULL), '[]') AS notices
   FROM alert a LEFT JOIN notice_outbox n USING (alert_id)
  WHERE ($1::text IS NULL OR a.status = $1)
@@ -25,9 +36,21 @@ SELECT a.alert_id, a.alertname, a.status, a.employee_id, a.period, a.supervisor_
  ORDER BY a.alert_id DESC
  LIMIT $3
 """
+ACK_SQL = """
+UPDATE alert SET acknowledged_at = coalesce(acknowledged_at, now()),
+                 acknowledged_by = coalesce(acknowledged_by, $2)
+ WHERE alert_id = $1
+RETURNING alert_id, acknowledged_at, acknowledged_by
+"""
 
 
-def alert_routes(pool: Callable[[], asyncpg.Pool]) -> list[Route]:
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def alert_routes(
+    pool: Callable[[], asyncpg.Pool], ack_links: AckLinks | None = None
+) -> list[Route]:
     async def list_alerts(request: Request) -> Response:
         q = request.query_params
         status = q.get("status")
@@ -39,33 +62,124 @@ def alert_routes(pool: Callable[[], asyncpg.Pool]) -> list[Route]:
         alerts = [
             {
                 **dict(r),
-                "starts_at": r["starts_at"].isoformat(),
-                "received_at": r["received_at"].isoformat(),
-                "acknowledged_at": r["acknowledged_at"].isoformat()
-                if r["acknowledged_at"]
-                else None,
+                **{
+                    k: _iso(r[k])
+                    for k in ("starts_at", "received_at", "acknowledged_at", "resolved_at")
+                },
             }
             for r in rows
             if status != "acknowledged" or r["acknowledged_at"] is not None
         ]
         return JSONResponse({"alerts": alerts})
 
+    async def acknowledge(alert_id: int, by: str) -> asyncpg.Record | None:
+        return await pool().fetchrow(ACK_SQL, alert_id, by)
+
     async def ack(request: Request) -> Response:
         raw = request.path_params["alert_id"]
         if not raw.isdigit():
             return error(404, "no such alert")
-        row = await pool().fetchrow(
-            """UPDATE alert SET acknowledged_at = coalesce(acknowledged_at, now())
-                WHERE alert_id = $1 RETURNING alert_id, acknowledged_at""",
-            int(raw),
-        )
+        by = "api"
+        body = await request.body()
+        if body:
+            try:
+                parsed: Any = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                return error(400, "malformed JSON")
+            if isinstance(parsed, dict) and isinstance(parsed.get("by"), str):
+                by = parsed["by"][:200]
+        row = await acknowledge(int(raw), by)
         if row is None:
             return error(404, "no such alert")
         return JSONResponse(
-            {"alert_id": row["alert_id"], "acknowledged_at": row["acknowledged_at"].isoformat()}
+            {
+                "alert_id": row["alert_id"],
+                "acknowledged_at": row["acknowledged_at"].isoformat(),
+                "acknowledged_by": row["acknowledged_by"],
+            }
+        )
+
+    async def ack_link(request: Request) -> Response:
+        if ack_links is None:
+            return error(503, "acknowledgement links are off: NOTIFIER_ACK_SECRET is not set")
+        try:
+            alert_id = ack_links.verify(request.query_params.get("token", ""), utc_now())
+        except AckLinkError as exc:
+            return error(403, str(exc))
+        row = await acknowledge(alert_id, "link")
+        if row is None:
+            return error(404, "no such alert")
+        return HTMLResponse(
+            f"<html><body><p>已确认 Acknowledged alert {alert_id} at "
+            f"{row['acknowledged_at'].isoformat()}.</p></body></html>"
         )
 
     return [
         Route("/v1/alerts", list_alerts, methods=["GET"]),
         Route("/v1/alerts/{alert_id}/ack", ack, methods=["POST"]),
+        Route("/v1/ack", ack_link, methods=["GET"]),
+    ]
+
+
+def _silence(row: asyncpg.Record) -> dict[str, Any]:
+    now = utc_now()
+    if row["expired_at"] is not None or row["ends_at"] <= now:
+        state = "expired"
+    elif row["starts_at"] > now:
+        state = "pending"
+    else:
+        state = "active"
+    return {
+        "id": row["silence_id"],
+        "matchers": row["matchers"],
+        "startsAt": row["starts_at"].isoformat(),
+        "endsAt": row["ends_at"].isoformat(),
+        "createdBy": row["created_by"],
+        "comment": row["comment"],
+        "status": {"state": state},
+    }
+
+
+def silence_routes(pool: Callable[[], asyncpg.Pool]) -> list[Route]:
+    async def create(request: Request) -> Response:
+        try:
+            body = SilenceRequest.model_validate_json(await request.body())
+        except ValidationError as exc:
+            problems = [
+                f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+            ]
+            return error(422, "invalid silence", problems=problems)
+        row = await pool().fetchrow(
+            """INSERT INTO silence (matchers, starts_at, ends_at, created_by, comment)
+               VALUES ($1, $2, $3, $4, $5) RETURNING *""",
+            [m.model_dump(by_alias=True) for m in body.matchers],
+            body.starts_at,
+            body.ends_at,
+            body.created_by,
+            body.comment,
+        )
+        assert row is not None
+        return JSONResponse({"silenceID": row["silence_id"], **_silence(row)}, status_code=201)
+
+    async def list_silences(_: Request) -> Response:
+        rows = await pool().fetch("SELECT * FROM silence ORDER BY silence_id DESC LIMIT 1000")
+        return JSONResponse({"silences": [_silence(r) for r in rows]})
+
+    async def expire(request: Request) -> Response:
+        raw = request.path_params["silence_id"]
+        if not raw.isdigit():
+            return error(404, "no such silence")
+        row = await pool().fetchrow(
+            "UPDATE silence SET expired_at = coalesce(expired_at, now()) WHERE silence_id = $1 "
+            "RETURNING *",
+            int(raw),
+        )
+        if row is None:
+            return error(404, "no such silence")
+        return JSONResponse(_silence(row))
+
+    return [
+        Route("/v1/silences", create, methods=["POST"]),
+        Route("/v1/silences", list_silences, methods=["GET"]),
+        Route("/v1/silences/{silence_id}", expire, methods=["DELETE"]),
     ]

@@ -1,11 +1,14 @@
-"""The notifier's one wiring point: settings → pool, broker, intake, delivery → routes."""
+"""The notifier's one wiring point: settings → routing file, pool, broker, intake, grouping,
+delivery, escalation → routes."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -15,10 +18,20 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 from starlette.applications import Starlette
 
-from services.notifier.api import alert_routes
+from services.notifier.api import alert_routes, silence_routes
+from services.notifier.channels.app import AccessTokens, AppChannel
+from services.notifier.channels.base import ChannelAdapter
+from services.notifier.channels.email import EmailChannel
+from services.notifier.channels.robot import RobotChannel
+from services.notifier.channels.webhook import LogChannel, WebhookChannel
 from services.notifier.delivery import Delivery
+from services.notifier.domain.acklink import AckLinks
+from services.notifier.domain.config import NotifierConfig
+from services.notifier.escalation import Escalator
+from services.notifier.grouping import Grouper
 from services.notifier.intake import BreachIntake
 from services.notifier.settings import NotifierSettings
+from shared.calendar import BusinessCalendar, CalendarOverrides
 from shared.db import apply_migrations, create_pool
 from shared.http import ops_routes
 from shared.kafka import (
@@ -28,6 +41,10 @@ from shared.kafka import (
     load_offsets,
     make_broker,
 )
+from shared.schemas.base import utc_now
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
 
 
 class _State:
@@ -39,7 +56,68 @@ class _State:
         return self.pool
 
 
-def create_app(settings: NotifierSettings) -> Starlette:
+def ack_links_from(settings: NotifierSettings) -> AckLinks | None:
+    """Ack links need the secret; without it the service runs and sends no links."""
+    if settings.notifier_ack_secret is None:
+        log.warning("NOTIFIER_ACK_SECRET is not set: notices carry no acknowledgement links")
+        return None
+    return AckLinks(
+        settings.notifier_ack_secret.get_secret_value(),
+        settings.notifier_external_url or f"http://localhost:{settings.notifier_port}",
+    )
+
+
+def calendar_from(config: NotifierConfig, settings: NotifierSettings) -> BusinessCalendar:
+    overrides = (
+        CalendarOverrides.from_yaml(config.calendar_overrides_file)
+        if config.calendar_overrides_file
+        else CalendarOverrides()
+    )
+    return BusinessCalendar(overrides, tz=settings.tz)
+
+
+def channels_for(
+    settings: NotifierSettings, config: NotifierConfig, http: httpx.AsyncClient, clock: Clock
+) -> dict[str, ChannelAdapter]:
+    channels: dict[str, ChannelAdapter] = {
+        "webhook": WebhookChannel(http, settings.notifier_external_url),
+        "log": LogChannel(),
+        "robot": RobotChannel(
+            http,
+            clock,
+            settings.robot_messages_per_window,
+            timedelta(seconds=settings.robot_window_seconds),
+        ),
+    }
+    secret = settings.app_secret()
+    if config.wecom_app is not None:
+        if secret is None or not settings.wecom_corp_id:
+            log.error("the app channel needs WECOM_CORP_ID and NOTIFIER_WECOM_APP_SECRET")
+        else:
+            tokens = AccessTokens(
+                http, settings.wecom_api_base, settings.wecom_corp_id, secret, clock
+            )
+            channels["app"] = AppChannel(
+                http, tokens, settings.wecom_api_base, config.wecom_app.agent_id, clock
+            )
+    if config.smtp is not None:
+        channels["email"] = EmailChannel(
+            config.smtp, settings.notifier_smtp_password, settings.delivery_timeout_seconds
+        )
+    return channels
+
+
+def create_app(
+    settings: NotifierSettings,
+    *,
+    clock: Clock = utc_now,
+    calendar: BusinessCalendar | None = None,
+) -> Starlette:
+    """`clock` and `calendar` can be given by tests (e.g. a calendar where now is working
+    time, to see escalation without waiting for Monday)."""
+    config = settings.routing()  # a bad routing file stops the service here, naming the key
+    business_calendar = calendar or calendar_from(config, settings)
+    ack_links = ack_links_from(settings)
     state = _State()
     topic = settings.topics.breaches
     broker = make_broker(settings.kafka_bootstrap_servers, "notifier")
@@ -60,7 +138,11 @@ def create_app(settings: NotifierSettings) -> Starlette:
         )
 
     intake = BreachIntake(
-        state.get_pool, settings.notifier_group_id, settings.notifier_webhook_url, dead_letter
+        state.get_pool,
+        settings.notifier_group_id,
+        settings.notifier_webhook_url,
+        dead_letter,
+        config,
     )
 
     async def load(tps: Any) -> dict[tuple[str, int], int]:
@@ -82,6 +164,16 @@ def create_app(settings: NotifierSettings) -> Starlette:
         raw = message.raw_message
         await intake.handle(raw if isinstance(raw, tuple) else (raw,))
 
+    async def work(grouper: Grouper, delivery: Delivery) -> None:
+        while True:
+            handled = 0
+            try:
+                handled = await grouper.run_once() + await delivery.run_once()
+            except Exception:
+                log.exception("delivery round failed; retrying")
+            if not handled:
+                await asyncio.sleep(settings.delivery_interval_seconds)
+
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await apply_migrations(settings.migration_dsn)
@@ -92,16 +184,28 @@ def create_app(settings: NotifierSettings) -> Starlette:
         await ensure_topics(broker, [topic, settings.topics.dlq(topic)], settings.topic_partitions)
         await broker.start()
         async with httpx.AsyncClient(timeout=settings.delivery_timeout_seconds) as http:
+            channels = channels_for(settings, config, http, clock)
+            grouper = Grouper(state.get_pool, config.timing, business_calendar, clock)
             delivery = Delivery(
-                state.get_pool, http, settings.delivery_max_attempts, settings.notifier_external_url
+                state.get_pool,
+                channels,
+                settings.delivery_max_attempts,
+                clock,
+                ack_links,
             )
-            worker = asyncio.create_task(delivery.run_forever(settings.delivery_interval_seconds))
+            escalator = Escalator(state.get_pool, config, business_calendar, clock)
+            tasks = [
+                asyncio.create_task(work(grouper, delivery)),
+                asyncio.create_task(escalator.run_forever(settings.escalation_interval_seconds)),
+            ]
             try:
                 yield
             finally:
-                worker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker
+                for task in tasks:
+                    task.cancel()
+                for task in tasks:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
                 await broker.stop()
                 await state.pool.close()
 
@@ -112,6 +216,10 @@ def create_app(settings: NotifierSettings) -> Starlette:
         await state.get_pool().fetchval("SELECT 1")
 
     return Starlette(
-        routes=[*alert_routes(state.get_pool), *ops_routes({"kafka": kafka, "postgres": postgres})],
+        routes=[
+            *alert_routes(state.get_pool, ack_links),
+            *silence_routes(state.get_pool),
+            *ops_routes({"kafka": kafka, "postgres": postgres}),
+        ],
         lifespan=lifespan,
     )

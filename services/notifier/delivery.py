@@ -1,41 +1,54 @@
-"""Working the outbox: due notices are claimed with `FOR UPDATE SKIP LOCKED` (several workers
-never take the same one), sent, and marked in the same transaction. A crash between sending and
-marking rolls the claim back, so the one notice in flight is sent again with the same
-idempotency key; nothing else repeats and nothing is lost. Failures retry with exponential
-backoff and become dead letters after the last attempt."""
+"""Working the digests: one due digest part per transaction, claimed with `FOR UPDATE SKIP
+LOCKED` (several workers never take the same one), sent, and recorded in the same
+transaction. A crash between sending and recording rolls the claim back, so only the part in
+flight is sent again, with the same idempotency key; nothing else repeats, nothing is lost.
+
+Failures retry with exponential backoff and become dead letters after the last attempt;
+rate limits postpone without spending an attempt; an invalid robot key disables that robot
+and tells ops. Every attempt is written to `notice_delivery_log`."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 
 import asyncpg
-import httpx
 from prometheus_client import Counter
 
-from services.notifier.domain.alertmanager import AlertView, webhook_payload
+from services.notifier.channels.base import (
+    ChannelAdapter,
+    DestinationInvalid,
+    PermanentFailure,
+    RateLimited,
+    Target,
+)
+from services.notifier.domain.acklink import AckLinks
+from services.notifier.domain.digest import Digest, DigestItem
 from shared.db import Connection
 
 log = logging.getLogger(__name__)
 NOTICES = Counter(
     "notifier_notices_total",
-    "Notice delivery attempts by channel and outcome",
+    "Digest part delivery attempts by channel and outcome",
     ["channel", "outcome"],
 )
 
-Sender = Callable[[asyncpg.Record], Awaitable[None]]
-
 CLAIM_SQL = """
-SELECT n.notice_id, n.channel, n.recipient, n.idempotency_key, n.attempts,
-       a.alert_id, a.alertname, a.status, a.employee_id, a.period, a.supervisor_id,
-       a.team_id, a.branch_id, a.summary, a.details, a.starts_at
+SELECT digest_id, channel, recipient, destination, period, idempotency_key, parts_sent, attempts
+  FROM notice_digest
+ WHERE state = 'pending' AND next_attempt_at <= $1
+ ORDER BY next_attempt_at, digest_id
+ LIMIT 1
+ FOR UPDATE SKIP LOCKED
+"""
+MEMBERS_SQL = """
+SELECT a.alert_id, a.alertname, a.status, a.employee_id, a.period, a.supervisor_id, a.team_id,
+       a.branch_id, a.summary, a.starts_at, a.received_at, n.level
   FROM notice_outbox n JOIN alert a USING (alert_id)
- WHERE n.state = 'pending' AND n.next_attempt_at <= now()
+ WHERE n.digest_id = $1
  ORDER BY n.notice_id
- LIMIT $1
- FOR UPDATE OF n SKIP LOCKED
 """
 
 
@@ -43,98 +56,206 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(5 * 2 ** max(attempts - 1, 0), 3600))
 
 
-def alert_view(row: asyncpg.Record) -> AlertView:
-    labels = {
-        "alertname": row["alertname"],
-        "employee_id": row["employee_id"] or "",
-        "supervisor_id": row["supervisor_id"] or "",
-        "team_id": row["team_id"] or "",
-        "branch_id": row["branch_id"] or "",
-        "period": row["period"],
-    }
-    return AlertView(
-        labels={k: v for k, v in labels.items() if v},
-        annotations={"summary": row["summary"]},
-        status=row["status"],
-        starts_at=row["starts_at"],
-    )
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:1000]
 
 
 class Delivery:
     def __init__(
         self,
         pool: Callable[[], asyncpg.Pool],
-        http: httpx.AsyncClient,
+        channels: Mapping[str, ChannelAdapter],
         max_attempts: int,
-        external_url: str = "",
+        clock: Callable[[], datetime],
+        ack_links: AckLinks | None = None,
     ) -> None:
         self._pool = pool
-        self._http = http
+        self._channels = channels
         self._max_attempts = max_attempts
-        self._external_url = external_url
-        self._senders: dict[str, Sender] = {"webhook": self._send_webhook, "log": self._send_log}
-
-    async def _send_webhook(self, row: asyncpg.Record) -> None:
-        payload = webhook_payload("webhook", [alert_view(row)], external_url=self._external_url)
-        response = await self._http.post(
-            row["recipient"], json=payload, headers={"Idempotency-Key": row["idempotency_key"]}
-        )
-        response.raise_for_status()
-
-    async def _send_log(self, row: asyncpg.Record) -> None:
-        log.info(
-            "alert",
-            extra={
-                "alertname": row["alertname"],
-                "period": row["period"],
-                "employee_id": row["employee_id"],
-                "summary": row["summary"],
-            },
-        )
+        self._clock = clock
+        self._ack_links = ack_links
 
     async def run_once(self, limit: int = 50) -> int:
-        """Deliver what is due; returns how many notices were handled."""
-        async with self._pool().acquire() as conn, conn.transaction():
-            rows = await conn.fetch(CLAIM_SQL, limit)
-            for row in rows:
+        """Deliver up to `limit` due digest parts; returns how many were handled."""
+        handled = 0
+        while handled < limit:
+            async with self._pool().acquire() as conn, conn.transaction():
+                row = await conn.fetchrow(CLAIM_SQL, self._clock())
+                if row is None:
+                    break
                 await self._deliver(conn, row)
-            return len(rows)
+            handled += 1
+        return handled
+
+    async def _digest(self, conn: Connection, row: asyncpg.Record) -> Digest:
+        items = []
+        for m in await conn.fetch(MEMBERS_SQL, row["digest_id"]):
+            ack = self._ack_links.url(m["alert_id"], m["received_at"]) if self._ack_links else None
+            items.append(
+                DigestItem(
+                    alert_id=m["alert_id"],
+                    alertname=m["alertname"],
+                    status=m["status"],
+                    employee_id=m["employee_id"],
+                    period=m["period"],
+                    supervisor_id=m["supervisor_id"],
+                    team_id=m["team_id"],
+                    branch_id=m["branch_id"],
+                    summary=m["summary"],
+                    starts_at=m["starts_at"],
+                    level=m["level"],
+                    ack_url=ack,
+                )
+            )
+        return Digest(row["recipient"], row["period"], tuple(items))
 
     async def _deliver(self, conn: Connection, row: asyncpg.Record) -> None:
         channel = row["channel"]
+        adapter = self._channels.get(channel)
+        part_no = row["parts_sent"]
+        if adapter is None:
+            await self._dead(conn, row, part_no, f"channel {channel} is not configured")
+            return
+        parts = adapter.render(await self._digest(conn, row))
+        target = Target(
+            row["digest_id"], channel, row["recipient"], row["destination"], row["idempotency_key"]
+        )
         try:
-            await self._senders[channel](row)
+            await adapter.send(conn, target, parts[part_no])
+        except RateLimited as exc:
+            NOTICES.labels(channel, "rate_limited").inc()
+            await self._postpone(conn, row, part_no, exc.retry_at, str(exc))
+        except DestinationInvalid as exc:
+            NOTICES.labels(channel, "disabled").inc()
+            await self._disable(conn, row, part_no, exc)
+        except PermanentFailure as exc:
+            NOTICES.labels(channel, "dead").inc()
+            await self._dead(conn, row, part_no, _error(exc))
         except Exception as exc:
-            attempts = row["attempts"] + 1
-            dead = attempts >= self._max_attempts
-            NOTICES.labels(channel, "dead" if dead else "retry").inc()
-            log.warning(
-                "notice delivery failed",
-                extra={
-                    "notice_id": row["notice_id"],
-                    "channel": channel,
-                    "attempts": attempts,
-                    "error": f"{type(exc).__name__}: {exc}"[:500],
-                },
+            await self._retry_or_dead(conn, row, part_no, exc)
+        else:
+            NOTICES.labels(channel, "sent").inc()
+            await self._sent(conn, row, part_no, len(parts))
+
+    async def _log(
+        self, conn: Connection, row: asyncpg.Record, part: int, outcome: str, detail: str
+    ) -> None:
+        await conn.execute(
+            """INSERT INTO notice_delivery_log (digest_id, channel, part, outcome, detail)
+               VALUES ($1, $2, $3, $4, $5)""",
+            row["digest_id"],
+            row["channel"],
+            part,
+            outcome,
+            detail or None,
+        )
+
+    async def _sent(self, conn: Connection, row: asyncpg.Record, part: int, total: int) -> None:
+        done = part + 1 >= total
+        await conn.execute(
+            """UPDATE notice_digest SET parts_sent = $2, attempts = attempts + 1,
+                      state = CASE WHEN $3 THEN 'sent' ELSE 'pending' END,
+                      sent_at = CASE WHEN $3 THEN now() END, last_error = NULL
+                WHERE digest_id = $1""",
+            row["digest_id"],
+            part + 1,
+            done,
+        )
+        if done:
+            await conn.execute(
+                """UPDATE notice_outbox SET state = 'sent', sent_at = now(),
+                          attempts = attempts + 1
+                    WHERE digest_id = $1""",
+                row["digest_id"],
+            )
+        await self._log(conn, row, part, "sent", f"part {part + 1}/{total}")
+
+    async def _postpone(
+        self, conn: Connection, row: asyncpg.Record, part: int, at: datetime, detail: str
+    ) -> None:
+        await conn.execute(
+            "UPDATE notice_digest SET next_attempt_at = $2, last_error = $3 WHERE digest_id = $1",
+            row["digest_id"],
+            at,
+            detail,
+        )
+        await self._log(conn, row, part, "rate_limited", detail)
+
+    async def _retry_or_dead(
+        self, conn: Connection, row: asyncpg.Record, part: int, exc: Exception
+    ) -> None:
+        attempts = row["attempts"] + 1
+        if attempts >= self._max_attempts:
+            NOTICES.labels(row["channel"], "dead").inc()
+            await self._dead(conn, row, part, _error(exc))
+            return
+        NOTICES.labels(row["channel"], "retry").inc()
+        log.warning(
+            "notice delivery failed; retrying",
+            extra={"digest_id": row["digest_id"], "channel": row["channel"], "attempts": attempts},
+        )
+        await conn.execute(
+            """UPDATE notice_digest SET attempts = $2, last_error = $3,
+                      next_attempt_at = now() + $4::interval
+                WHERE digest_id = $1""",
+            row["digest_id"],
+            attempts,
+            _error(exc),
+            backoff(attempts),
+        )
+        await conn.execute(
+            "UPDATE notice_outbox SET attempts = $2, last_error = $3 WHERE digest_id = $1",
+            row["digest_id"],
+            attempts,
+            _error(exc),
+        )
+        await self._log(conn, row, part, "retry", _error(exc))
+
+    async def _dead(self, conn: Connection, row: asyncpg.Record, part: int, error: str) -> None:
+        """A dead letter: kept, visible in the API and `ops_notice`, never silently gone."""
+        log.error(
+            "notice is a dead letter",
+            extra={"digest_id": row["digest_id"], "channel": row["channel"], "error": error},
+        )
+        await conn.execute(
+            """UPDATE notice_digest SET state = 'dead', attempts = attempts + 1, last_error = $2
+                WHERE digest_id = $1""",
+            row["digest_id"],
+            error,
+        )
+        await conn.execute(
+            """UPDATE notice_outbox SET state = 'dead', attempts = attempts + 1, last_error = $2
+                WHERE digest_id = $1""",
+            row["digest_id"],
+            error,
+        )
+        await conn.execute(
+            "INSERT INTO ops_notice (kind, detail) VALUES ('dead_letter', $1)",
+            f"digest {row['digest_id']} ({row['channel']} to {row['recipient']}): {error}",
+        )
+        await self._log(conn, row, part, "dead", error)
+
+    async def _disable(
+        self, conn: Connection, row: asyncpg.Record, part: int, exc: DestinationInvalid
+    ) -> None:
+        newly = await conn.fetchval(
+            """INSERT INTO disabled_destination (channel, destination, reason)
+               VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1""",
+            row["channel"],
+            exc.disabled_key,
+            str(exc),
+        )
+        if newly:
+            log.error(
+                "route disabled: the group robot's key is invalid; fix robot_webhook",
+                extra={"destination": exc.disabled_key, "team": row["destination"]},
             )
             await conn.execute(
-                """UPDATE notice_outbox SET attempts = $2, last_error = $3,
-                          state = CASE WHEN $4 THEN 'dead' ELSE 'pending' END,
-                          next_attempt_at = now() + $5::interval
-                    WHERE notice_id = $1""",
-                row["notice_id"],
-                attempts,
-                f"{type(exc).__name__}: {exc}"[:1000],
-                dead,
-                backoff(attempts),
+                "INSERT INTO ops_notice (kind, detail) VALUES ('route_disabled', $1)",
+                f"{exc.disabled_key} of {row['destination']}: {exc}",
             )
-            return
-        NOTICES.labels(channel, "sent").inc()
-        await conn.execute(
-            "UPDATE notice_outbox SET state = 'sent', sent_at = now(), attempts = attempts + 1 "
-            "WHERE notice_id = $1",
-            row["notice_id"],
-        )
+        await self._dead(conn, row, part, f"route disabled: {exc}")
+        await self._log(conn, row, part, "disabled", str(exc))
 
     async def run_forever(self, interval: float) -> None:
         while True:

@@ -1,12 +1,16 @@
 """Breach events → alerts and the notices to deliver, in one transaction with the offsets.
 
-Each notice has an idempotency key (alert, employee, period, recipient, status): the database
-enforces one notice per key, so a replayed or duplicated breach never notifies twice."""
+Each notice has an identity (alert name, employee, period, channel, recipient, status) that the
+database keeps unique, so a replayed or duplicated breach never notifies twice. A resolved
+breach closes the firing alert of the same condition: its notices not yet sent are superseded
+(nobody hears "missed" then "resolved" for something they never saw), and whoever did hear of
+it hears that it cleared."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -14,6 +18,8 @@ import orjson
 from prometheus_client import Counter
 from pydantic import ValidationError
 
+from services.notifier.domain.config import Channel, NotifierConfig
+from services.notifier.domain.routing import AlertFacts, NoticePlan, plan_initial
 from shared.db import Connection
 from shared.kafka import lock_offsets, store_offsets, unseen
 from shared.schemas import BreachEvent
@@ -23,28 +29,51 @@ BREACHES = Counter("notifier_breaches_total", "Breach events consumed by outcome
 
 DeadLetter = Callable[[Any, str], Awaitable[None]]
 
+INSERT_NOTICES = """
+INSERT INTO notice_outbox (alert_id, channel, recipient, destination, level, idempotency_key,
+                           group_key, alertname, employee_key, period, status, payload,
+                           next_attempt_at)
+SELECT $1, c, r, d, l, k, g, $8, $9, $10, $11, '{}'::jsonb, now() + w * interval '1 second'
+  FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[],
+              $12::float8[]) AS x(c, r, d, l, k, g, w)
+ON CONFLICT DO NOTHING
+"""
 
-def routes_for(breach: BreachEvent, webhook_url: str | None) -> list[tuple[str, str]]:
-    """(channel, recipient) pairs. The catch-all webhook gets every alert; without any route
-    the notice is logged, so it is still recorded and visible in the API."""
-    routes: list[tuple[str, str]] = []
-    if webhook_url:
-        routes.append(("webhook", webhook_url))
-    if not routes:
-        routes.append(("log", breach.supervisor_id or "ops"))
-    return routes
+
+def facts(breach: BreachEvent) -> AlertFacts:
+    return AlertFacts(
+        alertname=breach.alertname.value,
+        status=breach.status,
+        employee_id=breach.employee_id,
+        period=breach.period,
+        supervisor_id=breach.supervisor_id,
+        team_id=breach.team_id,
+        branch_id=breach.branch_id,
+    )
 
 
-def idempotency_key(breach: BreachEvent, channel: str, recipient: str) -> str:
-    return "|".join(
-        (
-            breach.alertname.value,
-            breach.employee_id or "-",
-            breach.period,
-            channel,
-            recipient,
-            breach.status,
-        )
+async def insert_notices(
+    conn: Connection,
+    alert_id: int,
+    alert: AlertFacts,
+    plans: Sequence[NoticePlan],
+    group_wait: timedelta,
+) -> None:
+    """Store planned notices; one already stored under the same identity is left alone."""
+    await conn.execute(
+        INSERT_NOTICES,
+        alert_id,
+        [p.channel.value for p in plans],
+        [p.recipient for p in plans],
+        [p.destination for p in plans],
+        [p.level for p in plans],
+        [p.idempotency_key(alert) for p in plans],
+        [p.group_key(alert) for p in plans],
+        alert.alertname,
+        alert.employee_id or "-",
+        alert.period,
+        alert.status,
+        [group_wait.total_seconds() if p.grouped else 0.0 for p in plans],
     )
 
 
@@ -55,11 +84,13 @@ class BreachIntake:
         group: str,
         webhook_url: str | None,
         dead_letter: DeadLetter,
+        config: NotifierConfig | None = None,
     ) -> None:
         self._pool = pool
         self._group = group
         self._webhook_url = webhook_url
         self._dead_letter = dead_letter
+        self._config = config or NotifierConfig()
 
     async def handle(self, records: Sequence[Any]) -> None:
         async with self._pool().acquire() as conn, conn.transaction():
@@ -77,8 +108,10 @@ class BreachIntake:
     async def _record(self, conn: Connection, breach: BreachEvent) -> None:
         alert_id = await conn.fetchval(
             """INSERT INTO alert (breach_event_id, alertname, status, employee_id, period,
-                                  supervisor_id, team_id, branch_id, summary, details, starts_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                                  supervisor_id, team_id, branch_id, summary, details, starts_at,
+                                  resolved_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+                       CASE WHEN $3::text = 'resolved' THEN $11::timestamptz END)
                ON CONFLICT (breach_event_id) DO NOTHING
                RETURNING alert_id""",
             breach.event_id,
@@ -97,14 +130,43 @@ class BreachIntake:
             BREACHES.labels("duplicate").inc()
             return
         BREACHES.labels("recorded").inc()
-        routes = routes_for(breach, self._webhook_url)
-        await conn.execute(
-            """INSERT INTO notice_outbox (alert_id, channel, recipient, idempotency_key, payload)
-               SELECT $1, c, r, k, '{}'::jsonb FROM unnest($2::text[], $3::text[], $4::text[])
-                      AS x(c, r, k)
-               ON CONFLICT (idempotency_key) DO NOTHING""",
-            alert_id,
-            [c for c, _ in routes],
-            [r for _, r in routes],
-            [idempotency_key(breach, c, r) for c, r in routes],
+        alert = facts(breach)
+        if breach.status == "resolved":
+            plans = await self._resolve(conn, alert)
+        else:
+            plans = plan_initial(alert, self._config, self._webhook_url)
+        wait = timedelta(seconds=self._config.timing.group_wait_seconds)
+        await insert_notices(conn, alert_id, alert, plans, wait)
+
+    async def _resolve(self, conn: Connection, alert: AlertFacts) -> list[NoticePlan]:
+        """Close the firing alerts of this condition; tell only those who were told."""
+        firing = await conn.fetch(
+            """UPDATE alert SET resolved_at = coalesce(resolved_at, now())
+                WHERE alertname = $1 AND employee_id IS NOT DISTINCT FROM $2 AND period = $3
+                  AND status = 'firing'
+            RETURNING alert_id""",
+            alert.alertname,
+            alert.employee_id,
+            alert.period,
         )
+        if not firing:
+            return plan_initial(alert, self._config, self._webhook_url)
+        ids = [r["alert_id"] for r in firing]
+        await conn.execute(
+            """UPDATE notice_outbox SET state = 'superseded', last_error = 'resolved before sent'
+                WHERE alert_id = ANY($1::bigint[]) AND state = 'pending'""",
+            ids,
+        )
+        told = await conn.fetch(
+            """SELECT DISTINCT channel, recipient, destination, level,
+                      group_key LIKE 'alert:%' AS single
+                 FROM notice_outbox
+                WHERE alert_id = ANY($1::bigint[]) AND state IN ('queued', 'sent')""",
+            ids,
+        )
+        return [
+            NoticePlan(
+                Channel(r["channel"]), r["recipient"], r["destination"], r["level"], not r["single"]
+            )
+            for r in told
+        ]

@@ -1,0 +1,69 @@
+"""The producer side of Kafka, as the callback path needs it: may be down at start.
+
+FastStream's broker cannot publish before a successful `start()`, and `start()` fails at once
+when no broker answers. The ingestor must still start (callbacks go to the spool, /v1/events
+answers 503), so the connection is made by a background task that retries until Kafka is
+reachable, then creates the topics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable, Sequence
+
+from faststream.kafka import KafkaBroker
+
+from services.ingestor.delivery.outgoing import Outgoing
+from shared.kafka import ensure_topics
+
+log = logging.getLogger(__name__)
+HEADERS = {"content-type": "application/json"}
+
+
+class KafkaLink:
+    def __init__(
+        self, broker: KafkaBroker, topics: Iterable[str], partitions: int, retry_seconds: float
+    ) -> None:
+        self.broker = broker
+        self._topics = sorted(set(topics))
+        self._partitions = partitions
+        self._retry = retry_seconds
+        self.connected = asyncio.Event()
+
+    async def connect(self) -> bool:
+        """One attempt: start the producer and create missing topics."""
+        try:
+            await self.broker.start()
+            await ensure_topics(self.broker, self._topics, self._partitions)
+        except Exception as exc:  # any failure means: not yet; the next attempt decides
+            log.warning("Kafka not reachable yet (%s); callbacks go to the spool", exc)
+            with contextlib.suppress(Exception):
+                await self.broker.stop()
+            return False
+        self.connected.set()
+        log.info("connected to Kafka")
+        return True
+
+    async def keep_connecting(self) -> None:
+        """Until connected; afterwards aiokafka itself reconnects as brokers come and go."""
+        while not self.connected.is_set():
+            if await self.connect():
+                return
+            await asyncio.sleep(self._retry)
+
+    async def send(self, items: Sequence[Outgoing]) -> None:
+        """Publish in order and wait for every acknowledgement (`acks=all`)."""
+        if not self.connected.is_set():
+            raise ConnectionError("Kafka is not connected")
+        pending = [
+            await self.broker.publish(
+                item.value, item.topic, key=item.key.encode(), headers=HEADERS, no_confirm=True
+            )
+            for item in items
+        ]
+        await asyncio.gather(*pending)
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.broker.stop()

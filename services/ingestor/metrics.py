@@ -1,0 +1,47 @@
+"""The ingestor's Prometheus metrics, in one place so names stay consistent.
+
+No per-employee (or per-contact) labels: label values come from small closed sets (outcomes,
+WeCom error codes, API names), so cardinality stays bounded whatever WeCom or a bank sends."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from shared.metrics import LATENCY_BUCKETS
+
+CALLBACKS = Counter(
+    "ingestor_wecom_callbacks_total",
+    "WeCom callback requests by outcome (accepted, spooled, duplicate, url_verified, ...)",
+    ["method", "outcome"],
+)
+CRYPTO_FAILURES = Counter(
+    "ingestor_wecom_crypto_failures_total",
+    "Callbacks refused by signature, decryption or CorpID checks, by WXBizMsgCrypt error code",
+    ["code"],
+)
+PUBLISH_SECONDS = Histogram(
+    "ingestor_wecom_publish_duration_seconds",
+    "Time from a callback's records being ready to Kafka acknowledging them (or the spool)",
+    ["destination"],
+    buckets=LATENCY_BUCKETS,
+)
+SPOOL_DEPTH = Gauge("ingestor_spool_depth", "Records in the local durable spool waiting for Kafka")
+SPOOL_APPENDED = Counter(
+    "ingestor_spool_appended_total", "Records written to the spool because Kafka did not ack"
+)
+SPOOL_REPLAYED = Counter(
+    "ingestor_spool_replayed_total", "Spooled records acknowledged by Kafka on replay"
+)
+WECOM_API_CALLS = Counter(
+    "ingestor_wecom_api_calls_total", "WeCom REST API calls by endpoint", ["api"]
+)
+WECOM_API_ERRORS = Counter(
+    "ingestor_wecom_api_errors_total",
+    "WeCom REST API failures by endpoint and errcode (http_<status> or network for transport)",
+    ["api", "errcode"],
+)
+ENRICHMENTS = Counter(
+    "ingestor_enrichment_total",
+    "Contact enrichment outcomes (profiled, retried, gave_up, circuit_open, not_found, dropped)",
+    ["outcome"],
+)

@@ -1,0 +1,106 @@
+"""WeCom group robot (WECOM.md §4): markdown with `<@userid>` mentions, ≤4096 bytes a
+message, 20 messages a minute per robot (a token bucket kept in PostgreSQL, so every notifier
+process shares it), 45009 → wait, 93000 → the robot's key is invalid."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from services.notifier import org
+from services.notifier.channels.base import (
+    DestinationInvalid,
+    PermanentFailure,
+    RateLimited,
+    Target,
+)
+from services.notifier.domain.digest import Digest, markdown_parts
+from services.notifier.domain.ratelimit import (
+    ONE_MINUTE,
+    ROBOT_PER_MINUTE,
+    pause_after_refusal,
+    take,
+)
+from services.notifier.domain.splitting import ROBOT_MARKDOWN_LIMIT
+from shared.db import Connection
+
+RATE_LIMITED = 45009
+INVALID_KEY = 93000
+
+
+def robot_id(url: str) -> str:
+    """A robot's name in our tables and logs: a hash, because its URL holds a secret key."""
+    return "robot:" + hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+class RobotChannel:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        clock: Callable[[], datetime],
+        limit: int = ROBOT_PER_MINUTE,
+        window: timedelta = ONE_MINUTE,
+    ) -> None:
+        self._http = http
+        self._clock = clock
+        self._limit = limit
+        self._window = window
+
+    def render(self, digest: Digest) -> Sequence[Any]:
+        return markdown_parts(digest, ROBOT_MARKDOWN_LIMIT)
+
+    async def send(self, conn: Connection, target: Target, part: Any) -> None:
+        url = await org.team_robot(conn, target.destination)
+        if url is None:
+            raise PermanentFailure(f"{target.destination} has no group robot (robot_webhook)")
+        robot = robot_id(url)
+        if await conn.fetchval(
+            "SELECT 1 FROM disabled_destination WHERE channel = 'robot' AND destination = $1",
+            robot,
+        ):
+            raise DestinationInvalid(robot, f"{robot} is disabled (invalid key)")
+        await self._take_token(conn, robot)
+        try:
+            response = await self._http.post(
+                url, json={"msgtype": "markdown", "markdown": {"content": part}}
+            )
+            response.raise_for_status()
+            body = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            # never the URL in an error: the key in it is a secret
+            status = getattr(getattr(exc, "response", None), "status_code", "")
+            raise RuntimeError(f"{robot}: {type(exc).__name__} {status}".strip()) from None
+        code = int(body.get("errcode", -1))
+        if code == RATE_LIMITED:
+            until = pause_after_refusal(self._clock(), self._window)
+            await conn.execute(
+                "UPDATE robot_rate SET blocked_until = $2 WHERE robot = $1", robot, until
+            )
+            raise RateLimited(until, f"{robot} answered 45009 (rate limited)")
+        if code == INVALID_KEY:
+            raise DestinationInvalid(robot, f"{robot} answered 93000 (invalid webhook key)")
+        if code != 0:
+            raise RuntimeError(f"robot answered errcode {code}: {body.get('errmsg', '')}"[:300])
+
+    async def _take_token(self, conn: Connection, robot: str) -> None:
+        """Count this send in the robot's window, or refuse it until the window has room.
+        The row lock makes concurrent workers (and processes) take turns per robot."""
+        await conn.execute(
+            "INSERT INTO robot_rate (robot) VALUES ($1) ON CONFLICT DO NOTHING", robot
+        )
+        row = await conn.fetchrow(
+            "SELECT sent_at, blocked_until FROM robot_rate WHERE robot = $1 FOR UPDATE", robot
+        )
+        assert row is not None
+        decision = take(
+            row["sent_at"], self._clock(), self._limit, self._window, row["blocked_until"]
+        )
+        await conn.execute(
+            "UPDATE robot_rate SET sent_at = $2 WHERE robot = $1", robot, list(decision.sent)
+        )
+        if not decision.granted:
+            raise RateLimited(decision.retry_at, f"{robot}: {self._limit} per window used")

@@ -1,0 +1,41 @@
+"""Generic webhook in Alertmanager's v4 format, with the digest's idempotency key as the
+`Idempotency-Key` header (the same on a re-send after a crash), and a log-only channel."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from services.notifier.channels.base import Target
+from services.notifier.domain.digest import Digest, alertmanager_body, email_plain
+from shared.db import Connection
+
+log = logging.getLogger(__name__)
+
+
+class WebhookChannel:
+    def __init__(self, http: httpx.AsyncClient, external_url: str) -> None:
+        self._http = http
+        self._external_url = external_url
+
+    def render(self, digest: Digest) -> Sequence[Any]:
+        return [alertmanager_body(digest, "webhook", self._external_url)]
+
+    async def send(self, conn: Connection, target: Target, part: Any) -> None:
+        response = await self._http.post(
+            target.destination, json=part, headers={"Idempotency-Key": target.idempotency_key}
+        )
+        response.raise_for_status()
+
+
+class LogChannel:
+    """Without any configured channel a notice is still recorded, visible, and logged."""
+
+    def render(self, digest: Digest) -> Sequence[Any]:
+        return [email_plain(digest)]
+
+    async def send(self, conn: Connection, target: Target, part: Any) -> None:
+        log.info("alert digest", extra={"recipient": target.recipient, "digest": part})

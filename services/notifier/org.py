@@ -1,0 +1,45 @@
+"""The org chart as the notifier needs it: who is above whom, a team's group robot, a
+person's e-mail. Read from the `employee` table the bank's HR stream maintains."""
+
+from __future__ import annotations
+
+from shared.db import Connection
+
+CHAIN_SQL = """
+WITH RECURSIVE up(employee_id, depth, path) AS (
+    SELECT $1::text, 0, ARRAY[$1::text]
+    UNION ALL
+    SELECT e.supervisor_id, up.depth + 1, up.path || e.supervisor_id
+      FROM up JOIN employee e ON e.employee_id = up.employee_id
+     WHERE e.supervisor_id IS NOT NULL AND NOT e.supervisor_id = ANY(up.path) AND up.depth < 12
+)
+SELECT employee_id FROM up WHERE depth > 0 ORDER BY depth
+"""
+
+
+async def supervisor_chain(conn: Connection, first: str) -> list[str]:
+    """`first` (the employee's supervisor) and everyone above, nearest first; cycles in bad
+    HR data stop the walk instead of looping."""
+    rows = await conn.fetch(CHAIN_SQL, first)
+    return [first, *(r["employee_id"] for r in rows)]
+
+
+async def team_robot(conn: Connection, destination: str) -> str | None:
+    """The robot URL of `team:{branch}/{team}`: the newest employee record naming one."""
+    branch, _, team = destination.removeprefix("team:").partition("/")
+    url: str | None = await conn.fetchval(
+        """SELECT robot_webhook FROM employee
+            WHERE branch_id = $1 AND team_id = $2 AND robot_webhook IS NOT NULL
+              AND robot_webhook <> ''
+            ORDER BY active DESC, as_of DESC, employee_id LIMIT 1""",
+        branch,
+        team,
+    )
+    return url
+
+
+async def email_of(conn: Connection, employee_id: str) -> str | None:
+    email: str | None = await conn.fetchval(
+        "SELECT email FROM employee WHERE employee_id = $1 AND email IS NOT NULL", employee_id
+    )
+    return email

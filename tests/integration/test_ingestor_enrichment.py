@@ -1,0 +1,142 @@
+"""Enrichment and reconciliation against a real local WeCom API stand-in, on real Kafka."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from services.ingestor.app import Runtime, create_app
+from services.ingestor.enrichment.wecom_api import WeComApi, WeComApiError
+from services.ingestor.reconcile import reconcile
+from shared.schemas import contact_event_id
+from shared.settings import Topics
+from tests.apps import running
+from tests.infra import Infra
+from tests.integration.test_ingestor_callback import (
+    change_xml,
+    post,
+    read_keyed,
+    settings_for,
+)
+from tests.standins.wecom_api import Contact, Follow, wecom_api
+from tests.wecom_client import WeComClient, random_aes_key
+
+pytestmark = pytest.mark.integration
+CORP_ID = "ww0123456789abcdef"
+SECRET = "corp-secret-0123456789abcdef"
+
+
+def enrich_settings(infra: Infra, topics: Topics, spool: Path, base: str, key: str) -> Any:
+    return settings_for(
+        infra,
+        topics,
+        spool,
+        aes_key=key,
+        wecom_api_base=base,
+        wecom_corp_secret=SecretStr(SECRET),
+        wecom_rate_limit_backoff_seconds=0.05,
+        enrichment_retry_seconds=0.1,
+    )
+
+
+async def test_add_is_published_at_once_then_profiled(
+    infra: Infra, topics: Topics, tmp_path: Path
+) -> None:
+    key = random_aes_key()
+    wecom = WeComClient("QDG6eK0123456789", key, CORP_ID)
+    async with wecom_api(CORP_ID, SECRET) as api:
+        api.add(
+            Contact(
+                "wmPeer",
+                type=2,
+                corp_name="某某银行",
+                unionid="oU1",
+                follows=[
+                    Follow("e1", 1_760_000_000, add_way=16, state="ch1", oper_userid="wmPeer")
+                ],
+            )
+        )
+        api.rate_limit_next = 2  # 45009 twice: backed off, then answered
+        app = create_app(enrich_settings(infra, topics, tmp_path, api.base_url, key))
+        async with running(app) as client:
+            msg = change_xml("add_external_contact", "e1", "wmPeer", 1_760_000_000)
+            assert (await post(client, wecom.callback(msg))).status_code == 200
+            runtime: Runtime = app.state.runtime
+            assert runtime.enricher is not None
+            await runtime.enricher.idle()
+
+            # 40014: another process refreshed the token; refreshed and retried once
+            api.invalidate_tokens(40014)
+            msg = change_xml("edit_external_contact", "e1", "wmPeer", 1_760_000_050)
+            assert (await post(client, wecom.callback(msg))).status_code == 200
+            await runtime.enricher.idle()
+
+    [(_, event), _edit] = await read_keyed(infra, topics.contact_events, 2)
+    assert event["enriched"] is False  # the callback never waited for the API
+    profiles = await read_keyed(infra, topics.bank_records, 2)
+    assert len(profiles) == 2
+    record_key, profile = profiles[0]
+    assert record_key == "contact:wmPeer"
+    assert profile["type"] == "contact_profile"
+    assert (profile["contact_type"], profile["corp_name"], profile["unionid"]) == (
+        2,
+        "某某银行",
+        "oU1",
+    )
+    assert (profile["employee_id"], profile["add_way"], profile["state"]) == ("e1", 16, "ch1")
+    assert profile["oper_userid"] == "wmPeer"
+    # two 45009 answers to gettoken, backed off; then one refresh after the 40014
+    assert api.calls.count("gettoken") == 4
+    assert api.calls.count("externalcontact/get") == 3  # the 40014 call retried once
+
+
+async def test_token_refreshed_once_and_rate_limit_surfaces_when_persistent() -> None:
+    async with wecom_api(CORP_ID, SECRET) as stand_in:
+        stand_in.add(Contact("wmA", follows=[Follow("e1", 1)]))
+        client = WeComApi(stand_in.base_url, CORP_ID, SECRET, rate_limit_backoff=0.01)
+        try:
+            await client.external_contact("wmA")
+            await client.external_contact("wmA")
+            assert stand_in.count("gettoken") == 1  # cached
+            stand_in.invalidate_tokens(42001)
+            await client.external_contact("wmA")
+            assert stand_in.count("gettoken") == 2
+            stand_in.rate_limit_next = 10
+            with pytest.raises(WeComApiError) as raised:
+                await client.external_contact("wmA")
+            assert raised.value.errcode == 45009 and raised.value.transient
+            stand_in.rate_limit_next = 0
+            with pytest.raises(WeComApiError) as missing:
+                await client.external_contact("wmNobody")
+            assert missing.value.errcode == 84061 and not missing.value.transient
+        finally:
+            await client.close()
+
+
+async def test_reconciliation_emits_missed_adds_idempotently(
+    infra: Infra, topics: Topics, tmp_path: Path
+) -> None:
+    async with wecom_api(CORP_ID, SECRET) as api:
+        created = int(time.time()) - 86_400
+        for i in range(130):  # more than one page
+            api.add(Contact(f"wm{i:03d}", follows=[Follow(f"e{i % 3}", created + i, add_way=1)]))
+        api.rate_limit_next = 1
+        settings = enrich_settings(infra, topics, tmp_path, api.base_url, random_aes_key())
+        assert await reconcile(settings, ["e0", "e1", "e2"]) == 130
+        assert await reconcile(settings, ["e0", "e1", "e2"]) == 130
+
+    events = await read_keyed(infra, topics.contact_events, 260)
+    assert len(events) == 260
+    ids = {e["event_id"] for _, e in events}
+    assert len(ids) == 130  # the second run repeats the same ids: the scorer ignores them
+    first = next(e for _, e in events if e["external_userid"] == "wm000")
+    assert first["origin"] == "reconciliation"
+    assert first["event_id"] == contact_event_id(
+        CORP_ID, "add_external_contact", "e0", "wm000", created
+    )
+    profiles = await read_keyed(infra, topics.bank_records, 260)
+    assert len({p["event_id"] for _, p in profiles}) == 130

@@ -1,0 +1,138 @@
+"""A real HTTP server on localhost speaking WeCom's API shapes for the notifier: the group
+robot webhook (`/cgi-bin/webhook/send?key=`, with WeCom's limits: 4096 bytes of markdown,
+20 messages a minute per robot → 45009 (window adjustable for tests), unknown key → 93000),
+`gettoken` and `message/send`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import defaultdict, deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tests.standins.webhook_sink import free_port
+
+MARKDOWN_LIMIT = 4096
+
+
+@dataclass
+class RobotMessage:
+    key: str
+    content: str
+    at: float
+
+
+@dataclass
+class WeComStandIn:
+    port: int
+    valid_keys: set[str] = field(default_factory=set)
+    per_minute: int = 20
+    window_seconds: float = 60.0
+    force_45009: int = 0  # answer 45009 to this many next robot calls
+    robot_messages: list[RobotMessage] = field(default_factory=list)
+    robot_answers: list[int] = field(default_factory=list)
+    app_messages: list[dict[str, Any]] = field(default_factory=list)
+    token_fetches: int = 0
+    corp_id: str = "ww-test-corp"
+    corp_secret: str = "app-secret-0123456789"
+    _tokens: set[str] = field(default_factory=set)
+    _sent: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def robot_url(self, key: str) -> str:
+        return f"{self.base}/cgi-bin/webhook/send?key={key}"
+
+    def messages_for(self, key: str) -> list[RobotMessage]:
+        return [m for m in self.robot_messages if m.key == key]
+
+    def expire_tokens(self) -> None:
+        self._tokens.clear()
+
+    def _rate_ok(self, key: str, now: float) -> bool:
+        window = self._sent[key]
+        while window and window[0] <= now - self.window_seconds:
+            window.popleft()
+        if len(window) >= self.per_minute:
+            return False
+        window.append(now)
+        return True
+
+    def _robot(self, key: str, body: dict[str, Any]) -> dict[str, Any]:
+        if key not in self.valid_keys:
+            return {"errcode": 93000, "errmsg": "invalid webhook url"}
+        if self.force_45009 > 0:
+            self.force_45009 -= 1
+            return {"errcode": 45009, "errmsg": "api freq out of limit"}
+        if not self._rate_ok(key, time.monotonic()):
+            return {"errcode": 45009, "errmsg": "api freq out of limit"}
+        content = body.get(body.get("msgtype", ""), {}).get("content", "")
+        if len(content.encode()) > MARKDOWN_LIMIT:
+            return {"errcode": 40058, "errmsg": "markdown.content exceed max length 4096"}
+        self.robot_messages.append(RobotMessage(key, content, time.monotonic()))
+        return {"errcode": 0, "errmsg": "ok"}
+
+    def app(self) -> Starlette:
+        async def robot(request: Request) -> Response:
+            answer = self._robot(
+                request.query_params.get("key", ""), orjson.loads(await request.body())
+            )
+            self.robot_answers.append(answer["errcode"])
+            return Response(orjson.dumps(answer), media_type="application/json")
+
+        async def gettoken(request: Request) -> Response:
+            q = request.query_params
+            if q.get("corpid") != self.corp_id or q.get("corpsecret") != self.corp_secret:
+                return Response(orjson.dumps({"errcode": 40001, "errmsg": "invalid credential"}))
+            token = uuid.uuid4().hex
+            self._tokens.add(token)
+            self.token_fetches += 1
+            answer = {"errcode": 0, "errmsg": "ok", "access_token": token, "expires_in": 7200}
+            return Response(orjson.dumps(answer), media_type="application/json")
+
+        async def send(request: Request) -> Response:
+            if request.query_params.get("access_token") not in self._tokens:
+                answer = {"errcode": 42001, "errmsg": "access_token expired"}
+            else:
+                self.app_messages.append(orjson.loads(await request.body()))
+                answer = {"errcode": 0, "errmsg": "ok", "invaliduser": ""}
+            return Response(orjson.dumps(answer), media_type="application/json")
+
+        return Starlette(
+            routes=[
+                Route("/cgi-bin/webhook/send", robot, methods=["POST"]),
+                Route("/cgi-bin/gettoken", gettoken, methods=["GET"]),
+                Route("/cgi-bin/message/send", send, methods=["POST"]),
+            ]
+        )
+
+
+@asynccontextmanager
+async def wecom_standin(**kwargs: Any) -> AsyncIterator[WeComStandIn]:
+    standin = WeComStandIn(port=free_port(), **kwargs)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            standin.app(), host="127.0.0.1", port=standin.port, log_level="warning", lifespan="off"
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    try:
+        yield standin
+    finally:
+        server.should_exit = True
+        await task
