@@ -6,14 +6,10 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator
 
-import asyncpg
 import pytest
 
-from shared.db import apply_migrations
 from shared.settings import Topics
-from tests.infra import ROOT, Infra, provide_infra, unique
-
-SCHEMA_GRANTS = ROOT / "deploy" / "postgres" / "schema_grants.sql"
+from tests.infra import Infra, create_database, drop_database, provide_infra, unique
 
 
 @pytest.fixture(scope="session")
@@ -37,28 +33,7 @@ def topics() -> Topics:
 @pytest.fixture
 async def database(infra: Infra) -> AsyncIterator[str]:
     """A fresh, migrated database for this test; yields its name."""
-    name = unique("test")
-    admin = await asyncpg.connect(infra.admin_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" OWNER "{infra.owner_role}"')
-    finally:
-        await admin.close()
-    owner = await asyncpg.connect(infra.owner_dsn(name))
-    try:
-        if (
-            await owner.fetchval(
-                "SELECT count(*) FROM pg_roles WHERE rolname IN ('wq_app', 'wq_reader')"
-            )
-            == 2
-        ):
-            await owner.execute(SCHEMA_GRANTS.read_text())
-    finally:
-        await owner.close()
-    await apply_migrations(infra.owner_dsn(name))
+    name = await create_database(infra)
     yield name
     if os.environ.get("KEEP_TEST_DATABASES") != "1":
-        admin = await asyncpg.connect(infra.admin_dsn)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_database(infra, name)

@@ -126,3 +126,42 @@ def provide_infra() -> Iterator[Infra]:
 
 def unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+SCHEMA_GRANTS = ROOT / "deploy" / "postgres" / "schema_grants.sql"
+
+
+async def create_database(infra: Infra, template: str | None = None) -> str:
+    """A fresh database owned by the schema owner, migrated, with the app/reader grants."""
+    import asyncpg
+
+    from shared.db import apply_migrations
+
+    name = unique("test")
+    admin = await asyncpg.connect(infra.admin_dsn)
+    try:
+        source = f' TEMPLATE "{template}"' if template else ""
+        await admin.execute(f'CREATE DATABASE "{name}" OWNER "{infra.owner_role}"{source}')
+    finally:
+        await admin.close()
+    if template:
+        return name
+    owner = await asyncpg.connect(infra.owner_dsn(name))
+    try:
+        roles = "SELECT count(*) FROM pg_roles WHERE rolname IN ('wq_app', 'wq_reader')"
+        if await owner.fetchval(roles) == 2:
+            await owner.execute(SCHEMA_GRANTS.read_text())
+    finally:
+        await owner.close()
+    await apply_migrations(infra.owner_dsn(name))
+    return name
+
+
+async def drop_database(infra: Infra, name: str) -> None:
+    import asyncpg
+
+    admin = await asyncpg.connect(infra.admin_dsn)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()

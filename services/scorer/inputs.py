@@ -134,12 +134,12 @@ asked AS (
    GROUP BY 1, 2, 3
 ),
 answered AS (
-  SELECT a.employee_id, a.at,
-         (SELECT min(m.sent_at) FROM m
-           WHERE m.employee_id = a.employee_id AND m.external_userid = a.external_userid
-             AND m.day = a.day AND m.direction = 'to_customer' AND m.kind = 'one_to_one'
-             AND m.sent_at >= a.at) AS reply
+  SELECT a.employee_id, a.at, min(m.sent_at) AS reply
     FROM asked a
+    LEFT JOIN m ON m.employee_id = a.employee_id AND m.external_userid = a.external_userid
+               AND m.day = a.day AND m.direction = 'to_customer' AND m.kind = 'one_to_one'
+               AND m.sent_at >= a.at
+   GROUP BY a.employee_id, a.external_userid, a.day, a.at
 ),
 chat AS (
   SELECT employee_id, count(*) AS chats, count(reply) AS answered,
@@ -180,25 +180,28 @@ async def chat_stats(
 
 
 SHARED_SQL = """
-SELECT r.external_userid, count(DISTINCT o.employee_id) AS others
+SELECT r.employee_id, r.external_userid, count(DISTINCT o.employee_id) AS others
   FROM employee_contact r
   JOIN employee_contact o ON o.external_userid = r.external_userid
                          AND o.employee_id <> r.employee_id AND o.first_added_at IS NOT NULL
   LEFT JOIN employee er ON er.employee_id = r.employee_id
   LEFT JOIN employee eo ON eo.employee_id = o.employee_id
- WHERE r.employee_id = $1 AND r.first_added_at >= $2 AND r.first_added_at < $3
+ WHERE r.employee_id = ANY($1::text[]) AND r.first_added_at >= $2 AND r.first_added_at < $3
    AND er.team_id IS DISTINCT FROM eo.team_id
- GROUP BY r.external_userid
+ GROUP BY r.employee_id, r.external_userid
 """
 
 
 async def shared_contacts(
-    conn: Connection, period: Period, employee_id: str, tz: ZoneInfo
-) -> dict[str, int]:
-    """For each of the employee's contacts first added in the period: how many employees of
-    other teams also added it."""
-    rows = await conn.fetch(SHARED_SQL, employee_id, period.start_at(tz), period.end_at(tz))
-    return {r["external_userid"]: r["others"] for r in rows}
+    conn: Connection, period: Period, ids: Sequence[str], tz: ZoneInfo
+) -> dict[str, dict[str, int]]:
+    """For each employee's contacts first added in the period: how many employees of other
+    teams also added it."""
+    rows = await conn.fetch(SHARED_SQL, list(ids), period.start_at(tz), period.end_at(tz))
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        out.setdefault(r["employee_id"], {})[r["external_userid"]] = r["others"]
+    return out
 
 
 BASELINE_SQL = """

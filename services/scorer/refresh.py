@@ -30,10 +30,17 @@ REFRESH_SECONDS = Histogram(
     "scorer_refresh_seconds", "Time to recompute one round of dirty scores", buckets=LATENCY_BUCKETS
 )
 
-TAKE_SQL = """
-DELETE FROM score_dirty WHERE (employee_id, period) IN (
-  SELECT employee_id, period FROM score_dirty LIMIT $1 FOR UPDATE SKIP LOCKED)
-RETURNING employee_id, period
+CLAIM_SQL = """
+UPDATE score_dirty SET claimed_at = clock_timestamp()
+ WHERE (employee_id, period) IN (
+   SELECT employee_id, period FROM score_dirty
+    WHERE claimed_at IS NULL OR claimed_at < clock_timestamp() - interval '5 minutes'
+    ORDER BY marked_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+RETURNING employee_id, period, claimed_at
+"""
+CLEAR_SQL = """
+DELETE FROM score_dirty d USING unnest($1::text[], $2::text[], $3::timestamptz[]) AS x(e, p, c)
+ WHERE d.employee_id = x.e AND d.period = x.p AND d.marked_at <= x.c
 """
 
 # The period keys of an instant, as shared.calendar makes them (day, ISO week, month, quarter).
@@ -70,30 +77,43 @@ class Refresher:
     async def run_once(self) -> int:
         started = time.perf_counter()
         now = datetime.now(UTC)
-        async with self._pool().acquire() as conn, conn.transaction():
-            taken = await conn.fetch(TAKE_SQL, self._batch)
+        async with self._pool().acquire() as conn:
+            async with conn.transaction():  # short: claim and commit
+                taken = await conn.fetch(CLAIM_SQL, self._batch)
             if not taken:
                 return 0
-            closed = {
-                r["period"]
-                for r in await conn.fetch(
-                    "SELECT period FROM period_close WHERE period = ANY($1::text[])",
-                    sorted({r["period"] for r in taken}),
-                )
-            }
-            scores: list[dict[str, Any]] = []
-            for key, ids in group_dirty((r["employee_id"], r["period"]) for r in taken).items():
-                try:
-                    period = parse_period(key)
-                except ValueError:
-                    continue
-                scores += await self._scorer.compute(conn, period, ids, now, key in closed)
-            await store_scores(conn, scores)
-            if self._after is not None:
-                await self._after(conn, scores)
-        REFRESHED.inc(len(scores))
+            async with conn.transaction():
+                await self._recompute(conn, taken, now)
+        REFRESHED.inc(len(taken))
         REFRESH_SECONDS.observe(time.perf_counter() - started)
         return len(taken)
+
+    async def _recompute(
+        self, conn: Connection, taken: list[asyncpg.Record], now: datetime
+    ) -> None:
+        closed = {
+            r["period"]
+            for r in await conn.fetch(
+                "SELECT period FROM period_close WHERE period = ANY($1::text[])",
+                sorted({r["period"] for r in taken}),
+            )
+        }
+        scores: list[dict[str, Any]] = []
+        for key, ids in group_dirty((r["employee_id"], r["period"]) for r in taken).items():
+            try:
+                period = parse_period(key)
+            except ValueError:
+                continue
+            scores += await self._scorer.compute(conn, period, ids, now, key in closed)
+        await store_scores(conn, scores)
+        if self._after is not None:
+            await self._after(conn, scores)
+        await conn.execute(
+            CLEAR_SQL,
+            [r["employee_id"] for r in taken],
+            [r["period"] for r in taken],
+            [r["claimed_at"] for r in taken],
+        )
 
     async def sweep(self) -> None:
         """Mark what time has changed: relations whose retention or engagement window ended

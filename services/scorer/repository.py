@@ -442,7 +442,8 @@ async def mark_dirty(conn: Connection, dirty: set[tuple[str, str]]) -> None:
     keys = sorted(dirty)
     await conn.execute(
         """INSERT INTO score_dirty (employee_id, period)
-           SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING""",
+           SELECT * FROM unnest($1::text[], $2::text[])
+           ON CONFLICT (employee_id, period) DO UPDATE SET marked_at = clock_timestamp()""",
         [k[0] for k in keys],
         [k[1] for k in keys],
     )

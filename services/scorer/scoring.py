@@ -41,9 +41,12 @@ class Scorer:
         verdicts: Sequence[ContactVerdict],
         baseline: PeerBaseline,
         now: datetime,
+        shared: dict[str, int] | None = None,
     ) -> AnomalyResult:
         tz = self.calendar.tz
-        shared = await inputs.shared_contacts(conn, period, employee_id, tz) if verdicts else {}
+        if shared is None:
+            found = await inputs.shared_contacts(conn, period, [employee_id], tz)
+            shared = found.get(employee_id, {})
         return assess(
             verdicts, shared, baseline, period.end_at(tz), (period.end - period.start).days, now, tz
         )
@@ -76,6 +79,7 @@ class Scorer:
         chats = await inputs.chat_stats(conn, period, known, tz)
         share = self.calendar.elapsed_share(period, now)
         baseline = await inputs.peer_baseline(conn, period)
+        shared = await inputs.shared_contacts(conn, period, known, tz)
         out: list[dict[str, Any]] = []
         for o in org:
             verdicts = self.verdicts(by_employee[o.employee_id], now)
@@ -95,7 +99,9 @@ class Scorer:
                 self.rules.long_retention_days,
                 now,
             )
-            anomaly = await self.anomaly(conn, period, o.employee_id, verdicts, baseline, now)
+            anomaly = await self.anomaly(
+                conn, period, o.employee_id, verdicts, baseline, now, shared.get(o.employee_id, {})
+            )
             out.append(
                 {
                     "employee_id": o.employee_id,

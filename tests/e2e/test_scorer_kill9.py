@@ -18,7 +18,7 @@ import pytest
 
 from tests import factories as f
 from tests.apps import eventually
-from tests.infra import ROOT, Infra, unique
+from tests.infra import ROOT, Infra, create_database, drop_database, unique
 from tests.kafka_helpers import produce
 from tests.standins.webhook_sink import free_port
 
@@ -144,23 +144,11 @@ async def test_kill9_mid_stream_gives_identical_figures(
     await produce(infra, topics["TOPIC_CONTACT_EVENTS"], events)
     total = len(employees) + len(events)
 
-    admin = await asyncpg.connect(infra.admin_dsn)
-    clean_db = unique("clean")
-    try:
-        await admin.execute(
-            f'CREATE DATABASE "{clean_db}" OWNER "{infra.owner_role}" TEMPLATE "{database}"'
-        )
-    finally:
-        await admin.close()
-
+    clean_db = await create_database(infra, template=database)
     try:
         killed = await run_scorer(infra, database, topics, total, tmp_path, kill_at=total // 3)
         clean = await run_scorer(infra, clean_db, topics, total, tmp_path, kill_at=None)
     finally:
-        admin = await asyncpg.connect(infra.admin_dsn)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{clean_db}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_database(infra, clean_db)
     assert killed == clean
     assert sum(v[0] for v in clean.values()) > 2000  # the workload really went through

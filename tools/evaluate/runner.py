@@ -1,0 +1,159 @@
+"""Running one simulated month through the real services (ingestor and scorer as processes,
+real Kafka and PostgreSQL from the tests' stack) and collecting what the read API says."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from tests.infra import ROOT, Infra, create_database, drop_database, unique
+from tests.standins.webhook_sink import free_port
+from tools.evaluate.grading import EmployeeResult
+from tools.simulator import Scenario
+from tools.simulator.feed import feed
+
+TOKEN = "evaluation-token-0123456789"
+
+
+@contextmanager
+def service(name: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", f"services.{name}"],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url} exited during start")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"{url} not ready")
+
+
+async def wait_drained(dsn: str, group: str, total: int, timeout: float = 1800) -> float:
+    """Until the scorer has applied every record and recomputed every score; returns seconds."""
+    started = time.monotonic()
+    conn = await asyncpg.connect(dsn)
+    try:
+        quiet = 0
+        while time.monotonic() - started < timeout:
+            applied = await conn.fetchval(
+                "SELECT COALESCE(sum(next_offset), 0) FROM consumer_offset "
+                "WHERE consumer_group = $1",
+                group,
+            )
+            dirty = await conn.fetchval("SELECT count(*) FROM score_dirty")
+            quiet = quiet + 1 if applied >= total and dirty == 0 else 0
+            if quiet >= 3:
+                return time.monotonic() - started
+            await asyncio.sleep(1.0)
+    finally:
+        await conn.close()
+    raise TimeoutError(f"scorer did not drain {total} records in {timeout} s")
+
+
+async def run_scenario(infra: Infra, scenario: Scenario, workdir: Path) -> dict[str, Any]:
+    database = await create_database(infra)
+    suffix = unique("eval")
+    ports = {"ingestor": free_port(), "scorer": free_port()}
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
+        "DATABASE_URL": infra.app_dsn(database),
+        "DATABASE_MIGRATION_URL": infra.owner_dsn(database),
+        "INGEST_API_TOKENS": TOKEN,
+        "TOPIC_CONTACT_EVENTS": f"wecom.contact-events.{suffix}",
+        "TOPIC_BANK_RECORDS": f"bank.records.{suffix}",
+        "TOPIC_BREACHES": f"scoring.breaches.{suffix}",
+        "TOPIC_RAW_CALLBACKS": f"wecom.raw-events.{suffix}",
+        "SCORER_GROUP_ID": f"scorer-{suffix}",
+        "INGESTOR_PORT": str(ports["ingestor"]),
+        "SCORER_PORT": str(ports["scorer"]),
+        "CLOSE_PERIOD_KINDS": "[]",
+        "LOG_LEVEL": "WARNING",
+    }
+    ingestor_url = f"http://127.0.0.1:{ports['ingestor']}"
+    scorer_url = f"http://127.0.0.1:{ports['scorer']}"
+    try:
+        with (
+            service("ingestor", env, workdir / f"{suffix}-ingestor.log") as ingestor,
+            service("scorer", env, workdir / f"{suffix}-scorer.log") as scorer,
+        ):
+            wait_ready(ingestor_url, ingestor)
+            wait_ready(scorer_url, scorer)
+            started = time.monotonic()
+            fed = await asyncio.to_thread(feed, list(scenario.records), ingestor_url, TOKEN)
+            feed_seconds = time.monotonic() - started
+            drain = await wait_drained(
+                infra.owner_dsn(database), f"scorer-{suffix}", len(scenario.records)
+            )
+            employees, contact_flags = await collect(scenario, scorer_url)
+        return {
+            "records": len(scenario.records),
+            "accepted": getattr(fed, "accepted", None),
+            "feed_seconds": round(feed_seconds, 1),
+            "drain_after_feed_seconds": round(drain, 1),
+            "employees": employees,
+            "contact_flags": contact_flags,
+        }
+    finally:
+        await drop_database(infra, database)
+
+
+async def collect(
+    scenario: Scenario, scorer_url: str
+) -> tuple[dict[str, EmployeeResult], dict[tuple[str, str], list[str]]]:
+    month = scenario.config.month
+    expected = scenario.expected_at(datetime.now(UTC))
+    async with httpx.AsyncClient(base_url=scorer_url, timeout=60) as http:
+        body = (await http.get("/v1/scores", params={"period": month})).json()
+        employees: dict[str, EmployeeResult] = {}
+        flags: dict[tuple[str, str], list[str]] = {}
+        for e in body["employees"]:
+            eid = e["employee_id"]
+            codes = frozenset(r["code"] for r in e["reasons"])
+            employees[eid] = EmployeeResult(
+                label=scenario.labels.employees.get(eid, "unknown"),
+                anomaly_score=e["anomaly_score"],
+                flagged=e["flagged"],
+                codes=codes,
+                valid_adds=e["valid_adds"],
+                expected_valid=expected[eid].valid_adds if eid in expected else 0,
+            )
+            if e["flagged"]:
+                contacts = (
+                    await http.get(f"/v1/employees/{eid}/contacts", params={"period": month})
+                ).json()
+                for c in contacts:  # a contact's flags that back its employee's reasons
+                    flags[(eid, c["external_userid"])] = [f for f in c["flags"] if f in codes]
+    return employees, flags
