@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHON := $(CURDIR)/$(PY)
 
-.PHONY: up down status test test-unit test-integration test-e2e lint bootstrap infra migrate
+.PHONY: up down status test test-unit test-integration test-e2e lint bootstrap infra migrate eval
 
 bootstrap:
 	@bash deploy/local/bootstrap.sh
@@ -40,3 +40,8 @@ test-e2e: bootstrap
 
 lint: bootstrap
 	@$(PY) -m ruff check . && $(PY) -m ruff format --check . && $(PY) -m mypy
+
+# Anomaly evaluation: simulated months (fixed seeds, two camouflage levels) through the real
+# ingestor and scorer; writes eval/results/eval-*.json and a PNG chart.
+eval: bootstrap
+	@$(PY) -m tools.evaluate --out eval/results

@@ -21,6 +21,15 @@ export_stack_env() {
   fi
   export INGEST_API_TOKENS=${INGEST_API_TOKENS:-$(local_secret ingest_api_token)}
   export BUSINESS_TIMEZONE=${BUSINESS_TIMEZONE:-Asia/Shanghai}
+  # A local WeCom callback configuration, so /wecom/callback is live for the demo; a real
+  # deployment passes the corp's own values.
+  export WECOM_CORP_ID=${WECOM_CORP_ID:-wwlocaldemo0000001}
+  export WECOM_CALLBACK_TOKEN=${WECOM_CALLBACK_TOKEN:-$(local_secret wecom_callback_token)}
+  if [[ -z ${WECOM_CALLBACK_AES_KEY:-} ]]; then
+    [[ -s $RUN_DIR/secrets/wecom_aes_key ]] || python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode()[:43])' > "$RUN_DIR/secrets/wecom_aes_key"
+    export WECOM_CALLBACK_AES_KEY=$(cat "$RUN_DIR/secrets/wecom_aes_key")
+  fi
+  export SPOOL_DIR=${SPOOL_DIR:-$RUN_DIR/spool/ingestor}
   export INGESTOR_PORT=${INGESTOR_PORT:-8080} SCORER_PORT=${SCORER_PORT:-8081} \
          NOTIFIER_PORT=${NOTIFIER_PORT:-8082}
 }

@@ -6,6 +6,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 PYTHON=${PYTHON:-$ROOT_DIR/.venv/bin/python}
 SERVICES=(ingestor scorer notifier)
+ALL=(simulator "${SERVICES[@]}")
 
 port_of() {
   case $1 in ingestor) echo "$INGESTOR_PORT" ;; scorer) echo "$SCORER_PORT" ;; notifier) echo "$NOTIFIER_PORT" ;; esac
@@ -36,11 +37,29 @@ up() {
      echo $! > "$PID_DIR/$name.pid")
   done
   for name in "${SERVICES[@]}"; do wait_ready "$name" "$(port_of "$name")"; done
+  simulate
+}
+
+# The simulator: a realistic bank month fed through the ingestor's real interface, time
+# compressed (SIMULATE_SPEED simulated seconds per second). SIMULATE=0 leaves it out.
+simulate() {
+  [[ ${SIMULATE:-1} == 0 ]] && { say "SIMULATE=0: no simulator"; return 0; }
+  if pid_alive simulator; then say "simulator already running (pid $(cat "$PID_DIR/simulator.pid"))"; return 0; fi
+  [[ -f $RUN_DIR/simulator.done ]] && { say "the simulated month was fed already (rm $RUN_DIR/simulator.done to feed again)"; return 0; }
+  local month=${SIMULATE_MONTH:-$(date +%Y-%m)}
+  say "simulator: feeding a ${SIMULATE_EMPLOYEES:-200}-employee bank month $month at ${SIMULATE_SPEED:-2000}x"
+  (cd "$ROOT_DIR" || exit 1
+   setsid nohup bash -c '"$0" -m tools.simulator --seed "${SIMULATE_SEED:-1}" --month "$1" \
+       --employees "${SIMULATE_EMPLOYEES:-200}" --camouflage "${SIMULATE_CAMOUFLAGE:-1}" \
+       --post "http://127.0.0.1:$INGESTOR_PORT" --speed "${SIMULATE_SPEED:-2000}" \
+       --labels "$2/simulator-labels.json" && touch "$2/simulator.done"' \
+       "$PYTHON" "$month" "$RUN_DIR" >>"$LOG_DIR/simulator.log" 2>&1 </dev/null &
+   echo $! > "$PID_DIR/simulator.pid")
 }
 
 down() {
-  local i
-  for (( i=${#SERVICES[@]}-1; i>=0; i-- )); do stop_recorded "${SERVICES[$i]}"; done
+  local name
+  for name in "${ALL[@]}"; do stop_recorded "$name"; done
 }
 
 case "${1:-}" in

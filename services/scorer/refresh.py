@@ -42,6 +42,12 @@ CLEAR_SQL = """
 DELETE FROM score_dirty d USING unnest($1::text[], $2::text[], $3::timestamptz[]) AS x(e, p, c)
  WHERE d.employee_id = x.e AND d.period = x.p AND d.marked_at <= x.c
 """
+# Rows marked again while they were being recomputed go back to the queue at once.
+RELEASE_SQL = """
+UPDATE score_dirty d SET claimed_at = NULL
+  FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS x(e, p, c)
+ WHERE d.employee_id = x.e AND d.period = x.p AND d.claimed_at = x.c
+"""
 
 # The period keys of an instant, as shared.calendar makes them (day, ISO week, month, quarter).
 WINDOW_ENDED_SQL = """
@@ -82,8 +88,17 @@ class Refresher:
                 taken = await conn.fetch(CLAIM_SQL, self._batch)
             if not taken:
                 return 0
-            async with conn.transaction():
-                await self._recompute(conn, taken, now)
+            keys = (
+                [r["employee_id"] for r in taken],
+                [r["period"] for r in taken],
+                [r["claimed_at"] for r in taken],
+            )
+            try:
+                async with conn.transaction():
+                    await self._recompute(conn, taken, now)
+                    await conn.execute(CLEAR_SQL, *keys)
+            finally:
+                await conn.execute(RELEASE_SQL, *keys)
         REFRESHED.inc(len(taken))
         REFRESH_SECONDS.observe(time.perf_counter() - started)
         return len(taken)
@@ -108,12 +123,6 @@ class Refresher:
         await store_scores(conn, scores)
         if self._after is not None:
             await self._after(conn, scores)
-        await conn.execute(
-            CLEAR_SQL,
-            [r["employee_id"] for r in taken],
-            [r["period"] for r in taken],
-            [r["claimed_at"] for r in taken],
-        )
 
     async def sweep(self) -> None:
         """Mark what time has changed: relations whose retention or engagement window ended
