@@ -109,7 +109,7 @@ def generate(config: SimulationConfig) -> Scenario:
     sends; then the expected quota from the records themselves."""
 
     def stream(name: str) -> random.Random:
-        return random.Random(f"{config.seed}:{name}")  # noqa: S311 - simulation, not secrets
+        return random.Random(f"{config.seed}:{name}")
 
     clock = MonthClock.of(config.month)
     ids = IdFactory(stream("ids"))
