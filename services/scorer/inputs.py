@@ -124,28 +124,24 @@ async def gross_adds(conn: Connection, period: Period, ids: Sequence[str]) -> di
 CHATS_SQL = """
 WITH m AS (
   SELECT employee_id, external_userid, sent_at, direction, kind,
-         (sent_at AT TIME ZONE $4)::date AS day
+         min(sent_at) FILTER (WHERE direction = 'from_customer' AND kind = 'one_to_one')
+           OVER (PARTITION BY employee_id, external_userid,
+                              (sent_at AT TIME ZONE $4)::date) AS asked
     FROM message
    WHERE employee_id = ANY($1::text[]) AND sent_at >= $2 AND sent_at < $3
 ),
-asked AS (
-  SELECT employee_id, external_userid, day, min(sent_at) AS at
-    FROM m WHERE direction = 'from_customer' AND kind = 'one_to_one'
-   GROUP BY 1, 2, 3
-),
-answered AS (
-  SELECT a.employee_id, a.at, min(m.sent_at) AS reply
-    FROM asked a
-    LEFT JOIN m ON m.employee_id = a.employee_id AND m.external_userid = a.external_userid
-               AND m.day = a.day AND m.direction = 'to_customer' AND m.kind = 'one_to_one'
-               AND m.sent_at >= a.at
-   GROUP BY a.employee_id, a.external_userid, a.day, a.at
+chat_days AS (
+  SELECT employee_id, asked,
+         min(sent_at) FILTER (WHERE direction = 'to_customer' AND kind = 'one_to_one'
+                                AND sent_at >= asked) AS reply
+    FROM m WHERE asked IS NOT NULL
+   GROUP BY employee_id, external_userid, asked
 ),
 chat AS (
   SELECT employee_id, count(*) AS chats, count(reply) AS answered,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM reply - at))
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM reply - asked))
            FILTER (WHERE reply IS NOT NULL) AS median_reply
-    FROM answered GROUP BY employee_id
+    FROM chat_days GROUP BY employee_id
 ),
 sent AS (
   SELECT employee_id,

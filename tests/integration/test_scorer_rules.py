@@ -57,6 +57,18 @@ async def settled(client: httpx.AsyncClient, period: str, check: Any) -> dict[st
     return await eventually(probe, check, timeout=30)
 
 
+def message(message_id: str, direction: str, kind: str, sent_at: str) -> dict[str, Any]:
+    return {
+        "type": "message",
+        "message_id": message_id,
+        "employee_id": "e1",
+        "external_userid": "wm-a",
+        "direction": direction,
+        "kind": kind,
+        "sent_at": sent_at,
+    }
+
+
 CONTACT_EVENTS = [
     f.add("e1", "wm-a", f.at("2026-09-07")),
     f.add("e1", "wm-peer", f.at("2026-09-07")),
@@ -98,13 +110,24 @@ async def test_quota_rules_case_by_case(
     )
     await produce(infra, topics.contact_events, CONTACT_EVENTS)
     await produce(infra, topics.contact_events, CONTACT_EVENTS)  # duplicates change nothing
+    chats = [
+        message("m1", "from_customer", "one_to_one", "2026-09-07T10:00:00+08:00"),
+        message("m2", "to_customer", "one_to_one", "2026-09-07T10:30:00+08:00"),
+        message("m3", "to_customer", "mass", "2026-09-08T10:30:00+08:00"),
+        message("m4", "from_customer", "one_to_one", "2026-09-09T21:00:00+08:00"),  # unanswered
+    ]
+    await produce(infra, topics.bank_records, chats + chats)
     await produce(infra, topics.bank_records, [b"{not json", {"type": "employee"}])  # poison
     await produce(infra, topics.bank_records, [f.employee("e9", team_id="t2")])
 
     month = await settled(
         scorer,
         "2026-09",
-        lambda s: s.get("e9", {}).get("valid_adds") == 1 and s.get("e2", {}).get("gross_adds") == 2,
+        lambda s: (
+            s.get("e9", {}).get("valid_adds") == 1
+            and s.get("e2", {}).get("gross_adds") == 2
+            and s["e1"]["quality"].get("responsiveness") == 0.5
+        ),
     )
     e1, e2, e9 = month["e1"], month["e2"], month["e9"]
     assert (
@@ -124,6 +147,12 @@ async def test_quota_rules_case_by_case(
     ) == (2, 2, 1, 1, 1)
     assert (e9["gross_adds"], e9["valid_adds"], e9["target"]) == (1, 1, None)
     assert e1["target"] == 5
+    quality = e1["quality"]
+    assert quality["responsiveness"] == 0.5  # one of two customer-initiated chat days answered
+    assert quality["median_first_reply_seconds"] == 1800
+    assert quality["personal_touch"] == 0.5
+    assert quality["engagement"] == pytest.approx(1 / 5)  # wm-a wrote; peers excluded
+    assert 0 < e1["quality_score"] < 100
     assert e1["attainment"] == 0.8
     assert e1["status"] == "missed"  # the month is over
 
