@@ -17,8 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST_RUN_DIR = ROOT / ".run" / "test"
-TEST_PORTS = {"kafka": 19092, "controller": 19093, "postgres": 55433}
+
+
+def stack_dir() -> Path:
+    """Overridable, so that two runs (the tests and `make eval`) have stacks of their own."""
+    return Path(os.environ.get("WQ_STACK_DIR", ROOT / ".run" / "test"))
+
+
+def stack_ports() -> dict[str, int]:
+    base = int(os.environ.get("WQ_STACK_BASE_PORT", "19092"))
+    return {"kafka": base, "controller": base + 1, "postgres": base + 36341}
 
 
 @dataclass(frozen=True)
@@ -46,10 +54,10 @@ def _docker_engine() -> bool:
 def _local_env() -> dict[str, str]:
     return {
         **os.environ,
-        "RUN_DIR": str(TEST_RUN_DIR),
-        "LOCAL_KAFKA_PORT": str(TEST_PORTS["kafka"]),
-        "LOCAL_KAFKA_CONTROLLER_PORT": str(TEST_PORTS["controller"]),
-        "LOCAL_PG_PORT": str(TEST_PORTS["postgres"]),
+        "RUN_DIR": str(stack_dir()),
+        "LOCAL_KAFKA_PORT": str(stack_ports()["kafka"]),
+        "LOCAL_KAFKA_CONTROLLER_PORT": str(stack_ports()["controller"]),
+        "LOCAL_PG_PORT": str(stack_ports()["postgres"]),
     }
 
 
@@ -70,8 +78,8 @@ def _local_postgres() -> tuple[str, str, str]:
     creds = dict(
         line.split("=", 1) for line in _script("postgres.sh", "env").splitlines() if "=" in line
     )
-    pg_dir = (TEST_RUN_DIR / "postgres").resolve()
-    admin = f"postgresql://postgres@/postgres?host={pg_dir}&port={TEST_PORTS['postgres']}"
+    pg_dir = (stack_dir() / "postgres").resolve()
+    admin = f"postgresql://postgres@/postgres?host={pg_dir}&port={stack_ports()['postgres']}"
     owner = creds["DATABASE_MIGRATION_URL"].rsplit("/", 1)[0] + "/{database}"
     app = creds["DATABASE_URL"].rsplit("/", 1)[0] + "/{database}"
     return admin, owner, app
@@ -96,7 +104,7 @@ def provide_infra() -> Iterator[Infra]:
         else:
             _script("kafka.sh", "up")
             started.append("kafka.sh")
-            kafka = f"localhost:{TEST_PORTS['kafka']}"
+            kafka = f"localhost:{stack_ports()['kafka']}"
 
         if db_env:
             base = db_env.rsplit("/", 1)[0]

@@ -27,7 +27,7 @@ from shared.db import Connection
 
 class Scorer:
     def __init__(
-        self, rules: ScoringRules, calendar: BusinessCalendar, alert_threshold: float = 50.0
+        self, rules: ScoringRules, calendar: BusinessCalendar, alert_threshold: float = 40.0
     ) -> None:
         self.rules = rules
         self.calendar = calendar

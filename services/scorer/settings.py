@@ -16,7 +16,7 @@ class ScorerSettings(DatabaseSettings):
     scorer_group_id: str = "scorer"
     scorer_batch_max_records: int = Field(default=5000, ge=1)
     scorer_batch_timeout_ms: int = Field(default=200, ge=1)
-    anomaly_alert_threshold: float = Field(default=50.0, ge=0, le=100)
+    anomaly_alert_threshold: float = Field(default=40.0, ge=0, le=100)
     calendar_overrides_file: str | None = None
     topic_partitions: int = Field(default=3, ge=1)
 

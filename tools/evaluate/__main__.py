@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,9 @@ def main() -> None:
     parser.add_argument("--month", default="2026-10")
     parser.add_argument("--out", default="eval/results")
     args = parser.parse_args()
+    # a stack of its own, apart from the test suite's
+    os.environ.setdefault("WQ_STACK_DIR", str(Path(".run/eval").resolve()))
+    os.environ.setdefault("WQ_STACK_BASE_PORT", "29092")
     runs = asyncio.run(evaluate(args))
     out = Path(args.out)
     stamp = time.strftime("%Y%m%dT%H%M%S")

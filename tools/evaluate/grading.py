@@ -78,7 +78,7 @@ def grade(
         if employees[i].valid_adds != employees[i].expected_valid
     }
     return {
-        "employees": len(ids),
+        "employee_count": len(ids),
         "gaming_employees": k,
         "average_precision": round(average_precision(scores, positive), 4),
         "roc_auc": round(roc_auc(scores, positive), 4),
@@ -91,4 +91,11 @@ def grade(
         "contact_flag_recall": round(true_flags / max(len(gaming_contacts), 1), 4),
         "valid_adds_equal": not mismatched,
         "valid_adds_mismatches": dict(list(mismatched.items())[:20]),
+        "scores": sorted(
+            (
+                [i, employees[i].label, employees[i].anomaly_score, sorted(employees[i].codes)]
+                for i in ids
+            ),
+            key=lambda x: -float(x[2]),
+        ),
     }

@@ -17,13 +17,15 @@ from typing import Any
 from services.scorer.domain.validity import ContactVerdict
 
 BURST_WINDOW = timedelta(hours=2)
+# A signal at full strength is enough on its own to reach the default threshold (40): one
+# pattern, clearly shown, deserves a reviewer's look; weaker evidence needs company.
 CAPS = {
-    "QR_BATCH_BURST": 45.0,
-    "PEER_INSTITUTION": 40.0,
-    "SHARED_CONTACTS": 40.0,
-    "QUICK_DELETE": 35.0,
-    "NO_ENGAGEMENT": 30.0,
-    "PERIOD_END_PILEUP": 25.0,
+    "QR_BATCH_BURST": 60.0,
+    "PEER_INSTITUTION": 60.0,
+    "SHARED_CONTACTS": 60.0,
+    "QUICK_DELETE": 50.0,
+    "NO_ENGAGEMENT": 50.0,
+    "PERIOD_END_PILEUP": 50.0,
 }
 
 
@@ -59,11 +61,15 @@ def _engaged(v: ContactVerdict, days: int = 7) -> bool:
 
 
 def _quality_of(verdicts: Sequence[ContactVerdict]) -> float:
-    """Share of adds that are matched customers or wrote to the employee."""
+    """How real a group of adds looks: a matched bank customer counts fully, a contact who
+    holds a conversation (two or more messages) half; a single message, which bought accounts
+    send to look alive, counts for nothing."""
     if not verdicts:
         return 0.0
-    good = sum(1 for v in verdicts if v.facts.is_customer or _engaged(v))
-    return good / len(verdicts)
+    worth = sum(
+        1.0 if v.facts.is_customer else 0.5 if v.facts.customer_msgs >= 2 else 0.0 for v in verdicts
+    )
+    return worth / len(verdicts)
 
 
 def qr_batch_burst(verdicts: Sequence[ContactVerdict], result: AnomalyResult, tz: Any) -> None:
@@ -167,7 +173,11 @@ def no_engagement(
     ]
     if len(decided) < 8:
         return
-    silent = [v for v in decided if not _engaged(v) and not v.facts.is_customer]
+    silent = [
+        v
+        for v in decided
+        if not v.facts.is_customer and (not _engaged(v) or v.facts.customer_msgs < 2)
+    ]
     share = len(silent) / len(decided)
     peer = baseline.median_engagement if baseline.median_engagement is not None else 0.5
     gap = share - (1 - peer)
