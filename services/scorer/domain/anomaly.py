@@ -35,6 +35,8 @@ class PeerBaseline:
 
     median_first_adds: float = 0.0
     median_engagement: float | None = None
+    median_silent_adds: float = 0.0
+    mad_silent_adds: float = 0.0
 
 
 @dataclass
@@ -168,28 +170,29 @@ def no_engagement(
     now: datetime,
     result: AnomalyResult,
 ) -> None:
+    """Adds that never wrote within the window (and are no bank customer), far above the
+    peers' count in the same period (robust z-score over median and MAD)."""
     decided = [
         v for v in verdicts if _engaged(v) or now >= v.facts.first_added_at + timedelta(days=7)
     ]
     if len(decided) < 8:
         return
-    silent = [
-        v
-        for v in decided
-        if not v.facts.is_customer and (not _engaged(v) or v.facts.customer_msgs < 2)
-    ]
+    silent = [v for v in decided if not _engaged(v) and not v.facts.is_customer]
     share = len(silent) / len(decided)
-    peer = baseline.median_engagement if baseline.median_engagement is not None else 0.5
-    gap = share - (1 - peer)
-    if share >= 0.6 and gap > 0.2:
+    median = baseline.median_silent_adds
+    scale = max(1.4826 * baseline.mad_silent_adds, 0.25 * median, 2.0)
+    z = (len(silent) - median) / scale
+    if share >= 0.5 and z > 3:
         result.add(
             "NO_ENGAGEMENT",
-            40.0 * gap * min(1.0, len(silent) / 15),
+            10.0 * (z - 3) * share,
             {
                 "silent_adds": len(silent),
                 "decided_adds": len(decided),
                 "silent_share": round(share, 2),
-                "peer_engagement_median": peer,
+                "peer_median_silent_adds": round(median, 1),
+                "robust_z": round(z, 1),
+                "peer_engagement_median": baseline.median_engagement,
             },
             [v.facts.external_userid for v in silent],
         )
