@@ -9,6 +9,7 @@ marks the relations whose windows closed since the last sweep, and the open peri
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -34,15 +35,23 @@ CLAIM_SQL = """
 UPDATE score_dirty SET claimed_at = clock_timestamp()
  WHERE (employee_id, period) IN (
    SELECT employee_id, period FROM score_dirty
-    WHERE claimed_at IS NULL OR claimed_at < clock_timestamp() - interval '5 minutes'
+    WHERE claimed_at IS NULL OR marked_at > claimed_at
+       OR claimed_at < clock_timestamp() - interval '5 minutes'
     ORDER BY marked_at LIMIT $1 FOR UPDATE SKIP LOCKED)
 RETURNING employee_id, period, claimed_at
 """
+# Rows marked again while they were recomputed (marked_at > claimed_at) stay, and are claimable
+# again at once. Rows are locked in key order, as the consumer marks them: no deadlock.
 CLEAR_SQL = """
-DELETE FROM score_dirty d USING unnest($1::text[], $2::text[], $3::timestamptz[]) AS x(e, p, c)
- WHERE d.employee_id = x.e AND d.period = x.p AND d.marked_at <= x.c
+DELETE FROM score_dirty WHERE ctid = ANY(ARRAY(
+  SELECT d.ctid FROM score_dirty d
+    JOIN unnest($1::text[], $2::text[], $3::timestamptz[]) AS x(e, p, c)
+      ON d.employee_id = x.e AND d.period = x.p
+   WHERE d.marked_at <= x.c
+   ORDER BY d.employee_id, d.period
+   FOR UPDATE OF d))
 """
-# Rows marked again while they were being recomputed go back to the queue at once.
+# After a failed recomputation: give the claims back rather than wait for them to expire.
 RELEASE_SQL = """
 UPDATE score_dirty d SET claimed_at = NULL
   FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS x(e, p, c)
@@ -97,8 +106,10 @@ class Refresher:
                 async with conn.transaction():
                     await self._recompute(conn, taken, now)
                     await conn.execute(CLEAR_SQL, *keys)
-            finally:
-                await conn.execute(RELEASE_SQL, *keys)
+            except Exception:
+                with contextlib.suppress(Exception):
+                    await conn.execute(RELEASE_SQL, *keys)
+                raise
         REFRESHED.inc(len(taken))
         REFRESH_SECONDS.observe(time.perf_counter() - started)
         return len(taken)
