@@ -201,21 +201,10 @@ async def shared_contacts(
 
 
 BASELINE_SQL = """
-WITH x AS (
-  SELECT first_adds, (quality ->> 'engagement')::float8 AS engagement,
-         first_adds * (1 - (quality ->> 'engagement')::float8) AS silent
-    FROM employee_period_score WHERE period = $1 AND first_adds > 0
-),
-m AS (
-  SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY first_adds) AS median_first_adds,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY engagement) AS median_engagement,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY silent) AS median_silent
-    FROM x
-)
-SELECT m.median_first_adds, m.median_engagement, m.median_silent,
-       (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(x.silent - m.median_silent))
-          FROM x) AS mad_silent
-  FROM m
+SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY first_adds) AS median_first_adds,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY (quality ->> 'engagement')::float8)
+         AS median_engagement
+  FROM employee_period_score WHERE period = $1 AND first_adds > 0
 """
 
 
@@ -226,6 +215,4 @@ async def peer_baseline(conn: Connection, period: Period) -> PeerBaseline:
     return PeerBaseline(
         median_first_adds=float(row["median_first_adds"] or 0.0),
         median_engagement=row["median_engagement"],
-        median_silent_adds=float(row["median_silent"] or 0.0),
-        mad_silent_adds=float(row["mad_silent"] or 0.0),
     )

@@ -35,8 +35,6 @@ class PeerBaseline:
 
     median_first_adds: float = 0.0
     median_engagement: float | None = None
-    median_silent_adds: float = 0.0
-    mad_silent_adds: float = 0.0
 
 
 @dataclass
@@ -170,31 +168,30 @@ def no_engagement(
     now: datetime,
     result: AnomalyResult,
 ) -> None:
-    """Adds that never wrote within the window (and are no bank customer), far above the
-    peers' count in the same period (robust z-score over median and MAD)."""
+    """Adds whose contact never wrote within the window, far above what the peers' silent
+    share predicts for this many adds: the excess count is the evidence (a busy honest
+    employee has many silent adds too, in the same proportion as everyone else)."""
     decided = [
         v for v in verdicts if _engaged(v) or now >= v.facts.first_added_at + timedelta(days=7)
     ]
     if len(decided) < 8:
         return
-    silent = [v for v in decided if not _engaged(v) and not v.facts.is_customer]
+    silent = [v for v in decided if not _engaged(v)]
     share = len(silent) / len(decided)
-    median = baseline.median_silent_adds
-    scale = max(1.4826 * baseline.mad_silent_adds, 0.25 * median, 2.0)
-    z = (len(silent) - median) / scale
-    if share >= 0.5 and z > 3:
+    peer_share = 1 - baseline.median_engagement if baseline.median_engagement is not None else 0.5
+    excess = len(silent) - len(decided) * peer_share
+    if share >= peer_share + 0.2 and excess >= 10:
         result.add(
             "NO_ENGAGEMENT",
-            10.0 * (z - 3) * share,
+            excess,
             {
                 "silent_adds": len(silent),
                 "decided_adds": len(decided),
                 "silent_share": round(share, 2),
-                "peer_median_silent_adds": round(median, 1),
-                "robust_z": round(z, 1),
-                "peer_engagement_median": baseline.median_engagement,
+                "peer_silent_share": round(peer_share, 2),
+                "silent_adds_above_peers": round(excess, 1),
             },
-            [v.facts.external_userid for v in silent],
+            [v.facts.external_userid for v in silent if not v.facts.is_customer],
         )
 
 
