@@ -216,3 +216,31 @@ async def peer_baseline(conn: Connection, period: Period) -> PeerBaseline:
         median_first_adds=float(row["median_first_adds"] or 0.0),
         median_engagement=row["median_engagement"],
     )
+
+
+PARTNERS_SQL = """
+SELECT r.employee_id, o.employee_id AS partner, count(*) AS shared
+  FROM employee_contact r
+  JOIN employee_contact o ON o.external_userid = r.external_userid
+                         AND o.employee_id <> r.employee_id AND o.first_added_at IS NOT NULL
+  LEFT JOIN employee er ON er.employee_id = r.employee_id
+  LEFT JOIN employee eo ON eo.employee_id = o.employee_id
+ WHERE r.employee_id = ANY($1::text[]) AND r.first_added_at >= $2 AND r.first_added_at < $3
+   AND er.team_id IS DISTINCT FROM eo.team_id
+ GROUP BY r.employee_id, o.employee_id
+HAVING count(*) >= $4
+"""
+
+
+async def add_partners(
+    conn: Connection, period: Period, ids: Sequence[str], tz: ZoneInfo, minimum: int = 3
+) -> dict[str, dict[str, int]]:
+    """Employees of other teams with whom an employee shares several contacts added in the
+    period: the edges of a dense employee–contact block (mutual-add rings)."""
+    rows = await conn.fetch(
+        PARTNERS_SQL, list(ids), period.start_at(tz), period.end_at(tz), minimum
+    )
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        out.setdefault(r["employee_id"], {})[r["partner"]] = r["shared"]
+    return out

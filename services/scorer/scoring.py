@@ -42,13 +42,24 @@ class Scorer:
         baseline: PeerBaseline,
         now: datetime,
         shared: dict[str, int] | None = None,
+        partners: dict[str, int] | None = None,
     ) -> AnomalyResult:
         tz = self.calendar.tz
         if shared is None:
             found = await inputs.shared_contacts(conn, period, [employee_id], tz)
             shared = found.get(employee_id, {})
+        if partners is None:
+            edges = await inputs.add_partners(conn, period, [employee_id], tz)
+            partners = edges.get(employee_id, {})
         return assess(
-            verdicts, shared, baseline, period.end_at(tz), (period.end - period.start).days, now, tz
+            verdicts,
+            shared,
+            baseline,
+            period.end_at(tz),
+            (period.end - period.start).days,
+            now,
+            tz,
+            partners,
         )
 
     def verdicts(self, facts: Sequence[Any], now: datetime) -> list[ContactVerdict]:
@@ -80,6 +91,7 @@ class Scorer:
         share = self.calendar.elapsed_share(period, now)
         baseline = await inputs.peer_baseline(conn, period)
         shared = await inputs.shared_contacts(conn, period, known, tz)
+        partners = await inputs.add_partners(conn, period, known, tz)
         out: list[dict[str, Any]] = []
         for o in org:
             verdicts = self.verdicts(by_employee[o.employee_id], now)
@@ -100,7 +112,14 @@ class Scorer:
                 now,
             )
             anomaly = await self.anomaly(
-                conn, period, o.employee_id, verdicts, baseline, now, shared.get(o.employee_id, {})
+                conn,
+                period,
+                o.employee_id,
+                verdicts,
+                baseline,
+                now,
+                shared.get(o.employee_id, {}),
+                partners.get(o.employee_id, {}),
             )
             out.append(
                 {

@@ -124,3 +124,12 @@ def test_every_reason_has_evidence_and_the_employees_side() -> None:
     for reason in result.reasons:
         assert reason["evidence"]["in_favour"]["adds"] == 30
     assert result.contact_flags["wm0"] == ["QR_BATCH_BURST", "NO_ENGAGEMENT"]
+
+
+def test_a_dense_block_of_partners_fires_and_a_single_shared_neighbour_does_not() -> None:
+    vs = verdicts(10, step=timedelta(hours=7), is_customer=True)
+    ring = assess(vs, {}, PeerBaseline(), END, 30, NOW, TZ, {"p1": 6, "p2": 5, "p3": 7, "p4": 4})
+    assert ring.reasons[0]["code"] == "MUTUAL_ADD_RING"
+    assert ring.score >= 40
+    lone = assess(vs, {}, PeerBaseline(), END, 30, NOW, TZ, {"p1": 3})
+    assert lone.score == 0

@@ -23,6 +23,7 @@ CAPS = {
     "QR_BATCH_BURST": 60.0,
     "PEER_INSTITUTION": 60.0,
     "SHARED_CONTACTS": 60.0,
+    "MUTUAL_ADD_RING": 60.0,
     "QUICK_DELETE": 50.0,
     "NO_ENGAGEMENT": 50.0,
     "PERIOD_END_PILEUP": 50.0,
@@ -144,6 +145,25 @@ def shared_contacts(
         )
 
 
+def mutual_add_ring(
+    verdicts: Sequence[ContactVerdict], partners: dict[str, int], result: AnomalyResult
+) -> None:
+    """Several employees of other teams who each share three or more of this employee's
+    contacts: a dense employee–contact block, which honest work rarely forms."""
+    if len(partners) < 2:
+        return
+    strength = sum(min(n, 10) for n in partners.values())
+    result.add(
+        "MUTUAL_ADD_RING",
+        12.0 * len(partners) + strength,
+        {
+            "partners": dict(sorted(partners.items(), key=lambda kv: -kv[1])[:10]),
+            "shared_with_partners": sum(partners.values()),
+        },
+        [],
+    )
+
+
 def quick_delete(verdicts: Sequence[ContactVerdict], result: AnomalyResult) -> None:
     quick = [v for v in verdicts if v.removed_in_window is not None]
     readds = [v for v in verdicts if v.facts.add_count > 1]
@@ -230,11 +250,13 @@ def assess(
     period_days: int,
     now: datetime,
     tz: Any,
+    partners: dict[str, int] | None = None,
 ) -> AnomalyResult:
     result = AnomalyResult()
     qr_batch_burst(verdicts, result, tz)
     peer_institution(verdicts, result)
     shared_contacts(verdicts, shared, result)
+    mutual_add_ring(verdicts, partners or {}, result)
     quick_delete(verdicts, result)
     no_engagement(verdicts, baseline, now, result)
     period_end_pileup(verdicts, period_end, period_days, result)
