@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from typing import Any
 
 import orjson
 
 from services.scorer import inputs
-from services.scorer.domain.anomaly import AnomalyResult, PeerBaseline, assess
+from services.scorer.domain.anomaly import AnomalyResult, PeerBaseline, PeriodTail, assess
 from services.scorer.domain.quality import ChatStats, count_by_status, quality
 from services.scorer.domain.quota import evaluate
 from services.scorer.domain.rules import ScoringRules
@@ -60,6 +60,17 @@ class Scorer:
             now,
             tz,
             partners,
+            self.tail(period),
+        )
+
+    def tail(self, period: Period) -> PeriodTail | None:
+        """The last three working days (make-up days count, holidays don't)."""
+        days = self.calendar.working_days(period)
+        if len(days) < 5:
+            return None
+        start = days[-3]
+        return PeriodTail(
+            datetime.combine(start, time(), self.calendar.tz).astimezone(UTC), 3 / len(days)
         )
 
     def verdicts(self, facts: Sequence[Any], now: datetime) -> list[ContactVerdict]:

@@ -115,7 +115,7 @@ def peer_institution(verdicts: Sequence[ContactVerdict], result: AnomalyResult) 
         names = sorted({v.facts.corp_name or "own staff account" for v in peers})
         result.add(
             "PEER_INSTITUTION",
-            8.0 * len(peers),
+            12.0 * len(peers),
             {"contacts": len(peers), "corp_names": names[:10]},
             [v.facts.external_userid for v in peers],
         )
@@ -134,7 +134,7 @@ def shared_contacts(
         share = len(hits) / max(len(verdicts), 1)
         result.add(
             "SHARED_CONTACTS",
-            3.0 * len(hits) * (0.5 + share),
+            5.0 * len(hits) * (0.5 + share),
             {
                 "contacts": len(hits),
                 "share_of_adds": round(share, 2),
@@ -172,7 +172,7 @@ def quick_delete(verdicts: Sequence[ContactVerdict], result: AnomalyResult) -> N
     if n >= 3 and share >= 0.15:
         result.add(
             "QUICK_DELETE",
-            4.0 * n * share * 2,
+            6.0 * n * min(1.0, 2 * share),
             {
                 "removed_within_window": len(quick),
                 "re_adds": len(readds),
@@ -215,30 +215,37 @@ def no_engagement(
         )
 
 
+@dataclass(frozen=True)
+class PeriodTail:
+    """The period's last working days, and the share of its working time they are."""
+
+    start: datetime
+    expected_share: float
+
+
 def period_end_pileup(
     verdicts: Sequence[ContactVerdict],
-    period_end: datetime,
+    tail: PeriodTail,
     period_days: int,
     result: AnomalyResult,
 ) -> None:
     if period_days < 7 or len(verdicts) < 10:
         return
-    tail_start = period_end - timedelta(days=3)
-    tail = [v for v in verdicts if v.facts.first_added_at >= tail_start]
-    share = len(tail) / len(verdicts)
-    expected = 3 / period_days
-    quality = _quality_of(tail)
-    if share >= max(0.4, 3 * expected) and len(tail) >= 8 and quality < 0.4:
+    expected = tail.expected_share
+    late = [v for v in verdicts if v.facts.first_added_at >= tail.start]
+    share = len(late) / len(verdicts)
+    quality = _quality_of(late)
+    if share >= max(0.4, 3 * expected) and len(late) >= 8 and quality < 0.4:
         result.add(
             "PERIOD_END_PILEUP",
-            40.0 * (share - expected) * (1 - quality),
+            150.0 * (share - expected) * (1 - quality),
             {
-                "adds_in_last_3_days": len(tail),
+                "adds_in_last_working_days": len(late),
                 "share_of_period": round(share, 2),
                 "expected_share": round(expected, 2),
                 "tail_quality": round(quality, 2),
             },
-            [v.facts.external_userid for v in tail],
+            [v.facts.external_userid for v in late],
         )
 
 
@@ -251,15 +258,18 @@ def assess(
     now: datetime,
     tz: Any,
     partners: dict[str, int] | None = None,
+    tail: PeriodTail | None = None,
 ) -> AnomalyResult:
+    """`tail` defaults to the last three calendar days of a period ending at `period_end`."""
     result = AnomalyResult()
+    tail = tail or PeriodTail(period_end - timedelta(days=3), 3 / max(period_days, 1))
     qr_batch_burst(verdicts, result, tz)
     peer_institution(verdicts, result)
     shared_contacts(verdicts, shared, result)
     mutual_add_ring(verdicts, partners or {}, result)
     quick_delete(verdicts, result)
     no_engagement(verdicts, baseline, now, result)
-    period_end_pileup(verdicts, period_end, period_days, result)
+    period_end_pileup(verdicts, tail, period_days, result)
     result.reasons.sort(key=lambda r: -r["contribution"])
     result.score = round(min(100.0, sum(r["contribution"] for r in result.reasons)), 1)
     in_favour = {
