@@ -12,34 +12,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.scorer import inputs, repository
-from services.scorer.scoring import Scorer, ensure_scores
+from services.scorer.scoring import COLUMNS, Scorer, ensure_scores
 from shared.calendar import Period, parse_period
 from shared.http import JSONResponse, error
 
 MAX_PAGE = 100_000
 Closer = Callable[[Period, str], Awaitable[dict[str, Any]]]
-PUBLIC_FIELDS = (
-    "employee_id",
-    "branch_id",
-    "team_id",
-    "supervisor_id",
-    "target",
-    "gross_adds",
-    "first_adds",
-    "new_to_bank",
-    "valid_adds",
-    "pending_adds",
-    "removed_adds",
-    "attainment",
-    "pace",
-    "projection",
-    "status",
-    "quality_score",
-    "quality",
-    "anomaly_score",
-    "flagged",
-    "reasons",
-)
+PUBLIC_FIELDS = tuple(c for c in COLUMNS if c not in ("period", "role", "computed_at"))
 
 
 def _period(value: str | None) -> Period | Response:

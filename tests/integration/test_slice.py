@@ -7,7 +7,6 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 from pydantic import SecretStr
 
 from services.ingestor.app import create_app as ingestor_app
@@ -20,6 +19,7 @@ from shared.settings import Topics
 from tests import factories as f
 from tests.apps import eventually, running
 from tests.infra import Infra, unique
+from tests.kafka_helpers import read_topic
 from tests.standins.webhook_sink import webhook_sink
 
 TOKEN = "test-token-0123456789abcdef"
@@ -43,27 +43,6 @@ def db_settings(infra: Infra, database: str) -> dict[str, Any]:
         "database_url": SecretStr(infra.app_dsn(database)),
         "database_migration_url": SecretStr(infra.owner_dsn(database)),
     }
-
-
-async def read_topic(infra: Infra, topic: str, expect: int, timeout_ms: int = 3000) -> list[Any]:
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=infra.kafka_bootstrap,
-        group_id=unique("reader"),
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
-        out: list[Any] = []
-        for _ in range(10):
-            batch = await consumer.getmany(timeout_ms=timeout_ms // 10)
-            out.extend(orjson.loads(r.value) for rs in batch.values() for r in rs)
-            if len(out) >= expect and expect > 0:
-                break
-        return out
-    finally:
-        await consumer.stop()
 
 
 async def test_bad_requests_publish_nothing(infra: Infra, topics: Topics) -> None:
