@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHON := $(CURDIR)/$(PY)
 
-.PHONY: up down status test test-unit test-integration test-e2e lint bootstrap infra migrate eval
+.PHONY: up down status test test-unit test-integration test-e2e lint bootstrap infra migrate eval bench
 
 bootstrap:
 	@bash deploy/local/bootstrap.sh
@@ -45,3 +45,8 @@ lint: bootstrap
 # ingestor and scorer; writes eval/results/eval-*.json and a PNG chart.
 eval: bootstrap
 	@$(PY) -m tools.evaluate --out eval/results
+
+# Scorer drain rate of a pre-loaded backlog (100,000 contact events by default); the rest of
+# the benchmark suite (issue 9) is still to come.
+bench: bootstrap
+	@$(PY) -m bench.drain

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,12 +14,16 @@ from tests.infra import Infra, unique
 
 async def produce(infra: Infra, topic: str, records: Sequence[Any], key: str = "k") -> None:
     """Publish records (dicts as JSON, bytes as they are) in order to one partition."""
-    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=infra.kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+    )
     await producer.start()
     try:
+        pending = []
         for r in records:
             value = r if isinstance(r, bytes) else orjson.dumps(r)
-            await producer.send_and_wait(topic, value, key=key.encode())
+            pending.append(await producer.send(topic, value, key=key.encode()))
+        await asyncio.gather(*pending)
     finally:
         await producer.stop()
 

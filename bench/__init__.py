@@ -1,0 +1,1 @@
+"""Benchmarks: measured with commands, never with timed assertions in tests."""
