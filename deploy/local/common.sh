@@ -36,9 +36,11 @@ stop_recorded() {
   pid=$(cat "$f")
   if pid_alive "$name"; then
     say "stopping $name (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
+    # Started with setsid, each leads its own process group: stop the group (a wrapper's
+    # children too), falling back to the process alone.
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 150); do pid_alive "$name" || break; sleep 0.1; done
-    if pid_alive "$name"; then kill -KILL "$pid" 2>/dev/null || true; fi
+    if pid_alive "$name"; then kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; fi
   fi
   rm -f "$f"
 }
