@@ -11,10 +11,12 @@ from tests import factories as f
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-def test_no_target_no_status() -> None:
+def test_without_a_target_nobody_is_behind() -> None:
     figures = evaluate(None, valid_adds=5, pending_adds=0, elapsed_share=0.5, closed=False)
-    assert figures.status is None
+    assert figures.status is Status.ON_TRACK
     assert figures.attainment is None
+    assert figures.projection == 10.0
+    assert evaluate(None, 0, 0, 1.0, closed=True).status is Status.MET
 
 
 def test_closed_below_target_is_missed_and_at_target_is_met() -> None:

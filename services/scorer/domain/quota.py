@@ -59,11 +59,15 @@ def evaluate(
     """Attainment = valid / target; pace = (valid + pending) against the share of working time
     elapsed; projection = valid extrapolated over the period's working time.
 
-    Without a target there is no status: nobody is behind a target they were never given."""
-    if target is None:
-        return QuotaFigures(None, valid_adds, pending_adds, None, None, None, None)
-    attainment = valid_adds / target if target else 1.0
+    Without a target there is nothing to miss: nobody is behind a target they were never
+    given, so the status is on_track while the period runs and met once it is over."""
     share = min(max(elapsed_share, 0.0), 1.0)
+    if target is None:
+        done = closed or share >= 1.0
+        projection = round(valid_adds / share, 2) if share > 0 else float(valid_adds)
+        status = Status.MET if done else Status.ON_TRACK
+        return QuotaFigures(None, valid_adds, pending_adds, None, None, projection, status)
+    attainment = valid_adds / target if target else 1.0
     expected = target * share
     pace = (valid_adds + pending_adds) / expected if expected > 0 else None
     projection = valid_adds / share if share > 0 else float(valid_adds)
