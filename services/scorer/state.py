@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from services.scorer import repository
 from services.scorer.domain.quota import gross_add_increments
-from shared.calendar import local_date, periods_containing
+from shared.calendar import local_date, period_keys_of
 from shared.db import Connection
 from shared.schemas import (
     ChangeType,
@@ -27,7 +27,7 @@ Dirty = set[tuple[str, str]]
 
 
 def period_keys(at: datetime, tz: ZoneInfo) -> list[str]:
-    return [p.key for p in periods_containing(local_date(at, tz))]
+    return list(period_keys_of(local_date(at, tz)))
 
 
 def _mark(dirty: Dirty, employee_id: str, at: datetime | None, tz: ZoneInfo) -> None:

@@ -16,6 +16,7 @@ from shared.calendar.periods import (
     iso_weeks_in_year,
     local_date,
     parse_period,
+    period_keys_of,
     period_of,
     periods_containing,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "iso_weeks_in_year",
     "local_date",
     "parse_period",
+    "period_keys_of",
     "period_of",
     "periods_containing",
     "public_calendar_knows_year",

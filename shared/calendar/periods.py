@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
@@ -95,6 +96,12 @@ def period_of(kind: PeriodKind, day: date) -> Period:
 def periods_containing(day: date) -> list[Period]:
     """The day, ISO week, month and quarter that `day` counts in, in that order."""
     return [period_of(kind, day) for kind in PeriodKind]
+
+
+@lru_cache(maxsize=8192)
+def period_keys_of(day: date) -> tuple[str, ...]:
+    """The keys of `periods_containing(day)`; cached, as every event asks for them."""
+    return tuple(p.key for p in periods_containing(day))
 
 
 def local_date(ts: datetime, tz: ZoneInfo = BUSINESS_TZ) -> date:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from shared.calendar import local_date, periods_containing
+from shared.calendar import local_date, period_keys_of
 from shared.schemas import ContactEvent
 
 
@@ -25,7 +25,7 @@ class Status(StrEnum):
 
 def period_keys(event: ContactEvent, tz: ZoneInfo) -> list[str]:
     """The day, ISO week, month and quarter keys the event counts in."""
-    return [p.key for p in periods_containing(local_date(event.occurred_at, tz))]
+    return list(period_keys_of(local_date(event.occurred_at, tz)))
 
 
 def gross_add_increments(events: Iterable[ContactEvent], tz: ZoneInfo) -> Counter[tuple[str, str]]:
