@@ -35,8 +35,9 @@ CLAIM_SQL = """
 UPDATE score_dirty SET claimed_at = clock_timestamp()
  WHERE (employee_id, period) IN (
    SELECT employee_id, period FROM score_dirty
-    WHERE claimed_at IS NULL OR marked_at > claimed_at
-       OR claimed_at < clock_timestamp() - interval '5 minutes'
+    WHERE (claimed_at IS NULL OR marked_at > claimed_at
+           OR claimed_at < clock_timestamp() - interval '5 minutes')
+      AND marked_at < clock_timestamp() - $2::interval
     ORDER BY marked_at LIMIT $1 FOR UPDATE SKIP LOCKED)
 RETURNING employee_id, period, claimed_at
 """
@@ -82,11 +83,15 @@ class Refresher:
         scorer: Scorer,
         after: AfterScores | None = None,
         batch: int = 2000,
+        settle: timedelta = timedelta(milliseconds=500),
     ) -> None:
         self._pool = pool
         self._scorer = scorer
         self._after = after
         self._batch = batch
+        # A row marked moments ago is likely to be marked again by the next batch: letting it
+        # settle briefly recomputes it once instead of once per batch.
+        self._settle = settle
         self._last_sweep: datetime | None = None
 
     async def run_once(self) -> int:
@@ -94,7 +99,7 @@ class Refresher:
         now = datetime.now(UTC)
         async with self._pool().acquire() as conn:
             async with conn.transaction():  # short: claim and commit
-                taken = await conn.fetch(CLAIM_SQL, self._batch)
+                taken = await conn.fetch(CLAIM_SQL, self._batch, self._settle)
             if not taken:
                 return 0
             keys = (
