@@ -584,7 +584,9 @@ async def test_failures_retry_with_backoff_then_dead_letter(
             dead = await eventually(
                 webhook_state, lambda n: bool(n) and n[0]["state"] == "dead", timeout=30
             )
-        assert dead[0]["attempts"] == 2 and "503" in dead[0]["last_error"]
+        # the sink answers 503; a keep-alive connection it closed may surface as a ReadError
+        assert dead[0]["attempts"] == 2
+        assert "503" in dead[0]["last_error"] or "ReadError" in dead[0]["last_error"]
         log = await query(
             infra,
             database,
