@@ -220,11 +220,3 @@ def anomaly_breach(score: dict[str, Any], at: datetime) -> BreachEvent:
         ),
         values={"anomaly_score": score["anomaly_score"], "reasons": score["reasons"]},
     )
-
-
-def is_period_key(key: str) -> bool:
-    try:
-        parse_period(key)
-    except ValueError:
-        return False
-    return True

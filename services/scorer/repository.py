@@ -126,14 +126,6 @@ async def is_closed(pool: asyncpg.Pool, period: str) -> bool:
     return bool(await pool.fetchval("SELECT 1 FROM period_close WHERE period = $1", period))
 
 
-async def record_close(pool: asyncpg.Pool, period: str, closed_by: str) -> None:
-    await pool.execute(
-        "INSERT INTO period_close (period, closed_by) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        period,
-        closed_by,
-    )
-
-
 async def upsert_relations_from_adds(
     conn: Connection, adds: Sequence[ContactEvent]
 ) -> list[tuple[str, Any]]:
