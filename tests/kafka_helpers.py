@@ -28,8 +28,11 @@ async def produce(infra: Infra, topic: str, records: Sequence[Any], key: str = "
         await producer.stop()
 
 
-async def read_topic(infra: Infra, topic: str, expect: int, timeout_ms: int = 5000) -> list[Any]:
-    """Everything on a topic from the start (stops early once `expect` records are read)."""
+async def read_keyed(
+    infra: Infra, topic: str, expect: int, timeout_ms: int = 5000
+) -> list[tuple[str, Any]]:
+    """(key, value) of everything on a topic from the start; stops early once `expect`
+    records are read (with expect=0 it reads for the whole timeout)."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=infra.kafka_bootstrap,
@@ -39,12 +42,21 @@ async def read_topic(infra: Infra, topic: str, expect: int, timeout_ms: int = 50
     )
     await consumer.start()
     try:
-        out: list[Any] = []
+        out: list[tuple[str, Any]] = []
         for _ in range(10):
             batch = await consumer.getmany(timeout_ms=timeout_ms // 10)
-            out.extend(orjson.loads(r.value) for rs in batch.values() for r in rs)
+            out.extend(
+                ((r.key or b"").decode(), orjson.loads(r.value))
+                for rs in batch.values()
+                for r in rs
+            )
             if expect > 0 and len(out) >= expect:
                 break
         return out
     finally:
         await consumer.stop()
+
+
+async def read_topic(infra: Infra, topic: str, expect: int, timeout_ms: int = 5000) -> list[Any]:
+    """The values of everything on a topic from the start."""
+    return [value for _, value in await read_keyed(infra, topic, expect, timeout_ms)]

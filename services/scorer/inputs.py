@@ -175,31 +175,6 @@ async def chat_stats(
     }
 
 
-SHARED_SQL = """
-SELECT r.employee_id, r.external_userid, count(DISTINCT o.employee_id) AS others
-  FROM employee_contact r
-  JOIN employee_contact o ON o.external_userid = r.external_userid
-                         AND o.employee_id <> r.employee_id AND o.first_added_at IS NOT NULL
-  LEFT JOIN employee er ON er.employee_id = r.employee_id
-  LEFT JOIN employee eo ON eo.employee_id = o.employee_id
- WHERE r.employee_id = ANY($1::text[]) AND r.first_added_at >= $2 AND r.first_added_at < $3
-   AND er.team_id IS DISTINCT FROM eo.team_id
- GROUP BY r.employee_id, r.external_userid
-"""
-
-
-async def shared_contacts(
-    conn: Connection, period: Period, ids: Sequence[str], tz: ZoneInfo
-) -> dict[str, dict[str, int]]:
-    """For each employee's contacts first added in the period: how many employees of other
-    teams also added it."""
-    rows = await conn.fetch(SHARED_SQL, list(ids), period.start_at(tz), period.end_at(tz))
-    out: dict[str, dict[str, int]] = {}
-    for r in rows:
-        out.setdefault(r["employee_id"], {})[r["external_userid"]] = r["others"]
-    return out
-
-
 BASELINE_SQL = """
 SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY first_adds) AS median_first_adds,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY (quality ->> 'engagement')::float8)
@@ -218,8 +193,8 @@ async def peer_baseline(conn: Connection, period: Period) -> PeerBaseline:
     )
 
 
-PARTNERS_SQL = """
-SELECT r.employee_id, o.employee_id AS partner, count(*) AS shared
+OVERLAP_SQL = """
+SELECT DISTINCT r.employee_id, r.external_userid, o.employee_id AS other
   FROM employee_contact r
   JOIN employee_contact o ON o.external_userid = r.external_userid
                          AND o.employee_id <> r.employee_id AND o.first_added_at IS NOT NULL
@@ -227,20 +202,32 @@ SELECT r.employee_id, o.employee_id AS partner, count(*) AS shared
   LEFT JOIN employee eo ON eo.employee_id = o.employee_id
  WHERE r.employee_id = ANY($1::text[]) AND r.first_added_at >= $2 AND r.first_added_at < $3
    AND er.team_id IS DISTINCT FROM eo.team_id
- GROUP BY r.employee_id, o.employee_id
-HAVING count(*) >= $4
 """
 
 
-async def add_partners(
-    conn: Connection, period: Period, ids: Sequence[str], tz: ZoneInfo, minimum: int = 3
-) -> dict[str, dict[str, int]]:
-    """Employees of other teams with whom an employee shares several contacts added in the
-    period: the edges of a dense employee–contact block (mutual-add rings)."""
-    rows = await conn.fetch(
-        PARTNERS_SQL, list(ids), period.start_at(tz), period.end_at(tz), minimum
-    )
-    out: dict[str, dict[str, int]] = {}
+@dataclass(frozen=True)
+class Overlap:
+    """Contacts an employee shares with employees of other teams, both ways round: per
+    contact, how many others added it (shared contacts); per other employee, how many of this
+    employee's contacts they added (the edges of a dense block, mutual-add rings)."""
+
+    shared: dict[str, int]
+    partners: dict[str, int]
+
+
+async def cross_team_overlap(
+    conn: Connection, period: Period, ids: Sequence[str], tz: ZoneInfo, min_partner: int = 3
+) -> dict[str, Overlap]:
+    rows = await conn.fetch(OVERLAP_SQL, list(ids), period.start_at(tz), period.end_at(tz))
+    shared: dict[str, dict[str, int]] = {}
+    edges: dict[str, dict[str, int]] = {}
     for r in rows:
-        out.setdefault(r["employee_id"], {})[r["partner"]] = r["shared"]
-    return out
+        e = r["employee_id"]
+        by_contact = shared.setdefault(e, {})
+        by_contact[r["external_userid"]] = by_contact.get(r["external_userid"], 0) + 1
+        by_other = edges.setdefault(e, {})
+        by_other[r["other"]] = by_other.get(r["other"], 0) + 1
+    return {
+        e: Overlap(shared[e], {o: n for o, n in edges[e].items() if n >= min_partner})
+        for e in shared
+    }

@@ -24,6 +24,8 @@ from services.scorer.domain.validity import (
 from shared.calendar import BusinessCalendar, Period, PeriodKind, local_date
 from shared.db import Connection
 
+NO_OVERLAP = inputs.Overlap({}, {})
+
 
 class Scorer:
     def __init__(
@@ -41,25 +43,21 @@ class Scorer:
         verdicts: Sequence[ContactVerdict],
         baseline: PeerBaseline,
         now: datetime,
-        shared: dict[str, int] | None = None,
-        partners: dict[str, int] | None = None,
+        overlap: inputs.Overlap | None = None,
     ) -> AnomalyResult:
         tz = self.calendar.tz
-        if shared is None:
-            found = await inputs.shared_contacts(conn, period, [employee_id], tz)
-            shared = found.get(employee_id, {})
-        if partners is None:
-            edges = await inputs.add_partners(conn, period, [employee_id], tz)
-            partners = edges.get(employee_id, {})
+        if overlap is None:
+            found = await inputs.cross_team_overlap(conn, period, [employee_id], tz)
+            overlap = found.get(employee_id, NO_OVERLAP)
         return assess(
             verdicts,
-            shared,
+            overlap.shared,
             baseline,
             period.end_at(tz),
             (period.end - period.start).days,
             now,
             tz,
-            partners,
+            overlap.partners,
             self.tail(period),
         )
 
@@ -101,8 +99,7 @@ class Scorer:
         chats = await inputs.chat_stats(conn, period, known, tz)
         share = self.calendar.elapsed_share(period, now)
         baseline = await inputs.peer_baseline(conn, period)
-        shared = await inputs.shared_contacts(conn, period, known, tz)
-        partners = await inputs.add_partners(conn, period, known, tz)
+        overlaps = await inputs.cross_team_overlap(conn, period, known, tz)
         out: list[dict[str, Any]] = []
         for o in org:
             verdicts = self.verdicts(by_employee[o.employee_id], now)
@@ -129,8 +126,7 @@ class Scorer:
                 verdicts,
                 baseline,
                 now,
-                shared.get(o.employee_id, {}),
-                partners.get(o.employee_id, {}),
+                overlaps.get(o.employee_id, NO_OVERLAP),
             )
             out.append(
                 {

@@ -8,9 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 from httpx import AsyncClient
 from pydantic import SecretStr
 
@@ -19,7 +17,8 @@ from services.ingestor.settings import IngestorSettings
 from shared.schemas import contact_event_id
 from shared.settings import Topics
 from tests.apps import running
-from tests.infra import Infra, unique
+from tests.infra import Infra
+from tests.kafka_helpers import read_keyed
 from tests.wecom_client import WeComClient, random_aes_key
 
 pytestmark = pytest.mark.integration
@@ -62,28 +61,6 @@ def settings_for(
         **extra,
     }
     return IngestorSettings(**values)
-
-
-async def read_keyed(infra: Infra, topic: str, expect: int, timeout_s: float = 5.0) -> list[Any]:
-    """(key, value) of everything on `topic`; with expect=0 it reads for the whole timeout."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=infra.kafka_bootstrap,
-        group_id=unique("reader"),
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
-        out: list[tuple[str, dict[str, Any]]] = []
-        for _ in range(10):
-            batch = await consumer.getmany(timeout_ms=int(timeout_s * 100))
-            out.extend((r.key.decode(), orjson.loads(r.value)) for rs in batch.values() for r in rs)
-            if expect and len(out) >= expect:
-                break
-        return out
-    finally:
-        await consumer.stop()
 
 
 @pytest.fixture
@@ -200,7 +177,7 @@ async def test_retries_of_one_callback_yield_one_event(
     message = change_xml("add_external_contact", "e9", "wmRetry", 1_760_000_100)
     for _ in range(3):  # WeCom's retries: new nonce, timestamp and ciphertext, same event
         assert (await post(ingestor, wecom.callback(message))).status_code == 200
-    events = await read_keyed(infra, topics.contact_events, 0, timeout_s=3)
+    events = await read_keyed(infra, topics.contact_events, 0, timeout_ms=3000)
     assert len(events) == 1
 
 
@@ -243,8 +220,8 @@ async def test_refused_callbacks_publish_nothing(
     bad_base64 = wecom.callback(message, encrypt="!!notbase64!!")
     assert (await post(ingestor, bad_base64)).status_code == 400
 
-    assert await read_keyed(infra, topics.contact_events, 0, timeout_s=2) == []
-    assert await read_keyed(infra, topics.raw_callbacks, 0, timeout_s=1) == []
+    assert await read_keyed(infra, topics.contact_events, 0, timeout_ms=2000) == []
+    assert await read_keyed(infra, topics.raw_callbacks, 0, timeout_ms=1000) == []
 
 
 async def test_without_wecom_configuration_callbacks_answer_503(

@@ -19,9 +19,9 @@ from tests.infra import Infra
 from tests.integration.test_ingestor_callback import (
     change_xml,
     post,
-    read_keyed,
     settings_for,
 )
+from tests.kafka_helpers import read_keyed
 from tests.standins.wecom_api import Contact, Follow, wecom_api
 from tests.wecom_client import WeComClient, random_aes_key
 

@@ -14,9 +14,9 @@ from tests.infra import Infra
 from tests.integration.test_ingestor_callback import (
     change_xml,
     post,
-    read_keyed,
     settings_for,
 )
+from tests.kafka_helpers import read_keyed
 from tests.standins.webhook_sink import free_port
 from tests.wecom_client import WeComClient, random_aes_key
 
