@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -26,6 +27,9 @@ from services.ingestor.enrichment.breaker import CircuitBreaker
 from services.ingestor.enrichment.enricher import Enricher
 from services.ingestor.enrichment.wecom_api import WeComApi
 from services.ingestor.publisher import RecordPublisher
+from services.ingestor.reconcile import Reconciler
+from services.ingestor.reconcile_schedule import ReconcileSchedule
+from services.ingestor.reconcile_store import ReconcileStore
 from services.ingestor.settings import IngestorSettings
 from shared.http import ops_routes
 from shared.kafka import kafka_ready, make_broker
@@ -71,6 +75,23 @@ def make_enricher(settings: IngestorSettings, publisher: DurablePublisher) -> En
     )
 
 
+def make_reconcile_schedule(settings: IngestorSettings) -> ReconcileSchedule | None:
+    """The daily reconciliation, when RECONCILE_DAILY_AT is set (it needs the WeCom API)."""
+    if settings.reconcile_daily_at is None:
+        return None
+    if not settings.enrichment_enabled:
+        raise ValueError("RECONCILE_DAILY_AT needs WECOM_CORP_ID and WECOM_CORP_SECRET")
+    store = ReconcileStore(settings.reconcile_state_dir)
+    return ReconcileSchedule(
+        Reconciler(settings, store),
+        store,
+        settings.reconcile_daily_at,
+        settings.tz,
+        timedelta(minutes=settings.reconcile_retry_minutes),
+        settings.reconcile_check_seconds,
+    )
+
+
 def create_app(settings: IngestorSettings) -> Starlette:
     crypto = settings.callback_crypto()  # a half or broken configuration refuses to start
     topics = settings.topics
@@ -104,6 +125,9 @@ def create_app(settings: IngestorSettings) -> Starlette:
         tasks = [asyncio.create_task(link.keep_connecting()), asyncio.create_task(replayer.run())]
         if enricher:
             enricher.start()
+        schedule = make_reconcile_schedule(settings)
+        if schedule:
+            tasks.append(asyncio.create_task(schedule.run_forever()))
         try:
             yield
         finally:
@@ -116,6 +140,8 @@ def create_app(settings: IngestorSettings) -> Starlette:
                 await enricher.stop()
             await link.close()
             spool.close()
+            if schedule:
+                schedule.close()
 
     async def kafka() -> None:
         if not link.connected.is_set():

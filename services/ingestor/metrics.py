@@ -45,3 +45,15 @@ ENRICHMENTS = Counter(
     "Contact enrichment outcomes (profiled, retried, gave_up, circuit_open, not_found, dropped)",
     ["outcome"],
 )
+RECONCILE_CORRECTIONS = Counter(
+    "ingestor_reconcile_corrections_total",
+    "Corrective contact events the reconciliation emitted, by kind (add, delete)",
+    ["kind"],
+)
+RECONCILE_RUNS = Counter(
+    "ingestor_reconcile_runs_total", "Scheduled reconciliation runs by outcome", ["outcome"]
+)
+RECONCILE_LAST_SUCCESS = Gauge(
+    "ingestor_reconcile_last_success_timestamp_seconds",
+    "Unix time the last successful reconciliation run started (0: none yet)",
+)

@@ -1,26 +1,53 @@
-"""`python -m services.ingestor.reconcile`: the daily reconciliation against the WeCom API.
+"""Reconciliation against the WeCom API: `python -m services.ingestor.reconcile` runs it once;
+the ingestor runs it daily at RECONCILE_DAILY_AT (reconcile_schedule.py).
 
-Walks `batch/get_by_user` for the employees given (`--employees a,b` or `--employees-file`,
-one userid a line) and publishes an add event and a profile for every follow relation (see
-reconciliation.py for why this is idempotent). Schedule it daily (cron / systemd timer /
-Kubernetes CronJob); it exits non-zero when WeCom or Kafka fails, so the scheduler sees it."""
+One run: (1) fold the contact-event topic, up to its end at the start of the run, into the
+known followers (reconcile_store.py); (2) for each group of 100 employees walk
+`batch/get_by_user` page by page (45009 backed off, tokens refreshed), compare with the known
+followers and publish the corrections (reconciliation.py) with `acks=all`; (3) only then make
+the walk the new belief. A crash or a failure anywhere repeats the run's corrections with the
+same event_ids next time, so the scorer counts them once. It exits non-zero when WeCom or
+Kafka fails, so cron or the schedule sees it.
+
+Employees walked: `--employees`/`--employees-file` (or RECONCILE_EMPLOYEES_FILE), else every
+employee WeCom lists with customer-contact permission (`get_follow_user_list`); always also
+those the known followers hold, so an employee who lost the permission still has their
+vanished relations ended."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import ValidationError
 
 from services.ingestor.delivery.kafka_link import KafkaLink
 from services.ingestor.enrichment.wecom_api import WeComApi
-from services.ingestor.reconciliation import chunks, corrections
+from services.ingestor.metrics import RECONCILE_CORRECTIONS
+from services.ingestor.reconcile_store import ReconcileStore
+from services.ingestor.reconciliation import chunks, fold, plan
 from services.ingestor.settings import IngestorSettings
 from shared.kafka import make_broker
 from shared.logging import configure_logging, register_secrets
+from shared.schemas import ContactEvent
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    employees: int
+    relations: int
+    missed_adds: int
+    missed_deletes: int
 
 
 def employee_ids(employees: str | None, employees_file: Path | None) -> list[str]:
@@ -30,45 +57,178 @@ def employee_ids(employees: str | None, employees_file: Path | None) -> list[str
     return sorted({i for i in ids if i and not i.startswith("#")})
 
 
-async def reconcile(settings: IngestorSettings, employees: list[str]) -> int:
-    """Publish corrections for `employees`; returns how many follow relations were seen."""
+def wecom_client(settings: IngestorSettings) -> WeComApi:
     if not settings.enrichment_enabled or settings.wecom_corp_secret is None:
         raise SystemExit("reconciliation needs WECOM_CORP_ID and WECOM_CORP_SECRET")
-    corp_id = settings.wecom_corp_id or ""
-    api = WeComApi(
+    return WeComApi(
         settings.wecom_api_base,
-        corp_id,
+        settings.wecom_corp_id or "",
         settings.wecom_corp_secret.get_secret_value(),
         timeout=settings.wecom_api_timeout_seconds,
         rate_limit_backoff=settings.wecom_rate_limit_backoff_seconds,
     )
-    topics = settings.topics
-    link = KafkaLink(
-        make_broker(settings.kafka_bootstrap_servers, "ingestor-reconcile"),
-        [topics.contact_events, topics.bank_records],
-        settings.topic_partitions,
-        settings.kafka_connect_retry_seconds,
+
+
+async def partitions_of(link: KafkaLink, topic: str) -> list[int]:
+    described = await link.broker.config.admin_client.describe_topics([topic])
+    return sorted(int(p["partition"]) for t in described for p in t.get("partitions") or [])
+
+
+async def fold_topic(
+    settings: IngestorSettings, store: ReconcileStore, partitions: list[int]
+) -> int:
+    """Fold the contact events published since the last fold; returns how many were read."""
+    topic = settings.topics.contact_events
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        enable_auto_commit=False,
+        client_id="ingestor-reconcile-fold",
     )
-    as_of = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    relations = 0
-    if not await link.connect():
-        raise SystemExit("Kafka is not reachable")
+    await consumer.start()
     try:
-        for group in chunks(employees):
-            cursor = ""
-            while True:
-                page = await api.contacts_by_user(group, cursor)
-                rows = page.get("external_contact_list") or []
-                await link.send(corrections(corp_id, rows, topics, as_of))
-                relations += len(rows)
-                cursor = str(page.get("next_cursor") or "")
-                if not cursor:
-                    break
+        tps = [TopicPartition(topic, p) for p in partitions]
+        if not tps:
+            return 0
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        stored = await asyncio.to_thread(store.fold_offsets, topic)
+        begins = await consumer.beginning_offsets(tps)
+        for tp in tps:
+            consumer.seek(tp, max(stored.get(tp.partition, 0), begins[tp]))
+        read = 0
+        while await _behind(consumer, ends):
+            batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            events = [e for records in batch.values() for r in records if (e := _event(r.value))]
+            read += sum(len(records) for records in batch.values())
+            offsets = {tp.partition: records[-1].offset + 1 for tp, records in batch.items()}
+            if offsets:
+                await asyncio.to_thread(_fold_batch, store, topic, events, offsets)
+        return read
     finally:
-        await api.close()
-        await link.close()
-    log.info("reconciliation done", extra={"employees": len(employees), "relations": relations})
-    return relations
+        await consumer.stop()
+
+
+async def _behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return True
+    return False
+
+
+def _event(value: bytes | None) -> ContactEvent | None:
+    """Contact events only; anything else on the topic is the scorer's dead letter, not ours."""
+    try:
+        return ContactEvent.model_validate(orjson.loads(value or b""))
+    except (ValueError, ValidationError):
+        return None
+
+
+def _fold_batch(
+    store: ReconcileStore, topic: str, events: Sequence[ContactEvent], offsets: dict[int, int]
+) -> None:
+    facts = store.facts_of({(e.employee_id, e.external_userid) for e in events})
+    before = dict(facts)
+    for event in events:
+        fold(facts, event)
+    changed = {r: f for r, f in facts.items() if before.get(r) != f}
+    store.save_fold(topic, changed, offsets)
+
+
+class Reconciler:
+    def __init__(self, settings: IngestorSettings, store: ReconcileStore) -> None:
+        self._settings = settings
+        self._store = store
+
+    async def run(self, employees: Sequence[str] | None = None) -> RunResult:
+        """One run; recorded in the store whatever its outcome."""
+        started = datetime.now(UTC)
+        run_id = await asyncio.to_thread(self._store.start_run, started)
+        try:
+            result = await self._run(employees, started)
+        except BaseException as exc:
+            await asyncio.to_thread(
+                self._store.finish_run, run_id, "failed", error=f"{type(exc).__name__}: {exc}"
+            )
+            raise
+        await asyncio.to_thread(
+            self._store.finish_run,
+            run_id,
+            "succeeded",
+            employees=result.employees,
+            relations=result.relations,
+            missed_adds=result.missed_adds,
+            missed_deletes=result.missed_deletes,
+        )
+        log.info("reconciliation done", extra=result.__dict__)
+        return result
+
+    async def _run(self, given: Sequence[str] | None, observed_at: datetime) -> RunResult:
+        settings = self._settings
+        api = wecom_client(settings)
+        topics = settings.topics
+        link = KafkaLink(
+            make_broker(settings.kafka_bootstrap_servers, "ingestor-reconcile"),
+            [topics.contact_events, topics.bank_records],
+            settings.topic_partitions,
+            settings.kafka_connect_retry_seconds,
+        )
+        if not await link.connect():
+            await api.close()
+            raise ConnectionError("Kafka is not reachable")
+        try:
+            contact_events = topics.contact_events
+            await fold_topic(settings, self._store, await partitions_of(link, contact_events))
+            employees = await self._employees(api, given)
+            result = RunResult(len(employees), 0, 0, 0)
+            for group in chunks(employees):
+                rows: list[dict[str, Any]] = []
+                cursor = ""
+                while True:
+                    page = await api.contacts_by_user(group, cursor)
+                    rows += page.get("external_contact_list") or []
+                    cursor = str(page.get("next_cursor") or "")
+                    if not cursor:
+                        break
+                known = await asyncio.to_thread(self._store.known_followers, group)
+                changes = plan(
+                    api.corp_id,
+                    known,
+                    rows,
+                    topics,
+                    observed_at,
+                    settings.reconcile_max_delete_share,
+                )
+                await link.send(changes.outgoing)
+                await asyncio.to_thread(self._store.replace_followers, group, changes.walked)
+                RECONCILE_CORRECTIONS.labels("add").inc(changes.missed_adds)
+                RECONCILE_CORRECTIONS.labels("delete").inc(changes.missed_deletes)
+                result = RunResult(
+                    result.employees,
+                    result.relations + len(rows),
+                    result.missed_adds + changes.missed_adds,
+                    result.missed_deletes + changes.missed_deletes,
+                )
+            return result
+        finally:
+            await api.close()
+            await link.close()
+
+    async def _employees(self, api: WeComApi, given: Sequence[str] | None) -> list[str]:
+        ids = set(given or ())
+        if not ids and self._settings.reconcile_employees_file is not None:
+            ids = set(employee_ids(None, self._settings.reconcile_employees_file))
+        if not ids:
+            ids = set(await api.follow_users())
+        ids |= set(await asyncio.to_thread(self._store.employees))
+        return sorted(ids)
+
+
+async def reconcile(settings: IngestorSettings, employees: Sequence[str] | None) -> RunResult:
+    store = ReconcileStore(settings.reconcile_state_dir)
+    try:
+        return await Reconciler(settings, store).run(employees)
+    finally:
+        store.close()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -80,10 +240,11 @@ def main(argv: list[str] | None = None) -> None:
     register_secrets(settings.secrets())
     configure_logging("ingestor-reconcile", settings.log_level)
     ids = employee_ids(args.employees, args.employees_file)
-    if not ids:
-        parser.error("no employees: pass --employees or --employees-file")
-    relations = asyncio.run(reconcile(settings, ids))
-    print(f"{relations} follow relations reconciled for {len(ids)} employees")
+    result = asyncio.run(reconcile(settings, ids or None))
+    print(
+        f"{result.relations} follow relations walked for {result.employees} employees: "
+        f"{result.missed_adds} missed adds, {result.missed_deletes} missed deletes corrected"
+    )
 
 
 if __name__ == "__main__":

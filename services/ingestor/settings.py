@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from datetime import time
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -45,6 +46,18 @@ class IngestorSettings(CommonSettings):
     wecom_rate_limit_backoff_seconds: float = Field(default=1.0, ge=0)
     wecom_breaker_failures: int = Field(default=5, ge=1)
     wecom_breaker_reset_seconds: float = Field(default=30.0, gt=0)
+
+    # Reconciliation (reconcile.py): its state, the daily schedule, the employees walked.
+    reconcile_state_dir: Path = Path(".run/reconcile/ingestor")
+    # Local time in BUSINESS_TIMEZONE ("02:30") of the daily run inside the ingestor; None:
+    # no schedule (run `python -m services.ingestor.reconcile` from cron instead).
+    reconcile_daily_at: time | None = None
+    reconcile_employees_file: Path | None = None
+    # A walk that loses more than this share of an employee group's known relations publishes
+    # nothing and fails (WeCom answering short must never look like mass deletions).
+    reconcile_max_delete_share: float = Field(default=0.2, gt=0, le=1)
+    reconcile_retry_minutes: float = Field(default=30.0, gt=0)
+    reconcile_check_seconds: float = Field(default=60.0, gt=0)
 
     @field_validator("ingest_api_tokens")
     @classmethod

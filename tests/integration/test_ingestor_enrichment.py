@@ -1,8 +1,7 @@
-"""Enrichment and reconciliation against a real local WeCom API stand-in, on real Kafka."""
+"""Enrichment against a real local WeCom API stand-in, on real Kafka."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +10,6 @@ from pydantic import SecretStr
 
 from services.ingestor.app import Runtime, create_app
 from services.ingestor.enrichment.wecom_api import WeComApi, WeComApiError
-from services.ingestor.reconcile import reconcile
-from shared.schemas import contact_event_id
 from shared.settings import Topics
 from tests.apps import running
 from tests.infra import Infra
@@ -30,7 +27,9 @@ CORP_ID = "ww0123456789abcdef"
 SECRET = "corp-secret-0123456789abcdef"
 
 
-def enrich_settings(infra: Infra, topics: Topics, spool: Path, base: str, key: str) -> Any:
+def enrich_settings(
+    infra: Infra, topics: Topics, spool: Path, base: str, key: str, **extra: Any
+) -> Any:
     return settings_for(
         infra,
         topics,
@@ -40,6 +39,7 @@ def enrich_settings(infra: Infra, topics: Topics, spool: Path, base: str, key: s
         wecom_corp_secret=SecretStr(SECRET),
         wecom_rate_limit_backoff_seconds=0.05,
         enrichment_retry_seconds=0.1,
+        **extra,
     )
 
 
@@ -115,28 +115,3 @@ async def test_token_refreshed_once_and_rate_limit_surfaces_when_persistent() ->
             assert missing.value.errcode == 84061 and not missing.value.transient
         finally:
             await client.close()
-
-
-async def test_reconciliation_emits_missed_adds_idempotently(
-    infra: Infra, topics: Topics, tmp_path: Path
-) -> None:
-    async with wecom_api(CORP_ID, SECRET) as api:
-        created = int(time.time()) - 86_400
-        for i in range(130):  # more than one page
-            api.add(Contact(f"wm{i:03d}", follows=[Follow(f"e{i % 3}", created + i, add_way=1)]))
-        api.rate_limit_next = 1
-        settings = enrich_settings(infra, topics, tmp_path, api.base_url, random_aes_key())
-        assert await reconcile(settings, ["e0", "e1", "e2"]) == 130
-        assert await reconcile(settings, ["e0", "e1", "e2"]) == 130
-
-    events = await read_keyed(infra, topics.contact_events, 260)
-    assert len(events) == 260
-    ids = {e["event_id"] for _, e in events}
-    assert len(ids) == 130  # the second run repeats the same ids: the scorer ignores them
-    first = next(e for _, e in events if e["external_userid"] == "wm000")
-    assert first["origin"] == "reconciliation"
-    assert first["event_id"] == contact_event_id(
-        CORP_ID, "add_external_contact", "e0", "wm000", created
-    )
-    profiles = await read_keyed(infra, topics.bank_records, 260)
-    assert len({p["event_id"] for _, p in profiles}) == 130

@@ -1,5 +1,6 @@
 """A real HTTP server on localhost speaking the WeCom REST API shapes the ingestor uses
-(WECOM.md section 3): gettoken, externalcontact/get, externalcontact/batch/get_by_user.
+(WECOM.md section 3): gettoken, externalcontact/get, externalcontact/batch/get_by_user,
+externalcontact/get_follow_user_list.
 
 Behaves like WeCom where it matters: failures are HTTP 200 with an errcode; tokens expire;
 `rate_limit_next` answers 45009 that many times, `invalidate_tokens()` makes every issued
@@ -80,6 +81,7 @@ class WeComApiStandIn:
     token_error_next: int = 0  # 40014 or 42001 for the next authenticated call
     tokens: dict[str, bool] = field(default_factory=dict)  # token -> still valid
     calls: list[str] = field(default_factory=list)
+    follow_user_ids: list[str] = field(default_factory=list)  # empty: whoever follows someone
 
     @property
     def base_url(self) -> str:
@@ -88,6 +90,14 @@ class WeComApiStandIn:
     def add(self, contact: Contact) -> Contact:
         self.contacts[contact.external_userid] = contact
         return contact
+
+    def remove_follow(self, external_userid: str, userid: str) -> None:
+        """The relation ends through the API or the client: WeCom sends no callback."""
+        contact = self.contacts[external_userid]
+        contact.follows = [f for f in contact.follows if f.userid != userid]
+
+    def follow_users(self) -> list[str]:
+        return sorted({f.userid for c in self.contacts.values() for f in c.follows})
 
     def invalidate_tokens(self, errcode: int = 40014) -> None:
         """Every token issued so far now answers `errcode` (40014 invalid, 42001 expired)."""
@@ -178,11 +188,21 @@ def build_app(api: WeComApiStandIn) -> Starlette:
             }
         )
 
+    async def follow_user_list(request: Request) -> Response:
+        api.calls.append("get_follow_user_list")
+        if (refused := authenticated(request)) is not None:
+            return refused
+        users = api.follow_user_ids or api.follow_users()
+        return _answer({"errcode": 0, "errmsg": "ok", "follow_user": users})
+
     return Starlette(
         routes=[
             Route("/cgi-bin/gettoken", gettoken, methods=["GET"]),
             Route("/cgi-bin/externalcontact/get", get_contact, methods=["GET"]),
             Route("/cgi-bin/externalcontact/batch/get_by_user", by_user, methods=["POST"]),
+            Route(
+                "/cgi-bin/externalcontact/get_follow_user_list", follow_user_list, methods=["GET"]
+            ),
         ]
     )
 

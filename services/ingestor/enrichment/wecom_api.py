@@ -66,6 +66,10 @@ class WeComApi:
     def __repr__(self) -> str:
         return f"WeComApi(corp_id={self._corp_id!r})"
 
+    @property
+    def corp_id(self) -> str:
+        return self._corp_id
+
     async def close(self) -> None:
         await self._http.aclose()
 
@@ -107,6 +111,14 @@ class WeComApi:
             "/cgi-bin/externalcontact/batch/get_by_user",
             json={"userid_list": userids, "cursor": cursor, "limit": limit},
         )
+
+    async def follow_users(self) -> list[str]:
+        """`externalcontact/get_follow_user_list`: the employees with customer-contact
+        permission, the ones whose follow relations the reconciliation walks."""
+        answer = await self.call(
+            "get_follow_user_list", "GET", "/cgi-bin/externalcontact/get_follow_user_list"
+        )
+        return [str(u) for u in answer.get("follow_user") or []]
 
     async def call(
         self,

@@ -1,0 +1,93 @@
+"""The daily reconciliation inside the ingestor, at RECONCILE_DAILY_AT (business time zone).
+
+Runs are recorded in the reconciliation's store (reconcile_store.py), so the schedule survives
+restarts: an ingestor that was down at the slot runs once when it comes back (a day is never
+skipped), and one that restarts after the day's successful run does not run it again. A
+failed run is retried every RECONCILE_RETRY_MINUTES until one succeeds. Run the schedule on one
+ingestor replica only (its state is local); the others leave RECONCILE_DAILY_AT unset."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from services.ingestor.metrics import RECONCILE_LAST_SUCCESS, RECONCILE_RUNS
+from services.ingestor.reconcile import Reconciler
+from services.ingestor.reconcile_store import ReconcileStore, RunRecord
+
+log = logging.getLogger(__name__)
+
+
+def last_slot(now: datetime, daily_at: time, tz: ZoneInfo) -> datetime:
+    """The most recent moment (≤ now) the daily run was due."""
+    local = now.astimezone(tz)
+    slot = datetime.combine(local.date(), daily_at, tzinfo=tz)
+    if slot > local:
+        slot = datetime.combine(local.date() - timedelta(days=1), daily_at, tzinfo=tz)
+    return slot
+
+
+def due(
+    now: datetime,
+    daily_at: time,
+    tz: ZoneInfo,
+    last_success: RunRecord | None,
+    last_attempt: RunRecord | None,
+    retry: timedelta,
+) -> bool:
+    slot = last_slot(now, daily_at, tz)
+    if last_success is not None and last_success.started_at >= slot:
+        return False
+    if last_attempt is None or last_attempt.started_at < slot:
+        return True
+    return now - last_attempt.started_at >= retry
+
+
+class ReconcileSchedule:
+    def __init__(
+        self,
+        reconciler: Reconciler,
+        store: ReconcileStore,
+        daily_at: time,
+        tz: ZoneInfo,
+        retry: timedelta,
+        check_seconds: float = 60.0,
+    ) -> None:
+        self._reconciler = reconciler
+        self._store = store
+        self._daily_at = daily_at
+        self._tz = tz
+        self._retry = retry
+        self._check = check_seconds
+
+    async def run_if_due(self, now: datetime | None = None) -> bool:
+        now = now or datetime.now(UTC)
+        success = await asyncio.to_thread(self._store.last_run, "succeeded")
+        attempt = await asyncio.to_thread(self._store.last_run)
+        if success is not None:
+            RECONCILE_LAST_SUCCESS.set(success.started_at.timestamp())
+        if not due(now, self._daily_at, self._tz, success, attempt, self._retry):
+            return False
+        try:
+            result = await self._reconciler.run()
+        except Exception:
+            RECONCILE_RUNS.labels("failed").inc()
+            log.exception("scheduled reconciliation failed; retried later")
+            return True
+        RECONCILE_RUNS.labels("succeeded").inc()
+        RECONCILE_LAST_SUCCESS.set(now.timestamp())
+        log.info("scheduled reconciliation done", extra=result.__dict__)
+        return True
+
+    def close(self) -> None:
+        self._store.close()
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await self.run_if_due()
+            except Exception:
+                log.exception("reconciliation schedule check failed")
+            await asyncio.sleep(self._check)

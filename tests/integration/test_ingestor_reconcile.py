@@ -1,0 +1,168 @@
+"""Reconciliation against the WeCom REST API stand-in (cursor pagination, 45009 answers), on
+real Kafka: missed adds and deletes corrected once, re-runs idempotent, the daily schedule."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+
+from services.ingestor.app import create_app, make_reconcile_schedule
+from services.ingestor.reconcile import reconcile
+from services.ingestor.reconcile_store import ReconcileStore
+from services.ingestor.reconciliation import TooManyDeletesError
+from shared.schemas import ContactEvent
+from shared.settings import Topics
+from tests.apps import eventually, running
+from tests.infra import Infra
+from tests.integration.test_ingestor_enrichment import CORP_ID, SECRET, enrich_settings
+from tests.kafka_helpers import produce, read_keyed
+from tests.standins.wecom_api import Contact, Follow, WeComApiStandIn, wecom_api
+from tests.wecom_client import random_aes_key
+
+pytestmark = pytest.mark.integration
+CREATED = int(time.time()) - 3 * 86_400
+
+
+def seen_by_callback(employee: str, external: str, at: int) -> bytes:
+    """What the callback path published for an add the system saw."""
+    event = ContactEvent.model_validate(
+        {
+            "ToUserName": CORP_ID,
+            "ChangeType": "add_external_contact",
+            "UserID": employee,
+            "ExternalUserID": external,
+            "CreateTime": at,
+        }
+    )
+    return event.to_json()
+
+
+def populate(api: WeComApiStandIn, n: int = 130) -> None:
+    for i in range(n):  # more than one page of 100
+        api.add(Contact(f"wm{i:03d}", follows=[Follow(f"e{i % 3}", CREATED + i, add_way=1)]))
+
+
+def settings(infra: Infra, topics: Topics, tmp: Path, api: WeComApiStandIn, state: str) -> Any:
+    return enrich_settings(
+        infra,
+        topics,
+        tmp / "spool",
+        api.base_url,
+        random_aes_key(),
+        reconcile_state_dir=tmp / state,
+        reconcile_check_seconds=0.2,
+    )
+
+
+async def test_missed_adds_and_deletes_corrected_once(
+    infra: Infra, topics: Topics, tmp_path: Path
+) -> None:
+    async with wecom_api(CORP_ID, SECRET) as api:
+        populate(api)
+        # the callbacks the system saw: wm000..wm119, and wmGone (e0), since deleted in WeCom
+        seen = [seen_by_callback(f"e{i % 3}", f"wm{i:03d}", CREATED + i) for i in range(120)]
+        seen.append(seen_by_callback("e0", "wmGone", CREATED))
+        await produce(infra, topics.contact_events, seen, key="e")
+        api.remove_follow("wm005", "e2")  # removed through the API: no callback
+        api.rate_limit_next = 1  # the first call is rate limited, then backed off
+        config = settings(infra, topics, tmp_path, api, "state")
+
+        first = await reconcile(config, ["e0", "e1", "e2"])
+        assert (first.employees, first.relations) == (3, 129)
+        assert (first.missed_adds, first.missed_deletes) == (10, 2)  # wm120..129; wmGone, wm005
+        # 45009 backed off, then 129 relations in two pages (cursor)
+        assert api.calls == ["gettoken", "gettoken", "batch/get_by_user", "batch/get_by_user"]
+
+        # again, employees from get_follow_user_list: nothing left to correct
+        again = await reconcile(config, None)
+        assert (again.employees, again.missed_adds, again.missed_deletes) == (3, 0, 0)
+        # the state lost: rebuilt from the topic, corrections included, still nothing
+        rebuilt = await reconcile(settings(infra, topics, tmp_path, api, "fresh"), None)
+        assert (rebuilt.missed_adds, rebuilt.missed_deletes) == (0, 0)
+
+    events = [e for _, e in await read_keyed(infra, topics.contact_events, 121 + 3 * 131)]
+    by_id = {e["event_id"]: e for e in events}
+    assert len(by_id) == 121 + 10 + 2  # re-sent adds reuse the callbacks' ids
+    deletes = [e for e in by_id.values() if not e["change_type"].startswith("add")]
+    assert sorted((d["employee_id"], d["external_userid"]) for d in deletes) == [
+        ("e0", "wmGone"),
+        ("e2", "wm005"),
+    ]
+    assert {(d["change_type"], d["source"], d["origin"]) for d in deletes} == {
+        ("del_follow_user", "RECONCILIATION", "reconciliation")
+    }
+    # three runs, each sent its corrective deletes; the same two ids every time
+    assert sum(1 for e in events if e["source"] == "RECONCILIATION") == 2
+
+
+async def test_a_walk_that_loses_most_relations_deletes_nothing(
+    infra: Infra, topics: Topics, tmp_path: Path
+) -> None:
+    async with wecom_api(CORP_ID, SECRET) as api:
+        populate(api, 60)
+        config = settings(infra, topics, tmp_path, api, "state")
+        assert (await reconcile(config, None)).missed_adds == 60
+        for i in range(60):
+            if i % 3 == 0:
+                api.remove_follow(f"wm{i:03d}", "e0")  # e0 loses all 20: WeCom answering short
+        with pytest.raises(TooManyDeletesError):
+            await reconcile(config, None)
+        store = ReconcileStore(tmp_path / "state")
+        try:
+            last = store.last_run()
+            assert last is not None and last.outcome == "failed"
+            assert len(store.known_followers(["e0"])) == 20  # the belief is unchanged
+        finally:
+            store.close()
+    events = [e for _, e in await read_keyed(infra, topics.contact_events, 0, timeout_ms=2000)]
+    assert not [e for e in events if e["source"] == "RECONCILIATION"]
+
+
+def corrections(kind: str) -> float:
+    value = REGISTRY.get_sample_value("ingestor_reconcile_corrections_total", {"kind": kind})
+    return value or 0.0
+
+
+async def test_the_ingestor_runs_it_daily_and_a_restart_does_not_repeat_it(
+    infra: Infra, topics: Topics, tmp_path: Path
+) -> None:
+    async with wecom_api(CORP_ID, SECRET) as api:
+        populate(api, 7)
+        config = settings(infra, topics, tmp_path, api, "state")
+        slot = (datetime.now(UTC) - timedelta(minutes=1)).astimezone(config.tz).time()
+        config = config.model_copy(update={"reconcile_daily_at": slot})
+        adds_before = corrections("add")
+        async with running(create_app(config)):
+            await eventually(_value(lambda: corrections("add")), lambda v: v == adds_before + 7)
+        assert api.count("batch/get_by_user") == 1
+        store = ReconcileStore(tmp_path / "state")
+        try:
+            last = store.last_run("succeeded")
+            assert last is not None and last.missed_adds == 7
+        finally:
+            store.close()
+        # a restarted ingestor reads the run from its store: not due again until tomorrow
+        schedule = make_reconcile_schedule(config)
+        assert schedule is not None
+        try:
+            assert await schedule.run_if_due() is False
+            tomorrow = datetime.now(UTC) + timedelta(days=1)
+            assert await schedule.run_if_due(tomorrow) is True
+        finally:
+            schedule.close()
+        assert api.count("batch/get_by_user") == 2
+    gauge = REGISTRY.get_sample_value("ingestor_reconcile_last_success_timestamp_seconds")
+    assert gauge is not None and gauge > 0
+
+
+def _value(read: Callable[[], float]) -> Callable[[], Awaitable[float]]:
+    async def probe() -> float:
+        return read()
+
+    return probe
