@@ -32,7 +32,7 @@ from shared.schemas import (
     IngestRecord,
     MessageRecord,
     TargetRecord,
-    parse_record,
+    parse_topic_record,
 )
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class Decoded:
 
 
 def decode(raw: Any) -> IngestRecord:
-    return parse_record(orjson.loads(raw.value))
+    return parse_topic_record(orjson.loads(raw.value))
 
 
 def flag_odd_time(event: ContactEvent, now: datetime) -> None:

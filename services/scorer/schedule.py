@@ -1,6 +1,8 @@
-"""Things that happen because time passes: periods closing at their deadline, pace checkpoints,
-and the alarm when WeCom data stops arriving. Each is recorded (period_close, scheduler_mark)
-so a restart neither repeats nor skips one."""
+"""Things that happen because time passes: periods closing at their deadline (end of the period
+plus CLOSE_GRACE_HOURS, so the retention window of the last adds has run), pace checkpoints at
+the end of the k-th working day of the month, and the alarm when WeCom data stops arriving for
+DATA_STALE_WORKING_HOURS of working time (nights, weekends and holidays do not count). Each is
+recorded (period_close, scheduler_mark) so a restart neither repeats nor skips one."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from services.scorer.closing import PeriodCloser
+from services.scorer.domain.quota import Status, evaluate
 from services.scorer.scoring import Scorer
 from shared.calendar import Period, PeriodKind, parse_period, period_of
 from shared.db import Connection
@@ -78,16 +81,28 @@ class Schedule:
             mark = f"pace:{month.key}:{k}"
             if now < checkpoint_end or await self._done(conn, mark):
                 continue
-            await self._pace_behind(conn, month, k, now)
+            await self._pace_behind(conn, month, k, checkpoint_end, now)
             await conn.execute(
                 "INSERT INTO scheduler_mark (mark) VALUES ($1) ON CONFLICT DO NOTHING", mark
             )
 
-    async def _pace_behind(self, conn: Connection, month: Period, k: int, now: datetime) -> None:
-        rows = await conn.fetch(
-            "SELECT * FROM employee_period_score WHERE period = $1 AND status = 'behind'",
+    async def _pace_behind(
+        self, conn: Connection, month: Period, k: int, checkpoint_end: datetime, now: datetime
+    ) -> None:
+        """Behind is judged against the pace due at the checkpoint (k working days of the
+        month's working time), not at the moment this runs: a scorer that was down at the
+        checkpoint and runs it later asks the same question."""
+        share = self._scorer.calendar.elapsed_share(month, checkpoint_end)
+        scored = await conn.fetch(
+            """SELECT * FROM employee_period_score
+                WHERE period = $1 AND target IS NOT NULL AND target > 0""",
             month.key,
         )
+        at_checkpoint = [
+            (r, evaluate(r["target"], r["valid_adds"], r["pending_adds"], share, closed=False))
+            for r in scored
+        ]
+        rows = [(r, q) for r, q in at_checkpoint if q.status is Status.BEHIND]
         breaches = [
             BreachEvent(
                 event_id=BreachEvent.make_id(
@@ -103,18 +118,18 @@ class Schedule:
                 summary=(
                     f"{r['employee_id']} is behind after working day {k} of {month.key}: "
                     f"{r['valid_adds']} valid + {r['pending_adds']} pending, projected "
-                    f"{r['projection']} against {r['target']}"
+                    f"{q.projection} against {r['target']}"
                 ),
                 values={
                     "checkpoint_working_day": k,
                     "valid_adds": r["valid_adds"],
                     "pending_adds": r["pending_adds"],
                     "target": r["target"],
-                    "projection": r["projection"],
-                    "pace": r["pace"],
+                    "projection": q.projection,
+                    "pace": q.pace,
                 },
             )
-            for r in rows
+            for r, q in rows
         ]
         await self._closer.publish(breaches)
 

@@ -55,7 +55,10 @@ async def apply_contact_events(
     await repository.upsert_contacts_from_adds(conn, adds)
     for employee_id, first_added in await repository.insert_removals(conn, removals):
         _mark(dirty, employee_id, first_added, tz)
-    await repository.touch_watermark(conn, "contact_events", max(e.occurred_at for e in fresh))
+    # DataStale watches WeCom's live stream: the nightly reconciliation's corrections are not it
+    live = [e for e in fresh if e.origin != "reconciliation"]
+    if live:
+        await repository.touch_watermark(conn, "contact_events", max(e.occurred_at for e in live))
     return fresh
 
 

@@ -19,6 +19,7 @@ from shared.schemas.records import (
     MessageRecord,
     TargetRecord,
     parse_record,
+    parse_topic_record,
 )
 
 __all__ = [
@@ -41,5 +42,6 @@ __all__ = [
     "contact_event_id",
     "deterministic_id",
     "parse_record",
+    "parse_topic_record",
     "utc_now",
 ]

@@ -167,14 +167,26 @@ IngestRecord = BankRecord | ContactEvent
 
 
 def parse_record(data: Any) -> IngestRecord:
-    """Validate one `/v1/events` record. Raises ValueError with a readable reason."""
+    """Validate one `/v1/events` record. Raises ValueError with a readable reason. A bank's
+    contact event is marked origin 'bank' whatever it claims."""
+    return _parse(data, trust_origin=False)
+
+
+def parse_topic_record(data: Any) -> IngestRecord:
+    """Decode one record from our own topics: the ingestor stamped its origin (callback,
+    bank, reconciliation), which consumers keep."""
+    return _parse(data, trust_origin=True)
+
+
+def _parse(data: Any, *, trust_origin: bool) -> IngestRecord:
     if not isinstance(data, dict):
         raise ValueError("each record must be a JSON object")
     kind = data.get("type")
     if kind not in RECORD_TYPES:
         raise ValueError(f"unknown type {kind!r}; expected one of {', '.join(RECORD_TYPES)}")
     if kind == "contact_event":
-        return _contact_event.validate_python({**data, "origin": "bank"})
+        origin = data.get("origin", "bank") if trust_origin else "bank"
+        return _contact_event.validate_python({**data, "origin": origin})
     return _bank_record.validate_python(data)
 
 
