@@ -99,12 +99,13 @@ def apply_state_cap(
     verdicts: list[ContactVerdict], cap: int | None, day_of: object
 ) -> list[ContactVerdict]:
     """Optional rule: at most `cap` adds from one channel state per day count; the rest are
-    invalid (earliest first keep their place)."""
+    invalid (earliest first keep their place; adds of the same moment in contact order, so
+    the outcome never depends on the order the relations were read in)."""
     if cap is None:
         return verdicts
     seen: dict[tuple[object, str], int] = {}
     out: list[ContactVerdict] = []
-    for v in sorted(verdicts, key=lambda v: v.facts.first_added_at):
+    for v in sorted(verdicts, key=lambda v: (v.facts.first_added_at, v.facts.external_userid)):
         state = v.facts.state
         if not state or v.status is ContactStatus.INVALID:
             out.append(v)
