@@ -152,9 +152,19 @@ async def upsert_relations_from_adds(
                first_added_at = LEAST(c.first_added_at, EXCLUDED.first_added_at),
                last_added_at = GREATEST(c.last_added_at, EXCLUDED.last_added_at),
                add_count = c.add_count + EXCLUDED.add_count,
-               add_way = COALESCE(EXCLUDED.add_way, c.add_way),
-               state = COALESCE(EXCLUDED.state, c.state),
-               oper_userid = COALESCE(EXCLUDED.oper_userid, c.oper_userid)
+               -- the latest add by event time describes the relation, whatever came first
+               add_way = CASE WHEN c.last_added_at IS NULL
+                                 OR EXCLUDED.last_added_at >= c.last_added_at
+                              THEN COALESCE(EXCLUDED.add_way, c.add_way)
+                              ELSE COALESCE(c.add_way, EXCLUDED.add_way) END,
+               state = CASE WHEN c.last_added_at IS NULL
+                                 OR EXCLUDED.last_added_at >= c.last_added_at
+                            THEN COALESCE(EXCLUDED.state, c.state)
+                            ELSE COALESCE(c.state, EXCLUDED.state) END,
+               oper_userid = CASE WHEN c.last_added_at IS NULL
+                                 OR EXCLUDED.last_added_at >= c.last_added_at
+                                  THEN COALESCE(EXCLUDED.oper_userid, c.oper_userid)
+                                  ELSE COALESCE(c.oper_userid, EXCLUDED.oper_userid) END
            RETURNING employee_id, first_added_at""",
         [k[0] for k in keys],
         [k[1] for k in keys],
