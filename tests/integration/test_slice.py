@@ -62,14 +62,18 @@ async def test_bad_requests_publish_nothing(infra: Infra, topics: Topics) -> Non
             {**f.target("team", "t1", "2026-10", 5), "value": "many"},
             {**f.employee("e2"), "branch_id": None},
             f.add("e1", "wo-1", f.at("2026-10-12")),
+            {**f.employee("e3"), "schema_version": 2},  # a sender ahead of us: refused
+            {**f.add("e1", "wo-2", f.at("2026-10-12")), "schema_version": 0},
         ]
         r = await client.post("/v1/events", json=mixed, headers=AUTH)
         assert r.status_code == 422
         errors = r.json()["errors"]
-        assert [e["index"] for e in errors] == [1, 2, 3]
+        assert [e["index"] for e in errors] == [1, 2, 3, 5, 6]
         assert "unknown type 'bogus'" in errors[0]["error"]
         assert errors[1]["error"].startswith("value:")
         assert "branch_id" in errors[2]["error"]
+        assert "unsupported schema_version 2 (supported: 1)" in errors[3]["error"]
+        assert "unsupported schema_version 0 (supported: 1)" in errors[4]["error"]
 
         big = [f.employee(f"e{i}", name="x" * 150) for i in range(400)]
         assert (await client.post("/v1/events", json=big, headers=AUTH)).status_code == 413
