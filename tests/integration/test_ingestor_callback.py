@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from services.ingestor.app import create_app
@@ -174,11 +175,28 @@ async def test_every_change_type_normalized_and_unknown_kept_raw(
 async def test_retries_of_one_callback_yield_one_event(
     infra: Infra, topics: Topics, ingestor: AsyncClient, wecom: WeComClient
 ) -> None:
+    before = {o: sample("ingestor_wecom_callbacks_total", o) for o in ("stored_kafka", "duplicate")}
+    published = sample("ingestor_wecom_publish_duration_seconds_count", destination="kafka")
     message = change_xml("add_external_contact", "e9", "wmRetry", 1_760_000_100)
     for _ in range(3):  # WeCom's retries: new nonce, timestamp and ciphertext, same event
         assert (await post(ingestor, wecom.callback(message))).status_code == 200
     events = await read_keyed(infra, topics.contact_events, 0, timeout_ms=3000)
     assert len(events) == 1
+    # metrics: callbacks by outcome, the publish latency histogram
+    assert sample("ingestor_wecom_callbacks_total", "stored_kafka") == before["stored_kafka"] + 1
+    assert sample("ingestor_wecom_callbacks_total", "duplicate") == before["duplicate"] + 2
+    assert (
+        sample("ingestor_wecom_publish_duration_seconds_count", destination="kafka")
+        == published + 1
+    )
+    text = (await ingestor.get("/metrics")).text
+    assert "e9" not in text and "wmRetry" not in text  # no per-employee or contact labels
+
+
+def sample(name: str, outcome: str | None = None, **labels: str) -> float:
+    if outcome is not None:
+        labels = {"method": "POST", "outcome": outcome}
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 ENTITY_BOMB = (
@@ -195,6 +213,8 @@ EXTERNAL_ENTITY = (
 async def test_refused_callbacks_publish_nothing(
     infra: Infra, topics: Topics, ingestor: AsyncClient, wecom: WeComClient, aes_key: str
 ) -> None:
+    forged_before = sample("ingestor_wecom_crypto_failures_total", code="-40001")
+    corp_before = sample("ingestor_wecom_crypto_failures_total", code="-40005")
     message = change_xml("add_external_contact", "e1", "wmX", 1_760_000_200)
     good = wecom.callback(message)
 
@@ -222,6 +242,8 @@ async def test_refused_callbacks_publish_nothing(
 
     assert await read_keyed(infra, topics.contact_events, 0, timeout_ms=2000) == []
     assert await read_keyed(infra, topics.raw_callbacks, 0, timeout_ms=1000) == []
+    assert sample("ingestor_wecom_crypto_failures_total", code="-40001") == forged_before + 1
+    assert sample("ingestor_wecom_crypto_failures_total", code="-40005") == corp_before + 1
 
 
 async def test_without_wecom_configuration_callbacks_answer_503(

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from services.ingestor.app import Runtime, create_app
@@ -61,6 +62,8 @@ async def test_add_is_published_at_once_then_profiled(
             )
         )
         api.rate_limit_next = 2  # 45009 twice: backed off, then answered
+        limited = api_errors("gettoken", "45009")
+        rejected = api_errors("externalcontact/get", "40014")
         app = create_app(enrich_settings(infra, topics, tmp_path, api.base_url, key))
         async with running(app) as client:
             msg = change_xml("add_external_contact", "e1", "wmPeer", 1_760_000_000)
@@ -92,6 +95,14 @@ async def test_add_is_published_at_once_then_profiled(
     # two 45009 answers to gettoken, backed off; then one refresh after the 40014
     assert api.calls.count("gettoken") == 4
     assert api.calls.count("externalcontact/get") == 3  # the 40014 call retried once
+    # metrics: WeCom API errors by endpoint and errcode
+    assert api_errors("gettoken", "45009") == limited + 2
+    assert api_errors("externalcontact/get", "40014") == rejected + 1
+
+
+def api_errors(api: str, errcode: str) -> float:
+    labels = {"api": api, "errcode": errcode}
+    return REGISTRY.get_sample_value("ingestor_wecom_api_errors_total", labels) or 0.0
 
 
 async def test_token_refreshed_once_and_rate_limit_surfaces_when_persistent() -> None:
