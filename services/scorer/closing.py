@@ -33,10 +33,17 @@ BREACHES = Counter(
 REVISIONS = Counter("scorer_period_revisions_total", "Closed-period outcomes revised", ["flipped"])
 
 
-def target_breach(score: dict[str, Any], period: str, at: datetime, status: str) -> BreachEvent:
+def target_breach(
+    score: dict[str, Any], period: str, at: datetime, status: str, revision: int = 0
+) -> BreachEvent:
+    """Revision 0 is the close; a flip after it carries its revision in the id, so a second
+    flip (missed → met → missed) is news to the notifier, not a duplicate of the close."""
     verb = "closed" if status == "firing" else "now meets"
+    occasion = period if revision == 0 else f"{period}#revision{revision}"
     return BreachEvent(
-        event_id=BreachEvent.make_id(AlertName.TARGET_MISSED, score["employee_id"], period, status),
+        event_id=BreachEvent.make_id(
+            AlertName.TARGET_MISSED, score["employee_id"], occasion, status
+        ),
         occurred_at=at,
         alertname=AlertName.TARGET_MISSED,
         status=status,
@@ -188,7 +195,7 @@ class PeriodCloser:
             REVISIONS.labels(str(flipped).lower()).inc()
             if flipped:
                 status = "resolved" if s["status"] == "met" else "firing"
-                breaches.append(target_breach(s, s["period"], now, status))
+                breaches.append(target_breach(s, s["period"], now, status, old["revision"] + 1))
                 log.info(
                     "closed period outcome flipped",
                     extra={

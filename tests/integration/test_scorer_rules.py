@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from pydantic import SecretStr
@@ -176,7 +177,7 @@ async def test_quota_rules_case_by_case(
 
 
 async def test_a_late_event_after_close_revises_and_flips(
-    infra: Infra, topics: Topics, scorer: httpx.AsyncClient
+    infra: Infra, topics: Topics, database: str, scorer: httpx.AsyncClient
 ) -> None:
     await produce(
         infra, topics.bank_records, [f.employee("e1"), f.target("employee", "e1", "2026-09", 2)]
@@ -194,3 +195,32 @@ async def test_a_late_event_after_close_revises_and_flips(
     # closing twice repeats the firing breach with the same id; the notifier keeps one
     distinct = {b["event_id"]: (b["alertname"], b["status"]) for b in breaches}
     assert sorted(distinct.values()) == [("TargetMissed", "firing"), ("TargetMissed", "resolved")]
+
+    # later still: the customer had deleted wm-2 a day after the add; missed again, and said
+    await produce(infra, topics.contact_events, [delete("e1", "wm-2", "2026-09-30")])
+    month = await settled(scorer, "2026-09", lambda s: s["e1"]["valid_adds"] == 1)
+    assert month["e1"]["status"] == "missed"
+    breaches = await read_topic(infra, topics.breaches, expect=4)
+    distinct = {b["event_id"]: (b["alertname"], b["status"]) for b in breaches}
+    assert sorted(distinct.values()) == [
+        ("TargetMissed", "firing"),
+        ("TargetMissed", "firing"),  # a new id: the notifier must not take it for the close's
+        ("TargetMissed", "resolved"),
+    ]
+    conn = await asyncpg.connect(infra.owner_dsn(database))
+    try:
+        revisions = await conn.fetch(
+            """SELECT revision, old_valid_adds, new_valid_adds, old_status, new_status,
+                      outcome_flipped FROM period_revision
+                WHERE period = '2026-09' AND employee_id = 'e1' ORDER BY revision"""
+        )
+        outcome = await conn.fetchrow(
+            "SELECT status, revision FROM period_outcome WHERE period = '2026-09'"
+        )
+    finally:
+        await conn.close()
+    assert [tuple(r) for r in revisions] == [
+        (1, 1, 2, "missed", "met", True),
+        (2, 2, 1, "met", "missed", True),
+    ]
+    assert outcome is not None and tuple(outcome) == ("missed", 2)

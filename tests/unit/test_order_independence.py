@@ -78,8 +78,7 @@ def relations(draw: st.DrawFn) -> list[ContactFacts]:
 def figures(facts: list[ContactFacts]) -> tuple[object, ...]:
     verdicts = SCORER.verdicts(facts, NOW)
     per_contact = sorted(
-        (v.facts.external_userid, v.status.value, v.reasons, v.removed_in_window)
-        for v in verdicts
+        (v.facts.external_userid, v.status.value, v.reasons, v.removed_in_window) for v in verdicts
     )
     counts = sorted((k.value, n) for k, n in count_by_status(verdicts).items())
     rules = SCORER.rules
