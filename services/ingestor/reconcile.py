@@ -10,9 +10,9 @@ same event_ids next time, so the scorer counts them once. It exits non-zero when
 Kafka fails, so cron or the schedule sees it.
 
 Employees walked: `--employees`/`--employees-file` (or RECONCILE_EMPLOYEES_FILE), else every
-employee WeCom lists with customer-contact permission (`get_follow_user_list`); always also
-those the known followers hold, so an employee who lost the permission still has their
-vanished relations ended."""
+employee WeCom lists with customer-contact permission (`get_follow_user_list`). An employee
+who is no longer listed is not walked (WeCom has nothing to say about them; their handover
+sends callbacks), which the log reports."""
 
 from __future__ import annotations
 
@@ -214,13 +214,20 @@ class Reconciler:
             await link.close()
 
     async def _employees(self, api: WeComApi, given: Sequence[str] | None) -> list[str]:
-        ids = set(given or ())
-        if not ids and self._settings.reconcile_employees_file is not None:
-            ids = set(employee_ids(None, self._settings.reconcile_employees_file))
-        if not ids:
-            ids = set(await api.follow_users())
-        ids |= set(await asyncio.to_thread(self._store.employees))
-        return sorted(ids)
+        if given:
+            return sorted(set(given))
+        if self._settings.reconcile_employees_file is not None:
+            return employee_ids(None, self._settings.reconcile_employees_file)
+        walked = set(await api.follow_users())
+        unlisted = set(await asyncio.to_thread(self._store.employees)) - walked
+        if unlisted:
+            # no longer allowed customer contact (left, or the permission withdrawn): WeCom
+            # answers nothing for them, so their relations are neither confirmed nor ended
+            log.warning(
+                "known followers of employees WeCom no longer lists: not walked",
+                extra={"employees": len(unlisted)},
+            )
+        return sorted(walked)
 
 
 async def reconcile(settings: IngestorSettings, employees: Sequence[str] | None) -> RunResult:

@@ -106,6 +106,7 @@ async def test_a_walk_that_loses_most_relations_deletes_nothing(
 ) -> None:
     async with wecom_api(CORP_ID, SECRET) as api:
         populate(api, 60)
+        api.follow_user_ids = ["e0", "e1", "e2"]
         config = settings(infra, topics, tmp_path, api, "state")
         assert (await reconcile(config, None)).missed_adds == 60
         for i in range(60):
