@@ -79,8 +79,6 @@ def make_reconcile_schedule(settings: IngestorSettings) -> ReconcileSchedule | N
     """The daily reconciliation, when RECONCILE_DAILY_AT is set (it needs the WeCom API)."""
     if settings.reconcile_daily_at is None:
         return None
-    if not settings.enrichment_enabled:
-        raise ValueError("RECONCILE_DAILY_AT needs WECOM_CORP_ID and WECOM_CORP_SECRET")
     store = ReconcileStore(settings.reconcile_state_dir)
     return ReconcileSchedule(
         Reconciler(settings, store),

@@ -6,7 +6,7 @@ import hmac
 from datetime import time
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from services.ingestor.wecom.crypto import CallbackCrypto
 from shared.settings import PLACEHOLDER_SECRETS, CommonSettings
@@ -58,6 +58,12 @@ class IngestorSettings(CommonSettings):
     reconcile_max_delete_share: float = Field(default=0.2, gt=0, le=1)
     reconcile_retry_minutes: float = Field(default=30.0, gt=0)
     reconcile_check_seconds: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _reconcile_needs_the_api(self) -> IngestorSettings:
+        if self.reconcile_daily_at is not None and not self.enrichment_enabled:
+            raise ValueError("RECONCILE_DAILY_AT needs WECOM_CORP_ID and WECOM_CORP_SECRET")
+        return self
 
     @field_validator("ingest_api_tokens")
     @classmethod

@@ -19,6 +19,7 @@ from services.ingestor.reconciliation import (
     plan,
     removal_event,
 )
+from services.ingestor.settings import IngestorSettings
 from shared.schemas import ChangeType, ContactEvent, contact_event_id
 from shared.settings import Topics
 
@@ -146,3 +147,14 @@ def test_daily_run_is_due_once_per_slot_and_catches_up_after_downtime() -> None:
     assert due(slot + timedelta(minutes=31), at, SHANGHAI, yesterday, failed, retry)
     # never ran: due at once
     assert due(slot + timedelta(minutes=1), at, SHANGHAI, None, None, retry)
+
+
+def test_the_schedule_is_read_from_the_environment_and_needs_the_api(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RECONCILE_DAILY_AT", "02:30")
+    with pytest.raises(ValueError, match="RECONCILE_DAILY_AT needs WECOM_CORP_ID"):
+        IngestorSettings()
+    monkeypatch.setenv("WECOM_CORP_ID", "wwcorp")
+    monkeypatch.setenv("WECOM_CORP_SECRET", "a-real-looking-secret-0123")
+    assert IngestorSettings().reconcile_daily_at == time(2, 30)
