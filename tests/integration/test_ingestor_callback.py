@@ -177,7 +177,7 @@ async def test_retries_of_one_callback_yield_one_event(
 ) -> None:
     before = {o: sample("ingestor_wecom_callbacks_total", o) for o in ("stored_kafka", "duplicate")}
     published = sample("ingestor_wecom_publish_duration_seconds_count", destination="kafka")
-    message = change_xml("add_external_contact", "e9", "wmRetry", 1_760_000_100)
+    message = change_xml("add_external_contact", "empRetry", "wmRetry", 1_760_000_100)
     for _ in range(3):  # WeCom's retries: new nonce, timestamp and ciphertext, same event
         assert (await post(ingestor, wecom.callback(message))).status_code == 200
     events = await read_keyed(infra, topics.contact_events, 0, timeout_ms=3000)
@@ -190,7 +190,7 @@ async def test_retries_of_one_callback_yield_one_event(
         == published + 1
     )
     text = (await ingestor.get("/metrics")).text
-    assert "e9" not in text and "wmRetry" not in text  # no per-employee or contact labels
+    assert "empRetry" not in text and "wmRetry" not in text  # no per-employee or contact labels
 
 
 def sample(name: str, outcome: str | None = None, **labels: str) -> float:
