@@ -98,11 +98,11 @@ async def fold_topic(
         read = 0
         while await _behind(consumer, ends):
             batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
-            events = [e for records in batch.values() for r in records if (e := _event(r.value))]
-            read += sum(len(records) for records in batch.values())
+            values = [r.value for records in batch.values() for r in records]
+            read += len(values)
             offsets = {tp.partition: records[-1].offset + 1 for tp, records in batch.items()}
-            if offsets:
-                await asyncio.to_thread(_fold_batch, store, topic, events, offsets)
+            if offsets:  # parsed and folded off the event loop: callbacks keep their pace
+                await asyncio.to_thread(_fold_batch, store, topic, values, offsets)
         return read
     finally:
         await consumer.stop()
@@ -124,8 +124,9 @@ def _event(value: bytes | None) -> ContactEvent | None:
 
 
 def _fold_batch(
-    store: ReconcileStore, topic: str, events: Sequence[ContactEvent], offsets: dict[int, int]
+    store: ReconcileStore, topic: str, values: Sequence[bytes | None], offsets: dict[int, int]
 ) -> None:
+    events = [e for v in values if (e := _event(v)) is not None]
     facts = store.facts_of({(e.employee_id, e.external_userid) for e in events})
     before = dict(facts)
     for event in events:
@@ -190,7 +191,8 @@ class Reconciler:
                     if not cursor:
                         break
                 known = await asyncio.to_thread(self._store.known_followers, group)
-                changes = plan(
+                changes = await asyncio.to_thread(
+                    plan,
                     api.corp_id,
                     known,
                     rows,
