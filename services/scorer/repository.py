@@ -168,18 +168,30 @@ async def upsert_relations_from_adds(
     return [(r["employee_id"], r["first_added_at"]) for r in rows]
 
 
-async def upsert_contacts_from_adds(conn: Connection, adds: Sequence[ContactEvent]) -> None:
-    """Who added each contact first in the whole bank, and the profile enrichment carried."""
+async def upsert_contacts_from_adds(
+    conn: Connection, adds: Sequence[ContactEvent]
+) -> list[tuple[str, Any]]:
+    """Who added each contact first in the whole bank, and the profile enrichment carried.
+
+    Returns (employee, first_added_at) of every employee who was the first adder until an
+    earlier add arrived now (events arrive out of order): their "new to the bank" changed, so
+    their scores must be recomputed too."""
     if not adds:
-        return
+        return []
     first: dict[str, ContactEvent] = {}
     for e in adds:
         if e.external_userid not in first or e.occurred_at < first[e.external_userid].occurred_at:
             first[e.external_userid] = e
     enriched: dict[str, ContactEvent] = {e.external_userid: e for e in adds if e.enriched}
     ids = sorted(first)
-    await conn.execute(
-        """INSERT INTO contact AS c (external_userid, first_added_at, first_employee_id,
+    rows = await conn.fetch(
+        """WITH prior AS (
+             SELECT external_userid, first_employee_id, first_added_at FROM contact
+              WHERE external_userid = ANY($1::text[])
+              ORDER BY external_userid
+                FOR UPDATE
+           ), upserted AS (
+           INSERT INTO contact AS c (external_userid, first_added_at, first_employee_id,
                    contact_type, corp_name, unionid, profile_at)
            SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::smallint[],
                                 $5::text[], $6::text[], $7::timestamptz[])
@@ -192,7 +204,13 @@ async def upsert_contacts_from_adds(conn: Connection, adds: Sequence[ContactEven
                contact_type = COALESCE(EXCLUDED.contact_type, c.contact_type),
                corp_name = COALESCE(EXCLUDED.corp_name, c.corp_name),
                unionid = COALESCE(EXCLUDED.unionid, c.unionid),
-               profile_at = GREATEST(c.profile_at, EXCLUDED.profile_at)""",
+               profile_at = GREATEST(c.profile_at, EXCLUDED.profile_at)
+           RETURNING c.external_userid, c.first_employee_id
+           )
+           SELECT p.first_employee_id, p.first_added_at
+             FROM prior p JOIN upserted u USING (external_userid)
+            WHERE p.first_employee_id IS NOT NULL
+              AND p.first_employee_id IS DISTINCT FROM u.first_employee_id""",
         ids,
         [first[i].occurred_at for i in ids],
         [first[i].employee_id for i in ids],
@@ -201,6 +219,7 @@ async def upsert_contacts_from_adds(conn: Connection, adds: Sequence[ContactEven
         [enriched[i].unionid if i in enriched else None for i in ids],
         [enriched[i].occurred_at if i in enriched else None for i in ids],
     )
+    return [(r["first_employee_id"], r["first_added_at"]) for r in rows]
 
 
 async def insert_removals(

@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from tests import factories as f
@@ -99,6 +99,21 @@ async def create_topics(infra: Infra, names: Sequence[str], partitions: int = 3)
         await admin.close()
 
 
+async def records_on(infra: Infra, topics: Sequence[str]) -> int:
+    """How many records the topics hold (sum of their end offsets): what a consumer of them
+    has applied once its stored offsets add up to this."""
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap)
+    await producer.start()
+    await consumer.start()
+    try:
+        parts = [TopicPartition(t, p) for t in topics for p in await producer.partitions_for(t)]
+        return sum((await consumer.end_offsets(parts)).values())
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
 def key_of(record: dict[str, Any]) -> str:
     return str(record.get("UserID") or record.get("employee_id") or "k")
 
@@ -175,7 +190,9 @@ class KafkaFeed:
 
     async def send(self, record: dict[str, Any] | bytes) -> None:
         value, key = (
-            (record, "poison") if isinstance(record, bytes) else (orjson.dumps(record), key_of(record))
+            (record, "poison")
+            if isinstance(record, bytes)
+            else (orjson.dumps(record), key_of(record))
         )
         await self._producer.send_and_wait(self._topic, value, key=key.encode())
 
@@ -286,16 +303,22 @@ class Scorer:
     async def wait_applied(self, count: int, timeout: float = 180) -> None:
         await eventually(self.applied, lambda n: n >= count, timeout)
 
-    async def figures(self, total: int) -> Figures:
-        """Once everything is applied and every score recomputed: the API's figures."""
-        await self.wait_applied(total)
+    async def figures(self) -> Figures:
+        """Once everything on the topics is applied and every score recomputed: the API's
+        figures. (The topics may hold more records than the input: a publisher's retry may
+        repeat one, under the same event_id.)"""
+        on_topics = await records_on(
+            self.infra, [self.topics.contact_events, self.topics.bank_records]
+        )
+        await self.wait_applied(on_topics)
         dirty = "SELECT count(*) FROM score_dirty"
         await eventually(lambda: self._fetch(dirty), lambda n: n == 0, 120)
-        port = next(p for s, p in self.instances if s.proc and s.proc.poll() is None)
+        service, port = next((s, p) for s, p in self.instances if s.proc and s.proc.poll() is None)
+        await service.ready(port)
         async with httpx.AsyncClient(timeout=30) as http:
 
             async def read() -> Figures:
-                body = (await http.get(f"http://127.0.0.1:{port}/v1/scores?period={PERIOD}"))
+                body = await http.get(f"http://127.0.0.1:{port}/v1/scores?period={PERIOD}")
                 return {
                     e["employee_id"]: (
                         e["gross_adds"],
@@ -320,7 +343,7 @@ async def clean_figures(infra: Infra, database: str, load: Workload, tmp: Path) 
     scorer = Scorer(infra, database, topics, tmp)
     scorer.spawn()
     try:
-        return await scorer.figures(load.total)
+        return await scorer.figures()
     finally:
         scorer.stop_all()
 
