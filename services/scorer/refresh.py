@@ -115,7 +115,7 @@ class Refresher:
                 async with conn.transaction():
                     await self._recompute(conn, taken, now)
                     await conn.execute(CLEAR_SQL, *keys)
-            except Exception:
+            except BaseException:  # a failure, or a shutdown (cancelled) mid-round
                 with contextlib.suppress(Exception):
                     await conn.execute(RELEASE_SQL, *keys)
                 raise
