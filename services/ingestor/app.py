@@ -27,7 +27,7 @@ from services.ingestor.enrichment.enricher import Enricher
 from services.ingestor.enrichment.wecom_api import WeComApi
 from services.ingestor.publisher import RecordPublisher
 from services.ingestor.settings import IngestorSettings
-from shared.http import ops_routes
+from shared.http import error_handlers, openapi_route, ops_routes
 from shared.kafka import kafka_ready, make_broker
 
 FIRST_CONNECT_SECONDS = 5.0
@@ -137,5 +137,6 @@ def create_app(settings: IngestorSettings) -> Starlette:
         Route("/wecom/callback", receive, methods=["POST"]),
         Route("/v1/events", events_endpoint(settings, records), methods=["POST"]),
         *ops_routes({"kafka": kafka}),
+        openapi_route("services.ingestor"),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=error_handlers())

@@ -19,7 +19,6 @@ from tests.faults.harness import (
     Figures,
     Measure,
     Scorer,
-    Service,
     TopicSet,
     Workload,
     create_topics,
@@ -28,6 +27,7 @@ from tests.faults.harness import (
 from tests.infra import Infra
 from tests.integration.test_ingestor_callback import TOKEN, change_xml
 from tests.kafka_helpers import read_topic
+from tests.processes import Service
 from tests.standins.webhook_sink import free_port
 from tests.wecom_client import WeComClient, random_aes_key
 

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -48,7 +49,7 @@ class KillingSink:
     port: int
     victim: subprocess.Popen[bytes] | None = None
     keys: list[str] = field(default_factory=list)
-    bodies: list[dict[str, object]] = field(default_factory=list)
+    bodies: list[dict[str, Any]] = field(default_factory=list)
     killed: bool = False
 
 
