@@ -103,6 +103,9 @@ POISON = [
     b'{"type": "contact_event"}',
     b'{"type": "no_such_record", "x": 1}',
     b"[]",
+    # valid but for a CreateTime beyond any calendar (once crashed the batch: a poison pill)
+    b'{"type": "contact_event", "ToUserName": "ww-test-corp", "ChangeType": "add_external_contact",'
+    b' "UserID": "m01", "ExternalUserID": "wmX", "CreateTime": 100000000000000000, "State": ""}',
 ]
 
 
