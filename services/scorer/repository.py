@@ -184,14 +184,21 @@ async def upsert_contacts_from_adds(
             first[e.external_userid] = e
     enriched: dict[str, ContactEvent] = {e.external_userid: e for e in adds if e.enriched}
     ids = sorted(first)
+    # Lock the known contacts first and read who was first (a statement's own CTE cannot:
+    # FOR UPDATE skips rows the same statement modifies). Another instance changing one of
+    # them waits for this transaction, so the values read here are the latest.
+    prior = {
+        r["external_userid"]: (r["first_employee_id"], r["first_added_at"])
+        for r in await conn.fetch(
+            """SELECT external_userid, first_employee_id, first_added_at FROM contact
+                WHERE external_userid = ANY($1::text[])
+                ORDER BY external_userid
+                  FOR UPDATE""",
+            ids,
+        )
+    }
     rows = await conn.fetch(
-        """WITH prior AS (
-             SELECT external_userid, first_employee_id, first_added_at FROM contact
-              WHERE external_userid = ANY($1::text[])
-              ORDER BY external_userid
-                FOR UPDATE
-           ), upserted AS (
-           INSERT INTO contact AS c (external_userid, first_added_at, first_employee_id,
+        """INSERT INTO contact AS c (external_userid, first_added_at, first_employee_id,
                    contact_type, corp_name, unionid, profile_at)
            SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::smallint[],
                                 $5::text[], $6::text[], $7::timestamptz[])
@@ -205,12 +212,7 @@ async def upsert_contacts_from_adds(
                corp_name = COALESCE(EXCLUDED.corp_name, c.corp_name),
                unionid = COALESCE(EXCLUDED.unionid, c.unionid),
                profile_at = GREATEST(c.profile_at, EXCLUDED.profile_at)
-           RETURNING c.external_userid, c.first_employee_id
-           )
-           SELECT p.first_employee_id, p.first_added_at
-             FROM prior p JOIN upserted u USING (external_userid)
-            WHERE p.first_employee_id IS NOT NULL
-              AND p.first_employee_id IS DISTINCT FROM u.first_employee_id""",
+           RETURNING c.external_userid, c.first_employee_id""",
         ids,
         [first[i].occurred_at for i in ids],
         [first[i].employee_id for i in ids],
@@ -219,7 +221,12 @@ async def upsert_contacts_from_adds(
         [enriched[i].unionid if i in enriched else None for i in ids],
         [enriched[i].occurred_at if i in enriched else None for i in ids],
     )
-    return [(r["first_employee_id"], r["first_added_at"]) for r in rows]
+    displaced = []
+    for r in rows:
+        before = prior.get(r["external_userid"])
+        if before and before[0] is not None and before[0] != r["first_employee_id"]:
+            displaced.append(before)
+    return displaced
 
 
 async def insert_removals(

@@ -21,7 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from tests import factories as f
 from tests.apps import eventually
-from tests.infra import Infra, unique
+from tests.infra import Infra, stack_dir, unique
 from tests.processes import Service
 from tests.standins.webhook_sink import free_port
 
@@ -294,6 +294,20 @@ async def clean_figures(infra: Infra, database: str, load: Workload, tmp: Path) 
         scorer.stop_all()
 
 
+async def stack_action(infra: Infra, script: str, action: str) -> None:
+    """Stop or start the tier's own Kafka or PostgreSQL without blocking the event loop (the
+    feed goes on meanwhile). A start that outlives the script's wait on a loaded machine is
+    asked once more: a process still starting is then left to finish, and the tests' own
+    waits (spool drained, everything applied) decide."""
+    assert infra.local is not None
+    try:
+        await asyncio.to_thread(infra.local.script, script, action)
+    except RuntimeError:
+        if action != "up":
+            raise
+        await asyncio.to_thread(infra.local.script, script, action)
+
+
 @dataclass
 class Measure:
     """Figures for RELIABILITY.md, printed (pytest -s shows them) and returned."""
@@ -306,6 +320,12 @@ class Measure:
         self.marks[name] = round(time.monotonic() - self.began, 1)
 
     def report(self, **figures: Any) -> dict[str, Any]:
+        """Printed (`make test-faults` shows it) and appended to
+        `$WQ_STACK_DIR/fault-results.ndjson`, where RELIABILITY.md's figures come from."""
         row = {"fault": self.fault, **figures, **self.marks}
-        print(f"\nFAULT-RESULT {orjson.dumps(row).decode()}")
+        line = orjson.dumps(row).decode()
+        print(f"\nFAULT-RESULT {line}")
+        stack_dir().mkdir(parents=True, exist_ok=True)
+        with (stack_dir() / "fault-results.ndjson").open("a") as out:
+            out.write(line + "\n")
         return row

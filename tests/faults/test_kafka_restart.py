@@ -23,6 +23,7 @@ from tests.faults.harness import (
     Workload,
     create_topics,
     produce_all,
+    stack_action,
 )
 from tests.infra import Infra
 from tests.integration.test_ingestor_callback import TOKEN, change_xml
@@ -75,29 +76,40 @@ async def test_broker_restart_during_ingestion_loses_and_doubles_nothing(
     scorer = Scorer(infra, database, topics, tmp_path)
     scorer.spawn()
     statuses: list[int] = []
+    retried: list[int] = []
     base = f"http://127.0.0.1:{port}"
     try:
         await ingestor.ready(port)
         async with httpx.AsyncClient(base_url=base, timeout=10) as http:
 
             async def post(event: dict[str, Any]) -> None:
+                """As WeCom does: a delivery that got no answer is sent again."""
                 cb = wecom.callback(callback_xml(event))
-                answer = await http.post("/wecom/callback", params=cb.params, content=cb.body)
-                statuses.append(answer.status_code)
+                for attempt in range(3):
+                    try:
+                        answer = await http.post(
+                            "/wecom/callback", params=cb.params, content=cb.body
+                        )
+                    except httpx.TransportError:
+                        retried.append(attempt)
+                        continue
+                    statuses.append(answer.status_code)
+                    return
+                statuses.append(0)
 
             feeder = Feeder(load.events, post, rate=100).start()
             await feeder.reached(len(load.events) // 4)
             measure.mark("broker_stopped_s")
-            infra.local.script("kafka.sh", "down")
+            await stack_action(infra, "kafka.sh", "down")
             await feeder.reached(len(load.events) // 2)
-            infra.local.script("kafka.sh", "up")
+            await stack_action(infra, "kafka.sh", "up")
             measure.mark("broker_back_s")
             await feeder.done()
 
             async def depth() -> float:
                 return metric((await http.get("/metrics")).text, "ingestor_spool_depth")
 
-            await eventually(depth, lambda d: d == 0, timeout=120)
+            await eventually(depth, lambda d: d == 0, timeout=300)
             spooled = metric((await http.get("/metrics")).text, "ingestor_spool_appended_total")
         figures = await scorer.figures()
         measure.mark("recovered_s")
@@ -115,5 +127,6 @@ async def test_broker_restart_during_ingestion_loses_and_doubles_nothing(
         spooled=int(spooled),
         on_topic=len(ids),
         topic_duplicates=len(ids) - len(set(ids)),
+        resent_without_answer=len(retried),
         scored=sum(v[0] for v in figures.values()),
     )

@@ -20,6 +20,7 @@ from tests.faults.harness import (
     Workload,
     create_topics,
     produce_all,
+    stack_action,
 )
 from tests.infra import Infra
 from tests.kafka_helpers import read_topic
@@ -52,10 +53,10 @@ async def test_postgres_restart_during_scoring(
         async with KafkaFeed(infra, topics.contact_events) as feed:
             feeder = Feeder(load.events, feed.send, rate=150).start()
             await scorer.wait_applied(len(load.employees) + len(load.events) // 4)
-            infra.local.script("postgres.sh", "down")
+            await stack_action(infra, "postgres.sh", "down")
             measure.mark("db_stopped_s")
             await feeder.reached(len(load.events) * 2 // 3)  # the feed goes on meanwhile
-            infra.local.script("postgres.sh", "up")
+            await stack_action(infra, "postgres.sh", "up")
             measure.mark("db_back_s")
             await feeder.done()
         figures = await scorer.figures()
