@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHON := $(CURDIR)/$(PY)
 
-.PHONY: up down status test test-unit test-integration test-e2e lint bootstrap infra migrate eval bench
+.PHONY: up down status test test-unit test-integration test-e2e test-faults lint bootstrap infra migrate eval bench
 
 bootstrap:
 	@bash deploy/local/bootstrap.sh
@@ -37,6 +37,12 @@ test-integration: bootstrap
 
 test-e2e: bootstrap
 	@$(PY) -m pytest -q tests/e2e
+
+# Faults under a steady load (scorer kill -9, Kafka and PostgreSQL restarts, rebalance, notifier
+# kill -9, poison records), each compared with a clean run; on a stack of their own
+# ($$WQ_STACK_DIR/faults, ports base+3). Part of `make test` too. See RELIABILITY.md.
+test-faults: bootstrap
+	@$(PY) -m pytest -q -s -p no:cacheprovider tests/faults
 
 lint: bootstrap
 	@$(PY) -m ruff check . && $(PY) -m ruff format --check . && $(PY) -m mypy

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from importlib import resources
 from typing import Any
 
 import orjson
@@ -28,6 +29,27 @@ class JSONResponse(Response):
 
 def error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+async def _bad_value(_: Request, exc: Exception) -> Response:
+    # asyncpg's DataError: a request's value PostgreSQL cannot take (a NUL byte in text, a
+    # number beyond bigint). The value is the client's mistake; the message never holds a DSN.
+    return error(400, f"a value of the request cannot be used: {type(exc).__name__}")
+
+
+async def _unexpected(_: Request, exc: Exception) -> Response:
+    log.error("unhandled error answering a request", exc_info=exc)
+    return error(500, "internal error; it has been logged")
+
+
+def error_handlers() -> dict[Any, Callable[[Request, Exception], Awaitable[Response]]]:
+    """Every error answer as JSON: values the database refuses are the client's 400, anything
+    unexpected a logged 500 with a JSON body (never a stack trace or an HTML page)."""
+    import asyncpg
+    from asyncpg.exceptions import _base
+
+    # PostgreSQL's class 22 (data exception) and the driver's own refusal of an argument
+    return {asyncpg.DataError: _bad_value, _base.DataError: _bad_value, Exception: _unexpected}
 
 
 def ops_routes(checks: Mapping[str, ReadinessCheck]) -> list[Route]:
@@ -57,6 +79,17 @@ def ops_routes(checks: Mapping[str, ReadinessCheck]) -> list[Route]:
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
+
+
+def openapi_route(package: str) -> Route:
+    """`GET /openapi.json`: the service's hand-kept OpenAPI document (`<package>/openapi.json`,
+    checked against the running service by schemathesis in tests/security)."""
+    document = resources.files(package).joinpath("openapi.json").read_bytes()
+
+    async def openapi(_: Request) -> Response:
+        return Response(document, media_type="application/json")
+
+    return Route("/openapi.json", openapi, methods=["GET"])
 
 
 def serve(app: Any, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 - a server's job

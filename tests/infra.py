@@ -25,8 +25,58 @@ def stack_dir() -> Path:
 
 
 def stack_ports() -> dict[str, int]:
-    base = int(os.environ.get("WQ_STACK_BASE_PORT", "19092"))
-    return {"kafka": base, "controller": base + 1, "postgres": base + 36341}
+    return LocalStack.from_env().ports()
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    """One Kafka and one PostgreSQL of deploy/local/, in a folder of their own, on ports from a
+    base: the scripts that start, stop and restart them (fault tests restart them at will)."""
+
+    dir: Path
+    base_port: int
+
+    @classmethod
+    def from_env(cls) -> LocalStack:
+        return cls(stack_dir(), int(os.environ.get("WQ_STACK_BASE_PORT", "19092")))
+
+    def ports(self) -> dict[str, int]:
+        base = self.base_port
+        return {"kafka": base, "controller": base + 1, "postgres": base + 36341}
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "RUN_DIR": str(self.dir),
+            "LOCAL_KAFKA_PORT": str(self.ports()["kafka"]),
+            "LOCAL_KAFKA_CONTROLLER_PORT": str(self.ports()["controller"]),
+            "LOCAL_PG_PORT": str(self.ports()["postgres"]),
+        }
+
+    def script(self, name: str, action: str) -> str:
+        """Run deploy/local/<name> <action> (`kafka.sh up`, `postgres.sh down`, ...)."""
+        result = subprocess.run(
+            ["bash", str(ROOT / "deploy" / "local" / name), action],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"{name} {action} failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    def postgres_dsns(self) -> tuple[str, str, str]:
+        creds = dict(
+            line.split("=", 1)
+            for line in self.script("postgres.sh", "env").splitlines()
+            if "=" in line
+        )
+        pg_dir = (self.dir / "postgres").resolve()
+        admin = f"postgresql://postgres@/postgres?host={pg_dir}&port={self.ports()['postgres']}"
+        owner = creds["DATABASE_MIGRATION_URL"].rsplit("/", 1)[0] + "/{database}"
+        app = creds["DATABASE_URL"].rsplit("/", 1)[0] + "/{database}"
+        return admin, owner, app
 
 
 @dataclass(frozen=True)
@@ -36,6 +86,7 @@ class Infra:
     owner_role: str  # migrations run as this role
     owner_dsn_template: str  # format with database=...
     app_dsn_template: str
+    local: LocalStack | None = None  # set when the stack is ours to stop and restart
 
     def owner_dsn(self, database: str) -> str:
         return self.owner_dsn_template.format(database=database)
@@ -51,50 +102,20 @@ def _docker_engine() -> bool:
         return False
 
 
-def _local_env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "RUN_DIR": str(stack_dir()),
-        "LOCAL_KAFKA_PORT": str(stack_ports()["kafka"]),
-        "LOCAL_KAFKA_CONTROLLER_PORT": str(stack_ports()["controller"]),
-        "LOCAL_PG_PORT": str(stack_ports()["postgres"]),
-    }
-
-
-def _script(name: str, action: str) -> str:
-    result = subprocess.run(
-        ["bash", str(ROOT / "deploy" / "local" / name), action],
-        env=_local_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"{name} {action} failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout
-
-
-def _local_postgres() -> tuple[str, str, str]:
-    creds = dict(
-        line.split("=", 1) for line in _script("postgres.sh", "env").splitlines() if "=" in line
-    )
-    pg_dir = (stack_dir() / "postgres").resolve()
-    admin = f"postgresql://postgres@/postgres?host={pg_dir}&port={stack_ports()['postgres']}"
-    owner = creds["DATABASE_MIGRATION_URL"].rsplit("/", 1)[0] + "/{database}"
-    app = creds["DATABASE_URL"].rsplit("/", 1)[0] + "/{database}"
-    return admin, owner, app
-
-
 @contextmanager
-def provide_infra() -> Iterator[Infra]:
-    kafka_env = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    db_env = os.environ.get("DATABASE_URL")
+def provide_infra(own: LocalStack | None = None) -> Iterator[Infra]:
+    """With `own`, always that local stack (fault tests stop and restart it); otherwise the
+    environment's services, testcontainers or the default local stack, in that order."""
+    kafka_env = None if own else os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    db_env = None if own else os.environ.get("DATABASE_URL")
+    docker = False if own else _docker_engine()
+    local = own or LocalStack.from_env()
     started: list[str] = []
     containers: list[object] = []
     try:
         if kafka_env:
             kafka = kafka_env
-        elif _docker_engine():
+        elif docker:
             from testcontainers.kafka import KafkaContainer
 
             kc = KafkaContainer("apache/kafka:4.1.1").with_kraft()
@@ -102,14 +123,14 @@ def provide_infra() -> Iterator[Infra]:
             containers.append(kc)
             kafka = kc.get_bootstrap_server()
         else:
-            _script("kafka.sh", "up")
+            local.script("kafka.sh", "up")
             started.append("kafka.sh")
-            kafka = f"localhost:{stack_ports()['kafka']}"
+            kafka = f"localhost:{local.ports()['kafka']}"
 
         if db_env:
             base = db_env.rsplit("/", 1)[0]
             admin, owner, app = db_env, base + "/{database}", base + "/{database}"
-        elif _docker_engine():
+        elif docker:
             from testcontainers.postgres import PostgresContainer
 
             pc = PostgresContainer("postgres:16", driver=None)
@@ -119,15 +140,16 @@ def provide_infra() -> Iterator[Infra]:
             base = admin.rsplit("/", 1)[0]
             owner = app = base + "/{database}"
         else:
-            _script("postgres.sh", "up")
+            local.script("postgres.sh", "up")
             started.append("postgres.sh")
-            admin, owner, app = _local_postgres()
+            admin, owner, app = local.postgres_dsns()
         owner_role = owner.split("://", 1)[1].split(":", 1)[0].split("@", 1)[0]
-        yield Infra(kafka, admin, owner_role, owner, app)
+        ours = local if len(started) == 2 else None
+        yield Infra(kafka, admin, owner_role, owner, app, ours)
     finally:
         if os.environ.get("KEEP_TEST_STACK") != "1":
             for script in reversed(started):
-                _script(script, "down")
+                local.script(script, "down")
         for container in containers:
             container.stop()  # type: ignore[attr-defined]
 

@@ -31,7 +31,7 @@ from services.ingestor.reconcile import Reconciler
 from services.ingestor.reconcile_schedule import ReconcileSchedule
 from services.ingestor.reconcile_store import ReconcileStore
 from services.ingestor.settings import IngestorSettings
-from shared.http import ops_routes
+from shared.http import error_handlers, openapi_route, ops_routes
 from shared.kafka import kafka_ready, make_broker
 
 FIRST_CONNECT_SECONDS = 5.0
@@ -161,5 +161,6 @@ def create_app(settings: IngestorSettings) -> Starlette:
         Route("/wecom/callback", receive, methods=["POST"]),
         Route("/v1/events", events_endpoint(settings, records), methods=["POST"]),
         *ops_routes({"kafka": kafka}),
+        openapi_route("services.ingestor"),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=error_handlers())

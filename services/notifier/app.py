@@ -33,7 +33,7 @@ from services.notifier.intake import BreachIntake
 from services.notifier.settings import NotifierSettings
 from shared.calendar import BusinessCalendar, CalendarOverrides
 from shared.db import apply_migrations, create_pool
-from shared.http import ops_routes
+from shared.http import error_handlers, openapi_route, ops_routes
 from shared.kafka import (
     StoredOffsetsListener,
     ensure_topics,
@@ -220,6 +220,8 @@ def create_app(
             *alert_routes(state.get_pool, ack_links),
             *silence_routes(state.get_pool),
             *ops_routes({"kafka": kafka, "postgres": postgres}),
+            openapi_route("services.notifier"),
         ],
         lifespan=lifespan,
+        exception_handlers=error_handlers(),
     )

@@ -24,7 +24,7 @@ from services.scorer.scoring import Scorer
 from services.scorer.settings import ScorerSettings
 from shared.calendar import BusinessCalendar, CalendarOverrides, Period
 from shared.db import apply_migrations, create_pool
-from shared.http import ops_routes
+from shared.http import error_handlers, openapi_route, ops_routes
 from shared.kafka import (
     StoredOffsetsListener,
     ensure_topics,
@@ -147,5 +147,6 @@ def create_app(settings: ScorerSettings) -> Starlette:
     routes = [
         *score_routes(state.get_pool, scorer, close),
         *ops_routes({"kafka": kafka, "postgres": postgres}),
+        openapi_route("services.scorer"),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=error_handlers())

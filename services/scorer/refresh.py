@@ -36,11 +36,13 @@ UPDATE score_dirty SET claimed_at = clock_timestamp()
  WHERE (employee_id, period) IN (
    SELECT employee_id, period FROM score_dirty
     WHERE (claimed_at IS NULL OR marked_at > claimed_at
-           OR claimed_at < clock_timestamp() - interval '5 minutes')
+           OR claimed_at < clock_timestamp() - $3::interval)
       AND marked_at < clock_timestamp() - $2::interval
     ORDER BY marked_at LIMIT $1 FOR UPDATE SKIP LOCKED)
 RETURNING employee_id, period, claimed_at
 """
+# A claim older than the lease is taken as abandoned (its instance was killed mid-refresh) and
+# claimable again; a live instance recomputes a round in well under the lease.
 # Rows marked again while they were recomputed (marked_at > claimed_at) stay, and are claimable
 # again at once. Rows are locked in key order, as the consumer marks them: no deadlock.
 CLEAR_SQL = """
@@ -84,6 +86,7 @@ class Refresher:
         after: AfterScores | None = None,
         batch: int = 2000,
         settle: timedelta = timedelta(milliseconds=500),
+        lease: timedelta = timedelta(seconds=30),
     ) -> None:
         self._pool = pool
         self._scorer = scorer
@@ -92,6 +95,7 @@ class Refresher:
         # A row marked moments ago is likely to be marked again by the next batch: letting it
         # settle briefly recomputes it once instead of once per batch.
         self._settle = settle
+        self._lease = lease
         self._last_sweep: datetime | None = None
 
     async def run_once(self) -> int:
@@ -99,7 +103,7 @@ class Refresher:
         now = datetime.now(UTC)
         async with self._pool().acquire() as conn:
             async with conn.transaction():  # short: claim and commit
-                taken = await conn.fetch(CLAIM_SQL, self._batch, self._settle)
+                taken = await conn.fetch(CLAIM_SQL, self._batch, self._settle, self._lease)
             if not taken:
                 return 0
             keys = (
@@ -111,7 +115,7 @@ class Refresher:
                 async with conn.transaction():
                     await self._recompute(conn, taken, now)
                     await conn.execute(CLEAR_SQL, *keys)
-            except Exception:
+            except BaseException:  # a failure, or a shutdown (cancelled) mid-round
                 with contextlib.suppress(Exception):
                     await conn.execute(RELEASE_SQL, *keys)
                 raise

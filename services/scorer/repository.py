@@ -178,17 +178,36 @@ async def upsert_relations_from_adds(
     return [(r["employee_id"], r["first_added_at"]) for r in rows]
 
 
-async def upsert_contacts_from_adds(conn: Connection, adds: Sequence[ContactEvent]) -> None:
-    """Who added each contact first in the whole bank, and the profile enrichment carried."""
+async def upsert_contacts_from_adds(
+    conn: Connection, adds: Sequence[ContactEvent]
+) -> list[tuple[str, Any]]:
+    """Who added each contact first in the whole bank, and the profile enrichment carried.
+
+    Returns (employee, first_added_at) of every employee who was the first adder until an
+    earlier add arrived now (events arrive out of order): their "new to the bank" changed, so
+    their scores must be recomputed too."""
     if not adds:
-        return
+        return []
     first: dict[str, ContactEvent] = {}
     for e in adds:
         if e.external_userid not in first or e.occurred_at < first[e.external_userid].occurred_at:
             first[e.external_userid] = e
     enriched: dict[str, ContactEvent] = {e.external_userid: e for e in adds if e.enriched}
     ids = sorted(first)
-    await conn.execute(
+    # Lock the known contacts first and read who was first (a statement's own CTE cannot:
+    # FOR UPDATE skips rows the same statement modifies). Another instance changing one of
+    # them waits for this transaction, so the values read here are the latest.
+    prior = {
+        r["external_userid"]: (r["first_employee_id"], r["first_added_at"])
+        for r in await conn.fetch(
+            """SELECT external_userid, first_employee_id, first_added_at FROM contact
+                WHERE external_userid = ANY($1::text[])
+                ORDER BY external_userid
+                  FOR UPDATE""",
+            ids,
+        )
+    }
+    rows = await conn.fetch(
         """INSERT INTO contact AS c (external_userid, first_added_at, first_employee_id,
                    contact_type, corp_name, unionid, profile_at)
            SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::smallint[],
@@ -202,7 +221,8 @@ async def upsert_contacts_from_adds(conn: Connection, adds: Sequence[ContactEven
                contact_type = COALESCE(EXCLUDED.contact_type, c.contact_type),
                corp_name = COALESCE(EXCLUDED.corp_name, c.corp_name),
                unionid = COALESCE(EXCLUDED.unionid, c.unionid),
-               profile_at = GREATEST(c.profile_at, EXCLUDED.profile_at)""",
+               profile_at = GREATEST(c.profile_at, EXCLUDED.profile_at)
+           RETURNING c.external_userid, c.first_employee_id""",
         ids,
         [first[i].occurred_at for i in ids],
         [first[i].employee_id for i in ids],
@@ -211,6 +231,12 @@ async def upsert_contacts_from_adds(conn: Connection, adds: Sequence[ContactEven
         [enriched[i].unionid if i in enriched else None for i in ids],
         [enriched[i].occurred_at if i in enriched else None for i in ids],
     )
+    displaced = []
+    for r in rows:
+        before = prior.get(r["external_userid"])
+        if before and before[0] is not None and before[0] != r["first_employee_id"]:
+            displaced.append(before)
+    return displaced
 
 
 async def insert_removals(

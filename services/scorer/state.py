@@ -52,7 +52,8 @@ async def apply_contact_events(
         _mark(dirty, e.employee_id, e.occurred_at, tz)
     for employee_id, first_added in await repository.upsert_relations_from_adds(conn, adds):
         _mark(dirty, employee_id, first_added, tz)
-    await repository.upsert_contacts_from_adds(conn, adds)
+    for employee_id, first_added in await repository.upsert_contacts_from_adds(conn, adds):
+        _mark(dirty, employee_id, first_added, tz)  # no longer the bank's first adder
     for employee_id, first_added in await repository.insert_removals(conn, removals):
         _mark(dirty, employee_id, first_added, tz)
     # DataStale watches WeCom's live stream: the nightly reconciliation's corrections are not it

@@ -41,7 +41,10 @@ def _unix_or_datetime(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError("CreateTime must be unix seconds or an RFC 3339 timestamp")
     if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
-        return datetime.fromtimestamp(int(value), tz=UTC)
+        try:
+            return datetime.fromtimestamp(int(value), tz=UTC)
+        except (OverflowError, OSError, ValueError) as exc:  # beyond any calendar (or inf)
+            raise ValueError(f"CreateTime {value!r} is not a unix time in range") from exc
     return value
 
 

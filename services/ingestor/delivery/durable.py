@@ -21,6 +21,7 @@ from services.ingestor.metrics import PUBLISH_SECONDS, SPOOL_REPLAYED
 
 log = logging.getLogger(__name__)
 Destination = Literal["kafka", "spool"]
+RENEW_AFTER_FAILURES = 3  # consecutive failed replays (each up to its timeout) with Kafka "up"
 
 
 class DurablePublisher:
@@ -58,13 +59,21 @@ class SpoolReplayer:
         self._timeout = timeout
 
     async def run(self) -> None:
+        failures = 0
         while True:
             if self._spool.depth and self._kafka.connected.is_set():
                 try:
-                    if await self.replay_once():
-                        continue  # more may wait: no pause while draining
+                    replayed = await self.replay_once()
                 except Exception:
+                    failures += 1
                     log.warning("spool replay failed; retrying", exc_info=True)
+                    if failures >= RENEW_AFTER_FAILURES:  # a producer that will not recover
+                        failures = 0
+                        await self._kafka.renew()
+                else:
+                    failures = 0
+                    if replayed:
+                        continue  # more may wait: no pause while draining
             await asyncio.sleep(self._interval)
 
     async def replay_once(self) -> int:

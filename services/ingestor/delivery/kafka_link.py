@@ -46,11 +46,22 @@ class KafkaLink:
         return True
 
     async def keep_connecting(self) -> None:
-        """Until connected; afterwards aiokafka itself reconnects as brokers come and go."""
-        while not self.connected.is_set():
-            if await self.connect():
-                return
+        """Forever: connect whenever not connected (at start, and after `renew`); while
+        connected, aiokafka itself reconnects as brokers come and go."""
+        while True:
+            if not self.connected.is_set() and await self.connect():
+                continue
             await asyncio.sleep(self._retry)
+
+    async def renew(self) -> None:
+        """Drop the producer so that `keep_connecting` starts a fresh one (a new producer id).
+        After a broker lost its producer state (an unclean restart), an idempotent producer's
+        sequence numbers no longer match (OutOfOrderSequenceNumber) and aiokafka never
+        recovers by itself; the spool holds the records meanwhile."""
+        self.connected.clear()
+        log.warning("renewing the Kafka producer after repeated failures")
+        with contextlib.suppress(Exception):
+            await self.broker.stop()
 
     async def send(self, items: Sequence[Outgoing]) -> None:
         """Publish in order and wait for every acknowledgement (`acks=all`)."""
