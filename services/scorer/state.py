@@ -4,8 +4,7 @@ recomputed marked dirty in the same transaction."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -102,10 +101,3 @@ async def apply_org(
         dirty.update((employee_id, k) for k in now_keys)
     dirty.update(await repository.employees_under_targets(conn, targets))
     dirty.update(await repository.target_periods_of(conn, employees))
-
-
-def group_dirty(dirty: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
-    by_period: dict[str, list[str]] = defaultdict(list)
-    for employee_id, period in dirty:
-        by_period[period].append(employee_id)
-    return by_period
