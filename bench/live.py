@@ -197,10 +197,14 @@ async def at_rate(
                 async def caught_up() -> bool:
                     return await applied_records(conn, run.group) >= employees + total
 
+                async def scored() -> bool:
+                    return not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM score_dirty)")
+
                 tail = await wait_until(caught_up, 600, every=0.2)
+                settled = await wait_until(scored, 600, every=0.2)
             finally:
                 await conn.close()
-            await asyncio.sleep(3)
+            await asyncio.sleep(3 * POLL)
             stop.set()
             latencies, series = await watcher
             kafka = await bare
@@ -223,6 +227,7 @@ async def at_rate(
         else None,
         "max_lag": max(lags, default=0),
         "lag_after_send_seconds": round(tail, 1),
+        "scores_settled_after_seconds": round(tail + settled, 1),
         "rss_mb_first_half_max": max(rss[:half], default=0),
         "rss_mb_second_half_max": max(rss[half:], default=0),
         "series": series,
