@@ -197,11 +197,11 @@ async def at_rate(
                 async def caught_up() -> bool:
                     return await applied_records(conn, run.group) >= employees + total
 
-                async def scored() -> bool:
+                async def all_scored() -> bool:
                     return not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM score_dirty)")
 
                 tail = await wait_until(caught_up, 600, every=0.2)
-                settled = await wait_until(scored, 600, every=0.2)
+                settled = await wait_until(all_scored, 600, every=0.2)
             finally:
                 await conn.close()
             await asyncio.sleep(3 * POLL)
