@@ -42,6 +42,29 @@ SELECT employee_id, period, target, gross_adds, first_adds, new_to_bank, valid_a
 """
 
 
+def compare(one: list[Any], two: list[Any]) -> dict[str, Any]:
+    """Rows keyed by (employee, period): missing on either side, and differing columns."""
+    names = [c.strip() for c in FIGURES_SQL.split("FROM")[0].replace("SELECT", "").split(",")]
+    left = {r[:2]: r for r in one}
+    right = {r[:2]: r for r in two}
+    columns: dict[str, int] = {}
+    differing = []
+    for key in sorted(left.keys() & right.keys()):
+        if left[key] != right[key]:
+            differing.append([left[key], right[key]])
+            for name, x, y in zip(names, left[key], right[key], strict=True):
+                if x != y:
+                    columns[name] = columns.get(name, 0) + 1
+    return {
+        "only_with_one_instance": sorted(left.keys() - right.keys())[:20],
+        "only_with_two_instances": sorted(right.keys() - left.keys())[:20],
+        "missing_rows": len(left.keys() ^ right.keys()),
+        "differing_rows": len(differing),
+        "differing_columns": columns,
+        "examples": differing[:5],
+    }
+
+
 def key_of(record: dict[str, Any]) -> str:
     if record.get("type") == "contact_event":
         return str(record["UserID"])
@@ -148,8 +171,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "ratio_two_to_one": round(double["per_second"] / single["per_second"], 2),
         "figures_identical": figures_one == figures_two,
         "anomaly_scores_identical": anomaly_one == anomaly_two,
-        "rows_differing": sum(1 for a, b in zip(figures_one, figures_two, strict=False) if a != b)
-        + abs(len(figures_one) - len(figures_two)),
+        "differences": compare(figures_one, figures_two),
     }
 
 

@@ -61,13 +61,13 @@ RELATIONS_SQL = f"""
 INSERT INTO employee_contact (employee_id, external_userid, first_added_at, last_added_at,
                               add_count, add_way, state)
 SELECT 'm' || lpad((n % $1)::text, 6, '0'), 'wm' || n, t, t, 1, 1, 's' || (n % 20)
-  FROM generate_series(0, $2 - 1) AS n, {ADDED_AT}"""
+  FROM generate_series(0, $2::bigint - 1) AS n, {ADDED_AT}"""
 SHARED_SQL = f"""
 INSERT INTO employee_contact (employee_id, external_userid, first_added_at, last_added_at,
                               add_count)
 SELECT 'm' || lpad(((n + 7) % $1)::text, 6, '0'), 'wm' || n, t + interval '1 hour',
        t + interval '1 hour', 1
-  FROM generate_series(0, $2 - 1, 50) AS n, {ADDED_AT}"""
+  FROM generate_series(0, $2::bigint - 1, 50) AS n, {ADDED_AT}"""
 CONTACTS_SQL = """
 INSERT INTO contact (external_userid, contact_type, first_added_at, first_employee_id,
                      is_customer)

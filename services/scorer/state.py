@@ -52,6 +52,14 @@ async def apply_contact_events(
     for employee_id, first_added in await repository.upsert_relations_from_adds(conn, adds):
         _mark(dirty, employee_id, first_added, tz)
     await repository.upsert_contacts_from_adds(conn, adds)
+    # Whether a relation is new to the bank depends on who added the contact first, which a
+    # late (earlier) add by another employee changes: every relation of these contacts is
+    # recomputed. The contact row's lock, taken above, orders this after any concurrent batch
+    # (another partition, another instance) that added the same contact.
+    for employee_id, first_added in await repository.relations_of(
+        conn, {e.external_userid for e in adds}
+    ):
+        _mark(dirty, employee_id, first_added, tz)
     for employee_id, first_added in await repository.insert_removals(conn, removals):
         _mark(dirty, employee_id, first_added, tz)
     await repository.touch_watermark(conn, "contact_events", max(e.occurred_at for e in fresh))
