@@ -206,7 +206,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--events", type=int, default=100_000 if quick() else 1_000_000)
     p.add_argument("--employees", type=int, default=2_000 if quick() else 10_000)
-    p.add_argument("--naive-sample", type=int, default=500 if quick() else 2_000)
+    p.add_argument("--naive-sample", type=int, default=300 if quick() else 1_000)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--profile", action="store_true", help="py-spy the scorer during the drain")
     return p
