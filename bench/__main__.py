@@ -129,7 +129,7 @@ def _state_rows(r: dict[str, Any]) -> list[str]:
             f"close a month, {r['employees']:,} employees, "
             f"{r['relations_loaded']['relations']:,} relations",
             f"{c['seconds']} s",
-            f"reading its inputs: {c['reference_read_seconds']} s",
+            f"reading its inputs by SQL: {c['reference_read_seconds']} s",
             c["ratio_to_reference"],
             "≤ 60 s",
             c["seconds"] <= 60,

@@ -206,7 +206,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "period": MONTH,
             "seconds": round(close_seconds, 1),
             "employees": closed.get("employees"),
-            "reference_read_seconds": round(reference, 1),
+            "reference_read_seconds": round(reference, 3),
             "ratio_to_reference": round(close_seconds / reference, 1) if reference else None,
         },
         "scores_one_branch": reads,

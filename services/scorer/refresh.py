@@ -60,6 +60,13 @@ UPDATE score_dirty d SET claimed_at = NULL
  WHERE d.employee_id = x.e AND d.period = x.p AND d.claimed_at = x.c
 """
 
+# Rows of employees not known yet: claimable again in a few seconds.
+DEFER_SQL = """
+UPDATE score_dirty d SET claimed_at = NULL, marked_at = clock_timestamp() + interval '5 seconds'
+  FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS x(e, p, c)
+ WHERE d.employee_id = x.e AND d.period = x.p AND d.claimed_at = x.c
+"""
+
 # The period keys of an instant, as shared.calendar makes them (day, ISO week, month, quarter).
 WINDOW_ENDED_SQL = """
 INSERT INTO score_dirty (employee_id, period)
@@ -155,11 +162,19 @@ class Refresher:
                 if period is not None:
                     async with conn.transaction(isolation="repeatable_read", readonly=True):
                         scores = await self._scorer.compute(conn, period, keys[0], now, closed)
+                # An employee without an org record yet (it travels on another partition, maybe
+                # through another instance, and may be committed after this snapshot) gets no
+                # score: its rows stay dirty and are tried again shortly, not cleared.
+                scored = {sc["employee_id"] for sc in scores} if period is not None else None
+                done = [i for i, e in enumerate(keys[0]) if scored is None or e in scored]
+                later = [i for i, e in enumerate(keys[0]) if scored is not None and e not in scored]
                 async with conn.transaction():
                     await store_scores(conn, scores)
                     if self._after is not None:
                         await self._after(conn, scores)
-                    await conn.execute(CLEAR_SQL, *keys)
+                    await conn.execute(CLEAR_SQL, *([k[i] for i in done] for k in keys))
+                    if later:
+                        await conn.execute(DEFER_SQL, *([k[i] for i in later] for k in keys))
             except Exception:
                 with contextlib.suppress(Exception):
                     await conn.execute(RELEASE_SQL, *keys)
