@@ -52,7 +52,9 @@ lint: bootstrap
 eval: bootstrap
 	@$(PY) -m tools.evaluate --out eval/results
 
-# Scorer drain rate of a pre-loaded backlog (100,000 contact events by default); the rest of
-# the benchmark suite (issue 9) is still to come.
+# The benchmark suite (README "Performance"): ingestor callbacks, scorer drain, end-to-end
+# latency, scale-out, scale of state; each figure beside a reference measured in the same run.
+# BENCH_QUICK=1 for a small run (minutes); SOAK_MINUTES=30 adds the soak; BENCH="drain live"
+# picks benchmarks. Results: bench/results/*.json and bench/results/table.md.
 bench: bootstrap
-	@$(PY) -m bench.drain
+	@$(PY) -m bench $(if $(BENCH),--only $(BENCH))

@@ -1,102 +1,223 @@
-"""`python -m bench.drain`: how fast the scorer drains a backlog.
+"""`python -m bench.drain`: how fast the scorer drains a backlog, against two references
+measured in the same run.
 
-Pre-loads N contact events (adds and removals of a seeded workload over one month, for E
-employees) onto fresh topics, then starts one scorer process and measures the time until every
-record is applied (offsets stored with the data) and every score recomputed. Runs on a stack of
-its own (tests/infra.py), like `make eval`."""
+Pre-loads N mixed records (contact adds and removals, chat metadata, customer links over one
+month, for E employees) onto one partition, then starts one scorer process and measures the
+time until every record is applied (offsets stored with the data) and every score
+recomputed. References, on the same topic in the same run:
+- ceiling: a bare loop that consumes the same records and parses them (JSON + validation);
+- naive: the obvious implementation, one transaction (handler call, upserts, offset) and one
+  score recomputation per record, on a sample of the records (reported as a rate)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import random
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from tests import factories as f
-from tests.infra import create_database, drop_database, provide_infra, unique
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from bench import workload
+from bench.common import (
+    RESULTS,
+    Run,
+    applied_records,
+    default_stack,
+    fresh_run,
+    quick,
+    service,
+    top_frames,
+    wait_until,
+    write_result,
+)
+from services.scorer.domain.rules import ScoringRules
+from services.scorer.pipeline import ScoringPipeline
+from services.scorer.refresh import Refresher
+from services.scorer.scoring import Scorer
+from shared.calendar import BusinessCalendar
+from shared.db import apply_migrations, create_pool
+from shared.schemas import parse_record
+from tests.infra import Infra, provide_infra
 from tests.kafka_helpers import produce
-from tests.standins.webhook_sink import free_port
-from tools.evaluate.runner import service, wait_drained, wait_ready
+
+TZ = ZoneInfo("Asia/Shanghai")
+SCORER_METRICS = (
+    "scorer_batch_records_count",
+    "scorer_batch_records_sum",
+    "scorer_batch_transaction_seconds_sum",
+    "scorer_refresh_seconds_count",
+    "scorer_refresh_seconds_sum",
+    "scorer_scores_refreshed_total",
+)
 
 
-def workload(events: int, employees: int, seed: int) -> tuple[list[Any], list[Any]]:
-    rng = random.Random(seed)
-    staff = [f.employee(f"m{i:05d}", team_id=f"t{i % 50}") for i in range(employees)]
-    out = []
-    for n in range(events):
-        record = f.add(
-            f"m{rng.randrange(employees):05d}",
-            f"wm{rng.randrange(events // 3):07d}",
-            f.at(f"2026-09-{rng.randrange(1, 29):02d}", hour=rng.randrange(9, 18)),
-        )
-        record["CreateTime"] += n % 3600
-        if rng.random() < 0.12:
-            record["ChangeType"] = rng.choice(["del_follow_user", "del_external_contact"])
-        out.append(record)
-    return staff, out
+async def preload(run: Run, events: int, employees: int, seed: int) -> float:
+    started = time.monotonic()
+    await produce(run.infra, run.topics["TOPIC_BANK_RECORDS"], workload.staff(employees))
+    await produce(
+        run.infra,
+        run.topics["TOPIC_CONTACT_EVENTS"],
+        [orjson.dumps(r) for r in workload.mixed(events, employees, seed)],
+    )
+    return time.monotonic() - started
+
+
+async def drained(run: Run, total: int) -> float:
+    conn = await asyncpg.connect(run.owner_dsn)
+    try:
+
+        async def done() -> bool:
+            if await applied_records(conn, run.group) < total:
+                return False
+            return not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM score_dirty)")
+
+        return await wait_until(done, limit=3600, every=0.5)
+    finally:
+        await conn.close()
+
+
+async def scorer_drain(run: Run, total: int, profile: Path | None, **env: str) -> dict[str, Any]:
+    log = RESULTS / "logs" / f"{run.suffix}-scorer.log"
+    with service("scorer", run.env(**env), log, profile) as scorer:
+        seconds = await drained(run, total)
+        rss = scorer.rss_mb()
+        inside = scorer.metrics(*SCORER_METRICS)
+    return {
+        "seconds": round(seconds, 1),
+        "per_second": round(total / seconds),
+        "rss_mb": rss,
+        "metrics": inside,
+    }
+
+
+async def bare_ceiling(infra: Infra, topic: str, total: int) -> dict[str, Any]:
+    """Consume and parse only: the most a Python consumer of this topic could do."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=infra.kafka_bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_poll_records=5000,
+        fetch_max_bytes=52428800,
+        max_partition_fetch_bytes=16777216,
+    )
+    await consumer.start()
+    started = time.monotonic()
+    seen = 0
+    try:
+        while seen < total:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            for records in batch.values():
+                for r in records:
+                    parse_record(orjson.loads(r.value))
+                seen += len(records)
+    finally:
+        await consumer.stop()
+    seconds = time.monotonic() - started
+    return {"records": seen, "seconds": round(seconds, 1), "per_second": round(seen / seconds)}
+
+
+async def naive(run: Run, topic: str, sample: int) -> dict[str, Any]:
+    """One record at a time: a transaction per record (the pipeline's handler with a batch of
+    one) and the affected scores recomputed before the next record."""
+    await apply_migrations(run.owner_dsn)
+    pool = await create_pool(run.infra.app_dsn(run.database), 2)
+    scorer = Scorer(ScoringRules(), BusinessCalendar(tz=TZ))
+
+    async def nowhere(raw: Any, reason: str) -> None:
+        raise RuntimeError(reason)
+
+    pipeline = ScoringPipeline(lambda: pool, run.group, TZ, nowhere)
+    refresher = Refresher(lambda: pool, scorer, settle=timedelta(0))
+    consumer = AIOKafkaConsumer(
+        topic,
+        run.topics["TOPIC_BANK_RECORDS"],
+        bootstrap_servers=run.infra.kafka_bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        # The org first (not timed), then the sample.
+        staff_done = False
+        seen = 0
+        started = 0.0
+        while seen < sample:
+            batch = await consumer.getmany(timeout_ms=1000)
+            for tp, records in sorted(batch.items(), key=lambda kv: kv[0].topic != topic):
+                for r in records:
+                    if tp.topic != topic:
+                        await pipeline.handle([r])
+                        continue
+                    if not staff_done:
+                        while await refresher.run_once():
+                            pass
+                        staff_done = True
+                        started = time.monotonic()
+                    if seen >= sample:
+                        break
+                    await pipeline.handle([r])
+                    while await refresher.run_once():
+                        pass
+                    seen += 1
+        seconds = time.monotonic() - started
+    finally:
+        await consumer.stop()
+        await pool.close()
+    return {"records": seen, "seconds": round(seconds, 1), "per_second": round(seen / seconds)}
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    staff, events = workload(args.events, args.employees, args.seed)
     with provide_infra() as infra:
-        database = await create_database(infra)
-        suffix = unique("bench")
-        topics = {
-            "TOPIC_CONTACT_EVENTS": f"wecom.contact-events.{suffix}",
-            "TOPIC_BANK_RECORDS": f"bank.records.{suffix}",
-            "TOPIC_BREACHES": f"scoring.breaches.{suffix}",
-        }
-        try:
-            loaded = time.monotonic()
-            await produce(infra, topics["TOPIC_BANK_RECORDS"], staff)
-            await produce(infra, topics["TOPIC_CONTACT_EVENTS"], events)
-            load_seconds = time.monotonic() - loaded
-            port = free_port()
-            env = {
-                **os.environ,
-                **topics,
-                "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
-                "DATABASE_URL": infra.app_dsn(database),
-                "DATABASE_MIGRATION_URL": infra.owner_dsn(database),
-                "SCORER_GROUP_ID": f"scorer-{suffix}",
-                "SCORER_PORT": str(port),
-                "CLOSE_PERIOD_KINDS": "[]",
-                "LOG_LEVEL": "WARNING",
-            }
-            log = Path(args.out) / f"{suffix}-scorer.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            with service("scorer", env, log) as proc:
-                wait_ready(f"http://127.0.0.1:{port}", proc)
-                started = time.monotonic()
-                seconds = await wait_drained(
-                    infra.owner_dsn(database), f"scorer-{suffix}", len(staff) + len(events)
-                )
-            return {
-                "events": len(events),
-                "employees": len(staff),
-                "preload_seconds": round(load_seconds, 1),
-                "drain_seconds": round(seconds, 1),
-                "events_per_second": round(len(events) / seconds),
-                "wall_seconds": round(time.monotonic() - started, 1),
-            }
-        finally:
-            await drop_database(infra, database)
+        async with fresh_run(infra, "drain") as drain:
+            preload_seconds = await preload(drain, args.events, args.employees, args.seed)
+            total = args.employees + args.events
+            topic = drain.topics["TOPIC_CONTACT_EVENTS"]
+            ceiling = await bare_ceiling(infra, topic, args.events)
+            profile = RESULTS / "profile-drain.txt" if args.profile else None
+            scorer = await scorer_drain(drain, total, profile)
+            async with fresh_run(infra, "naive") as other:
+                other.topics = drain.topics
+                slow = await naive(other, topic, args.naive_sample)
+    rate = scorer["per_second"]
+    return {
+        "events": args.events,
+        "employees": args.employees,
+        "preload_seconds": round(preload_seconds, 1),
+        "scorer": scorer,
+        "bare_consume_parse": ceiling,
+        "naive_per_event": slow,
+        "ratio_to_bare": round(rate / ceiling["per_second"], 3),
+        "speedup_over_naive": round(rate / slow["per_second"], 1),
+        "targets": {"per_second": 30_000, "ratio_to_bare": 0.3, "speedup_over_naive": 5},
+        "profile_top": top_frames(profile) if profile else [],
+    }
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--events", type=int, default=100_000 if quick() else 1_000_000)
+    p.add_argument("--employees", type=int, default=2_000 if quick() else 10_000)
+    p.add_argument("--naive-sample", type=int, default=300 if quick() else 1_000)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--profile", action="store_true", help="py-spy the scorer during the drain")
+    return p
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--employees", type=int, default=2_000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--out", default="bench/results")
-    args = parser.parse_args()
-    os.environ.setdefault("WQ_STACK_DIR", str(Path(".run/bench").resolve()))
-    os.environ.setdefault("WQ_STACK_BASE_PORT", "29192")
+    args = parser().parse_args()
+    default_stack()
     result = asyncio.run(run(args))
-    print("  ".join(f"{k}={v}" for k, v in result.items()))
+    write_result("drain", result)
+    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
 
 
 if __name__ == "__main__":

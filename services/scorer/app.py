@@ -72,10 +72,19 @@ def create_app(settings: ScorerSettings) -> Starlette:
             key=raw.key,
         )
 
-    pipeline = ScoringPipeline(state.get_pool, settings.scorer_group_id, settings.tz, dead_letter)
+    pipeline = ScoringPipeline(
+        state.get_pool,
+        settings.scorer_group_id,
+        settings.tz,
+        dead_letter,
+        full_batch=settings.scorer_batch_max_records,
+    )
 
     async def load(tps: Any) -> dict[tuple[str, int], int]:
         return await load_offsets(state.get_pool(), settings.scorer_group_id, tps)
+
+    async def undecoded(_: Any) -> None:
+        """The pipeline decodes the records itself (orjson, once): no body for FastStream."""
 
     subscriber = broker.subscriber(
         *consumed,
@@ -83,9 +92,12 @@ def create_app(settings: ScorerSettings) -> Starlette:
         batch=True,
         max_records=settings.scorer_batch_max_records,
         batch_timeout_ms=settings.scorer_batch_timeout_ms,
+        # A full batch from one partition in one fetch (the default 1 MB is ~4,000 records).
+        max_partition_fetch_bytes=8 * 1024 * 1024,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         listener=StoredOffsetsListener(lambda: subscriber.consumer, load),
+        decoder=undecoded,
     )
 
     @subscriber
@@ -124,7 +136,7 @@ def create_app(settings: ScorerSettings) -> Starlette:
         )
         await broker.start()
         workers = [
-            asyncio.create_task(refresher.run_forever()),
+            asyncio.create_task(refresher.run_forever(catching_up=pipeline.catching_up)),
             asyncio.create_task(schedule.run_forever(settings.schedule_interval_seconds)),
         ]
         try:

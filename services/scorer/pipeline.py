@@ -99,15 +99,28 @@ def flag_odd_time(event: ContactEvent, now: datetime) -> None:
 
 class ScoringPipeline:
     def __init__(
-        self, pool: Callable[[], asyncpg.Pool], group: str, tz: ZoneInfo, dead_letter: DeadLetter
+        self,
+        pool: Callable[[], asyncpg.Pool],
+        group: str,
+        tz: ZoneInfo,
+        dead_letter: DeadLetter,
+        full_batch: int | None = None,
     ) -> None:
         self._pool = pool
         self._group = group
         self._tz = tz
         self._dead_letter = dead_letter
+        self._full_batch = full_batch
+        self._catching_up = False
+
+    def catching_up(self) -> bool:
+        """The last batch was at least half full: a backlog is waiting in Kafka (steady traffic
+        fills a batch only to what arrived within the batch timeout)."""
+        return self._catching_up
 
     async def handle(self, records: Sequence[Any]) -> None:
         """Apply one consumed batch (aiokafka ConsumerRecords)."""
+        self._catching_up = self._full_batch is not None and 2 * len(records) >= self._full_batch
         if not records:
             return
         BATCH_SIZE.observe(len(records))

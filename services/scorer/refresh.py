@@ -2,9 +2,10 @@
 
 The batch transaction marks (employee, period) pairs dirty; this worker takes them with
 `FOR UPDATE SKIP LOCKED` (several scorer instances share the work), recomputes and stores the
-scores in one transaction, so a crash leaves them dirty to be done again. Time alone also
-changes scores (a retention window ends, a period's working time elapses): a periodic sweep
-marks the relations whose windows closed since the last sweep, and the open periods' rows."""
+scores of each period in one transaction with the clearing of its claims, so a crash leaves them
+dirty to be done again. Time alone also changes scores (a retention window ends, a period's
+working time elapses): a periodic sweep marks the relations whose windows closed since the last
+sweep, and the open periods' rows."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +22,6 @@ import asyncpg
 from prometheus_client import Counter, Histogram
 
 from services.scorer.scoring import Scorer, store_scores
-from services.scorer.state import group_dirty
 from shared.calendar import parse_period
 from shared.db import Connection
 from shared.metrics import LATENCY_BUCKETS
@@ -61,6 +62,13 @@ UPDATE score_dirty d SET claimed_at = NULL
  WHERE d.employee_id = x.e AND d.period = x.p AND d.claimed_at = x.c
 """
 
+# Rows of employees not known yet: claimable again in a few seconds.
+DEFER_SQL = """
+UPDATE score_dirty d SET claimed_at = NULL, marked_at = clock_timestamp() + interval '5 seconds'
+  FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS x(e, p, c)
+ WHERE d.employee_id = x.e AND d.period = x.p AND d.claimed_at = x.c
+"""
+
 # The period keys of an instant, as shared.calendar makes them (day, ISO week, month, quarter).
 WINDOW_ENDED_SQL = """
 INSERT INTO score_dirty (employee_id, period)
@@ -84,14 +92,16 @@ class Refresher:
         pool: Callable[[], asyncpg.Pool],
         scorer: Scorer,
         after: AfterScores | None = None,
-        batch: int = 2000,
-        settle: timedelta = timedelta(milliseconds=500),
+        batch: int = 10_000,
+        settle: timedelta = timedelta(milliseconds=300),
+        parallel: int = 2,
         lease: timedelta = timedelta(seconds=30),
     ) -> None:
         self._pool = pool
         self._scorer = scorer
         self._after = after
         self._batch = batch
+        self._parallel = parallel
         # A row marked moments ago is likely to be marked again by the next batch: letting it
         # settle briefly recomputes it once instead of once per batch.
         self._settle = settle
@@ -99,6 +109,9 @@ class Refresher:
         self._last_sweep: datetime | None = None
 
     async def run_once(self) -> int:
+        """Claim up to `batch` dirty rows, then recompute them period by period: each period in
+        a transaction of its own (scores, revisions and the clearing of its claims together),
+        `parallel` periods at a time so that PostgreSQL works while Python computes."""
         started = time.perf_counter()
         now = datetime.now(UTC)
         async with self._pool().acquire() as conn:
@@ -106,43 +119,70 @@ class Refresher:
                 taken = await conn.fetch(CLAIM_SQL, self._batch, self._settle, self._lease)
             if not taken:
                 return 0
-            keys = (
-                [r["employee_id"] for r in taken],
-                [r["period"] for r in taken],
-                [r["claimed_at"] for r in taken],
-            )
+            closed = {
+                r["period"]
+                for r in await conn.fetch(
+                    "SELECT period FROM period_close WHERE period = ANY($1::text[])",
+                    sorted({r["period"] for r in taken}),
+                )
+            }
+        by_period: dict[str, list[asyncpg.Record]] = defaultdict(list)
+        for r in taken:
+            by_period[r["period"]].append(r)
+        gate = asyncio.Semaphore(self._parallel)
+
+        async def one(key: str, rows: list[asyncpg.Record]) -> None:
+            async with gate:
+                await self._refresh_period(key, rows, now, key in closed)
+
+        outcomes = await asyncio.gather(
+            *(one(k, rows) for k, rows in sorted(by_period.items())), return_exceptions=True
+        )
+        failed = [o for o in outcomes if isinstance(o, BaseException)]
+        REFRESHED.inc(len(taken))
+        REFRESH_SECONDS.observe(time.perf_counter() - started)
+        if failed:
+            raise failed[0]
+        return len(taken)
+
+    async def _refresh_period(
+        self, key: str, taken: list[asyncpg.Record], now: datetime, closed: bool
+    ) -> None:
+        """Reads from one snapshot taken after the claim (every query of the computation sees
+        the same batches; a batch committed later marks the rows again), then writes the
+        scores and clears the claims in one transaction."""
+        keys = (
+            [r["employee_id"] for r in taken],
+            [r["period"] for r in taken],
+            [r["claimed_at"] for r in taken],
+        )
+        try:
+            period = parse_period(key)
+        except ValueError:
+            period = None
+        async with self._pool().acquire() as conn:
             try:
+                scores: list[dict[str, Any]] = []
+                if period is not None:
+                    async with conn.transaction(isolation="repeatable_read", readonly=True):
+                        scores = await self._scorer.compute(conn, period, keys[0], now, closed)
+                # An employee without an org record yet (it travels on another partition, maybe
+                # through another instance, and may be committed after this snapshot) gets no
+                # score: its rows stay dirty and are tried again shortly, not cleared.
+                scored = {sc["employee_id"] for sc in scores} if period is not None else None
+                done = [i for i, e in enumerate(keys[0]) if scored is None or e in scored]
+                later = [i for i, e in enumerate(keys[0]) if scored is not None and e not in scored]
                 async with conn.transaction():
-                    await self._recompute(conn, taken, now)
-                    await conn.execute(CLEAR_SQL, *keys)
+                    await store_scores(conn, scores)
+                    if self._after is not None:
+                        await self._after(conn, scores)
+                    await conn.execute(CLEAR_SQL, *([k[i] for i in done] for k in keys))
+                    if later:
+                        await conn.execute(DEFER_SQL, *([k[i] for i in later] for k in keys))
             except BaseException:  # a failure, or a shutdown (cancelled) mid-round
                 with contextlib.suppress(Exception):
                     await conn.execute(RELEASE_SQL, *keys)
                 raise
-        REFRESHED.inc(len(taken))
-        REFRESH_SECONDS.observe(time.perf_counter() - started)
-        return len(taken)
-
-    async def _recompute(
-        self, conn: Connection, taken: list[asyncpg.Record], now: datetime
-    ) -> None:
-        closed = {
-            r["period"]
-            for r in await conn.fetch(
-                "SELECT period FROM period_close WHERE period = ANY($1::text[])",
-                sorted({r["period"] for r in taken}),
-            )
-        }
-        scores: list[dict[str, Any]] = []
-        for key, ids in group_dirty((r["employee_id"], r["period"]) for r in taken).items():
-            try:
-                period = parse_period(key)
-            except ValueError:
-                continue
-            scores += await self._scorer.compute(conn, period, ids, now, key in closed)
-        await store_scores(conn, scores)
-        if self._after is not None:
-            await self._after(conn, scores)
 
     async def sweep(self) -> None:
         """Mark what time has changed: relations whose retention or engagement window ended
@@ -166,10 +206,24 @@ class Refresher:
             )
         self._last_sweep = now
 
-    async def run_forever(self, interval: float = 0.5, sweep_every: float = 60.0) -> None:
+    async def run_forever(
+        self,
+        interval: float = 0.1,
+        sweep_every: float = 60.0,
+        catching_up: Callable[[], bool] = lambda: False,
+        max_hold: float = 10.0,
+    ) -> None:
+        """While the consumer is catching up on a backlog (`catching_up`), scores would be
+        recomputed only to be marked dirty again by the next batch: hold the refresh, for at
+        most `max_hold` seconds at a time, so that a backlog is applied first and each row is
+        recomputed about once."""
         last_sweep = 0.0
+        last_round = time.monotonic()
         while True:
             try:
+                if catching_up() and time.monotonic() - last_round < max_hold:
+                    await asyncio.sleep(interval)
+                    continue
                 if time.monotonic() - last_sweep > sweep_every:
                     await self.sweep()
                     last_sweep = time.monotonic()
@@ -177,4 +231,5 @@ class Refresher:
                     pass
             except Exception:
                 log.exception("score refresh failed; retrying")
+            last_round = time.monotonic()
             await asyncio.sleep(interval)

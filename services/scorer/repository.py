@@ -465,13 +465,18 @@ async def touch_watermark(conn: Connection, source: str, last_event_at: datetime
 
 
 async def mark_dirty(conn: Connection, dirty: set[tuple[str, str]]) -> None:
+    """A row already waiting (never claimed, or marked again since its claim) is left as it
+    is: no new row version per batch for the busiest rows, and it is recomputed once its first
+    mark has settled however often it is marked meanwhile (bounded staleness)."""
     if not dirty:
         return
     keys = sorted(dirty)
     await conn.execute(
         """INSERT INTO score_dirty (employee_id, period)
            SELECT * FROM unnest($1::text[], $2::text[])
-           ON CONFLICT (employee_id, period) DO UPDATE SET marked_at = clock_timestamp()""",
+           ON CONFLICT (employee_id, period) DO UPDATE SET marked_at = clock_timestamp()
+           WHERE score_dirty.claimed_at IS NOT NULL
+             AND score_dirty.marked_at <= score_dirty.claimed_at""",
         [k[0] for k in keys],
         [k[1] for k in keys],
     )

@@ -4,8 +4,7 @@ recomputed marked dirty in the same transaction."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -52,8 +51,15 @@ async def apply_contact_events(
         _mark(dirty, e.employee_id, e.occurred_at, tz)
     for employee_id, first_added in await repository.upsert_relations_from_adds(conn, adds):
         _mark(dirty, employee_id, first_added, tz)
-    for employee_id, first_added in await repository.upsert_contacts_from_adds(conn, adds):
-        _mark(dirty, employee_id, first_added, tz)  # no longer the bank's first adder
+    await repository.upsert_contacts_from_adds(conn, adds)
+    # Whether a relation is new to the bank depends on who added the contact first, which a
+    # late (earlier) add by another employee changes: every relation of these contacts is
+    # recomputed. The contact row's lock, taken above, orders this after any concurrent batch
+    # (another partition, another instance) that added the same contact.
+    for employee_id, first_added in await repository.relations_of(
+        conn, {e.external_userid for e in adds}
+    ):
+        _mark(dirty, employee_id, first_added, tz)
     for employee_id, first_added in await repository.insert_removals(conn, removals):
         _mark(dirty, employee_id, first_added, tz)
     # DataStale watches WeCom's live stream: the nightly reconciliation's corrections are not it
@@ -106,10 +112,3 @@ async def apply_org(
         dirty.update((employee_id, k) for k in now_keys)
     dirty.update(await repository.employees_under_targets(conn, targets))
     dirty.update(await repository.target_periods_of(conn, employees))
-
-
-def group_dirty(dirty: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
-    by_period: dict[str, list[str]] = defaultdict(list)
-    for employee_id, period in dirty:
-        by_period[period].append(employee_id)
-    return by_period

@@ -1,0 +1,199 @@
+"""`python -m bench` (`make bench`): every benchmark in turn on a stack of its own, then one
+table. `BENCH_QUICK=1` runs them small (minutes); `SOAK_MINUTES=30` adds the soak; `--only`
+picks benchmarks. Each writes bench/results/<name>.json; the table is bench/results/table.md."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from bench import drain, ingest, live, scaleout, state
+from bench.common import RESULTS, default_stack, quick, write_result
+
+BENCHES: dict[str, Any] = {
+    "ingest": ingest,
+    "drain": drain,
+    "live": live,
+    "scaleout": scaleout,
+    "state": state,
+}
+
+
+def _row(figure: str, value: Any, reference: str, ratio: Any, target: str, met: bool | None) -> str:
+    mark = "—" if met is None else ("yes" if met else "**no**")
+    return f"| {figure} | {value} | {reference} | {ratio} | {target} | {mark} |"
+
+
+def _ingest_rows(r: dict[str, Any]) -> list[str]:
+    ref = r["reference_crypto_produce"]["per_second"]
+    rows = [
+        _row(
+            "ingestor callbacks/s (max, 64 in flight)",
+            r["max"]["per_second"],
+            f"crypto + produce only: {ref}/s",
+            r["ratio_max_to_reference"],
+            "≥ 2,000/s",
+            r["max"]["per_second"] >= 2000,
+        )
+    ]
+    for s in r["open_loop"]:
+        rate = int(s["offered_per_second"])
+        rows.append(
+            _row(
+                f"ingestor p50 / p99 at {rate}/s offered",
+                f"{s['p50_ms']} / {s['p99_ms']} ms ({s['per_second']}/s, {s['failed']} failed)",
+                f"crypto + produce p99 at max: {r['reference_crypto_produce']['p99_ms']} ms",
+                "",
+                "p99 ≤ 50 ms at 1,000/s" if rate == 1000 else "",
+                s["p99_ms"] <= 50 if rate == 1000 else None,
+            )
+        )
+    return rows
+
+
+def _drain_rows(r: dict[str, Any]) -> list[str]:
+    rate = r["scorer"]["per_second"]
+    return [
+        _row(
+            f"scorer drain, {r['events']:,} mixed records, {r['employees']:,} employees",
+            f"{rate}/s ({r['scorer']['seconds']} s)",
+            f"bare consume + parse: {r['bare_consume_parse']['per_second']}/s",
+            r["ratio_to_bare"],
+            "≥ 30,000/s and ≥ 0.3",
+            rate >= 30000 and r["ratio_to_bare"] >= 0.3,
+        ),
+        _row(
+            "scorer drain vs naive (a transaction + recompute per record)",
+            f"{rate}/s",
+            f"naive: {r['naive_per_event']['per_second']}/s "
+            f"(sample of {r['naive_per_event']['records']})",
+            f"{r['speedup_over_naive']}×",
+            "≥ 5×",
+            r["speedup_over_naive"] >= 5,
+        ),
+    ]
+
+
+def _live_rows(r: dict[str, Any]) -> list[str]:
+    rows = []
+    for s in r["steps"]:
+        rate = int(s["rate"])
+        rows.append(
+            _row(
+                f"event → month score at {rate}/s for {int(s['seconds'])} s",
+                f"p50 {s['p50_ms']} / p99 {s['p99_ms']} ms, max lag {s['max_lag']}",
+                f"Kafka alone p99 {s['kafka_p99_ms']} ms",
+                s["p99_ratio_to_kafka"],
+                "p99 ≤ 1 s at 2,000/s" if rate == 2000 else "",
+                s["p99_ms"] <= 1000 if rate == 2000 else None,
+            )
+        )
+    if "soak" in r:
+        s = r["soak"]
+        rows.append(
+            _row(
+                f"soak at {int(s['rate'])}/s for {s['seconds'] / 60:.0f} min",
+                f"RSS max {s['rss_mb_first_half_max']} → {s['rss_mb_second_half_max']} MB "
+                f"(1st → 2nd half), max lag {s['max_lag']}, p99 {s['p99_ms']} ms",
+                "",
+                "",
+                "memory and lag flat",
+                None,
+            )
+        )
+    return rows
+
+
+def _scaleout_rows(r: dict[str, Any]) -> list[str]:
+    return [
+        _row(
+            f"two scorers, {r['partitions']} partitions, {r['events']:,} records",
+            f"{r['two_instances']['per_second']}/s, figures identical: {r['figures_identical']}",
+            f"one scorer: {r['one_instance']['per_second']}/s",
+            r["ratio_two_to_one"],
+            "identical figures",
+            bool(r["figures_identical"]),
+        )
+    ]
+
+
+def _state_rows(r: dict[str, Any]) -> list[str]:
+    c, q = r["close"], r["scores_one_branch"]
+    return [
+        _row(
+            f"close a month, {r['employees']:,} employees, "
+            f"{r['relations_loaded']['relations']:,} relations",
+            f"{c['seconds']} s",
+            f"reading its inputs by SQL: {c['reference_read_seconds']} s",
+            c["ratio_to_reference"],
+            "≤ 60 s",
+            c["seconds"] <= 60,
+        ),
+        _row(
+            f"GET /v1/scores one branch ({q['rows']} rows)",
+            f"p50 {q['p50_ms']} / p99 {q['p99_ms']} ms",
+            f"same rows by SQL p99 {q['sql_p99_ms']} ms",
+            round(q["p99_ms"] / q["sql_p99_ms"], 1) if q["sql_p99_ms"] else "",
+            "",
+            None,
+        ),
+        _row(
+            "scorer resident memory (peak)",
+            f"{r['scorer_peak_rss_mb']} MB",
+            "",
+            "",
+            "≤ 500 MB",
+            r["scorer_peak_rss_mb"] <= 500,
+        ),
+    ]
+
+
+ROWS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+    "ingest": _ingest_rows,
+    "drain": _drain_rows,
+    "live": _live_rows,
+    "scaleout": _scaleout_rows,
+    "state": _state_rows,
+}
+
+
+def table(results: dict[str, dict[str, Any]]) -> str:
+    lines = [
+        "| figure | measured | reference (same run) | ratio | target | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, result in results.items():
+        lines += ROWS[name](result)
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--only", nargs="*", choices=list(BENCHES), default=list(BENCHES))
+    args = p.parse_args()
+    default_stack()
+    results: dict[str, dict[str, Any]] = {}
+    started = time.monotonic()
+    for name in args.only:
+        module = BENCHES[name]
+        print(f"== {name}", flush=True)
+        t0 = time.monotonic()
+        results[name] = asyncio.run(module.run(module.parser().parse_args([])))
+        write_result(name, results[name])
+        print(f"   {name} done in {time.monotonic() - t0:.0f} s", flush=True)
+    text = table(results)
+    mode = "quick" if quick() else "full"
+    header = f"`make bench` ({mode}), {time.monotonic() - started:.0f} s in all\n\n"
+    (RESULTS / "table.md").write_text(header + text + "\n")
+    write_result("summary", {"mode": mode, "table": text})
+    print(header + text)
+    print(orjson.dumps({"results": str(RESULTS)}).decode())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,276 @@
+"""`python -m bench.live`: event-to-score latency at steady rates, and the soak.
+
+One scorer process runs on fresh topics (keyed by employee, as the ingestor publishes) with E
+employees. An open-loop producer publishes contact adds happening now at R events/s for D
+seconds. Every 100 ms the benchmark reads each employee's month row (the most expensive score
+to recompute) from `employee_period_score`: the k-th add of an employee has reached its score
+when that row's `gross_adds` reaches k; its latency is the first read that shows it minus the
+moment it was sent (so latencies are over-stated by up to one poll interval). Each second it
+also records the consumer lag (records sent minus offsets the scorer stored with its data),
+the dirty rows waiting for a recompute, and the scorer's resident memory: the soak's series.
+
+Reference in the same run: a bare consumer on the same topic measures Kafka's own
+send-to-receive latency at that rate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from bench import workload
+from bench.common import (
+    RESULTS,
+    Run,
+    applied_records,
+    default_stack,
+    fresh_run,
+    percentile,
+    quick,
+    service,
+    wait_until,
+    write_result,
+)
+from shared.calendar import local_date, period_keys_of
+from tests.infra import provide_infra
+from tests.kafka_helpers import produce
+
+TZ = ZoneInfo("Asia/Shanghai")
+POLL = 0.1
+
+
+def month_key() -> str:
+    return period_keys_of(local_date(datetime.now(UTC), TZ))[2]
+
+
+class Traffic:
+    """The open-loop producer and what it sent, per employee in order."""
+
+    def __init__(self, run: Run, employees: int, rate: float, seconds: float) -> None:
+        self.run = run
+        self.employees = employees
+        self.rate = rate
+        self.seconds = seconds
+        self.sent: dict[str, list[float]] = defaultdict(list)
+        self.count = 0
+        self.topic = run.topics["TOPIC_CONTACT_EVENTS"]
+
+    async def send(self) -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.run.infra.kafka_bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+        )
+        await producer.start()
+        try:
+            started = time.perf_counter()
+            total = int(self.rate * self.seconds)
+            pending = []
+            while self.count < total:
+                due = min(total, int((time.perf_counter() - started) * self.rate) + 1)
+                while self.count < due:
+                    n = self.count
+                    who = workload.employee_id(n % self.employees)
+                    record = workload.now_add(who, f"wl{self.run.suffix[-6:]}{n:09d}")
+                    self.sent[who].append(time.perf_counter())
+                    pending.append(
+                        await producer.send(self.topic, orjson.dumps(record), key=who.encode())
+                    )
+                    self.count += 1
+                if len(pending) > 5000:
+                    await asyncio.gather(*pending)
+                    pending = []
+                await asyncio.sleep(0.01)
+            await asyncio.gather(*pending)
+        finally:
+            await producer.stop()
+
+
+async def bare_latency(run: Run, traffic: Traffic, stop: asyncio.Event) -> list[float]:
+    """Kafka alone: from send to a plain consumer's receipt of the same records."""
+    consumer = AIOKafkaConsumer(
+        traffic.topic,
+        bootstrap_servers=run.infra.kafka_bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    seen: dict[str, int] = defaultdict(int)
+    out: list[float] = []
+    try:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=200)
+            now = time.perf_counter()
+            for records in batch.values():
+                for r in records:
+                    who = r.key.decode()
+                    k = seen[who]
+                    seen[who] += 1
+                    if k < len(traffic.sent[who]):
+                        out.append(now - traffic.sent[who][k])
+    finally:
+        await consumer.stop()
+    return out
+
+
+async def observe(
+    run: Run, traffic: Traffic, scorer_pid_rss: Any, stop: asyncio.Event
+) -> tuple[list[float], list[dict[str, Any]]]:
+    conn = await asyncpg.connect(run.owner_dsn)
+    latencies: list[float] = []
+    reached: dict[str, int] = defaultdict(int)
+    series: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    next_sample = started
+    key = month_key()
+    window: list[float] = []
+    try:
+        while not stop.is_set():
+            rows = await conn.fetch(
+                "SELECT employee_id, gross_adds FROM employee_period_score WHERE period = $1",
+                key,
+            )
+            now = time.perf_counter()
+            for r in rows:
+                who, n = r["employee_id"], r["gross_adds"]
+                sent = traffic.sent.get(who, [])
+                for k in range(reached[who], min(n, len(sent))):
+                    latencies.append(now - sent[k])
+                    window.append(now - sent[k])
+                reached[who] = max(reached[who], min(n, len(sent)))
+            if now >= next_sample:
+                applied = await applied_records(conn, run.group)
+                series.append(
+                    {
+                        "t": round(now - started, 1),
+                        "sent": traffic.count,
+                        "lag": max(0, traffic.count - (applied - traffic.employees)),
+                        "dirty": await conn.fetchval("SELECT count(*) FROM score_dirty"),
+                        "rss_mb": scorer_pid_rss(),
+                        "p99_ms": round(percentile(window, 0.99) * 1000) if window else None,
+                    }
+                )
+                window = []
+                next_sample += 1.0 if traffic.seconds < 600 else 10.0
+            await asyncio.sleep(POLL)
+    finally:
+        await conn.close()
+    return latencies, series
+
+
+async def at_rate(
+    infra: Any, employees: int, rate: float, seconds: float, name: str
+) -> dict[str, Any]:
+    async with fresh_run(infra, name) as run:
+        await produce(infra, run.topics["TOPIC_BANK_RECORDS"], workload.staff(employees))
+        log = RESULTS / "logs" / f"{run.suffix}-scorer.log"
+        with service("scorer", run.env(), log) as scorer:
+            conn = await asyncpg.connect(run.owner_dsn)
+            try:
+
+                async def org_applied() -> bool:
+                    return await applied_records(conn, run.group) >= employees
+
+                await wait_until(org_applied, 120)
+            finally:
+                await conn.close()
+            traffic = Traffic(run, employees, rate, seconds)
+            stop = asyncio.Event()
+            watcher = asyncio.create_task(observe(run, traffic, scorer.rss_mb, stop))
+            bare = asyncio.create_task(bare_latency(run, traffic, stop))
+            await traffic.send()
+            total = traffic.count
+            conn = await asyncpg.connect(run.owner_dsn)
+            try:
+
+                async def caught_up() -> bool:
+                    return await applied_records(conn, run.group) >= employees + total
+
+                async def all_scored() -> bool:
+                    return not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM score_dirty)")
+
+                tail = await wait_until(caught_up, 600, every=0.2)
+                settled = await wait_until(all_scored, 600, every=0.2)
+            finally:
+                await conn.close()
+            await asyncio.sleep(3 * POLL)
+            stop.set()
+            latencies, series = await watcher
+            kafka = await bare
+    scored = len(latencies)
+    rss = [s["rss_mb"] for s in series]
+    lags = [s["lag"] for s in series]
+    half = len(series) // 2
+    return {
+        "rate": rate,
+        "seconds": seconds,
+        "employees": employees,
+        "sent": total,
+        "scored": scored,
+        "p50_ms": round(percentile(latencies, 0.5) * 1000),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000),
+        "kafka_p50_ms": round(percentile(kafka, 0.5) * 1000),
+        "kafka_p99_ms": round(percentile(kafka, 0.99) * 1000),
+        "p99_ratio_to_kafka": round(percentile(latencies, 0.99) / percentile(kafka, 0.99), 1)
+        if kafka
+        else None,
+        "max_lag": max(lags, default=0),
+        "lag_after_send_seconds": round(tail, 1),
+        "scores_settled_after_seconds": round(tail + settled, 1),
+        "rss_mb_first_half_max": max(rss[:half], default=0),
+        "rss_mb_second_half_max": max(rss[half:], default=0),
+        "series": series,
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {"poll_interval_ms": POLL * 1000, "steps": []}
+    with provide_infra() as infra:
+        for rate in args.rates:
+            step = await at_rate(infra, args.employees, rate, args.seconds, f"live{int(rate)}")
+            out["steps"].append(step)
+        if args.soak_minutes > 0:
+            out["soak"] = await at_rate(
+                infra, args.employees, args.soak_rate, args.soak_minutes * 60, "soak"
+            )
+    out["targets"] = {"p99_ms_at_2000": 1000}
+    return out
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--rates", type=float, nargs="*", default=[1000, 2000, 5000])
+    p.add_argument("--seconds", type=float, default=30 if quick() else 90)
+    p.add_argument("--employees", type=int, default=2_000)
+    p.add_argument("--soak-minutes", type=float, default=float(os.environ.get("SOAK_MINUTES", "0")))
+    p.add_argument("--soak-rate", type=float, default=float(os.environ.get("SOAK_RATE", "1000")))
+    return p
+
+
+def main() -> None:
+    args = parser().parse_args()
+    default_stack()
+    result = asyncio.run(run(args))
+    write_result("live", result)
+    brief = {
+        **result,
+        "steps": [{k: v for k, v in s.items() if k != "series"} for s in result["steps"]],
+    }
+    if "soak" in result:
+        brief["soak"] = {k: v for k, v in result["soak"].items() if k != "series"}
+    print(orjson.dumps(brief, option=orjson.OPT_INDENT_2).decode())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,236 @@
+"""`python -m bench.state`: the scale of a national bank's state in PostgreSQL.
+
+Loads E employees (in 200 branches) and C relations (employee, contact) spread over twelve
+months, each with its contact, 5 % removed, 2 % of contacts shared by a second employee of
+another team, generated inside PostgreSQL in bulk (`INSERT ... SELECT generate_series`, with the
+secondary indexes built after the load, as a bulk load would). Then, against one scorer
+process:
+- closing a month (`POST /v1/periods/{month}/close`: every employee's month recomputed and
+  stored with the outcome), against a reference in the same run: one plain SQL read of the
+  month's relations, the least the close must read;
+- `GET /v1/scores?period=…&branch_id=…` p50/p99 for one branch (500 employees at full scale),
+  against the same rows read by plain SQL;
+- the scorer's resident memory, now and at its peak (VmHWM)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+
+from bench.common import (
+    RESULTS,
+    Run,
+    default_stack,
+    fresh_run,
+    percentile,
+    quick,
+    service,
+    write_result,
+)
+from tests.infra import provide_infra
+
+MONTH = "2026-10"
+BRANCHES = 200
+
+EMPLOYEES_SQL = """
+INSERT INTO employee (employee_id, name, branch_id, team_id, supervisor_id, role, active, as_of,
+                      event_id)
+SELECT 'm' || lpad(i::text, 6, '0'), 'Name ' || i, 'b' || lpad((i % $2)::text, 3, '0'),
+       't' || lpad((i % ($2 * 10))::text, 4, '0'), 'lead' || (i % ($2 * 10)),
+       'customer_manager', true, '2025-01-01', 'bench-' || i
+  FROM generate_series(0, $1 - 1) AS i"""
+ORG_SQL = """
+INSERT INTO employee_org (employee_id, effective_at, branch_id, team_id, supervisor_id, role,
+                          active)
+SELECT employee_id, '2025-01-01', branch_id, team_id, supervisor_id, role, active FROM employee"""
+# Relation n belongs to employee n % E and was added in month (n / E) % 12 from 2025-12, on a
+# working hour; every 50th contact is also added an hour later by an employee of another team.
+ADDED_AT = """
+LATERAL (SELECT timestamptz '2025-12-01 01:00+00' + ((n / $1) % 12) * interval '1 month'
+                + ((n * 7919) % 27) * interval '1 day' + ((n * 31) % 9) * interval '1 hour' AS t) x
+"""
+RELATIONS_SQL = f"""
+INSERT INTO employee_contact (employee_id, external_userid, first_added_at, last_added_at,
+                              add_count, add_way, state)
+SELECT 'm' || lpad((n % $1)::text, 6, '0'), 'wm' || n, t, t, 1, 1, 's' || (n % 20)
+  FROM generate_series(0, $2::bigint - 1) AS n, {ADDED_AT}"""
+SHARED_SQL = f"""
+INSERT INTO employee_contact (employee_id, external_userid, first_added_at, last_added_at,
+                              add_count)
+SELECT 'm' || lpad(((n + 7) % $1)::text, 6, '0'), 'wm' || n, t + interval '1 hour',
+       t + interval '1 hour', 1
+  FROM generate_series(0, $2::bigint - 1, 50) AS n, {ADDED_AT}"""
+CONTACTS_SQL = """
+INSERT INTO contact (external_userid, contact_type, first_added_at, first_employee_id,
+                     is_customer)
+SELECT DISTINCT ON (external_userid) external_userid, 1, first_added_at, employee_id,
+       (hashtext(external_userid) % 3 = 0)
+  FROM employee_contact ORDER BY external_userid, first_added_at"""
+REMOVALS_SQL = """
+INSERT INTO contact_removal (employee_id, external_userid, removed_at, removed_by)
+SELECT employee_id, external_userid, first_added_at + interval '2 days', 'customer'
+  FROM employee_contact WHERE hashtext(external_userid) % 20 = 0"""
+GROSS_SQL = """
+INSERT INTO employee_period_stats (employee_id, period, gross_adds)
+SELECT employee_id, to_char(first_added_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM'), count(*)
+  FROM employee_contact GROUP BY 1, 2"""
+LOAD_SQL: list[tuple[str, tuple[str, ...]]] = [
+    (EMPLOYEES_SQL, ("employees", "branches")),
+    (ORG_SQL, ()),
+    (RELATIONS_SQL, ("employees", "relations")),
+    (SHARED_SQL, ("employees", "relations")),
+    (CONTACTS_SQL, ()),
+    (REMOVALS_SQL, ()),
+    (GROSS_SQL, ()),
+]
+REFERENCE_SQL = """
+SELECT count(*) FROM (
+  SELECT r.*, c.contact_type, c.is_customer,
+         EXISTS (SELECT 1 FROM contact_removal x WHERE x.employee_id = r.employee_id
+                   AND x.external_userid = r.external_userid) AS removed
+    FROM employee_contact r LEFT JOIN contact c USING (external_userid)
+   WHERE r.first_added_at >= $1 AND r.first_added_at < $2) q
+"""
+
+
+async def bulk_load(run: Run, employees: int, relations: int) -> dict[str, Any]:
+    conn = await asyncpg.connect(run.owner_dsn)
+    started = time.monotonic()
+    try:
+        indexes = await conn.fetch(
+            """SELECT indexname, indexdef FROM pg_indexes
+                WHERE tablename IN ('employee_contact', 'contact_removal', 'contact')
+                  AND indexname NOT LIKE '%pkey'"""
+        )
+        for ix in indexes:
+            await conn.execute(f'DROP INDEX "{ix["indexname"]}"')
+        await conn.execute("SET maintenance_work_mem = '256MB'")
+        values = {"employees": employees, "relations": relations, "branches": BRANCHES}
+        for sql, names in LOAD_SQL:
+            await conn.execute(sql, *(values[n] for n in names))
+        for ix in indexes:
+            await conn.execute(ix["indexdef"])
+        await conn.execute("ANALYZE")
+        size = await conn.fetchval("SELECT pg_size_pretty(pg_database_size(current_database()))")
+        counted = await conn.fetchval("SELECT count(*) FROM employee_contact")
+    finally:
+        await conn.close()
+    return {"seconds": round(time.monotonic() - started, 1), "relations": counted, "size": size}
+
+
+async def reference_read(run: Run) -> float:
+    conn = await asyncpg.connect(run.owner_dsn)
+    try:
+        started = time.monotonic()
+        await conn.fetchval(
+            REFERENCE_SQL, _at("2026-09-30T16:00:00+00:00"), _at("2026-10-31T16:00:00+00:00")
+        )
+        return time.monotonic() - started
+    finally:
+        await conn.close()
+
+
+def _at(iso: str) -> datetime:
+    return datetime.fromisoformat(iso)
+
+
+async def read_branch(run: Run, url: str, branch: str, reads: int) -> dict[str, Any]:
+    api: list[float] = []
+    sql: list[float] = []
+    conn = await asyncpg.connect(run.owner_dsn)
+    try:
+        async with httpx.AsyncClient(timeout=60) as client:
+            params: dict[str, str | int] = {"period": MONTH, "branch_id": branch, "limit": 1000}
+            first = await client.get(f"{url}/v1/scores", params=params)
+            first.raise_for_status()
+            rows = len(first.json()["employees"])
+            for _ in range(reads):
+                started = time.perf_counter()
+                (await client.get(f"{url}/v1/scores", params=params)).raise_for_status()
+                api.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                await conn.fetch(
+                    "SELECT * FROM employee_period_score WHERE period = $1 AND branch_id = $2 "
+                    "ORDER BY employee_id LIMIT 1000",
+                    MONTH,
+                    branch,
+                )
+                sql.append(time.perf_counter() - started)
+    finally:
+        await conn.close()
+    return {
+        "rows": rows,
+        "reads": reads,
+        "p50_ms": round(percentile(api, 0.5) * 1000, 1),
+        "p99_ms": round(percentile(api, 0.99) * 1000, 1),
+        "sql_p50_ms": round(percentile(sql, 0.5) * 1000, 1),
+        "sql_p99_ms": round(percentile(sql, 0.99) * 1000, 1),
+    }
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    with provide_infra() as infra:
+        async with fresh_run(infra, "state") as state_run:
+            loaded = await bulk_load(state_run, args.employees, args.relations)
+            reference = await reference_read(state_run)
+            log = RESULTS / "logs" / f"{state_run.suffix}-scorer.log"
+            with service("scorer", state_run.env(), log) as scorer:
+                async with httpx.AsyncClient(timeout=3600) as client:
+                    started = time.monotonic()
+                    r = await client.post(f"{scorer.url}/v1/periods/{MONTH}/close")
+                    close_seconds = time.monotonic() - started
+                    r.raise_for_status()
+                    closed = r.json()
+                rss_after_close = scorer.rss_mb()
+                peak = peak_rss_mb(scorer.proc.pid)
+                reads = await read_branch(state_run, scorer.url, "b007", args.reads)
+    return {
+        "employees": args.employees,
+        "relations_loaded": loaded,
+        "close": {
+            "period": MONTH,
+            "seconds": round(close_seconds, 1),
+            "employees": closed.get("employees"),
+            "reference_read_seconds": round(reference, 3),
+            "ratio_to_reference": round(close_seconds / reference, 1) if reference else None,
+        },
+        "scores_one_branch": reads,
+        "scorer_rss_mb": rss_after_close,
+        "scorer_peak_rss_mb": peak,
+        "targets": {"close_seconds": 60, "rss_mb": 500},
+    }
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--employees", type=int, default=10_000 if quick() else 100_000)
+    p.add_argument("--relations", type=int, default=1_000_000 if quick() else 10_000_000)
+    p.add_argument("--reads", type=int, default=50 if quick() else 200)
+    return p
+
+
+def main() -> None:
+    args = parser().parse_args()
+    default_stack()
+    result = asyncio.run(run(args))
+    write_result("state", result)
+    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+
+
+if __name__ == "__main__":
+    main()
