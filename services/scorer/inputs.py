@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from services.scorer.domain.anomaly import PeerBaseline
+from services.scorer.domain import anomaly
+from services.scorer.domain.anomaly import EmployeeTally, PeerBaseline, PeriodTail
 from services.scorer.domain.quality import ChatStats
 from services.scorer.domain.validity import ContactFacts, Removal
 from shared.calendar import Period
@@ -182,14 +183,38 @@ SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY first_adds) AS median_first_a
   FROM employee_period_score WHERE period = $1 AND first_adds > 0
 """
 
+# One row per employee with adds in the period: the counts of `anomaly.tally`, with `hollow`
+# as `anomaly.is_hollow` has it (not a matched customer, fewer than two customer messages).
+TALLY_SQL = """
+WITH r AS (
+  SELECT r.employee_id, r.first_added_at,
+         (c.is_customer IS NOT TRUE AND r.customer_msgs < 2) AS hollow
+    FROM employee_contact r
+    LEFT JOIN contact c USING (external_userid)
+   WHERE r.first_added_at >= $1 AND r.first_added_at < $2
+)
+SELECT count(*) FILTER (WHERE NOT hollow OR first_added_at + interval '7 days' <= $3) AS decided,
+       count(*) FILTER (WHERE hollow AND first_added_at + interval '7 days' <= $3) AS hollow,
+       count(*) FILTER (WHERE first_added_at < $4) AS early_adds,
+       count(*) FILTER (WHERE hollow AND first_added_at < $4) AS early_hollow,
+       count(*) FILTER (WHERE first_added_at >= $4) AS late_adds
+  FROM r GROUP BY employee_id
+"""
 
-async def peer_baseline(conn: Connection, period: Period) -> PeerBaseline:
+
+async def peer_baseline(
+    conn: Connection, period: Period, tz: ZoneInfo, now: datetime, tail: PeriodTail | None
+) -> PeerBaseline:
     row = await conn.fetchrow(BASELINE_SQL, period.key)
-    if row is None:
-        return PeerBaseline()
-    return PeerBaseline(
-        median_first_adds=float(row["median_first_adds"] or 0.0),
-        median_engagement=row["median_engagement"],
+    known = PeerBaseline(
+        median_first_adds=float(row["median_first_adds"] or 0.0) if row else 0.0,
+        median_engagement=row["median_engagement"] if row else None,
+    )
+    if tail is None:
+        return known
+    rows = await conn.fetch(TALLY_SQL, period.start_at(tz), period.end_at(tz), now, tail.start)
+    return anomaly.peer_baseline(
+        [EmployeeTally(**dict(r)) for r in rows], tail.early_days, tail.days, known
     )
 
 

@@ -61,6 +61,10 @@ class Scorer:
             self.tail(period),
         )
 
+    async def baseline(self, conn: Connection, period: Period, now: datetime) -> PeerBaseline:
+        """The peers' baseline the anomaly signals of `period` are judged against."""
+        return await inputs.peer_baseline(conn, period, self.calendar.tz, now, self.tail(period))
+
     def tail(self, period: Period) -> PeriodTail | None:
         """The last three working days (make-up days count, holidays don't)."""
         days = self.calendar.working_days(period)
@@ -68,7 +72,10 @@ class Scorer:
             return None
         start = days[-3]
         return PeriodTail(
-            datetime.combine(start, time(), self.calendar.tz).astimezone(UTC), 3 / len(days)
+            datetime.combine(start, time(), self.calendar.tz).astimezone(UTC),
+            3 / len(days),
+            days=3,
+            early_days=len(days) - 3,
         )
 
     def verdicts(self, facts: Sequence[Any], now: datetime) -> list[ContactVerdict]:
@@ -98,7 +105,7 @@ class Scorer:
         gross = await inputs.gross_adds(conn, period, known)
         chats = await inputs.chat_stats(conn, period, known, tz)
         share = self.calendar.elapsed_share(period, now)
-        baseline = await inputs.peer_baseline(conn, period)
+        baseline = await self.baseline(conn, period, now)
         overlaps = await inputs.cross_team_overlap(conn, period, known, tz)
         out: list[dict[str, Any]] = []
         for o in org:
