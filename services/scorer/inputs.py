@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from services.scorer.domain import anomaly
 from services.scorer.domain.anomaly import EmployeeTally, PeerBaseline, PeriodTail
+from services.scorer.domain.dense_block import Add
 from services.scorer.domain.quality import ChatStats
 from services.scorer.domain.validity import ContactFacts, Removal
 from shared.calendar import Period
@@ -256,3 +257,30 @@ async def cross_team_overlap(
         e: Overlap(shared[e], {o: n for o, n in edges[e].items() if n >= min_partner})
         for e in shared
     }
+
+
+GRAPH_SQL = """
+WITH r AS (
+  SELECT r.employee_id, r.external_userid, c.is_customer, r.customer_msgs,
+         count(*) OVER (PARTITION BY r.external_userid) AS degree
+    FROM employee_contact r
+    LEFT JOIN contact c USING (external_userid)
+   WHERE r.first_added_at >= $1 AND r.first_added_at < $2 AND r.add_way IS DISTINCT FROM 202
+)
+SELECT employee_id, external_userid, is_customer, customer_msgs FROM r WHERE degree >= 2
+"""
+
+
+async def contact_graph(conn: Connection, period: Period, tz: ZoneInfo) -> list[Add]:
+    """The period's employee–contact adds for the dense-block pass, each weighed by how
+    suspicious it looks. Contacts only one employee added are left out (a block denser than
+    a star never holds them) and so are handovers (add_way 202: not the employee's own add)."""
+    rows = await conn.fetch(GRAPH_SQL, period.start_at(tz), period.end_at(tz))
+    return [
+        Add(
+            r["employee_id"],
+            r["external_userid"],
+            anomaly.add_suspicion(r["is_customer"], r["customer_msgs"]),
+        )
+        for r in rows
+    ]

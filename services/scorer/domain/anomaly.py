@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from services.scorer.domain.dense_block import MIN_DENSITY_RATIO, DenseBlock
 from services.scorer.domain.surprise import (
     Spread,
     beta_binomial_surprise,
@@ -297,23 +298,45 @@ def shared_contacts(
         )
 
 
+def add_suspicion(is_customer: bool | None, customer_msgs: int) -> float:
+    """How suspicious one add looks on its own, as the dense-block pass weighs its edge: a
+    hollow add fully, a non-customer who holds a conversation half, a matched customer little."""
+    if is_customer:
+        return 0.1
+    return 0.5 if customer_msgs >= 2 else 1.0
+
+
 def mutual_add_ring(
-    verdicts: Sequence[ContactVerdict], partners: dict[str, int], result: AnomalyResult
+    verdicts: Sequence[ContactVerdict],
+    partners: dict[str, int],
+    block: DenseBlock | None,
+    result: AnomalyResult,
 ) -> None:
     """Several employees of other teams who each share three or more of this employee's
-    contacts: a dense employee–contact block, which honest work rarely forms."""
-    if len(partners) < 2:
-        return
-    strength = sum(min(n, 10) for n in partners.values())
-    result.add(
-        "MUTUAL_ADD_RING",
-        12.0 * len(partners) + strength,
-        {
-            "partners": dict(sorted(partners.items(), key=lambda kv: -kv[1])[:10]),
-            "shared_with_partners": sum(partners.values()),
-        },
-        [],
-    )
+    contacts (streaming counts), and the dense employee–contact block the periodic FRAUDAR
+    pass found this employee in: structures honest work rarely forms."""
+    raw = 0.0
+    evidence: dict[str, Any] = {}
+    if len(partners) >= 2:
+        raw += 12.0 * len(partners) + sum(min(n, 10) for n in partners.values())
+        evidence["partners"] = dict(sorted(partners.items(), key=lambda kv: (-kv[1], kv[0]))[:10])
+        evidence["shared_with_partners"] = sum(partners.values())
+    mine: list[str] = []
+    if block is not None:
+        own = {v.facts.external_userid for v in verdicts}
+        mine = [c for c in block.contacts if c in own]
+        raw += 40.0 * block.ratio / MIN_DENSITY_RATIO
+        employee = verdicts[0].facts.employee_id if verdicts else None
+        evidence["dense_block"] = {
+            "other_employees": [e for e in block.employees if e != employee][:20],
+            "block_contacts": len(block.contacts),
+            "own_contacts_in_block": len(mine),
+            "examples": mine[:5],
+            "density": round(block.density, 2),
+            "densest_honest_shape": round(block.star_bound, 2),
+        }
+    if raw > 0:
+        result.add("MUTUAL_ADD_RING", raw, evidence, mine)
 
 
 def quick_delete(verdicts: Sequence[ContactVerdict], result: AnomalyResult) -> None:
@@ -433,8 +456,10 @@ def assess(
     tz: Any,
     partners: dict[str, int] | None = None,
     tail: PeriodTail | None = None,
+    block: DenseBlock | None = None,
 ) -> AnomalyResult:
-    """`tail` defaults to the last three calendar days of a period ending at `period_end`."""
+    """`block` is the dense block the employee is in, if any; `tail` defaults to the last
+    three calendar days of a period ending at `period_end`."""
     result = AnomalyResult()
     tail = tail or PeriodTail(
         period_end - timedelta(days=3), 3 / max(period_days, 1), 3, max(period_days - 3, 0)
@@ -442,7 +467,7 @@ def assess(
     qr_batch_burst(verdicts, baseline, tail.early_days + tail.days, result, tz)
     peer_institution(verdicts, result)
     shared_contacts(verdicts, shared, result)
-    mutual_add_ring(verdicts, partners or {}, result)
+    mutual_add_ring(verdicts, partners or {}, block, result)
     quick_delete(verdicts, result)
     no_engagement(verdicts, baseline, now, result)
     if period_days >= 7 and len(verdicts) >= 10:
