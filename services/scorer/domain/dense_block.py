@@ -67,6 +67,7 @@ Node = tuple[int, str]  # (0, employee_id) or (1, contact)
 
 def densest_block(adds: Sequence[Add], c: float = COLUMN_CONSTANT) -> DenseBlock | None:
     """The densest sub-block by greedy peeling; deterministic (ties broken by node id)."""
+    adds = sorted(adds, key=lambda a: (a.employee_id, a.contact, a.suspicion))
     degree: dict[str, int] = defaultdict(int)
     for a in adds:
         degree[a.contact] += 1
@@ -83,7 +84,7 @@ def densest_block(adds: Sequence[Add], c: float = COLUMN_CONSTANT) -> DenseBlock
     if not neighbours:
         return None
     load = {n: sum(ws.values()) for n, ws in neighbours.items()}
-    total = sum(weights.values())
+    total = math.fsum(weights.values())
     alive = set(neighbours)
     heap = [(round(v, 12), n) for n, v in load.items()]
     heapq.heapify(heap)
@@ -108,8 +109,10 @@ def densest_block(adds: Sequence[Add], c: float = COLUMN_CONSTANT) -> DenseBlock
     block = [n for n in neighbours if n not in gone]
     employees = tuple(sorted(n[1] for n in block if n[0] == 0))
     contacts = tuple(sorted(n[1] for n in block if n[0] == 1))
-    inside = sum(1 for e, k in weights if e in set(employees) and k in set(contacts))
-    return DenseBlock(employees, contacts, best_density, star_bound(c), inside)
+    members, pool = set(employees), set(contacts)
+    inside = [w for (e, k), w in sorted(weights.items()) if e in members and k in pool]
+    density = math.fsum(inside) / len(block)
+    return DenseBlock(employees, contacts, density, star_bound(c), len(inside))
 
 
 def dense_blocks(
