@@ -3,6 +3,7 @@ it, for the materialised table that the API, the SQL views and the alerts all re
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, time
@@ -58,7 +59,8 @@ class Scorer:
         if not fresh and cached and monotonic() - cached[0] < self.block_interval_seconds:
             return cached[1]
         graph = await inputs.contact_graph(conn, period, self.calendar.tz)
-        by_employee = {e: b for b in dense_blocks(graph) for e in b.employees}
+        found = await asyncio.to_thread(dense_blocks, graph)  # CPU-bound: off the event loop
+        by_employee = {e: b for b in found for e in b.employees}
         self._blocks[period.key] = (monotonic(), by_employee)
         return by_employee
 
