@@ -193,13 +193,26 @@ WITH r AS (
     FROM employee_contact r
     LEFT JOIN contact c USING (external_userid)
    WHERE r.first_added_at >= $1 AND r.first_added_at < $2
+),
+t AS (
+  SELECT employee_id,
+         count(*) FILTER (WHERE NOT hollow OR first_added_at + interval '7 days' <= $3) AS decided,
+         count(*) FILTER (WHERE hollow AND first_added_at + interval '7 days' <= $3) AS hollow,
+         count(*) FILTER (WHERE first_added_at < $4) AS early_adds,
+         count(*) FILTER (WHERE hollow AND first_added_at < $4) AS early_hollow,
+         count(*) FILTER (WHERE first_added_at >= $4) AS late_adds
+    FROM r GROUP BY employee_id
+),
+d AS (
+  SELECT employee_id, (first_added_at AT TIME ZONE $5)::date AS day, count(*)::int AS n
+    FROM r WHERE hollow GROUP BY 1, 2
+),
+x AS (
+  SELECT employee_id, array_agg(day ORDER BY day) AS days, array_agg(n ORDER BY day) AS counts
+    FROM d GROUP BY employee_id
 )
-SELECT count(*) FILTER (WHERE NOT hollow OR first_added_at + interval '7 days' <= $3) AS decided,
-       count(*) FILTER (WHERE hollow AND first_added_at + interval '7 days' <= $3) AS hollow,
-       count(*) FILTER (WHERE first_added_at < $4) AS early_adds,
-       count(*) FILTER (WHERE hollow AND first_added_at < $4) AS early_hollow,
-       count(*) FILTER (WHERE first_added_at >= $4) AS late_adds
-  FROM r GROUP BY employee_id
+SELECT t.*, COALESCE(x.days, '{}') AS days, COALESCE(x.counts, '{}') AS counts
+  FROM t LEFT JOIN x USING (employee_id)
 """
 
 
@@ -213,10 +226,11 @@ async def peer_baseline(
     )
     if tail is None:
         return known
-    rows = await conn.fetch(TALLY_SQL, period.start_at(tz), period.end_at(tz), now, tail.start)
-    return anomaly.peer_baseline(
-        [EmployeeTally(**dict(r)) for r in rows], tail.early_days, tail.days, known
+    rows = await conn.fetch(
+        TALLY_SQL, period.start_at(tz), period.end_at(tz), now, tail.start, tz.key
     )
+    tallies = [EmployeeTally(**{**dict(r), "hollow_days": tuple(r["hollow_days"])}) for r in rows]
+    return anomaly.peer_baseline(tallies, tail.early_days, tail.days, known)
 
 
 OVERLAP_SQL = """

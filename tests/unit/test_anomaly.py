@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from services.scorer.domain.anomaly import (
@@ -10,6 +11,7 @@ from services.scorer.domain.anomaly import (
     PeerBaseline,
     PeriodTail,
     assess,
+    day_hollow_medians,
     peer_baseline,
 )
 from services.scorer.domain.dense_block import DenseBlock
@@ -361,3 +363,26 @@ def test_reasons_come_ordered_by_contribution_with_the_employees_side() -> None:
     favour = result.reasons[0]["evidence"]["in_favour"]
     assert favour["matched_customers"] == sum(1 for v in honest if v.facts.is_customer)
     assert favour["conversations"] == sum(1 for v in honest if v.facts.customer_msgs >= 2)
+
+
+def test_a_bank_wide_campaign_day_raises_every_expectation_but_one_gamer_moves_no_day() -> None:
+    quiet = [
+        EmployeeTally(40, 5, 40, 5, 5, hollow_by_day=((date(2026, 10, 9), 1),)) for _ in range(20)
+    ]
+    campaign = [
+        EmployeeTally(40, 5, 40, 5, 5, hollow_by_day=((date(2026, 10, 15), 12),)) for _ in range(30)
+    ]
+    medians = day_hollow_medians(quiet + campaign)
+    assert medians == {date(2026, 10, 15): 12.0}
+    gamer = EmployeeTally(40, 35, 40, 35, 5, hollow_by_day=((date(2026, 10, 16), 35),))
+    assert date(2026, 10, 16) not in day_hollow_medians([*quiet, *campaign, gamer])
+
+
+def test_bursts_on_a_campaign_day_everyone_had_are_judged_against_that_day() -> None:
+    honest = honest_month()
+    bursts = bought_burst(1000, datetime(2026, 10, 15, 2, 0, tzinfo=UTC), n=14)
+    alone = assess(honest + bursts, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
+    busy_day = replace(PEERS, day_hollow_median={date(2026, 10, 15): 12.0})
+    shared = assess(honest + bursts, {}, busy_day, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
+    assert "QR_BATCH_BURST" in {r["code"] for r in alone.reasons}
+    assert "QR_BATCH_BURST" not in {r["code"] for r in shared.reasons}

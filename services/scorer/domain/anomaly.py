@@ -8,10 +8,10 @@ verdicts, the shared-contact counts and the peers' medians."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from services.scorer.domain.dense_block import MIN_DENSITY_RATIO, DenseBlock
@@ -67,6 +67,9 @@ class PeerBaseline:
     """Hollow adds per working day before the period's last working days."""
     tail_lift: float = 1.0
     """How much busier (adds per working day) the last working days are than the rest."""
+    day_hollow_median: Mapping[date, float] = field(default_factory=dict)
+    """Per local day, the median employee's hollow adds that day (days where it is above 0):
+    on a bank-wide campaign day when most people's adds are hollow, one more is no surprise."""
 
 
 @dataclass(frozen=True)
@@ -78,10 +81,12 @@ class EmployeeTally:
     early_adds: int
     early_hollow: int
     late_adds: int
+    hollow_by_day: tuple[tuple[date, int], ...] = ()
+    """Hollow adds per local day (days with none left out)."""
 
 
 def tally(
-    verdicts: Sequence[ContactVerdict], tail_start: datetime | None, now: datetime
+    verdicts: Sequence[ContactVerdict], tail_start: datetime | None, now: datetime, tz: Any
 ) -> EmployeeTally:
     decided = [v for v in verdicts if _decided(v, now)]
     early = [v for v in verdicts if tail_start is None or v.facts.first_added_at < tail_start]
@@ -91,7 +96,29 @@ def tally(
         early_adds=len(early),
         early_hollow=sum(1 for v in early if is_hollow(v)),
         late_adds=len(verdicts) - len(early),
+        hollow_by_day=tuple(
+            sorted(
+                Counter(
+                    v.facts.first_added_at.astimezone(tz).date() for v in verdicts if is_hollow(v)
+                ).items()
+            )
+        ),
     )
+
+
+def day_hollow_medians(tallies: Sequence[EmployeeTally]) -> dict[date, float]:
+    """The median employee's hollow adds per day (zeros included), where above zero: a median
+    over people, so one gamer's burst moves no day."""
+    counts: dict[date, list[float]] = defaultdict(list)
+    for t in tallies:
+        for d, n in t.hollow_by_day:
+            counts[d].append(float(n))
+    out: dict[date, float] = {}
+    for d, ns in sorted(counts.items()):
+        m = median(ns + [0.0] * (len(tallies) - len(ns)))
+        if m > 0:
+            out[d] = m
+    return out
 
 
 def peer_baseline(
@@ -119,6 +146,7 @@ def peer_baseline(
         hollow_share=Spread(spread.centre, between, spread.peers),
         hollow_per_day=median([t.early_hollow / early_days for t in busy]),
         tail_lift=median(lifts),
+        day_hollow_median=day_hollow_medians(tallies),
     )
 
 
@@ -226,7 +254,11 @@ def qr_batch_burst(
         > baseline.hollow_share.centre + 2 * baseline.hollow_share.sd
     ]
     hollow = sum(len(h) for _, _, h in suspicious)
-    expected = per_window * len(suspicious)
+
+    def peers_that_day(b: Sequence[ContactVerdict]) -> float:
+        return baseline.day_hollow_median.get(b[0].facts.first_added_at.astimezone(tz).date(), 0.0)
+
+    expected = sum(max(per_window, peers_that_day(b)) for _, b, _ in suspicious)
     if hollow - expected < MIN_EXCESS:
         return
     surprise = negative_binomial_surprise(hollow, expected, COUNT_DISPERSION)
@@ -249,6 +281,7 @@ def qr_batch_burst(
                     "hollow_adds": len(h),
                     "from": b[0].facts.first_added_at.isoformat(),
                     "to": b[-1].facts.first_added_at.isoformat(),
+                    "peer_median_hollow_adds_that_day": peers_that_day(b),
                 }
                 for state, b, h in sorted(suspicious, key=lambda x: -len(x[2]))[:5]
             ],
