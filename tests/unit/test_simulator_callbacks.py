@@ -4,6 +4,7 @@ follow the scenario's profiles describe; profiles stay off `/v1/events`."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from functools import cache
 from typing import Any
 
@@ -57,23 +58,30 @@ def wecom_pair(corp_id: str) -> tuple[WeComClient, CallbackCrypto]:
     return WeComClient("tok3n", key, corp_id), CallbackCrypto("tok3n", key, corp_id)
 
 
-def test_contact_events_arrive_as_callbacks_the_ingestor_can_open() -> None:
+@pytest.mark.parametrize("workers", [1, 4])
+def test_contact_events_arrive_as_callbacks_the_ingestor_can_open(workers: int) -> None:
     scenario = small()
     wecom, crypto = wecom_pair(scenario.config.corp_id)
     endpoint = CallbackEndpoint(crypto)
     http = httpx.Client(transport=httpx.MockTransport(endpoint))
     records = without_profiles(scenario.records)[:3000]
-    sender = CallbackSender(BASE, wecom, client=http)
+    sender = CallbackSender(BASE, wecom, client=http, workers=workers)
     result = feed(records, BASE, "t", contact_event_sender=sender, client=http)
+    sender.close()
     sent = [r for r in records if r["type"] == "contact_event"]
     assert result.contact_events_diverted == sender.sent == len(sent) > 0
     assert endpoint.batches >= 1
-    for event, opened in zip(sent, endpoint.events, strict=True):
-        assert opened["ChangeType"] == event["ChangeType"]
-        assert opened["UserID"] == event["UserID"]
-        assert opened["ExternalUserID"] == event["ExternalUserID"]
-        assert int(opened["CreateTime"]) == int(event["CreateTime"])
-        assert opened.get("State", "") == (event.get("State") or "")
+
+    def by_employee(events: list[dict[str, Any]]) -> dict[str, list[tuple[str, str, int]]]:
+        out: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
+        for e in events:
+            out[e["UserID"]].append((e["ChangeType"], e["ExternalUserID"], int(e["CreateTime"])))
+        return out
+
+    # each employee's callbacks arrive in their order, whatever the concurrency
+    assert by_employee(endpoint.events) == by_employee(sent)
+    states = {(e["ExternalUserID"], e.get("State") or "") for e in sent}
+    assert {(e["ExternalUserID"], e.get("State", "")) for e in endpoint.events} == states
 
 
 def test_a_refused_callback_stops_the_feed_with_the_reason() -> None:
@@ -83,6 +91,10 @@ def test_a_refused_callback_stops_the_feed_with_the_reason() -> None:
     event = next(r for r in scenario.records if r["type"] == "contact_event")
     with pytest.raises(FeedError, match="403 signature mismatch"):
         CallbackSender(BASE, wecom, client=http)(event)
+    concurrent = CallbackSender(BASE, wecom, client=http, workers=2)
+    concurrent(event)
+    with pytest.raises(FeedError, match="403 signature mismatch"):
+        concurrent.close()
 
 
 def test_the_api_stand_in_knows_every_profiled_contact_and_follow() -> None:

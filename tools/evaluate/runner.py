@@ -35,6 +35,8 @@ from tools.wecom.client import WeComClient, random_aes_key, random_digits
 TOKEN = "evaluation-token-0123456789"
 FEEDS = ("events", "callbacks")
 WECOM_SECRET = "evaluation-corp-secret"
+CALLBACK_WORKERS = 16
+"""Callbacks in flight at once, as WeCom's servers send them (each employee's in order)."""
 
 
 @contextmanager
@@ -151,7 +153,7 @@ async def _run(
             if wecom is None:
                 fed = await asyncio.to_thread(feed, list(scenario.records), ingestor_url, TOKEN)
             else:
-                sender = CallbackSender(ingestor_url, wecom)
+                sender = CallbackSender(ingestor_url, wecom, workers=CALLBACK_WORKERS)
                 try:
                     fed = await asyncio.to_thread(
                         feed,

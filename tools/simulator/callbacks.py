@@ -10,8 +10,10 @@ REST stand-in, so the ingestor enriches each add itself instead of reading the s
 
 from __future__ import annotations
 
+import queue
+import threading
+import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -58,24 +60,65 @@ def without_profiles(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in records if r.get("type") != "contact_profile"]
 
 
-@dataclass
 class CallbackSender:
-    """Posts each contact event as WeCom would; a refusal stops the feed with the reason."""
+    """Posts each contact event as WeCom would; a refusal stops the feed with the reason.
 
-    base_url: str
-    wecom: WeComClient
-    client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30.0))
-    retries: int = 4
-    sent: int = 0
+    WeCom delivers callbacks concurrently; so does this sender with `workers` > 1: each
+    employee's events go to one worker, in order, so an employee's add never overtakes their
+    earlier delete; `close()` waits for all and raises the first refusal."""
+
+    def __init__(
+        self,
+        base_url: str,
+        wecom: WeComClient,
+        client: httpx.Client | None = None,
+        *,
+        workers: int = 1,
+        retries: int = 4,
+    ) -> None:
+        self.url = base_url.rstrip("/") + "/wecom/callback"
+        self.wecom = wecom
+        self.client = client if client is not None else httpx.Client(timeout=30.0)
+        self._owned = client is None
+        self.retries = retries
+        self.sent = 0
+        self._lock = threading.Lock()
+        self._failure: FeedError | None = None
+        self._queues: list[queue.SimpleQueue[dict[str, Any] | None]] = []
+        self._threads: list[threading.Thread] = []
+        if workers > 1:
+            for _ in range(workers):
+                q: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+                t = threading.Thread(target=self._work, args=(q,), daemon=True)
+                self._queues.append(q)
+                self._threads.append(t)
+                t.start()
 
     def __call__(self, event: dict[str, Any]) -> None:
-        url = self.base_url.rstrip("/") + "/wecom/callback"
+        if self._failure is not None:
+            raise self._failure
+        if not self._queues:
+            self._post(event)
+            return
+        lane = zlib.crc32(str(event.get("UserID", "")).encode()) % len(self._queues)
+        self._queues[lane].put(event)
+
+    def _work(self, lane: queue.SimpleQueue[dict[str, Any] | None]) -> None:
+        while (event := lane.get()) is not None:
+            if self._failure is not None:
+                continue  # drain: the feed stops at its next event
+            try:
+                self._post(event)
+            except FeedError as exc:
+                self._failure = exc
+
+    def _post(self, event: dict[str, Any]) -> None:
         problem = "no attempt made"
         for _ in range(max(1, self.retries)):
             callback = self.wecom.callback(callback_xml(event))  # fresh timestamp and nonce
             try:
                 response = self.client.post(
-                    url,
+                    self.url,
                     params=callback.params,
                     content=callback.body,
                     headers={"content-type": "text/xml"},
@@ -84,12 +127,22 @@ class CallbackSender:
                 problem = f"{type(exc).__name__}: {exc}"
                 continue
             if response.status_code == 200 and response.text == "success":
-                self.sent += 1
+                with self._lock:
+                    self.sent += 1
                 return
             problem = f"HTTP {response.status_code} {response.text[:500]}"
             if response.status_code < 500:
                 break
-        raise FeedError(f"{url} refused a callback: {problem}")
+        raise FeedError(f"{self.url} refused a callback: {problem}")
 
     def close(self) -> None:
-        self.client.close()
+        """Wait until every queued callback is delivered; raise the first refusal."""
+        for q in self._queues:
+            q.put(None)
+        for t in self._threads:
+            t.join()
+        self._queues, self._threads = [], []
+        if self._owned:
+            self.client.close()
+        if self._failure is not None:
+            raise self._failure
