@@ -35,7 +35,7 @@ from tools.wecom.client import WeComClient, random_aes_key, random_digits
 TOKEN = "evaluation-token-0123456789"
 FEEDS = ("events", "callbacks")
 WECOM_SECRET = "evaluation-corp-secret"
-CALLBACK_WORKERS = 16
+CALLBACK_WORKERS = 6
 """Callbacks in flight at once, as WeCom's servers send them (each employee's in order)."""
 
 
@@ -137,8 +137,15 @@ async def _run(
             "WECOM_CALLBACK_AES_KEY": wecom.encoding_aes_key,
             "WECOM_API_BASE": api.base_url,
             "WECOM_CORP_SECRET": WECOM_SECRET,
-            "ENRICHMENT_CONCURRENCY": "16",
+            # a month in minutes on a shared machine: patient enrichment, so that a slow
+            # stand-in costs time, never a profile (the grading needs every one of them)
+            "ENRICHMENT_CONCURRENCY": "8",
             "ENRICHMENT_QUEUE_SIZE": "200000",
+            "ENRICHMENT_ATTEMPTS": "20",
+            "ENRICHMENT_RETRY_SECONDS": "2",
+            "WECOM_API_TIMEOUT_SECONDS": "30",
+            "WECOM_BREAKER_FAILURES": "1000",
+            "WECOM_BREAKER_RESET_SECONDS": "2",
         }
     ingestor_url = f"http://127.0.0.1:{ports['ingestor']}"
     scorer_url = f"http://127.0.0.1:{ports['scorer']}"
