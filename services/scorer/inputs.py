@@ -229,7 +229,17 @@ async def peer_baseline(
     rows = await conn.fetch(
         TALLY_SQL, period.start_at(tz), period.end_at(tz), now, tail.start, tz.key
     )
-    tallies = [EmployeeTally(**{**dict(r), "hollow_days": tuple(r["hollow_days"])}) for r in rows]
+    tallies = [
+        EmployeeTally(
+            decided=r["decided"],
+            hollow=r["hollow"],
+            early_adds=r["early_adds"],
+            early_hollow=r["early_hollow"],
+            late_adds=r["late_adds"],
+            hollow_by_day=tuple(zip(r["days"], r["counts"], strict=True)),
+        )
+        for r in rows
+    ]
     return anomaly.peer_baseline(tallies, tail.early_days, tail.days, known)
 
 
