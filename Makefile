@@ -42,9 +42,10 @@ lint: bootstrap
 	@$(PY) -m ruff check . && $(PY) -m ruff format --check . && $(PY) -m mypy
 
 # Anomaly evaluation: simulated months (fixed seeds, two camouflage levels) through the real
-# ingestor and scorer; writes eval/results/eval-*.json and a PNG chart.
+# ingestor and scorer; writes eval/results/eval-*.json and a PNG chart. EVAL_ARGS passes
+# options, e.g. EVAL_ARGS="--feed events" (everything on /v1/events instead of WeCom callbacks).
 eval: bootstrap
-	@$(PY) -m tools.evaluate --out eval/results
+	@$(PY) -m tools.evaluate --out eval/results $(EVAL_ARGS)
 
 # Scorer drain rate of a pre-loaded backlog (100,000 contact events by default); the rest of
 # the benchmark suite (issue 9) is still to come.
