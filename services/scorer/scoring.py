@@ -90,25 +90,30 @@ class Scorer:
             now,
             tz,
             overlap.partners,
-            self.tail(period),
+            self.tail(period, now),
             blocks.get(employee_id),
         )
 
     async def baseline(self, conn: Connection, period: Period, now: datetime) -> PeerBaseline:
         """The peers' baseline the anomaly signals of `period` are judged against."""
-        return await inputs.peer_baseline(conn, period, self.calendar.tz, now, self.tail(period))
+        return await inputs.peer_baseline(
+            conn, period, self.calendar.tz, now, self.tail(period, now)
+        )
 
-    def tail(self, period: Period) -> PeriodTail | None:
-        """The last three working days (make-up days count, holidays don't)."""
+    def tail(self, period: Period, now: datetime | None = None) -> PeriodTail | None:
+        """The last three working days (make-up days count, holidays don't); while the period
+        runs, rates are per working day worked so far."""
         days = self.calendar.working_days(period)
         if len(days) < 5:
             return None
-        start = days[-3]
+        elapsed = None if now is None else self.calendar.working_days_elapsed(period, now)
+        early = len(days) - 3 if elapsed is None else min(len(days) - 3, int(elapsed))
         return PeriodTail(
-            datetime.combine(start, time(), self.calendar.tz).astimezone(UTC),
+            datetime.combine(days[-3], time(), self.calendar.tz).astimezone(UTC),
             3 / len(days),
             days=3,
-            early_days=len(days) - 3,
+            early_days=early,
+            elapsed_days=elapsed,
         )
 
     def verdicts(self, facts: Sequence[Any], now: datetime) -> list[ContactVerdict]:

@@ -22,6 +22,8 @@ from services.scorer.domain.surprise import (
     negative_binomial_surprise,
 )
 from services.scorer.domain.validity import ContactFacts, ContactVerdict, Removal, classify
+from services.scorer.scoring import Scorer
+from shared.calendar import BusinessCalendar, parse_period
 
 TZ = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 9, 14, 15, 0, tzinfo=UTC)  # 23:00 in Shanghai: off hours
@@ -386,3 +388,17 @@ def test_bursts_on_a_campaign_day_everyone_had_are_judged_against_that_day() -> 
     shared = assess(honest + bursts, {}, busy_day, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
     assert "QR_BATCH_BURST" in {r["code"] for r in alone.reasons}
     assert "QR_BATCH_BURST" not in {r["code"] for r in shared.reasons}
+
+
+def test_while_the_month_runs_rates_are_per_working_day_worked_so_far() -> None:
+    calendar = BusinessCalendar(None)
+    scorer = Scorer(RULES, calendar)
+    october_2026 = parse_period("2026-10")
+    mid = datetime(2026, 10, 16, 4, 0, tzinfo=UTC)  # noon in Shanghai
+    running = scorer.tail(october_2026, mid)
+    closed = scorer.tail(october_2026, datetime(2026, 11, 2, tzinfo=UTC))
+    assert running is not None and closed is not None
+    worked = calendar.working_days_elapsed(october_2026, mid)
+    assert running.early_days == int(worked) < closed.early_days
+    assert running.worked_days == worked
+    assert closed.early_days == len(calendar.working_days(october_2026)) - 3

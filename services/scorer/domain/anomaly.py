@@ -223,7 +223,7 @@ def _bursts(group: Sequence[ContactVerdict]) -> list[list[ContactVerdict]]:
 def qr_batch_burst(
     verdicts: Sequence[ContactVerdict],
     baseline: PeerBaseline,
-    working_days: int,
+    working_days: float,
     result: AnomalyResult,
     tz: Any,
 ) -> None:
@@ -243,7 +243,7 @@ def qr_batch_burst(
     in_bursts = {v.facts.external_userid for _, b in bursts for v in b}
     own_rate = sum(
         1 for v in verdicts if is_hollow(v) and v.facts.external_userid not in in_bursts
-    ) / max(working_days, 1)
+    ) / max(working_days, 1.0)
     per_window = max(own_rate, baseline.hollow_per_day) * (
         BURST_WINDOW.total_seconds() / 3600 / WORKING_HOURS_PER_DAY
     )
@@ -437,7 +437,13 @@ class PeriodTail:
     expected_share: float
     days: int = 3
     early_days: int = 0
-    """Working days before `start`."""
+    """Working days before `start` already worked (all of them once the tail has begun)."""
+    elapsed_days: float | None = None
+    """Working days of the period worked so far; None: all of them."""
+
+    @property
+    def worked_days(self) -> float:
+        return self.early_days + self.days if self.elapsed_days is None else self.elapsed_days
 
 
 def period_end_pileup(
@@ -497,7 +503,7 @@ def assess(
     tail = tail or PeriodTail(
         period_end - timedelta(days=3), 3 / max(period_days, 1), 3, max(period_days - 3, 0)
     )
-    qr_batch_burst(verdicts, baseline, tail.early_days + tail.days, result, tz)
+    qr_batch_burst(verdicts, baseline, tail.worked_days, result, tz)
     peer_institution(verdicts, result)
     shared_contacts(verdicts, shared, result)
     mutual_add_ring(verdicts, partners or {}, block, result)
