@@ -48,9 +48,10 @@ lint: bootstrap
 	@$(PY) -m ruff check . && $(PY) -m ruff format --check . && $(PY) -m mypy
 
 # Anomaly evaluation: simulated months (fixed seeds, two camouflage levels) through the real
-# ingestor and scorer; writes eval/results/eval-*.json and a PNG chart.
+# ingestor and scorer; writes eval/results/eval-*.json and a PNG chart. EVAL_ARGS passes
+# options, e.g. EVAL_ARGS="--feed events" (everything on /v1/events instead of WeCom callbacks).
 eval: bootstrap
-	@$(PY) -m tools.evaluate --out eval/results
+	@$(PY) -m tools.evaluate --out eval/results $(EVAL_ARGS)
 
 # The benchmark suite (README "Performance"): ingestor callbacks, scorer drain, end-to-end
 # latency, scale-out, scale of state; each figure beside a reference measured in the same run.

@@ -75,7 +75,7 @@ def score_routes(pool: Callable[[], asyncpg.Pool], scorer: Scorer, close: Closer
         async with pool().acquire() as conn:
             facts = await inputs.relations(conn, period, [employee_id], scorer.calendar.tz)
             verdicts = sorted(scorer.verdicts(facts, now), key=lambda v: v.facts.first_added_at)
-            baseline = await inputs.peer_baseline(conn, period)
+            baseline = await scorer.baseline(conn, period, now)
             anomaly = await scorer.anomaly(conn, period, employee_id, verdicts, baseline, now)
         return JSONResponse(
             [

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from services.scorer.domain.anomaly import PeerBaseline
+from services.scorer.domain import anomaly
+from services.scorer.domain.anomaly import EmployeeTally, PeerBaseline, PeriodTail
+from services.scorer.domain.dense_block import Add
 from services.scorer.domain.quality import ChatStats
 from services.scorer.domain.validity import ContactFacts, Removal
 from shared.calendar import Period
@@ -182,15 +184,63 @@ SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY first_adds) AS median_first_a
   FROM employee_period_score WHERE period = $1 AND first_adds > 0
 """
 
+# One row per employee with adds in the period: the counts of `anomaly.tally`, with `hollow`
+# as `anomaly.is_hollow` has it (not a matched customer, fewer than two customer messages).
+TALLY_SQL = """
+WITH r AS (
+  SELECT r.employee_id, r.first_added_at,
+         (c.is_customer IS NOT TRUE AND r.customer_msgs < 2) AS hollow
+    FROM employee_contact r
+    LEFT JOIN contact c USING (external_userid)
+   WHERE r.first_added_at >= $1 AND r.first_added_at < $2
+),
+t AS (
+  SELECT employee_id,
+         count(*) FILTER (WHERE NOT hollow OR first_added_at + interval '7 days' <= $3) AS decided,
+         count(*) FILTER (WHERE hollow AND first_added_at + interval '7 days' <= $3) AS hollow,
+         count(*) FILTER (WHERE first_added_at < $4) AS early_adds,
+         count(*) FILTER (WHERE hollow AND first_added_at < $4) AS early_hollow,
+         count(*) FILTER (WHERE first_added_at >= $4) AS late_adds
+    FROM r GROUP BY employee_id
+),
+d AS (
+  SELECT employee_id, (first_added_at AT TIME ZONE $5)::date AS day, count(*)::int AS n
+    FROM r WHERE hollow GROUP BY 1, 2
+),
+x AS (
+  SELECT employee_id, array_agg(day ORDER BY day) AS days, array_agg(n ORDER BY day) AS counts
+    FROM d GROUP BY employee_id
+)
+SELECT t.*, COALESCE(x.days, '{}') AS days, COALESCE(x.counts, '{}') AS counts
+  FROM t LEFT JOIN x USING (employee_id)
+"""
 
-async def peer_baseline(conn: Connection, period: Period) -> PeerBaseline:
+
+async def peer_baseline(
+    conn: Connection, period: Period, tz: ZoneInfo, now: datetime, tail: PeriodTail | None
+) -> PeerBaseline:
     row = await conn.fetchrow(BASELINE_SQL, period.key)
-    if row is None:
-        return PeerBaseline()
-    return PeerBaseline(
-        median_first_adds=float(row["median_first_adds"] or 0.0),
-        median_engagement=row["median_engagement"],
+    known = PeerBaseline(
+        median_first_adds=float(row["median_first_adds"] or 0.0) if row else 0.0,
+        median_engagement=row["median_engagement"] if row else None,
     )
+    if tail is None:
+        return known
+    rows = await conn.fetch(
+        TALLY_SQL, period.start_at(tz), period.end_at(tz), now, tail.start, tz.key
+    )
+    tallies = [
+        EmployeeTally(
+            decided=r["decided"],
+            hollow=r["hollow"],
+            early_adds=r["early_adds"],
+            early_hollow=r["early_hollow"],
+            late_adds=r["late_adds"],
+            hollow_by_day=tuple(zip(r["days"], r["counts"], strict=True)),
+        )
+        for r in rows
+    ]
+    return anomaly.peer_baseline(tallies, tail.early_days, tail.days, known)
 
 
 OVERLAP_SQL = """
@@ -231,3 +281,30 @@ async def cross_team_overlap(
         e: Overlap(shared[e], {o: n for o, n in edges[e].items() if n >= min_partner})
         for e in shared
     }
+
+
+GRAPH_SQL = """
+WITH r AS (
+  SELECT r.employee_id, r.external_userid, c.is_customer, r.customer_msgs,
+         count(*) OVER (PARTITION BY r.external_userid) AS degree
+    FROM employee_contact r
+    LEFT JOIN contact c USING (external_userid)
+   WHERE r.first_added_at >= $1 AND r.first_added_at < $2 AND r.add_way IS DISTINCT FROM 202
+)
+SELECT employee_id, external_userid, is_customer, customer_msgs FROM r WHERE degree >= 2
+"""
+
+
+async def contact_graph(conn: Connection, period: Period, tz: ZoneInfo) -> list[Add]:
+    """The period's employee–contact adds for the dense-block pass, each weighed by how
+    suspicious it looks. Contacts only one employee added are left out (a block denser than
+    a star never holds them) and so are handovers (add_way 202: not the employee's own add)."""
+    rows = await conn.fetch(GRAPH_SQL, period.start_at(tz), period.end_at(tz))
+    return [
+        Add(
+            r["employee_id"],
+            r["external_userid"],
+            anomaly.add_suspicion(r["is_customer"], r["customer_msgs"]),
+        )
+        for r in rows
+    ]

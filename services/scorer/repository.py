@@ -387,7 +387,11 @@ async def upsert_profiles(conn: Connection, profiles: Sequence[ContactProfileRec
             [r.unionid for r in rows],
             [r.occurred_at for r in rows],
         )
-    followers = [p for p in profiles if p.employee_id]
+    # one row per follower: a contact re-added (or enriched twice) within a batch would make
+    # the upsert touch a row twice, which PostgreSQL refuses for the whole batch
+    followers = _latest_by(
+        [p for p in profiles if p.employee_id], lambda r: (r.employee_id, r.external_userid)
+    )
     if followers:
         await conn.execute(
             """INSERT INTO employee_contact AS c (employee_id, external_userid, add_way, state,

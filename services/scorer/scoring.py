@@ -3,15 +3,18 @@ it, for the materialised table that the API, the SQL views and the alerts all re
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, time
+from time import monotonic
 from typing import Any
 
 import orjson
 
 from services.scorer import inputs
 from services.scorer.domain.anomaly import AnomalyResult, PeerBaseline, PeriodTail, assess
+from services.scorer.domain.dense_block import DenseBlock, dense_blocks
 from services.scorer.domain.quality import ChatStats, count_by_status, quality
 from services.scorer.domain.quota import evaluate
 from services.scorer.domain.rules import ScoringRules
@@ -27,13 +30,39 @@ from shared.db import Connection
 NO_OVERLAP = inputs.Overlap({}, {})
 
 
+BLOCK_PERIOD_KINDS = frozenset({PeriodKind.MONTH, PeriodKind.QUARTER})
+
+
 class Scorer:
     def __init__(
-        self, rules: ScoringRules, calendar: BusinessCalendar, alert_threshold: float = 40.0
+        self,
+        rules: ScoringRules,
+        calendar: BusinessCalendar,
+        alert_threshold: float = 40.0,
+        block_interval_seconds: float = 30.0,
     ) -> None:
         self.rules = rules
         self.calendar = calendar
         self.alert_threshold = alert_threshold
+        self.block_interval_seconds = block_interval_seconds
+        self._blocks: dict[str, tuple[float, dict[str, DenseBlock]]] = {}
+
+    async def blocks(
+        self, conn: Connection, period: Period, fresh: bool = False
+    ) -> dict[str, DenseBlock]:
+        """The period's dense employee–contact blocks by employee: the FRAUDAR pass over a
+        snapshot of the contact graph, run at most every `block_interval_seconds` (the
+        streaming shared-contact counts cover the time between), and afresh on close."""
+        if period.kind not in BLOCK_PERIOD_KINDS:
+            return {}
+        cached = self._blocks.get(period.key)
+        if not fresh and cached and monotonic() - cached[0] < self.block_interval_seconds:
+            return cached[1]
+        graph = await inputs.contact_graph(conn, period, self.calendar.tz)
+        found = await asyncio.to_thread(dense_blocks, graph)  # CPU-bound: off the event loop
+        by_employee = {e: b for b in found for e in b.employees}
+        self._blocks[period.key] = (monotonic(), by_employee)
+        return by_employee
 
     async def anomaly(
         self,
@@ -44,11 +73,14 @@ class Scorer:
         baseline: PeerBaseline,
         now: datetime,
         overlap: inputs.Overlap | None = None,
+        blocks: dict[str, DenseBlock] | None = None,
     ) -> AnomalyResult:
         tz = self.calendar.tz
         if overlap is None:
             found = await inputs.cross_team_overlap(conn, period, [employee_id], tz)
             overlap = found.get(employee_id, NO_OVERLAP)
+        if blocks is None:
+            blocks = await self.blocks(conn, period)
         return assess(
             verdicts,
             overlap.shared,
@@ -58,17 +90,30 @@ class Scorer:
             now,
             tz,
             overlap.partners,
-            self.tail(period),
+            self.tail(period, now),
+            blocks.get(employee_id),
         )
 
-    def tail(self, period: Period) -> PeriodTail | None:
-        """The last three working days (make-up days count, holidays don't)."""
+    async def baseline(self, conn: Connection, period: Period, now: datetime) -> PeerBaseline:
+        """The peers' baseline the anomaly signals of `period` are judged against."""
+        return await inputs.peer_baseline(
+            conn, period, self.calendar.tz, now, self.tail(period, now)
+        )
+
+    def tail(self, period: Period, now: datetime | None = None) -> PeriodTail | None:
+        """The last three working days (make-up days count, holidays don't); while the period
+        runs, rates are per working day worked so far."""
         days = self.calendar.working_days(period)
         if len(days) < 5:
             return None
-        start = days[-3]
+        elapsed = None if now is None else self.calendar.working_days_elapsed(period, now)
+        early = len(days) - 3 if elapsed is None else min(len(days) - 3, int(elapsed))
         return PeriodTail(
-            datetime.combine(start, time(), self.calendar.tz).astimezone(UTC), 3 / len(days)
+            datetime.combine(days[-3], time(), self.calendar.tz).astimezone(UTC),
+            3 / len(days),
+            days=3,
+            early_days=early,
+            elapsed_days=elapsed,
         )
 
     def verdicts(self, facts: Sequence[Any], now: datetime) -> list[ContactVerdict]:
@@ -98,8 +143,9 @@ class Scorer:
         gross = await inputs.gross_adds(conn, period, known)
         chats = await inputs.chat_stats(conn, period, known, tz)
         share = self.calendar.elapsed_share(period, now)
-        baseline = await inputs.peer_baseline(conn, period)
+        baseline = await self.baseline(conn, period, now)
         overlaps = await inputs.cross_team_overlap(conn, period, known, tz)
+        blocks = await self.blocks(conn, period, fresh=closed)
         out: list[dict[str, Any]] = []
         for o in org:
             verdicts = self.verdicts(by_employee[o.employee_id], now)
@@ -127,6 +173,7 @@ class Scorer:
                 baseline,
                 now,
                 overlaps.get(o.employee_id, NO_OVERLAP),
+                blocks,
             )
             out.append(
                 {

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from services.scorer.domain.anomaly import PeerBaseline, assess
+from services.scorer.domain.anomaly import (
+    EmployeeTally,
+    PeerBaseline,
+    PeriodTail,
+    assess,
+    day_hollow_medians,
+    peer_baseline,
+)
+from services.scorer.domain.dense_block import DenseBlock
 from services.scorer.domain.rules import ScoringRules
+from services.scorer.domain.surprise import (
+    Spread,
+    beta_binomial_surprise,
+    negative_binomial_surprise,
+)
 from services.scorer.domain.validity import ContactFacts, ContactVerdict, Removal, classify
+from services.scorer.scoring import Scorer
+from shared.calendar import BusinessCalendar, parse_period
 
 TZ = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 9, 14, 15, 0, tzinfo=UTC)  # 23:00 in Shanghai: off hours
@@ -133,3 +149,256 @@ def test_a_dense_block_of_partners_fires_and_a_single_shared_neighbour_does_not(
     assert ring.score >= 40
     lone = assess(vs, {}, PeerBaseline(), END, 30, NOW, TZ, {"p1": 3})
     assert lone.score == 0
+
+
+# --- over-dispersed surprise, peers, and the camouflaged patterns -------------------------------
+
+PEERS = PeerBaseline(
+    median_engagement=0.6, hollow_share=Spread(0.14, 0.05, 200), hollow_per_day=0.5
+)
+OCT_TAIL = PeriodTail(datetime(2026, 10, 28, 16, 0, tzinfo=UTC), 3 / 22, days=3, early_days=19)
+OCT_END = datetime(2026, 10, 31, 16, 0, tzinfo=UTC)
+
+
+def add(
+    i: int, at: datetime, *, customer: bool | None = None, msgs: int = 0, **kw: object
+) -> ContactVerdict:
+    facts = ContactFacts(
+        "e1",
+        f"wm{i}",
+        at,
+        is_customer=customer,
+        customer_msgs=msgs,
+        first_customer_msg_at=at + timedelta(hours=2) if msgs else None,
+        **kw,  # type: ignore[arg-type]
+    )
+    return classify(facts, RULES, NOW)
+
+
+def honest_month(rate: int = 4, start: int = 0, days: int = 19) -> list[ContactVerdict]:
+    """An honest employee's October before the last three working days: mostly matched
+    customers, a few chatting prospects, one hollow add in six."""
+    out = []
+    for d in range(days):
+        for k in range(rate):
+            i = start + d * rate + k
+            at = datetime(2026, 10, 8, 2, 0, tzinfo=UTC) + timedelta(days=d, hours=2 * k)
+            kind = i % 6
+            out.append(add(i, at, customer=kind < 4 or None, msgs=3 if kind == 4 else 0))
+    return out
+
+
+def october(vs: list[ContactVerdict], peers: PeerBaseline = PEERS) -> dict[str, float]:
+    result = assess(vs, {}, peers, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
+    return {r["code"]: r["contribution"] for r in result.reasons}
+
+
+def test_negative_binomial_is_less_surprised_than_poisson_by_a_busy_day() -> None:
+    assert negative_binomial_surprise(0, 3.0, 2.0) == 0.0
+    busy = negative_binomial_surprise(9, 3.0, 2.0)
+    assert 1.0 < busy < 2.0  # about one day in thirty: a busy day, not a miracle
+    near_poisson = negative_binomial_surprise(9, 3.0, 1e6)
+    assert near_poisson > busy + 1
+    assert negative_binomial_surprise(30, 3.0, 2.0) > negative_binomial_surprise(20, 3.0, 2.0)
+
+
+def test_beta_binomial_judges_a_share_against_the_peers_spread() -> None:
+    peers = Spread(0.14, 0.05)
+    assert beta_binomial_surprise(14, 100, peers) < 0.5
+    assert beta_binomial_surprise(45, 100, peers) > 4
+    wide = Spread(0.14, 0.15)
+    assert beta_binomial_surprise(45, 100, wide) < beta_binomial_surprise(45, 100, peers)
+
+
+def test_peer_baseline_is_robust_to_the_gamers_among_the_peers() -> None:
+    honest = [EmployeeTally(100, 14 + i % 5, 80, 12, 15) for i in range(40)]
+    gamers = [EmployeeTally(100, 70, 40, 30, 60) for _ in range(4)]
+    base = peer_baseline(honest + gamers, early_days=19, tail_days=3, known=PeerBaseline())
+    assert 0.14 <= base.hollow_share.centre <= 0.18
+    assert base.hollow_share.sd < 0.05
+    assert base.hollow_per_day == 12 / 19
+    assert 1.0 < base.tail_lift < 1.5
+    assert peer_baseline(gamers, 19, 3, PeerBaseline()) == PeerBaseline()  # too few to judge
+
+
+def test_cold_adds_far_above_the_peers_hollow_share_fire_no_engagement() -> None:
+    honest = honest_month(rate=2)
+    cold = [
+        add(1000 + i, datetime(2026, 10, 8, 3, 0, tzinfo=UTC) + timedelta(hours=7 * i))
+        for i in range(50)
+    ]
+    found = october(honest + cold)
+    assert found["NO_ENGAGEMENT"] >= 40
+    assert "NO_ENGAGEMENT" not in october(honest_month(rate=12))  # busy, in the same proportion
+
+
+def test_silent_matched_customers_are_not_hollow() -> None:
+    """Customers who never write back are normal (a salary-card holder added at the counter)."""
+    quiet = [
+        add(
+            1000 + i,
+            datetime(2026, 10, 8, 3, 0, tzinfo=UTC) + timedelta(hours=7 * i),
+            customer=True,
+        )
+        for i in range(50)
+    ]
+    assert "NO_ENGAGEMENT" not in october(honest_month(rate=2) + quiet)
+
+
+def test_no_engagement_flags_the_untouched_contacts_only() -> None:
+    cold = [
+        add(
+            i,
+            datetime(2026, 10, 8, 3, 0, tzinfo=UTC) + timedelta(hours=7 * i),
+            one_to_one_msgs=i % 2,
+        )
+        for i in range(60)
+    ]
+    result = assess(cold, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
+    flagged = {c for c, codes in result.contact_flags.items() if "NO_ENGAGEMENT" in codes}
+    assert flagged == {f"wm{i}" for i in range(0, 60, 2)}
+
+
+def bought_burst(
+    first: int, at: datetime, n: int = 20, state: str = "fund2610_e1"
+) -> list[ContactVerdict]:
+    """Bought accounts scanning a campaign code in office hours, each sending one message."""
+    return [
+        add(first + i, at + timedelta(minutes=5 * i), msgs=1, state=state, add_way=1)
+        for i in range(n)
+    ]
+
+
+def test_three_camouflaged_bursts_in_office_hours_fire_together() -> None:
+    honest = honest_month()
+    bursts = [
+        *bought_burst(1000, datetime(2026, 10, 9, 2, 0, tzinfo=UTC)),
+        *bought_burst(2000, datetime(2026, 10, 15, 6, 0, tzinfo=UTC)),
+        *bought_burst(3000, datetime(2026, 10, 21, 3, 0, tzinfo=UTC)),
+    ]
+    result = assess(honest + bursts, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
+    burst = next(r for r in result.reasons if r["code"] == "QR_BATCH_BURST")
+    assert burst["contribution"] >= 40
+    assert burst["evidence"]["hollow_adds_in_bursts"] == 60
+    assert len(burst["evidence"]["bursts"]) == 3
+    assert burst["evidence"]["off_hours_adds"] == 0
+    flagged = {c for c, codes in result.contact_flags.items() if "QR_BATCH_BURST" in codes}
+    assert flagged == {v.facts.external_userid for v in bursts}
+
+
+def test_a_branch_event_of_matched_chatting_customers_is_no_burst() -> None:
+    start = datetime(2026, 10, 15, 2, 0, tzinfo=UTC)
+    event = [
+        add(
+            1000 + i,
+            start + timedelta(minutes=1.5 * i),
+            customer=i % 15 != 0 or None,
+            msgs=3,
+            state="event_b1_1015",
+            add_way=1,
+        )
+        for i in range(40)
+    ]
+    assert october(honest_month() + event) == {}
+
+
+def month_end(first: int, n: int, hollow_every: int) -> list[ContactVerdict]:
+    start = datetime(2026, 10, 29, 1, 0, tzinfo=UTC)
+    return [
+        add(first + i, start + timedelta(minutes=40 * i), customer=i % hollow_every != 0 or None)
+        for i in range(n)
+    ]
+
+
+def test_a_camouflaged_month_end_pileup_fires() -> None:
+    """Thirty adds in the last three days on top of an honest month: a third of them matched
+    customers, the rest bought accounts that send one message each."""
+    start = datetime(2026, 10, 29, 1, 0, tzinfo=UTC)
+    pile = [
+        add(1000 + i, start + timedelta(minutes=40 * i), customer=i % 3 == 0 or None, msgs=1)
+        for i in range(30)
+    ]
+    result = assess(honest_month(rate=3) + pile, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
+    pileup = next(r for r in result.reasons if r["code"] == "PERIOD_END_PILEUP")
+    assert pileup["contribution"] >= 40
+    assert pileup["evidence"]["hollow_adds_in_last_working_days"] == 20
+    assert pileup["evidence"]["own_hollow_adds_per_day_before"] == round(9 / 19, 2)
+
+
+def test_a_teams_busy_month_end_of_real_customers_is_no_pileup() -> None:
+    """Three and a half times the usual rate in the last days, in the usual quality."""
+    assert "PERIOD_END_PILEUP" not in october(honest_month(rate=4) + month_end(1000, 42, 6))
+
+
+def test_a_new_hire_ramping_up_is_no_pileup() -> None:
+    ramp = honest_month(rate=1, days=19) + month_end(1000, 24, 6)
+    assert october(ramp) == {}
+
+
+def test_a_planted_block_is_ring_evidence_with_its_contacts() -> None:
+    vs = verdicts(10, step=timedelta(hours=7), is_customer=False)
+    block = DenseBlock(("e1", "e7", "e9"), ("wm1", "wm2", "wm3", "other"), 1.2, 0.56, 11)
+    result = assess(vs, {}, PeerBaseline(), END, 30, NOW, TZ, block=block)
+    ring = result.reasons[0]
+    assert ring["code"] == "MUTUAL_ADD_RING"
+    assert ring["contribution"] >= 40
+    assert ring["evidence"]["dense_block"]["other_employees"] == ["e7", "e9"]
+    assert ring["evidence"]["dense_block"]["own_contacts_in_block"] == 3
+    assert {c for c, codes in result.contact_flags.items() if "MUTUAL_ADD_RING" in codes} == {
+        "wm1",
+        "wm2",
+        "wm3",
+    }
+
+
+def test_reasons_come_ordered_by_contribution_with_the_employees_side() -> None:
+    honest = honest_month(rate=2)
+    cold = [
+        add(1000 + i, datetime(2026, 10, 8, 3, 0, tzinfo=UTC) + timedelta(hours=7 * i))
+        for i in range(50)
+    ]
+    bursts = bought_burst(3000, datetime(2026, 10, 21, 3, 0, tzinfo=UTC), n=25)
+    result = assess(honest + cold + bursts, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
+    contributions = [r["contribution"] for r in result.reasons]
+    assert len(contributions) >= 2
+    assert contributions == sorted(contributions, reverse=True)
+    favour = result.reasons[0]["evidence"]["in_favour"]
+    assert favour["matched_customers"] == sum(1 for v in honest if v.facts.is_customer)
+    assert favour["conversations"] == sum(1 for v in honest if v.facts.customer_msgs >= 2)
+
+
+def test_a_bank_wide_campaign_day_raises_every_expectation_but_one_gamer_moves_no_day() -> None:
+    quiet = [
+        EmployeeTally(40, 5, 40, 5, 5, hollow_by_day=((date(2026, 10, 9), 1),)) for _ in range(20)
+    ]
+    campaign = [
+        EmployeeTally(40, 5, 40, 5, 5, hollow_by_day=((date(2026, 10, 15), 12),)) for _ in range(30)
+    ]
+    medians = day_hollow_medians(quiet + campaign)
+    assert medians == {date(2026, 10, 15): 12.0}
+    gamer = EmployeeTally(40, 35, 40, 35, 5, hollow_by_day=((date(2026, 10, 16), 35),))
+    assert date(2026, 10, 16) not in day_hollow_medians([*quiet, *campaign, gamer])
+
+
+def test_bursts_on_a_campaign_day_everyone_had_are_judged_against_that_day() -> None:
+    honest = honest_month()
+    bursts = bought_burst(1000, datetime(2026, 10, 15, 2, 0, tzinfo=UTC), n=14)
+    alone = assess(honest + bursts, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
+    busy_day = replace(PEERS, day_hollow_median={date(2026, 10, 15): 12.0})
+    shared = assess(honest + bursts, {}, busy_day, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
+    assert "QR_BATCH_BURST" in {r["code"] for r in alone.reasons}
+    assert "QR_BATCH_BURST" not in {r["code"] for r in shared.reasons}
+
+
+def test_while_the_month_runs_rates_are_per_working_day_worked_so_far() -> None:
+    calendar = BusinessCalendar(None)
+    scorer = Scorer(RULES, calendar)
+    october_2026 = parse_period("2026-10")
+    mid = datetime(2026, 10, 16, 4, 0, tzinfo=UTC)  # noon in Shanghai
+    running = scorer.tail(october_2026, mid)
+    closed = scorer.tail(october_2026, datetime(2026, 11, 2, tzinfo=UTC))
+    assert running is not None and closed is not None
+    worked = calendar.working_days_elapsed(october_2026, mid)
+    assert running.early_days == int(worked) < closed.early_days
+    assert running.worked_days == worked
+    assert closed.early_days == len(calendar.working_days(october_2026)) - 3

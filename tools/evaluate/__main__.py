@@ -16,7 +16,7 @@ import orjson
 from tests.infra import provide_infra
 from tools.evaluate.chart import draw
 from tools.evaluate.grading import grade
-from tools.evaluate.runner import run_scenario
+from tools.evaluate.runner import FEEDS, run_scenario
 from tools.simulator import SimulationConfig, generate
 
 COLUMNS = (
@@ -46,7 +46,7 @@ async def evaluate(args: argparse.Namespace) -> list[dict[str, Any]]:
                     )
                 )
                 started = time.monotonic()
-                result = await run_scenario(infra, scenario, out)
+                result = await run_scenario(infra, scenario, out, args.feed)
                 labels = dict(scenario.labels.contacts)
                 graded = grade(result["employees"], labels, result["contact_flags"])
                 runs.append(
@@ -64,7 +64,7 @@ async def evaluate(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def _row(run: dict[str, Any]) -> str:
     return "  ".join(f"{c}={run[c]}" for c in COLUMNS) + (
-        f"  recall={run['recall_by_pattern']}  records={run['records']} "
+        f"  recall={run['recall_by_pattern']}  feed={run['feed']}  records={run['records']} "
         f"drain={run['drain_after_feed_seconds']}s"
     )
 
@@ -76,6 +76,13 @@ def main() -> None:
     parser.add_argument("--employees", type=int, default=200)
     parser.add_argument("--month", default="2026-10")
     parser.add_argument("--out", default="eval/results")
+    parser.add_argument(
+        "--feed",
+        choices=FEEDS,
+        default="callbacks",
+        help="callbacks: contact events as encrypted WeCom callbacks, enrichment from the "
+        "WeCom REST stand-in (the real interfaces); events: everything on /v1/events (faster)",
+    )
     args = parser.parse_args()
     # a stack of its own, apart from the test suite's
     os.environ.setdefault("WQ_STACK_DIR", str(Path(".run/eval").resolve()))

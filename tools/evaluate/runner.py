@@ -1,5 +1,10 @@
 """Running one simulated month through the real services (ingestor and scorer as processes,
-real Kafka and PostgreSQL from the tests' stack) and collecting what the read API says."""
+real Kafka and PostgreSQL from the tests' stack) and collecting what the read API says.
+
+Two ways in: `events` posts every record to `/v1/events`; `callbacks` sends the contact events
+as WeCom does (encrypted, signed callbacks to `/wecom/callback`) and lets the ingestor enrich
+each add from the WeCom REST stand-in, with only bank records and chat metadata on
+`/v1/events`."""
 
 from __future__ import annotations
 
@@ -22,9 +27,16 @@ from tests.infra import ROOT, Infra, create_database, drop_database, unique
 from tests.standins.webhook_sink import free_port
 from tools.evaluate.grading import EmployeeResult
 from tools.simulator import Scenario
+from tools.simulator.callbacks import CallbackSender, api_contacts, without_profiles
 from tools.simulator.feed import feed
+from tools.wecom.api_standin import WeComApiStandIn, wecom_api
+from tools.wecom.client import WeComClient, random_aes_key, random_digits
 
 TOKEN = "evaluation-token-0123456789"
+FEEDS = ("events", "callbacks")
+WECOM_SECRET = "evaluation-corp-secret"
+CALLBACK_WORKERS = 6
+"""Callbacks in flight at once, as WeCom's servers send them (each employee's in order)."""
 
 
 @contextmanager
@@ -82,7 +94,21 @@ async def wait_drained(dsn: str, group: str, total: int, timeout: float = 1800) 
     raise TimeoutError(f"scorer did not drain {total} records in {timeout} s")
 
 
-async def run_scenario(infra: Infra, scenario: Scenario, workdir: Path) -> dict[str, Any]:
+async def run_scenario(
+    infra: Infra, scenario: Scenario, workdir: Path, via: str = "events"
+) -> dict[str, Any]:
+    if via not in FEEDS:
+        raise ValueError(f"feed via one of {FEEDS}, not {via!r}")
+    if via == "events":
+        return await _run(infra, scenario, workdir, None)
+    async with wecom_api(scenario.config.corp_id, WECOM_SECRET) as api:
+        api.contacts.update(api_contacts(scenario.records))
+        return await _run(infra, scenario, workdir, api)
+
+
+async def _run(
+    infra: Infra, scenario: Scenario, workdir: Path, api: WeComApiStandIn | None
+) -> dict[str, Any]:
     database = await create_database(infra)
     suffix = unique("eval")
     ports = {"ingestor": free_port(), "scorer": free_port()}
@@ -102,6 +128,25 @@ async def run_scenario(infra: Infra, scenario: Scenario, workdir: Path) -> dict[
         "CLOSE_PERIOD_KINDS": "[]",
         "LOG_LEVEL": "WARNING",
     }
+    wecom = None
+    if api is not None:
+        wecom = WeComClient(random_digits(16), random_aes_key(), scenario.config.corp_id)
+        env |= {
+            "WECOM_CORP_ID": wecom.corp_id,
+            "WECOM_CALLBACK_TOKEN": wecom.token,
+            "WECOM_CALLBACK_AES_KEY": wecom.encoding_aes_key,
+            "WECOM_API_BASE": api.base_url,
+            "WECOM_CORP_SECRET": WECOM_SECRET,
+            # a month in minutes on a shared machine: patient enrichment, so that a slow
+            # stand-in costs time, never a profile (the grading needs every one of them)
+            "ENRICHMENT_CONCURRENCY": "8",
+            "ENRICHMENT_QUEUE_SIZE": "200000",
+            "ENRICHMENT_ATTEMPTS": "20",
+            "ENRICHMENT_RETRY_SECONDS": "2",
+            "WECOM_API_TIMEOUT_SECONDS": "30",
+            "WECOM_BREAKER_FAILURES": "1000",
+            "WECOM_BREAKER_RESET_SECONDS": "2",
+        }
     ingestor_url = f"http://127.0.0.1:{ports['ingestor']}"
     scorer_url = f"http://127.0.0.1:{ports['scorer']}"
     try:
@@ -112,13 +157,27 @@ async def run_scenario(infra: Infra, scenario: Scenario, workdir: Path) -> dict[
             wait_ready(ingestor_url, ingestor)
             wait_ready(scorer_url, scorer)
             started = time.monotonic()
-            fed = await asyncio.to_thread(feed, list(scenario.records), ingestor_url, TOKEN)
+            if wecom is None:
+                fed = await asyncio.to_thread(feed, list(scenario.records), ingestor_url, TOKEN)
+            else:
+                sender = CallbackSender(ingestor_url, wecom, workers=CALLBACK_WORKERS)
+                try:
+                    fed = await asyncio.to_thread(
+                        feed,
+                        without_profiles(scenario.records),
+                        ingestor_url,
+                        TOKEN,
+                        contact_event_sender=sender,
+                    )
+                finally:
+                    sender.close()
             feed_seconds = time.monotonic() - started
             drain = await wait_drained(
                 infra.owner_dsn(database), f"scorer-{suffix}", len(scenario.records)
             )
             employees, contact_flags = await collect(scenario, scorer_url)
         return {
+            "feed": "events" if wecom is None else "callbacks",
             "records": len(scenario.records),
             "accepted": getattr(fed, "accepted", None),
             "feed_seconds": round(feed_seconds, 1),

@@ -8,15 +8,35 @@ verdicts, the shared-contact counts and the peers' medians."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from services.scorer.domain.dense_block import MIN_DENSITY_RATIO, DenseBlock
+from services.scorer.domain.surprise import (
+    Spread,
+    beta_binomial_surprise,
+    median,
+    negative_binomial_surprise,
+)
 from services.scorer.domain.validity import ContactVerdict
 
 BURST_WINDOW = timedelta(hours=2)
+BURST_MIN_ADDS = 8
+WORKING_HOURS_PER_DAY = 9.0
+MIN_EXCESS = 8.0
+"""Fewer hollow adds than this above expectation is not worth a reviewer's time, however
+improbable: every count signal asks for a surprising AND a material excess."""
+POINTS_PER_SURPRISE = 40.0 / 3.0
+"""Contribution per unit of surprise (-log10 p): a one-in-a-thousand excess (surprise 3) reaches
+the default threshold (40) on its own, so each signal alone flags about one honest employee in
+a thousand; weaker evidence needs company."""
+MIN_SURPRISE = 1.5
+COUNT_DISPERSION = 2.0
+"""Negative-binomial size for an employee's daily counts (variance = mean + mean^2 / 2): people
+have good and bad days, so a plain Poisson test would call every busy day a miracle."""
 # A signal at full strength is enough on its own to reach the default threshold (40): one
 # pattern, clearly shown, deserves a reviewer's look; weaker evidence needs company.
 CAPS = {
@@ -30,12 +50,104 @@ CAPS = {
 }
 
 
+PRIOR_HOLLOW_SHARE = Spread(0.3, 0.12)
+
+
 @dataclass(frozen=True)
 class PeerBaseline:
-    """The same period's medians over all employees (robust to the gamers among them)."""
+    """What the same period looks like over all employees, robustly (median / MAD, so the
+    gamers among the peers do not move it). The defaults are a cautious prior for a bank whose
+    peers are not known yet: hollow adds are common and vary a lot."""
 
     median_first_adds: float = 0.0
     median_engagement: float | None = None
+    hollow_share: Spread = PRIOR_HOLLOW_SHARE
+    """Share of an employee's decided adds that are hollow (see `is_hollow`)."""
+    hollow_per_day: float = 1.0
+    """Hollow adds per working day before the period's last working days."""
+    tail_lift: float = 1.0
+    """How much busier (adds per working day) the last working days are than the rest."""
+    day_hollow_median: Mapping[date, float] = field(default_factory=dict)
+    """Per local day, the median employee's hollow adds that day (days where it is above 0):
+    on a bank-wide campaign day when most people's adds are hollow, one more is no surprise."""
+
+
+@dataclass(frozen=True)
+class EmployeeTally:
+    """One employee's counts that the peer baseline is built from."""
+
+    decided: int
+    hollow: int
+    early_adds: int
+    early_hollow: int
+    late_adds: int
+    hollow_by_day: tuple[tuple[date, int], ...] = ()
+    """Hollow adds per local day (days with none left out)."""
+
+
+def tally(
+    verdicts: Sequence[ContactVerdict], tail_start: datetime | None, now: datetime, tz: Any
+) -> EmployeeTally:
+    decided = [v for v in verdicts if _decided(v, now)]
+    early = [v for v in verdicts if tail_start is None or v.facts.first_added_at < tail_start]
+    return EmployeeTally(
+        decided=len(decided),
+        hollow=sum(1 for v in decided if is_hollow(v)),
+        early_adds=len(early),
+        early_hollow=sum(1 for v in early if is_hollow(v)),
+        late_adds=len(verdicts) - len(early),
+        hollow_by_day=tuple(
+            sorted(
+                Counter(
+                    v.facts.first_added_at.astimezone(tz).date() for v in verdicts if is_hollow(v)
+                ).items()
+            )
+        ),
+    )
+
+
+def day_hollow_medians(tallies: Sequence[EmployeeTally]) -> dict[date, float]:
+    """The median employee's hollow adds per day (zeros included), where above zero: a median
+    over people, so one gamer's burst moves no day."""
+    counts: dict[date, list[float]] = defaultdict(list)
+    for t in tallies:
+        for d, n in t.hollow_by_day:
+            counts[d].append(float(n))
+    out: dict[date, float] = {}
+    for d, ns in sorted(counts.items()):
+        m = median(ns + [0.0] * (len(tallies) - len(ns)))
+        if m > 0:
+            out[d] = m
+    return out
+
+
+def peer_baseline(
+    tallies: Sequence[EmployeeTally], early_days: int, tail_days: int, known: PeerBaseline
+) -> PeerBaseline:
+    """The peer baseline from every employee's tally (those with enough adds to say something)."""
+    shares = [t.hollow / t.decided for t in tallies if t.decided >= 20]
+    busy = [t for t in tallies if t.early_adds >= 10]
+    if len(shares) < 5 or len(busy) < 5 or early_days <= 0:
+        return known
+    spread = Spread.of(shares)
+    # the peers' spread holds each one's sampling noise too; what is left is how much people
+    # really differ (method of moments), which is what one employee is judged against
+    noise = median(
+        [
+            t.hollow / t.decided * (1 - t.hollow / t.decided) / t.decided
+            for t in tallies
+            if t.decided >= 20
+        ]
+    )
+    between = max(spread.sd**2 - noise, 0.03**2) ** 0.5
+    lifts = [(t.late_adds / max(tail_days, 1)) / (t.early_adds / early_days) for t in busy]
+    return replace(
+        known,
+        hollow_share=Spread(spread.centre, between, spread.peers),
+        hollow_per_day=median([t.early_hollow / early_days for t in busy]),
+        tail_lift=median(lifts),
+        day_hollow_median=day_hollow_medians(tallies),
+    )
 
 
 @dataclass
@@ -61,6 +173,17 @@ def _engaged(v: ContactVerdict, days: int = 7) -> bool:
     )
 
 
+def is_hollow(v: ContactVerdict) -> bool:
+    """An add with nothing real behind it: not a matched bank customer, and no conversation
+    (a single message, which bought accounts send to look alive, is not one)."""
+    return not v.facts.is_customer and v.facts.customer_msgs < 2
+
+
+def _decided(v: ContactVerdict, now: datetime, days: int = 7) -> bool:
+    """Whether an add's engagement is known: it is real already, or its window has passed."""
+    return not is_hollow(v) or now >= v.facts.first_added_at + timedelta(days=days)
+
+
 def _quality_of(verdicts: Sequence[ContactVerdict]) -> float:
     """How real a group of adds looks: a matched bank customer counts fully, a contact who
     holds a conversation (two or more messages) half; a single message, which bought accounts
@@ -73,40 +196,103 @@ def _quality_of(verdicts: Sequence[ContactVerdict]) -> float:
     return worth / len(verdicts)
 
 
-def qr_batch_burst(verdicts: Sequence[ContactVerdict], result: AnomalyResult, tz: Any) -> None:
+def _points(surprise: float) -> float:
+    return POINTS_PER_SURPRISE * surprise if surprise >= MIN_SURPRISE else 0.0
+
+
+def _bursts(group: Sequence[ContactVerdict]) -> list[list[ContactVerdict]]:
+    """Disjoint runs of at least BURST_MIN_ADDS adds within BURST_WINDOW, earliest first."""
+    out: list[list[ContactVerdict]] = []
+    start = 0
+    while start < len(group):
+        end = start
+        while (
+            end + 1 < len(group)
+            and group[end + 1].facts.first_added_at - group[start].facts.first_added_at
+            <= BURST_WINDOW
+        ):
+            end += 1
+        if end - start + 1 >= BURST_MIN_ADDS:
+            out.append(list(group[start : end + 1]))
+            start = end + 1
+        else:
+            start += 1
+    return out
+
+
+def qr_batch_burst(
+    verdicts: Sequence[ContactVerdict],
+    baseline: PeerBaseline,
+    working_days: float,
+    result: AnomalyResult,
+    tz: Any,
+) -> None:
+    """Bursts through one channel (QR `state`, else `add_way`) whose hollow adds are far more
+    than the employee's own hollow rate, or the peers' if higher, puts in that many two-hour
+    windows (negative binomial). A branch event's burst is matched customers who chat: the
+    burst is there, the hollow excess is not."""
     by_state: dict[str, list[ContactVerdict]] = defaultdict(list)
     for v in verdicts:
         by_state[v.facts.state or f"add_way:{v.facts.add_way}"].append(v)
-    worst: tuple[float, dict[str, Any], list[str]] | None = None
-    for state, group in by_state.items():
-        group.sort(key=lambda v: v.facts.first_added_at)
-        start = 0
-        for end in range(len(group)):
-            while (
-                group[end].facts.first_added_at - group[start].facts.first_added_at > BURST_WINDOW
-            ):
-                start += 1
-            window = group[start : end + 1]
-            if len(window) < 8:
-                continue
-            quality = _quality_of(window)
-            raw = (len(window) - 6) * 3.0 * max(0.0, 1.0 - 2 * quality)
-            off_hours = sum(
-                1 for v in window if not 8 <= v.facts.first_added_at.astimezone(tz).hour < 20
-            )
-            raw *= 1.3 if off_hours > len(window) / 2 else 1.0
-            if worst is None or raw > worst[0]:
-                evidence = {
+    bursts: list[tuple[str, list[ContactVerdict]]] = []
+    for state, group in sorted(by_state.items()):
+        group.sort(key=lambda v: (v.facts.first_added_at, v.facts.external_userid))
+        bursts += [(state, b) for b in _bursts(group)]
+    if not bursts:
+        return
+    in_bursts = {v.facts.external_userid for _, b in bursts for v in b}
+    own_rate = sum(
+        1 for v in verdicts if is_hollow(v) and v.facts.external_userid not in in_bursts
+    ) / max(working_days, 1.0)
+    per_window = max(own_rate, baseline.hollow_per_day) * (
+        BURST_WINDOW.total_seconds() / 3600 / WORKING_HOURS_PER_DAY
+    )
+    suspicious = [
+        (state, b, [v for v in b if is_hollow(v)])
+        for state, b in bursts
+        if sum(1 for v in b if is_hollow(v)) / len(b)
+        > baseline.hollow_share.centre + 2 * baseline.hollow_share.sd
+    ]
+    hollow = sum(len(h) for _, _, h in suspicious)
+
+    def peers_that_day(b: Sequence[ContactVerdict]) -> float:
+        return baseline.day_hollow_median.get(b[0].facts.first_added_at.astimezone(tz).date(), 0.0)
+
+    expected = sum(max(per_window, peers_that_day(b)) for _, b, _ in suspicious)
+    if hollow - expected < MIN_EXCESS:
+        return
+    surprise = negative_binomial_surprise(hollow, expected, COUNT_DISPERSION)
+    off_hours = sum(
+        1
+        for _, b, _ in suspicious
+        for v in b
+        if not 8 <= v.facts.first_added_at.astimezone(tz).hour < 20
+    )
+    adds = sum(len(b) for _, b, _ in suspicious)
+    raw = _points(surprise) * (1.3 if off_hours > adds / 2 else 1.0)
+    result.add(
+        "QR_BATCH_BURST",
+        raw,
+        {
+            "bursts": [
+                {
                     "state": state,
-                    "adds": len(window),
-                    "from": window[0].facts.first_added_at.isoformat(),
-                    "to": window[-1].facts.first_added_at.isoformat(),
-                    "matched_or_engaged_share": round(quality, 2),
-                    "off_hours_adds": off_hours,
+                    "adds": len(b),
+                    "hollow_adds": len(h),
+                    "from": b[0].facts.first_added_at.isoformat(),
+                    "to": b[-1].facts.first_added_at.isoformat(),
+                    "peer_median_hollow_adds_that_day": peers_that_day(b),
                 }
-                worst = (raw, evidence, [v.facts.external_userid for v in window])
-    if worst is not None:
-        result.add("QR_BATCH_BURST", worst[0], worst[1], worst[2])
+                for state, b, h in sorted(suspicious, key=lambda x: -len(x[2]))[:5]
+            ],
+            "hollow_adds_in_bursts": hollow,
+            "expected_hollow_adds": round(expected, 1),
+            "peer_hollow_share": round(baseline.hollow_share.centre, 2),
+            "off_hours_adds": off_hours,
+            "surprise": round(surprise, 1),
+        },
+        [v.facts.external_userid for _, _, h in suspicious for v in h],
+    )
 
 
 def peer_institution(verdicts: Sequence[ContactVerdict], result: AnomalyResult) -> None:
@@ -145,23 +331,45 @@ def shared_contacts(
         )
 
 
+def add_suspicion(is_customer: bool | None, customer_msgs: int) -> float:
+    """How suspicious one add looks on its own, as the dense-block pass weighs its edge: a
+    hollow add fully, a non-customer who holds a conversation half, a matched customer little."""
+    if is_customer:
+        return 0.1
+    return 0.5 if customer_msgs >= 2 else 1.0
+
+
 def mutual_add_ring(
-    verdicts: Sequence[ContactVerdict], partners: dict[str, int], result: AnomalyResult
+    verdicts: Sequence[ContactVerdict],
+    partners: dict[str, int],
+    block: DenseBlock | None,
+    result: AnomalyResult,
 ) -> None:
     """Several employees of other teams who each share three or more of this employee's
-    contacts: a dense employee–contact block, which honest work rarely forms."""
-    if len(partners) < 2:
-        return
-    strength = sum(min(n, 10) for n in partners.values())
-    result.add(
-        "MUTUAL_ADD_RING",
-        12.0 * len(partners) + strength,
-        {
-            "partners": dict(sorted(partners.items(), key=lambda kv: -kv[1])[:10]),
-            "shared_with_partners": sum(partners.values()),
-        },
-        [],
-    )
+    contacts (streaming counts), and the dense employee–contact block the periodic FRAUDAR
+    pass found this employee in: structures honest work rarely forms."""
+    raw = 0.0
+    evidence: dict[str, Any] = {}
+    if len(partners) >= 2:
+        raw += 12.0 * len(partners) + sum(min(n, 10) for n in partners.values())
+        evidence["partners"] = dict(sorted(partners.items(), key=lambda kv: (-kv[1], kv[0]))[:10])
+        evidence["shared_with_partners"] = sum(partners.values())
+    mine: list[str] = []
+    if block is not None:
+        own = {v.facts.external_userid for v in verdicts}
+        mine = [c for c in block.contacts if c in own]
+        raw += 40.0 * block.ratio / MIN_DENSITY_RATIO
+        employee = verdicts[0].facts.employee_id if verdicts else None
+        evidence["dense_block"] = {
+            "other_employees": [e for e in block.employees if e != employee][:20],
+            "block_contacts": len(block.contacts),
+            "own_contacts_in_block": len(mine),
+            "examples": mine[:5],
+            "density": round(block.density, 2),
+            "densest_honest_shape": round(block.star_bound, 2),
+        }
+    if raw > 0:
+        result.add("MUTUAL_ADD_RING", raw, evidence, mine)
 
 
 def quick_delete(verdicts: Sequence[ContactVerdict], result: AnomalyResult) -> None:
@@ -188,31 +396,37 @@ def no_engagement(
     now: datetime,
     result: AnomalyResult,
 ) -> None:
-    """Adds whose contact never wrote within the window, far above what the peers' silent
-    share predicts for this many adds: the excess count is the evidence (a busy honest
-    employee has many silent adds too, in the same proportion as everyone else)."""
-    decided = [
-        v for v in verdicts if _engaged(v) or now >= v.facts.first_added_at + timedelta(days=7)
-    ]
-    if len(decided) < 8:
+    """Hollow adds (neither a matched customer nor a conversation) far above the share the
+    peers have, judged beta-binomially with the peers' own spread: a busy honest employee has
+    many hollow adds too, in about the same proportion as everyone else."""
+    decided = [v for v in verdicts if _decided(v, now)]
+    if len(decided) < BURST_MIN_ADDS:
         return
-    silent = [v for v in decided if not _engaged(v)]
-    share = len(silent) / len(decided)
-    peer_share = 1 - baseline.median_engagement if baseline.median_engagement is not None else 0.5
-    excess = len(silent) - len(decided) * peer_share
-    if share >= peer_share + 0.2 and excess >= 10:
-        result.add(
-            "NO_ENGAGEMENT",
-            excess,
-            {
-                "silent_adds": len(silent),
-                "decided_adds": len(decided),
-                "silent_share": round(share, 2),
-                "peer_silent_share": round(peer_share, 2),
-                "silent_adds_above_peers": round(excess, 1),
-            },
-            [v.facts.external_userid for v in silent if not v.facts.is_customer],
-        )
+    hollow = [v for v in decided if is_hollow(v)]
+    peers = baseline.hollow_share
+    expected = len(decided) * peers.centre
+    if len(hollow) - expected < MIN_EXCESS:
+        return
+    surprise = beta_binomial_surprise(len(hollow), len(decided), peers)
+    untouched = [v for v in hollow if v.facts.customer_msgs == 0 and v.facts.one_to_one_msgs == 0]
+    result.add(
+        "NO_ENGAGEMENT",
+        _points(surprise),
+        {
+            "hollow_adds": len(hollow),
+            "silent_adds": sum(1 for v in decided if not _engaged(v)),
+            "decided_adds": len(decided),
+            "hollow_share": round(len(hollow) / len(decided), 2),
+            "peer_hollow_share": round(peers.centre, 2),
+            "peer_hollow_share_sd": round(peers.sd, 2),
+            "hollow_adds_above_peers": round(len(hollow) - expected, 1),
+            "never_interacted": len(untouched),
+            "surprise": round(surprise, 1),
+        },
+        # which hollow adds are the excess is unknowable one by one; the contacts flagged are
+        # those nobody ever wrote to or from, the ones a reviewer should look at first
+        [v.facts.external_userid for v in untouched],
+    )
 
 
 @dataclass(frozen=True)
@@ -221,32 +435,54 @@ class PeriodTail:
 
     start: datetime
     expected_share: float
+    days: int = 3
+    early_days: int = 0
+    """Working days before `start` already worked (all of them once the tail has begun)."""
+    elapsed_days: float | None = None
+    """Working days of the period worked so far; None: all of them."""
+
+    @property
+    def worked_days(self) -> float:
+        return self.early_days + self.days if self.elapsed_days is None else self.elapsed_days
 
 
 def period_end_pileup(
     verdicts: Sequence[ContactVerdict],
     tail: PeriodTail,
-    period_days: int,
+    baseline: PeerBaseline,
     result: AnomalyResult,
 ) -> None:
-    if period_days < 7 or len(verdicts) < 10:
+    """Hollow adds in the last working days far above the employee's own hollow rate before
+    them (or the peers' typical rate, when higher: a new hire has no history), scaled by how
+    much busier everyone's last days are (negative binomial). A team's busy month end brings
+    real customers: more adds, not more hollow ones."""
+    if tail.early_days < 3:
         return
-    expected = tail.expected_share
     late = [v for v in verdicts if v.facts.first_added_at >= tail.start]
-    share = len(late) / len(verdicts)
-    quality = _quality_of(late)
-    if share >= max(0.4, 3 * expected) and len(late) >= 8 and quality < 0.4:
-        result.add(
-            "PERIOD_END_PILEUP",
-            150.0 * (share - expected) * (1 - quality),
-            {
-                "adds_in_last_working_days": len(late),
-                "share_of_period": round(share, 2),
-                "expected_share": round(expected, 2),
-                "tail_quality": round(quality, 2),
-            },
-            [v.facts.external_userid for v in late],
-        )
+    hollow = [v for v in late if is_hollow(v)]
+    early_hollow = sum(1 for v in verdicts if v.facts.first_added_at < tail.start and is_hollow(v))
+    own_rate = early_hollow / tail.early_days
+    lift = max(1.0, baseline.tail_lift)
+    expected = max(own_rate, baseline.hollow_per_day) * tail.days * lift
+    if len(hollow) - expected < MIN_EXCESS:
+        return
+    surprise = negative_binomial_surprise(len(hollow), expected, COUNT_DISPERSION)
+    result.add(
+        "PERIOD_END_PILEUP",
+        _points(surprise),
+        {
+            "adds_in_last_working_days": len(late),
+            "hollow_adds_in_last_working_days": len(hollow),
+            "share_of_period": round(len(late) / max(len(verdicts), 1), 2),
+            "own_hollow_adds_per_day_before": round(own_rate, 2),
+            "peer_hollow_adds_per_day": round(baseline.hollow_per_day, 2),
+            "peer_month_end_lift": round(baseline.tail_lift, 2),
+            "expected_hollow_adds": round(expected, 1),
+            "tail_quality": round(_quality_of(late), 2),
+            "surprise": round(surprise, 1),
+        },
+        [v.facts.external_userid for v in hollow],
+    )
 
 
 def assess(
@@ -259,23 +495,29 @@ def assess(
     tz: Any,
     partners: dict[str, int] | None = None,
     tail: PeriodTail | None = None,
+    block: DenseBlock | None = None,
 ) -> AnomalyResult:
-    """`tail` defaults to the last three calendar days of a period ending at `period_end`."""
+    """`block` is the dense block the employee is in, if any; `tail` defaults to the last
+    three calendar days of a period ending at `period_end`."""
     result = AnomalyResult()
-    tail = tail or PeriodTail(period_end - timedelta(days=3), 3 / max(period_days, 1))
-    qr_batch_burst(verdicts, result, tz)
+    tail = tail or PeriodTail(
+        period_end - timedelta(days=3), 3 / max(period_days, 1), 3, max(period_days - 3, 0)
+    )
+    qr_batch_burst(verdicts, baseline, tail.worked_days, result, tz)
     peer_institution(verdicts, result)
     shared_contacts(verdicts, shared, result)
-    mutual_add_ring(verdicts, partners or {}, result)
+    mutual_add_ring(verdicts, partners or {}, block, result)
     quick_delete(verdicts, result)
     no_engagement(verdicts, baseline, now, result)
-    period_end_pileup(verdicts, tail, period_days, result)
+    if period_days >= 7 and len(verdicts) >= 10:
+        period_end_pileup(verdicts, tail, baseline, result)
     result.reasons.sort(key=lambda r: -r["contribution"])
     result.score = round(min(100.0, sum(r["contribution"] for r in result.reasons)), 1)
     in_favour = {
         "adds": len(verdicts),
         "matched_customers": sum(1 for v in verdicts if v.facts.is_customer),
         "customers_who_wrote": sum(1 for v in verdicts if _engaged(v)),
+        "conversations": sum(1 for v in verdicts if v.facts.customer_msgs >= 2),
     }
     for reason in result.reasons:
         reason["evidence"]["in_favour"] = in_favour

@@ -1,0 +1,56 @@
+"""Contact profiles into PostgreSQL: one batch may hold two profiles of the same follower (a
+contact re-added within seconds, or enriched twice); the batch must apply, latest first."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from services.scorer import repository
+from shared.schemas import ContactProfileRecord
+from tests.infra import Infra
+
+pytestmark = pytest.mark.integration
+AT = datetime(2026, 10, 9, 2, 0, tzinfo=UTC)
+
+
+def profile(employee: str, contact: str, state: str, minutes: int) -> ContactProfileRecord:
+    return ContactProfileRecord.model_validate(
+        {
+            "type": "contact_profile",
+            "external_userid": contact,
+            "contact_type": 1,
+            "employee_id": employee,
+            "add_way": 1,
+            "state": state,
+            "oper_userid": contact,
+            "occurred_at": AT + timedelta(minutes=minutes),
+        }
+    )
+
+
+async def test_two_profiles_of_one_follower_in_a_batch_apply_latest_first(
+    infra: Infra, database: str
+) -> None:
+    conn = await asyncpg.connect(infra.owner_dsn(database))
+    try:
+        await repository.upsert_profiles(
+            conn,
+            [
+                profile("e1", "wm-a", "first_code", 0),
+                profile("e2", "wm-a", "other_code", 1),
+                profile("e1", "wm-a", "second_code", 2),
+            ],
+        )
+        rows = await conn.fetch(
+            "SELECT employee_id, state FROM employee_contact WHERE external_userid = 'wm-a' "
+            "ORDER BY employee_id"
+        )
+    finally:
+        await conn.close()
+    assert [(r["employee_id"], r["state"]) for r in rows] == [
+        ("e1", "second_code"),
+        ("e2", "other_code"),
+    ]
