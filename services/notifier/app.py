@@ -22,6 +22,7 @@ from services.notifier.api import alert_routes, silence_routes
 from services.notifier.channels.app import AccessTokens, AppChannel
 from services.notifier.channels.base import ChannelAdapter
 from services.notifier.channels.email import EmailChannel
+from services.notifier.channels.poster import Poster, fresh_client
 from services.notifier.channels.robot import RobotChannel
 from services.notifier.channels.webhook import LogChannel, WebhookChannel
 from services.notifier.delivery import Delivery
@@ -77,13 +78,18 @@ def calendar_from(config: NotifierConfig, settings: NotifierSettings) -> Busines
 
 
 def channels_for(
-    settings: NotifierSettings, config: NotifierConfig, http: httpx.AsyncClient, clock: Clock
+    settings: NotifierSettings,
+    config: NotifierConfig,
+    http: httpx.AsyncClient,
+    fresh: httpx.AsyncClient,
+    clock: Clock,
 ) -> dict[str, ChannelAdapter]:
+    poster = Poster(http, fresh)
     channels: dict[str, ChannelAdapter] = {
-        "webhook": WebhookChannel(http, settings.notifier_external_url),
+        "webhook": WebhookChannel(poster, settings.notifier_external_url),
         "log": LogChannel(),
         "robot": RobotChannel(
-            http,
+            poster,
             clock,
             settings.robot_messages_per_window,
             timedelta(seconds=settings.robot_window_seconds),
@@ -183,8 +189,11 @@ def create_app(
         await broker.connect()
         await ensure_topics(broker, [topic, settings.topics.dlq(topic)], settings.topic_partitions)
         await broker.start()
-        async with httpx.AsyncClient(timeout=settings.delivery_timeout_seconds) as http:
-            channels = channels_for(settings, config, http, clock)
+        async with (
+            httpx.AsyncClient(timeout=settings.delivery_timeout_seconds) as http,
+            fresh_client(settings.delivery_timeout_seconds) as fresh,
+        ):
+            channels = channels_for(settings, config, http, fresh, clock)
             grouper = Grouper(state.get_pool, config.timing, business_calendar, clock)
             delivery = Delivery(
                 state.get_pool,

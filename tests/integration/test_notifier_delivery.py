@@ -584,9 +584,10 @@ async def test_failures_retry_with_backoff_then_dead_letter(
             dead = await eventually(
                 webhook_state, lambda n: bool(n) and n[0]["state"] == "dead", timeout=30
             )
-        # the sink answers 503; a keep-alive connection it closed may surface as a ReadError
-        assert dead[0]["attempts"] == 2
-        assert "503" in dead[0]["last_error"] or "ReadError" in dead[0]["last_error"]
+        # the second try may meet the keep-alive connection the sink closed after 5 s idle:
+        # it is then sent again at once on a new one (tests/.../test_notifier_keepalive.py),
+        # so the last error is always the sink's own answer
+        assert dead[0]["attempts"] == 2 and "503" in dead[0]["last_error"]
         log = await query(
             infra,
             database,

@@ -18,6 +18,7 @@ from services.notifier.channels.base import (
     RateLimited,
     Target,
 )
+from services.notifier.channels.poster import Poster
 from services.notifier.domain.digest import Digest, markdown_parts
 from services.notifier.domain.ratelimit import (
     ONE_MINUTE,
@@ -40,12 +41,12 @@ def robot_id(url: str) -> str:
 class RobotChannel:
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        poster: Poster,
         clock: Callable[[], datetime],
         limit: int = ROBOT_PER_MINUTE,
         window: timedelta = ONE_MINUTE,
     ) -> None:
-        self._http = http
+        self._poster = poster
         self._clock = clock
         self._limit = limit
         self._window = window
@@ -65,8 +66,9 @@ class RobotChannel:
             raise DestinationInvalid(robot, f"{robot} is disabled (invalid key)")
         await self._take_token(conn, robot)
         try:
-            response = await self._http.post(
-                url, json={"msgtype": "markdown", "markdown": {"content": part}}
+            # not replayable: WeCom's robot has no idempotency key (domain/resend.py)
+            response = await self._poster.post(
+                url, json={"msgtype": "markdown", "markdown": {"content": part}}, replayable=False
             )
             response.raise_for_status()
             body = response.json()

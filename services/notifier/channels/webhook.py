@@ -7,9 +7,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
-
 from services.notifier.channels.base import Target
+from services.notifier.channels.poster import Poster
 from services.notifier.domain.digest import Digest, alertmanager_body, email_plain
 from shared.db import Connection
 
@@ -17,16 +16,20 @@ log = logging.getLogger(__name__)
 
 
 class WebhookChannel:
-    def __init__(self, http: httpx.AsyncClient, external_url: str) -> None:
-        self._http = http
+    def __init__(self, poster: Poster, external_url: str) -> None:
+        self._poster = poster
         self._external_url = external_url
 
     def render(self, digest: Digest) -> Sequence[Any]:
         return [alertmanager_body(digest, "webhook", self._external_url)]
 
     async def send(self, conn: Connection, target: Target, part: Any) -> None:
-        response = await self._http.post(
-            target.destination, json=part, headers={"Idempotency-Key": target.idempotency_key}
+        # replayable: the receiver can drop a duplicate by its Idempotency-Key
+        response = await self._poster.post(
+            target.destination,
+            json=part,
+            headers={"Idempotency-Key": target.idempotency_key},
+            replayable=True,
         )
         response.raise_for_status()
 
