@@ -25,6 +25,7 @@ from services.notifier.channels.email import EmailChannel
 from services.notifier.channels.poster import Poster, fresh_client
 from services.notifier.channels.robot import RobotChannel
 from services.notifier.channels.webhook import LogChannel, WebhookChannel
+from services.notifier.daily import DailyDigests
 from services.notifier.delivery import Delivery
 from services.notifier.domain.acklink import AckLinks
 from services.notifier.domain.config import NotifierConfig
@@ -207,6 +208,13 @@ def create_app(
                 asyncio.create_task(work(grouper, delivery)),
                 asyncio.create_task(escalator.run_forever(settings.escalation_interval_seconds)),
             ]
+            if config.daily_digest is not None:
+                daily = DailyDigests(
+                    state.get_pool, config.daily_digest, config.timing, business_calendar, clock
+                )
+                tasks.append(
+                    asyncio.create_task(daily.run_forever(settings.daily_digest_interval_seconds))
+                )
             try:
                 yield
             finally:

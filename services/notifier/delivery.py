@@ -25,6 +25,7 @@ from services.notifier.channels.base import (
     Target,
 )
 from services.notifier.domain.acklink import AckLinks
+from services.notifier.domain.daily import DailyContent
 from services.notifier.domain.digest import Digest, DigestItem
 from shared.db import Connection
 
@@ -36,7 +37,8 @@ NOTICES = Counter(
 )
 
 CLAIM_SQL = """
-SELECT digest_id, channel, recipient, destination, period, idempotency_key, parts_sent, attempts
+SELECT digest_id, channel, recipient, destination, period, idempotency_key, parts_sent, attempts,
+       kind, content
   FROM notice_digest
  WHERE state = 'pending' AND next_attempt_at <= $1
  ORDER BY next_attempt_at, digest_id
@@ -116,11 +118,14 @@ class Delivery:
         if adapter is None:
             await self._dead(conn, row, part_no, f"channel {channel} is not configured")
             return
-        parts = adapter.render(await self._digest(conn, row))
         target = Target(
             row["digest_id"], channel, row["recipient"], row["destination"], row["idempotency_key"]
         )
         try:
+            if row["kind"] == "daily":
+                parts = adapter.render_daily(DailyContent.from_json(row["content"]))
+            else:
+                parts = adapter.render(await self._digest(conn, row))
             await adapter.send(conn, target, parts[part_no])
         except RateLimited as exc:
             NOTICES.labels(channel, "rate_limited").inc()

@@ -7,8 +7,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from services.notifier.channels.base import Target
+from services.notifier.channels.base import PermanentFailure, Target
 from services.notifier.channels.poster import Poster
+from services.notifier.domain.daily import DailyContent, plain_text
 from services.notifier.domain.digest import Digest, alertmanager_body, email_plain
 from shared.db import Connection
 
@@ -22,6 +23,9 @@ class WebhookChannel:
 
     def render(self, digest: Digest) -> Sequence[Any]:
         return [alertmanager_body(digest, "webhook", self._external_url)]
+
+    def render_daily(self, content: DailyContent) -> Sequence[Any]:
+        raise PermanentFailure("the webhook channel carries alerts, not the daily digest")
 
     async def send(self, conn: Connection, target: Target, part: Any) -> None:
         # replayable: the receiver can drop a duplicate by its Idempotency-Key
@@ -39,6 +43,9 @@ class LogChannel:
 
     def render(self, digest: Digest) -> Sequence[Any]:
         return [email_plain(digest)]
+
+    def render_daily(self, content: DailyContent) -> Sequence[Any]:
+        return [plain_text(content)]
 
     async def send(self, conn: Connection, target: Target, part: Any) -> None:
         log.info("alert digest", extra={"recipient": target.recipient, "digest": part})

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from shared.calendar import PeriodKind
 from shared.schemas import AlertName
 
 
@@ -67,6 +68,28 @@ class Timing(_Strict):
     working_days_only: bool = False
     escalate_after_working_hours: float | None = Field(default=None, gt=0)
     max_escalation_levels: int = Field(default=2, ge=0, le=10)
+
+
+DAILY_CHANNELS = frozenset({Channel.ROBOT, Channel.EMAIL, Channel.APP, Channel.LOG})
+
+
+class DailyDigest(_Strict):
+    """The daily digest per supervisor: sent at local time `at` on every working day of the
+    business calendar, showing the team's attainment in the current `period` (month or week)."""
+
+    at: time
+    channels: list[Channel] = Field(min_length=1)
+    period: PeriodKind = PeriodKind.MONTH
+
+    _time = field_validator("at", mode="before")(_clock)
+
+    @field_validator("channels")
+    @classmethod
+    def _person_channels(cls, value: list[Channel]) -> list[Channel]:
+        wrong = [c.value for c in value if c not in DAILY_CHANNELS]
+        if wrong:
+            raise ValueError(f"the daily digest goes to robot, email, app or log, not {wrong}")
+        return value
 
 
 class Match(_Strict):
@@ -130,6 +153,7 @@ class NotifierConfig(_Strict):
     smtp: Smtp | None = None
     ops_recipients: list[str] = Field(default_factory=list)
     calendar_overrides_file: str | None = None
+    daily_digest: DailyDigest | None = None
 
     @model_validator(mode="after")
     def _channels_configured(self) -> NotifierConfig:
@@ -166,6 +190,8 @@ class NotifierConfig(_Strict):
         used |= set(self.default_channels)
         if self.risk_compliance.recipients:
             used |= set(self.risk_compliance.channels)
+        if self.daily_digest is not None:
+            used |= set(self.daily_digest.channels)
         return used
 
 

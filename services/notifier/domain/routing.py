@@ -86,6 +86,11 @@ def destination(channel: Channel, recipient: str, alert: AlertFacts) -> str | No
         if not alert.team_id or not alert.branch_id:
             return None
         return f"team:{alert.branch_id}/{alert.team_id}"
+    return destination_of_person(channel, recipient)
+
+
+def destination_of_person(channel: Channel, recipient: str) -> str | None:
+    """Where a person is reached on a channel that does not depend on a team (not robot)."""
     if channel is Channel.APP:
         return None if is_email(recipient) else f"user:{recipient}"
     if channel is Channel.EMAIL:
