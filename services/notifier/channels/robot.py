@@ -28,6 +28,7 @@ from services.notifier.domain.digest import Digest, markdown_parts
 from services.notifier.domain.ratelimit import (
     ONE_MINUTE,
     ROBOT_PER_MINUTE,
+    guarded,
     pause_after_refusal,
     take,
 )
@@ -76,7 +77,7 @@ class RobotChannel:
         self._poster = poster
         self._clock = clock
         self._limit = limit
-        self._window = window
+        self._window = guarded(window)
 
     def render(self, digest: Digest) -> Sequence[Any]:
         return markdown_parts(digest, ROBOT_MARKDOWN_LIMIT)

@@ -82,6 +82,15 @@ class DailyContent:
         targets = [r.target for r in self.rows if r.target is not None]
         return sum(r.valid_adds for r in self.rows), (sum(targets) if targets else None)
 
+    @property
+    def attainment(self) -> float | None:
+        """The team's: valid adds of those with a target against the sum of their targets."""
+        targeted = [r for r in self.rows if r.target is not None]
+        target = sum(r.target or 0 for r in targeted)
+        if not targeted:
+            return None
+        return sum(r.valid_adds for r in targeted) / target if target else 1.0
+
 
 @dataclass(frozen=True)
 class DailyPlan:
@@ -166,8 +175,9 @@ def table_lines(content: DailyContent) -> list[str]:
         who = f"{r.name} ({r.employee_id})" if r.name and r.name != r.employee_id else r.employee_id
         lines.append(f"| {who} | {r.valid_adds} | {_count(r.target)} | {_percent(r.attainment)} |")
     valid, target = content.totals
-    total = valid / target if target else None
-    lines.append(f"| **合计 total** | {valid} | {_count(target)} | {_percent(total)} |")
+    lines.append(
+        f"| **合计 total** | {valid} | {_count(target)} | {_percent(content.attainment)} |"
+    )
     return lines
 
 
