@@ -29,6 +29,7 @@ from services.notifier.daily import DailyDigests
 from services.notifier.delivery import Delivery
 from services.notifier.domain.acklink import AckLinks
 from services.notifier.domain.config import NotifierConfig
+from services.notifier.domain.routing import destination_of_person
 from services.notifier.escalation import Escalator
 from services.notifier.grouping import Grouper
 from services.notifier.intake import BreachIntake
@@ -112,6 +113,18 @@ def channels_for(
             config.smtp, settings.notifier_smtp_password, settings.delivery_timeout_seconds
         )
     return channels
+
+
+def ops_addresses(config: NotifierConfig) -> list[tuple[str, str, str]]:
+    """Where ops hear of a disabled robot or a dead letter: each ops recipient on each ops
+    channel that can reach them."""
+    found = []
+    for recipient in config.ops_recipients:
+        for channel in config.ops_channels:
+            where = destination_of_person(channel, recipient)
+            if where is not None:
+                found.append((channel.value, recipient, where))
+    return found
 
 
 def create_app(
@@ -202,6 +215,7 @@ def create_app(
                 settings.delivery_max_attempts,
                 clock,
                 ack_links,
+                ops_addresses(config),
             )
             escalator = Escalator(state.get_pool, config, business_calendar, clock)
             tasks = [

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -54,6 +54,10 @@ SELECT a.alert_id, a.alertname, a.status, a.employee_id, a.period, a.supervisor_
 """
 
 
+# (channel, recipient, destination) of each way ops are told
+OpsAddress = tuple[str, str, str]
+
+
 def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(5 * 2 ** max(attempts - 1, 0), 3600))
 
@@ -70,12 +74,14 @@ class Delivery:
         max_attempts: int,
         clock: Callable[[], datetime],
         ack_links: AckLinks | None = None,
+        ops: Sequence[OpsAddress] = (),
     ) -> None:
         self._pool = pool
         self._channels = channels
         self._max_attempts = max_attempts
         self._clock = clock
         self._ack_links = ack_links
+        self._ops = ops
 
     async def run_once(self, limit: int = 50) -> int:
         """Deliver up to `limit` due digest parts; returns how many were handled."""
@@ -124,6 +130,8 @@ class Delivery:
         try:
             if row["kind"] == "daily":
                 parts = adapter.render_daily(DailyContent.from_json(row["content"]))
+            elif row["kind"] == "ops":
+                parts = adapter.render_ops(row["content"]["text"])
             else:
                 parts = adapter.render(await self._digest(conn, row))
             await adapter.send(conn, target, parts[part_no])
@@ -234,11 +242,36 @@ class Delivery:
             row["digest_id"],
             error,
         )
-        await conn.execute(
-            "INSERT INTO ops_notice (kind, detail) VALUES ('dead_letter', $1)",
+        await self._tell_ops(
+            conn,
+            row,
+            "dead_letter",
             f"digest {row['digest_id']} ({row['channel']} to {row['recipient']}): {error}",
         )
         await self._log(conn, row, part, "dead", error)
+
+    async def _tell_ops(self, conn: Connection, row: asyncpg.Record, kind: str, text: str) -> None:
+        """Recorded in `ops_notice`, and sent to the ops recipients through the outbox (not
+        when what failed was itself a notice to ops: that would never end)."""
+        notice_id = await conn.fetchval(
+            "INSERT INTO ops_notice (kind, detail) VALUES ($1, $2) RETURNING ops_notice_id",
+            kind,
+            text,
+        )
+        if row["kind"] == "ops":
+            return
+        for channel, recipient, destination in self._ops:
+            key = f"ops|{notice_id}|{channel}|{recipient}"
+            await conn.execute(
+                """INSERT INTO notice_digest (kind, content, channel, recipient, destination,
+                                              period, group_key, idempotency_key)
+                   VALUES ('ops', $1, $2, $3, $4, '-', $5, $5) ON CONFLICT DO NOTHING""",
+                {"kind": kind, "text": text},
+                channel,
+                recipient,
+                destination,
+                key,
+            )
 
     async def _disable(
         self, conn: Connection, row: asyncpg.Record, part: int, exc: DestinationInvalid
@@ -255,9 +288,8 @@ class Delivery:
                 "route disabled: the group robot's key is invalid; fix robot_webhook",
                 extra={"destination": exc.disabled_key, "team": row["destination"]},
             )
-            await conn.execute(
-                "INSERT INTO ops_notice (kind, detail) VALUES ('route_disabled', $1)",
-                f"{exc.disabled_key} of {row['destination']}: {exc}",
+            await self._tell_ops(
+                conn, row, "route_disabled", f"{exc.disabled_key} of {row['destination']}: {exc}"
             )
         await self._dead(conn, row, part, f"route disabled: {exc}")
         await self._log(conn, row, part, "disabled", str(exc))

@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import orjson
 import pytest
 import yaml
 from aiokafka import AIOKafkaProducer
@@ -221,9 +222,8 @@ async def test_invalid_robot_key_disables_the_route_and_tells_ops(
 ) -> None:
     async with wecom_standin(valid_keys=set()) as wecom:
         await seed_org(infra, database, team(wecom.robot_url("revoked")))
-        settings = make_settings(
-            infra, topics, database, tmp_path, robot_config(group_wait_seconds=0)
-        )
+        config = {**robot_config(group_wait_seconds=0), "ops_recipients": ["ops_duty"]}
+        settings = make_settings(infra, topics, database, tmp_path, config)
         async with notifier(settings) as client:
             await publish(infra, topics.breaches, [breach("e1")])
 
@@ -233,6 +233,19 @@ async def test_invalid_robot_key_disables_the_route_and_tells_ops(
             await eventually(states, lambda s: s == ["dead"])
             await publish(infra, topics.breaches, [breach("e2")])
             await eventually(states, lambda s: s == ["dead", "dead"])
+
+            async def ops_told() -> list[asyncpg.Record]:
+                return await query(
+                    infra,
+                    database,
+                    "SELECT recipient, state, content FROM notice_digest WHERE kind = 'ops'",
+                )
+
+            # ops are told through the outbox on their channel (log here), once per ops notice
+            # (route disabled once; a dead letter for each of the two digests)
+            told = await eventually(
+                ops_told, lambda t: len(t) == 3 and all(r["state"] == "sent" for r in t)
+            )
         assert wecom.robot_answers == [93000]  # the second digest never reached WeCom
         disabled = await query(
             infra, database, "SELECT channel, destination FROM disabled_destination"
@@ -242,6 +255,9 @@ async def test_invalid_robot_key_disables_the_route_and_tells_ops(
         ops = await query(infra, database, "SELECT kind, detail FROM ops_notice ORDER BY 1")
         assert [r["kind"] for r in ops].count("route_disabled") == 1
         assert all("revoked" not in r["detail"] for r in ops)
+        assert len(told) == len(ops) and {t["recipient"] for t in told} == {"ops_duty"}
+        kinds = sorted(orjson.loads(t["content"])["kind"] for t in told)
+        assert kinds == sorted(r["kind"] for r in ops) and "route_disabled" in kinds
 
 
 async def test_app_message_uses_a_cached_token_and_renews_it(

@@ -16,7 +16,7 @@ from services.notifier.channels.base import PermanentFailure, RateLimited, Targe
 from services.notifier.domain import daily
 from services.notifier.domain.daily import DailyContent
 from services.notifier.domain.digest import Digest, markdown_parts
-from services.notifier.domain.splitting import APP_MARKDOWN_LIMIT
+from services.notifier.domain.splitting import APP_MARKDOWN_LIMIT, truncate_utf8
 from shared.db import Connection
 
 TOKEN_INVALID = frozenset({40014, 41001, 42001})
@@ -90,6 +90,9 @@ class AppChannel:
 
     def render(self, digest: Digest) -> Sequence[Any]:
         return markdown_parts(digest, APP_MARKDOWN_LIMIT)
+
+    def render_ops(self, text: str) -> Sequence[Any]:
+        return [truncate_utf8(f"**通知服务 notifier ops**\n{text}", APP_MARKDOWN_LIMIT)]
 
     def render_daily(self, content: DailyContent) -> Sequence[Any]:
         """The table only: an image app message needs a media upload, not done yet."""

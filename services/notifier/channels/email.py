@@ -67,6 +67,10 @@ class EmailChannel:
         png = attainment_chart(content)
         return [MailPart(subject, daily.plain_text(content), daily_html(content), png)]
 
+    def render_ops(self, text: str) -> Sequence[Any]:
+        body = f"<html><body><p>{html.escape(text)}</p></body></html>"
+        return [MailPart(f"[notifier ops] {text[:80]}", text + "\n", body)]
+
     async def send(self, conn: Connection, target: Target, part: Any) -> None:
         address = await self._address(conn, target.destination)
         mail: MailPart = part

@@ -82,6 +82,9 @@ class RobotChannel:
     def render(self, digest: Digest) -> Sequence[Any]:
         return markdown_parts(digest, ROBOT_MARKDOWN_LIMIT)
 
+    def render_ops(self, text: str) -> Sequence[Any]:
+        raise PermanentFailure("ops are not told through a robot (it may be the broken one)")
+
     def render_daily(self, content: DailyContent) -> Sequence[Any]:
         """The table as markdown (mentioning the supervisor), then the chart as an image."""
         parts: list[str | RobotImage] = list(daily.markdown_parts(content, ROBOT_MARKDOWN_LIMIT))

@@ -27,6 +27,9 @@ class WebhookChannel:
     def render_daily(self, content: DailyContent) -> Sequence[Any]:
         raise PermanentFailure("the webhook channel carries alerts, not the daily digest")
 
+    def render_ops(self, text: str) -> Sequence[Any]:
+        raise PermanentFailure("the webhook channel carries alerts, not ops notices")
+
     async def send(self, conn: Connection, target: Target, part: Any) -> None:
         # replayable: the receiver can drop a duplicate by its Idempotency-Key
         response = await self._poster.post(
@@ -46,6 +49,9 @@ class LogChannel:
 
     def render_daily(self, content: DailyContent) -> Sequence[Any]:
         return [plain_text(content)]
+
+    def render_ops(self, text: str) -> Sequence[Any]:
+        return [f"notifier ops: {text}"]
 
     async def send(self, conn: Connection, target: Target, part: Any) -> None:
         log.info("alert digest", extra={"recipient": target.recipient, "digest": part})

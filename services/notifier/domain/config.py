@@ -152,6 +152,8 @@ class NotifierConfig(_Strict):
     wecom_app: WeComApp | None = None
     smtp: Smtp | None = None
     ops_recipients: list[str] = Field(default_factory=list)
+    # how ops hear of a disabled robot or a dead letter (never a robot: it may be the broken one)
+    ops_channels: list[Channel] = Field(default_factory=lambda: [Channel.LOG])
     calendar_overrides_file: str | None = None
     daily_digest: DailyDigest | None = None
 
@@ -192,7 +194,17 @@ class NotifierConfig(_Strict):
             used |= set(self.risk_compliance.channels)
         if self.daily_digest is not None:
             used |= set(self.daily_digest.channels)
+        if self.ops_recipients:
+            used |= set(self.ops_channels)
         return used
+
+    @field_validator("ops_channels")
+    @classmethod
+    def _ops_not_by_robot(cls, value: list[Channel]) -> list[Channel]:
+        wrong = [c.value for c in value if c in (Channel.ROBOT, Channel.WEBHOOK)]
+        if wrong:
+            raise ValueError(f"ops hear by email, app or log, not {wrong}")
+        return value
 
 
 def _describe(source: str, exc: ValidationError) -> str:

@@ -1,12 +1,14 @@
--- Notifier (issue 7): the daily digest per supervisor rides in the same outbox as alert
--- digests (claimed with FOR UPDATE SKIP LOCKED, retried, dead-lettered, logged). Its content
--- is a snapshot taken when it is planned, so a part sent again is the same part.
+-- Notifier (issue 7): the daily digest per supervisor, and what ops must hear (a disabled
+-- robot, a dead letter), ride in the same outbox as alert digests (claimed with FOR UPDATE
+-- SKIP LOCKED, retried, dead-lettered, logged). Their content is a snapshot taken when they
+-- are planned, so a part sent again is the same part.
 ALTER TABLE notice_digest
-    ADD COLUMN kind text NOT NULL DEFAULT 'alerts' CHECK (kind IN ('alerts', 'daily')),
+    ADD COLUMN kind text NOT NULL DEFAULT 'alerts' CHECK (kind IN ('alerts', 'daily', 'ops')),
     ADD COLUMN day date,
     ADD COLUMN content jsonb,
     ADD CONSTRAINT notice_digest_daily_has_content
-        CHECK (kind = 'alerts' OR (day IS NOT NULL AND content IS NOT NULL));
+        CHECK (kind <> 'daily' OR (day IS NOT NULL AND content IS NOT NULL)),
+    ADD CONSTRAINT notice_digest_ops_has_content CHECK (kind <> 'ops' OR content IS NOT NULL);
 -- Exactly one daily digest per channel, destination, recipient and day.
 CREATE UNIQUE INDEX daily_digest_once ON notice_digest (channel, destination, recipient, day)
     WHERE kind = 'daily';
