@@ -280,10 +280,12 @@ async def test_app_message_uses_a_cached_token_and_renews_it(
             wecom_corp_id=wecom.corp_id,
             notifier_wecom_app_secret=SecretStr(wecom.corp_secret),
         )
-        async with notifier(settings):
+        async with notifier(settings) as client:
             await publish(infra, topics.breaches, [breach("e1"), breach("e2", supervisor="lead2")])
             await eventually(lambda: _app_count(wecom), lambda n: n == 2)
             assert wecom.token_fetches == 1
+            mine = await client.get("/v1/alerts", params={"supervisor_id": "lead2"})
+            assert [a["employee_id"] for a in mine.json()["alerts"]] == ["e2"]
             wecom.expire_tokens()
             await publish(infra, topics.breaches, [breach("e3")])
             await eventually(lambda: _app_count(wecom), lambda n: n == 3)
