@@ -302,12 +302,17 @@ async def test_email_plain_and_html_and_anomalies_reach_risk_compliance(
     infra: Infra, topics: Topics, database: str, tmp_path: Path
 ) -> None:
     with smtp_standin() as smtp:
-        await seed_org(infra, database, team(None, email="lead1@bank.example"))
+        officer = {"id": "officer1", "role": "risk_officer", "email": "officer1@bank.example"}
+        await seed_org(infra, database, [*team(None, email="lead1@bank.example"), officer])
         config = {
             "timing": FAST,
             "routes": [{"channels": ["email"]}],
             "smtp": {"host": "127.0.0.1", "port": smtp.port, "sender": "alerts@bank.example"},
-            "risk_compliance": {"recipients": ["risk@bank.example"], "channels": ["email"]},
+            "risk_compliance": {
+                "recipients": ["risk@bank.example"],
+                "roles": ["risk_officer"],  # the branch's officers, from the org data
+                "channels": ["email"],
+            },
         }
         settings = make_settings(
             infra,
@@ -324,9 +329,11 @@ async def test_email_plain_and_html_and_anomalies_reach_risk_compliance(
                 topics.breaches,
                 [breach("e1"), breach("e2", alertname=AlertName.ANOMALY_FLAGGED)],
             )
-            await smtp.wait_for(2)
+            await smtp.wait_for(3)
         by_rcpt = {r[0]: m for r, m in zip(smtp.recipients, smtp.messages, strict=True)}
-        assert set(by_rcpt) == {"lead1@bank.example", "risk@bank.example"}
+        assert set(by_rcpt) == {"lead1@bank.example", "risk@bank.example", "officer1@bank.example"}
+        officer_mail = str(by_rcpt["officer1@bank.example"])
+        assert "e2" in officer_mail and "e1 closed" not in officer_mail
         lead = by_rcpt["lead1@bank.example"]
         types = [p.get_content_type() for p in lead.walk()]
         assert "text/plain" in types and "text/html" in types

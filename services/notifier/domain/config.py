@@ -125,9 +125,11 @@ class Route(_Strict):
 
 
 class RiskCompliance(_Strict):
-    """Who also hears of anomalies: WeCom userids, or e-mail addresses (contain `@`)."""
+    """Who also hears of anomalies: WeCom userids, or e-mail addresses (contain `@`), and the
+    active employees of the alert's branch whose org-data `role` is one of `roles`."""
 
     recipients: list[str] = Field(default_factory=list)
+    roles: list[str] = Field(default_factory=list)
     channels: list[Channel] = Field(default_factory=lambda: [Channel.EMAIL])
 
 
@@ -190,7 +192,7 @@ class NotifierConfig(_Strict):
     def channels_needing(self) -> set[Channel]:
         used = {c for r in self.routes for c in r.channels}
         used |= set(self.default_channels)
-        if self.risk_compliance.recipients:
+        if self.risk_compliance.recipients or self.risk_compliance.roles:
             used |= set(self.risk_compliance.channels)
         if self.daily_digest is not None:
             used |= set(self.daily_digest.channels)
