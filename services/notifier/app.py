@@ -184,15 +184,20 @@ def create_app(
         raw = message.raw_message
         await intake.handle(raw if isinstance(raw, tuple) else (raw,))
 
+    stopping = asyncio.Event()
+
     async def work(grouper: Grouper, delivery: Delivery) -> None:
-        while True:
+        """Until shutdown; a shutdown lets the part in flight be recorded (cancelling between
+        sending and committing would send it again after the restart)."""
+        while not stopping.is_set():
             handled = 0
             try:
-                handled = await grouper.run_once() + await delivery.run_once()
+                handled = await grouper.run_once() + await delivery.run_once(stopping)
             except Exception:
                 log.exception("delivery round failed; retrying")
             if not handled:
-                await asyncio.sleep(settings.delivery_interval_seconds)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), settings.delivery_interval_seconds)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -232,7 +237,12 @@ def create_app(
             try:
                 yield
             finally:
-                for task in tasks:
+                stopping.set()
+                worker, others = tasks[0], tasks[1:]
+                # the part in flight finishes (bounded by the HTTP timeout), then the loop ends
+                grace = settings.delivery_timeout_seconds + 5
+                _done, late = await asyncio.wait([worker], timeout=grace)
+                for task in [*late, *others]:
                     task.cancel()
                 for task in tasks:
                     with contextlib.suppress(asyncio.CancelledError):

@@ -18,10 +18,12 @@ from datetime import datetime
 import asyncpg
 from prometheus_client import Counter
 
-from services.notifier.domain.config import DailyDigest, Timing
-from services.notifier.domain.daily import TeamRow, due_day, missed_days, plan_daily
+from services.notifier import org
+from services.notifier.domain.config import Channel, DailyDigest, Timing
+from services.notifier.domain.daily import DailyPlan, TeamRow, due_day, missed_days, plan_daily
 from services.notifier.domain.holding import next_allowed
 from shared.calendar import BusinessCalendar, period_of
+from shared.db import Connection
 
 log = logging.getLogger(__name__)
 PLANNED = Counter("notifier_daily_digests_planned_total", "Daily digests planned", ["channel"])
@@ -94,7 +96,11 @@ class DailyDigests:
                 )
                 for r in await conn.fetch(TEAM_FIGURES, period)
             ]
-            plans = plan_daily(day, period, rows, self._settings.channels)
+            plans = [
+                plan
+                for plan in plan_daily(day, period, rows, self._settings.channels)
+                if await self._reachable(conn, plan)
+            ]
             # quiet hours and the calendar hold the digest, as they hold alerts
             release = next_allowed(now, self._timing, self._calendar)
             for plan in plans:
@@ -115,6 +121,17 @@ class DailyDigests:
             )
             log.info("daily digests planned", extra={"day": day.isoformat(), "digests": len(plans)})
             return len(plans)
+
+    @staticmethod
+    async def _reachable(conn: Connection, plan: DailyPlan) -> bool:
+        """A team without a group robot gets no robot digest (its supervisor still gets the
+        e-mail): a daily dead letter and ops notice for it would be noise, not news."""
+        if plan.channel is not Channel.ROBOT:
+            return True
+        if await org.team_robot(conn, plan.destination) is not None:
+            return True
+        log.info("no group robot for the daily digest", extra={"team": plan.destination})
+        return False
 
     async def run_forever(self, interval: float) -> None:
         while True:

@@ -83,10 +83,11 @@ class Delivery:
         self._ack_links = ack_links
         self._ops = ops
 
-    async def run_once(self, limit: int = 50) -> int:
-        """Deliver up to `limit` due digest parts; returns how many were handled."""
+    async def run_once(self, stopping: asyncio.Event | None = None, limit: int = 50) -> int:
+        """Deliver up to `limit` due digest parts (fewer once `stopping` is set); returns how
+        many were handled."""
         handled = 0
-        while handled < limit:
+        while handled < limit and not (stopping is not None and stopping.is_set()):
             async with self._pool().acquire() as conn, conn.transaction():
                 row = await conn.fetchrow(CLAIM_SQL, self._clock())
                 if row is None:
