@@ -22,11 +22,14 @@ from services.notifier.api import alert_routes, silence_routes
 from services.notifier.channels.app import AccessTokens, AppChannel
 from services.notifier.channels.base import ChannelAdapter
 from services.notifier.channels.email import EmailChannel
+from services.notifier.channels.poster import Poster, fresh_client
 from services.notifier.channels.robot import RobotChannel
 from services.notifier.channels.webhook import LogChannel, WebhookChannel
+from services.notifier.daily import DailyDigests
 from services.notifier.delivery import Delivery
 from services.notifier.domain.acklink import AckLinks
 from services.notifier.domain.config import NotifierConfig
+from services.notifier.domain.routing import destination_of_person
 from services.notifier.escalation import Escalator
 from services.notifier.grouping import Grouper
 from services.notifier.intake import BreachIntake
@@ -77,13 +80,18 @@ def calendar_from(config: NotifierConfig, settings: NotifierSettings) -> Busines
 
 
 def channels_for(
-    settings: NotifierSettings, config: NotifierConfig, http: httpx.AsyncClient, clock: Clock
+    settings: NotifierSettings,
+    config: NotifierConfig,
+    http: httpx.AsyncClient,
+    fresh: httpx.AsyncClient,
+    clock: Clock,
 ) -> dict[str, ChannelAdapter]:
+    poster = Poster(http, fresh)
     channels: dict[str, ChannelAdapter] = {
-        "webhook": WebhookChannel(http, settings.notifier_external_url),
+        "webhook": WebhookChannel(poster, settings.notifier_external_url),
         "log": LogChannel(),
         "robot": RobotChannel(
-            http,
+            poster,
             clock,
             settings.robot_messages_per_window,
             timedelta(seconds=settings.robot_window_seconds),
@@ -105,6 +113,18 @@ def channels_for(
             config.smtp, settings.notifier_smtp_password, settings.delivery_timeout_seconds
         )
     return channels
+
+
+def ops_addresses(config: NotifierConfig) -> list[tuple[str, str, str]]:
+    """Where ops hear of a disabled robot or a dead letter: each ops recipient on each ops
+    channel that can reach them."""
+    found = []
+    for recipient in config.ops_recipients:
+        for channel in config.ops_channels:
+            where = destination_of_person(channel, recipient)
+            if where is not None:
+                found.append((channel.value, recipient, where))
+    return found
 
 
 def create_app(
@@ -164,15 +184,20 @@ def create_app(
         raw = message.raw_message
         await intake.handle(raw if isinstance(raw, tuple) else (raw,))
 
+    stopping = asyncio.Event()
+
     async def work(grouper: Grouper, delivery: Delivery) -> None:
-        while True:
+        """Until shutdown; a shutdown lets the part in flight be recorded (cancelling between
+        sending and committing would send it again after the restart)."""
+        while not stopping.is_set():
             handled = 0
             try:
-                handled = await grouper.run_once() + await delivery.run_once()
+                handled = await grouper.run_once() + await delivery.run_once(stopping)
             except Exception:
                 log.exception("delivery round failed; retrying")
             if not handled:
-                await asyncio.sleep(settings.delivery_interval_seconds)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), settings.delivery_interval_seconds)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -183,8 +208,11 @@ def create_app(
         await broker.connect()
         await ensure_topics(broker, [topic, settings.topics.dlq(topic)], settings.topic_partitions)
         await broker.start()
-        async with httpx.AsyncClient(timeout=settings.delivery_timeout_seconds) as http:
-            channels = channels_for(settings, config, http, clock)
+        async with (
+            httpx.AsyncClient(timeout=settings.delivery_timeout_seconds) as http,
+            fresh_client(settings.delivery_timeout_seconds) as fresh,
+        ):
+            channels = channels_for(settings, config, http, fresh, clock)
             grouper = Grouper(state.get_pool, config.timing, business_calendar, clock)
             delivery = Delivery(
                 state.get_pool,
@@ -192,16 +220,29 @@ def create_app(
                 settings.delivery_max_attempts,
                 clock,
                 ack_links,
+                ops_addresses(config),
             )
             escalator = Escalator(state.get_pool, config, business_calendar, clock)
             tasks = [
                 asyncio.create_task(work(grouper, delivery)),
                 asyncio.create_task(escalator.run_forever(settings.escalation_interval_seconds)),
             ]
+            if config.daily_digest is not None:
+                daily = DailyDigests(
+                    state.get_pool, config.daily_digest, config.timing, business_calendar, clock
+                )
+                tasks.append(
+                    asyncio.create_task(daily.run_forever(settings.daily_digest_interval_seconds))
+                )
             try:
                 yield
             finally:
-                for task in tasks:
+                stopping.set()
+                worker, others = tasks[0], tasks[1:]
+                # the part in flight finishes (bounded by the HTTP timeout), then the loop ends
+                grace = settings.delivery_timeout_seconds + 5
+                _done, late = await asyncio.wait([worker], timeout=grace)
+                for task in [*late, *others]:
                     task.cancel()
                 for task in tasks:
                     with contextlib.suppress(asyncio.CancelledError):

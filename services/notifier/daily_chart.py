@@ -1,56 +1,59 @@
-"""The daily digest's content for one supervisor: the team's table (markdown) and a PNG chart
-of attainment against target, rendered in memory with matplotlib's Agg backend (no display,
-no files). Scheduling and sending it are not wired yet (see docs/NOTIFIER.md)."""
+"""The daily digest's chart: attainment against target per employee, a PNG rendered in memory
+with matplotlib's Agg backend (no display, no files). The same content renders the same bytes,
+so a part sent again after a crash carries the same image (and md5)."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
-from dataclasses import dataclass
 
 import matplotlib
+
+from services.notifier.domain.daily import DailyContent
 
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt  # the Agg backend is chosen above
 
-
-@dataclass(frozen=True)
-class TeamRow:
-    employee_id: str
-    valid_adds: int
-    target: int
-
-    @property
-    def attainment(self) -> float:
-        return self.valid_adds / self.target if self.target else 1.0
+ROBOT_IMAGE_LIMIT = 2 * 1024 * 1024  # WECOM.md §4: ≤ 2 MB before base64
+DPI_STEPS = (100, 72, 48)
 
 
-def team_table(period: str, supervisor: str, rows: Sequence[TeamRow]) -> str:
-    lines = [
-        f"**{period} 团队日报 daily digest** <@{supervisor}>",
-        "| 员工 employee | 有效 valid | 目标 target | 达成 attainment |",
-        "|---|---|---|---|",
-    ]
-    for r in sorted(rows, key=lambda r: r.attainment):
-        lines.append(f"| {r.employee_id} | {r.valid_adds} | {r.target} | {r.attainment:.0%} |")
-    return "\n".join(lines)
-
-
-def attainment_chart(period: str, rows: Sequence[TeamRow]) -> bytes:
-    """A horizontal bar per employee (valid adds) with the target marked; PNG bytes."""
-    ordered = sorted(rows, key=lambda r: r.attainment)
-    fig, ax = plt.subplots(figsize=(6, max(2.0, 0.35 * len(ordered) + 1)), dpi=100)
+def attainment_chart(content: DailyContent, dpi: int = DPI_STEPS[0]) -> bytes:
+    """A horizontal bar per employee (valid adds; red below target, green at or above) with
+    the target marked; weakest at the top."""
+    ordered = list(reversed(content.ordered))  # barh draws bottom-up
+    fig, ax = plt.subplots(figsize=(6, max(2.0, 0.35 * len(ordered) + 1)), dpi=dpi)
     try:
         names = [r.employee_id for r in ordered]
-        colours = ["#d9534f" if r.attainment < 1 else "#5cb85c" for r in ordered]
+        colours = [
+            "#999999" if r.attainment is None else "#d9534f" if r.attainment < 1 else "#5cb85c"
+            for r in ordered
+        ]
         ax.barh(names, [r.valid_adds for r in ordered], color=colours, label="valid adds")
-        ax.scatter([r.target for r in ordered], names, marker="|", s=300, c="black", label="target")
-        ax.set_title(f"Attainment against target, {period}")
+        targeted = [(r.employee_id, r.target) for r in ordered if r.target is not None]
+        if targeted:
+            ax.scatter(
+                [target for _, target in targeted],
+                [name for name, _ in targeted],
+                marker="|",
+                s=300,
+                c="black",
+                label="target",
+            )
+        ax.set_title(f"Attainment against target, {content.period} ({content.day.isoformat()})")
         ax.set_xlabel("valid adds")
         ax.legend(loc="lower right")
         fig.tight_layout()
         buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
+        fig.savefig(buffer, format="png", metadata={"Software": None})
         return buffer.getvalue()
     finally:
         plt.close(fig)
+
+
+def chart_within(content: DailyContent, limit: int = ROBOT_IMAGE_LIMIT) -> bytes | None:
+    """The chart at the highest resolution that fits `limit` bytes; None if none does."""
+    for dpi in DPI_STEPS:
+        png = attainment_chart(content, dpi)
+        if len(png) <= limit:
+            return png
+    return None

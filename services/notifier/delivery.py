@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -25,6 +25,7 @@ from services.notifier.channels.base import (
     Target,
 )
 from services.notifier.domain.acklink import AckLinks
+from services.notifier.domain.daily import DailyContent
 from services.notifier.domain.digest import Digest, DigestItem
 from shared.db import Connection
 
@@ -36,7 +37,8 @@ NOTICES = Counter(
 )
 
 CLAIM_SQL = """
-SELECT digest_id, channel, recipient, destination, period, idempotency_key, parts_sent, attempts
+SELECT digest_id, channel, recipient, destination, period, idempotency_key, parts_sent, attempts,
+       kind, content
   FROM notice_digest
  WHERE state = 'pending' AND next_attempt_at <= $1
  ORDER BY next_attempt_at, digest_id
@@ -50,6 +52,10 @@ SELECT a.alert_id, a.alertname, a.status, a.employee_id, a.period, a.supervisor_
  WHERE n.digest_id = $1
  ORDER BY n.notice_id
 """
+
+
+# (channel, recipient, destination) of each way ops are told
+OpsAddress = tuple[str, str, str]
 
 
 def backoff(attempts: int) -> timedelta:
@@ -68,17 +74,20 @@ class Delivery:
         max_attempts: int,
         clock: Callable[[], datetime],
         ack_links: AckLinks | None = None,
+        ops: Sequence[OpsAddress] = (),
     ) -> None:
         self._pool = pool
         self._channels = channels
         self._max_attempts = max_attempts
         self._clock = clock
         self._ack_links = ack_links
+        self._ops = ops
 
-    async def run_once(self, limit: int = 50) -> int:
-        """Deliver up to `limit` due digest parts; returns how many were handled."""
+    async def run_once(self, stopping: asyncio.Event | None = None, limit: int = 50) -> int:
+        """Deliver up to `limit` due digest parts (fewer once `stopping` is set); returns how
+        many were handled."""
         handled = 0
-        while handled < limit:
+        while handled < limit and not (stopping is not None and stopping.is_set()):
             async with self._pool().acquire() as conn, conn.transaction():
                 row = await conn.fetchrow(CLAIM_SQL, self._clock())
                 if row is None:
@@ -116,11 +125,16 @@ class Delivery:
         if adapter is None:
             await self._dead(conn, row, part_no, f"channel {channel} is not configured")
             return
-        parts = adapter.render(await self._digest(conn, row))
         target = Target(
             row["digest_id"], channel, row["recipient"], row["destination"], row["idempotency_key"]
         )
         try:
+            if row["kind"] == "daily":
+                parts = adapter.render_daily(DailyContent.from_json(row["content"]))
+            elif row["kind"] == "ops":
+                parts = adapter.render_ops(row["content"]["text"])
+            else:
+                parts = adapter.render(await self._digest(conn, row))
             await adapter.send(conn, target, parts[part_no])
         except RateLimited as exc:
             NOTICES.labels(channel, "rate_limited").inc()
@@ -229,11 +243,36 @@ class Delivery:
             row["digest_id"],
             error,
         )
-        await conn.execute(
-            "INSERT INTO ops_notice (kind, detail) VALUES ('dead_letter', $1)",
+        await self._tell_ops(
+            conn,
+            row,
+            "dead_letter",
             f"digest {row['digest_id']} ({row['channel']} to {row['recipient']}): {error}",
         )
         await self._log(conn, row, part, "dead", error)
+
+    async def _tell_ops(self, conn: Connection, row: asyncpg.Record, kind: str, text: str) -> None:
+        """Recorded in `ops_notice`, and sent to the ops recipients through the outbox (not
+        when what failed was itself a notice to ops: that would never end)."""
+        notice_id = await conn.fetchval(
+            "INSERT INTO ops_notice (kind, detail) VALUES ($1, $2) RETURNING ops_notice_id",
+            kind,
+            text,
+        )
+        if row["kind"] == "ops":
+            return
+        for channel, recipient, destination in self._ops:
+            key = f"ops|{notice_id}|{channel}|{recipient}"
+            await conn.execute(
+                """INSERT INTO notice_digest (kind, content, channel, recipient, destination,
+                                              period, group_key, idempotency_key)
+                   VALUES ('ops', $1, $2, $3, $4, '-', $5, $5) ON CONFLICT DO NOTHING""",
+                {"kind": kind, "text": text},
+                channel,
+                recipient,
+                destination,
+                key,
+            )
 
     async def _disable(
         self, conn: Connection, row: asyncpg.Record, part: int, exc: DestinationInvalid
@@ -250,9 +289,8 @@ class Delivery:
                 "route disabled: the group robot's key is invalid; fix robot_webhook",
                 extra={"destination": exc.disabled_key, "team": row["destination"]},
             )
-            await conn.execute(
-                "INSERT INTO ops_notice (kind, detail) VALUES ('route_disabled', $1)",
-                f"{exc.disabled_key} of {row['destination']}: {exc}",
+            await self._tell_ops(
+                conn, row, "route_disabled", f"{exc.disabled_key} of {row['destination']}: {exc}"
             )
         await self._dead(conn, row, part, f"route disabled: {exc}")
         await self._log(conn, row, part, "disabled", str(exc))

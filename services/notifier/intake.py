@@ -18,11 +18,12 @@ import orjson
 from prometheus_client import Counter
 from pydantic import ValidationError
 
+from services.notifier import org
 from services.notifier.domain.config import Channel, NotifierConfig
 from services.notifier.domain.routing import AlertFacts, NoticePlan, plan_initial
 from shared.db import Connection
 from shared.kafka import lock_offsets, store_offsets, unseen
-from shared.schemas import BreachEvent
+from shared.schemas import AlertName, BreachEvent
 
 log = logging.getLogger(__name__)
 BREACHES = Counter("notifier_breaches_total", "Breach events consumed by outcome", ["outcome"])
@@ -134,9 +135,17 @@ class BreachIntake:
         if breach.status == "resolved":
             plans = await self._resolve(conn, alert)
         else:
-            plans = plan_initial(alert, self._config, self._webhook_url)
+            plans = plan_initial(
+                alert, self._config, self._webhook_url, await self._risk_officers(conn, alert)
+            )
         wait = timedelta(seconds=self._config.timing.group_wait_seconds)
         await insert_notices(conn, alert_id, alert, plans, wait)
+
+    async def _risk_officers(self, conn: Connection, alert: AlertFacts) -> list[str]:
+        roles = self._config.risk_compliance.roles
+        if alert.alertname != AlertName.ANOMALY_FLAGGED.value or not roles:
+            return []
+        return await org.role_members(conn, roles, alert.branch_id)
 
     async def _resolve(self, conn: Connection, alert: AlertFacts) -> list[NoticePlan]:
         """Close the firing alerts of this condition; tell only those who were told."""

@@ -38,6 +38,20 @@ async def team_robot(conn: Connection, destination: str) -> str | None:
     return url
 
 
+async def role_members(conn: Connection, roles: list[str], branch_id: str | None) -> list[str]:
+    """Active employees of the branch holding one of `roles` (risk/compliance officers)."""
+    if not roles or not branch_id:
+        return []
+    rows = await conn.fetch(
+        """SELECT employee_id FROM employee
+            WHERE active AND role = ANY($1::text[]) AND branch_id = $2
+            ORDER BY employee_id""",
+        roles,
+        branch_id,
+    )
+    return [r["employee_id"] for r in rows]
+
+
 async def email_of(conn: Connection, employee_id: str) -> str | None:
     email: str | None = await conn.fetchval(
         "SELECT email FROM employee WHERE employee_id = $1 AND email IS NOT NULL", employee_id

@@ -26,6 +26,8 @@ class NotifierSettings(DatabaseSettings):
     delivery_max_attempts: int = Field(default=8, ge=1)
     delivery_timeout_seconds: float = Field(default=10.0, gt=0)
     escalation_interval_seconds: float = Field(default=60.0, gt=0)
+    # how often the daily digest's schedule is looked at (it is planned at most once a day)
+    daily_digest_interval_seconds: float = Field(default=30.0, gt=0)
     # WeCom's limit per group robot: 20 messages in any minute (smaller windows for tests)
     robot_messages_per_window: int = Field(default=20, ge=1)
     robot_window_seconds: float = Field(default=60.0, gt=0)

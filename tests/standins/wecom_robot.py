@@ -1,11 +1,13 @@
 """A real HTTP server on localhost speaking WeCom's API shapes for the notifier: the group
 robot webhook (`/cgi-bin/webhook/send?key=`, with WeCom's limits: 4096 bytes of markdown,
-20 messages a minute per robot → 45009 (window adjustable for tests), unknown key → 93000),
-`gettoken` and `message/send`."""
+images of ≤ 2 MB with a matching md5, 20 messages a minute per robot → 45009 (window
+adjustable for tests), unknown key → 93000), `gettoken` and `message/send`."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import time
 import uuid
 from collections import defaultdict, deque
@@ -24,13 +26,16 @@ from starlette.routing import Route
 from tests.standins.webhook_sink import free_port
 
 MARKDOWN_LIMIT = 4096
+IMAGE_LIMIT = 2 * 1024 * 1024  # before base64
 
 
 @dataclass
 class RobotMessage:
     key: str
-    content: str
+    content: str  # markdown/text; "" for an image
     at: float
+    msgtype: str = "markdown"
+    image: bytes | None = None  # the decoded PNG of an image message (md5 checked)
 
 
 @dataclass
@@ -79,10 +84,29 @@ class WeComStandIn:
             return {"errcode": 45009, "errmsg": "api freq out of limit"}
         if not self._rate_ok(key, time.monotonic()):
             return {"errcode": 45009, "errmsg": "api freq out of limit"}
-        content = body.get(body.get("msgtype", ""), {}).get("content", "")
+        msgtype = body.get("msgtype", "")
+        if msgtype == "image":
+            return self._image(key, body.get("image", {}))
+        content = body.get(msgtype, {}).get("content", "")
         if len(content.encode()) > MARKDOWN_LIMIT:
             return {"errcode": 40058, "errmsg": "markdown.content exceed max length 4096"}
-        self.robot_messages.append(RobotMessage(key, content, time.monotonic()))
+        self.robot_messages.append(RobotMessage(key, content, time.monotonic(), msgtype))
+        return {"errcode": 0, "errmsg": "ok"}
+
+    def _image(self, key: str, image: dict[str, Any]) -> dict[str, Any]:
+        """An image message: base64 of a JPG/PNG of at most 2 MB and the md5 of its bytes
+        (refused here with 40009 when wrong, the answer WeCom gives for a bad image)."""
+        try:
+            png = base64.b64decode(image["base64"], validate=True)
+        except (KeyError, ValueError):
+            return {"errcode": 40009, "errmsg": "invalid image: not base64"}
+        if len(png) > IMAGE_LIMIT:
+            return {"errcode": 40009, "errmsg": "invalid image size"}
+        if hashlib.md5(png).hexdigest() != image.get("md5"):
+            return {"errcode": 40009, "errmsg": "invalid image: md5 does not match"}
+        if not png.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8")):
+            return {"errcode": 40009, "errmsg": "invalid image: neither PNG nor JPG"}
+        self.robot_messages.append(RobotMessage(key, "", time.monotonic(), "image", png))
         return {"errcode": 0, "errmsg": "ok"}
 
     def app(self) -> Starlette:

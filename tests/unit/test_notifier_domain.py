@@ -78,6 +78,14 @@ def test_anomalies_also_reach_risk_compliance() -> None:
         (Channel.EMAIL, "risk@bank.cn"),  # an address cannot get an app message
     }
     assert all(p.recipient == "lead1" for p in plan_initial(facts(), cfg, None))
+    # officers found in the org data by role join the configured ones, once each
+    by_role = plan_initial(facts("AnomalyFlagged"), cfg, None, ["risk1", "officer7"])
+    assert sorted(p.recipient for p in by_role if p.channel is Channel.EMAIL) == [
+        "officer7",
+        "risk1",
+        "risk@bank.cn",
+    ]
+    assert all(p.recipient == "lead1" for p in plan_initial(facts(), cfg, None, ["officer7"]))
 
 
 def test_no_supervisor_goes_to_ops_and_escalation_has_its_level() -> None:

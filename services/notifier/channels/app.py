@@ -13,8 +13,10 @@ import httpx
 from pydantic import SecretStr
 
 from services.notifier.channels.base import PermanentFailure, RateLimited, Target
+from services.notifier.domain import daily
+from services.notifier.domain.daily import DailyContent
 from services.notifier.domain.digest import Digest, markdown_parts
-from services.notifier.domain.splitting import APP_MARKDOWN_LIMIT
+from services.notifier.domain.splitting import APP_MARKDOWN_LIMIT, truncate_utf8
 from shared.db import Connection
 
 TOKEN_INVALID = frozenset({40014, 41001, 42001})
@@ -88,6 +90,13 @@ class AppChannel:
 
     def render(self, digest: Digest) -> Sequence[Any]:
         return markdown_parts(digest, APP_MARKDOWN_LIMIT)
+
+    def render_ops(self, text: str) -> Sequence[Any]:
+        return [truncate_utf8(f"**通知服务 notifier ops**\n{text}", APP_MARKDOWN_LIMIT)]
+
+    def render_daily(self, content: DailyContent) -> Sequence[Any]:
+        """The table only: an image app message needs a media upload, not done yet."""
+        return daily.markdown_parts(content, APP_MARKDOWN_LIMIT, mention=False)
 
     async def send(self, conn: Connection, target: Target, part: Any) -> None:
         userid = target.destination.removeprefix("user:")

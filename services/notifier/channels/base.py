@@ -1,8 +1,9 @@
 """What a channel adapter does and how it says what went wrong.
 
-Renders a digest into the parts the channel needs (pure, in the domain) and sends one part.
-Its exceptions tell the delivery loop what to do next: wait (rate limited), stop using the
-destination (invalid key), give up now (permanent), or retry with backoff (anything else)."""
+Renders a digest (or a daily digest) into the parts the channel needs (pure, in the domain)
+and sends one part. Its exceptions tell the delivery loop what to do next: wait (rate
+limited), stop using the destination (invalid key), give up now (permanent), or retry with
+backoff (anything else)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from services.notifier.domain.daily import DailyContent
 from services.notifier.domain.digest import Digest
 from shared.db import Connection
 
@@ -46,5 +48,9 @@ class PermanentFailure(Exception):  # noqa: N818 - an outcome, not an error
 
 class ChannelAdapter(Protocol):
     def render(self, digest: Digest) -> Sequence[Any]: ...
+
+    def render_daily(self, content: DailyContent) -> Sequence[Any]: ...
+
+    def render_ops(self, text: str) -> Sequence[Any]: ...
 
     async def send(self, conn: Connection, target: Target, part: Any) -> None: ...

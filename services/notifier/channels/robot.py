@@ -4,8 +4,10 @@ process shares it), 45009 → wait, 93000 → the robot's key is invalid."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,10 +20,15 @@ from services.notifier.channels.base import (
     RateLimited,
     Target,
 )
+from services.notifier.channels.poster import Poster
+from services.notifier.daily_chart import ROBOT_IMAGE_LIMIT, chart_within
+from services.notifier.domain import daily
+from services.notifier.domain.daily import DailyContent
 from services.notifier.domain.digest import Digest, markdown_parts
 from services.notifier.domain.ratelimit import (
     ONE_MINUTE,
     ROBOT_PER_MINUTE,
+    guarded,
     pause_after_refusal,
     take,
 )
@@ -32,6 +39,28 @@ RATE_LIMITED = 45009
 INVALID_KEY = 93000
 
 
+@dataclass(frozen=True)
+class RobotImage:
+    """A PNG sent as the robot's image message: base64 of the bytes and their md5."""
+
+    png: bytes
+
+    def message(self) -> dict[str, Any]:
+        return {
+            "msgtype": "image",
+            "image": {
+                "base64": base64.b64encode(self.png).decode("ascii"),
+                "md5": hashlib.md5(self.png).hexdigest(),  # noqa: S324 - WeCom's checksum
+            },
+        }
+
+
+def robot_message(part: str | RobotImage) -> dict[str, Any]:
+    if isinstance(part, RobotImage):
+        return part.message()
+    return {"msgtype": "markdown", "markdown": {"content": part}}
+
+
 def robot_id(url: str) -> str:
     """A robot's name in our tables and logs: a hash, because its URL holds a secret key."""
     return "robot:" + hashlib.sha256(url.encode()).hexdigest()[:16]
@@ -40,18 +69,31 @@ def robot_id(url: str) -> str:
 class RobotChannel:
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        poster: Poster,
         clock: Callable[[], datetime],
         limit: int = ROBOT_PER_MINUTE,
         window: timedelta = ONE_MINUTE,
     ) -> None:
-        self._http = http
+        self._poster = poster
         self._clock = clock
         self._limit = limit
-        self._window = window
+        self._window = guarded(window)
 
     def render(self, digest: Digest) -> Sequence[Any]:
         return markdown_parts(digest, ROBOT_MARKDOWN_LIMIT)
+
+    def render_ops(self, text: str) -> Sequence[Any]:
+        raise PermanentFailure("ops are not told through a robot (it may be the broken one)")
+
+    def render_daily(self, content: DailyContent) -> Sequence[Any]:
+        """The table as markdown (mentioning the supervisor), then the chart as an image."""
+        parts: list[str | RobotImage] = list(daily.markdown_parts(content, ROBOT_MARKDOWN_LIMIT))
+        png = chart_within(content, ROBOT_IMAGE_LIMIT)
+        if png is None:  # a team too large to draw within 2 MB: say so, keep the table
+            parts.append(f"({daily.title(content)}: chart too large for a robot message)")
+        else:
+            parts.append(RobotImage(png))
+        return parts
 
     async def send(self, conn: Connection, target: Target, part: Any) -> None:
         url = await org.team_robot(conn, target.destination)
@@ -65,9 +107,8 @@ class RobotChannel:
             raise DestinationInvalid(robot, f"{robot} is disabled (invalid key)")
         await self._take_token(conn, robot)
         try:
-            response = await self._http.post(
-                url, json={"msgtype": "markdown", "markdown": {"content": part}}
-            )
+            # not replayable: WeCom's robot has no idempotency key (domain/resend.py)
+            response = await self._poster.post(url, json=robot_message(part), replayable=False)
             response.raise_for_status()
             body = response.json()
         except (httpx.HTTPError, ValueError) as exc:

@@ -7,9 +7,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
-
-from services.notifier.channels.base import Target
+from services.notifier.channels.base import PermanentFailure, Target
+from services.notifier.channels.poster import Poster
+from services.notifier.domain.daily import DailyContent, plain_text
 from services.notifier.domain.digest import Digest, alertmanager_body, email_plain
 from shared.db import Connection
 
@@ -17,16 +17,26 @@ log = logging.getLogger(__name__)
 
 
 class WebhookChannel:
-    def __init__(self, http: httpx.AsyncClient, external_url: str) -> None:
-        self._http = http
+    def __init__(self, poster: Poster, external_url: str) -> None:
+        self._poster = poster
         self._external_url = external_url
 
     def render(self, digest: Digest) -> Sequence[Any]:
         return [alertmanager_body(digest, "webhook", self._external_url)]
 
+    def render_daily(self, content: DailyContent) -> Sequence[Any]:
+        raise PermanentFailure("the webhook channel carries alerts, not the daily digest")
+
+    def render_ops(self, text: str) -> Sequence[Any]:
+        raise PermanentFailure("the webhook channel carries alerts, not ops notices")
+
     async def send(self, conn: Connection, target: Target, part: Any) -> None:
-        response = await self._http.post(
-            target.destination, json=part, headers={"Idempotency-Key": target.idempotency_key}
+        # replayable: the receiver can drop a duplicate by its Idempotency-Key
+        response = await self._poster.post(
+            target.destination,
+            json=part,
+            headers={"Idempotency-Key": target.idempotency_key},
+            replayable=True,
         )
         response.raise_for_status()
 
@@ -36,6 +46,12 @@ class LogChannel:
 
     def render(self, digest: Digest) -> Sequence[Any]:
         return [email_plain(digest)]
+
+    def render_daily(self, content: DailyContent) -> Sequence[Any]:
+        return [plain_text(content)]
+
+    def render_ops(self, text: str) -> Sequence[Any]:
+        return [f"notifier ops: {text}"]
 
     async def send(self, conn: Connection, target: Target, part: Any) -> None:
         log.info("alert digest", extra={"recipient": target.recipient, "digest": part})

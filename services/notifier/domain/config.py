@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from shared.calendar import PeriodKind
 from shared.schemas import AlertName
 
 
@@ -69,6 +70,28 @@ class Timing(_Strict):
     max_escalation_levels: int = Field(default=2, ge=0, le=10)
 
 
+DAILY_CHANNELS = frozenset({Channel.ROBOT, Channel.EMAIL, Channel.APP, Channel.LOG})
+
+
+class DailyDigest(_Strict):
+    """The daily digest per supervisor: sent at local time `at` on every working day of the
+    business calendar, showing the team's attainment in the current `period` (month or week)."""
+
+    at: time
+    channels: list[Channel] = Field(min_length=1)
+    period: PeriodKind = PeriodKind.MONTH
+
+    _time = field_validator("at", mode="before")(_clock)
+
+    @field_validator("channels")
+    @classmethod
+    def _person_channels(cls, value: list[Channel]) -> list[Channel]:
+        wrong = [c.value for c in value if c not in DAILY_CHANNELS]
+        if wrong:
+            raise ValueError(f"the daily digest goes to robot, email, app or log, not {wrong}")
+        return value
+
+
 class Match(_Strict):
     """Empty lists match everything; every given list must contain the alert's value."""
 
@@ -102,9 +125,11 @@ class Route(_Strict):
 
 
 class RiskCompliance(_Strict):
-    """Who also hears of anomalies: WeCom userids, or e-mail addresses (contain `@`)."""
+    """Who also hears of anomalies: WeCom userids, or e-mail addresses (contain `@`), and the
+    active employees of the alert's branch whose org-data `role` is one of `roles`."""
 
     recipients: list[str] = Field(default_factory=list)
+    roles: list[str] = Field(default_factory=list)
     channels: list[Channel] = Field(default_factory=lambda: [Channel.EMAIL])
 
 
@@ -129,7 +154,10 @@ class NotifierConfig(_Strict):
     wecom_app: WeComApp | None = None
     smtp: Smtp | None = None
     ops_recipients: list[str] = Field(default_factory=list)
+    # how ops hear of a disabled robot or a dead letter (never a robot: it may be the broken one)
+    ops_channels: list[Channel] = Field(default_factory=lambda: [Channel.LOG])
     calendar_overrides_file: str | None = None
+    daily_digest: DailyDigest | None = None
 
     @model_validator(mode="after")
     def _channels_configured(self) -> NotifierConfig:
@@ -164,9 +192,21 @@ class NotifierConfig(_Strict):
     def channels_needing(self) -> set[Channel]:
         used = {c for r in self.routes for c in r.channels}
         used |= set(self.default_channels)
-        if self.risk_compliance.recipients:
+        if self.risk_compliance.recipients or self.risk_compliance.roles:
             used |= set(self.risk_compliance.channels)
+        if self.daily_digest is not None:
+            used |= set(self.daily_digest.channels)
+        if self.ops_recipients:
+            used |= set(self.ops_channels)
         return used
+
+    @field_validator("ops_channels")
+    @classmethod
+    def _ops_not_by_robot(cls, value: list[Channel]) -> list[Channel]:
+        wrong = [c.value for c in value if c in (Channel.ROBOT, Channel.WEBHOOK)]
+        if wrong:
+            raise ValueError(f"ops hear by email, app or log, not {wrong}")
+        return value
 
 
 def _describe(source: str, exc: ValidationError) -> str:

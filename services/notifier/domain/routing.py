@@ -86,6 +86,11 @@ def destination(channel: Channel, recipient: str, alert: AlertFacts) -> str | No
         if not alert.team_id or not alert.branch_id:
             return None
         return f"team:{alert.branch_id}/{alert.team_id}"
+    return destination_of_person(channel, recipient)
+
+
+def destination_of_person(channel: Channel, recipient: str) -> str | None:
+    """Where a person is reached on a channel that does not depend on a team (not robot)."""
     if channel is Channel.APP:
         return None if is_email(recipient) else f"user:{recipient}"
     if channel is Channel.EMAIL:
@@ -124,14 +129,18 @@ def first_recipients(alert: AlertFacts, config: NotifierConfig) -> list[str]:
 
 
 def plan_initial(
-    alert: AlertFacts, config: NotifierConfig, catch_all_url: str | None
+    alert: AlertFacts,
+    config: NotifierConfig,
+    catch_all_url: str | None,
+    risk_role_members: Sequence[str] = (),
 ) -> list[NoticePlan]:
-    """Level 0: the supervisor on the routed channels, risk/compliance for anomalies, and the
+    """Level 0: the supervisor on the routed channels, risk/compliance for anomalies (the
+    configured recipients and `risk_role_members`, found in the org data by role), and the
     catch-all webhook (one POST per alert, as Alertmanager receivers expect)."""
     plans = plan_for_people(alert, first_recipients(alert, config), 0, config)
     risk = config.risk_compliance
-    if alert.alertname == AlertName.ANOMALY_FLAGGED.value and risk.recipients:
-        for person in risk.recipients:
+    if alert.alertname == AlertName.ANOMALY_FLAGGED.value:
+        for person in dict.fromkeys([*risk.recipients, *risk_role_members]):
             for channel in risk.channels:
                 where = destination(channel, person, alert)
                 if where is not None:
