@@ -28,6 +28,7 @@ from services.notifier.delivery import Delivery
 from services.notifier.domain.acklink import AckLinks
 from services.notifier.domain.config import NotifierConfig
 from services.notifier.escalation import Escalator
+from services.notifier.gauges import NotifierGauges
 from services.notifier.grouping import Grouper
 from services.notifier.intake import BreachIntake
 from services.notifier.settings import NotifierSettings
@@ -41,6 +42,7 @@ from shared.kafka import (
     load_offsets,
     make_broker,
 )
+from shared.monitor import ConsumerLagProbe, Probe, watch
 from shared.schemas.base import utc_now
 
 log = logging.getLogger(__name__)
@@ -164,6 +166,11 @@ def create_app(
         raw = message.raw_message
         await intake.handle(raw if isinstance(raw, tuple) else (raw,))
 
+    probes: list[Probe] = [
+        ConsumerLagProbe(lambda: subscriber.consumer, state.get_pool, settings.notifier_group_id),
+        NotifierGauges(state.get_pool),
+    ]
+
     async def work(grouper: Grouper, delivery: Delivery) -> None:
         while True:
             handled = 0
@@ -197,6 +204,7 @@ def create_app(
             tasks = [
                 asyncio.create_task(work(grouper, delivery)),
                 asyncio.create_task(escalator.run_forever(settings.escalation_interval_seconds)),
+                asyncio.create_task(watch(probes, settings.metrics_probe_interval_seconds)),
             ]
             try:
                 yield

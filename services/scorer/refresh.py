@@ -30,6 +30,12 @@ REFRESHED = Counter("scorer_scores_refreshed_total", "Employee-period scores rec
 REFRESH_SECONDS = Histogram(
     "scorer_refresh_seconds", "Time to recompute one round of dirty scores", buckets=LATENCY_BUCKETS
 )
+STATE_TO_SCORE = Histogram(
+    "scorer_state_to_score_seconds",
+    "From an input's change being committed (its score marked dirty) to the recomputed score "
+    "being committed; with scorer_event_to_state_seconds, the event-to-score latency",
+    buckets=LATENCY_BUCKETS,
+)
 
 CLAIM_SQL = """
 UPDATE score_dirty SET claimed_at = clock_timestamp()
@@ -39,7 +45,7 @@ UPDATE score_dirty SET claimed_at = clock_timestamp()
            OR claimed_at < clock_timestamp() - interval '5 minutes')
       AND marked_at < clock_timestamp() - $2::interval
     ORDER BY marked_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-RETURNING employee_id, period, claimed_at
+RETURNING employee_id, period, claimed_at, marked_at
 """
 # Rows marked again while they were recomputed (marked_at > claimed_at) stay, and are claimable
 # again at once. Rows are locked in key order, as the consumer marks them: no deadlock.
@@ -116,6 +122,9 @@ class Refresher:
                     await conn.execute(RELEASE_SQL, *keys)
                 raise
         REFRESHED.inc(len(taken))
+        scored_at = datetime.now(UTC)
+        for r in taken:
+            STATE_TO_SCORE.observe(max(0.0, (scored_at - r["marked_at"]).total_seconds()))
         REFRESH_SECONDS.observe(time.perf_counter() - started)
         return len(taken)
 
