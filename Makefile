@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHON := $(CURDIR)/$(PY)
 
-.PHONY: up down status test test-unit test-integration test-e2e lint bootstrap infra migrate eval bench
+.PHONY: up down status test test-unit test-integration test-e2e lint bootstrap infra migrate eval bench dashboards
 
 bootstrap:
 	@bash deploy/local/bootstrap.sh
@@ -50,3 +50,8 @@ eval: bootstrap
 # the benchmark suite (issue 9) is still to come.
 bench: bootstrap
 	@$(PY) -m bench.drain
+
+# Grafana dashboards from code (tools/dashboards, grafana-foundation-sdk) into
+# deploy/grafana/dashboards/*.json, which are checked in; a test fails when they differ.
+dashboards: bootstrap
+	@$(PY) -m tools.dashboards
