@@ -99,6 +99,11 @@ def test_promtool_accepts_config_and_rules() -> None:
     assert rules.returncode == 0, rules.stdout + rules.stderr
 
 
+def test_alerts_fire_on_their_conditions() -> None:
+    result = _promtool("test", "rules", "deploy/prometheus/tests/rules.test.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_compose_runs_everything_with_healthchecks() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
