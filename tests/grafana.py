@@ -121,6 +121,6 @@ def expand_sql(
         return values[0]
 
     sql = VARIABLE.sub(value, sql)
-    if "$" in sql:
+    if VARIABLE.search(sql):
         raise ValueError(f"unexpanded macro or variable left in: {sql}")
     return sql

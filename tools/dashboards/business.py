@@ -9,7 +9,11 @@ from grafana_foundation_sdk.builders import dashboard as db
 
 from tools.dashboards.common import POSTGRES, Numbering, Sql, sql_variable
 
-PERIOD = "SELECT DISTINCT period FROM v_employee_period_scores ORDER BY period DESC"
+# Months (YYYY-MM) first, the business default, newest first; then the other period kinds.
+PERIOD = """
+    SELECT period FROM (SELECT DISTINCT period FROM v_employee_period_scores) p
+     ORDER BY period SIMILAR TO '[0-9]{4}-[0-9]{2}' DESC, period DESC
+"""
 BRANCH = "SELECT DISTINCT branch_id FROM employee ORDER BY branch_id"
 IN_SCOPE = "period = '$period' AND branch_id IN ($branch)"
 

@@ -18,8 +18,9 @@ EMPLOYEE = """
      ORDER BY name, employee_id
 """
 PERIOD = """
-    SELECT DISTINCT period FROM v_employee_period_scores
-     WHERE employee_id = '$employee' ORDER BY period DESC
+    SELECT period FROM v_employee_period_scores
+     WHERE employee_id = '$employee'
+     ORDER BY period SIMILAR TO '[0-9]{4}-[0-9]{2}' DESC, period DESC
 """
 ONE = "employee_id = '$employee' AND period = '$period'"
 
