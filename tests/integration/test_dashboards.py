@@ -31,9 +31,11 @@ from tests.apps import eventually, service_process
 from tests.infra import ROOT, Infra, create_database, drop_database, unique
 from tests.kafka_helpers import produce
 from tests.standins.webhook_sink import free_port, webhook_sink
+from tests.wecom_client import WeComClient, random_aes_key
 
 pytestmark = pytest.mark.integration
 TOKEN = "dashboards-token-0123456789"
+WECOM = WeComClient("dashboardsQDG6eK01", random_aes_key(), "wwdashboards000001")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -109,6 +111,18 @@ def _reader_dsn(infra: Infra, database: str) -> str:
     return urlunsplit(parts._replace(path=f"/{database}"))
 
 
+def _change_xml(user: str, external: str, at: datetime) -> str:
+    return (
+        f"<xml><ToUserName><![CDATA[{WECOM.corp_id}]]></ToUserName>"
+        "<FromUserName><![CDATA[sys]]></FromUserName>"
+        f"<CreateTime>{int(at.timestamp())}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+        "<Event><![CDATA[change_external_contact]]></Event>"
+        "<ChangeType><![CDATA[add_external_contact]]></ChangeType>"
+        f"<UserID><![CDATA[{user}]]></UserID>"
+        f"<ExternalUserID><![CDATA[{external}]]></ExternalUserID></xml>"
+    )
+
+
 async def _traffic(infra: Infra, base: dict[str, str], topics: dict[str, str], sink: Any) -> None:
     now = datetime.now(SHANGHAI)
     # A day whose adds are past the 7-day retention window, so closing it decides outcomes.
@@ -139,6 +153,13 @@ async def _traffic(infra: Infra, base: dict[str, str], topics: dict[str, str], s
         assert r.status_code == 200, r.text
         bad = await http.post(f"{base['ingestor']}/v1/events", content=b"{", headers=headers)
         assert bad.status_code == 422, bad.text
+        # WeCom's own path: a signed, encrypted callback, and one with a forged signature
+        callback = WECOM.callback(_change_xml("m2", "wo-h", now - timedelta(hours=1)))
+        url = f"{base['ingestor']}/wecom/callback"
+        r = await http.post(url, params=callback.params, content=callback.body)
+        assert r.status_code == 200 and r.text == "success", r.text
+        forged = dict(callback.params, msg_signature="f" * 40)
+        assert (await http.post(url, params=forged, content=callback.body)).status_code == 403
 
         async def scored() -> list[dict[str, Any]]:
             got = await http.get(f"{base['scorer']}/v1/scores?period={day}")
@@ -184,6 +205,9 @@ async def live(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncI
             "DATABASE_URL": infra.app_dsn(database),
             "DATABASE_MIGRATION_URL": infra.owner_dsn(database),
             "INGEST_API_TOKENS": TOKEN,
+            "WECOM_CORP_ID": WECOM.corp_id,
+            "WECOM_CALLBACK_TOKEN": WECOM.token,
+            "WECOM_CALLBACK_AES_KEY": WECOM.encoding_aes_key,
             "NOTIFIER_WEBHOOK_URL": sink.url,
             "SCORER_GROUP_ID": f"scorer-{suffix}",
             "NOTIFIER_GROUP_ID": f"notifier-{suffix}",

@@ -66,6 +66,28 @@ def build() -> db.Dashboard:
         .with_panel(
             _series(
                 n,
+                "WeCom callbacks by outcome",
+                "reqps",
+                (
+                    "sum by (method, outcome) (rate(ingestor_wecom_callbacks_total[1m]))",
+                    "{{method}} {{outcome}}",
+                ),
+            )
+        )
+        .with_panel(
+            _series(
+                n,
+                "WeCom callbacks refused by WXBizMsgCrypt error code (last 15 min)",
+                "short",
+                (
+                    "sum by (code) (increase(ingestor_wecom_crypto_failures_total[15m]))",
+                    "{{code}}",
+                ),
+            )
+        )
+        .with_panel(
+            _series(
+                n,
                 "Records published to Kafka by type",
                 "ops",
                 ("sum by (type) (rate(ingestor_records_published_total[1m]))", "{{type}}"),
