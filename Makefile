@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHON := $(CURDIR)/$(PY)
 
-.PHONY: up down status test test-unit test-integration test-e2e test-faults lint bootstrap infra migrate eval bench
+.PHONY: up down status test test-unit test-integration test-e2e test-faults lint bootstrap infra migrate eval bench dashboards
 
 bootstrap:
 	@bash deploy/local/bootstrap.sh
@@ -59,3 +59,9 @@ eval: bootstrap
 # picks benchmarks. Results: bench/results/*.json and bench/results/table.md.
 bench: bootstrap
 	@$(PY) -m bench $(if $(BENCH),--only $(BENCH))
+
+
+# Grafana dashboards from code (tools/dashboards, grafana-foundation-sdk) into
+# deploy/grafana/dashboards/*.json, which are checked in; a test fails when they differ.
+dashboards: bootstrap
+	@$(PY) -m tools.dashboards

@@ -57,6 +57,8 @@ class DatabaseSettings(CommonSettings):
     # Migrations need the schema owner; services themselves run as the application role.
     database_migration_url: SecretStr | None = None
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    # How often gauges read from Kafka and PostgreSQL (consumer lag, backlogs) are refreshed.
+    metrics_probe_interval_seconds: float = Field(default=5.0, gt=0)
 
     @property
     def migration_dsn(self) -> str:

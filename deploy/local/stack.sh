@@ -18,7 +18,7 @@ migrate() {
 
 status() {
   local name
-  for name in kafka postgres ingestor scorer notifier simulator; do
+  for name in kafka postgres ingestor scorer notifier simulator prometheus; do
     if pid_alive "$name"; then echo "$name: running (pid $(cat "$PID_DIR/$name.pid"))"
     else echo "$name: stopped"; fi
   done
@@ -35,6 +35,7 @@ case "${1:-}" in
     fi
     infra_up
     migrate
+    bash "$ROOT_DIR/deploy/local/prometheus.sh" up
     bash "$ROOT_DIR/deploy/local/services.sh" up
     ;;
   down)
@@ -42,6 +43,7 @@ case "${1:-}" in
        docker compose -f "$ROOT_DIR/docker-compose.yml" ps -q 2>/dev/null | grep -q .; then
       docker compose -f "$ROOT_DIR/docker-compose.yml" down
     fi
+    bash "$ROOT_DIR/deploy/local/prometheus.sh" down
     bash "$ROOT_DIR/deploy/local/services.sh" down
     bash "$ROOT_DIR/deploy/local/postgres.sh" down
     bash "$ROOT_DIR/deploy/local/kafka.sh" down

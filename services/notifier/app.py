@@ -31,6 +31,7 @@ from services.notifier.domain.acklink import AckLinks
 from services.notifier.domain.config import NotifierConfig
 from services.notifier.domain.routing import destination_of_person
 from services.notifier.escalation import Escalator
+from services.notifier.gauges import NotifierGauges
 from services.notifier.grouping import Grouper
 from services.notifier.intake import BreachIntake
 from services.notifier.settings import NotifierSettings
@@ -44,6 +45,7 @@ from shared.kafka import (
     load_offsets,
     make_broker,
 )
+from shared.monitor import ConsumerLagProbe, Probe, watch
 from shared.schemas.base import utc_now
 
 log = logging.getLogger(__name__)
@@ -185,6 +187,10 @@ def create_app(
         await intake.handle(raw if isinstance(raw, tuple) else (raw,))
 
     stopping = asyncio.Event()
+    probes: list[Probe] = [
+        ConsumerLagProbe(lambda: subscriber.consumer, state.get_pool, settings.notifier_group_id),
+        NotifierGauges(state.get_pool),
+    ]
 
     async def work(grouper: Grouper, delivery: Delivery) -> None:
         """Until shutdown; a shutdown lets the part in flight be recorded (cancelling between
@@ -226,6 +232,7 @@ def create_app(
             tasks = [
                 asyncio.create_task(work(grouper, delivery)),
                 asyncio.create_task(escalator.run_forever(settings.escalation_interval_seconds)),
+                asyncio.create_task(watch(probes, settings.metrics_probe_interval_seconds)),
             ]
             if config.daily_digest is not None:
                 daily = DailyDigests(

@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 
 from services.scorer.api import score_routes
 from services.scorer.closing import PeriodCloser
+from services.scorer.gauges import ScorerGauges
 from services.scorer.pipeline import ScoringPipeline
 from services.scorer.refresh import Refresher
 from services.scorer.schedule import Schedule
@@ -32,6 +33,7 @@ from shared.kafka import (
     load_offsets,
     make_broker,
 )
+from shared.monitor import ConsumerLagProbe, Probe, watch
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +120,11 @@ def create_app(settings: ScorerSettings) -> Starlette:
         settings.data_stale_working_hours,
     )
 
+    probes: list[Probe] = [
+        ConsumerLagProbe(lambda: subscriber.consumer, state.get_pool, settings.scorer_group_id),
+        ScorerGauges(state.get_pool),
+    ]
+
     async def close(period: Period, closed_by: str) -> dict[str, Any]:
         async with state.get_pool().acquire() as conn:
             return await closer.close(conn, period, closed_by)
@@ -138,6 +145,7 @@ def create_app(settings: ScorerSettings) -> Starlette:
         workers = [
             asyncio.create_task(refresher.run_forever(catching_up=pipeline.catching_up)),
             asyncio.create_task(schedule.run_forever(settings.schedule_interval_seconds)),
+            asyncio.create_task(watch(probes, settings.metrics_probe_interval_seconds)),
         ]
         try:
             yield

@@ -31,6 +31,12 @@ REFRESHED = Counter("scorer_scores_refreshed_total", "Employee-period scores rec
 REFRESH_SECONDS = Histogram(
     "scorer_refresh_seconds", "Time to recompute one round of dirty scores", buckets=LATENCY_BUCKETS
 )
+STATE_TO_SCORE = Histogram(
+    "scorer_state_to_score_seconds",
+    "From an input's change being committed (its score marked dirty) to the recomputed score "
+    "being committed; with scorer_event_to_state_seconds, the event-to-score latency",
+    buckets=LATENCY_BUCKETS,
+)
 
 CLAIM_SQL = """
 UPDATE score_dirty SET claimed_at = clock_timestamp()
@@ -40,7 +46,7 @@ UPDATE score_dirty SET claimed_at = clock_timestamp()
            OR claimed_at < clock_timestamp() - $3::interval)
       AND marked_at < clock_timestamp() - $2::interval
     ORDER BY marked_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-RETURNING employee_id, period, claimed_at
+RETURNING employee_id, period, claimed_at, marked_at
 """
 # A claim older than the lease is taken as abandoned (its instance was killed mid-refresh) and
 # claimable again; a live instance recomputes a round in well under the lease.
@@ -140,6 +146,9 @@ class Refresher:
         )
         failed = [o for o in outcomes if isinstance(o, BaseException)]
         REFRESHED.inc(len(taken))
+        scored_at = datetime.now(UTC)
+        for r in taken:
+            STATE_TO_SCORE.observe(max(0.0, (scored_at - r["marked_at"]).total_seconds()))
         REFRESH_SECONDS.observe(time.perf_counter() - started)
         if failed:
             raise failed[0]

@@ -5,11 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -17,41 +12,12 @@ import orjson
 import pytest
 
 from tests import factories as f
-from tests.apps import eventually
-from tests.infra import ROOT, Infra, unique
+from tests.apps import eventually, service_process
+from tests.infra import Infra, unique
 from tests.standins.webhook_sink import free_port, webhook_sink
 
 pytestmark = pytest.mark.e2e
 TOKEN = "e2e-token-0123456789abcdef"
-
-
-@asynccontextmanager
-async def service(name: str, env: dict[str, str], port: int, logs: Path) -> AsyncIterator[str]:
-    log = (logs / f"{name}.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env, stdout=log, stderr=log
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient() as client:
-
-            async def ready() -> int:
-                if proc.poll() is not None:
-                    raise AssertionError(f"{name} exited: {(logs / f'{name}.log').read_text()}")
-                try:
-                    return (await client.get(f"{base}/readyz")).status_code
-                except httpx.TransportError:
-                    return 0
-
-            await eventually(ready, lambda s: s == 200, timeout=60)
-        yield base
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 async def test_request_to_webhook(infra: Infra, database: str, tmp_path: Path) -> None:
@@ -76,9 +42,9 @@ async def test_request_to_webhook(infra: Infra, database: str, tmp_path: Path) -
             "NOTIFIER_PORT": str(ports["notifier"]),
         }
         async with (
-            service("ingestor", env, ports["ingestor"], tmp_path) as ingestor,
-            service("scorer", env, ports["scorer"], tmp_path) as scorer,
-            service("notifier", env, ports["notifier"], tmp_path) as notifier,
+            service_process("ingestor", env, ports["ingestor"], tmp_path) as ingestor,
+            service_process("scorer", env, ports["scorer"], tmp_path) as scorer,
+            service_process("notifier", env, ports["notifier"], tmp_path) as notifier,
             httpx.AsyncClient(timeout=30) as http,
         ):
             records = [

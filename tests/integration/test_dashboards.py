@@ -1,0 +1,326 @@
+"""The dashboards and rules against the real thing: the three services as processes on the
+test Kafka and PostgreSQL, a real Prometheus (Debian's binary, started by
+deploy/local/prometheus.sh) scraping them every second, and a little traffic — org, targets,
+adds, a period close with its alert delivered to a webhook, and two undecodable records.
+
+Then every PromQL expression of the dashboards and of the recording and alerting rules must
+return data through Prometheus' HTTP API, and every SQL panel, its macros and variables
+expanded as Grafana does, must run as the read-only role and return its expected columns."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import httpx
+import orjson
+import pytest
+
+from tests import factories as f
+from tests import grafana
+from tests.apps import eventually, service_process
+from tests.infra import ROOT, Infra, create_database, drop_database, unique
+from tests.kafka_helpers import produce
+from tests.standins.webhook_sink import free_port, webhook_sink
+from tests.wecom_client import WeComClient, random_aes_key
+
+pytestmark = pytest.mark.integration
+TOKEN = "dashboards-token-0123456789"
+WECOM = WeComClient("dashboardsQDG6eK01", random_aes_key(), "wwdashboards000001")
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+EXPECTED_COLUMNS: dict[tuple[str, str], list[str]] = {
+    ("business-overview.json", "Employees by status"): [
+        "on_track", "behind", "met", "missed", "no_target", "flagged",
+    ],
+    ("business-overview.json", "Attainment by branch (valid adds / target)"): [
+        "branch", "attainment",
+    ],
+    ("business-overview.json", "Quality components by branch (0–1, averaged over employees)"): [
+        "branch", "customer_match", "engagement", "retention", "responsiveness", "personal_touch",
+    ],
+    ("business-overview.json", "Teams"): [
+        "branch", "team", "employees", "target", "valid_adds", "pending_adds", "removed_adds",
+        "attainment", "on_track", "behind", "met", "missed", "quality_score", "anomaly_score",
+        "flagged",
+    ],
+    ("business-overview.json", "Anomaly leaderboard"): [
+        "employee_id", "employee_name", "branch", "team", "anomaly_score", "flagged",
+        "valid_adds", "gross_adds", "reasons",
+    ],
+    ("business-overview.json", "Contact adds per day"): ["time", "metric", "adds"],
+    ("business-overview.json", "Alert log"): [
+        "time", "alertname", "status", "employee_id", "team", "branch", "period", "summary",
+        "channel", "recipient", "notice_state", "sent_at", "acknowledged_at", "resolved_at",
+        "escalation_level",
+    ],
+    ("employee-drilldown.json", "Period figures"): [
+        "target", "valid_adds", "gross_adds", "pending_adds", "removed_adds", "new_to_bank",
+        "attainment", "pace", "projection", "status", "quality_score", "anomaly_score",
+    ],
+    ("employee-drilldown.json", "Quality components (0–1)"): ["component", "value"],
+    ("employee-drilldown.json", "Anomaly reasons"): ["reason", "contribution", "evidence"],
+    ("employee-drilldown.json", "History over periods of the same kind"): [
+        "period", "target", "valid_adds", "attainment", "status", "quality_score",
+        "anomaly_score", "flagged", "closed",
+    ],
+    ("employee-drilldown.json", "Adds and removals per day"): ["time", "adds", "removals"],
+    ("employee-drilldown.json", "Alerts about this employee"): [
+        "time", "alertname", "status", "period", "summary", "channel", "recipient",
+        "notice_state", "sent_at", "acknowledged_at", "resolved_at",
+    ],
+    ("employee-drilldown.json", "Newest contacts"): [
+        "external_userid", "first_added_at", "add_way", "state", "customer_msgs",
+        "one_to_one_msgs", "is_customer", "customer_tier", "new_to_bank",
+    ],
+}  # fmt: skip
+
+
+@dataclass
+class Live:
+    prometheus: str
+    reader_dsn: str
+    started: datetime
+    problems: list[str] = field(default_factory=list)
+
+
+def _prometheus(action: str, env: dict[str, str]) -> None:
+    result = subprocess.run(
+        ["bash", str(ROOT / "deploy" / "local" / "prometheus.sh"), action],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _reader_dsn(infra: Infra, database: str) -> str:
+    """The admin DSN pointed at the test database; queries then run under SET ROLE wq_reader."""
+    parts = urlsplit(infra.admin_dsn)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+def _change_xml(user: str, external: str, at: datetime) -> str:
+    return (
+        f"<xml><ToUserName><![CDATA[{WECOM.corp_id}]]></ToUserName>"
+        "<FromUserName><![CDATA[sys]]></FromUserName>"
+        f"<CreateTime>{int(at.timestamp())}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+        "<Event><![CDATA[change_external_contact]]></Event>"
+        "<ChangeType><![CDATA[add_external_contact]]></ChangeType>"
+        f"<UserID><![CDATA[{user}]]></UserID>"
+        f"<ExternalUserID><![CDATA[{external}]]></ExternalUserID></xml>"
+    )
+
+
+async def _traffic(infra: Infra, base: dict[str, str], topics: dict[str, str], sink: Any) -> None:
+    now = datetime.now(SHANGHAI)
+    # A day whose adds are past the 7-day retention window, so closing it decides outcomes.
+    day = (now - timedelta(days=10)).date().isoformat()
+    month = now.strftime("%Y-%m")
+    records = [
+        f.employee("m1", team_id="t1", branch_id="b1", supervisor_id="lead9"),
+        f.employee("m2", team_id="t2", branch_id="b1", supervisor_id="lead9"),
+        f.employee("m3", team_id="t3", branch_id="b2", supervisor_id="lead8"),
+        f.target("employee", "m1", day, 5),
+        f.target("branch", "b1", month, 20),
+        f.target("branch", "b2", month, 10),
+        f.add("m1", "wo-a", f.at(day)),
+        f.add("m1", "wo-b", f.at(day, 11)),
+        f.add("m2", "wo-c", f.at(day)),
+        f.add("m3", "wo-d", now - timedelta(hours=2)),
+        # m1's three quick deletes give an anomaly with a reason (QUICK_DELETE)
+        *(f.add("m1", c, f.at(day, 13)) for c in ("wo-e", "wo-f", "wo-g")),
+        *(
+            {**f.add("m1", c, f.at(day, 15)), "ChangeType": "del_follow_user"}
+            for c in ("wo-e", "wo-f", "wo-g")
+        ),
+    ]
+    async with httpx.AsyncClient(timeout=30) as http:
+        headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/x-ndjson"}
+        body = b"\n".join(orjson.dumps(x) for x in records)
+        r = await http.post(f"{base['ingestor']}/v1/events", content=body, headers=headers)
+        assert r.status_code == 200, r.text
+        bad = await http.post(f"{base['ingestor']}/v1/events", content=b"{", headers=headers)
+        assert bad.status_code == 422, bad.text
+        # WeCom's own path: a signed, encrypted callback, and one with a forged signature
+        callback = WECOM.callback(_change_xml("m2", "wo-h", now - timedelta(hours=1)))
+        url = f"{base['ingestor']}/wecom/callback"
+        r = await http.post(url, params=callback.params, content=callback.body)
+        assert r.status_code == 200 and r.text == "success", r.text
+        forged = dict(callback.params, msg_signature="f" * 40)
+        assert (await http.post(url, params=forged, content=callback.body)).status_code == 403
+
+        async def scored() -> list[dict[str, Any]]:
+            got = await http.get(f"{base['scorer']}/v1/scores?period={day}")
+            return list(got.json()["employees"])
+
+        await eventually(scored, lambda e: any(x["employee_id"] == "m1" for x in e), timeout=60)
+        closed = await http.post(f"{base['scorer']}/v1/periods/{day}/close")
+        assert closed.status_code == 200, closed.text
+    await sink.wait_for(1, timeout=60)
+    # Undecodable records: each consumer sends one to its dead-letter topic.
+    await produce(infra, topics["TOPIC_CONTACT_EVENTS"], [b"not json"])
+    await produce(infra, topics["TOPIC_BREACHES"], [b"not json"])
+
+
+@pytest.fixture(scope="module")
+async def live(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Live]:
+    logs = tmp_path_factory.mktemp("dashboards")
+    suffix = unique("dash")
+    database = await create_database(infra)
+    ports = {name: free_port() for name in ("ingestor", "scorer", "notifier", "prometheus")}
+    topics = {
+        "TOPIC_CONTACT_EVENTS": f"wecom.contact-events.{suffix}",
+        "TOPIC_BANK_RECORDS": f"bank.records.{suffix}",
+        "TOPIC_BREACHES": f"scoring.breaches.{suffix}",
+        "TOPIC_RAW_CALLBACKS": f"wecom.raw-events.{suffix}",
+    }
+    prom_env = {
+        **os.environ,
+        "RUN_DIR": str(logs / "run"),
+        "PROMETHEUS_PORT": str(ports["prometheus"]),
+        "PROMETHEUS_SCRAPE_INTERVAL": "1s",
+        "INGESTOR_PORT": str(ports["ingestor"]),
+        "SCORER_PORT": str(ports["scorer"]),
+        "NOTIFIER_PORT": str(ports["notifier"]),
+    }
+    started = datetime.now(UTC)
+    async with AsyncExitStack() as stack:
+        sink = await stack.enter_async_context(webhook_sink())
+        env = {
+            **os.environ,
+            **topics,
+            "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
+            "DATABASE_URL": infra.app_dsn(database),
+            "DATABASE_MIGRATION_URL": infra.owner_dsn(database),
+            "INGEST_API_TOKENS": TOKEN,
+            "WECOM_CORP_ID": WECOM.corp_id,
+            "WECOM_CALLBACK_TOKEN": WECOM.token,
+            "WECOM_CALLBACK_AES_KEY": WECOM.encoding_aes_key,
+            "NOTIFIER_WEBHOOK_URL": sink.url,
+            "SCORER_GROUP_ID": f"scorer-{suffix}",
+            "NOTIFIER_GROUP_ID": f"notifier-{suffix}",
+            "METRICS_PROBE_INTERVAL_SECONDS": "1",
+            "INGESTOR_PORT": str(ports["ingestor"]),
+            "SCORER_PORT": str(ports["scorer"]),
+            "NOTIFIER_PORT": str(ports["notifier"]),
+        }
+        base = {
+            name: await stack.enter_async_context(service_process(name, env, ports[name], logs))
+            for name in ("ingestor", "scorer", "notifier")
+        }
+        _prometheus("up", prom_env)
+        stack.callback(_prometheus, "down", prom_env)
+        await _traffic(infra, base, topics, sink)
+        yield Live(f"http://127.0.0.1:{ports['prometheus']}", _reader_dsn(infra, database), started)
+    await drop_database(infra, database)
+
+
+def _promql() -> dict[str, str]:
+    """Every expression to run, named by where it comes from. Alerts contribute their figure
+    (which must return data) and their whole expression (which must evaluate)."""
+    found = {
+        f"{t.dashboard} · {t.panel} · {t.query}": t.query
+        for t in grafana.targets()
+        if t.datasource_uid == "prometheus"
+    }
+    for rule in grafana.rules():
+        expr = " ".join(rule["expr"].split())
+        if "record" in rule:
+            found[f"record {rule['record']}"] = expr
+        else:
+            m = grafana.ALERT_FORM.match(expr)
+            assert m, rule["alert"]
+            found[f"alert {rule['alert']} figure"] = m["figure"]
+    return found
+
+
+async def test_every_promql_expression_returns_data(live: Live) -> None:
+    exprs = _promql()
+    assert len(exprs) >= 30
+    async with httpx.AsyncClient(base_url=live.prometheus, timeout=10) as http:
+
+        async def query(expr: str) -> dict[str, Any]:
+            r = await http.get("/api/v1/query", params={"query": expr})
+            body: dict[str, Any] = r.json()
+            assert body["status"] == "success", (expr, body)
+            return body
+
+        async def empty() -> list[str]:
+            return [name for name, e in exprs.items() if not (await query(e))["data"]["result"]]
+
+        left = await eventually(empty, lambda names: not names, timeout=90)
+        assert not left
+        for rule in grafana.rules():  # whole alert expressions evaluate (empty while healthy)
+            if "alert" in rule:
+                await query(" ".join(rule["expr"].split()))
+        targets = (await http.get("/api/v1/targets")).json()["data"]["activeTargets"]
+        assert {t["labels"]["job"]: t["health"] for t in targets} == {
+            "ingestor": "up",
+            "scorer": "up",
+            "notifier": "up",
+            "prometheus": "up",
+        }
+
+
+async def _variable_values(
+    conn: asyncpg.Connection, dashboard: dict[str, Any], start: datetime, end: datetime
+) -> tuple[dict[str, list[str]], set[str]]:
+    values: dict[str, list[str]] = {}
+    multi: set[str] = set()
+    for v in dashboard.get("templating", {}).get("list", []):
+        sql = grafana.expand_sql(v["query"], values, multi, start, end)
+        rows = await conn.fetch(sql)
+        assert rows, f"variable {v['name']} has no value: {sql}"
+        column = "__value" if "__value" in rows[0] else next(iter(rows[0].keys()))
+        if v.get("multi") or v.get("includeAll"):
+            multi.add(v["name"])
+            values[v["name"]] = [str(r[column]) for r in rows]
+        else:
+            values[v["name"]] = [str(rows[0][column])]
+    return values, multi
+
+
+async def test_every_sql_panel_runs_read_only_with_its_columns(live: Live) -> None:
+    start, end = live.started - timedelta(days=90), datetime.now(UTC) + timedelta(hours=1)
+    conn = await asyncpg.connect(live.reader_dsn)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = 'wq_reader'"):
+            pytest.skip("this database server has no wq_reader role (deploy/postgres/roles.sql)")
+        await conn.execute("SET ROLE wq_reader")
+        await conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        checked = set()
+        for name, dashboard in grafana.dashboards().items():
+            values, multi = await _variable_values(conn, dashboard, start, end)
+            if "period" in values:  # the period a dashboard opens on is the newest month
+                assert re.fullmatch(r"\d{4}-\d{2}", values["period"][0]), values["period"]
+            for t in grafana.targets():
+                if t.dashboard != name or t.datasource_uid != "wq-postgres":
+                    continue
+                sql = grafana.expand_sql(t.query, values, multi, start, end)
+                statement = await conn.prepare(sql)
+                columns = [a.name for a in statement.get_attributes()]
+                assert columns == EXPECTED_COLUMNS[(name, t.panel)], (t.panel, columns)
+                if t.fmt == "time_series":
+                    assert columns[0] == "time", t.panel
+                rows = await statement.fetch()
+                assert rows, f"{t.panel}: no row for {values}\n{sql}"
+                checked.add((name, t.panel))
+        assert checked == set(EXPECTED_COLUMNS)
+        # The role itself cannot write, even in a read-write transaction.
+        await conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("DELETE FROM employee")
+    finally:
+        await conn.close()
