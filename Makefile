@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHON := $(CURDIR)/$(PY)
 
-.PHONY: up down status test test-unit test-integration test-e2e lint bootstrap infra migrate eval bench
+.PHONY: up down status watch report screenshots test test-unit test-integration test-e2e lint bootstrap infra migrate eval bench
 
 bootstrap:
 	@bash deploy/local/bootstrap.sh
@@ -16,6 +16,10 @@ down:
 
 status:
 	@bash deploy/local/stack.sh status
+
+# The live terminal summary of the running stack (Ctrl-C stops watching, not the stack).
+watch: bootstrap
+	@bash deploy/local/watch.sh watch
 
 infra: bootstrap
 	@bash deploy/local/stack.sh infra
