@@ -128,16 +128,16 @@ def _alert_lines(alerts: list[dict[str, Any]] | None, notices_sent: float | None
 def render(now: Snapshot, before: Snapshot | None = None, top: int = 5, footer: str = "") -> str:
     """The summary screen of `now`, with rates against the reading `before`."""
     ingested, scored = rate(now, before, "ingested"), rate(now, before, "scored")
-    lag = (
-        "n/a"
-        if now.lag is None
-        else " · ".join(f"{group} {n:,}" for group, n in sorted(now.lag.items())) or "none"
-    )
+    if now.lag is None:
+        lag = "n/a"
+    else:
+        groups = " · ".join(f"{group} {n:,}" for group, n in sorted(now.lag.items()))
+        lag = f"{groups or 'no consumer groups'} records"
     lines = [
         f"WeCom quota — live summary   {now.at:%Y-%m-%d %H:%M:%S %Z}   period {now.period}",
         f"Events/s      ingested {_num(ingested, '/s')} · scored {_num(scored, '/s')}"
         f"   (totals {_num(now.ingested)} / {_num(now.scored)})",
-        f"Consumer lag  {lag} records",
+        f"Consumer lag  {lag}",
         *_employees_lines(now.employees, 3),
         *_anomaly_lines(now.employees, top),
         *_alert_lines(now.alerts, now.notices_sent),
