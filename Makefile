@@ -21,6 +21,15 @@ status:
 watch: bootstrap
 	@bash deploy/local/watch.sh watch
 
+# HTML report with charts, for e-mail: make report PERIOD=2026-11 BRANCH=br01 [OUT=file.html]
+report: bootstrap
+	@bash deploy/local/report.sh
+
+# README pictures from the running stack (dev-time, needs chromium): docs/report.png and
+# docs/live-summary.txt.
+screenshots: bootstrap
+	@bash deploy/local/screenshots.sh
+
 infra: bootstrap
 	@bash deploy/local/stack.sh infra
 
