@@ -62,6 +62,7 @@ def test_evidence_text_is_one_short_line_without_the_favourable_facts() -> None:
         "share": 0.125,
         "partners": ["a", "b", "c", "d"],
         "in_favour": {"tenure_days": 900},
+        "examples": ["wm-1", "wm-2"],
         "empty": None,
     }
     assert evidence_text(evidence) == "state=qr-7, adds=35, share=0.125, partners=a,b,c,…(+1)"
@@ -117,7 +118,7 @@ def test_render_shows_every_part_of_the_summary() -> None:
     # top=2: the ring member and the one other scored employee, ring first
     assert screen.index("wangwu") < screen.index("met1")
     assert "Alerts        2 (AnomalyFlagged 1, TargetMissed 1); notices: dead 1, sent 2" in screen
-    assert "delivered parts 3" in screen
+    assert "in 3 messages delivered" in screen
     assert "(!) alerts: ConnectError" in screen
     assert lines[-1] == "Ctrl-C stops watching"
 

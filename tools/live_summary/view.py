@@ -8,6 +8,9 @@ from datetime import datetime
 from typing import Any
 
 STATUSES = ("on_track", "behind", "met", "missed")
+# Left out of the one-line evidence: the facts in the employee's favour and sample contact ids
+# (both are in the API and the HTML report).
+HIDDEN_EVIDENCE = frozenset({"in_favour", "examples"})
 
 
 @dataclass(frozen=True)
@@ -42,13 +45,12 @@ def _num(value: float | None, unit: str = "") -> str:
 
 
 def evidence_text(evidence: Any, limit: int = 70) -> str:
-    """A reason's evidence in one short line: its own facts, not the facts in the employee's
-    favour (those are in the API and the report)."""
+    """A reason's evidence in one short line."""
     if not isinstance(evidence, dict):
         return "" if evidence is None else str(evidence)[:limit]
     parts = []
     for key, value in evidence.items():
-        if key == "in_favour" or value in (None, [], {}):
+        if key in HIDDEN_EVIDENCE or value in (None, [], {}):
             continue
         if isinstance(value, float):
             value = f"{value:g}"
@@ -121,7 +123,7 @@ def _alert_lines(alerts: list[dict[str, Any]] | None, notices_sent: float | None
     states = Counter(n.get("state") for a in alerts for n in a.get("notices") or [])
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(names.items())) or "none yet"
     notices = ", ".join(f"{k} {v}" for k, v in sorted(states.items())) or "none"
-    sent = "" if notices_sent is None else f"; delivered parts {notices_sent:,.0f}"
+    sent = "" if notices_sent is None else f", in {notices_sent:,.0f} messages delivered"
     return [f"Alerts        {len(alerts)} ({kinds}); notices: {notices}{sent}"]
 
 
