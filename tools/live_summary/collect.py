@@ -118,8 +118,12 @@ async def collect(
             got[name] = result
 
     def counter(source: str, sample: str, **labels: str) -> float | None:
+        """None when the service did not answer; 0 when it answered without the sample (a
+        labelled counter appears only once something was counted)."""
         response = got.get(source)
-        return None if response is None else counter_total(response.text, sample, **labels)
+        if response is None:
+            return None
+        return counter_total(response.text, sample, **labels) or 0.0
 
     return Snapshot(
         at=datetime.now(UTC),

@@ -81,6 +81,8 @@ def furthest_behind(employees: list[dict[str, Any]], top: int) -> list[dict[str,
 def _employees_lines(employees: list[dict[str, Any]] | None, top: int) -> list[str]:
     if employees is None:
         return ["Employees     n/a (scorer API not answering)"]
+    if not employees:
+        return ["Employees     no scores yet for this period"]
     counts = Counter(e.get("status") for e in employees)
     by_status = " · ".join(f"{s.replace('_', ' ')} {counts.get(s, 0)}" for s in STATUSES)
     behind = counts.get("behind", 0) + counts.get("missed", 0)
