@@ -52,7 +52,11 @@ class LagReader:
             consumer = AIOKafkaConsumer(
                 bootstrap_servers=self.sources.kafka, request_timeout_ms=5000
             )
-            await consumer.start()
+            try:
+                await consumer.start()
+            except BaseException:
+                await consumer.stop()
+                raise
             self.consumer = consumer
         if self.pool is None:
             self.pool = await asyncpg.create_pool(
