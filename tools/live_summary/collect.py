@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.settings import Topics
 from tools.live_summary.metrics import counter_total
@@ -44,10 +45,21 @@ class LagReader:
 
     def __init__(self, sources: Sources) -> None:
         self.sources = sources
+        self.admin: AIOKafkaAdminClient | None = None
         self.consumer: AIOKafkaConsumer | None = None
         self.pool: asyncpg.Pool | None = None
 
-    async def read(self) -> dict[str, int]:
+    async def _connect(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer, asyncpg.Pool]:
+        if self.admin is None:
+            admin = AIOKafkaAdminClient(
+                bootstrap_servers=self.sources.kafka, request_timeout_ms=5000
+            )
+            try:
+                await admin.start()
+            except BaseException:
+                await admin.close()
+                raise
+            self.admin = admin
         if self.consumer is None:
             consumer = AIOKafkaConsumer(
                 bootstrap_servers=self.sources.kafka, request_timeout_ms=5000
@@ -62,16 +74,22 @@ class LagReader:
             self.pool = await asyncpg.create_pool(
                 self.sources.database_url, min_size=1, max_size=1, timeout=5
             )
+        return self.admin, self.consumer, self.pool
+
+    async def read(self) -> dict[str, int]:
+        admin, consumer, pool = await self._connect()
         consumed = self.sources.consumed()
-        all_topics = await self.consumer.topics()
+        wanted = {t for ts in consumed.values() for t in ts}
+        # All topics' metadata: asking for named ones could create them (auto-create is on).
         partitions = [
-            TopicPartition(topic, p)
-            for topic in sorted({t for ts in consumed.values() for t in ts} & all_topics)
-            for p in sorted(self.consumer.partitions_for_topic(topic) or ())
+            TopicPartition(t["topic"], p["partition"])
+            for t in await admin.describe_topics()
+            if t["topic"] in wanted and t["error_code"] == 0
+            for p in t["partitions"]
         ]
-        ends = await self.consumer.end_offsets(partitions) if partitions else {}
-        starts = await self.consumer.beginning_offsets(partitions) if partitions else {}
-        rows = await self.pool.fetch(
+        ends = await consumer.end_offsets(partitions) if partitions else {}
+        starts = await consumer.beginning_offsets(partitions) if partitions else {}
+        rows = await pool.fetch(
             "SELECT consumer_group, topic, partition, next_offset FROM consumer_offset "
             "WHERE consumer_group = ANY($1::text[])",
             list(consumed),
@@ -87,6 +105,8 @@ class LagReader:
         return lag
 
     async def close(self) -> None:
+        if self.admin is not None:
+            await self.admin.close()
         if self.consumer is not None:
             await self.consumer.stop()
         if self.pool is not None:
