@@ -25,7 +25,7 @@ trap 'rm -rf "$profile"' EXIT
 # The flags that work on a machine without a network (see the README's screenshots section).
 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
   --disable-background-networking --disable-component-update --disable-sync \
-  --user-data-dir="$profile" --hide-scrollbars --window-size=1100,2000 \
+  --user-data-dir="$profile" --hide-scrollbars --window-size=1100,2900 \
   --screenshot="$ROOT_DIR/docs/report.png" "file://$report" 2>/dev/null
 say "wrote docs/report.png"
 

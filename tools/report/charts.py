@@ -53,7 +53,7 @@ def status_counts(teams: list[Row]) -> bytes:
 
 
 def employee_attainment(employees: list[Row]) -> bytes:
-    """Every employee's attainment, lowest first, coloured by status."""
+    """Every employee's attainment, highest at the top, coloured by status."""
     ranked = sorted(employees, key=lambda e: (e["attainment"] or 0, e["employee_id"]))
     fig = Figure(figsize=(7, 0.22 * len(ranked) + 1.2))
     ax = fig.subplots()
