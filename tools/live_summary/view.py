@@ -125,7 +125,7 @@ def _alert_lines(alerts: list[dict[str, Any]] | None, notices_sent: float | None
     states = Counter(n.get("state") for a in alerts for n in a.get("notices") or [])
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(names.items())) or "none yet"
     notices = ", ".join(f"{k} {v}" for k, v in sorted(states.items())) or "none"
-    sent = "" if notices_sent is None else f", in {notices_sent:,.0f} messages delivered"
+    sent = "" if not notices_sent else f", in {notices_sent:,.0f} messages delivered"
     return [f"Alerts        {len(alerts)} ({kinds}); notices: {notices}{sent}"]
 
 
