@@ -88,7 +88,7 @@ async def test_collector_reads_lag_counters_scores_and_alerts(
                         and employees.get("e2", {}).get("gross_adds") == 1
                     )
 
-                now = await eventually(reading, caught_up)
+                now = await eventually(reading, caught_up, timeout=120)
                 assert now.problems == ()
                 assert now.lag is not None and set(now.lag) == {
                     scorer_cfg.scorer_group_id,

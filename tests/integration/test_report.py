@@ -98,7 +98,7 @@ async def fill(infra: Infra, topics: Topics, database: str) -> None:
                 scores = (await scorer.get("/v1/scores", params={"period": PERIOD})).json()
                 return sum(e["gross_adds"] for e in scores["employees"])
 
-            await eventually(gross, lambda n: n == 22)
+            await eventually(gross, lambda n: n == 22, timeout=120)
             assert (await scorer.post(f"/v1/periods/{PERIOD}/close")).status_code == 200
 
             async def b1_alerts() -> list[dict[str, Any]]:
@@ -111,7 +111,7 @@ async def fill(infra: Infra, topics: Topics, database: str) -> None:
                     n["state"] == "sent" for a in alerts for n in a["notices"]
                 )
 
-            await eventually(b1_alerts, delivered, timeout=60)
+            await eventually(b1_alerts, delivered, timeout=120)
 
 
 async def test_report_shows_the_views_figures(
