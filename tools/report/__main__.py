@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import asyncpg
+
 from shared.calendar import parse_period
 from tools.report import charts
 from tools.report.figures import ReportData, quality_by_team
@@ -55,7 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         print("error: no database: set DATABASE_READER_URL or pass --database-url", file=sys.stderr)
         return 2
     tz = ZoneInfo(os.environ.get("BUSINESS_TIMEZONE", "Asia/Shanghai"))
-    data = asyncio.run(load(args.database_url, period, args.branch, tz))
+    try:
+        data = asyncio.run(load(args.database_url, period, args.branch, tz))
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        print(f"error: cannot read the views: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     out = args.out or Path("reports") / f"{args.branch or 'all'}-{period}.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(data, draw(data)), encoding="utf-8")
