@@ -129,6 +129,7 @@ def test_render_says_what_is_not_known() -> None:
     assert "Consumer lag  n/a" in screen
     assert "scorer API not answering" in screen
     assert "notifier API not answering" in screen
+    assert "Nothing answers: is the stack up?" in screen
     empty = render(Snapshot(at=T0, period="2026-11", employees=[], alerts=[]))
     assert "Employees     no scores yet for this period" in empty
     assert "Alerts        0 (none yet); notices: none" in empty

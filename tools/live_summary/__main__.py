@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from dataclasses import replace
@@ -100,6 +101,9 @@ async def watch(args: argparse.Namespace, out: TextIO) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # What cannot be reached is said in the summary; the Kafka client's own log lines about it
+    # would only scroll the screen.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         asyncio.run(watch(args, sys.stdout))
     except KeyboardInterrupt:

@@ -147,6 +147,8 @@ def render(now: Snapshot, before: Snapshot | None = None, top: int = 5, footer: 
         *_alert_lines(now.alerts, now.notices_sent),
     ]
     lines += [f"(!) {p}" for p in now.problems]
+    if now.employees is None and now.alerts is None and now.ingested is None:
+        lines.append("Nothing answers: is the stack up? (make up; make status)")
     if footer:
         lines.append(footer)
     return "\n".join(lines)
