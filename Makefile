@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHON := $(CURDIR)/$(PY)
 
-.PHONY: up down status test test-unit test-integration test-e2e test-faults lint bootstrap infra migrate eval bench dashboards
+.PHONY: up down status watch report screenshots test test-unit test-integration test-e2e test-faults lint bootstrap infra migrate eval bench dashboards
 
 bootstrap:
 	@bash deploy/local/bootstrap.sh
@@ -16,6 +16,19 @@ down:
 
 status:
 	@bash deploy/local/stack.sh status
+
+# The live terminal summary of the running stack (Ctrl-C stops watching, not the stack).
+watch: bootstrap
+	@bash deploy/local/watch.sh watch
+
+# HTML report with charts, for e-mail: make report PERIOD=2026-11 BRANCH=br01 [OUT=file.html]
+report: bootstrap
+	@bash deploy/local/report.sh
+
+# README pictures from the running stack (dev-time, needs chromium): docs/report.png and
+# docs/live-summary.txt.
+screenshots: bootstrap
+	@bash deploy/local/screenshots.sh
 
 infra: bootstrap
 	@bash deploy/local/stack.sh infra

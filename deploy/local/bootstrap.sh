@@ -17,8 +17,9 @@ if (( ${#apt_missing[@]} )); then
   command -v apt-get >/dev/null || die "missing ${apt_missing[*]} and no apt-get to install them"
   say "installing ${apt_missing[*]} (apt-get)"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
+  with_progress "apt-get update" apt-get update -qq
+  with_progress "installing ${apt_missing[*]}" \
+    apt-get install -y -qq --no-install-recommends "${apt_missing[@]}"
 fi
 
 "$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' \
@@ -27,8 +28,8 @@ stamp=$VENV/.installed-$(sha1sum "$ROOT_DIR/pyproject.toml" | cut -c1-12)
 if [[ ! -f $stamp ]]; then
   say "installing the Python environment in .venv (first run takes a minute)"
   [[ -x $VENV/bin/python ]] || "$PY" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -e "$ROOT_DIR[dev]"
+  with_progress "upgrading pip" "$VENV/bin/python" -m pip install --upgrade pip
+  with_progress "pip install -e .[dev]" "$VENV/bin/python" -m pip install -e "$ROOT_DIR[dev]"
   rm -f "$VENV"/.installed-* && touch "$stamp"
 fi
 

@@ -18,6 +18,30 @@ PG_DB=${LOCAL_PG_DB:-wecom_quota}
 say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
+# with_progress LABEL CMD...: run a long step (a download, an install) with its output in a log
+# under $LOG_DIR, saying every PROGRESS_EVERY seconds (default 10) that it is still going and
+# how long it has taken, so a first run never looks hung. On failure the log's tail is shown.
+with_progress() {
+  local label=$1 log started=$SECONDS pid rc=0
+  shift
+  log=$LOG_DIR/step-$(printf '%s' "$label" | tr -c 'A-Za-z0-9' '-' | cut -c1-40).log
+  "$@" >"$log" 2>&1 &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    for _ in $(seq 1 "$(( ${PROGRESS_EVERY:-10} * 5 ))"); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.2
+    done
+    kill -0 "$pid" 2>/dev/null && printf '    ... %s: %d s so far (log: %s)\n' "$label" "$(( SECONDS - started ))" "$log" >&2
+  done
+  wait "$pid" || rc=$?
+  if (( rc != 0 )); then
+    tail -n 20 "$log" >&2
+    return "$rc"
+  fi
+  printf '    %s: done in %d s\n' "$label" "$(( SECONDS - started ))" >&2
+}
+
 # pid_alive NAME: true when the recorded process of NAME still runs (a zombie does not count:
 # where nothing reaps orphans, a killed process lingers as one).
 pid_alive() {

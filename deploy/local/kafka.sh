@@ -15,8 +15,8 @@ fetch_jars() {
   command -v mvn >/dev/null || die "maven is required to fetch Kafka's jars (apt-get install maven)"
   say "fetching Apache Kafka jars from Maven Central (first run only)"
   rm -rf "$KAFKA_LIBS"
-  mvn -B -q -f "$ROOT_DIR/deploy/kafka/pom.xml" dependency:copy-dependencies \
-      -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS" \
+  with_progress "fetching Kafka jars" mvn -B -ntp -f "$ROOT_DIR/deploy/kafka/pom.xml" \
+      dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS" \
     || die "could not fetch Kafka from Maven Central; see the output above"
   touch "$KAFKA_LIBS/.complete"
 }

@@ -31,7 +31,8 @@ pg_bin() {
   if [[ -z $d ]]; then
     say "installing PostgreSQL from Debian's packages"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq postgresql >/dev/null \
+    { with_progress "apt-get update" apt-get update -qq &&
+      with_progress "installing postgresql" apt-get install -y -qq postgresql; } \
       || die "could not install postgresql (apt-get); install it or set DATABASE_URL"
     d=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
   fi

@@ -47,6 +47,7 @@ simulate() {
   if pid_alive simulator; then say "simulator already running (pid $(cat "$PID_DIR/simulator.pid"))"; return 0; fi
   [[ -f $RUN_DIR/simulator.done ]] && { say "the simulated month was fed already (rm $RUN_DIR/simulator.done to feed again)"; return 0; }
   local month=${SIMULATE_MONTH:-$(date +%Y-%m)}
+  echo "$month" > "$RUN_DIR/simulator.month"
   say "simulator: feeding a ${SIMULATE_EMPLOYEES:-200}-employee bank month $month at ${SIMULATE_SPEED:-2000}x"
   (cd "$ROOT_DIR" || exit 1
    setsid nohup bash -c '"$0" -m tools.simulator --seed "${SIMULATE_SEED:-1}" --month "$1" \

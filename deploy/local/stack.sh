@@ -37,6 +37,7 @@ case "${1:-}" in
     migrate
     bash "$ROOT_DIR/deploy/local/prometheus.sh" up
     bash "$ROOT_DIR/deploy/local/services.sh" up
+    bash "$ROOT_DIR/deploy/local/watch.sh" after-up
     ;;
   down)
     if docker_engine && [[ -f $ROOT_DIR/docker-compose.yml ]] && \
