@@ -57,6 +57,14 @@ class RunRecord:
     missed_deletes: int
 
 
+# The latest run, of any outcome when the parameter is NULL.
+LAST_RUN_SQL = """
+SELECT started_at, finished_at, outcome, missed_adds, missed_deletes FROM run
+ WHERE ?1 IS NULL OR outcome = ?1
+ ORDER BY id DESC LIMIT 1
+"""
+
+
 class ReconcileStore:
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -173,12 +181,7 @@ class ReconcileStore:
         )
 
     def last_run(self, outcome: str | None = None) -> RunRecord | None:
-        sql = "SELECT started_at, finished_at, outcome, missed_adds, missed_deletes FROM run"
-        args: tuple[str, ...] = ()
-        if outcome is not None:
-            sql += " WHERE outcome = ?"
-            args = (outcome,)
-        row = self._db.execute(sql + " ORDER BY id DESC LIMIT 1", args).fetchone()
+        row = self._db.execute(LAST_RUN_SQL, (outcome,)).fetchone()
         if row is None:
             return None
         return RunRecord(

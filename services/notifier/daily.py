@@ -36,7 +36,7 @@ SELECT s.supervisor_id, s.employee_id, coalesce(e.name, '') AS name, s.valid_add
  ORDER BY s.supervisor_id, s.branch_id, s.team_id, s.employee_id
 """
 INSERT_DIGEST = """
-INSERT INTO notice_digest (kind, day, content, channel, recipient, destination, period, group_key,
+INSERT INTO notice_digest (kind, day, snapshot, channel, recipient, destination, period, group_key,
                            idempotency_key, next_attempt_at)
 VALUES ('daily', $1, $2, $3, $4, $5, $6, $7, $7, $8)
 ON CONFLICT DO NOTHING

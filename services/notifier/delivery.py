@@ -38,7 +38,7 @@ NOTICES = Counter(
 
 CLAIM_SQL = """
 SELECT digest_id, channel, recipient, destination, period, idempotency_key, parts_sent, attempts,
-       kind, content
+       kind, snapshot
   FROM notice_digest
  WHERE state = 'pending' AND next_attempt_at <= $1
  ORDER BY next_attempt_at, digest_id
@@ -130,9 +130,9 @@ class Delivery:
         )
         try:
             if row["kind"] == "daily":
-                parts = adapter.render_daily(DailyContent.from_json(row["content"]))
+                parts = adapter.render_daily(DailyContent.from_json(row["snapshot"]))
             elif row["kind"] == "ops":
-                parts = adapter.render_ops(row["content"]["text"])
+                parts = adapter.render_ops(row["snapshot"]["text"])
             else:
                 parts = adapter.render(await self._digest(conn, row))
             await adapter.send(conn, target, parts[part_no])
@@ -264,7 +264,7 @@ class Delivery:
         for channel, recipient, destination in self._ops:
             key = f"ops|{notice_id}|{channel}|{recipient}"
             await conn.execute(
-                """INSERT INTO notice_digest (kind, content, channel, recipient, destination,
+                """INSERT INTO notice_digest (kind, snapshot, channel, recipient, destination,
                                               period, group_key, idempotency_key)
                    VALUES ('ops', $1, $2, $3, $4, '-', $5, $5) ON CONFLICT DO NOTHING""",
                 {"kind": kind, "text": text},

@@ -108,7 +108,10 @@ def create_app(settings: ScorerSettings) -> Starlette:
         await pipeline.handle(raw if isinstance(raw, tuple) else (raw,))
 
     scorer = Scorer(settings.rules(), calendar, settings.anomaly_alert_threshold)
-    closer = PeriodCloser(scorer, broker, topics.breaches)
+    # Breaches go through a producer of their own, which can be renewed without touching the
+    # consumer (see PeriodCloser._renew).
+    breach_broker = make_broker(settings.kafka_bootstrap_servers, "scorer-breaches")
+    closer = PeriodCloser(scorer, breach_broker, topics.breaches)
     refresher = Refresher(state.get_pool, scorer, after=closer.after_refresh)
     schedule = Schedule(
         state.get_pool,
@@ -142,6 +145,7 @@ def create_app(settings: ScorerSettings) -> Starlette:
             settings.topic_partitions,
         )
         await broker.start()
+        await breach_broker.start()
         workers = [
             asyncio.create_task(refresher.run_forever(catching_up=pipeline.catching_up)),
             asyncio.create_task(schedule.run_forever(settings.schedule_interval_seconds)),
@@ -155,6 +159,7 @@ def create_app(settings: ScorerSettings) -> Starlette:
             for worker in workers:
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
+            await breach_broker.stop()
             await broker.stop()
             await state.pool.close()
 

@@ -114,7 +114,7 @@ async def test_daily_digest_reaches_robot_and_mail_once_and_a_restart_sends_noth
                     return await query(
                         infra,
                         database,
-                        "SELECT channel, recipient, destination, state, last_error, content "
+                        "SELECT channel, recipient, destination, state, last_error, snapshot "
                         "FROM notice_digest WHERE kind = 'daily' ORDER BY digest_id",
                     )
 
@@ -134,7 +134,7 @@ async def test_daily_digest_reaches_robot_and_mail_once_and_a_restart_sends_noth
             assert "| **合计 total** | 15 | 22 | 68% |" in table.content
             assert image.msgtype == "image" and image.image is not None
             robot_content = next(
-                d["content"] for d in rows if d["channel"] == "robot" and d["recipient"] == "lead1"
+                d["snapshot"] for d in rows if d["channel"] == "robot" and d["recipient"] == "lead1"
             )
             expected = attainment_chart(DailyContent.from_json(_json(robot_content)))
             assert hashlib.md5(image.image).digest() == hashlib.md5(expected).digest()

@@ -238,7 +238,7 @@ async def test_invalid_robot_key_disables_the_route_and_tells_ops(
                 return await query(
                     infra,
                     database,
-                    "SELECT recipient, state, content FROM notice_digest WHERE kind = 'ops'",
+                    "SELECT recipient, state, snapshot FROM notice_digest WHERE kind = 'ops'",
                 )
 
             # ops are told through the outbox on their channel (log here), once per ops notice
@@ -256,7 +256,7 @@ async def test_invalid_robot_key_disables_the_route_and_tells_ops(
         assert [r["kind"] for r in ops].count("route_disabled") == 1
         assert all("revoked" not in r["detail"] for r in ops)
         assert len(told) == len(ops) and {t["recipient"] for t in told} == {"ops_duty"}
-        kinds = sorted(orjson.loads(t["content"])["kind"] for t in told)
+        kinds = sorted(orjson.loads(t["snapshot"])["kind"] for t in told)
         assert kinds == sorted(r["kind"] for r in ops) and "route_disabled" in kinds
 
 

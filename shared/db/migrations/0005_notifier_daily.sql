@@ -1,14 +1,14 @@
 -- Notifier (issue 7): the daily digest per supervisor, and what ops must hear (a disabled
 -- robot, a dead letter), ride in the same outbox as alert digests (claimed with FOR UPDATE
--- SKIP LOCKED, retried, dead-lettered, logged). Their content is a snapshot taken when they
--- are planned, so a part sent again is the same part.
+-- SKIP LOCKED, retried, dead-lettered, logged). Their content is a snapshot (column
+-- `snapshot`) taken when they are planned, so a part sent again is the same part.
 ALTER TABLE notice_digest
     ADD COLUMN kind text NOT NULL DEFAULT 'alerts' CHECK (kind IN ('alerts', 'daily', 'ops')),
     ADD COLUMN day date,
-    ADD COLUMN content jsonb,
-    ADD CONSTRAINT notice_digest_daily_has_content
-        CHECK (kind <> 'daily' OR (day IS NOT NULL AND content IS NOT NULL)),
-    ADD CONSTRAINT notice_digest_ops_has_content CHECK (kind <> 'ops' OR content IS NOT NULL);
+    ADD COLUMN snapshot jsonb,
+    ADD CONSTRAINT notice_digest_daily_has_snapshot
+        CHECK (kind <> 'daily' OR (day IS NOT NULL AND snapshot IS NOT NULL)),
+    ADD CONSTRAINT notice_digest_ops_has_snapshot CHECK (kind <> 'ops' OR snapshot IS NOT NULL);
 -- Exactly one daily digest per channel, destination, recipient and day.
 CREATE UNIQUE INDEX daily_digest_once ON notice_digest (channel, destination, recipient, day)
     WHERE kind = 'daily';
