@@ -8,6 +8,7 @@ rebalance can deliver again, are dropped inside the transaction before they touc
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 
 import asyncpg
 from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import OutOfOrderSequenceNumber
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import REGISTRY
@@ -38,6 +40,28 @@ def make_broker(bootstrap_servers: str, service: str) -> KafkaBroker:
         middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name=service)],
         logger=logging.getLogger(f"{service}.kafka"),
     )
+
+
+async def publish_all(
+    broker: KafkaBroker, records: Sequence[tuple[bytes, str, bytes | None]]
+) -> None:
+    """Publish (value, topic, key) records on a publish-only broker and wait for every
+    acknowledgement. A broker that lost its producer state (an unclean restart) refuses this
+    producer's sequence numbers for good (OutOfOrderSequenceNumber) and aiokafka does not recover
+    by itself: the producer is renewed (a new producer id) and the error raised, so the caller's
+    transaction fails and is tried again on the new producer."""
+    try:
+        futures = [
+            await broker.publish(value, topic, key=key, no_confirm=True)
+            for value, topic, key in records
+        ]
+        await asyncio.gather(*futures)
+    except OutOfOrderSequenceNumber:
+        log.warning("renewing a Kafka producer after OutOfOrderSequenceNumber")
+        with contextlib.suppress(Exception):
+            await broker.stop()
+        await broker.start()
+        raise
 
 
 class RecordLike(Protocol):

@@ -32,6 +32,7 @@ from shared.kafka import (
     kafka_ready,
     load_offsets,
     make_broker,
+    publish_all,
 )
 from shared.monitor import ConsumerLagProbe, Probe, watch
 
@@ -59,20 +60,19 @@ def create_app(settings: ScorerSettings) -> Starlette:
     broker = make_broker(settings.kafka_bootstrap_servers, "scorer")
     consumed = [topics.contact_events, topics.bank_records]
 
+    # Breaches and dead letters go through a publish-only producer of their own, which can be
+    # renewed without touching the consumer (shared.kafka.publish_all).
+    publisher = make_broker(settings.kafka_bootstrap_servers, "scorer-publisher")
+
     async def dead_letter(raw: Any, reason: str) -> None:
-        await broker.publish(
-            orjson.dumps(
-                {
-                    "error": reason,
-                    "topic": raw.topic,
-                    "partition": raw.partition,
-                    "offset": raw.offset,
-                    "value": raw.value.decode("utf-8", "replace") if raw.value else None,
-                }
-            ),
-            topics.dlq(raw.topic),
-            key=raw.key,
-        )
+        record = {
+            "error": reason,
+            "topic": raw.topic,
+            "partition": raw.partition,
+            "offset": raw.offset,
+            "value": raw.value.decode("utf-8", "replace") if raw.value else None,
+        }
+        await publish_all(publisher, [(orjson.dumps(record), topics.dlq(raw.topic), raw.key)])
 
     pipeline = ScoringPipeline(
         state.get_pool,
@@ -108,10 +108,7 @@ def create_app(settings: ScorerSettings) -> Starlette:
         await pipeline.handle(raw if isinstance(raw, tuple) else (raw,))
 
     scorer = Scorer(settings.rules(), calendar, settings.anomaly_alert_threshold)
-    # Breaches go through a producer of their own, which can be renewed without touching the
-    # consumer (see PeriodCloser._renew).
-    breach_broker = make_broker(settings.kafka_bootstrap_servers, "scorer-breaches")
-    closer = PeriodCloser(scorer, breach_broker, topics.breaches)
+    closer = PeriodCloser(scorer, publisher, topics.breaches)
     refresher = Refresher(state.get_pool, scorer, after=closer.after_refresh)
     schedule = Schedule(
         state.get_pool,
@@ -144,8 +141,8 @@ def create_app(settings: ScorerSettings) -> Starlette:
             [*consumed, topics.breaches, *(topics.dlq(t) for t in consumed)],
             settings.topic_partitions,
         )
+        await publisher.start()  # before the consumer, which may dead-letter at once
         await broker.start()
-        await breach_broker.start()
         workers = [
             asyncio.create_task(refresher.run_forever(catching_up=pipeline.catching_up)),
             asyncio.create_task(schedule.run_forever(settings.schedule_interval_seconds)),
@@ -159,7 +156,7 @@ def create_app(settings: ScorerSettings) -> Starlette:
             for worker in workers:
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
-            await breach_broker.stop()
+            await publisher.stop()
             await broker.stop()
             await state.pool.close()
 

@@ -11,20 +11,18 @@ resolved breach when missed becomes met, a firing one when met becomes missed.""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka.errors import OutOfOrderSequenceNumber
 from faststream.kafka import KafkaBroker
 from prometheus_client import Counter
 
 from services.scorer.scoring import Scorer, store_scores
 from shared.calendar import Period, PeriodKind, parse_period
 from shared.db import Connection
+from shared.kafka import publish_all
 from shared.schemas import AlertName, BreachEvent
 
 log = logging.getLogger(__name__)
@@ -74,29 +72,14 @@ class PeriodCloser:
 
     async def publish(self, breaches: Sequence[BreachEvent]) -> None:
         """Publish and wait for every acknowledgement; a failure fails the caller's
-        transaction, which is tried again (the breach ids are deterministic)."""
-        try:
-            futures = [
-                await self._broker.publish(
-                    b.to_json(), self._topic, key=(b.employee_id or "-").encode(), no_confirm=True
-                )
-                for b in breaches
-            ]
-            await asyncio.gather(*futures)
-        except OutOfOrderSequenceNumber:
-            await self._renew()
-            raise
+        transaction, which is tried again (the breach ids are deterministic). The broker given
+        to the closer publishes only, so it can be renewed (`publish_all`)."""
+        await publish_all(
+            self._broker,
+            [(b.to_json(), self._topic, (b.employee_id or "-").encode()) for b in breaches],
+        )
         for b in breaches:
             BREACHES.labels(b.alertname.value, b.status).inc()
-
-    async def _renew(self) -> None:
-        """A broker that lost its producer state (an unclean restart) refuses this producer's
-        sequence numbers for good, and aiokafka does not recover by itself: start a new producer
-        (a new producer id). The broker given to the closer publishes breaches only."""
-        log.warning("renewing the breach producer after OutOfOrderSequenceNumber")
-        with contextlib.suppress(Exception):
-            await self._broker.stop()
-        await self._broker.start()
 
     async def close(self, conn: Connection, period: Period, closed_by: str) -> dict[str, Any]:
         now = datetime.now(UTC)
