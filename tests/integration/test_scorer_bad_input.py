@@ -13,40 +13,22 @@ PostgreSQL:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from prometheus_client import REGISTRY
-from pydantic import SecretStr
 
 from services.ingestor.reconciliation import removal_event
-from services.scorer.app import create_app
-from services.scorer.settings import ScorerSettings
 from shared.calendar import PeriodKind, local_date, period_of
 from shared.settings import Topics
 from tests import factories as f
-from tests.apps import eventually, running
-from tests.infra import Infra, unique
+from tests.apps import eventually
+from tests.infra import Infra
 from tests.kafka_helpers import produce, read_topic
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def scorer(infra: Infra, topics: Topics, database: str) -> AsyncIterator[httpx.AsyncClient]:
-    settings = ScorerSettings(
-        topics=topics,
-        scorer_group_id=unique("scorer"),
-        kafka_bootstrap_servers=infra.kafka_bootstrap,
-        database_url=SecretStr(infra.app_dsn(database)),
-        database_migration_url=SecretStr(infra.owner_dsn(database)),
-        close_period_kinds=[],
-    )
-    async with running(create_app(settings)) as client:
-        yield client
 
 
 async def scores(client: httpx.AsyncClient, period: str, check: Any) -> dict[str, Any]:

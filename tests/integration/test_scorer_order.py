@@ -13,14 +13,13 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from services.scorer.app import create_app
-from services.scorer.settings import ScorerSettings
 from shared.settings import Topics
 from tests import factories as f
 from tests.apps import eventually, running
 from tests.infra import Infra, create_database, drop_database, unique
+from tests.integration.conftest import scorer_settings
 from tests.kafka_helpers import produce
 
 pytestmark = pytest.mark.integration
@@ -105,15 +104,7 @@ def topics_named(prefix: str) -> Topics:
 
 @asynccontextmanager
 async def scorer(infra: Infra, topics: Topics, database: str) -> AsyncIterator[httpx.AsyncClient]:
-    settings = ScorerSettings(
-        topics=topics,
-        scorer_group_id=unique("scorer"),
-        kafka_bootstrap_servers=infra.kafka_bootstrap,
-        database_url=SecretStr(infra.app_dsn(database)),
-        database_migration_url=SecretStr(infra.owner_dsn(database)),
-        close_period_kinds=[],
-        scorer_batch_max_records=17,
-    )
+    settings = scorer_settings(infra, topics, database, scorer_batch_max_records=17)
     async with running(create_app(settings)) as client:
         yield client
 

@@ -3,20 +3,16 @@ records go onto the topics, figures come out of the read API."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from pydantic import SecretStr
 
-from services.scorer.app import create_app
-from services.scorer.settings import ScorerSettings
 from shared.settings import Topics
 from tests import factories as f
-from tests.apps import eventually, running
-from tests.infra import Infra, unique
+from tests.apps import eventually
+from tests.infra import Infra
 from tests.kafka_helpers import produce, read_topic
 
 pytestmark = pytest.mark.integration
@@ -30,20 +26,6 @@ def delete(
     if source:
         record["Source"] = source
     return record
-
-
-@pytest.fixture
-async def scorer(infra: Infra, topics: Topics, database: str) -> AsyncIterator[httpx.AsyncClient]:
-    settings = ScorerSettings(
-        topics=topics,
-        scorer_group_id=unique("scorer"),
-        kafka_bootstrap_servers=infra.kafka_bootstrap,
-        database_url=SecretStr(infra.app_dsn(database)),
-        database_migration_url=SecretStr(infra.owner_dsn(database)),
-        close_period_kinds=[],
-    )
-    async with running(create_app(settings)) as client:
-        yield client
 
 
 async def scores(client: httpx.AsyncClient, period: str) -> dict[str, dict[str, Any]]:
