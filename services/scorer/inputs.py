@@ -81,6 +81,8 @@ SELECT r.employee_id, r.external_userid, r.first_added_at, r.add_count, r.add_wa
 
 
 def _removals(raw: Sequence[Sequence[str]]) -> tuple[Removal, ...]:
+    if not raw:  # most relations
+        return ()
     return tuple(Removal(datetime.fromisoformat(at), by, source or None) for at, by, source in raw)
 
 

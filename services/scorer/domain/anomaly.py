@@ -356,8 +356,9 @@ def mutual_add_ring(
         evidence["shared_with_partners"] = sum(partners.values())
     mine: list[str] = []
     if block is not None:
+        rank = block.contact_rank
         own = {v.facts.external_userid for v in verdicts}
-        mine = [c for c in block.contacts if c in own]
+        mine = sorted((c for c in own if c in rank), key=rank.__getitem__)
         raw += 40.0 * block.ratio / MIN_DENSITY_RATIO
         employee = verdicts[0].facts.employee_id if verdicts else None
         evidence["dense_block"] = {

@@ -22,6 +22,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 COLUMN_CONSTANT = 5.0
 MIN_DENSITY_RATIO = 1.5
@@ -52,6 +53,11 @@ class DenseBlock:
     @property
     def ratio(self) -> float:
         return self.density / self.star_bound
+
+    @cached_property
+    def contact_rank(self) -> dict[str, int]:
+        """Each block contact's position: membership and order without scanning the block."""
+        return {c: i for i, c in enumerate(self.contacts)}
 
 
 def column_weight(degree: int, c: float = COLUMN_CONSTANT) -> float:
