@@ -4,7 +4,8 @@ measured in the same run.
 Pre-loads N mixed records (contact adds and removals, chat metadata, customer links over one
 month, for E employees) onto one partition, then starts one scorer process and measures the
 time until every record is applied (offsets stored with the data) and every score
-recomputed. References, on the same topic in the same run:
+recomputed (both moments are reported: the consumer's rate, and the rate with scores
+current). References, on the same topic in the same run:
 - ceiling: a bare loop that consumes the same records and parses them (JSON + validation);
 - naive: the obvious implementation, one transaction (handler call, upserts, offset) and one
   score recomputation per record, on a sample of the records (reported as a rate)."""
@@ -68,16 +69,23 @@ async def preload(run: Run, events: int, employees: int, seed: int) -> float:
     return time.monotonic() - started
 
 
-async def drained(run: Run, total: int) -> float:
+async def drained(run: Run, total: int) -> tuple[float, float]:
+    """Seconds until every record is applied (offsets stored with the data), and until every
+    score is recomputed too."""
     conn = await asyncpg.connect(run.owner_dsn)
+    started = time.monotonic()
     try:
 
-        async def done() -> bool:
-            if await applied_records(conn, run.group) < total:
-                return False
+        async def applied() -> bool:
+            return await applied_records(conn, run.group) >= total
+
+        async def scored() -> bool:
             return not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM score_dirty)")
 
-        return await wait_until(done, limit=3600, every=0.5)
+        await wait_until(applied, limit=3600, every=0.5)
+        applied_at = time.monotonic() - started
+        await wait_until(scored, limit=3600, every=0.5)
+        return applied_at, time.monotonic() - started
     finally:
         await conn.close()
 
@@ -85,10 +93,12 @@ async def drained(run: Run, total: int) -> float:
 async def scorer_drain(run: Run, total: int, profile: Path | None, **env: str) -> dict[str, Any]:
     log = RESULTS / "logs" / f"{run.suffix}-scorer.log"
     with service("scorer", run.env(**env), log, profile) as scorer:
-        seconds = await drained(run, total)
+        applied, seconds = await drained(run, total)
         rss = scorer.rss_mb()
         inside = scorer.metrics(*SCORER_METRICS)
     return {
+        "applied_seconds": round(applied, 1),
+        "applied_per_second": round(total / applied),
         "seconds": round(seconds, 1),
         "per_second": round(total / seconds),
         "rss_mb": rss,

@@ -251,7 +251,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--rates", type=float, nargs="*", default=[1000, 2000, 5000])
-    p.add_argument("--seconds", type=float, default=30 if quick() else 90)
+    p.add_argument("--seconds", type=float, default=30 if quick() else 180)
     p.add_argument("--employees", type=int, default=2_000)
     p.add_argument("--soak-minutes", type=float, default=float(os.environ.get("SOAK_MINUTES", "0")))
     p.add_argument("--soak-rate", type=float, default=float(os.environ.get("SOAK_RATE", "1000")))
