@@ -5,7 +5,7 @@ gross counts and chat statistics. Bulk reads for a list of employees at once."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -61,23 +61,27 @@ async def org_rows(
     return [OrgRow(**dict(r)) for r in rows]
 
 
+# Columns in ContactFacts' field order: rows become facts positionally (the hot loop of a
+# recompute); `new_to_bank` and `removals` are converted on the way.
 RELATIONS_SQL = """
-SELECT r.employee_id, r.external_userid, r.first_added_at, r.add_count, r.add_way, r.state,
-       r.first_customer_msg_at, r.customer_msgs, r.one_to_one_msgs, r.mass_msgs,
+SELECT r.employee_id, r.external_userid, r.first_added_at, r.add_count,
        c.contact_type, c.corp_name, c.is_customer, c.customer_tier, c.assigned_employee_id,
-       (c.first_employee_id = r.employee_id AND c.first_added_at = r.first_added_at)
-         AS new_to_bank,
-       EXISTS (SELECT 1 FROM employee e WHERE e.employee_id = r.external_userid)
-         AS is_employee_account,
+       r.state, r.add_way, r.first_customer_msg_at, r.customer_msgs, r.one_to_one_msgs,
+       r.mass_msgs,
+       COALESCE(c.first_employee_id = r.employee_id AND c.first_added_at = r.first_added_at,
+                false) AS new_to_bank,
        COALESCE((SELECT array_agg(ARRAY[x.removed_at::text, x.removed_by, COALESCE(x.source, '')]
                    ORDER BY x.removed_at)
                    FROM contact_removal x
                   WHERE x.employee_id = r.employee_id AND x.external_userid = r.external_userid
-                    AND x.removed_at >= r.first_added_at), '{}') AS removals
+                    AND x.removed_at >= r.first_added_at), '{}') AS removals,
+       EXISTS (SELECT 1 FROM employee e WHERE e.employee_id = r.external_userid)
+         AS is_employee_account
   FROM employee_contact r
   LEFT JOIN contact c USING (external_userid)
  WHERE r.employee_id = ANY($1::text[]) AND r.first_added_at >= $2 AND r.first_added_at < $3
 """
+_FACT_FIELDS = tuple(f.name for f in fields(ContactFacts))
 
 
 def _removals(raw: Sequence[Sequence[str]]) -> tuple[Removal, ...]:
@@ -90,27 +94,11 @@ async def relations(
     conn: Connection, period: Period, ids: Sequence[str], tz: ZoneInfo
 ) -> list[ContactFacts]:
     rows = await conn.fetch(RELATIONS_SQL, list(ids), period.start_at(tz), period.end_at(tz))
+    if rows and tuple(rows[0].keys()) != _FACT_FIELDS:
+        raise RuntimeError("RELATIONS_SQL columns are not ContactFacts' fields in order")
+    head = len(_FACT_FIELDS) - 2  # the columns taken as they are (checked above)
     return [
-        ContactFacts(
-            employee_id=r["employee_id"],
-            external_userid=r["external_userid"],
-            first_added_at=r["first_added_at"],
-            add_count=r["add_count"],
-            contact_type=r["contact_type"],
-            corp_name=r["corp_name"],
-            is_customer=r["is_customer"],
-            customer_tier=r["customer_tier"],
-            assigned_employee_id=r["assigned_employee_id"],
-            state=r["state"],
-            add_way=r["add_way"],
-            first_customer_msg_at=r["first_customer_msg_at"],
-            customer_msgs=r["customer_msgs"],
-            one_to_one_msgs=r["one_to_one_msgs"],
-            mass_msgs=r["mass_msgs"],
-            new_to_bank=bool(r["new_to_bank"]),
-            removals=_removals(r["removals"]),
-            is_employee_account=r["is_employee_account"],
-        )
+        ContactFacts(*r[:head], removals=_removals(r[head]), is_employee_account=r[head + 1])  # type: ignore[misc]
         for r in rows
     ]
 

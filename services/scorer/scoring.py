@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, time
 from time import monotonic
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -74,7 +74,10 @@ class Scorer:
         now: datetime,
         overlap: inputs.Overlap | None = None,
         blocks: dict[str, DenseBlock] | None = None,
+        tail: PeriodTail | Literal["compute"] | None = "compute",
     ) -> AnomalyResult:
+        """`tail` is the period's (`Scorer.tail`), computed here unless given (`compute` gives
+        it once for all its employees)."""
         tz = self.calendar.tz
         if overlap is None:
             found = await inputs.cross_team_overlap(conn, period, [employee_id], tz)
@@ -90,7 +93,7 @@ class Scorer:
             now,
             tz,
             overlap.partners,
-            self.tail(period, now),
+            self.tail(period, now) if tail == "compute" else tail,
             blocks.get(employee_id),
         )
 
@@ -146,12 +149,14 @@ class Scorer:
         baseline = await self.baseline(conn, period, now)
         overlaps = await inputs.cross_team_overlap(conn, period, known, tz)
         blocks = await self.blocks(conn, period, fresh=closed)
+        tail = self.tail(period, now)
+        target = {o.employee_id: self._target(o.target, period) for o in org}
         out: list[dict[str, Any]] = []
         for o in org:
             verdicts = self.verdicts(by_employee[o.employee_id], now)
             counts = count_by_status(verdicts)
             figures = evaluate(
-                self._target(o.target, period),
+                target[o.employee_id],
                 valid_adds=counts[ContactStatus.VALID],
                 pending_adds=counts[ContactStatus.PENDING],
                 elapsed_share=share,
@@ -174,6 +179,7 @@ class Scorer:
                 now,
                 overlaps.get(o.employee_id, NO_OVERLAP),
                 blocks,
+                tail,
             )
             out.append(
                 {

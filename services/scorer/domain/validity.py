@@ -69,10 +69,11 @@ class ContactVerdict:
 
 
 def churn_after(facts: ContactFacts, within: timedelta) -> Removal | None:
-    """The first removal (not a handover) within `within` of the first add."""
+    """The first removal (not a handover) within `within` of the first add; of removals at the
+    same moment, the same one whatever order they were read in."""
     end = facts.first_added_at + within
     hits = [r for r in facts.removals if r.is_churn and facts.first_added_at <= r.removed_at < end]
-    return min(hits, key=lambda r: r.removed_at) if hits else None
+    return min(hits, key=lambda r: (r.removed_at, r.removed_by, r.source or "")) if hits else None
 
 
 def classify(facts: ContactFacts, rules: ScoringRules, now: datetime) -> ContactVerdict:
