@@ -1,6 +1,6 @@
 """The scorer's gauges read from PostgreSQL by the background probe loop (shared/monitor.py):
 when each source last delivered data (stale WeCom data) and the scores waiting to be
-recomputed (the refresh backlog)."""
+recomputed (the refresh backlog), and how many of them wait for an employee's org record."""
 
 from __future__ import annotations
 
@@ -15,6 +15,11 @@ SOURCE_LAST_RECEIVED = Gauge(
     ["source"],
 )
 DIRTY_SCORES = Gauge("scorer_dirty_scores", "Employee-period scores waiting to be recomputed")
+DEFERRED_SCORES = Gauge(
+    "scorer_deferred_scores",
+    "Of those, scores deferred because their employee has no org record yet (HR feed behind, "
+    "or an id HR never sends): retried with back-off",
+)
 
 
 class ScorerGauges:
@@ -27,4 +32,9 @@ class ScorerGauges:
             "SELECT source, extract(epoch FROM last_received_at) AS at FROM ingest_watermark"
         ):
             SOURCE_LAST_RECEIVED.labels(row["source"]).set(float(row["at"]))
-        DIRTY_SCORES.set(await pool.fetchval("SELECT count(*) FROM score_dirty"))
+        row = await pool.fetchrow(
+            "SELECT count(*) AS dirty, count(*) FILTER (WHERE deferrals > 0) AS deferred "
+            "FROM score_dirty"
+        )
+        DIRTY_SCORES.set(row["dirty"] if row else 0)
+        DEFERRED_SCORES.set(row["deferred"] if row else 0)

@@ -68,9 +68,15 @@ UPDATE score_dirty d SET claimed_at = NULL
  WHERE d.employee_id = x.e AND d.period = x.p AND d.claimed_at = x.c
 """
 
-# Rows of employees not known yet: claimable again in a few seconds.
+# Rows of employees not known yet: claimable again after a back-off that doubles with each
+# attempt (5 s, 10 s, ... at most 10 min); new input for the row makes it due at once
+# (repository.mark_dirty).
 DEFER_SQL = """
-UPDATE score_dirty d SET claimed_at = NULL, marked_at = clock_timestamp() + interval '5 seconds'
+UPDATE score_dirty d
+   SET claimed_at = NULL, deferrals = d.deferrals + 1,
+       marked_at = clock_timestamp()
+                   + least(interval '5 seconds' * power(2, least(d.deferrals, 8)),
+                           interval '10 minutes')
   FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS x(e, p, c)
  WHERE d.employee_id = x.e AND d.period = x.p AND d.claimed_at = x.c
 """

@@ -471,7 +471,9 @@ async def touch_watermark(conn: Connection, source: str, last_event_at: datetime
 async def mark_dirty(conn: Connection, dirty: set[tuple[str, str]]) -> None:
     """A row already waiting (never claimed, or marked again since its claim) is left as it
     is: no new row version per batch for the busiest rows, and it is recomputed once its first
-    mark has settled however often it is marked meanwhile (bounded staleness)."""
+    mark has settled however often it is marked meanwhile (bounded staleness). A row deferred
+    into the future (its employee had no org record) is due again at once: what was missing
+    may just have arrived."""
     if not dirty:
         return
     keys = sorted(dirty)
@@ -479,8 +481,9 @@ async def mark_dirty(conn: Connection, dirty: set[tuple[str, str]]) -> None:
         """INSERT INTO score_dirty (employee_id, period)
            SELECT * FROM unnest($1::text[], $2::text[])
            ON CONFLICT (employee_id, period) DO UPDATE SET marked_at = clock_timestamp()
-           WHERE score_dirty.claimed_at IS NOT NULL
-             AND score_dirty.marked_at <= score_dirty.claimed_at""",
+           WHERE (score_dirty.claimed_at IS NOT NULL
+                  AND score_dirty.marked_at <= score_dirty.claimed_at)
+              OR score_dirty.marked_at > clock_timestamp()""",
         [k[0] for k in keys],
         [k[1] for k in keys],
     )

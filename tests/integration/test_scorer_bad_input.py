@@ -4,7 +4,8 @@ PostgreSQL:
 - a record of an unknown schema version → the dead-letter topic with a clear error, and the
   records after it are applied (the same record is refused with 422 at /v1/events:
   tests/integration/test_slice.py);
-- a contact event for an employee not known yet → kept, and counted once the employee record
+- a contact event for an employee not known yet → kept, its scores deferred with a growing
+  back-off (counted in `scorer_deferred_scores`), and counted as soon as the employee record
   arrives (also tests/integration/test_scorer_rules.py, e9);
 - an event from the far future or the far past → kept, counted in its own period, and
   visible in `scorer_events_odd_time_total{kind}`;
@@ -16,6 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from prometheus_client import REGISTRY
@@ -60,13 +62,45 @@ async def test_unknown_schema_version_is_dead_lettered_and_the_rest_applied(
 
 
 async def test_an_event_for_an_unknown_employee_counts_once_the_employee_arrives(
-    infra: Infra, topics: Topics, scorer: httpx.AsyncClient
+    infra: Infra, topics: Topics, database: str, scorer: httpx.AsyncClient
 ) -> None:
     await produce(infra, topics.contact_events, [f.add("e7", "wm-1", f.at("2026-09-07"))])
     await produce(infra, topics.bank_records, [f.employee("e1")])
     month = await scores(scorer, "2026-09", lambda s: "e1" in s)
     assert "e7" not in month  # not scored yet: no org, no team to report to...
-    await produce(infra, topics.bank_records, [f.employee("e7", team_id="t9")])
+    conn = await asyncpg.connect(infra.owner_dsn(database))
+    try:
+        # ...deferred with a back-off that grows (an id HR never sends must not spin)...
+        deferred = await eventually(
+            lambda: conn.fetch(
+                "SELECT deferrals, marked_at - clock_timestamp() AS wait FROM score_dirty "
+                "WHERE employee_id = 'e7'"
+            ),
+            lambda rows: len(rows) == 4 and all(r["deferrals"] >= 1 for r in rows),
+            timeout=30,
+        )
+        for r in deferred:  # 5 s, then twice as long each time
+            assert timedelta(0) < r["wait"] <= timedelta(seconds=5 * 2 ** (r["deferrals"] - 1))
+        await conn.execute("UPDATE score_dirty SET deferrals = 8 WHERE employee_id = 'e7'")
+        gauge = await eventually(
+            lambda: scorer.get("/metrics"),
+            lambda r: "scorer_deferred_scores 4.0" in r.text,
+            timeout=30,
+        )
+        assert "scorer_deferred_scores 4.0" in gauge.text
+        # the next deferral would be 10 minutes away: the employee record must end the wait
+        await conn.execute(
+            "UPDATE score_dirty SET marked_at = clock_timestamp() + interval '10 minutes', "
+            "claimed_at = NULL WHERE employee_id = 'e7'"
+        )
+        await produce(infra, topics.bank_records, [f.employee("e7", team_id="t9")])
+        await eventually(  # recomputed by the refresh at once, not when the back-off ends
+            lambda: conn.fetchval("SELECT count(*) FROM score_dirty WHERE employee_id = 'e7'"),
+            lambda n: n == 0,
+            timeout=30,
+        )
+    finally:
+        await conn.close()
     month = await scores(scorer, "2026-09", lambda s: s.get("e7", {}).get("valid_adds") == 1)
     assert (month["e7"]["team_id"], month["e7"]["gross_adds"]) == ("t9", 1)  # ...but kept
 
