@@ -32,9 +32,9 @@ class ScorerGauges:
             "SELECT source, extract(epoch FROM last_received_at) AS at FROM ingest_watermark"
         ):
             SOURCE_LAST_RECEIVED.labels(row["source"]).set(float(row["at"]))
-        row = await pool.fetchrow(
+        backlog = await pool.fetchrow(
             "SELECT count(*) AS dirty, count(*) FILTER (WHERE deferrals > 0) AS deferred "
             "FROM score_dirty"
         )
-        DIRTY_SCORES.set(row["dirty"] if row else 0)
-        DEFERRED_SCORES.set(row["deferred"] if row else 0)
+        DIRTY_SCORES.set(backlog["dirty"] if backlog else 0)
+        DEFERRED_SCORES.set(backlog["deferred"] if backlog else 0)
