@@ -7,6 +7,8 @@ import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from shared.settings import Topics
 from tests.infra import Infra, create_database, drop_database, provide_infra, unique
@@ -19,15 +21,28 @@ def infra() -> Iterator[Infra]:
 
 
 @pytest.fixture
-def topics() -> Topics:
-    """Topic names of this test only: tests never see each other's records."""
+async def topics(infra: Infra) -> AsyncIterator[Topics]:
+    """Topic names of this test only: tests never see each other's records. Deleted afterwards
+    (with their dead-letter topics), so the test broker does not pile up thousands of
+    partitions over many runs and slow down."""
     suffix = unique("t")
-    return Topics(
+    names = Topics(
         contact_events=f"wecom.contact-events.{suffix}",
         bank_records=f"bank.records.{suffix}",
         breaches=f"scoring.breaches.{suffix}",
         raw_callbacks=f"wecom.raw-events.{suffix}",
     )
+    yield names
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    try:
+        await admin.start()
+        ours = [t for t in await admin.list_topics() if suffix in t]
+        if ours:
+            await admin.delete_topics(ours)
+    except KafkaError:  # a test that stopped the broker: the names are unique anyway
+        pass
+    finally:
+        await admin.close()
 
 
 @pytest.fixture
