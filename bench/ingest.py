@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaProducer
 from bench.common import (
     RESULTS,
     Run,
+    Service,
     default_stack,
     fresh_run,
     percentile,
@@ -57,6 +58,20 @@ def change_xml(n: int, seed: str) -> str:
 def callbacks(wecom: WeComClient, count: int, seed: str) -> list[Callback]:
     """Signed now: the query timestamp must be inside the ingestor's replay window."""
     return [wecom.callback(change_xml(n, seed)) for n in range(count)]
+
+
+PUBLISH_SERIES = (
+    "ingestor_wecom_publish_duration_seconds_sum",
+    "ingestor_wecom_publish_duration_seconds_count",
+)
+
+
+def publish_wait(before: dict[str, float], ingestor: Service) -> dict[str, float]:
+    """The mean time the ingestor waited for Kafka's acknowledgement (or the spool) during a
+    step, from its own histogram: the part of the latency that is Kafka's, not the service's."""
+    after = ingestor.metrics(*PUBLISH_SERIES)
+    total, count = (after[name] - before[name] for name in PUBLISH_SERIES)
+    return {"publish_wait_mean_ms": round(total / count * 1000, 1) if count else 0.0}
 
 
 def summary(latencies: Sequence[float], ok: int, failed: int, seconds: float) -> dict[str, Any]:
@@ -262,7 +277,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     await closed_loop(client, callbacks(wecom, 200, "w"), 8, 10)
                     for rate in args.rates:
                         load = callbacks(wecom, int(rate * args.seconds), f"r{rate}")
-                        steps.append(await open_loop(client, load, rate))
+                        before = ingestor.metrics(*PUBLISH_SERIES)
+                        step = await open_loop(client, load, rate)
+                        steps.append({**step, **publish_wait(before, ingestor)})
                     load = callbacks(wecom, args.max_requests, "max")
                     top = await closed_loop(client, load, args.in_flight, args.seconds)
                 finally:
