@@ -15,6 +15,7 @@ import asyncio
 import os
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -72,6 +73,19 @@ def publish_wait(before: dict[str, float], ingestor: Service) -> dict[str, float
     after = ingestor.metrics(*PUBLISH_SERIES)
     total, count = (after[name] - before[name] for name in PUBLISH_SERIES)
     return {"publish_wait_mean_ms": round(total / count * 1000, 1) if count else 0.0}
+
+
+def cpu_seconds(ingestor: Service) -> float:
+    """CPU time (user + system) the ingestor process has used so far."""
+    fields = Path(f"/proc/{ingestor.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_callback(before: float, ingestor: Service, callbacks: int) -> dict[str, float]:
+    """The ingestor's CPU per answered callback during a step: unlike latency and throughput,
+    barely moved by whatever else runs on the machine, so what compares two versions."""
+    used = cpu_seconds(ingestor) - before
+    return {"ingestor_cpu_us_per_callback": round(used / callbacks * 1e6) if callbacks else 0}
 
 
 def summary(latencies: Sequence[float], ok: int, failed: int, seconds: float) -> dict[str, Any]:
@@ -277,11 +291,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     await closed_loop(client, callbacks(wecom, 200, "w"), 8, 10)
                     for rate in args.rates:
                         load = callbacks(wecom, int(rate * args.seconds), f"r{rate}")
-                        before = ingestor.metrics(*PUBLISH_SERIES)
+                        before, cpu = ingestor.metrics(*PUBLISH_SERIES), cpu_seconds(ingestor)
                         step = await open_loop(client, load, rate)
-                        steps.append({**step, **publish_wait(before, ingestor)})
+                        steps.append(
+                            {
+                                **step,
+                                **cpu_per_callback(cpu, ingestor, step["ok"]),
+                                **publish_wait(before, ingestor),
+                            }
+                        )
                     load = callbacks(wecom, args.max_requests, "max")
+                    cpu = cpu_seconds(ingestor)
                     top = await closed_loop(client, load, args.in_flight, args.seconds)
+                    top.update(cpu_per_callback(cpu, ingestor, top["ok"]))
                 finally:
                     await client.close()
                 rss = ingestor.rss_mb()
