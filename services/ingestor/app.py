@@ -17,9 +17,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Scope
 
 from services.ingestor.api import events_endpoint
-from services.ingestor.callback import CallbackReceiver
+from services.ingestor.callback import CallbackEndpoint, CallbackReceiver
 from services.ingestor.delivery.durable import DurablePublisher, SpoolReplayer
 from services.ingestor.delivery.kafka_link import KafkaLink
 from services.ingestor.delivery.spool import Spool, open_spool
@@ -153,8 +154,11 @@ def create_app(settings: IngestorSettings) -> Starlette:
     async def verify_url(request: Request) -> Response:
         return await runtime(request).receiver.verify_url(request)
 
-    async def receive(request: Request) -> Response:
-        return await runtime(request).receiver.receive(request)
+    def receiver(scope: Scope) -> CallbackReceiver:
+        found: Runtime = scope["app"].state.runtime
+        return found.receiver
+
+    receive = CallbackEndpoint(receiver, settings.wecom_callback_max_body_bytes)
 
     routes = [
         Route("/wecom/callback", verify_url, methods=["GET"]),

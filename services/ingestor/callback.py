@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from urllib.parse import parse_qsl
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
+from starlette.types import Receive, Scope, Send
 
-from services.ingestor.api import BodyTooLargeError, read_limited
+from services.ingestor.api import BodyTooLargeError
 from services.ingestor.delivery.durable import DurablePublisher
 from services.ingestor.delivery.spool import SpoolError
 from services.ingestor.metrics import CALLBACKS, CRYPTO_FAILURES
@@ -100,21 +102,16 @@ class CallbackReceiver:
         CALLBACKS.labels("GET", "url_verified").inc()
         return PlainTextResponse(echo)
 
-    async def receive(self, request: Request) -> Response:
-        """POST: one encrypted event, stored durably before the 200."""
+    async def receive(self, query: Mapping[str, str], body: bytes) -> Response:
+        """POST: one encrypted event, stored durably before the 200 (the body already read
+        within `wecom_callback_max_body_bytes`, see `CallbackEndpoint`)."""
         if self._crypto is None:
             return self._not_configured("POST")
         try:
-            body = await read_limited(request, self._settings.wecom_callback_max_body_bytes)
-        except BodyTooLargeError:
-            CALLBACKS.labels("POST", "too_large").inc()
-            return error(413, f"body over {self._settings.wecom_callback_max_body_bytes} bytes")
-        q = request.query_params
-        try:
             envelope = parse_envelope(body)
-            timestamp = q.get("timestamp", "")
+            timestamp = query.get("timestamp", "")
             self._crypto.verify_signature(
-                q.get("msg_signature", ""), timestamp, q.get("nonce", ""), envelope.encrypt
+                query.get("msg_signature", ""), timestamp, query.get("nonce", ""), envelope.encrypt
             )
             self._check_time(timestamp)
             event = normalize(parse_event(self._crypto.decrypt(envelope.encrypt)))
@@ -131,7 +128,11 @@ class CallbackReceiver:
         CALLBACKS.labels("POST", "duplicate" if where is None else f"stored_{where}").inc()
         if where is not None and change is not None and self._on_contact is not None:
             self._on_contact(change)
-        return PlainTextResponse("success")
+        return SUCCESS
+
+    def too_large(self) -> Response:
+        CALLBACKS.labels("POST", "too_large").inc()
+        return error(413, f"body over {self._settings.wecom_callback_max_body_bytes} bytes")
 
     def _check_time(self, timestamp: str) -> None:
         check_replay_window(timestamp, time.time(), self._settings.wecom_replay_window_seconds)
@@ -147,3 +148,52 @@ class CallbackReceiver:
     def _not_configured(self, method: str) -> Response:
         CALLBACKS.labels(method, "not_configured").inc()
         return error(503, NOT_CONFIGURED)
+
+
+SUCCESS = PlainTextResponse("success")
+"""Immutable once built (Starlette's Response.__call__ only sends its body and headers), so
+one instance answers every stored callback."""
+
+
+class CallbackEndpoint:
+    """`POST /wecom/callback` as a plain ASGI endpoint (a Starlette route still dispatches to
+    it, inside the app's error handling): Starlette's Request, body stream, query parsing and
+    Response per call cost the callback path ~20 % of its CPU. Same semantics: the body is read
+    with the cap (refused as soon as it passes it, and up front by Content-Length), the query
+    is parsed as Starlette parses it (the last of a repeated name wins), a client that
+    disconnects mid-body raises Starlette's ClientDisconnect."""
+
+    def __init__(self, receiver: Callable[[Scope], CallbackReceiver], limit: int) -> None:
+        self._receiver = receiver
+        self._limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        receiver = self._receiver(scope)
+        try:
+            body = await read_capped(scope, receive, self._limit)
+        except BodyTooLargeError:
+            response = receiver.too_large()
+        else:
+            query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+            response = await receiver.receive(query, body)
+        await response(scope, receive, send)
+
+
+async def read_capped(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The request body, refusing as soon as it passes `limit` (never buffering more)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            raise BodyTooLargeError
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLargeError
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)

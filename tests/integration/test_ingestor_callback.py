@@ -233,6 +233,13 @@ async def test_refused_callbacks_publish_nothing(
     huge = wecom.callback(message + " " * 8000)
     assert (await post(ingestor, huge)).status_code == 413
 
+    async def undeclared_length() -> AsyncIterator[bytes]:  # chunked: the cap while reading
+        for start in range(0, len(huge.body), 1000):
+            yield huge.body[start : start + 1000]
+
+    r = await ingestor.post("/wecom/callback", params=huge.params, content=undeclared_length())
+    assert r.status_code == 413 and "content-length" not in r.request.headers
+
     for hostile in (ENTITY_BOMB, EXTERNAL_ENTITY, "<xml><Encrypt>", "not xml at all"):
         r = await ingestor.post("/wecom/callback", params=good.params, content=hostile.encode())
         assert r.status_code == 400, hostile

@@ -35,7 +35,8 @@ class DurablePublisher:
         started = time.perf_counter()
         if self.spool.depth == 0 and self.kafka.connected.is_set():
             try:
-                await asyncio.wait_for(self.kafka.send(items), self._timeout)
+                async with asyncio.timeout(self._timeout):  # no task per callback (wait_for's)
+                    await self.kafka.send(items)
             except Exception as exc:  # timeout or broker error: the spool takes over
                 log.warning("Kafka did not acknowledge (%s); spooling", type(exc).__name__)
             else:
