@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 
-import defusedxml.ElementTree as SafeET
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -456,52 +455,6 @@ def test_xmlish_text_only_raises_xml_errors(text: str) -> None:
         for parse in (parse_envelope, parse_event):
             with contextlib.suppress(WeComXmlError):
                 parse(data)
-
-
-def element_tree_fields(data: bytes | str) -> dict[str, str] | None:
-    """What ElementTree (through defusedxml, the parser this module used before) reads from
-    the same document: the root's direct children and their text; None where it refuses."""
-    try:
-        root = SafeET.fromstring(data, forbid_dtd=True)
-    except Exception:
-        return None
-    if root.tag != "xml":
-        return None
-    fields: dict[str, str] = {}
-    for child in root:
-        if isinstance(child.tag, str):
-            fields.setdefault(child.tag, child.text or "")
-    return fields
-
-
-@settings(deadline=None)
-@given(XMLISH)
-def test_fields_are_what_element_tree_reads(text: str) -> None:
-    """The expat reader is a faster spelling of the same parse: same fields, same refusals."""
-    for data in (text, text.encode("utf-8", "surrogatepass")):
-        try:
-            ours: dict[str, str] | None = parse_event(data)
-        except WeComXmlError:
-            ours = None
-        assert ours == element_tree_fields(data)
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        b"<xml><A>x<!--c-->y</A><B>t<n>inner</n>tail</B><ns:C xmlns:ns='u'>z</ns:C></xml>",
-        b"<?xml version='1.0' encoding='utf-8'?><xml>\n <A> a </A>\n</xml>",
-        b"<xml xmlns='u'><A>x</A></xml>",
-        b"<xml><A/><A>second</A><?pi data?></xml>",
-    ],
-    ids=repr,
-)
-def test_edge_documents_read_like_element_tree(body: bytes) -> None:
-    try:
-        ours: dict[str, str] | None = parse_event(body)
-    except WeComXmlError:
-        ours = None
-    assert ours == element_tree_fields(body)
 
 
 @settings(deadline=None)
