@@ -20,6 +20,7 @@ import httpx
 import orjson
 
 from tests.infra import ROOT, Infra, create_database, drop_database, unique
+from tests.kafka_helpers import delete_topics_named
 from tests.standins.webhook_sink import free_port
 from tools.evaluate.runner import wait_ready
 
@@ -86,6 +87,7 @@ async def fresh_run(infra: Infra, name: str) -> AsyncIterator[Run]:
         yield run
     finally:
         await drop_database(infra, database)
+        await delete_topics_named(infra, suffix)
 
 
 @dataclass

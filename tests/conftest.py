@@ -7,11 +7,10 @@ import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
 
 from shared.settings import Topics
 from tests.infra import Infra, create_database, drop_database, provide_infra, unique
+from tests.kafka_helpers import delete_topics_named
 
 
 @pytest.fixture(scope="session")
@@ -33,16 +32,7 @@ async def topics(infra: Infra) -> AsyncIterator[Topics]:
         raw_callbacks=f"wecom.raw-events.{suffix}",
     )
     yield names
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
-    try:
-        await admin.start()
-        ours = [t for t in await admin.list_topics() if suffix in t]
-        if ours:
-            await admin.delete_topics(ours)
-    except KafkaError:  # a test that stopped the broker: the names are unique anyway
-        pass
-    finally:
-        await admin.close()
+    await delete_topics_named(infra, suffix)
 
 
 @pytest.fixture

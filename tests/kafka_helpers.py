@@ -8,8 +8,27 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from tests.infra import Infra, unique
+
+
+async def delete_topics_named(infra: Infra, marker: str) -> None:
+    """Delete the topics whose names contain `marker` (a test's or a benchmark run's unique
+    suffix, dead-letter topics included), so that a long-lived local broker does not pile up
+    thousands of partitions over many runs and slow down. Best effort: a run that stopped the
+    broker leaves its (uniquely named) topics behind."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    try:
+        await admin.start()
+        ours = [t for t in await admin.list_topics() if marker in t]
+        if ours:
+            await admin.delete_topics(ours)
+    except KafkaError:
+        pass
+    finally:
+        await admin.close()
 
 
 async def produce(infra: Infra, topic: str, records: Sequence[Any], key: str = "k") -> None:
