@@ -60,10 +60,6 @@ def target_breach(
     )
 
 
-# Employees computed at a time when closing (100,000 at once held ~800 MB of relations).
-CLOSE_CHUNK = 5_000
-
-
 class PeriodCloser:
     def __init__(self, scorer: Scorer, broker: KafkaBroker, breaches_topic: str) -> None:
         self._scorer = scorer
@@ -94,10 +90,9 @@ class PeriodCloser:
                     "SELECT DISTINCT employee_id FROM employee_org ORDER BY 1"
                 )
             ]
-            scores: list[dict[str, Any]] = []
-            for start in range(0, len(ids), CLOSE_CHUNK):  # bounded memory for a whole bank
-                chunk = ids[start : start + CLOSE_CHUNK]
-                scores += await self._scorer.compute(conn, period, chunk, now, closed=True)
+            # one peer baseline and one fresh dense-block pass for the whole bank; relations
+            # are read a chunk of employees at a time (bounded memory: Scorer.compute)
+            scores = await self._scorer.compute(conn, period, ids, now, closed=True)
             await store_scores(conn, scores)
             await conn.execute(
                 """INSERT INTO period_outcome (period, employee_id, target, valid_adds, status)

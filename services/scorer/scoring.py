@@ -31,6 +31,8 @@ NO_OVERLAP = inputs.Overlap({}, {})
 
 
 BLOCK_PERIOD_KINDS = frozenset({PeriodKind.MONTH, PeriodKind.QUARTER})
+COMPUTE_CHUNK = 1_000
+"""Employees whose relations are held in memory at once while scores are computed."""
 
 
 class Scorer:
@@ -135,10 +137,36 @@ class Scorer:
     async def compute(
         self, conn: Connection, period: Period, ids: Sequence[str], now: datetime, closed: bool
     ) -> list[dict[str, Any]]:
+        """The scores of `ids` in `period` (employees without an org record get none), computed
+        COMPUTE_CHUNK employees at a time: memory is bounded by one chunk's relations, not by
+        how many rows a refresh claimed; the period's peer baseline and dense blocks are read
+        once for all chunks."""
         tz = self.calendar.tz
-        org = await inputs.org_rows(conn, period, ids, tz)
-        if not org:
-            return []
+        shared: tuple[PeerBaseline, dict[str, DenseBlock]] | None = None
+        out: list[dict[str, Any]] = []
+        for start in range(0, len(ids), COMPUTE_CHUNK):
+            org = await inputs.org_rows(conn, period, ids[start : start + COMPUTE_CHUNK], tz)
+            if not org:
+                continue
+            if shared is None:
+                shared = (
+                    await self.baseline(conn, period, now),
+                    await self.blocks(conn, period, fresh=closed),
+                )
+            out += await self._compute_known(conn, period, org, now, closed, *shared)
+        return out
+
+    async def _compute_known(
+        self,
+        conn: Connection,
+        period: Period,
+        org: Sequence[inputs.OrgRow],
+        now: datetime,
+        closed: bool,
+        baseline: PeerBaseline,
+        blocks: dict[str, DenseBlock],
+    ) -> list[dict[str, Any]]:
+        tz = self.calendar.tz
         known = [o.employee_id for o in org]
         by_employee: dict[str, list[Any]] = defaultdict(list)
         for f in await inputs.relations(conn, period, known, tz):
@@ -146,9 +174,7 @@ class Scorer:
         gross = await inputs.gross_adds(conn, period, known)
         chats = await inputs.chat_stats(conn, period, known, tz)
         share = self.calendar.elapsed_share(period, now)
-        baseline = await self.baseline(conn, period, now)
         overlaps = await inputs.cross_team_overlap(conn, period, known, tz)
-        blocks = await self.blocks(conn, period, fresh=closed)
         tail = self.tail(period, now)
         target = {o.employee_id: self._target(o.target, period) for o in org}
         out: list[dict[str, Any]] = []
