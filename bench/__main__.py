@@ -125,7 +125,8 @@ def _soak_rows(r: dict[str, Any]) -> list[str]:
             r["memory_flat"] and all(v["under_500_mb"] for v in rss.values()),
         ),
         _row(
-            f"{title}: consumer lag, max in the last third (fitted rise, last ⅔)",
+            f"{title}: lag (ingestor: callbacks not answered yet; scorer, notifier: "
+            "consumer lag), max in the last third (fitted rise, last ⅔)",
             "; ".join(
                 f"{g} {v['last_third_max']} ({v['fitted_rise_last_two_thirds']:+})"
                 for g, v in lag.items()
