@@ -306,6 +306,23 @@ async def breach_trickle(run: Run, load: Load, stop: asyncio.Event) -> None:
         await producer.stop()
 
 
+INGESTOR_COUNTERS = {
+    'ingestor_wecom_publish_duration_seconds_sum{destination="kafka"}': "kafka_ack_seconds",
+    'ingestor_wecom_publish_duration_seconds_count{destination="kafka"}': "kafka_ack_count",
+    'ingestor_wecom_callbacks_total{method="POST",outcome="stored_spool"}': "spooled",
+    'ingestor_enrichment_total{outcome="dropped"}': "enrichment_dropped",
+}
+
+
+async def ingestor_counters(http: httpx.AsyncClient, url: str) -> dict[str, float]:
+    out = dict.fromkeys(INGESTOR_COUNTERS.values(), 0.0)
+    for line in (await http.get(f"{url}/metrics")).text.splitlines():
+        series, _, value = line.rpartition(" ")
+        if series in INGESTOR_COUNTERS:
+            out[INGESTOR_COUNTERS[series]] = float(value)
+    return out
+
+
 class Lag:
     """End offsets (a paused consumer assigned every partition) minus stored offsets."""
 
@@ -459,8 +476,15 @@ async def _measure(
     ]
     started = time.perf_counter()
 
+    counters = await ingestor_counters(http, url)
+
     async def sample() -> None:
+        nonlocal counters
         lags = await lag()
+        now = await ingestor_counters(http, url)
+        acks = now["kafka_ack_count"] - counters["kafka_ack_count"]
+        ack_ms = (now["kafka_ack_seconds"] - counters["kafka_ack_seconds"]) / acks * 1000
+        counters = now
         window, cb = list(latency_window), list(load.window_ms)
         latency_window.clear()
         load.window_ms.clear()
@@ -472,6 +496,10 @@ async def _measure(
                 "callbacks_answered": len(load.all_ms),
                 "callbacks_failed": load.failed,
                 "rss_mb": {n: p.rss_mb() for n, p in procs.items()},
+                # why the ingestor answers slowly when it does: Kafka's acks=all, on 2 shared cores
+                "kafka_ack_mean_ms": round(ack_ms, 1) if acks else None,
+                "spooled": now["spooled"],
+                "enrichment_dropped": now["enrichment_dropped"],
                 "lag": lags,
                 "dirty": await pool.fetchval("SELECT count(*) FROM score_dirty"),
                 "score_p50_ms": round(percentile(window, 0.5)) if window else None,
@@ -531,6 +559,8 @@ async def _measure(
         "breaches_published": load.breaches,
         "notices_delivered": len(sink.received),
         "wecom_api_calls": len(api.calls),
+        "callbacks_spooled": series[-1]["spooled"],
+        "enrichment_dropped": series[-1]["enrichment_dropped"],
         "callback_p50_ms": round(percentile(load.all_ms, 0.5), 1),
         "callback_p99_ms": round(percentile(load.all_ms, 0.99), 1),
         "score_p50_ms": round(percentile(latency_all, 0.5)) if latency_all else None,
