@@ -9,6 +9,7 @@ Off by default: tracing costs CPU and memory of its own."""
 
 from __future__ import annotations
 
+import linecache
 import os
 import threading
 import time
@@ -56,7 +57,12 @@ def _report_forever(target: Path, every: float, warmup: float) -> None:
             "peak_mb": round(peak / 2**20, 1),
             "top_growth": top,
             "top_stacks": [
-                {"growth_kb": round(s.size_diff / 1024, 1), "stack": s.traceback.format()}
+                # file:line only: formatting source lines would fill linecache, which then
+                # shows up as growth of its own
+                {
+                    "growth_kb": round(s.size_diff / 1024, 1),
+                    "stack": [f"{f.filename}:{f.lineno}" for f in s.traceback],
+                }
                 for s in stacks
             ],
         }
@@ -68,6 +74,7 @@ def _snapshot() -> tracemalloc.Snapshot:
     return tracemalloc.take_snapshot().filter_traces(
         (
             tracemalloc.Filter(False, tracemalloc.__file__),
+            tracemalloc.Filter(False, linecache.__file__),
             tracemalloc.Filter(False, "<frozen importlib._bootstrap>"),
             tracemalloc.Filter(False, "<unknown>"),
         )
