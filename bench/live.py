@@ -1,4 +1,5 @@
-"""`python -m bench.live`: event-to-score latency at steady rates, and the soak.
+"""`python -m bench.live`: event-to-score latency at steady rates (the soak of the whole
+pipeline is bench/soak.py).
 
 One scorer process runs on fresh topics (keyed by employee, as the ingestor publishes) with E
 employees. An open-loop producer publishes contact adds happening now at R events/s for D
@@ -7,7 +8,7 @@ to recompute) from `employee_period_score`: the k-th add of an employee has reac
 when that row's `gross_adds` reaches k; its latency is the first read that shows it minus the
 moment it was sent (so latencies are over-stated by up to one poll interval). Each second it
 also records the consumer lag (records sent minus offsets the scorer stored with its data),
-the dirty rows waiting for a recompute, and the scorer's resident memory: the soak's series.
+the dirty rows waiting for a recompute, and the scorer's resident memory.
 
 Reference in the same run: a bare consumer on the same topic measures Kafka's own
 send-to-receive latency at that rate."""
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -240,10 +240,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for rate in args.rates:
             step = await at_rate(infra, args.employees, rate, args.seconds, f"live{int(rate)}")
             out["steps"].append(step)
-        if args.soak_minutes > 0:
-            out["soak"] = await at_rate(
-                infra, args.employees, args.soak_rate, args.soak_minutes * 60, "soak"
-            )
     out["targets"] = {"p99_ms_at_2000": 1000}
     return out
 
@@ -253,8 +249,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rates", type=float, nargs="*", default=[1000, 2000, 5000])
     p.add_argument("--seconds", type=float, default=30 if quick() else 180)
     p.add_argument("--employees", type=int, default=2_000)
-    p.add_argument("--soak-minutes", type=float, default=float(os.environ.get("SOAK_MINUTES", "0")))
-    p.add_argument("--soak-rate", type=float, default=float(os.environ.get("SOAK_RATE", "1000")))
     return p
 
 
@@ -267,8 +261,6 @@ def main() -> None:
         **result,
         "steps": [{k: v for k, v in s.items() if k != "series"} for s in result["steps"]],
     }
-    if "soak" in result:
-        brief["soak"] = {k: v for k, v in result["soak"].items() if k != "series"}
     print(orjson.dumps(brief, option=orjson.OPT_INDENT_2).decode())
 
 

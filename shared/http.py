@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from shared.memtrace import start_from_env
 from shared.metrics import render
 
 ReadinessCheck = Callable[[], Awaitable[None]]
@@ -93,5 +94,7 @@ def openapi_route(package: str) -> Route:
 
 
 def serve(app: Any, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 - a server's job
-    """Run the app under uvicorn; logs stay ours (JSON), access logs off."""
+    """Run the app under uvicorn; logs stay ours (JSON), access logs off; with
+    MEMORY_TRACE_FILE set, allocations are traced (shared/memtrace.py)."""
+    start_from_env()
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")

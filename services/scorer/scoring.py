@@ -63,7 +63,13 @@ class Scorer:
         graph = await inputs.contact_graph(conn, period, self.calendar.tz)
         found = await asyncio.to_thread(dense_blocks, graph)  # CPU-bound: off the event loop
         by_employee = {e: b for b in found for e in b.employees}
-        self._blocks[period.key] = (monotonic(), by_employee)
+        now = monotonic()
+        # Only entries younger than the interval are ever read: keep those, not every month
+        # and quarter since the process started (each holds its blocks' contact lists).
+        self._blocks = {
+            k: v for k, v in self._blocks.items() if now - v[0] < self.block_interval_seconds
+        }
+        self._blocks[period.key] = (now, by_employee)
         return by_employee
 
     async def anomaly(
