@@ -81,8 +81,12 @@ async def test_collector_reads_lag_counters_scores_and_alerts(
 
                 def caught_up(s: Snapshot) -> bool:
                     employees = {e["employee_id"]: e for e in s.employees or []}
+                    # the counters (/metrics) are read a moment before the database: wait
+                    # for both to show the last record
                     return (
                         s.lag is not None
+                        and s.scored is not None
+                        and s.scored >= 8
                         and s.lag[scorer_cfg.scorer_group_id] == 0
                         and employees.get("e1", {}).get("gross_adds") == 5
                         and employees.get("e2", {}).get("gross_adds") == 1
