@@ -95,6 +95,14 @@ def _drain_rows(r: dict[str, Any]) -> list[str]:
             "≥ 5×",
             r["speedup_over_naive"] >= 5,
         ),
+        _row(
+            "scorer resident memory in the drain, peak",
+            f"{r['scorer'].get('rss_peak_mb', '–')} MB (at the end {r['scorer']['rss_mb']} MB)",
+            "",
+            "",
+            "≤ 500 MB",
+            r["scorer"].get("rss_peak_mb", 0) <= 500 if "rss_peak_mb" in r["scorer"] else None,
+        ),
     ]
 
 

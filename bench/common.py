@@ -98,6 +98,9 @@ class Service:
     def rss_mb(self) -> float:
         return rss_mb(self.proc.pid)
 
+    def rss_peak_mb(self) -> float:
+        return rss_mb(self.proc.pid, "VmHWM")
+
     def metrics(self, *names: str) -> dict[str, float]:
         """Sums of the named Prometheus series (all labels together) from /metrics."""
         text = httpx.get(f"{self.url}/metrics", timeout=10).text
@@ -184,10 +187,11 @@ def top_frames(collapsed: Path, n: int = 15) -> list[tuple[str, float]]:
     return [(k, round(v / max(total, 1), 3)) for k, v in ranked]
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory now (`VmRSS`) or at its peak so far (`VmHWM`), in MB."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return round(int(line.split()[1]) / 1024, 1)
     except OSError:
         pass

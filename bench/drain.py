@@ -94,7 +94,7 @@ async def scorer_drain(run: Run, total: int, profile: Path | None, **env: str) -
     log = RESULTS / "logs" / f"{run.suffix}-scorer.log"
     with service("scorer", run.env(**env), log, profile) as scorer:
         applied, seconds = await drained(run, total)
-        rss = scorer.rss_mb()
+        rss, peak = scorer.rss_mb(), scorer.rss_peak_mb()
         inside = scorer.metrics(*SCORER_METRICS)
     return {
         "applied_seconds": round(applied, 1),
@@ -102,6 +102,7 @@ async def scorer_drain(run: Run, total: int, profile: Path | None, **env: str) -
         "seconds": round(seconds, 1),
         "per_second": round(total / seconds),
         "rss_mb": rss,
+        "rss_peak_mb": peak,
         "metrics": inside,
     }
 
