@@ -31,7 +31,7 @@ MIN_EMPLOYEES = 2
 MIN_CONTACTS = 3
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Add:
     """One edge: an employee added a contact, with how suspicious that add looks (0..1)."""
 
@@ -85,57 +85,77 @@ def star_bound(c: float = COLUMN_CONSTANT) -> float:
     return column_weight(1, c)
 
 
-Node = tuple[int, str]  # (0, employee_id) or (1, contact)
-
-
 def densest_block(adds: Sequence[Add], c: float = COLUMN_CONSTANT) -> DenseBlock | None:
-    """The densest sub-block by greedy peeling; deterministic (ties broken by node id)."""
+    """The densest sub-block by greedy peeling; deterministic (ties broken by node: employees
+    before contacts, each by id). Nodes are small integers and edges flat lists: a bank's
+    month holds about a million edges, and tuples and dicts per node cost several times that
+    memory."""
     adds = sorted(adds, key=lambda a: (a.employee_id, a.contact, a.suspicion))
     degree: dict[str, int] = defaultdict(int)
     for a in adds:
         degree[a.contact] += 1
-    weights: dict[tuple[str, str], float] = {}
+    # One edge per (employee, contact), its heaviest add (adds are sorted: repeats adjacent).
+    edge_e: list[str] = []
+    edge_k: list[str] = []
+    edge_w: list[float] = []
     for a in adds:
-        key = (a.employee_id, a.contact)
         w = max(0.0, min(1.0, a.suspicion)) * column_weight(degree[a.contact], c)
-        weights[key] = max(weights.get(key, 0.0), w)
-    neighbours: dict[Node, dict[Node, float]] = defaultdict(dict)
-    for (e, k), w in weights.items():
-        if w > 0:
-            neighbours[(0, e)][(1, k)] = w
-            neighbours[(1, k)][(0, e)] = w
-    if not neighbours:
+        if edge_e and edge_e[-1] == a.employee_id and edge_k[-1] == a.contact:
+            edge_w[-1] = max(edge_w[-1], w)
+        else:
+            edge_e.append(a.employee_id)
+            edge_k.append(a.contact)
+            edge_w.append(w)
+    live = [i for i, w in enumerate(edge_w) if w > 0]
+    if not live:
         return None
-    load = {n: sum(ws.values()) for n, ws in neighbours.items()}
-    total = math.fsum(weights.values())
-    alive = set(neighbours)
-    heap = [(round(v, 12), n) for n, v in load.items()]
+    employees = sorted({edge_e[i] for i in live})
+    contacts = sorted({edge_k[i] for i in live})
+    node_of = {e: n for n, e in enumerate(employees)}
+    first_contact = len(employees)
+    node_of_contact = {k: first_contact + n for n, k in enumerate(contacts)}
+    nodes = first_contact + len(contacts)
+    adjacent: list[list[int]] = [[] for _ in range(nodes)]
+    weight: list[list[float]] = [[] for _ in range(nodes)]
+    for i in live:
+        u, v, w = node_of[edge_e[i]], node_of_contact[edge_k[i]], edge_w[i]
+        adjacent[u].append(v)
+        weight[u].append(w)
+        adjacent[v].append(u)
+        weight[v].append(w)
+    load = [sum(ws) for ws in weight]
+    total = math.fsum(edge_w)
+    alive = bytearray(b"\x01") * nodes
+    remaining = nodes
+    heap = [(round(v, 12), n) for n, v in enumerate(load)]
     heapq.heapify(heap)
-    best_density = total / len(alive)
-    removed_order: list[Node] = []
+    best_density = total / remaining
+    removed_order: list[int] = []
     best_cut = 0
-    while heap and len(alive) > 1:
+    while heap and remaining > 1:
         value, node = heapq.heappop(heap)
-        if node not in alive or round(load[node], 12) != value:
+        if not alive[node] or round(load[node], 12) != value:
             continue
-        alive.discard(node)
+        alive[node] = 0
+        remaining -= 1
         removed_order.append(node)
         total -= load[node]
-        for other, w in neighbours[node].items():
-            if other in alive:
+        for other, w in zip(adjacent[node], weight[node], strict=True):
+            if alive[other]:
                 load[other] -= w
                 heapq.heappush(heap, (round(load[other], 12), other))
-        density = total / len(alive)
+        density = total / remaining
         if density > best_density + 1e-12:
             best_density, best_cut = density, len(removed_order)
     gone = set(removed_order[:best_cut])
-    block = [n for n in neighbours if n not in gone]
-    employees = tuple(sorted(n[1] for n in block if n[0] == 0))
-    contacts = tuple(sorted(n[1] for n in block if n[0] == 1))
-    members, pool = set(employees), set(contacts)
-    inside = [w for (e, k), w in sorted(weights.items()) if e in members and k in pool]
-    density = math.fsum(inside) / len(block)
-    return DenseBlock(employees, contacts, density, star_bound(c), len(inside))
+    members = tuple(e for n, e in enumerate(employees) if n not in gone)
+    pool = tuple(k for n, k in enumerate(contacts, first_contact) if n not in gone)
+    in_members, in_pool = set(members), set(pool)
+    inside = [
+        edge_w[i] for i in range(len(edge_w)) if edge_e[i] in in_members and edge_k[i] in in_pool
+    ]
+    density = math.fsum(inside) / (len(members) + len(pool))
+    return DenseBlock(members, pool, density, star_bound(c), len(inside))
 
 
 def dense_blocks(
