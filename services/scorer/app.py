@@ -144,7 +144,9 @@ def create_app(settings: ScorerSettings) -> Starlette:
         await publisher.start()  # before the consumer, which may dead-letter at once
         await broker.start()
         workers = [
-            asyncio.create_task(refresher.run_forever(catching_up=pipeline.catching_up)),
+            asyncio.create_task(
+                refresher.run_forever(catching_up=pipeline.catching_up, closing=closer.closing)
+            ),
             asyncio.create_task(schedule.run_forever(settings.schedule_interval_seconds)),
             asyncio.create_task(watch(probes, settings.metrics_probe_interval_seconds)),
         ]

@@ -65,6 +65,7 @@ class PeriodCloser:
         self._scorer = scorer
         self._broker = broker
         self._topic = breaches_topic
+        self._closing = 0
 
     async def publish(self, breaches: Sequence[BreachEvent]) -> None:
         """Publish and wait for every acknowledgement; a failure fails the caller's
@@ -77,7 +78,18 @@ class PeriodCloser:
         for b in breaches:
             BREACHES.labels(b.alertname.value, b.status).inc()
 
+    def closing(self) -> bool:
+        """A close is running (the refresh holds meanwhile: `Refresher.run_forever`)."""
+        return self._closing > 0
+
     async def close(self, conn: Connection, period: Period, closed_by: str) -> dict[str, Any]:
+        self._closing += 1
+        try:
+            return await self._close(conn, period, closed_by)
+        finally:
+            self._closing -= 1
+
+    async def _close(self, conn: Connection, period: Period, closed_by: str) -> dict[str, Any]:
         now = datetime.now(UTC)
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('close:' || $1))", period.key)
@@ -90,23 +102,21 @@ class PeriodCloser:
                     "SELECT DISTINCT employee_id FROM employee_org ORDER BY 1"
                 )
             ]
-            # one peer baseline and one fresh dense-block pass for the whole bank; relations
-            # are read a chunk of employees at a time (bounded memory: Scorer.compute)
-            scores = await self._scorer.compute(conn, period, ids, now, closed=True)
-            await store_scores(conn, scores)
-            await conn.execute(
-                """INSERT INTO period_outcome (period, employee_id, target, valid_adds, status)
-                   SELECT $1, * FROM unnest($2::text[], $3::int[], $4::int[], $5::text[])
-                   ON CONFLICT DO NOTHING""",
-                period.key,
-                [s["employee_id"] for s in scores],
-                [s["target"] for s in scores],
-                [s["valid_adds"] for s in scores],
-                [s["status"] for s in scores],
-            )
-            missed = [s for s in scores if s["status"] == "missed"]
+            # one peer baseline and one fresh dense-block pass for the whole bank; scores are
+            # computed and stored a chunk of employees at a time (bounded memory: only the
+            # missed ones are kept for their breaches)
             at = min(now, period.end_at(self._scorer.calendar.tz))
-            await self.publish([target_breach(s, period.key, at, "firing") for s in missed])
+            employees = 0
+            missed: list[BreachEvent] = []
+            async for scores in self._scorer.compute_chunks(conn, period, ids, now, closed=True):
+                await self._record(conn, period, scores)
+                employees += len(scores)
+                missed += (
+                    target_breach(s, period.key, at, "firing")
+                    for s in scores
+                    if s["status"] == "missed"
+                )
+            await self.publish(missed)
             await conn.execute(
                 "INSERT INTO period_close (period, closed_by) VALUES ($1, $2) "
                 "ON CONFLICT DO NOTHING",
@@ -117,9 +127,24 @@ class PeriodCloser:
             "period": period.key,
             "closed": True,
             "already_closed": bool(already),
-            "employees": len(scores),
+            "employees": employees,
             "target_missed": len(missed),
         }
+
+    @staticmethod
+    async def _record(conn: Connection, period: Period, scores: Sequence[dict[str, Any]]) -> None:
+        """The final scores, and each outcome as the close decided it (revision 0)."""
+        await store_scores(conn, scores)
+        await conn.execute(
+            """INSERT INTO period_outcome (period, employee_id, target, valid_adds, status)
+               SELECT $1, * FROM unnest($2::text[], $3::int[], $4::int[], $5::text[])
+               ON CONFLICT DO NOTHING""",
+            period.key,
+            [s["employee_id"] for s in scores],
+            [s["target"] for s in scores],
+            [s["valid_adds"] for s in scores],
+            [s["status"] for s in scores],
+        )
 
     async def after_refresh(self, conn: Connection, scores: Sequence[dict[str, Any]]) -> None:
         await self.revise(conn, scores)

@@ -94,6 +94,9 @@ SELECT c.employee_id, k
 ON CONFLICT DO NOTHING
 """
 
+# How far back the first sweep of a database looks for windows that ended.
+FIRST_SWEEP = timedelta(days=40)
+
 # Runs inside the refresh transaction with the new scores (closed-period revisions).
 AfterScores = Callable[[Connection, list[dict[str, Any]]], Awaitable[None]]
 
@@ -118,7 +121,6 @@ class Refresher:
         # settle briefly recomputes it once instead of once per batch.
         self._settle = settle
         self._lease = lease
-        self._last_sweep: datetime | None = None
 
     async def run_once(self) -> int:
         """Claim up to `batch` dirty rows, then recompute them period by period: each period in
@@ -202,13 +204,17 @@ class Refresher:
     async def sweep(self) -> None:
         """Mark what time has changed: relations whose retention or engagement window ended
         since the last sweep, and every row of a still-open period (pace and projection move
-        with working time)."""
+        with working time). The last sweep's time is kept in the database (`refresh_sweep`),
+        locked while sweeping: instances sweep one after the other, each from where the last
+        one stopped, and a restart (or a scorer down for days) goes on from there. The first
+        sweep of a database goes FIRST_SWEEP back."""
         now = datetime.now(UTC)
-        since = self._last_sweep or now - timedelta(days=40)
         rules = self._scorer.rules
         tz = self._scorer.calendar.tz.key
         windows = sorted({rules.retention_days, rules.engagement_days, rules.long_retention_days})
         async with self._pool().acquire() as conn, conn.transaction():
+            last = await conn.fetchval("SELECT swept_at FROM refresh_sweep FOR UPDATE")
+            since = last if last is not None else now - FIRST_SWEEP
             for days in windows:
                 await conn.execute(WINDOW_ENDED_SQL, since, now, timedelta(days=days), tz)
             await conn.execute(
@@ -219,7 +225,12 @@ class Refresher:
                    ON CONFLICT DO NOTHING""",
                 now,
             )
-        self._last_sweep = now
+            await conn.execute(
+                """INSERT INTO refresh_sweep (swept_at) VALUES ($1)
+                   ON CONFLICT (only_row) DO UPDATE
+                      SET swept_at = GREATEST(refresh_sweep.swept_at, EXCLUDED.swept_at)""",
+                now,
+            )
 
     async def run_forever(
         self,
@@ -227,22 +238,25 @@ class Refresher:
         sweep_every: float = 60.0,
         catching_up: Callable[[], bool] = lambda: False,
         max_hold: float = 10.0,
+        closing: Callable[[], bool] = lambda: False,
     ) -> None:
         """While the consumer is catching up on a backlog (`catching_up`), scores would be
         recomputed only to be marked dirty again by the next batch: hold the refresh, for at
         most `max_hold` seconds at a time, so that a backlog is applied first and each row is
-        recomputed about once."""
+        recomputed about once. While a period closes (`closing`: it recomputes every employee
+        of the period itself), the refresh waits between rounds: on two cores they would
+        halve each other's speed, and the close has a deadline."""
         last_sweep = 0.0
         last_round = time.monotonic()
         while True:
             try:
-                if catching_up() and time.monotonic() - last_round < max_hold:
+                if closing() or (catching_up() and time.monotonic() - last_round < max_hold):
                     await asyncio.sleep(interval)
                     continue
                 if time.monotonic() - last_sweep > sweep_every:
                     await self.sweep()
                     last_sweep = time.monotonic()
-                while await self.run_once():
+                while not closing() and await self.run_once():
                     pass
             except Exception:
                 log.exception("score refresh failed; retrying")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, time
 from time import monotonic
 from typing import Any, Literal
@@ -154,13 +154,21 @@ class Scorer:
     async def compute(
         self, conn: Connection, period: Period, ids: Sequence[str], now: datetime, closed: bool
     ) -> list[dict[str, Any]]:
-        """The scores of `ids` in `period` (employees without an org record get none), computed
-        COMPUTE_CHUNK employees at a time: memory is bounded by one chunk's relations, not by
-        how many rows a refresh claimed; the period's peer baseline and dense blocks are read
-        once for all chunks."""
+        """The scores of `ids` in `period` (employees without an org record get none)."""
+        out: list[dict[str, Any]] = []
+        async for chunk in self.compute_chunks(conn, period, ids, now, closed):
+            out += chunk
+        return out
+
+    async def compute_chunks(
+        self, conn: Connection, period: Period, ids: Sequence[str], now: datetime, closed: bool
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """The scores of `ids` in `period`, COMPUTE_CHUNK employees at a time: memory is
+        bounded by one chunk's relations (and, for a caller that stores each chunk before
+        asking for the next, by one chunk's scores), not by how many employees are asked
+        for; the period's peer baseline and dense blocks are read once for all chunks."""
         tz = self.calendar.tz
         shared: tuple[PeerBaseline, dict[str, DenseBlock]] | None = None
-        out: list[dict[str, Any]] = []
         for start in range(0, len(ids), COMPUTE_CHUNK):
             org = await inputs.org_rows(conn, period, ids[start : start + COMPUTE_CHUNK], tz)
             if not org:
@@ -170,8 +178,7 @@ class Scorer:
                     await self.baseline(conn, period, now),
                     await self.blocks(conn, period, fresh=closed),
                 )
-            out += await self._compute_known(conn, period, org, now, closed, *shared)
-        return out
+            yield await self._compute_known(conn, period, org, now, closed, *shared)
 
     async def _compute_known(
         self,
