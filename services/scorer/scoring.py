@@ -14,9 +14,10 @@ import orjson
 
 from services.scorer import inputs
 from services.scorer.domain.anomaly import AnomalyResult, PeerBaseline, PeriodTail, assess
-from services.scorer.domain.dense_block import BlockPass, DenseBlock, dense_blocks
+from services.scorer.domain.dense_block import DenseBlock, dense_blocks
 from services.scorer.domain.quality import ChatStats, count_by_status, quality
 from services.scorer.domain.quota import evaluate
+from services.scorer.domain.reuse import ReuseCache
 from services.scorer.domain.rules import ScoringRules
 from services.scorer.domain.validity import (
     ContactStatus,
@@ -49,39 +50,33 @@ class Scorer:
         self.calendar = calendar
         self.alert_threshold = alert_threshold
         self.block_interval_seconds = block_interval_seconds
-        self._blocks: dict[str, BlockPass] = {}
+        self._blocks = ReuseCache[dict[str, DenseBlock]](block_interval_seconds)
         self._block_pass = asyncio.Lock()
+        self._baselines = ReuseCache[PeerBaseline]()
 
     async def blocks(
         self, conn: Connection, period: Period, fresh: bool = False
     ) -> dict[str, DenseBlock]:
         """The period's dense employee–contact blocks by employee: the FRAUDAR pass over a
         snapshot of the contact graph, afresh on close and otherwise reused for
-        `block_interval_seconds`, or for BLOCK_PASS_SHARE⁻¹ times as long as the pass took if
-        that is longer, so that the pass takes at most about a tenth of the refresh's time
-        however large the bank (the streaming shared-contact counts cover the time between)."""
+        `block_interval_seconds`, or longer if the pass took long (domain/reuse.py: the
+        streaming shared-contact counts cover the time between)."""
         if period.kind not in BLOCK_PERIOD_KINDS:
             return {}
         # One pass at a time: a month's and a quarter's graph peeled side by side (the refresh
         # works on two periods at once) held ~800 MB in the 1M-record drain; the second waiter
         # then usually finds its result cached.
         async with self._block_pass:
-            cached = self._blocks.get(period.key)
-            if not fresh and cached and cached.usable(monotonic(), self.block_interval_seconds):
-                return cached.by_employee
+            cached = None if fresh else self._blocks.get(period.key, monotonic())
+            if cached is not None:
+                return cached
             started = monotonic()
             graph = await inputs.contact_graph(conn, period, self.calendar.tz)
             found = await asyncio.to_thread(dense_blocks, graph)  # CPU-bound: off the loop
             del graph
-            now = monotonic()
-            pass_ = BlockPass(now, now - started, {e: b for b in found for e in b.employees})
-            # Only entries still usable are ever read: keep those, not every month and
-            # quarter since the process started (each holds its blocks' contact lists).
-            self._blocks = {
-                k: v for k, v in self._blocks.items() if v.usable(now, self.block_interval_seconds)
-            }
-            self._blocks[period.key] = pass_
-            return pass_.by_employee
+            by_employee = {e: b for b in found for e in b.employees}
+            self._blocks.put(period.key, started, monotonic(), by_employee)
+            return by_employee
 
     async def anomaly(
         self,
@@ -116,11 +111,23 @@ class Scorer:
             blocks.get(employee_id),
         )
 
-    async def baseline(self, conn: Connection, period: Period, now: datetime) -> PeerBaseline:
-        """The peers' baseline the anomaly signals of `period` are judged against."""
-        return await inputs.peer_baseline(
+    async def baseline(
+        self, conn: Connection, period: Period, now: datetime, fresh: bool = False
+    ) -> PeerBaseline:
+        """The peers' baseline the anomaly signals of `period` are judged against: a scan of
+        the whole bank's relations in the period (seconds for a national bank's month),
+        afresh on close and otherwise reused while that pays (domain/reuse.py). A score
+        computed with a reused baseline is at most a few of its computations old; the sweep
+        recomputes open periods' rows every few minutes anyway."""
+        cached = None if fresh else self._baselines.get(period.key, monotonic())
+        if cached is not None:
+            return cached
+        started = monotonic()
+        found = await inputs.peer_baseline(
             conn, period, self.calendar.tz, now, self.tail(period, now)
         )
+        self._baselines.put(period.key, started, monotonic(), found)
+        return found
 
     def tail(self, period: Period, now: datetime | None = None) -> PeriodTail | None:
         """The last three working days (make-up days count, holidays don't); while the period
@@ -175,7 +182,7 @@ class Scorer:
                 continue
             if shared is None:
                 shared = (
-                    await self.baseline(conn, period, now),
+                    await self.baseline(conn, period, now, fresh=closed),
                     await self.blocks(conn, period, fresh=closed),
                 )
             yield await self._compute_known(conn, period, org, now, closed, *shared)

@@ -8,7 +8,6 @@ import random
 
 from services.scorer.domain.dense_block import (
     Add,
-    BlockPass,
     column_weight,
     dense_blocks,
     densest_block,
@@ -87,12 +86,3 @@ def test_the_result_does_not_depend_on_the_order_of_the_adds() -> None:
         shuffled = list(adds)
         random.Random(seed).shuffle(shuffled)
         assert dense_blocks(shuffled) == first
-
-
-def test_a_block_pass_is_reused_longer_the_longer_it_took() -> None:
-    """The pass gets at most about a tenth of the refresh's time, however large the bank."""
-    quick = BlockPass(done_at=100.0, seconds=0.5, by_employee={})
-    slow = BlockPass(done_at=100.0, seconds=40.0, by_employee={})
-    assert quick.usable(129.0, interval=30.0) and not quick.usable(131.0, interval=30.0)
-    assert slow.usable(131.0, interval=30.0) and slow.usable(499.0, interval=30.0)
-    assert not slow.usable(501.0, interval=30.0)

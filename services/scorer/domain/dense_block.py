@@ -60,23 +60,6 @@ class DenseBlock:
         return {c: i for i, c in enumerate(self.contacts)}
 
 
-BLOCK_PASS_SHARE = 0.1
-"""At most about this share of the score refresh's time goes to dense-block passes."""
-
-
-@dataclass(frozen=True)
-class BlockPass:
-    """One pass over a period's graph: when it ended, how long it took, what it found."""
-
-    done_at: float
-    seconds: float
-    by_employee: dict[str, DenseBlock]
-
-    def usable(self, now: float, interval: float) -> bool:
-        """Reused for `interval`, or for 1 / BLOCK_PASS_SHARE times as long as it took."""
-        return now - self.done_at < max(interval, self.seconds / BLOCK_PASS_SHARE)
-
-
 def column_weight(degree: int, c: float = COLUMN_CONSTANT) -> float:
     return 1.0 / math.log(degree + c)
 

@@ -1,4 +1,4 @@
-"""The refresh's time sweep and its hold, on real PostgreSQL:
+"""The score refresh's time sweep and its hold, on real PostgreSQL:
 
 - the last sweep's time is kept in the database: a restarted scorer marks only what time
   changed since then, not the last 40 days again (millions of rows at a bank's size), and a
@@ -100,3 +100,4 @@ async def test_the_refresh_waits_while_a_period_closes(pool: asyncpg.Pool) -> No
         worker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await worker
+
