@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.db import Connection
+from shared.db import Connection, filter_mask, filtered_statements
 from shared.schemas import (
     ChangeType,
     ContactEvent,
@@ -515,6 +515,14 @@ SCORE_FIELDS = """employee_id, branch_id, team_id, supervisor_id, role, target, 
        projection, status, quality_score, quality, anomaly_score, flagged, reasons, computed_at"""
 
 
+READ_SCORES_SQL = filtered_statements(
+    f"SELECT {SCORE_FIELDS} FROM employee_period_score WHERE period = $1",  # noqa: S608
+    1,
+    ("branch_id =", "team_id =", "employee_id >"),
+    " ORDER BY employee_id LIMIT $next",
+)
+
+
 async def read_scores(
     pool: asyncpg.Pool,
     period: str,
@@ -523,17 +531,6 @@ async def read_scores(
     after: str | None = None,
     limit: int = 100_000,
 ) -> list[asyncpg.Record]:
-    return list(
-        await pool.fetch(
-            f"""SELECT {SCORE_FIELDS} FROM employee_period_score  -- constant field list
-                 WHERE period = $1 AND ($2::text IS NULL OR branch_id = $2)
-                   AND ($3::text IS NULL OR team_id = $3)
-                   AND ($4::text IS NULL OR employee_id > $4)
-                 ORDER BY employee_id LIMIT $5""",  # noqa: S608
-            period,
-            branch_id,
-            team_id,
-            after,
-            limit,
-        )
-    )
+    given = [v for v in (branch_id, team_id, after) if v is not None]
+    sql = READ_SCORES_SQL[filter_mask(branch_id, team_id, after)]
+    return list(await pool.fetch(sql, period, *given, limit))

@@ -26,7 +26,7 @@ from services.scorer.domain.validity import (
     classify,
 )
 from shared.calendar import BusinessCalendar, Period, PeriodKind, local_date
-from shared.db import Connection
+from shared.db import Connection, filter_mask, filtered_statements
 
 NO_OVERLAP = inputs.Overlap({}, {})
 
@@ -343,12 +343,15 @@ async def store_scores(conn: Connection, scores: Sequence[dict[str, Any]]) -> No
         )
 
 
-MISSING_SQL = """
-SELECT e.employee_id FROM employee e
- WHERE e.active AND ($2::text IS NULL OR e.branch_id = $2) AND ($3::text IS NULL OR e.team_id = $3)
-   AND NOT EXISTS (SELECT 1 FROM employee_period_score s
-                    WHERE s.period = $1 AND s.employee_id = e.employee_id)
-"""
+# Active employees without a row, in the branch or team asked about (if any).
+MISSING_SQL = filtered_statements(
+    """SELECT e.employee_id FROM employee e
+        WHERE NOT EXISTS (SELECT 1 FROM employee_period_score s
+                           WHERE s.period = $1 AND s.employee_id = e.employee_id)
+          AND e.active""",
+    1,
+    ("e.branch_id =", "e.team_id ="),
+)
 
 
 async def ensure_scores(
@@ -362,7 +365,12 @@ async def ensure_scores(
     """Every active employee has a row for a period someone asks about, even without a single
     add in it: a supervisor must see who has nothing."""
     missing = [
-        r["employee_id"] for r in await conn.fetch(MISSING_SQL, period.key, branch_id, team_id)
+        r["employee_id"]
+        for r in await conn.fetch(
+            MISSING_SQL[filter_mask(branch_id, team_id)],
+            period.key,
+            *(v for v in (branch_id, team_id) if v is not None),
+        )
     ]
     if missing:
         async with conn.transaction():

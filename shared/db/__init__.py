@@ -2,5 +2,14 @@
 
 from shared.db.migrate import Migration, apply_migrations, load_migrations
 from shared.db.pool import Connection, create_pool
+from shared.db.statements import filter_mask, filtered_statements
 
-__all__ = ["Connection", "Migration", "apply_migrations", "create_pool", "load_migrations"]
+__all__ = [
+    "Connection",
+    "Migration",
+    "apply_migrations",
+    "create_pool",
+    "filter_mask",
+    "filtered_statements",
+    "load_migrations",
+]

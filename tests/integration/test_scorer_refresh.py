@@ -100,4 +100,3 @@ async def test_the_refresh_waits_while_a_period_closes(pool: asyncpg.Pool) -> No
         worker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await worker
-
