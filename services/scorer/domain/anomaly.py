@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from itertools import islice
 from typing import Any
 
 from services.scorer.domain.dense_block import MIN_DENSITY_RATIO, DenseBlock
@@ -362,7 +363,9 @@ def mutual_add_ring(
         raw += 40.0 * block.ratio / MIN_DENSITY_RATIO
         employee = verdicts[0].facts.employee_id if verdicts else None
         evidence["dense_block"] = {
-            "other_employees": [e for e in block.employees if e != employee][:20],
+            # the first 20 others, not a scan of the block (thousands of employees in a
+            # large block, for each of them: quadratic)
+            "other_employees": list(islice((e for e in block.employees if e != employee), 20)),
             "block_contacts": len(block.contacts),
             "own_contacts_in_block": len(mine),
             "examples": mine[:5],
