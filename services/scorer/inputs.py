@@ -70,8 +70,7 @@ SELECT r.employee_id, r.external_userid, r.first_added_at, r.add_count,
        r.mass_msgs,
        COALESCE(c.first_employee_id = r.employee_id AND c.first_added_at = r.first_added_at,
                 false) AS new_to_bank,
-       COALESCE((SELECT array_agg(ARRAY[x.removed_at::text, x.removed_by, COALESCE(x.source, '')]
-                   ORDER BY x.removed_at)
+       COALESCE((SELECT array_agg(ROW(x.removed_at, x.removed_by, x.source) ORDER BY x.removed_at)
                    FROM contact_removal x
                   WHERE x.employee_id = r.employee_id AND x.external_userid = r.external_userid
                     AND x.removed_at >= r.first_added_at), '{}') AS removals,
@@ -84,10 +83,11 @@ SELECT r.employee_id, r.external_userid, r.first_added_at, r.add_count,
 _FACT_FIELDS = tuple(f.name for f in fields(ContactFacts))
 
 
-def _removals(raw: Sequence[Sequence[str]]) -> tuple[Removal, ...]:
+def _removals(raw: Sequence[tuple[datetime, str, str | None]]) -> tuple[Removal, ...]:
+    """From (removed_at, removed_by, source) records, decoded by asyncpg (timestamps too)."""
     if not raw:  # most relations
         return ()
-    return tuple(Removal(datetime.fromisoformat(at), by, source or None) for at, by, source in raw)
+    return tuple(Removal(at, by, source or None) for at, by, source in raw)
 
 
 async def relations(
