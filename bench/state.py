@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -176,13 +175,6 @@ async def read_branch(run: Run, url: str, branch: str, reads: int) -> dict[str, 
     }
 
 
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
-
-
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     with provide_infra() as infra:
         async with fresh_run(infra, "state") as state_run:
@@ -197,7 +189,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     r.raise_for_status()
                     closed = r.json()
                 rss_after_close = scorer.rss_mb()
-                peak = peak_rss_mb(scorer.proc.pid)
+                peak = scorer.rss_peak_mb()
                 reads = await read_branch(state_run, scorer.url, "b007", args.reads)
     return {
         "employees": args.employees,

@@ -32,9 +32,10 @@ def employee_id(i: int) -> str:
 def mixed(events: int, employees: int, seed: int, shared: float = 0.03) -> Iterator[dict[str, Any]]:
     """~70 % contact adds, ~10 % removals, ~15 % chat metadata, ~5 % customer links, spread
     over one month's working hours (event time, not arrival order), as a bank's stream has
-    them: each add a new contact except a `shared` share that another employee added already
-    (a customer with two managers, or a ring); removals, messages and links about relations
-    added before them (in event time, within the month)."""
+    them: each add a new contact except a `shared` share that was added before (by another
+    employee: a customer with two managers, or a ring; rarely by the same one: a re-add);
+    removals, messages and links about relations added before them (in event time, within the
+    month)."""
     rng = random.Random(seed)
     relations: list[tuple[str, str, datetime]] = []
     month_end = f.at(f"{MONTH}-30", hour=18)
