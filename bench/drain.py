@@ -42,6 +42,7 @@ from services.scorer.pipeline import ScoringPipeline
 from services.scorer.refresh import Refresher
 from services.scorer.scoring import Scorer
 from shared.calendar import BusinessCalendar
+from shared.clock import system_clock
 from shared.db import apply_migrations, create_pool
 from shared.schemas import parse_record
 from tests.infra import Infra, provide_infra
@@ -140,12 +141,12 @@ async def naive(run: Run, topic: str, sample: int) -> dict[str, Any]:
     one) and the affected scores recomputed before the next record."""
     await apply_migrations(run.owner_dsn)
     pool = await create_pool(run.infra.app_dsn(run.database), 2)
-    scorer = Scorer(ScoringRules(), BusinessCalendar(tz=TZ))
+    scorer = Scorer(ScoringRules(), BusinessCalendar(tz=TZ), clock=system_clock)
 
     async def nowhere(raw: Any, reason: str) -> None:
         raise RuntimeError(reason)
 
-    pipeline = ScoringPipeline(lambda: pool, run.group, TZ, nowhere)
+    pipeline = ScoringPipeline(lambda: pool, run.group, TZ, nowhere, clock=system_clock)
     refresher = Refresher(lambda: pool, scorer, settle=timedelta(0))
     consumer = AIOKafkaConsumer(
         topic,

@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.clock import Clock, shifted_clock
+
 PLACEHOLDER_SECRETS = frozenset(
     {"", "changeme", "change-me", "secret", "password", "token", "test"}
 )
@@ -35,6 +37,9 @@ class CommonSettings(BaseSettings):
     business_timezone: str = "Asia/Shanghai"
     log_level: str = "INFO"
     topics: Topics = Field(default_factory=Topics)
+    # Shifts every clock the service reads (shared.clock): for running the stack as of another
+    # day in tests and demos. 0 (the default) is the machine's clock.
+    clock_offset_seconds: float = 0.0
 
     @field_validator("business_timezone")
     @classmethod
@@ -48,6 +53,9 @@ class CommonSettings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.business_timezone)
+
+    def clock(self) -> Clock:
+        return shifted_clock(self.clock_offset_seconds)
 
 
 class DatabaseSettings(CommonSettings):

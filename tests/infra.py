@@ -72,8 +72,8 @@ class LocalStack:
             for line in self.script("postgres.sh", "env").splitlines()
             if "=" in line
         )
-        pg_dir = (self.dir / "postgres").resolve()
-        admin = f"postgresql://postgres@/postgres?host={pg_dir}&port={self.ports()['postgres']}"
+        socket = creds["PG_SOCKET_DIR"]  # short, whatever the checkout's path (postgres.sh)
+        admin = f"postgresql://postgres@/postgres?host={socket}&port={self.ports()['postgres']}"
         owner = creds["DATABASE_MIGRATION_URL"].rsplit("/", 1)[0] + "/{database}"
         app = creds["DATABASE_URL"].rsplit("/", 1)[0] + "/{database}"
         return admin, owner, app

@@ -22,8 +22,17 @@ resolve_pg_dir() {
   fi
   PG_DATA=$PG_DIR/data
   CRED=$PG_DIR/credentials.env
+  # A Unix socket's path may not exceed 107 bytes: the socket lives in a short folder of its own
+  # named after the cluster's folder, so a checkout at any depth works.
+  PG_SOCKET_DIR=/tmp/wqpg-$(printf '%s' "$PG_DIR" | sha1sum | cut -c1-12)
 }
 resolve_pg_dir
+
+socket_dir() {
+  mkdir -p "$PG_SOCKET_DIR"
+  [[ $(id -u) == 0 ]] && chown postgres:postgres "$PG_SOCKET_DIR"
+  chmod 755 "$PG_SOCKET_DIR"
+}
 
 pg_bin() {
   local d
@@ -56,7 +65,6 @@ init_cluster() {
   cat >> "$PG_DATA/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = $PG_PORT
-unix_socket_directories = '$PG_DIR'
 max_connections = 200
 shared_buffers = 256MB
 fsync = on
@@ -81,7 +89,7 @@ create_roles() {
   local bin=$1
   # shellcheck disable=SC1090
   source "$CRED"
-  as_pg "$bin/psql" -q -h "$PG_DIR" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 \
+  as_pg "$bin/psql" -q -h "$PG_SOCKET_DIR" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 \
     -v db="$PG_DB" -v owner_pw="$PG_OWNER_PASSWORD" -v app_pw="$PG_APP_PASSWORD" \
     -v reader_pw="$PG_READER_PASSWORD" -f "$ROOT_DIR/deploy/postgres/roles.sql" >/dev/null
 }
@@ -97,8 +105,10 @@ up() {
   port_open "$PG_PORT" && die "port $PG_PORT is taken by a process we did not start; set LOCAL_PG_PORT or DATABASE_URL"
   init_cluster "$bin"
   write_credentials
+  socket_dir
   say "starting PostgreSQL on 127.0.0.1:$PG_PORT"
-  as_pg "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_DIR/server.log" -w -t 60 start >/dev/null \
+  as_pg "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_DIR/server.log" -w -t 60 \
+      -o "-c unix_socket_directories=$PG_SOCKET_DIR" start >/dev/null \
     || die "PostgreSQL did not start; see $PG_DIR/server.log"
   head -n 1 "$PG_DATA/postmaster.pid" > "$PID_DIR/postgres.pid"
   create_roles "$bin"
@@ -122,6 +132,7 @@ env_lines() {
   echo "DATABASE_URL=postgresql://wq_app:$PG_APP_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB"
   echo "DATABASE_MIGRATION_URL=postgresql://wq_owner:$PG_OWNER_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB"
   echo "DATABASE_READER_URL=postgresql://wq_reader:$PG_READER_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB"
+  echo "PG_SOCKET_DIR=$PG_SOCKET_DIR"
 }
 
 case "${1:-}" in

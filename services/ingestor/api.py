@@ -11,6 +11,7 @@ from starlette.responses import Response
 from services.ingestor.intake import BodyError, decode_body, validate
 from services.ingestor.publisher import RecordPublisher
 from services.ingestor.settings import IngestorSettings
+from shared.clock import Clock
 from shared.http import JSONResponse, error
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def bearer(request: Request) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def events_endpoint(settings: IngestorSettings, publisher: RecordPublisher):  # type: ignore[no-untyped-def]
+def events_endpoint(settings: IngestorSettings, publisher: RecordPublisher, clock: Clock):  # type: ignore[no-untyped-def]
     async def post_events(request: Request) -> Response:
         if not settings.token_accepted(bearer(request)):
             REQUESTS.labels("unauthorized").inc()
@@ -57,7 +58,7 @@ def events_endpoint(settings: IngestorSettings, publisher: RecordPublisher):  # 
         except BodyError as exc:
             REQUESTS.labels("malformed").inc()
             return JSONResponse({"errors": [{"index": None, "error": str(exc)}]}, status_code=400)
-        intake = validate(items)
+        intake = validate(items, accepted_at=clock())
         if intake.errors:
             REQUESTS.labels("invalid").inc()
             return JSONResponse({"errors": intake.errors}, status_code=422)

@@ -32,6 +32,7 @@ from services.ingestor.reconcile import Reconciler
 from services.ingestor.reconcile_schedule import ReconcileSchedule
 from services.ingestor.reconcile_store import ReconcileStore
 from services.ingestor.settings import IngestorSettings
+from shared.clock import Clock
 from shared.http import error_handlers, openapi_route, ops_routes
 from shared.kafka import kafka_ready, make_broker
 
@@ -48,7 +49,9 @@ class Runtime:
     enricher: Enricher | None
 
 
-def make_enricher(settings: IngestorSettings, publisher: DurablePublisher) -> Enricher | None:
+def make_enricher(
+    settings: IngestorSettings, publisher: DurablePublisher, clock: Clock
+) -> Enricher | None:
     """Enrichment only with WECOM_CORP_SECRET (CONTRACT.md); off otherwise."""
     if not settings.enrichment_enabled or settings.wecom_corp_secret is None:
         return None
@@ -73,25 +76,30 @@ def make_enricher(settings: IngestorSettings, publisher: DurablePublisher) -> En
         queue_size=settings.enrichment_queue_size,
         attempts=settings.enrichment_attempts,
         retry_seconds=settings.enrichment_retry_seconds,
+        clock=clock,
     )
 
 
-def make_reconcile_schedule(settings: IngestorSettings) -> ReconcileSchedule | None:
+def make_reconcile_schedule(settings: IngestorSettings, clock: Clock) -> ReconcileSchedule | None:
     """The daily reconciliation, when RECONCILE_DAILY_AT is set (it needs the WeCom API)."""
     if settings.reconcile_daily_at is None:
         return None
     store = ReconcileStore(settings.reconcile_state_dir)
     return ReconcileSchedule(
-        Reconciler(settings, store),
+        Reconciler(settings, store, clock),
         store,
         settings.reconcile_daily_at,
         settings.tz,
         timedelta(minutes=settings.reconcile_retry_minutes),
+        clock,
         settings.reconcile_check_seconds,
     )
 
 
-def create_app(settings: IngestorSettings) -> Starlette:
+def create_app(settings: IngestorSettings, *, clock: Clock | None = None) -> Starlette:
+    """`clock` can be given by tests; it is otherwise the settings' (CLOCK_OFFSET_SECONDS),
+    the one every part of the service reads."""
+    clock = clock or settings.clock()
     crypto = settings.callback_crypto()  # a half or broken configuration refuses to start
     topics = settings.topics
     broker = make_broker(settings.kafka_bootstrap_servers, "ingestor")
@@ -107,9 +115,9 @@ def create_app(settings: IngestorSettings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         spool = open_spool(settings.spool_dir, explicit="spool_dir" in settings.model_fields_set)
         durable = DurablePublisher(link, spool, settings.kafka_publish_timeout_seconds)
-        enricher = make_enricher(settings, durable)
+        enricher = make_enricher(settings, durable, clock)
         receiver = CallbackReceiver(
-            settings, crypto, durable, enricher.submit if enricher else None
+            settings, crypto, durable, clock, enricher.submit if enricher else None
         )
         app.state.runtime = Runtime(link, spool, receiver, enricher)
         replayer = SpoolReplayer(
@@ -124,7 +132,7 @@ def create_app(settings: IngestorSettings) -> Starlette:
         tasks = [asyncio.create_task(link.keep_connecting()), asyncio.create_task(replayer.run())]
         if enricher:
             enricher.start()
-        schedule = make_reconcile_schedule(settings)
+        schedule = make_reconcile_schedule(settings, clock)
         if schedule:
             tasks.append(asyncio.create_task(schedule.run_forever()))
         try:
@@ -163,7 +171,7 @@ def create_app(settings: IngestorSettings) -> Starlette:
     routes = [
         Route("/wecom/callback", verify_url, methods=["GET"]),
         Route("/wecom/callback", receive, methods=["POST"]),
-        Route("/v1/events", events_endpoint(settings, records), methods=["POST"]),
+        Route("/v1/events", events_endpoint(settings, records, clock), methods=["POST"]),
         *ops_routes({"kafka": kafka}),
         openapi_route("services.ingestor"),
     ]

@@ -9,7 +9,6 @@ Only a record Kafka acknowledged or the spool fsynced is answered 200; 503 makes
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Mapping
 from urllib.parse import parse_qsl
 
@@ -34,6 +33,7 @@ from services.ingestor.wecom import (
     parse_event,
 )
 from services.ingestor.wecom.records import callback_records
+from shared.clock import Clock
 from shared.http import error
 from shared.schemas import ContactEvent
 
@@ -76,9 +76,11 @@ class CallbackReceiver:
         settings: IngestorSettings,
         crypto: CallbackCrypto | None,
         publisher: DurablePublisher,
+        clock: Clock,
         on_contact: ContactHook | None = None,
     ) -> None:
         self._settings = settings
+        self._clock = clock
         self._crypto = crypto
         self._publisher = publisher
         self._on_contact = on_contact
@@ -135,7 +137,8 @@ class CallbackReceiver:
         return error(413, f"body over {self._settings.wecom_callback_max_body_bytes} bytes")
 
     def _check_time(self, timestamp: str) -> None:
-        check_replay_window(timestamp, time.time(), self._settings.wecom_replay_window_seconds)
+        now = self._clock().timestamp()
+        check_replay_window(timestamp, now, self._settings.wecom_replay_window_seconds)
 
     def _refuse(self, method: str, exc: WeComError) -> Response:
         status, outcome = status_of(exc)

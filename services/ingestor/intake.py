@@ -7,6 +7,7 @@ stored (CONTRACT.md)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -82,15 +83,30 @@ def _ndjson(text: bytes) -> list[Any]:
     return items
 
 
-def validate(items: list[Any]) -> Intake:
+def with_acceptance_time(record: IngestRecord, accepted_at: datetime) -> IngestRecord:
+    """A record sent without an event time takes the time it was accepted (CONTRACT.md): the
+    service's clock, not the schema's default. Set once the record is valid, so the id derived
+    from the record as sent (the dedupe of a resent batch) does not depend on its arrival."""
+    if "occurred_at" in record.model_fields_set:
+        return record
+    return record.model_copy(update={"occurred_at": accepted_at})
+
+
+def validate(items: list[Any], accepted_at: datetime | None = None) -> Intake:
+    """Every record judged; `accepted_at` (the service's clock) dates those sent without an
+    event time (without it, pure checks of validity, the schema's default does)."""
     result = Intake()
     for index, item in enumerate(items):
         if isinstance(item, _Unparsable):
             result.errors.append({"index": index, "error": item.reason})
             continue
         try:
-            result.records.append(parse_record(item))
+            record = parse_record(item)
         except (ValidationError, ValueError) as exc:
             kind = item.get("type") if isinstance(item, dict) else None
             result.errors.append({"index": index, "type": kind, "error": describe(exc)})
+            continue
+        if accepted_at is not None:
+            record = with_acceptance_time(record, accepted_at)
+        result.records.append(record)
     return result

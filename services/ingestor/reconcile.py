@@ -21,7 +21,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from services.ingestor.metrics import RECONCILE_CORRECTIONS
 from services.ingestor.reconcile_store import ReconcileStore
 from services.ingestor.reconciliation import chunks, fold, plan
 from services.ingestor.settings import IngestorSettings
+from shared.clock import Clock
 from shared.kafka import make_broker
 from shared.logging import configure_logging, register_secrets
 from shared.schemas import ContactEvent
@@ -136,25 +137,31 @@ def _fold_batch(
 
 
 class Reconciler:
-    def __init__(self, settings: IngestorSettings, store: ReconcileStore) -> None:
+    def __init__(self, settings: IngestorSettings, store: ReconcileStore, clock: Clock) -> None:
         self._settings = settings
         self._store = store
+        self._clock = clock
 
     async def run(self, employees: Sequence[str] | None = None) -> RunResult:
         """One run; recorded in the store whatever its outcome."""
-        started = datetime.now(UTC)
+        started = self._clock()
         run_id = await asyncio.to_thread(self._store.start_run, started)
         try:
             result = await self._run(employees, started)
         except BaseException as exc:
             await asyncio.to_thread(
-                self._store.finish_run, run_id, "failed", error=f"{type(exc).__name__}: {exc}"
+                self._store.finish_run,
+                run_id,
+                "failed",
+                self._clock(),
+                error=f"{type(exc).__name__}: {exc}",
             )
             raise
         await asyncio.to_thread(
             self._store.finish_run,
             run_id,
             "succeeded",
+            self._clock(),
             employees=result.employees,
             relations=result.relations,
             missed_adds=result.missed_adds,
@@ -235,7 +242,7 @@ class Reconciler:
 async def reconcile(settings: IngestorSettings, employees: Sequence[str] | None) -> RunResult:
     store = ReconcileStore(settings.reconcile_state_dir)
     try:
-        return await Reconciler(settings, store).run(employees)
+        return await Reconciler(settings, store, settings.clock()).run(employees)
     finally:
         store.close()
 

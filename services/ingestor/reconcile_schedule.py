@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from services.ingestor.metrics import RECONCILE_LAST_SUCCESS, RECONCILE_RUNS
 from services.ingestor.reconcile import Reconciler
 from services.ingestor.reconcile_store import ReconcileStore, RunRecord
+from shared.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class ReconcileSchedule:
         daily_at: time,
         tz: ZoneInfo,
         retry: timedelta,
+        clock: Clock,
         check_seconds: float = 60.0,
     ) -> None:
         self._reconciler = reconciler
@@ -60,10 +62,12 @@ class ReconcileSchedule:
         self._daily_at = daily_at
         self._tz = tz
         self._retry = retry
+        self._clock = clock
         self._check = check_seconds
 
-    async def run_if_due(self, now: datetime | None = None) -> bool:
-        now = now or datetime.now(UTC)
+    async def run_if_due(self) -> bool:
+        """Run the reconciliation if the clock says it is due; returns whether it ran."""
+        now = self._clock()
         success = await asyncio.to_thread(self._store.last_run, "succeeded")
         attempt = await asyncio.to_thread(self._store.last_run)
         if success is not None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from services.ingestor.reconciliation import Fact, Relation
@@ -157,6 +157,7 @@ class ReconcileStore:
         self,
         run_id: int,
         outcome: str,
+        at: datetime,
         *,
         employees: int = 0,
         relations: int = 0,
@@ -169,7 +170,7 @@ class ReconcileStore:
                               missed_adds = ?, missed_deletes = ?, error = ?
                 WHERE id = ?""",
             (
-                datetime.now(UTC).isoformat(),
+                at.isoformat(),
                 outcome,
                 employees,
                 relations,

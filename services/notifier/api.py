@@ -16,8 +16,8 @@ from starlette.routing import Route
 
 from services.notifier.domain.acklink import AckLinkError, AckLinks
 from services.notifier.domain.silences import SilenceRequest
+from shared.clock import Clock
 from shared.http import JSONResponse, error
-from shared.schemas.base import utc_now
 
 ALERTS_SQL = """
 SELECT a.alert_id, a.alertname, a.status, a.employee_id, a.period, a.supervisor_id, a.team_id,
@@ -37,7 +37,7 @@ SELECT a.alert_id, a.alertname, a.status, a.employee_id, a.period, a.supervisor_
  LIMIT $3
 """
 ACK_SQL = """
-UPDATE alert SET acknowledged_at = coalesce(acknowledged_at, now()),
+UPDATE alert SET acknowledged_at = coalesce(acknowledged_at, $3),
                  acknowledged_by = coalesce(acknowledged_by, $2)
  WHERE alert_id = $1
 RETURNING alert_id, acknowledged_at, acknowledged_by
@@ -49,7 +49,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def alert_routes(
-    pool: Callable[[], asyncpg.Pool], ack_links: AckLinks | None = None
+    pool: Callable[[], asyncpg.Pool], clock: Clock, ack_links: AckLinks | None = None
 ) -> list[Route]:
     async def list_alerts(request: Request) -> Response:
         q = request.query_params
@@ -73,7 +73,7 @@ def alert_routes(
         return JSONResponse({"alerts": alerts})
 
     async def acknowledge(alert_id: int, by: str) -> asyncpg.Record | None:
-        return await pool().fetchrow(ACK_SQL, alert_id, by)
+        return await pool().fetchrow(ACK_SQL, alert_id, by, clock())
 
     async def ack(request: Request) -> Response:
         raw = request.path_params["alert_id"]
@@ -103,7 +103,7 @@ def alert_routes(
         if ack_links is None:
             return error(503, "acknowledgement links are off: NOTIFIER_ACK_SECRET is not set")
         try:
-            alert_id = ack_links.verify(request.query_params.get("token", ""), utc_now())
+            alert_id = ack_links.verify(request.query_params.get("token", ""), clock())
         except AckLinkError as exc:
             return error(403, str(exc))
         row = await acknowledge(alert_id, "link")
@@ -121,8 +121,8 @@ def alert_routes(
     ]
 
 
-def _silence(row: asyncpg.Record) -> dict[str, Any]:
-    now = utc_now()
+def _silence(row: asyncpg.Record, now: datetime) -> dict[str, Any]:
+    """A silence as the API shows it, in its state at `now`."""
     if row["expired_at"] is not None or row["ends_at"] <= now:
         state = "expired"
     elif row["starts_at"] > now:
@@ -140,7 +140,7 @@ def _silence(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-def silence_routes(pool: Callable[[], asyncpg.Pool]) -> list[Route]:
+def silence_routes(pool: Callable[[], asyncpg.Pool], clock: Clock) -> list[Route]:
     async def create(request: Request) -> Response:
         try:
             body = SilenceRequest.model_validate_json(await request.body())
@@ -159,24 +159,29 @@ def silence_routes(pool: Callable[[], asyncpg.Pool]) -> list[Route]:
             body.comment,
         )
         assert row is not None
-        return JSONResponse({"silenceID": row["silence_id"], **_silence(row)}, status_code=201)
+        return JSONResponse(
+            {"silenceID": row["silence_id"], **_silence(row, clock())}, status_code=201
+        )
 
     async def list_silences(_: Request) -> Response:
         rows = await pool().fetch("SELECT * FROM silence ORDER BY silence_id DESC LIMIT 1000")
-        return JSONResponse({"silences": [_silence(r) for r in rows]})
+        now = clock()
+        return JSONResponse({"silences": [_silence(r, now) for r in rows]})
 
     async def expire(request: Request) -> Response:
         raw = request.path_params["silence_id"]
         if not raw.isdigit():
             return error(404, "no such silence")
+        now = clock()
         row = await pool().fetchrow(
-            "UPDATE silence SET expired_at = coalesce(expired_at, now()) WHERE silence_id = $1 "
+            "UPDATE silence SET expired_at = coalesce(expired_at, $2) WHERE silence_id = $1 "
             "RETURNING *",
             int(raw),
+            now,
         )
         if row is None:
             return error(404, "no such silence")
-        return JSONResponse(_silence(row))
+        return JSONResponse(_silence(row, now))
 
     return [
         Route("/v1/silences", create, methods=["POST"]),

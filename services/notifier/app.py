@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -36,6 +36,7 @@ from services.notifier.grouping import Grouper
 from services.notifier.intake import BreachIntake
 from services.notifier.settings import NotifierSettings
 from shared.calendar import BusinessCalendar, CalendarOverrides
+from shared.clock import Clock
 from shared.db import apply_migrations, create_pool
 from shared.http import error_handlers, openapi_route, ops_routes
 from shared.kafka import (
@@ -46,10 +47,8 @@ from shared.kafka import (
     make_broker,
 )
 from shared.monitor import ConsumerLagProbe, Probe, watch
-from shared.schemas.base import utc_now
 
 log = logging.getLogger(__name__)
-Clock = Callable[[], datetime]
 
 
 class _State:
@@ -132,11 +131,13 @@ def ops_addresses(config: NotifierConfig) -> list[tuple[str, str, str]]:
 def create_app(
     settings: NotifierSettings,
     *,
-    clock: Clock = utc_now,
+    clock: Clock | None = None,
     calendar: BusinessCalendar | None = None,
 ) -> Starlette:
     """`clock` and `calendar` can be given by tests (e.g. a calendar where now is working
-    time, to see escalation without waiting for Monday)."""
+    time, to see escalation without waiting for Monday); the clock is otherwise the
+    settings' (CLOCK_OFFSET_SECONDS), the one every part of the service reads."""
+    clock = clock or settings.clock()
     config = settings.routing()  # a bad routing file stops the service here, naming the key
     business_calendar = calendar or calendar_from(config, settings)
     ack_links = ack_links_from(settings)
@@ -164,6 +165,7 @@ def create_app(
         settings.notifier_group_id,
         settings.notifier_webhook_url,
         dead_letter,
+        clock,
         config,
     )
 
@@ -265,8 +267,8 @@ def create_app(
 
     return Starlette(
         routes=[
-            *alert_routes(state.get_pool, ack_links),
-            *silence_routes(state.get_pool),
+            *alert_routes(state.get_pool, clock, ack_links),
+            *silence_routes(state.get_pool, clock),
             *ops_routes({"kafka": kafka, "postgres": postgres}),
             openapi_route("services.notifier"),
         ],

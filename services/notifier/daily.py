@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime
 
 import asyncpg
 from prometheus_client import Counter
@@ -23,6 +22,7 @@ from services.notifier.domain.config import Channel, DailyDigest, Timing
 from services.notifier.domain.daily import DailyPlan, TeamRow, due_day, missed_days, plan_daily
 from services.notifier.domain.holding import next_allowed
 from shared.calendar import BusinessCalendar, period_of
+from shared.clock import Clock
 from shared.db import Connection
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class DailyDigests:
         settings: DailyDigest,
         timing: Timing,
         calendar: BusinessCalendar,
-        clock: Callable[[], datetime],
+        clock: Clock,
     ) -> None:
         self._pool = pool
         self._settings = settings

@@ -27,6 +27,7 @@ from services.notifier.channels.base import (
 from services.notifier.domain.acklink import AckLinks
 from services.notifier.domain.daily import DailyContent
 from services.notifier.domain.digest import Digest, DigestItem
+from shared.clock import Clock
 from shared.db import Connection
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ class Delivery:
         pool: Callable[[], asyncpg.Pool],
         channels: Mapping[str, ChannelAdapter],
         max_attempts: int,
-        clock: Callable[[], datetime],
+        clock: Clock,
         ack_links: AckLinks | None = None,
         ops: Sequence[OpsAddress] = (),
     ) -> None:
@@ -166,21 +167,24 @@ class Delivery:
 
     async def _sent(self, conn: Connection, row: asyncpg.Record, part: int, total: int) -> None:
         done = part + 1 >= total
+        now = self._clock()
         await conn.execute(
             """UPDATE notice_digest SET parts_sent = $2, attempts = attempts + 1,
                       state = CASE WHEN $3 THEN 'sent' ELSE 'pending' END,
-                      sent_at = CASE WHEN $3 THEN now() END, last_error = NULL
+                      sent_at = CASE WHEN $3 THEN $4::timestamptz END, last_error = NULL
                 WHERE digest_id = $1""",
             row["digest_id"],
             part + 1,
             done,
+            now,
         )
         if done:
             await conn.execute(
-                """UPDATE notice_outbox SET state = 'sent', sent_at = now(),
+                """UPDATE notice_outbox SET state = 'sent', sent_at = $2,
                           attempts = attempts + 1
                     WHERE digest_id = $1""",
                 row["digest_id"],
+                now,
             )
         await self._log(conn, row, part, "sent", f"part {part + 1}/{total}")
 
@@ -209,13 +213,12 @@ class Delivery:
             extra={"digest_id": row["digest_id"], "channel": row["channel"], "attempts": attempts},
         )
         await conn.execute(
-            """UPDATE notice_digest SET attempts = $2, last_error = $3,
-                      next_attempt_at = now() + $4::interval
+            """UPDATE notice_digest SET attempts = $2, last_error = $3, next_attempt_at = $4
                 WHERE digest_id = $1""",
             row["digest_id"],
             attempts,
             _error(exc),
-            backoff(attempts),
+            self._clock() + backoff(attempts),
         )
         await conn.execute(
             "UPDATE notice_outbox SET attempts = $2, last_error = $3 WHERE digest_id = $1",
@@ -265,13 +268,15 @@ class Delivery:
             key = f"ops|{notice_id}|{channel}|{recipient}"
             await conn.execute(
                 """INSERT INTO notice_digest (kind, snapshot, channel, recipient, destination,
-                                              period, group_key, idempotency_key)
-                   VALUES ('ops', $1, $2, $3, $4, '-', $5, $5) ON CONFLICT DO NOTHING""",
+                                              period, group_key, idempotency_key,
+                                              next_attempt_at)
+                   VALUES ('ops', $1, $2, $3, $4, '-', $5, $5, $6) ON CONFLICT DO NOTHING""",
                 {"kind": kind, "text": text},
                 channel,
                 recipient,
                 destination,
                 key,
+                self._clock(),
             )
 
     async def _disable(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import asyncpg
 from prometheus_client import Counter
@@ -18,6 +18,7 @@ from services.notifier.domain.escalation import escalation_due, next_in_chain
 from services.notifier.domain.routing import AlertFacts, plan_escalation
 from services.notifier.intake import insert_notices
 from shared.calendar import BusinessCalendar
+from shared.clock import Clock
 
 log = logging.getLogger(__name__)
 ESCALATIONS = Counter("notifier_escalations_total", "Alerts escalated up the chain", ["level"])
@@ -43,7 +44,7 @@ class Escalator:
         pool: Callable[[], asyncpg.Pool],
         config: NotifierConfig,
         calendar: BusinessCalendar,
-        clock: Callable[[], datetime],
+        clock: Clock,
     ) -> None:
         self._pool = pool
         self._config = config
@@ -78,12 +79,12 @@ class Escalator:
                 )
                 plans = plan_escalation(alert, person, level, self._config)
                 wait = timedelta(seconds=timing.group_wait_seconds)
-                await insert_notices(conn, row["alert_id"], alert, plans, wait)
+                await insert_notices(conn, row["alert_id"], alert, plans, wait, now)
                 await conn.execute(
-                    "UPDATE alert SET escalation_level = $2, escalated_at = now() "
-                    "WHERE alert_id = $1",
+                    "UPDATE alert SET escalation_level = $2, escalated_at = $3 WHERE alert_id = $1",
                     row["alert_id"],
                     level,
+                    now,
                 )
                 ESCALATIONS.labels(str(level)).inc()
                 escalated += 1

@@ -21,6 +21,7 @@ from services.notifier.domain.holding import next_allowed
 from services.notifier.domain.routing import PERSON_CHANNELS
 from services.notifier.domain.silences import ActiveSilence, Matcher, silenced_by
 from shared.calendar import BusinessCalendar
+from shared.clock import Clock
 from shared.db import Connection
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ class Grouper:
         pool: Callable[[], asyncpg.Pool],
         timing: Timing,
         calendar: BusinessCalendar,
-        clock: Callable[[], datetime],
+        clock: Clock,
     ) -> None:
         self._pool = pool
         self._timing = timing
@@ -139,14 +140,15 @@ class Grouper:
             return 0
         digest_id = await conn.fetchval(
             """INSERT INTO notice_digest (channel, recipient, destination, period, group_key,
-                                          idempotency_key)
-               VALUES ($1, $2, $3, $4, $5, $6) RETURNING digest_id""",
+                                          idempotency_key, next_attempt_at, created_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING digest_id""",
             first["channel"],
             first["recipient"],
             first["destination"],
             first["period"],
             key,
             digest_key([r["idempotency_key"] for r in kept]),
+            now,
         )
         await conn.execute(
             """UPDATE notice_outbox SET state = 'queued', digest_id = $2, held_reason = NULL

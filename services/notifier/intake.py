@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from services.notifier import org
 from services.notifier.domain.config import Channel, NotifierConfig
 from services.notifier.domain.routing import AlertFacts, NoticePlan, plan_initial
+from shared.clock import Clock
 from shared.db import Connection
 from shared.kafka import lock_offsets, store_offsets, unseen
 from shared.schemas import AlertName, BreachEvent
@@ -34,7 +35,8 @@ INSERT_NOTICES = """
 INSERT INTO notice_outbox (alert_id, channel, recipient, destination, level, idempotency_key,
                            group_key, alertname, employee_key, period, status, payload,
                            next_attempt_at)
-SELECT $1, c, r, d, l, k, g, $8, $9, $10, $11, '{}'::jsonb, now() + w * interval '1 second'
+SELECT $1, c, r, d, l, k, g, $8, $9, $10, $11, '{}'::jsonb,
+       $13::timestamptz + w * interval '1 second'
   FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[],
               $12::float8[]) AS x(c, r, d, l, k, g, w)
 ON CONFLICT DO NOTHING
@@ -59,8 +61,10 @@ async def insert_notices(
     alert: AlertFacts,
     plans: Sequence[NoticePlan],
     group_wait: timedelta,
+    now: datetime,
 ) -> None:
-    """Store planned notices; one already stored under the same identity is left alone."""
+    """Store planned notices, due `group_wait` after `now` when grouped; one already stored
+    under the same identity is left alone."""
     await conn.execute(
         INSERT_NOTICES,
         alert_id,
@@ -75,6 +79,7 @@ async def insert_notices(
         alert.period,
         alert.status,
         [group_wait.total_seconds() if p.grouped else 0.0 for p in plans],
+        now,
     )
 
 
@@ -85,9 +90,11 @@ class BreachIntake:
         group: str,
         webhook_url: str | None,
         dead_letter: DeadLetter,
+        clock: Clock,
         config: NotifierConfig | None = None,
     ) -> None:
         self._pool = pool
+        self._clock = clock
         self._group = group
         self._webhook_url = webhook_url
         self._dead_letter = dead_letter
@@ -107,12 +114,13 @@ class BreachIntake:
             await store_offsets(conn, self._group, records)
 
     async def _record(self, conn: Connection, breach: BreachEvent) -> None:
+        now = self._clock()
         alert_id = await conn.fetchval(
             """INSERT INTO alert (breach_event_id, alertname, status, employee_id, period,
                                   supervisor_id, team_id, branch_id, summary, details, starts_at,
-                                  resolved_at)
+                                  resolved_at, received_at)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
-                       CASE WHEN $3::text = 'resolved' THEN $11::timestamptz END)
+                       CASE WHEN $3::text = 'resolved' THEN $11::timestamptz END, $12)
                ON CONFLICT (breach_event_id) DO NOTHING
                RETURNING alert_id""",
             breach.event_id,
@@ -126,6 +134,7 @@ class BreachIntake:
             breach.summary,
             breach.values,
             breach.occurred_at,
+            now,
         )
         if alert_id is None:
             BREACHES.labels("duplicate").inc()
@@ -133,13 +142,13 @@ class BreachIntake:
         BREACHES.labels("recorded").inc()
         alert = facts(breach)
         if breach.status == "resolved":
-            plans = await self._resolve(conn, alert)
+            plans = await self._resolve(conn, alert, now)
         else:
             plans = plan_initial(
                 alert, self._config, self._webhook_url, await self._risk_officers(conn, alert)
             )
         wait = timedelta(seconds=self._config.timing.group_wait_seconds)
-        await insert_notices(conn, alert_id, alert, plans, wait)
+        await insert_notices(conn, alert_id, alert, plans, wait, now)
 
     async def _risk_officers(self, conn: Connection, alert: AlertFacts) -> list[str]:
         roles = self._config.risk_compliance.roles
@@ -147,16 +156,19 @@ class BreachIntake:
             return []
         return await org.role_members(conn, roles, alert.branch_id)
 
-    async def _resolve(self, conn: Connection, alert: AlertFacts) -> list[NoticePlan]:
+    async def _resolve(
+        self, conn: Connection, alert: AlertFacts, now: datetime
+    ) -> list[NoticePlan]:
         """Close the firing alerts of this condition; tell only those who were told."""
         firing = await conn.fetch(
-            """UPDATE alert SET resolved_at = coalesce(resolved_at, now())
+            """UPDATE alert SET resolved_at = coalesce(resolved_at, $4)
                 WHERE alertname = $1 AND employee_id IS NOT DISTINCT FROM $2 AND period = $3
                   AND status = 'firing'
             RETURNING alert_id""",
             alert.alertname,
             alert.employee_id,
             alert.period,
+            now,
         )
         if not firing:
             return plan_initial(alert, self._config, self._webhook_url)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -55,7 +54,7 @@ def score_routes(pool: Callable[[], asyncpg.Pool], scorer: Scorer, close: Closer
         rows = await repository.read_scores(
             pool(), period.key, q.get("branch_id"), q.get("team_id"), q.get("after"), limit
         )
-        as_of = max((r["computed_at"] for r in rows), default=datetime.now(UTC))
+        as_of = max((r["computed_at"] for r in rows), default=scorer.clock())
         body: dict[str, Any] = {
             "period": period.key,
             "as_of": as_of.isoformat(),
@@ -71,7 +70,7 @@ def score_routes(pool: Callable[[], asyncpg.Pool], scorer: Scorer, close: Closer
         if isinstance(period, Response):
             return period
         employee_id = request.path_params["employee_id"]
-        now = datetime.now(UTC)
+        now = scorer.clock()
         async with pool().acquire() as conn:
             facts = await inputs.relations(conn, period, [employee_id], scorer.calendar.tz)
             verdicts = sorted(scorer.verdicts(facts, now), key=lambda v: v.facts.first_added_at)

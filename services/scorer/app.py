@@ -57,6 +57,7 @@ def create_app(settings: ScorerSettings) -> Starlette:
         else None
     )
     calendar = BusinessCalendar(overrides, tz=settings.tz)
+    clock = settings.clock()
     broker = make_broker(settings.kafka_bootstrap_servers, "scorer")
     consumed = [topics.contact_events, topics.bank_records]
 
@@ -80,6 +81,7 @@ def create_app(settings: ScorerSettings) -> Starlette:
         settings.tz,
         dead_letter,
         full_batch=settings.scorer_batch_max_records,
+        clock=clock,
     )
 
     async def load(tps: Any) -> dict[tuple[str, int], int]:
@@ -107,7 +109,7 @@ def create_app(settings: ScorerSettings) -> Starlette:
         raw = message.raw_message
         await pipeline.handle(raw if isinstance(raw, tuple) else (raw,))
 
-    scorer = Scorer(settings.rules(), calendar, settings.anomaly_alert_threshold)
+    scorer = Scorer(settings.rules(), calendar, settings.anomaly_alert_threshold, clock=clock)
     closer = PeriodCloser(scorer, publisher, topics.breaches)
     refresher = Refresher(state.get_pool, scorer, after=closer.after_refresh)
     schedule = Schedule(

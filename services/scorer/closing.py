@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from faststream.kafka import KafkaBroker
@@ -82,15 +82,19 @@ class PeriodCloser:
         """A close is running (the refresh holds meanwhile: `Refresher.run_forever`)."""
         return self._closing > 0
 
-    async def close(self, conn: Connection, period: Period, closed_by: str) -> dict[str, Any]:
+    async def close(
+        self, conn: Connection, period: Period, closed_by: str, now: datetime | None = None
+    ) -> dict[str, Any]:
+        """Close `period` as of `now` (the schedule's moment; the clock's by default)."""
         self._closing += 1
         try:
-            return await self._close(conn, period, closed_by)
+            return await self._close(conn, period, closed_by, now or self._scorer.clock())
         finally:
             self._closing -= 1
 
-    async def _close(self, conn: Connection, period: Period, closed_by: str) -> dict[str, Any]:
-        now = datetime.now(UTC)
+    async def _close(
+        self, conn: Connection, period: Period, closed_by: str, now: datetime
+    ) -> dict[str, Any]:
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('close:' || $1))", period.key)
             already = await conn.fetchval(
@@ -118,10 +122,11 @@ class PeriodCloser:
                 )
             await self.publish(missed)
             await conn.execute(
-                "INSERT INTO period_close (period, closed_by) VALUES ($1, $2) "
+                "INSERT INTO period_close (period, closed_by, closed_at) VALUES ($1, $2, $3) "
                 "ON CONFLICT DO NOTHING",
                 period.key,
                 closed_by,
+                now,
             )
         return {
             "period": period.key,
@@ -166,7 +171,7 @@ class PeriodCloser:
             [f"anomaly:{s['period']}:{s['employee_id']}" for s in flagged],
         )
         fresh = {r["mark"] for r in new}
-        now = datetime.now(UTC)
+        now = self._scorer.clock()
         await self.publish(
             [
                 anomaly_breach(s, now)
@@ -190,7 +195,7 @@ class PeriodCloser:
         )
         outcomes = {(r["period"], r["employee_id"]): r for r in rows}
         breaches: list[BreachEvent] = []
-        now = datetime.now(UTC)
+        now = self._scorer.clock()
         for s in closed:
             old = outcomes.get((s["period"], s["employee_id"]))
             if old is None or (old["valid_adds"], old["status"]) == (s["valid_adds"], s["status"]):
@@ -198,13 +203,14 @@ class PeriodCloser:
             flipped = {old["status"], s["status"]} == {"met", "missed"}
             await conn.execute(
                 """UPDATE period_outcome SET valid_adds = $3, status = $4, target = $5,
-                          revision = revision + 1, decided_at = now()
+                          revision = revision + 1, decided_at = $6
                     WHERE period = $1 AND employee_id = $2""",
                 s["period"],
                 s["employee_id"],
                 s["valid_adds"],
                 s["status"],
                 s["target"],
+                now,
             )
             await conn.execute(
                 """INSERT INTO period_revision (period, employee_id, revision, old_valid_adds,

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,6 +22,7 @@ from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
 from services.scorer import repository, state
+from shared.clock import Clock, system_clock
 from shared.kafka import lock_offsets, store_offsets, unseen
 from shared.metrics import LATENCY_BUCKETS
 from shared.schemas import (
@@ -105,7 +106,10 @@ class ScoringPipeline:
         tz: ZoneInfo,
         dead_letter: DeadLetter,
         full_batch: int | None = None,
+        *,
+        clock: Clock,
     ) -> None:
+        self._clock = clock
         self._pool = pool
         self._group = group
         self._tz = tz
@@ -125,28 +129,32 @@ class ScoringPipeline:
             return
         BATCH_SIZE.observe(len(records))
         started = time.perf_counter()
+        now = self._clock()
         dirty: state.Dirty = set()
         async with self._pool().acquire() as conn, conn.transaction():
             stored = await lock_offsets(conn, self._group, records)
             fresh = unseen(records, stored)
-            decoded = await self._decode_all(fresh)
-            new_events = await state.apply_contact_events(conn, decoded.events, self._tz, dirty)
+            decoded = await self._decode_all(fresh, now)
+            new_events = await state.apply_contact_events(
+                conn, decoded.events, self._tz, dirty, now
+            )
             new_messages = await state.apply_messages(conn, decoded.messages, self._tz, dirty)
             await state.apply_contact_facts(conn, decoded.links, decoded.profiles, self._tz, dirty)
-            await state.apply_org(conn, decoded.employees, decoded.targets, self._tz, dirty)
+            await state.apply_org(conn, decoded.employees, decoded.targets, self._tz, dirty, now)
             await repository.mark_dirty(conn, dirty)
             await store_offsets(conn, self._group, records)
         TX_SECONDS.observe(time.perf_counter() - started)
         duplicates = len(decoded.events) - len(new_events) + len(decoded.messages) - new_messages
         RECORDS.labels("applied").inc(len(fresh) - duplicates)
         RECORDS.labels("duplicate").inc(duplicates + len(records) - len(fresh))
-        now_ms = time.time() * 1000
+        # transport latency against Kafka's own timestamps: the machine's clock, not the
+        # business clock (which tests may shift to another day)
+        now_ms = system_clock().timestamp() * 1000
         for r in fresh:
             EVENT_TO_STATE.observe(max(0.0, (now_ms - r.timestamp) / 1000))
 
-    async def _decode_all(self, records: Sequence[Any]) -> Decoded:
+    async def _decode_all(self, records: Sequence[Any], now: datetime) -> Decoded:
         out = Decoded()
-        now = datetime.now(UTC)
         for raw in records:
             try:
                 record = decode(raw)

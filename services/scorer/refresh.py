@@ -15,7 +15,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -23,6 +23,7 @@ from prometheus_client import Counter, Histogram
 
 from services.scorer.scoring import Scorer, store_scores
 from shared.calendar import parse_period
+from shared.clock import system_clock
 from shared.db import Connection
 from shared.metrics import LATENCY_BUCKETS
 
@@ -127,7 +128,7 @@ class Refresher:
         a transaction of its own (scores, revisions and the clearing of its claims together),
         `parallel` periods at a time so that PostgreSQL works while Python computes."""
         started = time.perf_counter()
-        now = datetime.now(UTC)
+        now = self._scorer.clock()
         async with self._pool().acquire() as conn:
             async with conn.transaction():  # short: claim and commit
                 taken = await conn.fetch(CLAIM_SQL, self._batch, self._settle, self._lease)
@@ -154,7 +155,8 @@ class Refresher:
         )
         failed = [o for o in outcomes if isinstance(o, BaseException)]
         REFRESHED.inc(len(taken))
-        scored_at = datetime.now(UTC)
+        # against marked_at, which PostgreSQL's clock wrote: the machine's clock on both sides
+        scored_at = system_clock()
         for r in taken:
             STATE_TO_SCORE.observe(max(0.0, (scored_at - r["marked_at"]).total_seconds()))
         REFRESH_SECONDS.observe(time.perf_counter() - started)
@@ -208,7 +210,7 @@ class Refresher:
         locked while sweeping: instances sweep one after the other, each from where the last
         one stopped, and a restart (or a scorer down for days) goes on from there. The first
         sweep of a database goes FIRST_SWEEP back."""
-        now = datetime.now(UTC)
+        now = self._scorer.clock()
         rules = self._scorer.rules
         tz = self._scorer.calendar.tz.key
         windows = sorted({rules.retention_days, rules.engagement_days, rules.long_retention_days})

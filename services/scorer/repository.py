@@ -46,7 +46,7 @@ async def insert_new_events(conn: Connection, events: Sequence[ContactEvent]) ->
     return [e for e in events if e.event_id in fresh]
 
 
-async def add_gross(conn: Connection, increments: Counter[tuple[str, str]]) -> None:
+async def add_gross(conn: Connection, increments: Counter[tuple[str, str]], now: datetime) -> None:
     if not increments:
         return
     keys = sorted(increments)
@@ -55,10 +55,11 @@ async def add_gross(conn: Connection, increments: Counter[tuple[str, str]]) -> N
            SELECT * FROM unnest($1::text[], $2::text[], $3::int[])
            ON CONFLICT (employee_id, period) DO UPDATE
               SET gross_adds = employee_period_stats.gross_adds + EXCLUDED.gross_adds,
-                  updated_at = now()""",
+                  updated_at = $4""",
         [k[0] for k in keys],
         [k[1] for k in keys],
         [increments[k] for k in keys],
+        now,
     )
 
 
@@ -457,14 +458,18 @@ async def employees_under_targets(
     return [(r["employee_id"], r["period"]) for r in rows]
 
 
-async def touch_watermark(conn: Connection, source: str, last_event_at: datetime) -> None:
+async def touch_watermark(
+    conn: Connection, source: str, received_at: datetime, last_event_at: datetime
+) -> None:
     await conn.execute(
         """INSERT INTO ingest_watermark (source, last_received_at, last_event_at)
-           VALUES ($1, now(), $2)
-           ON CONFLICT (source) DO UPDATE SET last_received_at = now(),
+           VALUES ($1, $3, $2)
+           ON CONFLICT (source) DO UPDATE SET last_received_at =
+                   GREATEST(ingest_watermark.last_received_at, EXCLUDED.last_received_at),
                last_event_at = GREATEST(ingest_watermark.last_event_at, EXCLUDED.last_event_at)""",
         source,
         last_event_at,
+        received_at,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -43,7 +43,7 @@ class Schedule:
         self._stale_hours = stale_working_hours
 
     async def run_once(self, now: datetime | None = None) -> None:
-        now = now or datetime.now(UTC)
+        now = now or self._scorer.clock()
         async with self._pool().acquire() as conn:
             if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext('scorer-schedule'))"):
                 return  # another instance is on it
@@ -67,7 +67,7 @@ class Schedule:
             except ValueError:
                 continue
             if period.kind in self._close_kinds and period.end_at(tz) + self._grace <= now:
-                result = await self._closer.close(conn, period, "schedule")
+                result = await self._closer.close(conn, period, "schedule", now)
                 log.info("period closed at its deadline", extra=result)
 
     async def pace_checkpoints(self, conn: Connection, now: datetime) -> None:

@@ -26,6 +26,7 @@ from services.scorer.domain.validity import (
     classify,
 )
 from shared.calendar import BusinessCalendar, Period, PeriodKind, local_date
+from shared.clock import Clock
 from shared.db import Connection, filter_mask, filtered_statements
 
 NO_OVERLAP = inputs.Overlap({}, {})
@@ -68,9 +69,13 @@ class Scorer:
         calendar: BusinessCalendar,
         alert_threshold: float = 40.0,
         block_interval_seconds: float = 30.0,
+        *,
+        clock: Clock,
     ) -> None:
         self.rules = rules
         self.calendar = calendar
+        # What "now" is for pending windows, pace and closing: injected (shared.clock).
+        self.clock = clock
         self.alert_threshold = alert_threshold
         self.block_interval_seconds = block_interval_seconds
         self._blocks = ReuseCache[dict[str, DenseBlock]](block_interval_seconds)
@@ -400,5 +405,5 @@ async def ensure_scores(
     if missing:
         async with conn.transaction():
             await store_scores(
-                conn, await scorer.compute(conn, period, missing, datetime.now(UTC), closed)
+                conn, await scorer.compute(conn, period, missing, scorer.clock(), closed)
             )

@@ -35,12 +35,16 @@ def _mark(dirty: Dirty, employee_id: str, at: datetime | None, tz: ZoneInfo) -> 
 
 
 async def apply_contact_events(
-    conn: Connection, events: Sequence[ContactEvent], tz: ZoneInfo, dirty: Dirty
+    conn: Connection,
+    events: Sequence[ContactEvent],
+    tz: ZoneInfo,
+    dirty: Dirty,
+    now: datetime,
 ) -> list[ContactEvent]:
     fresh = await repository.insert_new_events(conn, events)
     if not fresh:
         return fresh
-    await repository.add_gross(conn, gross_add_increments(fresh, tz))
+    await repository.add_gross(conn, gross_add_increments(fresh, tz), now)
     adds = [e for e in fresh if e.is_add]
     removals = [
         e
@@ -65,7 +69,9 @@ async def apply_contact_events(
     # DataStale watches WeCom's live stream: the nightly reconciliation's corrections are not it
     live = [e for e in fresh if e.origin != "reconciliation"]
     if live:
-        await repository.touch_watermark(conn, "contact_events", max(e.occurred_at for e in live))
+        await repository.touch_watermark(
+            conn, "contact_events", now, max(e.occurred_at for e in live)
+        )
     return fresh
 
 
@@ -100,11 +106,12 @@ async def apply_org(
     targets: Sequence[TargetRecord],
     tz: ZoneInfo,
     dirty: Dirty,
+    now: datetime,
 ) -> None:
     await repository.upsert_employees(conn, employees)
     await repository.insert_org_history(conn, employees)
     await repository.upsert_targets(conn, targets)
-    now_keys = period_keys(datetime.now(tz), tz)
+    now_keys = period_keys(now, tz)
     employee_ids = sorted({e.employee_id for e in employees})
     for employee_id, period in await repository.periods_of(conn, employee_ids):
         dirty.add((employee_id, period))

@@ -11,6 +11,8 @@ from typing import Any, ClassVar
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from shared.clock import system_clock
+
 SCHEMA_VERSION = 1
 
 
@@ -52,4 +54,6 @@ def deterministic_id(namespace: str, *parts: Any) -> str:
 
 
 def utc_now() -> datetime:
-    return datetime.now(UTC)
+    """The acceptance time a record without one gets (the schema's default). Services fill
+    it from their injected clock; this default is for other callers."""
+    return system_clock()

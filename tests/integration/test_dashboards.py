@@ -15,7 +15,7 @@ import subprocess
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
@@ -25,9 +25,12 @@ import httpx
 import orjson
 import pytest
 
+from shared.calendar import BusinessCalendar
+from shared.clock import Clock, offset_to, shifted_clock
 from tests import factories as f
 from tests import grafana
 from tests.apps import eventually, service_process
+from tests.clocks import AS_OF
 from tests.infra import ROOT, Infra, create_database, drop_database, unique
 from tests.kafka_helpers import produce
 from tests.standins.webhook_sink import free_port, webhook_sink
@@ -90,7 +93,8 @@ EXPECTED_COLUMNS: dict[tuple[str, str], list[str]] = {
 class Live:
     prometheus: str
     reader_dsn: str
-    started: datetime
+    started: datetime  # by the clock the services run on
+    clock: Clock
     problems: list[str] = field(default_factory=list)
 
 
@@ -123,11 +127,20 @@ def _change_xml(user: str, external: str, at: datetime) -> str:
     )
 
 
-async def _traffic(infra: Infra, base: dict[str, str], topics: dict[str, str], sink: Any) -> None:
-    now = datetime.now(SHANGHAI)
-    # A day whose adds are past the 7-day retention window, so closing it decides outcomes.
-    day = (now - timedelta(days=10)).date().isoformat()
+async def _traffic(
+    infra: Infra, base: dict[str, str], topics: dict[str, str], sink: Any, clock: Clock
+) -> None:
+    now = clock().astimezone(SHANGHAI)
+    wecom = WeComClient(WECOM.token, WECOM.encoding_aes_key, WECOM.corp_id, clock)
+    # A working day (daily targets apply to working days only) whose adds are past the 7-day
+    # retention window, so closing it decides outcomes.
+    working = BusinessCalendar(tz=SHANGHAI).is_working_day
+    back = next(d for d in range(10, 30) if working((now - timedelta(days=d)).date()))
+    day = (now - timedelta(days=back)).date().isoformat()
     month = now.strftime("%Y-%m")
+    # The dashboards open on the newest month: it has an anomaly of its own even when it began
+    # minutes ago (quick deletes within the last half hour, all on today's date).
+    recent = [now - timedelta(minutes=m) for m in (25, 20, 15, 10, 5)]
     records = [
         f.employee("m1", team_id="t1", branch_id="b1", supervisor_id="lead9"),
         f.employee("m2", team_id="t2", branch_id="b1", supervisor_id="lead9"),
@@ -138,7 +151,12 @@ async def _traffic(infra: Infra, base: dict[str, str], topics: dict[str, str], s
         f.add("m1", "wo-a", f.at(day)),
         f.add("m1", "wo-b", f.at(day, 11)),
         f.add("m2", "wo-c", f.at(day)),
-        f.add("m3", "wo-d", now - timedelta(hours=2)),
+        f.add("m3", "wo-d", recent[1]),
+        *(f.add("m1", c, recent[0]) for c in ("wo-i", "wo-j", "wo-k")),
+        *(
+            {**f.add("m1", c, recent[2]), "ChangeType": "del_follow_user"}
+            for c in ("wo-i", "wo-j", "wo-k")
+        ),
         # m1's three quick deletes give an anomaly with a reason (QUICK_DELETE)
         *(f.add("m1", c, f.at(day, 13)) for c in ("wo-e", "wo-f", "wo-g")),
         *(
@@ -154,7 +172,7 @@ async def _traffic(infra: Infra, base: dict[str, str], topics: dict[str, str], s
         bad = await http.post(f"{base['ingestor']}/v1/events", content=b"{", headers=headers)
         assert bad.status_code == 422, bad.text
         # WeCom's own path: a signed, encrypted callback, and one with a forged signature
-        callback = WECOM.callback(_change_xml("m2", "wo-h", now - timedelta(hours=1)))
+        callback = wecom.callback(_change_xml("m2", "wo-h", recent[3]))
         url = f"{base['ingestor']}/wecom/callback"
         r = await http.post(url, params=callback.params, content=callback.body)
         assert r.status_code == 200 and r.text == "success", r.text
@@ -174,8 +192,13 @@ async def _traffic(infra: Infra, base: dict[str, str], topics: dict[str, str], s
     await produce(infra, topics["TOPIC_BREACHES"], [b"not json"])
 
 
-@pytest.fixture(scope="module")
-async def live(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Live]:
+@pytest.fixture(scope="module", params=AS_OF)
+async def live(
+    infra: Infra, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> AsyncIterator[Live]:
+    """The stack as of each instant of AS_OF (the services' clocks shifted together)."""
+    offset = offset_to(request.param)
+    clock = shifted_clock(offset)
     logs = tmp_path_factory.mktemp("dashboards")
     suffix = unique("dash")
     database = await create_database(infra)
@@ -195,7 +218,7 @@ async def live(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncI
         "SCORER_PORT": str(ports["scorer"]),
         "NOTIFIER_PORT": str(ports["notifier"]),
     }
-    started = datetime.now(UTC)
+    started = clock()
     async with AsyncExitStack() as stack:
         sink = await stack.enter_async_context(webhook_sink())
         env = {
@@ -212,6 +235,7 @@ async def live(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncI
             "SCORER_GROUP_ID": f"scorer-{suffix}",
             "NOTIFIER_GROUP_ID": f"notifier-{suffix}",
             "METRICS_PROBE_INTERVAL_SECONDS": "1",
+            "CLOCK_OFFSET_SECONDS": str(offset),
             "INGESTOR_PORT": str(ports["ingestor"]),
             "SCORER_PORT": str(ports["scorer"]),
             "NOTIFIER_PORT": str(ports["notifier"]),
@@ -222,8 +246,9 @@ async def live(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncI
         }
         _prometheus("up", prom_env)
         stack.callback(_prometheus, "down", prom_env)
-        await _traffic(infra, base, topics, sink)
-        yield Live(f"http://127.0.0.1:{ports['prometheus']}", _reader_dsn(infra, database), started)
+        await _traffic(infra, base, topics, sink, clock)
+        prometheus = f"http://127.0.0.1:{ports['prometheus']}"
+        yield Live(prometheus, _reader_dsn(infra, database), started, clock)
     await drop_database(infra, database)
 
 
@@ -293,7 +318,7 @@ async def _variable_values(
 
 
 async def test_every_sql_panel_runs_read_only_with_its_columns(live: Live) -> None:
-    start, end = live.started - timedelta(days=90), datetime.now(UTC) + timedelta(hours=1)
+    start, end = live.started - timedelta(days=90), live.clock() + timedelta(hours=1)
     conn = await asyncpg.connect(live.reader_dsn)
     try:
         if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = 'wq_reader'"):

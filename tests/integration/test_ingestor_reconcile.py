@@ -1,11 +1,11 @@
 """Reconciliation against the WeCom REST API stand-in (cursor pagination, 45009 answers), on
-real Kafka: missed adds and deletes corrected once, re-runs idempotent, the daily schedule."""
+real Kafka: missed adds and deletes corrected once, re-runs idempotent, the daily schedule
+(as of each instant of `tests.clocks.AS_OF`)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +16,11 @@ from services.ingestor.app import create_app, make_reconcile_schedule
 from services.ingestor.reconcile import reconcile
 from services.ingestor.reconcile_store import ReconcileStore
 from services.ingestor.reconciliation import TooManyDeletesError
+from shared.clock import ManualClock
 from shared.schemas import ContactEvent
 from shared.settings import Topics
 from tests.apps import eventually, running
+from tests.clocks import AS_OF, shanghai
 from tests.infra import Infra
 from tests.integration.test_ingestor_enrichment import CORP_ID, SECRET, enrich_settings
 from tests.kafka_helpers import produce, read_keyed
@@ -26,7 +28,7 @@ from tests.standins.wecom_api import Contact, Follow, WeComApiStandIn, wecom_api
 from tests.wecom_client import random_aes_key
 
 pytestmark = pytest.mark.integration
-CREATED = int(time.time()) - 3 * 86_400
+CREATED = int(shanghai(2026, 11, 27, 10).timestamp())  # when the contacts were added
 
 
 def seen_by_callback(employee: str, external: str, at: int) -> bytes:
@@ -130,16 +132,18 @@ def corrections(kind: str) -> float:
     return value or 0.0
 
 
+@pytest.mark.parametrize("day", AS_OF)
 async def test_the_ingestor_runs_it_daily_and_a_restart_does_not_repeat_it(
-    infra: Infra, topics: Topics, tmp_path: Path
+    infra: Infra, topics: Topics, tmp_path: Path, day: datetime
 ) -> None:
+    clock = ManualClock(day)
     async with wecom_api(CORP_ID, SECRET) as api:
         populate(api, 7)
         config = settings(infra, topics, tmp_path, api, "state")
-        slot = (datetime.now(UTC) - timedelta(minutes=1)).astimezone(config.tz).time()
+        slot = (day - timedelta(minutes=1)).astimezone(config.tz).time()
         config = config.model_copy(update={"reconcile_daily_at": slot})
         adds_before = corrections("add")
-        async with running(create_app(config)):
+        async with running(create_app(config, clock=clock)):
             await eventually(_value(lambda: corrections("add")), lambda v: v == adds_before + 7)
         assert api.count("batch/get_by_user") == 1
         store = ReconcileStore(tmp_path / "state")
@@ -149,12 +153,14 @@ async def test_the_ingestor_runs_it_daily_and_a_restart_does_not_repeat_it(
         finally:
             store.close()
         # a restarted ingestor reads the run from its store: not due again until tomorrow
-        schedule = make_reconcile_schedule(config)
+        schedule = make_reconcile_schedule(config, clock)
         assert schedule is not None
         try:
             assert await schedule.run_if_due() is False
-            tomorrow = datetime.now(UTC) + timedelta(days=1)
-            assert await schedule.run_if_due(tomorrow) is True
+            clock.advance(timedelta(hours=23, minutes=58))  # before tomorrow's slot
+            assert await schedule.run_if_due() is False
+            clock.advance(timedelta(minutes=2))
+            assert await schedule.run_if_due() is True
         finally:
             schedule.close()
         assert api.count("batch/get_by_user") == 2

@@ -4,7 +4,7 @@ the services' counters, employees and alerts."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import httpx
 import pytest
@@ -14,9 +14,11 @@ from services.notifier.app import create_app as notifier_app
 from services.notifier.settings import NotifierSettings
 from services.scorer.app import create_app as scorer_app
 from services.scorer.settings import ScorerSettings
+from shared.clock import offset_to, shifted_clock
 from shared.settings import Topics
 from tests import factories as f
 from tests.apps import eventually
+from tests.clocks import AS_OF
 from tests.infra import Infra, unique
 from tests.integration.test_slice import AUTH, db_settings, ingestor_settings
 from tests.kafka_helpers import produce
@@ -24,17 +26,27 @@ from tools.live_summary.collect import LagReader, Sources, collect
 from tools.live_summary.view import Snapshot, render
 
 pytestmark = pytest.mark.integration
-PERIOD = datetime.now(UTC).strftime("%Y-%m")
 
 
+@pytest.mark.parametrize("as_of", AS_OF)
 async def test_collector_reads_lag_counters_scores_and_alerts(
-    infra: Infra, topics: Topics, database: str
+    infra: Infra, topics: Topics, database: str, as_of: datetime
 ) -> None:
+    # the services and the collector run as of `as_of` (one shifted clock for all)
+    offset = offset_to(as_of)
+    clock = shifted_clock(offset)
+    period = as_of.strftime("%Y-%m")
     db = db_settings(infra, database)
-    scorer_cfg = ScorerSettings(topics=topics, scorer_group_id=unique("scorer"), **db)
-    notifier_cfg = NotifierSettings(topics=topics, notifier_group_id=unique("notifier"), **db)
+    scorer_cfg = ScorerSettings(
+        topics=topics, scorer_group_id=unique("scorer"), **db, clock_offset_seconds=offset
+    )
+    notifier_cfg = NotifierSettings(
+        topics=topics, notifier_group_id=unique("notifier"), **db, clock_offset_seconds=offset
+    )
     apps = {
-        "ingestor": ingestor_app(ingestor_settings(infra, topics)),
+        "ingestor": ingestor_app(
+            ingestor_settings(infra, topics).model_copy(update={"clock_offset_seconds": offset})
+        ),
         "scorer": scorer_app(scorer_cfg),
         "notifier": notifier_app(notifier_cfg),
     }
@@ -49,7 +61,7 @@ async def test_collector_reads_lag_counters_scores_and_alerts(
         notifier_group=notifier_cfg.notifier_group_id,
     )
     mounts = {f"http://{name}": httpx.ASGITransport(app=app) for name, app in apps.items()}
-    today = datetime.now(UTC)
+    today = clock()
     backlog = [f.add("e1", f"wo-{i}", today) for i in range(5)]
     await produce(infra, topics.bank_records, [f.employee("e1"), f.employee("e2")], key="org")
     await produce(infra, topics.contact_events, backlog, key="e1")
@@ -59,7 +71,7 @@ async def test_collector_reads_lag_counters_scores_and_alerts(
         async with httpx.AsyncClient(mounts=mounts) as client:
             # Nothing consumes yet: the whole backlog is lag; without their database the
             # services cannot answer for scores and alerts.
-            down = await collect(client, sources, PERIOD, lag)
+            down = await collect(client, sources, period, lag, clock)
             assert down.lag is not None and down.lag[scorer_cfg.scorer_group_id] == 7
             assert down.employees is None and down.alerts is None
             assert any(p.startswith("scores:") for p in down.problems)
@@ -77,7 +89,7 @@ async def test_collector_reads_lag_counters_scores_and_alerts(
                 assert r.status_code == 200, r.text
 
                 async def reading() -> Snapshot:
-                    return await collect(client, sources, PERIOD, lag)
+                    return await collect(client, sources, period, lag, clock)
 
                 def caught_up(s: Snapshot) -> bool:
                     employees = {e["employee_id"]: e for e in s.employees or []}

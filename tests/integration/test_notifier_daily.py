@@ -3,12 +3,13 @@ and SMTP stand-ins: once the configured local time of a working day has passed, 
 supervisor gets the team's table (robot markdown mentioning them) and the attainment chart
 (robot image message, md5 checked by the stand-in; inline CID image in an HTML mail with a
 plain-text alternative), exactly once: a restart, or a second notifier process, sends nothing
-again."""
+again. It runs as of each instant of `tests.clocks.AS_OF` (the first and last days of a month
+and of a year)."""
 
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,12 @@ from shared.calendar import BusinessCalendar, PeriodKind, period_of
 from shared.db import create_pool
 from shared.settings import Topics
 from tests.apps import eventually
+from tests.clocks import AS_OF
 from tests.infra import Infra
 from tests.integration.test_notifier_delivery import (
     FAST,
     always_working,
+    as_of,
     breach,
     make_settings,
     notifier,
@@ -86,11 +89,13 @@ async def _robot(wecom: WeComStandIn) -> int:
     return len(wecom.robot_messages)
 
 
+@pytest.mark.parametrize("day", AS_OF)
 async def test_daily_digest_reaches_robot_and_mail_once_and_a_restart_sends_nothing(
-    infra: Infra, topics: Topics, database: str, tmp_path: Path
+    infra: Infra, topics: Topics, database: str, tmp_path: Path, day: datetime
 ) -> None:
-    today = datetime.now(BusinessCalendar().tz)
-    calendar = always_working(today)  # today is a working day, whatever the real date
+    clock = as_of(day)
+    today = clock().astimezone(BusinessCalendar().tz)
+    calendar = always_working(today)  # today is a working day, whatever the date
     period = period_of(PeriodKind.MONTH, today.date()).key
     async with wecom_standin(valid_keys={"k1"}) as wecom:
         with smtp_standin() as smtp:
@@ -106,7 +111,7 @@ async def test_daily_digest_reaches_robot_and_mail_once_and_a_restart_sends_noth
             settings = make_settings(
                 infra, topics, database, tmp_path, config, daily_digest_interval_seconds=0.2
             )
-            async with notifier(settings, calendar=calendar):
+            async with notifier(settings, clock, calendar=calendar):
                 await eventually(lambda: _robot(wecom), lambda n: n == 2)
                 await smtp.wait_for(2)
 
@@ -155,7 +160,7 @@ async def test_daily_digest_reaches_robot_and_mail_once_and_a_restart_sends_noth
             assert b"e9" in by_rcpt["lead2@bank.example"].as_bytes()
 
             # a restart: the day was planned once; nothing is sent again
-            async with notifier(settings, calendar=calendar):
+            async with notifier(settings, clock, calendar=calendar):
                 # another notifier process looking at the same day plans nothing
                 pool = await create_pool(infra.app_dsn(database), 2)
                 try:
@@ -164,7 +169,7 @@ async def test_daily_digest_reaches_robot_and_mail_once_and_a_restart_sends_noth
                         _daily(settings.routing()),
                         settings.routing().timing,
                         calendar,
-                        lambda: datetime.now(UTC),
+                        clock,
                     )
                     assert await again.run_once() == 0
                 finally:

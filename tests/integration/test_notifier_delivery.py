@@ -1,7 +1,11 @@
 """The notifier on real Kafka and PostgreSQL, delivering to real local stand-ins (a WeCom API
 server, an SMTP server, a webhook sink): routing from the org chart, digests, robot limits,
 e-mail, app messages, silences, quiet hours, escalation, acknowledgement, resolution, dedupe
-across restarts, retries and dead letters."""
+across restarts, retries and dead letters.
+
+Every notifier here runs as of a fixed day (its clock shifted there, time still passing),
+and what depends on the date runs as of each instant of `tests.clocks.AS_OF`: the database's
+own clock is then days away from the notifier's, so anything decided by the wrong one shows."""
 
 from __future__ import annotations
 
@@ -22,9 +26,11 @@ from pydantic import SecretStr
 from services.notifier.app import create_app
 from services.notifier.settings import NotifierSettings
 from shared.calendar import BusinessCalendar, CalendarOverrides, WorkingHours
+from shared.clock import Clock, offset_to, shifted_clock
 from shared.schemas import AlertName, BreachEvent
 from shared.settings import Topics
 from tests.apps import eventually, running
+from tests.clocks import AS_OF, shanghai
 from tests.infra import Infra, unique
 from tests.standins.smtp import smtp_standin
 from tests.standins.webhook_sink import webhook_sink
@@ -33,6 +39,12 @@ from tests.standins.wecom_robot import WeComStandIn, wecom_standin
 pytestmark = pytest.mark.integration
 ACK_SECRET = "ack-secret-for-tests-0123456789"
 FAST = {"group_wait_seconds": 0.3, "group_interval_seconds": 0}
+DAY = shanghai(2026, 11, 30, 10)  # the day the notifiers run as of, unless a test says
+
+
+def as_of(instant: datetime) -> Clock:
+    """The clock of a notifier running as of `instant`: it reads `instant` now, then runs on."""
+    return shifted_clock(offset_to(instant))
 
 
 def breach(
@@ -139,8 +151,11 @@ def team(robot: str | None, leads: int = 1, email: str | None = None) -> list[di
 
 
 @asynccontextmanager
-async def notifier(settings: NotifierSettings, **kw: Any) -> AsyncIterator[httpx.AsyncClient]:
-    async with running(create_app(settings, **kw)) as client:
+async def notifier(
+    settings: NotifierSettings, clock: Clock | None = None, **kw: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A notifier running as of `clock` (as of DAY when not given)."""
+    async with running(create_app(settings, clock=clock or as_of(DAY), **kw)) as client:
         yield client
 
 
@@ -409,8 +424,9 @@ async def test_silenced_notices_are_recorded_not_sent(
     async with wecom_standin(valid_keys={"k1"}) as wecom:
         await seed_org(infra, database, team(wecom.robot_url("k1")))
         settings = make_settings(infra, topics, database, tmp_path, robot_config())
-        async with notifier(settings) as client:
-            now = datetime.now(UTC)
+        clock = as_of(DAY)
+        async with notifier(settings, clock) as client:
+            now = clock()
             body = {
                 "matchers": [{"name": "employee_id", "value": "e2"}],
                 "startsAt": now.isoformat(),
@@ -443,11 +459,13 @@ async def test_silenced_notices_are_recorded_not_sent(
         assert "e1 closed" in text and "e3 closed" in text and "e2 closed" not in text
 
 
+@pytest.mark.parametrize("day", AS_OF)
 async def test_quiet_hours_hold_notices_until_allowed(
-    infra: Infra, topics: Topics, database: str, tmp_path: Path
+    infra: Infra, topics: Topics, database: str, tmp_path: Path, day: datetime
 ) -> None:
     tz = BusinessCalendar().tz
-    local = datetime.now(tz)
+    clock = as_of(day)
+    local = clock().astimezone(tz)
     start = (local - timedelta(minutes=30)).time().replace(second=0, microsecond=0)
     end = (local + timedelta(minutes=30)).time().replace(second=0, microsecond=0)
     quiet = {"start": start.strftime("%H:%M"), "end": end.strftime("%H:%M")}
@@ -461,7 +479,7 @@ async def test_quiet_hours_hold_notices_until_allowed(
             robot_config(quiet_hours=quiet),
             notifier_webhook_url=sink.url,
         )
-        async with notifier(settings):
+        async with notifier(settings, clock):
             await publish(infra, topics.breaches, [breach("e1")])
             await sink.wait_for(1)  # machines are not held
 
@@ -490,8 +508,9 @@ def always_working(today: datetime) -> BusinessCalendar:
     )
 
 
+@pytest.mark.parametrize("day", AS_OF)
 async def test_unacknowledged_alert_escalates_up_the_chain_until_acknowledged(
-    infra: Infra, topics: Topics, database: str, tmp_path: Path
+    infra: Infra, topics: Topics, database: str, tmp_path: Path, day: datetime
 ) -> None:
     await seed_org(infra, database, team(None))
     config = {
@@ -503,8 +522,9 @@ async def test_unacknowledged_alert_escalates_up_the_chain_until_acknowledged(
         "routes": [{"channels": ["log"]}],
     }
     settings = make_settings(infra, topics, database, tmp_path, config)
-    calendar = always_working(datetime.now(BusinessCalendar().tz))
-    async with notifier(settings, calendar=calendar) as client:
+    clock = as_of(day)
+    calendar = always_working(clock().astimezone(BusinessCalendar().tz))
+    async with notifier(settings, clock, calendar=calendar) as client:
         await publish(infra, topics.breaches, [breach("e1"), breach("e2")])
 
         async def levels() -> dict[str, list[tuple[int, str]]]:
@@ -530,7 +550,8 @@ async def test_signed_ack_link(infra: Infra, topics: Topics, database: str, tmp_
     settings = make_settings(
         infra, topics, database, tmp_path, config, notifier_ack_secret=SecretStr(ACK_SECRET)
     )
-    async with notifier(settings) as client:
+    clock = as_of(DAY)
+    async with notifier(settings, clock) as client:
         await publish(infra, topics.breaches, [breach("e1")])
         found = await eventually(lambda: alerts(client), lambda a: len(a) == 1)
         alert_id = found[0]["alert_id"]
@@ -538,7 +559,9 @@ async def test_signed_ack_link(infra: Infra, topics: Topics, database: str, tmp_
 
         links = ack_links_from(settings)
         assert links is not None
-        token = links.token(alert_id, datetime.now(UTC))
+        token = links.token(alert_id, clock())
+        expired = links.token(alert_id, clock() - timedelta(days=15))
+        assert (await client.get("/v1/ack", params={"token": expired})).status_code == 403
         forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
         assert (await client.get("/v1/ack", params={"token": forged})).status_code == 403
         ok = await client.get("/v1/ack", params={"token": token})

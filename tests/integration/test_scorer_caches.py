@@ -4,19 +4,26 @@ checks the whole process; this checks the one cache keyed by something that keep
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import asyncpg
 
 from services.scorer.domain.rules import ScoringRules
 from services.scorer.scoring import Scorer
 from shared.calendar import BusinessCalendar, parse_period
+from shared.clock import ManualClock
 from tests.infra import Infra
 
 
 async def test_dense_blocks_are_kept_for_the_periods_still_being_scored(
     infra: Infra, database: str
 ) -> None:
-    scorer = Scorer(ScoringRules(), BusinessCalendar(), block_interval_seconds=0.2)
+    scorer = Scorer(
+        ScoringRules(),
+        BusinessCalendar(),
+        block_interval_seconds=0.2,
+        clock=ManualClock(datetime(2026, 9, 20, tzinfo=UTC)),
+    )
     conn = await asyncpg.connect(infra.app_dsn(database))
     try:
         await scorer.blocks(conn, parse_period("2026-09"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 import pytest
@@ -19,7 +19,9 @@ from services.scorer.domain.rules import ScoringRules
 from services.scorer.refresh import Refresher
 from services.scorer.scoring import Scorer
 from shared.calendar import BusinessCalendar
+from shared.clock import Clock, ManualClock, system_clock
 from shared.db import create_pool
+from tests.clocks import AS_OF
 from tests.infra import Infra
 
 pytestmark = pytest.mark.integration
@@ -32,8 +34,8 @@ async def pool(infra: Infra, database: str) -> AsyncIterator[asyncpg.Pool]:
     await opened.close()
 
 
-def refresher(pool: asyncpg.Pool) -> Refresher:
-    return Refresher(lambda: pool, Scorer(ScoringRules(), BusinessCalendar()))
+def refresher(pool: asyncpg.Pool, clock: Clock) -> Refresher:
+    return Refresher(lambda: pool, Scorer(ScoringRules(), BusinessCalendar(), clock=clock))
 
 
 async def add_relation(pool: asyncpg.Pool, employee: str, added: datetime) -> None:
@@ -52,25 +54,28 @@ async def marked(pool: asyncpg.Pool) -> set[str]:
     return {r["employee_id"] for r in rows}
 
 
+@pytest.mark.parametrize("as_of", AS_OF)
 async def test_a_restart_sweeps_from_the_last_sweep_not_the_last_40_days(
-    pool: asyncpg.Pool,
+    pool: asyncpg.Pool, as_of: datetime
 ) -> None:
-    now = datetime.now(UTC)
+    clock = ManualClock(as_of)
+    now = clock()
     # e1's 7-day windows ended 13 days ago; e2's 30-day window ended a day ago
     await add_relation(pool, "e1", now - timedelta(days=20))
     await add_relation(pool, "e2", now - timedelta(days=31))
-    await refresher(pool).sweep()  # the database's first sweep looks 40 days back
+    await refresher(pool, clock).sweep()  # the database's first sweep looks 40 days back
     assert await marked(pool) == {"e1", "e2"}
     first = await pool.fetchval("SELECT swept_at FROM refresh_sweep")
-    assert now <= first <= datetime.now(UTC)
+    assert first == now
 
     await pool.execute("DELETE FROM score_dirty")  # scored
-    await refresher(pool).sweep()  # a restarted scorer: nothing ended since the last sweep
+    clock.advance(timedelta(minutes=1))
+    await refresher(pool, clock).sweep()  # a restarted scorer: nothing ended since the last sweep
     assert await marked(pool) == set()
 
     # the scorer was down for two days: the sweep after the restart covers exactly them
     await pool.execute("UPDATE refresh_sweep SET swept_at = swept_at - interval '2 days'")
-    await refresher(pool).sweep()
+    await refresher(pool, clock).sweep()
     assert await marked(pool) == {"e2"}  # its 30-day window ended during the downtime; e1's
     # windows ended before it (marked again only if sweeps went 40 days back each time)
     assert await pool.fetchval("SELECT swept_at FROM refresh_sweep") > first
@@ -83,7 +88,7 @@ async def test_the_refresh_waits_while_a_period_closes(pool: asyncpg.Pool) -> No
     )
     closing = True
     worker = asyncio.create_task(
-        refresher(pool).run_forever(interval=0.05, closing=lambda: closing)
+        refresher(pool, system_clock).run_forever(interval=0.05, closing=lambda: closing)
     )
     try:
         await asyncio.sleep(1.0)

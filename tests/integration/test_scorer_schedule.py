@@ -26,6 +26,7 @@ from services.scorer.schedule import Schedule
 from services.scorer.scoring import Scorer
 from services.scorer.settings import ScorerSettings
 from shared.calendar import BusinessCalendar, PeriodKind
+from shared.clock import ManualClock
 from shared.db import create_pool
 from shared.kafka import make_broker
 from shared.settings import Topics
@@ -51,7 +52,9 @@ class Stack:
 
     def schedule(self, checkpoints: tuple[int, ...] = (2, 10)) -> Schedule:
         """A fresh Schedule, as a restarted scorer builds it: all it knows is in PostgreSQL."""
-        scorer = Scorer(self.settings.rules(), BusinessCalendar(tz=SHANGHAI))
+        # every step below is given its moment (`now`); the clock only backs that up
+        clock = ManualClock(local("2026-10-15T12:00"))
+        scorer = Scorer(self.settings.rules(), BusinessCalendar(tz=SHANGHAI), clock=clock)
         closer = PeriodCloser(scorer, self.broker, self.settings.topics.breaches)
         return Schedule(
             lambda: self.pool,

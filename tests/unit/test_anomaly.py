@@ -24,6 +24,7 @@ from services.scorer.domain.surprise import (
 from services.scorer.domain.validity import ContactFacts, ContactVerdict, Removal, classify
 from services.scorer.scoring import Scorer
 from shared.calendar import BusinessCalendar, parse_period
+from shared.clock import ManualClock
 
 TZ = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 9, 14, 15, 0, tzinfo=UTC)  # 23:00 in Shanghai: off hours
@@ -392,9 +393,9 @@ def test_bursts_on_a_campaign_day_everyone_had_are_judged_against_that_day() -> 
 
 def test_while_the_month_runs_rates_are_per_working_day_worked_so_far() -> None:
     calendar = BusinessCalendar(None)
-    scorer = Scorer(RULES, calendar)
-    october_2026 = parse_period("2026-10")
     mid = datetime(2026, 10, 16, 4, 0, tzinfo=UTC)  # noon in Shanghai
+    scorer = Scorer(RULES, calendar, clock=ManualClock(mid))
+    october_2026 = parse_period("2026-10")
     running = scorer.tail(october_2026, mid)
     closed = scorer.tail(october_2026, datetime(2026, 11, 2, tzinfo=UTC))
     assert running is not None and closed is not None

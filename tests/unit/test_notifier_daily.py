@@ -5,7 +5,7 @@ the same md5)."""
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
@@ -24,6 +24,7 @@ from services.notifier.domain.daily import (
 )
 from services.notifier.domain.splitting import ROBOT_MARKDOWN_LIMIT, utf8_len
 from shared.calendar import BusinessCalendar, CalendarOverrides
+from tests.clocks import AS_OF
 
 CAL = BusinessCalendar()
 TZ = CAL.tz
@@ -53,6 +54,21 @@ def test_due_on_working_days_once_the_local_time_has_passed() -> None:
     assert due_day(local(2026, 11, 7, 9, 0), at, TZ, CAL.is_working_day) is None
     holiday = BusinessCalendar(CalendarOverrides.model_validate({"holidays": ["2026-11-02"]}))
     assert due_day(local(2026, 11, 2, 9, 0), at, TZ, holiday.is_working_day) is None
+
+
+@pytest.mark.parametrize("day", AS_OF)
+def test_due_on_the_local_day_once_the_time_has_passed_on_any_day(day: datetime) -> None:
+    today = day.astimezone(TZ)
+    working = BusinessCalendar(
+        CalendarOverrides.model_validate({"working_days": [today.date().isoformat()]})
+    )
+    assert due_day(day, today.time(), TZ, working.is_working_day) == today.date()
+    later = (today + timedelta(minutes=1)).time()
+    assert due_day(day, later, TZ, working.is_working_day) is None
+    off = BusinessCalendar(
+        CalendarOverrides.model_validate({"holidays": [today.date().isoformat()]})
+    )
+    assert due_day(day, time(0), TZ, off.is_working_day) is None
 
 
 def test_missed_working_days_between_planned_days() -> None:

@@ -18,6 +18,7 @@ from services.notifier.domain.routing import AlertFacts, plan_escalation, plan_i
 from services.notifier.domain.silences import ActiveSilence, Matcher, silenced_by
 from services.notifier.domain.splitting import split_lines, utf8_len
 from shared.calendar import BusinessCalendar
+from tests.clocks import AS_OF
 
 SHANGHAI = BusinessCalendar().tz
 
@@ -184,6 +185,20 @@ def test_held_until_next_allowed_time() -> None:
     assert next_allowed(allowed, timing, cal) == allowed
 
 
+@pytest.mark.parametrize("day", AS_OF)
+def test_held_until_an_allowed_instant_on_any_day(day: datetime) -> None:
+    cal = BusinessCalendar()
+    timing = Timing.model_validate(
+        {"quiet_hours": {"start": "21:00", "end": "08:00"}, "working_days_only": True}
+    )
+    assert timing.quiet_hours is not None
+    released = next_allowed(day, timing, cal)
+    local = released.astimezone(SHANGHAI)
+    assert released >= day and released - day < timedelta(days=10)
+    assert cal.is_working_day(local.date()) and not in_quiet_hours(local.time(), timing.quiet_hours)
+    assert next_allowed(released, timing, cal) == released
+
+
 # silences
 
 
@@ -226,6 +241,15 @@ def test_ack_link_round_trip_forgery_and_expiry() -> None:
         links.verify("nonsense", now)
     with pytest.raises(ValueError, match="NOTIFIER_ACK_SECRET"):
         AckLinks("short", "x")
+
+
+@pytest.mark.parametrize("day", AS_OF)
+def test_an_ack_link_expires_after_its_validity_on_any_day(day: datetime) -> None:
+    links = AckLinks("s" * 32, "https://n.example/")
+    token = links.token(7, day)
+    assert links.verify(token, day + timedelta(days=13, hours=23)) == 7
+    with pytest.raises(AckLinkError, match="expired"):
+        links.verify(token, day + timedelta(days=14, seconds=1))
 
 
 # the robot's send window

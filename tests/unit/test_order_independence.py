@@ -22,6 +22,7 @@ from services.scorer.domain.rules import ScoringRules
 from services.scorer.domain.validity import ContactFacts, Removal
 from services.scorer.scoring import Scorer
 from shared.calendar import BusinessCalendar
+from shared.clock import ManualClock
 from shared.schemas import DELETE_BY_TRANSFER, ContactEvent
 
 START = datetime(2026, 9, 1, 1, 0, tzinfo=UTC)
@@ -30,6 +31,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 SCORER = Scorer(
     ScoringRules(max_adds_per_state_per_day=2, require_customer_match=False),
     BusinessCalendar(tz=SHANGHAI),
+    clock=ManualClock(NOW),
 )
 
 minutes = st.integers(min_value=0, max_value=60 * 24 * 18)

@@ -22,6 +22,7 @@ from services.ingestor.reconciliation import (
 from services.ingestor.settings import IngestorSettings
 from shared.schemas import ChangeType, ContactEvent, contact_event_id
 from shared.settings import Topics
+from tests.clocks import AS_OF
 
 CORP = "wwcorp"
 TOPICS = Topics()
@@ -147,6 +148,19 @@ def test_daily_run_is_due_once_per_slot_and_catches_up_after_downtime() -> None:
     assert due(slot + timedelta(minutes=31), at, SHANGHAI, yesterday, failed, retry)
     # never ran: due at once
     assert due(slot + timedelta(minutes=1), at, SHANGHAI, None, None, retry)
+
+
+@pytest.mark.parametrize("day", AS_OF)
+def test_a_slot_just_passed_is_due_then_not_again_until_the_next_day(day: datetime) -> None:
+    slot = day - timedelta(minutes=1)
+    at = slot.astimezone(SHANGHAI).time()
+    retry = timedelta(minutes=30)
+    assert last_slot(day, at, SHANGHAI) == slot
+    assert due(day, at, SHANGHAI, None, None, retry)
+    done = run(day)
+    assert not due(slot + timedelta(hours=23, minutes=59), at, SHANGHAI, done, done, retry)
+    assert last_slot(day + timedelta(days=1), at, SHANGHAI) == slot + timedelta(days=1)
+    assert due(day + timedelta(days=1), at, SHANGHAI, done, done, retry)
 
 
 def test_the_schedule_is_read_from_the_environment_and_needs_the_api(

@@ -16,13 +16,13 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 
+from shared.clock import clock_from_env
 from tests.infra import ROOT, Infra, create_database, drop_database, unique
 from tests.standins.webhook_sink import free_port
 from tools.evaluate.grading import EmployeeResult
@@ -193,7 +193,7 @@ async def collect(
     scenario: Scenario, scorer_url: str
 ) -> tuple[dict[str, EmployeeResult], dict[tuple[str, str], list[str]]]:
     month = scenario.config.month
-    expected = scenario.expected_at(datetime.now(UTC))
+    expected = scenario.expected_at(clock_from_env(os.environ)())
     async with httpx.AsyncClient(base_url=scorer_url, timeout=60) as http:
         body = (await http.get("/v1/scores", params={"period": month})).json()
         employees: dict[str, EmployeeResult] = {}

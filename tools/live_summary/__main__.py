@@ -12,12 +12,12 @@ import logging
 import os
 import sys
 from dataclasses import replace
-from datetime import datetime
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
 import httpx
 
+from shared.clock import clock_from_env
 from tools.live_summary.collect import LagReader, Sources, collect
 from tools.live_summary.view import Snapshot, render
 
@@ -28,7 +28,8 @@ NO_LAG = "consumer lag: DATABASE_READER_URL is not set"
 def default_period() -> str:
     """The simulated month when one is fed, else the current month of the business calendar."""
     tz = ZoneInfo(os.environ.get("BUSINESS_TIMEZONE", "Asia/Shanghai"))
-    return os.environ.get("SIMULATE_MONTH") or datetime.now(tz).strftime("%Y-%m")
+    today = clock_from_env(os.environ)().astimezone(tz)
+    return os.environ.get("SIMULATE_MONTH") or today.strftime("%Y-%m")
 
 
 def sources_from_env() -> Sources:
@@ -68,6 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def watch(args: argparse.Namespace, out: TextIO) -> None:
     sources = sources_from_env()
+    clock = clock_from_env(os.environ)
     lag = LagReader(sources) if sources.database_url else None
     tty = out.isatty() and not args.once
     loop = asyncio.get_running_loop()
@@ -80,7 +82,7 @@ async def watch(args: argparse.Namespace, out: TextIO) -> None:
         async with httpx.AsyncClient(timeout=10) as client:
             readings = 0
             while True:
-                now = await collect(client, sources, args.period, lag)
+                now = await collect(client, sources, args.period, lag, clock)
                 readings += 1
                 if lag is None:
                     now = replace(now, problems=(*now.problems, NO_LAG))

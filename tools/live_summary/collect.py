@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -14,6 +13,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from shared.clock import Clock
 from shared.settings import Topics
 from tools.live_summary.metrics import counter_total
 from tools.live_summary.view import Snapshot
@@ -120,7 +120,11 @@ async def _get(client: httpx.AsyncClient, url: str, **params: str) -> httpx.Resp
 
 
 async def collect(
-    client: httpx.AsyncClient, sources: Sources, period: str, lag: LagReader | None
+    client: httpx.AsyncClient,
+    sources: Sources,
+    period: str,
+    lag: LagReader | None,
+    clock: Clock,
 ) -> Snapshot:
     """One reading of everything, the sources read concurrently."""
     calls: dict[str, Any] = {
@@ -150,7 +154,7 @@ async def collect(
         return counter_total(response.text, sample, **labels) or 0.0
 
     return Snapshot(
-        at=datetime.now(UTC),
+        at=clock(),
         period=period,
         ingested=counter("ingestor metrics", "ingestor_records_published_total"),
         scored=counter("scorer metrics", "scorer_records_total", outcome="applied"),

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from shared.calendar import parse_period
+from shared.clock import clock_from_env
 from tools.report import charts
 from tools.report.figures import ReportData, quality_by_team
 from tools.report.page import render
@@ -58,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     tz = ZoneInfo(os.environ.get("BUSINESS_TIMEZONE", "Asia/Shanghai"))
     try:
-        data = asyncio.run(load(args.database_url, period, args.branch, tz))
+        data = asyncio.run(
+            load(args.database_url, period, args.branch, tz, clock_from_env(os.environ))
+        )
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         print(f"error: cannot read the views: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -3,13 +3,14 @@ read-only `wq_reader` is the one meant for this)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 import orjson
 
+from shared.clock import Clock
 from tools.report.figures import ReportData, Row
 
 TEAMS = """SELECT * FROM v_team_period_summary
@@ -34,7 +35,7 @@ def _local(row: asyncpg.Record, tz: ZoneInfo) -> Row:
     return out
 
 
-async def load(dsn: str, period: str, branch: str | None, tz: ZoneInfo) -> ReportData:
+async def load(dsn: str, period: str, branch: str | None, tz: ZoneInfo, clock: Clock) -> ReportData:
     conn = await asyncpg.connect(dsn, timeout=10)
     try:
         async with conn.transaction(readonly=True, isolation="repeatable_read"):
@@ -46,7 +47,7 @@ async def load(dsn: str, period: str, branch: str | None, tz: ZoneInfo) -> Repor
     return ReportData(
         period=period,
         branch=branch,
-        generated_at=datetime.now(UTC).astimezone(tz),
+        generated_at=clock().astimezone(tz),
         teams=[_local(r, tz) for r in teams],
         employees=[_local(r, tz) for r in employees],
         alert_log=[_local(r, tz) for r in alert_log],

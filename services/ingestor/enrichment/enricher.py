@@ -19,7 +19,8 @@ from services.ingestor.enrichment.breaker import CircuitBreaker
 from services.ingestor.enrichment.profiles import follower_profile
 from services.ingestor.enrichment.wecom_api import WeComApi, WeComApiError
 from services.ingestor.metrics import ENRICHMENTS
-from shared.schemas import ChangeType, ContactEvent, utc_now
+from shared.clock import Clock
+from shared.schemas import ChangeType, ContactEvent
 
 log = logging.getLogger(__name__)
 # Deletes and failed handovers change no profile; adds and edits are worth a lookup.
@@ -45,8 +46,10 @@ class Enricher:
         queue_size: int,
         attempts: int,
         retry_seconds: float,
+        clock: Clock,
     ) -> None:
         self._api = api
+        self._clock = clock
         self._publisher = publisher
         self._breaker = breaker
         self._topic = profile_topic
@@ -112,7 +115,7 @@ class Enricher:
                 log.info("no profile for a contact: errcode %s", exc.errcode)
             return
         self._breaker.succeeded()
-        record = follower_profile(answer, job.employee_id, utc_now())
+        record = follower_profile(answer, job.employee_id, self._clock())
         await self._publisher.store([Outgoing(self._topic, record.entity_key(), record.to_json())])
         ENRICHMENTS.labels("profiled").inc()
 

@@ -5,7 +5,7 @@ until shortly before it expires and fetched again when WeCom says it is no longe
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ from services.notifier.domain import daily
 from services.notifier.domain.daily import DailyContent
 from services.notifier.domain.digest import Digest, markdown_parts
 from services.notifier.domain.splitting import APP_MARKDOWN_LIMIT, truncate_utf8
+from shared.clock import Clock
 from shared.db import Connection
 
 TOKEN_INVALID = frozenset({40014, 41001, 42001})
@@ -33,7 +34,7 @@ class AccessTokens:
         api_base: str,
         corp_id: str,
         secret: SecretStr,
-        clock: Callable[[], datetime],
+        clock: Clock,
     ) -> None:
         self._http = http
         self._base = api_base.rstrip("/")
@@ -80,7 +81,7 @@ class AppChannel:
         tokens: AccessTokens,
         api_base: str,
         agent_id: int,
-        clock: Callable[[], datetime],
+        clock: Clock,
     ) -> None:
         self._http = http
         self._tokens = tokens

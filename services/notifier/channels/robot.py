@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -33,6 +33,7 @@ from services.notifier.domain.ratelimit import (
     take,
 )
 from services.notifier.domain.splitting import ROBOT_MARKDOWN_LIMIT
+from shared.clock import Clock
 from shared.db import Connection
 
 RATE_LIMITED = 45009
@@ -70,7 +71,7 @@ class RobotChannel:
     def __init__(
         self,
         poster: Poster,
-        clock: Callable[[], datetime],
+        clock: Clock,
         limit: int = ROBOT_PER_MINUTE,
         window: timedelta = ONE_MINUTE,
     ) -> None:
