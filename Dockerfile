@@ -4,6 +4,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY services ./services
-RUN pip install --no-cache-dir . && useradd --system --uid 10001 app
+RUN pip install --no-cache-dir . && useradd --system --uid 10001 app \
+    && mkdir -p /var/lib/wecom-quota && chown app /var/lib/wecom-quota
 USER app
 ENTRYPOINT ["python", "-m"]

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import uvloop
 
-from bench import drain, ingest, live, scaleout, soak, state
+from bench import drain, ingest, live, lookups, scaleout, soak, state
 from bench.common import RESULTS, default_stack, quick, write_result
 
 BENCHES: dict[str, Any] = {
@@ -24,6 +24,7 @@ BENCHES: dict[str, Any] = {
     "live": live,
     "scaleout": scaleout,
     "state": state,
+    "lookups": lookups,
     "soak": soak,
 }
 
@@ -215,6 +216,7 @@ ROWS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "live": _live_rows,
     "scaleout": _scaleout_rows,
     "state": _state_rows,
+    "lookups": lookups.table_rows,
     "soak": _soak_rows,
 }
 

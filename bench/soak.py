@@ -310,7 +310,8 @@ INGESTOR_COUNTERS = {
     'ingestor_wecom_publish_duration_seconds_sum{destination="kafka"}': "kafka_ack_seconds",
     'ingestor_wecom_publish_duration_seconds_count{destination="kafka"}': "kafka_ack_count",
     'ingestor_wecom_callbacks_total{method="POST",outcome="stored_spool"}': "spooled",
-    'ingestor_enrichment_total{outcome="dropped"}': "enrichment_dropped",
+    'ingestor_lookups_total{outcome="profiled"}': "lookups_profiled",
+    "ingestor_lookup_backlog": "lookup_backlog",
 }
 
 
@@ -408,9 +409,10 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                 NOTIFIER_GROUP_ID=notifier_group(run),
                 NOTIFIER_WEBHOOK_URL=sink.url,
                 TOPIC_PARTITIONS=str(PARTITIONS),
-                # the default 4 lookups in flight keep up with ~30 adds/s here (each waits for
-                # Kafka's acks=all); a bank sets it for its rate as the soak does
-                ENRICHMENT_CONCURRENCY=str(args.enrichment_concurrency),
+                # lookups in flight and their rate: a bank sets them for its WeCom quota
+                WECOM_LOOKUP_CONCURRENCY=str(args.enrichment_concurrency),
+                WECOM_LOOKUP_RATE_PER_SECOND="500",
+                LOOKUP_STATE_DIR=str(logs / f"{run.suffix}-lookups"),
             )
             traces = {n: _trace_file(args, run, n) for n in SERVICES}
             load = Load(args.employees, run.suffix[-6:])
@@ -499,7 +501,7 @@ async def _measure(
                 # why the ingestor answers slowly when it does: Kafka's acks=all, on 2 shared cores
                 "kafka_ack_mean_ms": round(ack_ms, 1) if acks else None,
                 "spooled": now["spooled"],
-                "enrichment_dropped": now["enrichment_dropped"],
+                "lookup_backlog": now["lookup_backlog"],
                 "lag": lags,
                 "dirty": await pool.fetchval("SELECT count(*) FROM score_dirty"),
                 "score_p50_ms": round(percentile(window, 0.5)) if window else None,
@@ -560,7 +562,7 @@ async def _measure(
         "notices_delivered": len(sink.received),
         "wecom_api_calls": len(api.calls),
         "callbacks_spooled": series[-1]["spooled"],
-        "enrichment_dropped": series[-1]["enrichment_dropped"],
+        "lookups_profiled": series[-1]["lookups_profiled"],
         "callback_p50_ms": round(percentile(load.all_ms, 0.5), 1),
         "callback_p99_ms": round(percentile(load.all_ms, 0.99), 1),
         "score_p50_ms": round(percentile(latency_all, 0.5)) if latency_all else None,

@@ -30,6 +30,8 @@ export_stack_env() {
     export WECOM_CALLBACK_AES_KEY=$(cat "$RUN_DIR/secrets/wecom_aes_key")
   fi
   export SPOOL_DIR=${SPOOL_DIR:-$RUN_DIR/spool/ingestor}
+  export LOOKUP_STATE_DIR=${LOOKUP_STATE_DIR:-$RUN_DIR/lookups/ingestor}
+  export RECONCILE_STATE_DIR=${RECONCILE_STATE_DIR:-$RUN_DIR/reconcile/ingestor}
   export INGESTOR_PORT=${INGESTOR_PORT:-8080} SCORER_PORT=${SCORER_PORT:-8081} \
          NOTIFIER_PORT=${NOTIFIER_PORT:-8082}
 }

@@ -1,4 +1,4 @@
-"""The ingestor's one wiring point: settings → Kafka link, spool, enrichment → routes.
+"""The ingestor's one wiring point: settings → Kafka link, spool, lookups → routes.
 
 The app starts whether or not Kafka answers: callbacks are then spooled (and replayed once
 Kafka is back), /v1/events answers 503 and /readyz says Kafka is not ready."""
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -24,9 +23,7 @@ from services.ingestor.callback import CallbackEndpoint, CallbackReceiver
 from services.ingestor.delivery.durable import DurablePublisher, SpoolReplayer
 from services.ingestor.delivery.kafka_link import KafkaLink
 from services.ingestor.delivery.spool import Spool, open_spool
-from services.ingestor.enrichment.breaker import CircuitBreaker
-from services.ingestor.enrichment.enricher import Enricher
-from services.ingestor.enrichment.wecom_api import WeComApi
+from services.ingestor.lookups.service import Lookups, make_lookups
 from services.ingestor.publisher import RecordPublisher
 from services.ingestor.reconcile import Reconciler
 from services.ingestor.reconcile_schedule import ReconcileSchedule
@@ -46,38 +43,7 @@ class Runtime:
     link: KafkaLink
     spool: Spool
     receiver: CallbackReceiver
-    enricher: Enricher | None
-
-
-def make_enricher(
-    settings: IngestorSettings, publisher: DurablePublisher, clock: Clock
-) -> Enricher | None:
-    """Enrichment only with WECOM_CORP_SECRET (CONTRACT.md); off otherwise."""
-    if not settings.enrichment_enabled or settings.wecom_corp_secret is None:
-        return None
-    api = WeComApi(
-        settings.wecom_api_base,
-        settings.wecom_corp_id or "",
-        settings.wecom_corp_secret.get_secret_value(),
-        timeout=settings.wecom_api_timeout_seconds,
-        rate_limit_backoff=settings.wecom_rate_limit_backoff_seconds,
-    )
-    breaker = CircuitBreaker(
-        settings.wecom_breaker_failures,
-        settings.wecom_breaker_reset_seconds,
-        time.monotonic,
-    )
-    return Enricher(
-        api,
-        publisher,
-        breaker,
-        profile_topic=settings.topics.bank_records,
-        concurrency=settings.enrichment_concurrency,
-        queue_size=settings.enrichment_queue_size,
-        attempts=settings.enrichment_attempts,
-        retry_seconds=settings.enrichment_retry_seconds,
-        clock=clock,
-    )
+    lookups: Lookups | None
 
 
 def make_reconcile_schedule(settings: IngestorSettings, clock: Clock) -> ReconcileSchedule | None:
@@ -115,11 +81,9 @@ def create_app(settings: IngestorSettings, *, clock: Clock | None = None) -> Sta
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         spool = open_spool(settings.spool_dir, explicit="spool_dir" in settings.model_fields_set)
         durable = DurablePublisher(link, spool, settings.kafka_publish_timeout_seconds)
-        enricher = make_enricher(settings, durable, clock)
-        receiver = CallbackReceiver(
-            settings, crypto, durable, clock, enricher.submit if enricher else None
-        )
-        app.state.runtime = Runtime(link, spool, receiver, enricher)
+        lookups = make_lookups(settings, durable, clock)
+        receiver = CallbackReceiver(settings, crypto, durable, clock)
+        app.state.runtime = Runtime(link, spool, receiver, lookups)
         replayer = SpoolReplayer(
             link,
             spool,
@@ -130,8 +94,8 @@ def create_app(settings: IngestorSettings, *, clock: Clock | None = None) -> Sta
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(link.connect(), FIRST_CONNECT_SECONDS)
         tasks = [asyncio.create_task(link.keep_connecting()), asyncio.create_task(replayer.run())]
-        if enricher:
-            enricher.start()
+        if lookups:
+            lookups.start()
         schedule = make_reconcile_schedule(settings, clock)
         if schedule:
             tasks.append(asyncio.create_task(schedule.run_forever()))
@@ -143,8 +107,8 @@ def create_app(settings: IngestorSettings, *, clock: Clock | None = None) -> Sta
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            if enricher:
-                await enricher.stop()
+            if lookups:
+                await lookups.stop()
             await link.close()
             spool.close()
             if schedule:

@@ -35,7 +35,6 @@ from services.ingestor.wecom import (
 from services.ingestor.wecom.records import callback_records
 from shared.clock import Clock
 from shared.http import error
-from shared.schemas import ContactEvent
 
 log = logging.getLogger(__name__)
 NOT_CONFIGURED = (
@@ -43,8 +42,6 @@ NOT_CONFIGURED = (
     "WECOM_CALLBACK_AES_KEY"
 )
 _FORBIDDEN = {ErrorCode.SIGNATURE, ErrorCode.CORP_ID_MISMATCH}
-
-ContactHook = Callable[[ContactEvent], None]
 
 
 class StaleRequestError(WeComError):
@@ -77,13 +74,11 @@ class CallbackReceiver:
         crypto: CallbackCrypto | None,
         publisher: DurablePublisher,
         clock: Clock,
-        on_contact: ContactHook | None = None,
     ) -> None:
         self._settings = settings
         self._clock = clock
         self._crypto = crypto
         self._publisher = publisher
-        self._on_contact = on_contact
         self._retries = RetryFilter()
 
     async def verify_url(self, request: Request) -> Response:
@@ -127,9 +122,8 @@ class CallbackReceiver:
             log.exception("neither Kafka nor the spool could store a callback")
             CALLBACKS.labels("POST", "unavailable").inc()
             return error(503, "cannot store the event now; WeCom will retry")
+        # the lookup of an add follows from the topic (lookups/feed.py), never from here
         CALLBACKS.labels("POST", "duplicate" if where is None else f"stored_{where}").inc()
-        if where is not None and change is not None and self._on_contact is not None:
-            self._on_contact(change)
         return SUCCESS
 
     def too_large(self) -> Response:

@@ -39,7 +39,17 @@ def describe(exc: ValidationError | ValueError) -> str:
     return str(exc)
 
 
-_KINDS = frozenset({"employee", "target", "customer_link", "message", "contact_profile"})
+_KINDS = frozenset(
+    {
+        "employee",
+        "target",
+        "customer_link",
+        "message",
+        "contact_profile",
+        "staff_account",
+        "source_watermark",
+    }
+)
 
 
 def decode_body(body: bytes, content_type: str, max_records: int) -> list[Any]:

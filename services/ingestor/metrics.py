@@ -37,13 +37,35 @@ WECOM_API_CALLS = Counter(
 )
 WECOM_API_ERRORS = Counter(
     "ingestor_wecom_api_errors_total",
-    "WeCom REST API failures by endpoint and errcode (http_<status> or network for transport)",
+    "WeCom REST API failures by endpoint and errcode (a known errcode or other; http_<status>, "
+    "timeout, network or garbage when no errcode came back)",
     ["api", "errcode"],
 )
-ENRICHMENTS = Counter(
-    "ingestor_enrichment_total",
-    "Contact enrichment outcomes (profiled, retried, gave_up, circuit_open, not_found, dropped)",
+LOOKUPS = Counter(
+    "ingestor_lookups_total",
+    "WeCom contact lookup attempts by outcome: profiled, not_found (WeCom has no such "
+    "contact: a recorded result), rate_limited (45009), failed (a transient failure, looked up "
+    "again later), retried (an attempt for a contact whose earlier attempt failed)",
     ["outcome"],
+)
+for _outcome in ("profiled", "not_found", "rate_limited", "retried", "failed"):
+    LOOKUPS.labels(_outcome)  # exported at 0 from the start (dashboards, alert figures)
+LOOKUP_FAILURES = Counter(
+    "ingestor_lookup_failures_total",
+    "Failed WeCom contact lookups by reason (timeout, network, http_5xx, http_4xx, busy, "
+    "other_errcode, garbage, publish): each is looked up again later, never dropped",
+    ["reason"],
+)
+LOOKUP_BACKLOG = Gauge(
+    "ingestor_lookup_backlog", "Contacts waiting for a WeCom lookup (durable, in the ledger)"
+)
+LOOKUP_OLDEST = Gauge(
+    "ingestor_lookup_oldest_seconds",
+    "Age of the oldest contact waiting for a WeCom lookup (0 when none waits)",
+)
+LOOKUP_RATE = Gauge(
+    "ingestor_lookup_rate_per_second",
+    "The lookup rate allowed now (halved on each 45009 answer, recovering slowly)",
 )
 RECONCILE_CORRECTIONS = Counter(
     "ingestor_reconcile_corrections_total",

@@ -6,8 +6,10 @@ known followers (reconcile_store.py); (2) for each group of 100 employees walk
 `batch/get_by_user` page by page (45009 backed off, tokens refreshed), compare with the known
 followers and publish the corrections (reconciliation.py) with `acks=all`; (3) only then make
 the walk the new belief. A crash or a failure anywhere repeats the run's corrections with the
-same event_ids next time, so the scorer counts them once. It exits non-zero when WeCom or
-Kafka fails, so cron or the schedule sees it.
+same event_ids next time, so the scorer counts them once. (4) Last, a `source_watermark`
+of source `wecom.reconciliation`, complete through the run's start: WeCom's data is known
+complete up to then even if callbacks were missed (a held period close may go ahead). It exits
+non-zero when WeCom or Kafka fails, so cron or the schedule sees it.
 
 Employees walked: `--employees`/`--employees-file` (or RECONCILE_EMPLOYEES_FILE), else every
 employee WeCom lists with customer-contact permission (`get_follow_user_list`). An employee
@@ -30,6 +32,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from services.ingestor.delivery.kafka_link import KafkaLink
+from services.ingestor.delivery.outgoing import Outgoing
 from services.ingestor.enrichment.wecom_api import WeComApi
 from services.ingestor.metrics import RECONCILE_CORRECTIONS
 from services.ingestor.reconcile_store import ReconcileStore
@@ -38,7 +41,7 @@ from services.ingestor.settings import IngestorSettings
 from shared.clock import Clock
 from shared.kafka import make_broker
 from shared.logging import configure_logging, register_secrets
-from shared.schemas import ContactEvent
+from shared.schemas import RECONCILIATION_SOURCE, ContactEvent, SourceWatermarkRecord
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +139,16 @@ def _fold_batch(
     store.save_fold(topic, changed, offsets)
 
 
+def completion_marker(topic: str, started: datetime) -> Outgoing:
+    """The record a successful run publishes last: a `source_watermark` of the system's own
+    source, complete through the run's start (what the walk saw is at least that recent).
+    Its id derives from the start, so a resend is the same record."""
+    record = SourceWatermarkRecord.model_validate(
+        {"type": "source_watermark", "source": RECONCILIATION_SOURCE, "complete_through": started}
+    )
+    return Outgoing(topic, record.entity_key(), record.to_json())
+
+
 class Reconciler:
     def __init__(self, settings: IngestorSettings, store: ReconcileStore, clock: Clock) -> None:
         self._settings = settings
@@ -217,6 +230,11 @@ class Reconciler:
                     result.missed_adds + changes.missed_adds,
                     result.missed_deletes + changes.missed_deletes,
                 )
+            # every correction is acknowledged: the marker says WeCom's data is complete
+            # through the run's start (the scorer may close periods that ended before it) —
+            # only after a walk of everyone: a run for a few employees says nothing of the rest
+            if not given:
+                await link.send([completion_marker(topics.bank_records, observed_at)])
             return result
         finally:
             await api.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 from datetime import time
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
@@ -37,17 +38,36 @@ class IngestorSettings(CommonSettings):
     spool_replay_interval_seconds: float = Field(default=1.0, gt=0)
     spool_replay_batch: int = Field(default=500, ge=1)
 
-    # Enrichment through the WeCom REST API (on only with WECOM_CORP_SECRET).
+    # Enrichment through the WeCom REST API (on only with WECOM_CORP_SECRET): one request's
+    # time limit (a hanging WeCom costs a worker this long, never a callback).
     wecom_api_timeout_seconds: float = Field(default=3.0, gt=0)
-    # Lookups in flight: 4 kept up with only ~30 adds/s in the soak while Kafka acknowledged
-    # slowly (the rest waited for the nightly reconciliation); a 45009 answer backs off.
-    enrichment_concurrency: int = Field(default=16, ge=1, le=64)
-    enrichment_queue_size: int = Field(default=10_000, ge=1)
-    enrichment_attempts: int = Field(default=3, ge=1)
-    enrichment_retry_seconds: float = Field(default=30.0, ge=0)
+    # Pause before the reconciliation's own retry of a 45009 answer (doubling each time).
     wecom_rate_limit_backoff_seconds: float = Field(default=1.0, ge=0)
+    # Consecutive failed calls that open the circuit breaker, and how long it then stays open
+    # before one trial call (45009 answers and "no such contact" do not count).
     wecom_breaker_failures: int = Field(default=5, ge=1)
     wecom_breaker_reset_seconds: float = Field(default=30.0, gt=0)
+
+    # Durable contact lookups (lookups/): the ledger of contacts waiting for a profile, one
+    # SQLite file per contact-event topic in this folder (one folder per ingestor replica).
+    lookup_state_dir: Path = Path(".run/lookups/ingestor")
+    # The Kafka consumer group that folds the contact-event topic into the ledger (its
+    # partitions are shared among the replicas; offsets are kept in the ledger itself).
+    lookup_group_id: str = Field(default="ingestor-lookups", min_length=1)
+    # Where a new ledger starts reading a partition it has no offset for: "earliest" looks up
+    # every contact already on the topic once, "latest" only the ones that arrive from now.
+    lookup_start_from: Literal["earliest", "latest"] = "earliest"
+    # The most `externalcontact/get` calls a second (WeCom's limit per corp, less whatever
+    # other systems of the bank use); halved on each 45009 answer (at most once a second).
+    wecom_lookup_rate_per_second: float = Field(default=50.0, gt=0)
+    # After a halving the rate climbs back to the full rate in this many seconds (AIMD).
+    wecom_lookup_recovery_seconds: float = Field(default=60.0, gt=0)
+    # Lookups in flight at once (each waits for WeCom, then for Kafka's acks=all).
+    wecom_lookup_concurrency: int = Field(default=16, ge=1, le=256)
+    # A failed lookup of a contact is tried again after base·2^(n-1) seconds, at most the cap,
+    # with jitter; forever (never given up: the scorer decides what an unanswered add counts).
+    wecom_lookup_retry_base_seconds: float = Field(default=1.0, gt=0)
+    wecom_lookup_retry_cap_seconds: float = Field(default=300.0, gt=0)
 
     # Reconciliation (reconcile.py): its state, the daily schedule, the employees walked.
     reconcile_state_dir: Path = Path(".run/reconcile/ingestor")

@@ -10,6 +10,7 @@ from shared.schemas.contact import (
     contact_event_id,
 )
 from shared.schemas.records import (
+    RECONCILIATION_SOURCE,
     RECORD_TYPES,
     BankRecord,
     ContactProfileRecord,
@@ -17,6 +18,8 @@ from shared.schemas.records import (
     EmployeeRecord,
     IngestRecord,
     MessageRecord,
+    SourceWatermarkRecord,
+    StaffAccountRecord,
     TargetRecord,
     parse_record,
     parse_topic_record,
@@ -25,6 +28,7 @@ from shared.schemas.records import (
 __all__ = [
     "ADD_CHANGES",
     "DELETE_BY_TRANSFER",
+    "RECONCILIATION_SOURCE",
     "RECORD_TYPES",
     "SCHEMA_VERSION",
     "AlertName",
@@ -38,6 +42,8 @@ __all__ = [
     "IngestRecord",
     "Message",
     "MessageRecord",
+    "SourceWatermarkRecord",
+    "StaffAccountRecord",
     "TargetRecord",
     "contact_event_id",
     "deterministic_id",

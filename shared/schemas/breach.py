@@ -18,6 +18,8 @@ class AlertName(StrEnum):
     PACE_BEHIND = "PaceBehind"
     ANOMALY_FLAGGED = "AnomalyFlagged"
     DATA_STALE = "DataStale"
+    # an ops notice: a period's deadline passed but its inputs are not complete yet
+    CLOSE_HELD = "CloseHeld"
 
 
 class BreachEvent(Message):

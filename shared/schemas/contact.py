@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, AwareDatetime, Field, field_validator, model_validator
 
-from shared.schemas.base import Message, deterministic_id
+from shared.schemas.base import Message, PlainText, deterministic_id
 
 
 class ChangeType(StrEnum):
@@ -48,7 +48,7 @@ def _unix_or_datetime(value: Any) -> Any:
     return value
 
 
-class ContactEvent(Message):
+class ContactEvent(Message, PlainText):
     """A change of the relation between one employee and one external contact."""
 
     type: Literal["contact_event"] = "contact_event"

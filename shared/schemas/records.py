@@ -18,14 +18,14 @@ from pydantic import (
     model_validator,
 )
 
-from shared.schemas.base import Message, deterministic_id, utc_now
+from shared.schemas.base import Message, PlainText, deterministic_id, utc_now
 from shared.schemas.contact import ContactEvent
 
 Id = Annotated[str, Field(min_length=1, max_length=128)]
 _PERIOD_KEY = re.compile(r"^\d{4}(-\d{2}(-\d{2})?|-W\d{2}|-Q[1-4])$")
 
 
-class BankRecord(Message):
+class BankRecord(Message, PlainText):
     """Common behaviour: a content-derived id and an acceptance-time default."""
 
     event_id: str = Field(default="", max_length=200)
@@ -142,13 +142,66 @@ class ContactProfileRecord(BankRecord):
     state: str | None = Field(default=None, max_length=64)
     oper_userid: str | None = Field(default=None, max_length=128)
     createtime: AwareDatetime | int | None = None
+    # WeCom answered that it has no such contact (a lookup's result, recorded as such): the
+    # contact's facts stay unknown, but nobody waits for them any more.
+    found: bool = True
+    lookup_errcode: int | None = None
 
     def entity_key(self) -> str:
         return f"contact:{self.external_userid}"
 
 
+class StaffAccountRecord(BankRecord):
+    """From HR: an employee's own personal WeChat, by `unionid` and/or `external_userid`.
+    Such a contact is never a valid add for anyone."""
+
+    type: Literal["staff_account"]
+    employee_id: Id
+    unionid: Id | None = None
+    external_userid: Id | None = None
+
+    @model_validator(mode="after")
+    def _names_an_account(self) -> StaffAccountRecord:
+        if self.unionid is None and self.external_userid is None:
+            raise ValueError("a staff_account needs a unionid or an external_userid (or both)")
+        return self
+
+    def entity_key(self) -> str:
+        return f"employee:{self.employee_id}"
+
+
+# Sources whose watermarks only the system itself writes (the ingestor's reconciliation).
+INTERNAL_SOURCE_PREFIX = "wecom."
+RECONCILIATION_SOURCE = "wecom.reconciliation"
+
+
+class SourceWatermarkRecord(BankRecord):
+    """A source declares it has sent everything up to `complete_through`: a period closes
+    only once each required source is complete through its end."""
+
+    type: Literal["source_watermark"]
+    source: Id
+    complete_through: AwareDatetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _event_time(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "occurred_at" not in data and "complete_through" in data:
+            return {**data, "occurred_at": data["complete_through"]}
+        return data
+
+    def entity_key(self) -> str:
+        return f"source:{self.source}"
+
+
 BankRecordUnion = Annotated[
-    EmployeeRecord | TargetRecord | CustomerLinkRecord | MessageRecord | ContactProfileRecord,
+    EmployeeRecord
+    | TargetRecord
+    | CustomerLinkRecord
+    | MessageRecord
+    | ContactProfileRecord
+    | StaffAccountRecord
+    | SourceWatermarkRecord,
     Field(discriminator="type"),
 ]
 _bank_record = TypeAdapter(BankRecordUnion)
@@ -161,6 +214,8 @@ RECORD_TYPES = (
     "message",
     "contact_profile",
     "contact_event",
+    "staff_account",
+    "source_watermark",
 )
 
 IngestRecord = BankRecord | ContactEvent
@@ -187,7 +242,13 @@ def _parse(data: Any, *, trust_origin: bool) -> IngestRecord:
     if kind == "contact_event":
         origin = data.get("origin", "bank") if trust_origin else "bank"
         return _contact_event.validate_python({**data, "origin": origin})
-    return _bank_record.validate_python(data)
+    record = _bank_record.validate_python(data)
+    internal = isinstance(record, SourceWatermarkRecord) and record.source.startswith(
+        INTERNAL_SOURCE_PREFIX
+    )
+    if internal and not trust_origin:
+        raise ValueError(f"source names starting {INTERNAL_SOURCE_PREFIX!r} are the system's own")
+    return record
 
 
 def record_from_json(data: dict[str, Any]) -> IngestRecord:

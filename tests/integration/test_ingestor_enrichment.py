@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
+from starlette.applications import Starlette
 
 from services.ingestor.app import Runtime, create_app
 from services.ingestor.enrichment.wecom_api import WeComApi, WeComApiError
 from shared.settings import Topics
-from tests.apps import running
-from tests.infra import Infra
+from tests.apps import eventually, running
+from tests.infra import Infra, unique
 from tests.integration.test_ingestor_callback import (
     change_xml,
     post,
@@ -31,6 +33,15 @@ SECRET = "corp-secret-0123456789abcdef"
 def enrich_settings(
     infra: Infra, topics: Topics, spool: Path, base: str, key: str, **extra: Any
 ) -> Any:
+    """Lookups of the test's own (ledger folder, consumer group), retried within a second."""
+    values: dict[str, Any] = {
+        "wecom_rate_limit_backoff_seconds": 0.05,
+        "lookup_state_dir": spool.with_name(f"{spool.name}-lookups"),
+        "lookup_group_id": unique("lookups"),
+        "wecom_lookup_retry_base_seconds": 0.05,
+        "wecom_lookup_retry_cap_seconds": 0.5,
+        **extra,
+    }
     return settings_for(
         infra,
         topics,
@@ -38,10 +49,23 @@ def enrich_settings(
         aes_key=key,
         wecom_api_base=base,
         wecom_corp_secret=SecretStr(SECRET),
-        wecom_rate_limit_backoff_seconds=0.05,
-        enrichment_retry_seconds=0.1,
-        **extra,
+        **values,
     )
+
+
+async def settled(app: Starlette, contacts: int, timeout: float = 60.0) -> dict[str, str | None]:
+    """Until the ledger holds `contacts` contacts and none waits; their outcomes."""
+    runtime: Runtime = app.state.runtime
+    assert runtime.lookups is not None
+    ledger = runtime.lookups.ledger
+
+    async def outcomes() -> dict[str, str | None]:
+        return dict(await asyncio.to_thread(ledger.outcomes))
+
+    def done(found: dict[str, str | None]) -> bool:
+        return len(found) >= contacts and None not in found.values()
+
+    return await eventually(outcomes, done, timeout=timeout)
 
 
 async def test_add_is_published_at_once_then_profiled(
@@ -50,7 +74,7 @@ async def test_add_is_published_at_once_then_profiled(
     key = random_aes_key()
     wecom = WeComClient("QDG6eK0123456789", key, CORP_ID)
     async with wecom_api(CORP_ID, SECRET) as api:
-        api.add(
+        peer = api.add(
             Contact(
                 "wmPeer",
                 type=2,
@@ -68,17 +92,23 @@ async def test_add_is_published_at_once_then_profiled(
         async with running(app) as client:
             msg = change_xml("add_external_contact", "e1", "wmPeer", 1_760_000_000)
             assert (await post(client, wecom.callback(msg))).status_code == 200
-            runtime: Runtime = app.state.runtime
-            assert runtime.enricher is not None
-            await runtime.enricher.idle()
+            assert await settled(app, 1) == {"wmPeer": "profiled"}
 
-            # 40014: another process refreshed the token; refreshed and retried once
-            api.invalidate_tokens(40014)
+            # an edit by the same follower: the profile is known, no lookup
             msg = change_xml("edit_external_contact", "e1", "wmPeer", 1_760_000_050)
             assert (await post(client, wecom.callback(msg))).status_code == 200
-            await runtime.enricher.idle()
+            # 40014: another process refreshed the token; refreshed and retried once. A new
+            # follower the last answer did not list: one refresh (add_way is per follower)
+            api.invalidate_tokens(40014)
+            peer.follows.append(Follow("e2", 1_760_000_100, add_way=202, oper_userid="e9"))
+            msg = change_xml("add_external_contact", "e2", "wmPeer", 1_760_000_100)
+            assert (await post(client, wecom.callback(msg))).status_code == 200
+            await eventually(
+                lambda: asyncio.to_thread(lambda: api.answered["wmPeer"]), lambda n: n == 2
+            )
+            assert await settled(app, 1) == {"wmPeer": "profiled"}
 
-    [(_, event), _edit] = await read_keyed(infra, topics.contact_events, 2)
+    [(_, event), _edit, _add] = await read_keyed(infra, topics.contact_events, 3)
     assert event["enriched"] is False  # the callback never waited for the API
     profiles = await read_keyed(infra, topics.bank_records, 2)
     assert len(profiles) == 2
@@ -91,10 +121,17 @@ async def test_add_is_published_at_once_then_profiled(
         "oU1",
     )
     assert (profile["employee_id"], profile["add_way"], profile["state"]) == ("e1", 16, "ch1")
-    assert profile["oper_userid"] == "wmPeer"
-    # two 45009 answers to gettoken, backed off; then one refresh after the 40014
+    assert profile["oper_userid"] == "wmPeer" and profile["found"] is True
+    refreshed = profiles[1][1]
+    assert (refreshed["employee_id"], refreshed["add_way"], refreshed["oper_userid"]) == (
+        "e2",
+        202,
+        "e9",
+    )
+    # two 45009 answers to gettoken, retried later; then one refresh after the 40014
     assert api.calls.count("gettoken") == 4
     assert api.calls.count("externalcontact/get") == 3  # the 40014 call retried once
+    assert api.answered["wmPeer"] == 2  # the edit asked for nothing
     # metrics: WeCom API errors by endpoint and errcode
     assert api_errors("gettoken", "45009") == limited + 2
     assert api_errors("externalcontact/get", "40014") == rejected + 1

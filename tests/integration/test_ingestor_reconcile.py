@@ -17,7 +17,7 @@ from services.ingestor.reconcile import reconcile
 from services.ingestor.reconcile_store import ReconcileStore
 from services.ingestor.reconciliation import TooManyDeletesError
 from shared.clock import ManualClock
-from shared.schemas import ContactEvent
+from shared.schemas import RECONCILIATION_SOURCE, ContactEvent
 from shared.settings import Topics
 from tests.apps import eventually, running
 from tests.clocks import AS_OF, shanghai
@@ -101,6 +101,20 @@ async def test_missed_adds_and_deletes_corrected_once(
     }
     # three runs, each sent its corrective deletes; the same two ids every time
     assert sum(1 for e in events if e["source"] == "RECONCILIATION") == 2
+    # each successful walk of everyone marked WeCom's data complete through its start, last;
+    # the first run, for three named employees only, marked nothing
+    marks = await markers(infra, topics)
+    assert [m["complete_through"] for m in marks] == sorted(m["complete_through"] for m in marks)
+    assert len(marks) == 2 and len({m["event_id"] for m in marks}) == 2
+
+
+async def markers(infra: Infra, topics: Topics) -> list[Any]:
+    """The reconciliation's completion markers on the bank-records topic."""
+    records = await read_keyed(infra, topics.bank_records, 0, timeout_ms=2000)
+    marks = [(k, v) for k, v in records if v["type"] == "source_watermark"]
+    assert all(k == "source:wecom.reconciliation" for k, _ in marks)
+    assert all(v["source"] == RECONCILIATION_SOURCE for _, v in marks)
+    return [v for _, v in marks]
 
 
 async def test_a_walk_that_loses_most_relations_deletes_nothing(
@@ -125,6 +139,7 @@ async def test_a_walk_that_loses_most_relations_deletes_nothing(
             store.close()
     events = [e for _, e in await read_keyed(infra, topics.contact_events, 0, timeout_ms=2000)]
     assert not [e for e in events if e["source"] == "RECONCILIATION"]
+    assert len(await markers(infra, topics)) == 1  # the failed run marked nothing
 
 
 def corrections(kind: str) -> float:
@@ -164,6 +179,9 @@ async def test_the_ingestor_runs_it_daily_and_a_restart_does_not_repeat_it(
         finally:
             schedule.close()
         assert api.count("batch/get_by_user") == 2
+    # the markers say complete through each run's start, by the injected clock
+    through = [datetime.fromisoformat(m["complete_through"]) for m in await markers(infra, topics)]
+    assert through == [day, clock()]
     gauge = REGISTRY.get_sample_value("ingestor_reconcile_last_success_timestamp_seconds")
     assert gauge is not None and gauge > 0
 

@@ -40,3 +40,27 @@ def test_non_objects_are_refused() -> None:
     intake = validate([1, "x", None])
     assert len(intake.errors) == 3
     assert all("JSON object" in e["error"] for e in intake.errors)
+
+
+@pytest.mark.parametrize("hostile", ["e\x001", "e\u202e1"])
+def test_hostile_characters_are_refused_naming_index_and_field(hostile: str) -> None:
+    intake = validate([f.employee("e1"), f.employee(hostile)])
+    [err] = intake.errors
+    assert err["index"] == 1 and err["type"] == "employee"
+    assert err["error"].startswith("employee_id: ")
+    assert ("U+0000" if "\x00" in hostile else "U+202E") in err["error"]
+
+
+def test_staff_accounts_and_source_watermarks_are_accepted_but_not_wecom_sources() -> None:
+    staff = {"type": "staff_account", "employee_id": "e1", "unionid": "oU1"}
+    mark = {"type": "source_watermark", "source": "hr", "complete_through": "2026-10-31T16:00Z"}
+    ours = {**mark, "source": "wecom.reconciliation"}
+    intake = validate([staff, mark, ours])
+    assert [type(r).__name__ for r in intake.records] == [
+        "StaffAccountRecord",
+        "SourceWatermarkRecord",
+    ]
+    [err] = intake.errors
+    assert err["index"] == 2 and "wecom." in err["error"]
+    staffless = validate([{"type": "staff_account", "employee_id": "e1"}])
+    assert "unionid or an external_userid" in staffless.errors[0]["error"]

@@ -12,6 +12,7 @@ from shared.schemas import (
     BreachEvent,
     ChangeType,
     ContactEvent,
+    ContactProfileRecord,
     EmployeeRecord,
     MessageRecord,
     TargetRecord,
@@ -141,3 +142,45 @@ def test_breach_ids_are_deterministic() -> None:
         period="2026-10",
     )
     assert BreachEvent.model_validate_json(event.to_json()) == event
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\x07", "\u202e", "\u2066", "\u200f", "\x9b"])
+def test_hostile_characters_are_refused_in_ids_and_names(bad: str) -> None:
+    employee = {
+        "type": "employee",
+        "employee_id": f"e{bad}1",
+        "name": "n",
+        "branch_id": "b",
+        "team_id": "t",
+        "role": "customer_manager",
+    }
+    with pytest.raises(ValueError, match="employee_id"):
+        parse_record(employee)
+    with pytest.raises(ValueError, match="name"):
+        parse_record({**employee, "employee_id": "e1", "name": f"Li{bad}Si"})
+    with pytest.raises(ValueError, match="external_userid"):
+        parse_record(
+            {
+                "type": "contact_event",
+                "change_type": "add_external_contact",
+                "employee_id": "e1",
+                "external_userid": f"wm{bad}",
+                "occurred_at": "2026-10-01T00:00:00Z",
+            }
+        )
+
+
+def test_hostile_characters_in_wecom_free_text_are_dropped_not_refused() -> None:
+    """A company name or a channel state from WeCom is kept (a direction mark in an Arabic
+    company name is no reason to lose a profile), without the characters."""
+    profile = parse_record(
+        {
+            "type": "contact_profile",
+            "external_userid": "wm1",
+            "contact_type": 2,
+            "corp_name": "\u200f某某银行\u202e",
+            "state": "qr\x00-7",
+        }
+    )
+    assert isinstance(profile, ContactProfileRecord)
+    assert (profile.corp_name, profile.state) == ("某某银行", "qr-7")

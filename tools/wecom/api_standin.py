@@ -4,12 +4,24 @@ externalcontact/get_follow_user_list.
 
 Behaves like WeCom where it matters: failures are HTTP 200 with an errcode; tokens expire;
 `rate_limit_next` answers 45009 that many times, `invalidate_tokens()` makes every issued
-token answer 40014 (`expire_tokens()` 42001), as when another process refreshed the token."""
+token answer 40014 (`expire_tokens()` 42001), as when another process refreshed the token.
+
+Faults, for the lookups' tests and benchmark (`externalcontact/get` unless said otherwise):
+`max_lookups_per_second` answers 45009 beyond that many lookups in any second (WeCom's
+frequency limit); `failure_share` answers HTTP 500/503 or errcode -1 at random (seeded by
+`seed`); `garbage_next` answers that many bodies that are not the API's (not JSON, a JSON
+array, errcode 0 without the contact, a non-numeric errcode); `unknown_errcode_next` answers
+an errcode WeCom does not document; `not_found` external_userids answer 40096 (any contact
+never added answers 84061); every call (gettoken too) hangs while `hang` is set, and answers
+HTTP `outage_status` while that is set. `answered` counts the successful lookups per contact."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 import secrets
+import time
+from collections import Counter, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -80,6 +92,18 @@ class WeComApiStandIn:
     tokens: dict[str, bool] = field(default_factory=dict)  # token -> still valid
     calls: list[str] = field(default_factory=list)
     follow_user_ids: list[str] = field(default_factory=list)  # empty: whoever follows someone
+    max_lookups_per_second: float | None = None
+    failure_share: float = 0.0
+    seed: int = 0
+    garbage_next: int = 0
+    unknown_errcode_next: int = 0
+    not_found: set[str] = field(default_factory=set)
+    hang: bool = False
+    outage_status: int | None = None
+    answered: Counter[str] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)  # what the faults answered, by kind
+    _window: deque[float] = field(default_factory=deque)
+    _draw: random.Random | None = None
 
     @property
     def base_url(self) -> str:
@@ -106,6 +130,23 @@ class WeComApiStandIn:
     def count(self, api: str) -> int:
         return sum(1 for c in self.calls if c == api)
 
+    def over_rate(self) -> bool:
+        """One more lookup would pass `max_lookups_per_second` in the last second."""
+        if self.max_lookups_per_second is None:
+            return False
+        now = time.monotonic()
+        while self._window and now - self._window[0] >= 1.0:
+            self._window.popleft()
+        if len(self._window) >= self.max_lookups_per_second:
+            return True
+        self._window.append(now)
+        return False
+
+    def draw(self) -> random.Random:
+        if self._draw is None:
+            self._draw = random.Random(self.seed)  # a reproducible fault pattern
+        return self._draw
+
 
 def _answer(doc: dict[str, Any]) -> Response:
     return Response(orjson.dumps(doc), media_type="application/json")
@@ -113,6 +154,53 @@ def _answer(doc: dict[str, Any]) -> Response:
 
 def _err(code: int, msg: str) -> Response:
     return _answer({"errcode": code, "errmsg": msg})
+
+
+GARBAGE = (
+    b"<html>502 Bad Gateway</html>",
+    b"[1, 2, 3]",
+    b'{"errcode": 0, "errmsg": "ok"}',
+    b'{"errcode": "zero", "errmsg": "ok"}',
+)
+
+
+def _raw(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
+
+
+async def _down(api: WeComApiStandIn) -> Response | None:
+    """An outage: hang while `hang` is set (the client's timeout decides), or answer HTTP
+    `outage_status`."""
+    while api.hang:
+        await asyncio.sleep(0.05)
+    if api.outage_status is not None:
+        api.faults["outage"] += 1
+        return Response(b"service unavailable", status_code=api.outage_status)
+    return None
+
+
+def _lookup_fault(api: WeComApiStandIn, external_userid: str) -> Response | None:
+    """The faults of `externalcontact/get`, in the order a real WeCom would meet them."""
+    if api.over_rate():
+        api.faults["rate_limited"] += 1
+        return _err(45009, "api freq out of limit")
+    if api.failure_share and api.draw().random() < api.failure_share:
+        kind = api.draw().choice(("http_500", "http_503", "busy"))
+        api.faults[kind] += 1
+        if kind == "busy":
+            return _err(-1, "system busy")
+        return Response(b"internal error", status_code=int(kind[-3:]))
+    if api.garbage_next > 0:
+        api.garbage_next -= 1
+        api.faults["garbage"] += 1
+        return _raw(GARBAGE[api.garbage_next % len(GARBAGE)])
+    if api.unknown_errcode_next > 0:
+        api.unknown_errcode_next -= 1
+        api.faults["unknown_errcode"] += 1
+        return _err(99999, "an errcode nobody documented")
+    if external_userid in api.not_found:
+        return _err(40096, "invalid external userid")
+    return None
 
 
 def build_app(api: WeComApiStandIn) -> Starlette:
@@ -132,6 +220,8 @@ def build_app(api: WeComApiStandIn) -> Starlette:
 
     async def gettoken(request: Request) -> Response:
         api.calls.append("gettoken")
+        if (down := await _down(api)) is not None:
+            return down
         q = request.query_params
         if q.get("corpid") != api.corp_id:
             return _err(40013, "invalid corpid")
@@ -145,11 +235,17 @@ def build_app(api: WeComApiStandIn) -> Starlette:
 
     async def get_contact(request: Request) -> Response:
         api.calls.append("externalcontact/get")
+        if (down := await _down(api)) is not None:
+            return down
         if (refused := authenticated(request)) is not None:
             return refused
-        contact = api.contacts.get(request.query_params.get("external_userid", ""))
+        external_userid = request.query_params.get("external_userid", "")
+        if (fault := _lookup_fault(api, external_userid)) is not None:
+            return fault
+        contact = api.contacts.get(external_userid)
         if contact is None:
             return _err(84061, "not external contact")
+        api.answered[external_userid] += 1
         return _answer(
             {
                 "errcode": 0,
@@ -161,6 +257,8 @@ def build_app(api: WeComApiStandIn) -> Starlette:
 
     async def by_user(request: Request) -> Response:
         api.calls.append("batch/get_by_user")
+        if (down := await _down(api)) is not None:
+            return down
         if (refused := authenticated(request)) is not None:
             return refused
         body = orjson.loads(await request.body())
@@ -188,6 +286,8 @@ def build_app(api: WeComApiStandIn) -> Starlette:
 
     async def follow_user_list(request: Request) -> Response:
         api.calls.append("get_follow_user_list")
+        if (down := await _down(api)) is not None:
+            return down
         if (refused := authenticated(request)) is not None:
             return refused
         users = api.follow_user_ids or api.follow_users()

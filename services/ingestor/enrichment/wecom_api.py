@@ -23,15 +23,25 @@ TOKEN_EXPIRED = 42001
 RATE_LIMITED = 45009
 SYSTEM_BUSY = -1
 TRANSIENT = frozenset({RATE_LIMITED, SYSTEM_BUSY})
+# WeCom's "no such contact" for `externalcontact/get`: 84061 the user is not (or no longer) an
+# external contact of the corp, 40096 the external_userid is not a valid one. A result.
+NO_SUCH_CONTACT = frozenset({84061, 40096})
+# The errcodes a metric label may name; any other (WeCom may answer anything) is "other", so
+# the label's values stay a small closed set.
+LABELLED_ERRCODES = frozenset(
+    {*TRANSIENT, *NO_SUCH_CONTACT, TOKEN_INVALID, TOKEN_EXPIRED, 40001, 40013, 40058, 48002}
+)
 
 
 class WeComApiError(Exception):
-    """A WeCom error answer (errcode) or a transport failure (errcode None)."""
+    """A WeCom error answer (errcode) or a failure to get one (errcode None; `reason` says
+    which: timeout, network, http_<status>, garbage)."""
 
-    def __init__(self, api: str, errcode: int | None, errmsg: str) -> None:
+    def __init__(self, api: str, errcode: int | None, errmsg: str, reason: str = "") -> None:
         super().__init__(f"WeCom {api}: errcode {errcode}: {errmsg}")
         self.api = api
         self.errcode = errcode
+        self.reason = reason or (f"errcode_{errcode}" if errcode is not None else "network")
 
     @property
     def transient(self) -> bool:
@@ -175,16 +185,28 @@ class WeComApi:
         try:
             response = await self._http.request(method, path, params=params, json=json)
             response.raise_for_status()
-            answer: dict[str, Any] = response.json()
+            answer: Any = response.json()
         except httpx.HTTPStatusError as exc:
-            WECOM_API_ERRORS.labels(api, f"http_{exc.response.status_code}").inc()
-            raise WeComApiError(api, None, f"HTTP {exc.response.status_code}") from None
-        except (httpx.HTTPError, ValueError) as exc:
+            status = exc.response.status_code
+            WECOM_API_ERRORS.labels(api, f"http_{status}").inc()
+            raise WeComApiError(api, None, f"HTTP {status}", f"http_{status}") from None
+        except httpx.TimeoutException:
+            WECOM_API_ERRORS.labels(api, "timeout").inc()
+            raise WeComApiError(api, None, "no answer in time", "timeout") from None
+        except httpx.HTTPError as exc:
             # never the URL: it carries the access token or the secret
             WECOM_API_ERRORS.labels(api, "network").inc()
-            raise WeComApiError(api, None, type(exc).__name__) from None
-        errcode = int(answer.get("errcode", 0))
+            raise WeComApiError(api, None, type(exc).__name__, "network") from None
+        except ValueError:
+            WECOM_API_ERRORS.labels(api, "garbage").inc()
+            raise WeComApiError(api, None, "the answer is not JSON", "garbage") from None
+        errcode = answer.get("errcode", 0) if isinstance(answer, dict) else None
+        if not isinstance(errcode, int) or isinstance(errcode, bool):
+            WECOM_API_ERRORS.labels(api, "garbage").inc()
+            raise WeComApiError(api, None, "no JSON object with a numeric errcode", "garbage")
         if errcode != 0:
-            WECOM_API_ERRORS.labels(api, str(errcode)).inc()
+            label = str(errcode) if errcode in LABELLED_ERRCODES else "other"
+            WECOM_API_ERRORS.labels(api, label).inc()
             raise WeComApiError(api, errcode, str(answer.get("errmsg", ""))[:200])
-        return answer
+        checked: dict[str, Any] = answer
+        return checked
