@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from services.notifier import org
 from services.notifier.domain.config import Channel, NotifierConfig
+from services.notifier.domain.ops_notices import notice_summary
 from services.notifier.domain.routing import AlertFacts, NoticePlan, plan_initial
 from shared.clock import Clock
 from shared.db import Connection
@@ -28,6 +29,9 @@ from shared.schemas import AlertName, BreachEvent
 
 log = logging.getLogger(__name__)
 BREACHES = Counter("notifier_breaches_total", "Breach events consumed by outcome", ["outcome"])
+for _outcome in ("recorded", "duplicate", "dead_letter"):
+    # exported at 0 from the start: the first dead letter is then an increase Prometheus sees
+    BREACHES.labels(_outcome)
 
 DeadLetter = Callable[[Any, str], Awaitable[None]]
 
@@ -131,7 +135,9 @@ class BreachIntake:
             breach.supervisor_id,
             breach.team_id,
             breach.branch_id,
-            breach.summary,
+            notice_summary(
+                breach.alertname.value, breach.period, breach.values, breach.status, breach.summary
+            ),
             breach.values,
             breach.occurred_at,
             now,

@@ -104,6 +104,21 @@ def test_alerts_fire_on_their_conditions() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_pipeline_dashboard_shows_lookups_dead_letters_and_held_closes() -> None:
+    """What issue 17 made visible: the WeCom lookup backlog (how many, how old), lookup
+    outcomes, dead letters and held closes by period and reason."""
+    exprs = [t.query for t in grafana.targets() if t.dashboard == "pipeline-health.json"]
+    wanted = [
+        "sum(ingestor_lookup_backlog)",
+        "max(ingestor_lookup_oldest_seconds)",
+        "sum by (outcome) (rate(ingestor_lookups_total[1m]))",
+        "job:dead_letters:increase15m",
+        "max by (period, reason) (scorer_close_held)",
+    ]
+    for figure in wanted:
+        assert any(figure in e for e in exprs), figure
+
+
 def test_compose_runs_everything_with_healthchecks() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]

@@ -13,6 +13,7 @@ from services.notifier.domain.config import Channel, ConfigError, NotifierConfig
 from services.notifier.domain.digest import Digest, DigestItem, digest_key, markdown_parts
 from services.notifier.domain.escalation import escalation_due, next_in_chain
 from services.notifier.domain.holding import in_quiet_hours, next_allowed
+from services.notifier.domain.ops_notices import close_held_summary, notice_summary
 from services.notifier.domain.ratelimit import take
 from services.notifier.domain.routing import AlertFacts, plan_escalation, plan_initial
 from services.notifier.domain.silences import ActiveSilence, Matcher, silenced_by
@@ -95,6 +96,72 @@ def test_no_supervisor_goes_to_ops_and_escalation_has_its_level() -> None:
     assert [(p.recipient, p.level) for p in plan_escalation(facts(), "head1", 1, cfg)] == [
         ("head1", 1)
     ]
+
+
+def close_held(status: str = "firing", supervisor: str | None = None) -> AlertFacts:
+    return AlertFacts("CloseHeld", status, None, "2026-10", supervisor, None, None)
+
+
+def test_a_held_close_goes_to_ops_once_per_period_and_never_escalates_to_a_supervisor() -> None:
+    cfg = config(
+        ops_recipients=["ops1"],
+        routes=[
+            {"match": {"alertname": ["DataStale", "CloseHeld"]}, "channels": ["log", "webhook"],
+             "webhook_url": "http://ops-hook"},
+            {"channels": ["robot"]},
+        ],
+    )  # fmt: skip
+    plans = plan_initial(close_held(), cfg, None)
+    assert [(p.channel, p.recipient) for p in plans] == [
+        (Channel.LOG, "ops1"),
+        (Channel.WEBHOOK, "http://ops-hook"),
+    ]
+    # a supervisor named by mistake changes nothing: the pipeline is ops' business
+    assert plan_initial(close_held(supervisor="lead1"), cfg, None) == plans
+    # one notice per period and status, whatever the event (a re-sent or updated hold)
+    keys = {p.idempotency_key(close_held()) for p in plans}
+    assert keys == {
+        "CloseHeld|-|2026-10|log|ops1|firing",
+        f"CloseHeld|-|2026-10|webhook|{plans[1].recipient}|firing",
+    }
+    assert {p.idempotency_key(close_held("resolved")) for p in plans}.isdisjoint(keys)
+
+
+def test_a_held_close_says_what_is_held_why_and_how_to_force() -> None:
+    values = {
+        "reasons": [
+            "contact_watermark", "source_watermark:crm", "profile_unknown:12", "data_stale",
+            "new_reason",
+        ]
+    }  # fmt: skip
+    text = close_held_summary("2026-10", values, "firing", "scorer words")
+    assert text.startswith("the close of 2026-10 is held: ")
+    assert "WeCom contact events up to the period's end" in text
+    assert "bank source crm has not declared itself complete" in text
+    assert "12 contacts added in the period still wait for their WeCom profile" in text
+    assert "WeCom data is stale" in text
+    assert "new_reason" in text  # a reason unknown here is shown as sent
+    assert "POST /v1/periods/2026-10/close?force=true closes it anyway" in text
+    # no usable reasons: the scorer's words stand in
+    assert "is held: scorer words." in close_held_summary(
+        "2026-10", {"reasons": 3}, "firing", "scorer words"
+    )
+    resolved = close_held_summary("2026-10", values, "resolved", "forced by ops")
+    assert resolved == "the close of 2026-10 is no longer held: the period closed (forced by ops)"
+
+
+def test_only_a_held_close_gets_the_notifiers_words() -> None:
+    values = {"reasons": ["data_stale"]}
+    assert notice_summary("DataStale", "2026-11-30", values, "firing", "no events") == "no events"
+    assert "WeCom data is stale" in notice_summary("CloseHeld", "2026-10", values, "firing", "")
+
+
+def test_a_held_close_has_a_title_in_digests() -> None:
+    held = DigestItem(
+        1, "CloseHeld", "firing", None, "2026-10", None, None, None, "the close of 2026-10 is held",
+        datetime(2026, 11, 1, tzinfo=UTC),
+    )  # fmt: skip
+    assert "关账暂缓 Close held" in markdown_parts(Digest("ops1", "2026-10", (held,)), 4096)[0]
 
 
 # the routing file

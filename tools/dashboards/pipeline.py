@@ -9,6 +9,23 @@ from grafana_foundation_sdk.builders import stat, timeseries
 
 from tools.dashboards.common import PROMETHEUS, Numbering, promql
 
+# A held close exists as a series only while some period is held: `OR_NONE` gives the panels a
+# zero when none is, labelled so that the legend reads "none held".
+HELD = "scorer_close_held"
+OR_NONE = 'or on() label_replace(vector(0), "period", "none held", "", "")'
+
+
+def _stat(n: Numbering, title: str, unit: str, expr: str) -> stat.Panel:
+    return (
+        n(stat.Panel())
+        .title(title)
+        .datasource(PROMETHEUS)
+        .with_target(promql(expr))
+        .unit(unit)
+        .height(4)
+        .span(6)
+    )
+
 
 def _series(n: Numbering, title: str, unit: str, *targets: tuple[str, str]) -> timeseries.Panel:
     panel = n(timeseries.Panel()).title(title).datasource(PROMETHEUS).unit(unit).height(8)
@@ -44,6 +61,14 @@ def build() -> db.Dashboard:
         .height(4)
         .span(8)
     )
+    lookups_waiting = _stat(n, "WeCom lookups waiting", "short", "sum(ingestor_lookup_backlog)")
+    oldest_lookup = _stat(
+        n, "Oldest WeCom lookup waiting", "s", "max(ingestor_lookup_oldest_seconds)"
+    )
+    dead_letters = _stat(
+        n, "Dead letters (last 15 min)", "short", "sum(job:dead_letters:increase15m)"
+    )
+    closes_held = _stat(n, "Period closes held", "short", f"count({HELD} > 0) {OR_NONE}")
     return (
         db.Dashboard("WeCom quota · pipeline health")
         .uid("wq-pipeline-health")
@@ -54,6 +79,10 @@ def build() -> db.Dashboard:
         .with_panel(up)
         .with_panel(lag)
         .with_panel(spool)
+        .with_panel(lookups_waiting)
+        .with_panel(oldest_lookup)
+        .with_panel(dead_letters)
+        .with_panel(closes_held)
         .with_row(n(db.Row("Flow")))
         .with_panel(
             _series(
@@ -83,6 +112,30 @@ def build() -> db.Dashboard:
                     "sum by (code) (increase(ingestor_wecom_crypto_failures_total[15m]))",
                     "{{code}}",
                 ),
+            )
+        )
+        .with_panel(
+            _series(
+                n,
+                "WeCom lookups by outcome",
+                "ops",
+                ("sum by (outcome) (rate(ingestor_lookups_total[1m]))", "{{outcome}}"),
+            )
+        )
+        .with_panel(
+            _series(
+                n,
+                "WeCom lookup backlog: contacts waiting",
+                "short",
+                ("sum(ingestor_lookup_backlog)", "waiting"),
+            )
+        )
+        .with_panel(
+            _series(
+                n,
+                "WeCom lookup backlog: age of the oldest",
+                "s",
+                ("max(ingestor_lookup_oldest_seconds)", "oldest waiting"),
             )
         )
         .with_panel(
@@ -184,6 +237,14 @@ def build() -> db.Dashboard:
                 "Dead letters (last 15 min)",
                 "short",
                 ("job:dead_letters:increase15m", "{{job}}"),
+            )
+        )
+        .with_panel(
+            _series(
+                n,
+                "Period closes held, by period and reason (1 while held)",
+                "short",
+                (f"max by (period, reason) ({HELD}) {OR_NONE}", "{{period}} {{reason}}"),
             )
         )
         .with_panel(

@@ -22,6 +22,7 @@ TITLES = {
     "PaceBehind": "进度落后 Pace behind",
     "AnomalyFlagged": "异常 Anomaly flagged",
     "DataStale": "数据中断 Data stale",
+    "CloseHeld": "关账暂缓 Close held",
 }
 
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from services.notifier.domain.config import Channel, NotifierConfig, Route
+from services.notifier.domain.ops_notices import is_ops_notice
 from shared.schemas import AlertName
 
 OPS = "ops"  # the recipient of last resort when the org chart names nobody
@@ -122,8 +123,9 @@ def plan_for_people(
 
 
 def first_recipients(alert: AlertFacts, config: NotifierConfig) -> list[str]:
-    """The employee's supervisor; ops when the alert has no one (DataStale, no supervisor)."""
-    if alert.supervisor_id:
+    """The employee's supervisor; ops for an ops notice (DataStale, CloseHeld: about the
+    pipeline, whoever the event names) and when the alert has no supervisor."""
+    if alert.supervisor_id and not is_ops_notice(alert.alertname):
         return [alert.supervisor_id]
     return list(config.ops_recipients) or [OPS]
 
