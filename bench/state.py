@@ -184,7 +184,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             with service("scorer", state_run.env(), log) as scorer:
                 async with httpx.AsyncClient(timeout=3600) as client:
                     started = time.monotonic()
-                    r = await client.post(f"{scorer.url}/v1/periods/{MONTH}/close")
+                    r = await client.post(f"{scorer.url}/v1/periods/{MONTH}/close?force=true")
                     close_seconds = time.monotonic() - started
                     r.raise_for_status()
                     closed = r.json()

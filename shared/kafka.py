@@ -160,22 +160,27 @@ class StoredOffsetsListener(ConsumerRebalanceListener):  # type: ignore[misc]
         self,
         consumer: Callable[[], Seekable | None],
         load: Callable[[Iterable[str]], Awaitable[dict[tuple[str, int], int]]],
+        assigned: Callable[[set[TopicPartition]], Awaitable[None]] | None = None,
     ) -> None:
         self._consumer = consumer
         self._load = load
+        self._assigned = assigned
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         return None
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         consumer = self._consumer()
-        if consumer is None or not assigned:
+        if consumer is not None and assigned:
+            stored = await self._load({tp.topic for tp in assigned})
+            for tp in assigned:
+                offset = stored.get((tp.topic, tp.partition))
+                if offset is not None:
+                    consumer.seek(tp, offset)
+        if self._assigned is not None:  # an empty assignment too: the group has answered
+            await self._assigned(assigned)
+        if not assigned:
             return
-        stored = await self._load({tp.topic for tp in assigned})
-        for tp in assigned:
-            offset = stored.get((tp.topic, tp.partition))
-            if offset is not None:
-                consumer.seek(tp, offset)
         log.info(
             "partitions assigned",
             extra={"partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in assigned)},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +44,45 @@ def add(employee_id: str, external_userid: str, at: datetime, state: str = "") -
         "CreateTime": int(at.timestamp()),
         "State": state,
     }
+
+
+def profile(
+    external_userid: str,
+    contact_type: int = 1,
+    corp_name: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """WeCom's profile of a contact (`employee_id` with `add_way` etc. for one follower's view;
+    `found=False` for WeCom's "no such contact"). An add is valid only once this is known."""
+    return {
+        "type": "contact_profile",
+        "external_userid": external_userid,
+        "contact_type": contact_type,
+        "corp_name": corp_name,
+        **extra,
+    }
+
+
+def profiles_for(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A plain WeChat user's profile for every contact these contact events add."""
+    contacts = dict.fromkeys(
+        e.get("ExternalUserID") or e["external_userid"]
+        for e in events
+        if (e.get("ChangeType") or e["change_type"]).startswith("add_")
+    )
+    return [profile(c) for c in contacts]
+
+
+def staff_account(
+    employee_id: str, unionid: str | None = None, external_userid: str | None = None
+) -> dict[str, Any]:
+    """From HR: an employee's own personal WeChat."""
+    record: dict[str, Any] = {"type": "staff_account", "employee_id": employee_id}
+    if unionid is not None:
+        record["unionid"] = unionid
+    if external_userid is not None:
+        record["external_userid"] = external_userid
+    return record
 
 
 def at(day: str, hour: int = 10) -> datetime:

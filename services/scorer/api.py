@@ -16,7 +16,7 @@ from shared.calendar import Period, parse_period
 from shared.http import JSONResponse, error
 
 MAX_PAGE = 100_000
-Closer = Callable[[Period, str], Awaitable[dict[str, Any]]]
+Closer = Callable[[Period, str, bool], Awaitable[dict[str, Any]]]
 PUBLIC_FIELDS = tuple(c for c in COLUMNS if c not in ("period", "role", "computed_at"))
 
 
@@ -99,7 +99,9 @@ def score_routes(pool: Callable[[], asyncpg.Pool], scorer: Scorer, close: Closer
         period = _period(request.path_params["period"])
         if isinstance(period, Response):
             return period
-        return JSONResponse(await close(period, "api"))
+        force = request.query_params.get("force", "").lower() in ("1", "true", "yes")
+        result = await close(period, "api-force" if force else "api", force)
+        return JSONResponse(result, status_code=200 if result["closed"] else 409)
 
     return [
         Route("/v1/scores", scores, methods=["GET"]),

@@ -7,15 +7,18 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
 import orjson
+from aiokafka import TopicPartition
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 from starlette.applications import Starlette
 
 from services.scorer.api import score_routes
+from services.scorer.close_gate import CloseGate, HeldCloses
 from services.scorer.closing import PeriodCloser
 from services.scorer.gauges import ScorerGauges
 from services.scorer.pipeline import ScoringPipeline
@@ -24,6 +27,7 @@ from services.scorer.schedule import Schedule
 from services.scorer.scoring import Scorer
 from services.scorer.settings import ScorerSettings
 from shared.calendar import BusinessCalendar, CalendarOverrides, Period
+from shared.clock import Clock
 from shared.db import apply_migrations, create_pool
 from shared.http import error_handlers, openapi_route, ops_routes
 from shared.kafka import (
@@ -48,7 +52,8 @@ class _State:
         return self.pool
 
 
-def create_app(settings: ScorerSettings) -> Starlette:
+def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starlette:
+    """`clock` can be given by tests (a clock they move); otherwise the settings' clock."""
     state = _State()
     topics = settings.topics
     overrides = (
@@ -57,7 +62,7 @@ def create_app(settings: ScorerSettings) -> Starlette:
         else None
     )
     calendar = BusinessCalendar(overrides, tz=settings.tz)
-    clock = settings.clock()
+    clock = clock or settings.clock()
     broker = make_broker(settings.kafka_bootstrap_servers, "scorer")
     consumed = [topics.contact_events, topics.bank_records]
 
@@ -87,6 +92,13 @@ def create_app(settings: ScorerSettings) -> Starlette:
     async def load(tps: Any) -> dict[tuple[str, int], int]:
         return await load_offsets(state.get_pool(), settings.scorer_group_id, tps)
 
+    async def contact_partitions(assigned: set[TopicPartition]) -> None:
+        mine = sorted(tp.partition for tp in assigned if tp.topic == topics.contact_events)
+        if mine:
+            await pipeline.assigned(topics.contact_events, mine)
+        if closer.gate is not None:
+            closer.gate.consuming = True
+
     async def undecoded(_: Any) -> None:
         """The pipeline decodes the records itself (orjson, once): no body for FastStream."""
 
@@ -100,7 +112,7 @@ def create_app(settings: ScorerSettings) -> Starlette:
         max_partition_fetch_bytes=8 * 1024 * 1024,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        listener=StoredOffsetsListener(lambda: subscriber.consumer, load),
+        listener=StoredOffsetsListener(lambda: subscriber.consumer, load, contact_partitions),
         decoder=undecoded,
     )
 
@@ -111,6 +123,15 @@ def create_app(settings: ScorerSettings) -> Starlette:
 
     scorer = Scorer(settings.rules(), calendar, settings.anomaly_alert_threshold, clock=clock)
     closer = PeriodCloser(scorer, publisher, topics.breaches)
+    closer.gate = CloseGate(
+        calendar,
+        topics.contact_events,
+        settings.completeness(),
+        timedelta(days=settings.retention_days),
+        timedelta(hours=settings.profile_wait_hours),
+        settings.data_stale_working_hours,
+        closer.publish,
+    )
     refresher = Refresher(state.get_pool, scorer, after=closer.after_refresh)
     schedule = Schedule(
         state.get_pool,
@@ -125,11 +146,12 @@ def create_app(settings: ScorerSettings) -> Starlette:
     probes: list[Probe] = [
         ConsumerLagProbe(lambda: subscriber.consumer, state.get_pool, settings.scorer_group_id),
         ScorerGauges(state.get_pool),
+        HeldCloses(state.get_pool),
     ]
 
-    async def close(period: Period, closed_by: str) -> dict[str, Any]:
+    async def close(period: Period, closed_by: str, force: bool) -> dict[str, Any]:
         async with state.get_pool().acquire() as conn:
-            return await closer.close(conn, period, closed_by)
+            return await closer.close(conn, period, closed_by, force=force)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

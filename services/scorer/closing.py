@@ -19,6 +19,7 @@ from typing import Any
 from faststream.kafka import KafkaBroker
 from prometheus_client import Counter
 
+from services.scorer.close_gate import CloseGate
 from services.scorer.scoring import Scorer, store_scores
 from shared.calendar import Period, PeriodKind, parse_period
 from shared.db import Connection
@@ -61,11 +62,18 @@ def target_breach(
 
 
 class PeriodCloser:
-    def __init__(self, scorer: Scorer, broker: KafkaBroker, breaches_topic: str) -> None:
+    def __init__(
+        self,
+        scorer: Scorer,
+        broker: KafkaBroker,
+        breaches_topic: str,
+        gate: CloseGate | None = None,
+    ) -> None:
         self._scorer = scorer
         self._broker = broker
         self._topic = breaches_topic
         self._closing = 0
+        self.gate = gate
 
     async def publish(self, breaches: Sequence[BreachEvent]) -> None:
         """Publish and wait for every acknowledgement; a failure fails the caller's
@@ -83,14 +91,35 @@ class PeriodCloser:
         return self._closing > 0
 
     async def close(
-        self, conn: Connection, period: Period, closed_by: str, now: datetime | None = None
+        self,
+        conn: Connection,
+        period: Period,
+        closed_by: str,
+        now: datetime | None = None,
+        force: bool = False,
     ) -> dict[str, Any]:
-        """Close `period` as of `now` (the schedule's moment; the clock's by default)."""
+        """Close `period` as of `now` (the schedule's moment; the clock's by default) once
+        its inputs are complete: otherwise nothing happens and the answer says why
+        (`closed` false, `held` the reasons), unless `force` (which the log records)."""
+        now = now or self._scorer.clock()
+        # closed already: closing again is idempotent (and releases a hold a crash left)
+        closed = await conn.fetchval("SELECT 1 FROM period_close WHERE period = $1", period.key)
+        holds = [] if self.gate is None or closed else await self.gate.holds(conn, period, now)
+        if holds and not force:
+            return {"period": period.key, "closed": False, "held": holds}
+        if holds:
+            log.warning(
+                "period closed by force past incomplete inputs",
+                extra={"period": period.key, "closed_by": closed_by, "holds": holds},
+            )
         self._closing += 1
         try:
-            return await self._close(conn, period, closed_by, now or self._scorer.clock())
+            result = await self._close(conn, period, closed_by, now)
         finally:
             self._closing -= 1
+        if self.gate is not None:
+            await self.gate.release(conn, period, now)
+        return {**result, "forced_past": holds} if holds else result
 
     async def _close(
         self, conn: Connection, period: Period, closed_by: str, now: datetime

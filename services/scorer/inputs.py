@@ -13,7 +13,7 @@ from services.scorer.domain import anomaly
 from services.scorer.domain.anomaly import EmployeeTally, PeerBaseline, PeriodTail
 from services.scorer.domain.dense_block import Add
 from services.scorer.domain.quality import ChatStats
-from services.scorer.domain.validity import ContactFacts, Removal
+from services.scorer.domain.validity import HANDOVER_MATCH, ContactFacts, Removal
 from shared.calendar import Period
 from shared.db import Connection
 
@@ -70,12 +70,23 @@ SELECT r.employee_id, r.external_userid, r.first_added_at, r.add_count,
        r.mass_msgs,
        COALESCE(c.first_employee_id = r.employee_id AND c.first_added_at = r.first_added_at,
                 false) AS new_to_bank,
+       c.profile_found,
+       COALESCE((SELECT min(s.employee_id) FROM staff_account s
+                  WHERE s.external_userid = r.external_userid),
+                (SELECT min(s.employee_id) FROM staff_account s
+                  WHERE s.unionid = c.unionid)) AS staff_account_of,
+       EXISTS (SELECT 1 FROM contact_removal x
+                WHERE x.external_userid = r.external_userid AND x.source = 'DELETE_BY_TRANSFER'
+                  AND x.employee_id <> r.employee_id
+                  AND x.removed_at BETWEEN r.first_added_at - $4::interval
+                                       AND r.first_added_at + $4::interval) AS handed_over,
        COALESCE((SELECT array_agg(ROW(x.removed_at, x.removed_by, x.source) ORDER BY x.removed_at)
                    FROM contact_removal x
                   WHERE x.employee_id = r.employee_id AND x.external_userid = r.external_userid
                     AND x.removed_at >= r.first_added_at), '{}') AS removals,
        EXISTS (SELECT 1 FROM employee e WHERE e.employee_id = r.external_userid)
-         AS is_employee_account
+         AS is_employee_account,
+       r.seen_at
   FROM employee_contact r
   LEFT JOIN contact c USING (external_userid)
  WHERE r.employee_id = ANY($1::text[]) AND r.first_added_at >= $2 AND r.first_added_at < $3
@@ -93,12 +104,19 @@ def _removals(raw: Sequence[tuple[datetime, str, str | None]]) -> tuple[Removal,
 async def relations(
     conn: Connection, period: Period, ids: Sequence[str], tz: ZoneInfo
 ) -> list[ContactFacts]:
-    rows = await conn.fetch(RELATIONS_SQL, list(ids), period.start_at(tz), period.end_at(tz))
+    rows = await conn.fetch(
+        RELATIONS_SQL, list(ids), period.start_at(tz), period.end_at(tz), HANDOVER_MATCH
+    )
     if rows and tuple(rows[0].keys()) != _FACT_FIELDS:
         raise RuntimeError("RELATIONS_SQL columns are not ContactFacts' fields in order")
-    head = len(_FACT_FIELDS) - 2  # the columns taken as they are (checked above)
+    head = len(_FACT_FIELDS) - 3  # the columns taken as they are (checked above)
     return [
-        ContactFacts(*r[:head], removals=_removals(r[head]), is_employee_account=r[head + 1])  # type: ignore[misc]
+        ContactFacts(  # type: ignore[misc]
+            *r[:head],
+            removals=_removals(r[head]),
+            is_employee_account=r[head + 1],
+            seen_at=r[head + 2],
+        )
         for r in rows
     ]
 

@@ -21,7 +21,7 @@ import orjson
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
-from services.scorer import repository, state
+from services.scorer import progress, repository, state
 from shared.clock import Clock, system_clock
 from shared.kafka import lock_offsets, store_offsets, unseen
 from shared.metrics import LATENCY_BUCKETS
@@ -32,6 +32,8 @@ from shared.schemas import (
     EmployeeRecord,
     IngestRecord,
     MessageRecord,
+    SourceWatermarkRecord,
+    StaffAccountRecord,
     TargetRecord,
     parse_topic_record,
 )
@@ -54,6 +56,8 @@ EVENT_TO_STATE = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 RECORDS = Counter("scorer_records_total", "Records consumed by outcome", ["outcome"])
+for _outcome in ("applied", "duplicate", "dead_letter"):  # exported at 0 from the start
+    RECORDS.labels(_outcome)
 ODD_TIMES = Counter(
     "scorer_events_odd_time_total",
     "Events kept but flagged: event time far in the future or before the retention horizon",
@@ -61,6 +65,15 @@ ODD_TIMES = Counter(
 )
 
 DeadLetter = Callable[[Any, str], Awaitable[None]]
+# Failures caused by a record's content (PostgreSQL refusing a value or a constraint, our own
+# code meeting a shape it cannot handle), as opposed to the database being unavailable.
+# A bug of ours (a TypeError on every record of a kind) is not isolated record by record: it
+# stops the partition, loudly, until fixed, instead of dead-lettering the whole stream.
+POISON_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.ProgramLimitExceededError,
+)
 FUTURE_SLACK = timedelta(hours=1)
 PAST_HORIZON = timedelta(days=400)
 
@@ -73,6 +86,10 @@ class Decoded:
     links: list[CustomerLinkRecord] = field(default_factory=list)
     profiles: list[ContactProfileRecord] = field(default_factory=list)
     messages: list[MessageRecord] = field(default_factory=list)
+    staff_accounts: list[StaffAccountRecord] = field(default_factory=list)
+    source_watermarks: list[SourceWatermarkRecord] = field(default_factory=list)
+    # per (topic, partition) of contact events: the latest event time consumed
+    progress: dict[tuple[str, int], datetime] = field(default_factory=dict)
 
     def add(self, record: IngestRecord) -> None:
         bucket: dict[type, list[Any]] = {
@@ -82,6 +99,8 @@ class Decoded:
             CustomerLinkRecord: self.links,
             ContactProfileRecord: self.profiles,
             MessageRecord: self.messages,
+            StaffAccountRecord: self.staff_accounts,
+            SourceWatermarkRecord: self.source_watermarks,
         }
         bucket[type(record)].append(record)
 
@@ -90,12 +109,15 @@ def decode(raw: Any) -> IngestRecord:
     return parse_topic_record(orjson.loads(raw.value))
 
 
-def flag_odd_time(event: ContactEvent, now: datetime) -> None:
+def flag_odd_time(event: ContactEvent, now: datetime) -> bool:
+    """Count an event from the future (a sender's clock, a bug); True for one."""
     if event.occurred_at > now + FUTURE_SLACK:
         ODD_TIMES.labels("future").inc()
         log.warning("event from the future kept", extra={"event_id": event.event_id})
-    elif event.occurred_at < now - PAST_HORIZON:
+        return True
+    if event.occurred_at < now - PAST_HORIZON:
         ODD_TIMES.labels("past").inc()
+    return False
 
 
 class ScoringPipeline:
@@ -114,8 +136,14 @@ class ScoringPipeline:
         self._group = group
         self._tz = tz
         self._dead_letter = dead_letter
+        self._undecodable: set[tuple[str, int, int]] = set()  # this batch's, dead-lettered
         self._full_batch = full_batch
         self._catching_up = False
+
+    async def assigned(self, topic: str, partitions: Sequence[int]) -> None:
+        """Partitions of the contact-event topic just assigned (closing waits for them)."""
+        async with self._pool().acquire() as conn:
+            await progress.record_assignment(conn, topic, partitions, self._clock())
 
     def catching_up(self) -> bool:
         """The last batch was at least half full: a backlog is waiting in Kafka (steady traffic
@@ -128,6 +156,49 @@ class ScoringPipeline:
         if not records:
             return
         BATCH_SIZE.observe(len(records))
+        self._undecodable.clear()
+        await self._apply_isolating(records)
+        # transport latency against Kafka's own timestamps: the machine's clock, not the
+        # business clock (which tests may shift to another day)
+        now_ms = system_clock().timestamp() * 1000
+        for r in records:
+            EVENT_TO_STATE.observe(max(0.0, (now_ms - r.timestamp) / 1000))
+
+    async def _apply_isolating(self, records: Sequence[Any]) -> None:
+        """Apply the records in one transaction; when the data itself makes that fail (a
+        record PostgreSQL refuses, one our code cannot handle), apply each half on its own, in
+        order, down to the one record that fails: it goes alone to the dead-letter topic with
+        the error and its offset is stored, so the rest of the batch and of the partition
+        proceed. A failure of the database itself (connection lost, a deadlock) is not the
+        data's: it propagates, and the whole batch is tried again."""
+        try:
+            await self._apply(records)
+        except POISON_ERRORS as exc:
+            if len(records) > 1:
+                middle = len(records) // 2
+                await self._apply_isolating(records[:middle])
+                await self._apply_isolating(records[middle:])
+                return
+            await self._isolate(records[0], exc)
+
+    async def _isolate(self, raw: Any, exc: BaseException) -> None:
+        reason = f"could not be applied: {type(exc).__name__}: {exc}"
+        log.error(
+            "record dead-lettered",
+            extra={
+                "topic": raw.topic,
+                "partition": raw.partition,
+                "offset": raw.offset,
+                "error": reason,
+            },
+        )
+        await self._dead_letter(raw, reason)
+        async with self._pool().acquire() as conn, conn.transaction():
+            await lock_offsets(conn, self._group, [raw])
+            await store_offsets(conn, self._group, [raw])
+        RECORDS.labels("dead_letter").inc()
+
+    async def _apply(self, records: Sequence[Any]) -> None:
         started = time.perf_counter()
         now = self._clock()
         dirty: state.Dirty = set()
@@ -141,17 +212,15 @@ class ScoringPipeline:
             new_messages = await state.apply_messages(conn, decoded.messages, self._tz, dirty)
             await state.apply_contact_facts(conn, decoded.links, decoded.profiles, self._tz, dirty)
             await state.apply_org(conn, decoded.employees, decoded.targets, self._tz, dirty, now)
+            await state.apply_staff_accounts(conn, decoded.staff_accounts, self._tz, dirty)
+            await progress.record_sources(conn, decoded.source_watermarks)
+            await progress.record_partitions(conn, decoded.progress, now)
             await repository.mark_dirty(conn, dirty)
             await store_offsets(conn, self._group, records)
         TX_SECONDS.observe(time.perf_counter() - started)
         duplicates = len(decoded.events) - len(new_events) + len(decoded.messages) - new_messages
         RECORDS.labels("applied").inc(len(fresh) - duplicates)
         RECORDS.labels("duplicate").inc(duplicates + len(records) - len(fresh))
-        # transport latency against Kafka's own timestamps: the machine's clock, not the
-        # business clock (which tests may shift to another day)
-        now_ms = system_clock().timestamp() * 1000
-        for r in fresh:
-            EVENT_TO_STATE.observe(max(0.0, (now_ms - r.timestamp) / 1000))
 
     async def _decode_all(self, records: Sequence[Any], now: datetime) -> Decoded:
         out = Decoded()
@@ -159,10 +228,19 @@ class ScoringPipeline:
             try:
                 record = decode(raw)
             except (ValueError, ValidationError) as exc:
-                RECORDS.labels("dead_letter").inc()
-                await self._dead_letter(raw, f"{type(exc).__name__}: {exc}")
+                spot = (raw.topic, raw.partition, raw.offset)
+                if spot not in self._undecodable:  # once, however often the batch is split
+                    self._undecodable.add(spot)
+                    RECORDS.labels("dead_letter").inc()
+                    await self._dead_letter(raw, f"{type(exc).__name__}: {exc}")
                 continue
             if isinstance(record, ContactEvent):
-                flag_odd_time(record, now)
+                if flag_odd_time(record, now):
+                    out.add(record)  # kept, but it says nothing of how far the stream is
+                    continue
+                where = (raw.topic, raw.partition)
+                latest = out.progress.get(where)
+                if latest is None or record.occurred_at > latest:
+                    out.progress[where] = record.occurred_at
             out.add(record)
         return out

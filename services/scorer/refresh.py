@@ -95,6 +95,22 @@ SELECT c.employee_id, k
 ON CONFLICT DO NOTHING
 """
 
+# Adds whose wait for their contact's profile ended (they turn `unverified`): the wait runs
+# from when the scorer stored the add (`seen_at`), not from its event time.
+PROFILE_WAIT_ENDED_SQL = """
+INSERT INTO score_dirty (employee_id, period)
+SELECT r.employee_id, k
+  FROM employee_contact r
+  LEFT JOIN contact c USING (external_userid),
+       LATERAL (SELECT r.first_added_at AT TIME ZONE $4 AS t) l,
+       LATERAL unnest(ARRAY[to_char(l.t, 'YYYY-MM-DD'), to_char(l.t, 'IYYY-"W"IW'),
+                            to_char(l.t, 'YYYY-MM'), to_char(l.t, 'YYYY-"Q"Q')]) AS k
+ WHERE c.profile_found IS NULL
+   AND r.seen_at >= $1::timestamptz - $3::interval
+   AND r.seen_at < $2::timestamptz - $3::interval
+ON CONFLICT DO NOTHING
+"""
+
 # How far back the first sweep of a database looks for windows that ended.
 FIRST_SWEEP = timedelta(days=40)
 
@@ -204,12 +220,12 @@ class Refresher:
                 raise
 
     async def sweep(self) -> None:
-        """Mark what time has changed: relations whose retention or engagement window ended
-        since the last sweep, and every row of a still-open period (pace and projection move
-        with working time). The last sweep's time is kept in the database (`refresh_sweep`),
-        locked while sweeping: instances sweep one after the other, each from where the last
-        one stopped, and a restart (or a scorer down for days) goes on from there. The first
-        sweep of a database goes FIRST_SWEEP back."""
+        """Mark what time has changed: relations whose retention or engagement window, or
+        whose wait for a profile, ended since the last sweep, and every row of a still-open
+        period (pace and projection move with working time). The last sweep's time is kept in
+        the database (`refresh_sweep`), locked while sweeping: instances sweep one after the
+        other, each from where the last one stopped, and a restart (or a scorer down for days)
+        goes on from there. The first sweep of a database goes FIRST_SWEEP back."""
         now = self._scorer.clock()
         rules = self._scorer.rules
         tz = self._scorer.calendar.tz.key
@@ -219,6 +235,7 @@ class Refresher:
             since = last if last is not None else now - FIRST_SWEEP
             for days in windows:
                 await conn.execute(WINDOW_ENDED_SQL, since, now, timedelta(days=days), tz)
+            await conn.execute(PROFILE_WAIT_ENDED_SQL, since, now, rules.profile_wait, tz)
             await conn.execute(
                 """INSERT INTO score_dirty (employee_id, period)
                    SELECT employee_id, period FROM employee_period_score s

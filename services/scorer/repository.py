@@ -18,6 +18,7 @@ from shared.schemas import (
     CustomerLinkRecord,
     EmployeeRecord,
     MessageRecord,
+    StaffAccountRecord,
     TargetRecord,
 )
 
@@ -128,7 +129,7 @@ async def is_closed(pool: asyncpg.Pool, period: str) -> bool:
 
 
 async def upsert_relations_from_adds(
-    conn: Connection, adds: Sequence[ContactEvent]
+    conn: Connection, adds: Sequence[ContactEvent], seen_at: datetime
 ) -> list[tuple[str, Any]]:
     """Fold a batch's adds into the (employee, contact) relations; returns each touched
     relation's first add time (which a late, earlier add moves back)."""
@@ -146,13 +147,15 @@ async def upsert_relations_from_adds(
     keys = sorted(latest)
     rows = await conn.fetch(
         """INSERT INTO employee_contact AS c (employee_id, external_userid, first_added_at,
-                   last_added_at, add_count, add_way, state, oper_userid)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[],
-                                $5::int[], $6::int[], $7::text[], $8::text[])
+                   last_added_at, add_count, add_way, state, oper_userid, seen_at)
+           SELECT *, $9::timestamptz FROM unnest($1::text[], $2::text[], $3::timestamptz[],
+                                $4::timestamptz[], $5::int[], $6::int[], $7::text[], $8::text[])
            ON CONFLICT (employee_id, external_userid) DO UPDATE SET
                first_added_at = LEAST(c.first_added_at, EXCLUDED.first_added_at),
                last_added_at = GREATEST(c.last_added_at, EXCLUDED.last_added_at),
                add_count = c.add_count + EXCLUDED.add_count,
+               -- a row made by a message or a profile before its add waits from the add
+               seen_at = COALESCE(c.seen_at, EXCLUDED.seen_at),
                -- the latest add by event time describes the relation, whatever came first
                add_way = CASE WHEN c.last_added_at IS NULL
                                  OR EXCLUDED.last_added_at >= c.last_added_at
@@ -175,6 +178,7 @@ async def upsert_relations_from_adds(
         [latest[k].add_way for k in keys],
         [latest[k].state or None for k in keys],
         [latest[k].oper_userid for k in keys],
+        seen_at,
     )
     return [(r["employee_id"], r["first_added_at"]) for r in rows]
 
@@ -210,9 +214,12 @@ async def upsert_contacts_from_adds(
     }
     rows = await conn.fetch(
         """INSERT INTO contact AS c (external_userid, first_added_at, first_employee_id,
-                   contact_type, corp_name, unionid, profile_at)
-           SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::smallint[],
-                                $5::text[], $6::text[], $7::timestamptz[])
+                   contact_type, corp_name, unionid, profile_at, profile_found)
+           SELECT x.*, CASE WHEN x.profile_at IS NOT NULL THEN true END
+             FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::smallint[],
+                         $5::text[], $6::text[], $7::timestamptz[])
+                  AS x(external_userid, first_added_at, first_employee_id, contact_type,
+                       corp_name, unionid, profile_at)
            ON CONFLICT (external_userid) DO UPDATE SET
                first_employee_id = CASE WHEN c.first_added_at IS NULL
                                           OR EXCLUDED.first_added_at < c.first_added_at
@@ -222,7 +229,8 @@ async def upsert_contacts_from_adds(
                contact_type = COALESCE(EXCLUDED.contact_type, c.contact_type),
                corp_name = COALESCE(EXCLUDED.corp_name, c.corp_name),
                unionid = COALESCE(EXCLUDED.unionid, c.unionid),
-               profile_at = GREATEST(c.profile_at, EXCLUDED.profile_at)
+               profile_at = GREATEST(c.profile_at, EXCLUDED.profile_at),
+               profile_found = COALESCE(EXCLUDED.profile_found, c.profile_found)
            RETURNING c.external_userid, c.first_employee_id""",
         ids,
         [first[i].occurred_at for i in ids],
@@ -369,24 +377,49 @@ async def upsert_links(conn: Connection, links: Sequence[CustomerLinkRecord]) ->
     )
 
 
+def _one_per_contact(profiles: Sequence[ContactProfileRecord]) -> list[ContactProfileRecord]:
+    """One row per contact (an upsert may touch a row once): the latest found profile if the
+    batch has one, else the latest answer; with the batch's latest event time."""
+    found = _latest_by([p for p in profiles if p.found], lambda r: r.external_userid)
+    latest = {r.external_userid: r for r in _latest_by(profiles, lambda r: r.external_userid)}
+    out = [
+        p.model_copy(update={"occurred_at": latest[p.external_userid].occurred_at}) for p in found
+    ]
+    known = {p.external_userid for p in out}
+    return out + [p for i, p in latest.items() if i not in known]
+
+
 async def upsert_profiles(conn: Connection, profiles: Sequence[ContactProfileRecord]) -> None:
-    rows = _latest_by(profiles, lambda r: r.external_userid)
+    """The latest profile of each contact by event time. A "no such contact" answer
+    (found=False) ends the wait for a profile but erases nothing WeCom said before; an
+    earlier, found profile arriving after it still brings its facts."""
+    rows = _one_per_contact(profiles)
     if rows:
         await conn.execute(
             """INSERT INTO contact AS c (external_userid, contact_type, corp_name, unionid,
-                       profile_at)
-               SELECT * FROM unnest($1::text[], $2::smallint[], $3::text[], $4::text[],
-                                    $5::timestamptz[])
+                       profile_at, profile_found)
+               SELECT x.external_userid, CASE WHEN x.found THEN x.contact_type END,
+                      CASE WHEN x.found THEN x.corp_name END,
+                      CASE WHEN x.found THEN x.unionid END, x.profile_at, x.found
+                 FROM unnest($1::text[], $2::smallint[], $3::text[], $4::text[],
+                             $5::timestamptz[], $6::bool[])
+                      AS x(external_userid, contact_type, corp_name, unionid, profile_at, found)
                ON CONFLICT (external_userid) DO UPDATE SET
-                   contact_type = EXCLUDED.contact_type, corp_name = EXCLUDED.corp_name,
+                   contact_type = CASE WHEN EXCLUDED.profile_found THEN EXCLUDED.contact_type
+                                       ELSE c.contact_type END,
+                   corp_name = CASE WHEN EXCLUDED.profile_found THEN EXCLUDED.corp_name
+                                    ELSE c.corp_name END,
                    unionid = COALESCE(EXCLUDED.unionid, c.unionid),
-                   profile_at = EXCLUDED.profile_at
-               WHERE c.profile_at IS NULL OR EXCLUDED.profile_at >= c.profile_at""",
+                   profile_at = GREATEST(c.profile_at, EXCLUDED.profile_at),
+                   profile_found = COALESCE(c.profile_found, false) OR EXCLUDED.profile_found
+               WHERE c.profile_at IS NULL OR EXCLUDED.profile_at >= c.profile_at
+                  OR (EXCLUDED.profile_found AND c.profile_found IS NOT TRUE)""",
             [r.external_userid for r in rows],
             [r.contact_type for r in rows],
             [r.corp_name for r in rows],
             [r.unionid for r in rows],
             [r.occurred_at for r in rows],
+            [r.found for r in rows],
         )
     # one row per follower: a contact re-added (or enriched twice) within a batch would make
     # the upsert touch a row twice, which PostgreSQL refuses for the whole batch
@@ -408,6 +441,61 @@ async def upsert_profiles(conn: Connection, profiles: Sequence[ContactProfileRec
             [p.state for p in followers],
             [p.oper_userid for p in followers],
         )
+
+
+async def contacts_never_added(conn: Connection, contacts: set[str]) -> list[str]:
+    """Of these contacts, those no employee has added (yet: a profile may overtake its add)."""
+    if not contacts:
+        return []
+    rows = await conn.fetch(
+        "SELECT external_userid FROM contact "
+        "WHERE external_userid = ANY($1::text[]) AND first_added_at IS NULL",
+        sorted(contacts),
+    )
+    return [r["external_userid"] for r in rows]
+
+
+async def insert_staff_accounts(conn: Connection, records: Sequence[StaffAccountRecord]) -> None:
+    """Each account once (a resent record changes nothing)."""
+    rows = _latest_by(records, lambda r: (r.employee_id, r.unionid, r.external_userid))
+    if not rows:
+        return
+    await conn.execute(
+        """INSERT INTO staff_account (employee_id, unionid, external_userid, as_of, event_id)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[],
+                                $5::text[])
+           ON CONFLICT DO NOTHING""",
+        [r.employee_id for r in rows],
+        [r.unionid for r in rows],
+        [r.external_userid for r in rows],
+        [r.occurred_at for r in rows],
+        [r.event_id for r in rows],
+    )
+
+
+async def contacts_of_staff_accounts(
+    conn: Connection, records: Sequence[StaffAccountRecord]
+) -> set[str]:
+    """The contacts these accounts are: by external_userid, or by the unionid of a profile."""
+    direct = {r.external_userid for r in records if r.external_userid}
+    unionids = sorted({r.unionid for r in records if r.unionid})
+    if unionids:
+        rows = await conn.fetch(
+            "SELECT external_userid FROM contact WHERE unionid = ANY($1::text[])", unionids
+        )
+        direct |= {r["external_userid"] for r in rows}
+    return direct
+
+
+async def unknown_employees(conn: Connection, employee_ids: set[str]) -> list[str]:
+    if not employee_ids:
+        return []
+    rows = await conn.fetch(
+        """SELECT x.e FROM unnest($1::text[]) AS x(e)
+            WHERE NOT EXISTS (SELECT 1 FROM employee WHERE employee_id = x.e)""",
+        sorted(employee_ids),
+    )
+    return [r["e"] for r in rows]
 
 
 async def insert_org_history(conn: Connection, records: Sequence[EmployeeRecord]) -> None:
@@ -516,7 +604,8 @@ async def target_periods_of(
 
 
 SCORE_FIELDS = """employee_id, branch_id, team_id, supervisor_id, role, target, gross_adds,
-       first_adds, new_to_bank, valid_adds, pending_adds, removed_adds, attainment, pace,
+       first_adds, new_to_bank, valid_adds, pending_adds, removed_adds, profile_unknown_adds,
+       unverified_adds, inherited_adds, attainment, pace,
        projection, status, quality_score, quality, anomaly_score, flagged, reasons, computed_at"""
 
 

@@ -55,6 +55,12 @@ class Schedule:
                 await conn.execute("SELECT pg_advisory_unlock(hashtext('scorer-schedule'))")
 
     async def close_due(self, conn: Connection, now: datetime) -> None:
+        gate = self._closer.gate
+        if gate is not None:  # a hold left by a crash between a close and its release
+            for row in await conn.fetch(
+                "SELECT h.period FROM close_hold h JOIN period_close c USING (period)"
+            ):
+                await gate.release(conn, parse_period(row["period"]), now)
         keys = await conn.fetch(
             """SELECT DISTINCT period FROM employee_period_stats
                UNION SELECT DISTINCT period FROM target
@@ -68,7 +74,10 @@ class Schedule:
                 continue
             if period.kind in self._close_kinds and period.end_at(tz) + self._grace <= now:
                 result = await self._closer.close(conn, period, "schedule", now)
-                log.info("period closed at its deadline", extra=result)
+                if result["closed"]:
+                    log.info("period closed at its deadline", extra=result)
+                elif self._closer.gate is not None:
+                    await self._closer.gate.hold(conn, period, result["held"], now)
 
     async def pace_checkpoints(self, conn: Connection, now: datetime) -> None:
         calendar = self._scorer.calendar

@@ -20,6 +20,9 @@ from services.scorer.domain.quota import evaluate
 from services.scorer.domain.reuse import ReuseCache
 from services.scorer.domain.rules import ScoringRules
 from services.scorer.domain.validity import (
+    INHERITED,
+    PROFILE_UNKNOWN,
+    UNVERIFIED,
     ContactStatus,
     ContactVerdict,
     apply_state_cap,
@@ -60,6 +63,16 @@ def chunked(
     if current:
         chunks.append(current)
     return chunks
+
+
+def waiting_and_apart(verdicts: Sequence[ContactVerdict]) -> dict[str, int]:
+    """Adds still waiting for their contact's profile (part of the pending adds), adds judged
+    without one (`unverified`), and inherited customers (counted apart from new adds)."""
+    return {
+        "profile_unknown_adds": sum(1 for v in verdicts if v.has(PROFILE_UNKNOWN)),
+        "unverified_adds": sum(1 for v in verdicts if v.has(UNVERIFIED)),
+        "inherited_adds": sum(1 for v in verdicts if v.has(INHERITED)),
+    }
 
 
 class Scorer:
@@ -283,6 +296,7 @@ class Scorer:
                     "valid_adds": figures.valid_adds,
                     "pending_adds": figures.pending_adds,
                     "removed_adds": sum(1 for v in verdicts if v.removed_in_window is not None),
+                    **waiting_and_apart(verdicts),
                     "attainment": figures.attainment,
                     "pace": figures.pace,
                     "projection": figures.projection,
@@ -313,6 +327,9 @@ COLUMNS = (
     "valid_adds",
     "pending_adds",
     "removed_adds",
+    "profile_unknown_adds",
+    "unverified_adds",
+    "inherited_adds",
     "attainment",
     "pace",
     "projection",
@@ -331,6 +348,9 @@ _TYPES = (
     "text",
     "text",
     "text",
+    "int",
+    "int",
+    "int",
     "int",
     "int",
     "int",

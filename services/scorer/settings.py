@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from pydantic import Field
 
+from services.scorer.domain.completeness import CompletenessRules
 from services.scorer.domain.rules import DEFAULT_PEER_PATTERNS, QualityWeights, ScoringRules
 from shared.calendar import PeriodKind
 from shared.settings import DatabaseSettings
@@ -28,6 +29,15 @@ class ScorerSettings(DatabaseSettings):
     require_assignment: bool = False
     max_adds_per_state_per_day: int | None = None
     quality_weights: QualityWeights = QualityWeights()
+    # An add is never valid before its contact's profile is known: after this long without one
+    # (from when the scorer first stored the add) it is `unverified`, invalid unless the bank
+    # counts them.
+    profile_wait_hours: float = Field(default=72.0, ge=0)
+    count_unverified_as_valid: bool = False
+    # Inherited customers (add_way 202, handovers) are counted apart unless the bank says so;
+    # a bank may treat add_way 201 (shared by a colleague) as inherited too.
+    count_inherited_as_valid: bool = False
+    inherit_shared_by_colleague: bool = False
 
     # Time-driven work.
     close_period_kinds: list[PeriodKind] = Field(
@@ -37,6 +47,11 @@ class ScorerSettings(DatabaseSettings):
     pace_checkpoints: list[int] = Field(default_factory=lambda: [10, 20])
     data_stale_working_hours: float = Field(default=4.0, gt=0)
     schedule_interval_seconds: float = Field(default=30.0, gt=0)
+    # A period closes at its deadline only once its inputs are complete (close_gate.py): the
+    # bank sources that must first send a `source_watermark` through its end (none by
+    # default), and how long a quiet contact-event partition may hold a close back.
+    close_required_sources: list[str] = Field(default_factory=list)
+    close_idle_partition_seconds: float = Field(default=1800.0, gt=0)
 
     def rules(self) -> ScoringRules:
         return ScoringRules(
@@ -47,6 +62,16 @@ class ScorerSettings(DatabaseSettings):
             require_assignment=self.require_assignment,
             max_adds_per_state_per_day=self.max_adds_per_state_per_day,
             quality_weights=self.quality_weights,
+            profile_wait_hours=self.profile_wait_hours,
+            count_unverified_as_valid=self.count_unverified_as_valid,
+            count_inherited_as_valid=self.count_inherited_as_valid,
+            inherit_shared_by_colleague=self.inherit_shared_by_colleague,
+        )
+
+    def completeness(self) -> CompletenessRules:
+        return CompletenessRules(
+            required_sources=frozenset(self.close_required_sources),
+            idle_partition=timedelta(seconds=self.close_idle_partition_seconds),
         )
 
     @property

@@ -4,24 +4,35 @@ recomputed marked dirty in the same transaction."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
+
+from prometheus_client import Counter
 
 from services.scorer import repository
 from services.scorer.domain.quota import gross_add_increments
 from shared.calendar import local_date, period_keys_of
 from shared.db import Connection
 from shared.schemas import (
+    DELETE_BY_TRANSFER,
     ChangeType,
     ContactEvent,
     ContactProfileRecord,
     CustomerLinkRecord,
     EmployeeRecord,
     MessageRecord,
+    StaffAccountRecord,
     TargetRecord,
 )
 
+log = logging.getLogger(__name__)
+UNMATCHED = Counter(
+    "scorer_unmatched_records_total",
+    "Records kept although they match nothing (yet), by kind and reason",
+    ["kind", "reason"],
+)
 Dirty = set[tuple[str, str]]
 
 
@@ -53,7 +64,7 @@ async def apply_contact_events(
     ]
     for e in fresh:
         _mark(dirty, e.employee_id, e.occurred_at, tz)
-    for employee_id, first_added in await repository.upsert_relations_from_adds(conn, adds):
+    for employee_id, first_added in await repository.upsert_relations_from_adds(conn, adds, now):
         _mark(dirty, employee_id, first_added, tz)
     await repository.upsert_contacts_from_adds(conn, adds)
     # Whether a relation is new to the bank depends on who added the contact first, which a
@@ -65,6 +76,12 @@ async def apply_contact_events(
     ):
         _mark(dirty, employee_id, first_added, tz)
     for employee_id, first_added in await repository.insert_removals(conn, removals):
+        _mark(dirty, employee_id, first_added, tz)
+    # A handover's DELETE_BY_TRANSFER makes the receiver's add of the contact inherited,
+    # whichever of the two arrived first.
+    for employee_id, first_added in await repository.relations_of(
+        conn, {e.external_userid for e in removals if e.source == DELETE_BY_TRANSFER}
+    ):
         _mark(dirty, employee_id, first_added, tz)
     # DataStale watches WeCom's live stream: the nightly reconciliation's corrections are not it
     live = [e for e in fresh if e.origin != "reconciliation"]
@@ -98,6 +115,36 @@ async def apply_contact_facts(
     touched = {r.external_userid for r in links} | {r.external_userid for r in profiles}
     for employee_id, first_added in await repository.relations_of(conn, touched):
         _mark(dirty, employee_id, first_added, tz)
+    # A profile usually overtakes its add (another topic): kept, and counted so that a source
+    # of profiles for contacts nobody adds shows.
+    orphans = await repository.contacts_never_added(conn, {r.external_userid for r in profiles})
+    if orphans:
+        UNMATCHED.labels("contact_profile", "contact_not_added").inc(len(orphans))
+        log.info(
+            "profiles kept for contacts no employee has added (yet)",
+            extra={"contacts": len(orphans), "examples": orphans[:5]},
+        )
+
+
+async def apply_staff_accounts(
+    conn: Connection, records: Sequence[StaffAccountRecord], tz: ZoneInfo, dirty: Dirty
+) -> None:
+    """HR's staff accounts: every relation with such a contact is judged again (whether the
+    adds came before or after). An account of an employee HR has not sent yet is kept all the
+    same, and counted."""
+    if not records:
+        return
+    await repository.insert_staff_accounts(conn, records)
+    contacts = await repository.contacts_of_staff_accounts(conn, records)
+    for employee_id, first_added in await repository.relations_of(conn, contacts):
+        _mark(dirty, employee_id, first_added, tz)
+    unknown = await repository.unknown_employees(conn, {r.employee_id for r in records})
+    if unknown:
+        UNMATCHED.labels("staff_account", "unknown_employee").inc(len(unknown))
+        log.warning(
+            "staff accounts kept for employees HR has not sent (yet)",
+            extra={"employees": len(unknown), "examples": unknown[:5]},
+        )
 
 
 async def apply_org(

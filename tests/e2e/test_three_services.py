@@ -52,6 +52,8 @@ async def test_request_to_webhook(infra: Infra, database: str, tmp_path: Path) -
                 f.target("employee", "m1", "2026-Q3", 5),
                 f.add("m1", "wo-a", f.at("2026-09-29")),
                 f.add("m1", "wo-b", f.at("2026-09-30")),
+                f.profile("wo-a"),
+                f.profile("wo-b"),
             ]
             r = await http.post(
                 f"{ingestor}/v1/events",
@@ -69,7 +71,9 @@ async def test_request_to_webhook(infra: Infra, database: str, tmp_path: Path) -
 
             rows = await eventually(quarter, lambda e: bool(e) and e[0]["gross_adds"] == 2)
             assert rows[0]["target"] == 5
-            assert (await http.post(f"{scorer}/v1/periods/2026-Q3/close")).status_code == 200
+            assert (
+                await http.post(f"{scorer}/v1/periods/2026-Q3/close?force=true")
+            ).status_code == 200
             hooks = await sink.wait_for(1)
             labels = hooks[0]["alerts"][0]["labels"]
             assert labels["alertname"] == "TargetMissed"

@@ -33,6 +33,7 @@ Figures = dict[str, tuple[int, ...]]
 @dataclass(frozen=True)
 class Workload:
     employees: list[dict[str, Any]]
+    """The bank records loaded first: the employees, then every added contact's profile."""
     events: list[dict[str, Any]]
 
     @property
@@ -54,7 +55,8 @@ def workload(events: int = 1200, seed: int = 7) -> Workload:
             record["ChangeType"] = rng.choice(["del_follow_user", "del_external_contact"])
         record["CreateTime"] += n % 60
         out.append(record)
-    return Workload(employees, out)
+    # the contacts' profiles with the org records: an add is valid only once its profile is known
+    return Workload([*employees, *f.profiles_for(out)], out)
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,7 @@ def scorer_settings(
         kafka_bootstrap_servers=infra.kafka_bootstrap,
         database_url=SecretStr(infra.app_dsn(database)),
         database_migration_url=SecretStr(infra.owner_dsn(database)),
-        close_period_kinds=[],
-        **overrides,
+        **{"close_period_kinds": [], **overrides},
     )
 
 

@@ -53,7 +53,8 @@ EXPECTED_COLUMNS: dict[tuple[str, str], list[str]] = {
         "branch", "customer_match", "engagement", "retention", "responsiveness", "personal_touch",
     ],
     ("business-overview.json", "Teams"): [
-        "branch", "team", "employees", "target", "valid_adds", "pending_adds", "removed_adds",
+        "branch", "team", "employees", "target", "valid_adds", "pending_adds",
+        "profile_unknown_adds", "unverified_adds", "inherited_adds", "removed_adds",
         "attainment", "on_track", "behind", "met", "missed", "quality_score", "anomaly_score",
         "flagged",
     ],
@@ -70,6 +71,7 @@ EXPECTED_COLUMNS: dict[tuple[str, str], list[str]] = {
     ("employee-drilldown.json", "Period figures"): [
         "target", "valid_adds", "gross_adds", "pending_adds", "removed_adds", "new_to_bank",
         "attainment", "pace", "projection", "status", "quality_score", "anomaly_score",
+        "profile_unknown_adds", "unverified_adds", "inherited_adds",
     ],
     ("employee-drilldown.json", "Quality components (0–1)"): ["component", "value"],
     ("employee-drilldown.json", "Anomaly reasons"): ["reason", "contribution", "evidence"],
@@ -184,7 +186,7 @@ async def _traffic(
             return list(got.json()["employees"])
 
         await eventually(scored, lambda e: any(x["employee_id"] == "m1" for x in e), timeout=60)
-        closed = await http.post(f"{base['scorer']}/v1/periods/{day}/close")
+        closed = await http.post(f"{base['scorer']}/v1/periods/{day}/close?force=true")
         assert closed.status_code == 200, closed.text
     await sink.wait_for(1, timeout=60)
     # Undecodable records: each consumer sends one to its dead-letter topic.

@@ -35,6 +35,12 @@ PERIOD = "2026-10"
 
 def records() -> list[dict[str, Any]]:
     peers = [f"wm-peer-{i}" for i in range(4)]
+    customers = [
+        *[f.add("e1", f"wo-{i}", f.at("2026-10-12")) for i in range(3)],
+        *[f.add("e2", f"wo-{i}", f.at(f"2026-10-{13 + i}")) for i in range(12)],
+        f.add("e3", "wo-e3", f.at("2026-10-14")),
+        *[f.add("e4", f"wo-e4-{i}", f.at("2026-10-15")) for i in range(2)],
+    ]
     return [
         f.employee("e1", name="张三 <b>&"),
         f.employee("e2"),
@@ -55,10 +61,8 @@ def records() -> list[dict[str, Any]]:
             for p in peers
         ],
         *[f.add("e1", p, f.at("2026-10-09")) for p in peers],
-        *[f.add("e1", f"wo-{i}", f.at("2026-10-12")) for i in range(3)],
-        *[f.add("e2", f"wo-{i}", f.at(f"2026-10-{13 + i}")) for i in range(12)],
-        f.add("e3", "wo-e3", f.at("2026-10-14")),
-        *[f.add("e4", f"wo-e4-{i}", f.at("2026-10-15")) for i in range(2)],
+        *customers,
+        *f.profiles_for(customers),  # plain WeChat users: valid once known
     ]
 
 
@@ -99,7 +103,7 @@ async def fill(infra: Infra, topics: Topics, database: str) -> None:
                 return sum(e["gross_adds"] for e in scores["employees"])
 
             await eventually(gross, lambda n: n == 22, timeout=120)
-            assert (await scorer.post(f"/v1/periods/{PERIOD}/close")).status_code == 200
+            assert (await scorer.post(f"/v1/periods/{PERIOD}/close?force=true")).status_code == 200
 
             async def b1_alerts() -> list[dict[str, Any]]:
                 alerts = (await notifier.get("/v1/alerts")).json()["alerts"]

@@ -49,7 +49,7 @@ async def test_unknown_schema_version_is_dead_lettered_and_the_rest_applied(
     infra: Infra, topics: Topics, scorer: httpx.AsyncClient
 ) -> None:
     ahead = {**f.add("e1", "wm-v2", f.at("2026-09-07")), "schema_version": 2}
-    await produce(infra, topics.bank_records, [f.employee("e1")])
+    await produce(infra, topics.bank_records, [f.employee("e1"), f.profile("wm-ok")])
     await produce(
         infra, topics.contact_events, [ahead, f.add("e1", "wm-ok", f.at("2026-09-08"))], key="e1"
     )
@@ -65,7 +65,7 @@ async def test_an_event_for_an_unknown_employee_counts_once_the_employee_arrives
     infra: Infra, topics: Topics, database: str, scorer: httpx.AsyncClient
 ) -> None:
     await produce(infra, topics.contact_events, [f.add("e7", "wm-1", f.at("2026-09-07"))])
-    await produce(infra, topics.bank_records, [f.employee("e1")])
+    await produce(infra, topics.bank_records, [f.employee("e1"), f.profile("wm-1")])
     month = await scores(scorer, "2026-09", lambda s: "e1" in s)
     assert "e7" not in month  # not scored yet: no org, no team to report to...
     conn = await asyncpg.connect(infra.owner_dsn(database))
@@ -138,7 +138,11 @@ async def test_a_corrective_delete_counts_only_when_seen_inside_the_window(
 ) -> None:
     corp = "ww-test-corp"
     inside_add, after_add = f.at("2026-09-07"), f.at("2026-09-08")
-    await produce(infra, topics.bank_records, [f.employee("e1")])
+    await produce(
+        infra,
+        topics.bank_records,
+        [f.employee("e1"), f.profile("wm-inside"), f.profile("wm-after")],
+    )
     await produce(
         infra,
         topics.contact_events,

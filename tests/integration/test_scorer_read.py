@@ -48,6 +48,7 @@ async def test_filters_pages_org_history_and_views_agree(
         for i in range(int(e[1]))
     ]
     adds.append(f.add("e1", "wm-oct", f.at("2026-10-12")))
+    await produce(infra, topics.bank_records, f.profiles_for(adds), key="profiles")
     await produce(infra, topics.contact_events, adds, key="e")
 
     async def month() -> dict[str, Any]:

@@ -86,6 +86,7 @@ async def test_quota_rules_case_by_case(
                 "contact_type": 2,
                 "corp_name": "某某农村商业银行",
             },
+            *f.profiles_for(e for e in CONTACT_EVENTS if e["ExternalUserID"] != "wm-peer"),
             f.target("team", "t1", "2026-09", 5),
             f.target("role", "customer_manager", "2026-09-19", 1),  # a Saturday
             f.target("role", "customer_manager", "2026-09-20", 1),  # a make-up working Sunday
@@ -162,13 +163,22 @@ async def test_a_late_event_after_close_revises_and_flips(
     infra: Infra, topics: Topics, database: str, scorer: httpx.AsyncClient
 ) -> None:
     await produce(
-        infra, topics.bank_records, [f.employee("e1"), f.target("employee", "e1", "2026-09", 2)]
+        infra,
+        topics.bank_records,
+        [
+            f.employee("e1"),
+            f.target("employee", "e1", "2026-09", 2),
+            f.profile("wm-1"),
+            f.profile("wm-2"),
+        ],
     )
     await produce(infra, topics.contact_events, [f.add("e1", "wm-1", f.at("2026-09-07"))])
     await settled(scorer, "2026-09", lambda s: s.get("e1", {}).get("valid_adds") == 1)
-    closed = (await scorer.post("/v1/periods/2026-09/close")).json()
+    closed = (await scorer.post("/v1/periods/2026-09/close?force=true")).json()
     assert closed["target_missed"] == 1
-    assert (await scorer.post("/v1/periods/2026-09/close")).json()["already_closed"] is True
+    assert (await scorer.post("/v1/periods/2026-09/close?force=true")).json()[
+        "already_closed"
+    ] is True
 
     await produce(infra, topics.contact_events, [f.add("e1", "wm-2", f.at("2026-09-29"))])
     month = await settled(scorer, "2026-09", lambda s: s["e1"]["valid_adds"] == 2)

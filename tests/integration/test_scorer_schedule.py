@@ -114,6 +114,8 @@ async def test_periods_close_at_the_deadline_once_across_restarts(
             f.employee("e2"),
             f.target("employee", "e1", "2026-09", 3),
             f.target("employee", "e2", "2026-09", 1),
+            f.profile("wm-1"),
+            f.profile("wm-2"),
         ],
     )
     await produce(
@@ -161,6 +163,7 @@ async def test_pace_behind_at_the_configured_working_day_checkpoints(
             f.employee("e2"),
             f.target("employee", "e1", "2026-09", 50),
             f.target("employee", "e2", "2026-09", 2),
+            *(f.profile(f"wm-{i}") for i in range(1, 5)),
         ],
     )
     await produce(

@@ -108,6 +108,7 @@ async def test_records_flow_to_scores_close_and_webhook(
         f.target("employee", "e2", "2026-10", 12),
         f.target("branch", "b1", "2026-10", 99),
         *adds,
+        *f.profiles_for(adds),  # an add is valid only once its contact's profile is known
     ]
     ndjson = b"\n".join(orjson.dumps(r) for r in records)
     scorer_cfg = ScorerSettings(
@@ -156,9 +157,9 @@ async def test_records_flow_to_scores_close_and_webhook(
             assert [e["employee_id"] for e in team["employees"]] == ["e3"]
             assert (await scorer.get("/v1/scores", params={"period": "2026-13"})).status_code == 400
 
-            closed = (await scorer.post("/v1/periods/2026-10/close")).json()
+            closed = (await scorer.post("/v1/periods/2026-10/close?force=true")).json()
             assert closed["target_missed"] == 2  # e1 (3 < 10) and e3 (0 < 99)
-            again = (await scorer.post("/v1/periods/2026-10/close")).json()
+            again = (await scorer.post("/v1/periods/2026-10/close?force=true")).json()
             assert again["target_missed"] == 2
 
             def missed_hooks_now() -> list[dict[str, Any]]:

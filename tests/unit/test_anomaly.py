@@ -40,6 +40,7 @@ def verdicts(n: int, step: timedelta = timedelta(minutes=5), **kw: object) -> li
             "employee_id": "e1",
             "external_userid": f"wm{i}",
             "first_added_at": START + i * step,
+            "profile_found": True,
         }
         out.append(classify(ContactFacts(**{**base, **kw}), RULES, NOW))  # type: ignore[arg-type]
     return out
@@ -403,3 +404,15 @@ def test_while_the_month_runs_rates_are_per_working_day_worked_so_far() -> None:
     assert running.early_days == int(worked) < closed.early_days
     assert running.worked_days == worked
     assert closed.early_days == len(calendar.working_days(october_2026)) - 3
+
+
+def test_staff_accounts_are_evidence_even_alone() -> None:
+    one = verdicts(1, staff_account_of="e1")
+    result = assess(one, {}, PeerBaseline(median_engagement=0.6), END, 30, NOW, TZ)
+    (reason,) = [r for r in result.reasons if r["code"] == "STAFF_ACCOUNT"]
+    assert reason["evidence"]["accounts_of_employees"] == ["e1"]
+    assert reason["evidence"]["own_account"] is True
+    assert result.contact_flags["wm0"] == ["STAFF_ACCOUNT"]
+    assert result.score < 40  # one account is worth a look, not a flag
+    assert codes(verdicts(4, staff_account_of="e2"))["STAFF_ACCOUNT"] == 60.0
+    assert "STAFF_ACCOUNT" not in codes(verdicts(4))

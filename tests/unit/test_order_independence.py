@@ -71,6 +71,9 @@ def relations(draw: st.DrawFn) -> list[ContactFacts]:
                 customer_msgs=draw(st.integers(0, 3)),
                 one_to_one_msgs=draw(st.integers(0, 3)),
                 mass_msgs=draw(st.integers(0, 3)),
+                profile_found=draw(st.sampled_from([True, True, False, None])),
+                staff_account_of=draw(st.sampled_from([None, None, None, "e2"])),
+                handed_over=draw(st.booleans()),
                 removals=tuple(draw(removals)),
             )
         )

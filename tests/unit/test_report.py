@@ -35,6 +35,9 @@ def team(
         "valid_adds": valid,
         "pending_adds": 1,
         "removed_adds": 0,
+        "profile_unknown_adds": 1,
+        "unverified_adds": 2,
+        "inherited_adds": 3,
         "attainment": valid / target if target else None,
         "on_track": 0,
         "behind": employees,
@@ -57,6 +60,9 @@ def employee(eid: str, team_id: str, **extra: Any) -> dict[str, Any]:
         "target": 10,
         "valid_adds": 4,
         "pending_adds": 1,
+        "profile_unknown_adds": 1,
+        "unverified_adds": 0,
+        "inherited_adds": 2,
         "attainment": 0.4,
         "pace": 0.5,
         "status": "behind",
@@ -122,6 +128,7 @@ def data(**extra: Any) -> ReportData:
 def test_totals_sum_the_teams_like_the_team_view() -> None:
     t = totals(data())
     assert (t.employees, t.target, t.valid_adds, t.pending_adds) == (3, 20, 11, 2)
+    assert (t.profile_unknown_adds, t.unverified_adds, t.inherited_adds) == (2, 4, 6)
     assert t.attainment == 11 / 20  # valid adds of every team over the targets that exist
     assert t.statuses == {"on_track": 0, "behind": 3, "met": 0, "missed": 0}
     assert t.quality_score == 60.0
@@ -161,6 +168,13 @@ def test_page_puts_the_figures_where_the_markup_says() -> None:
         "2",
     )
     assert cells(page, "data-team", "t2")["target"] == "—"
+    assert (t1["profile_unknown_adds"], t1["unverified_adds"], t1["inherited_adds"]) == (
+        "1",
+        "2",
+        "3",
+    )
+    assert cells(page, "data-employee", "e1")["inherited_adds"] == "2"
+    assert 'data-tile="unverified"><b>4</b>' in page
     e3 = cells(page, "data-employee", "e3")
     assert (e3["target"], e3["attainment"], e3["status"]) == ("—", "—", "on track")
     assert cells(page, "data-employee", "e2")["quality_engagement"] == "—"

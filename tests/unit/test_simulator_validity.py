@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.calendar import parse_period
-from tests.factories import add, at, employee
+from tests.factories import add, at, employee, profiles_for, staff_account
 from tools.simulator import AddStatus, ExpectedQuota, contact_statuses, expected_quota
 
 OCTOBER = parse_period("2026-10")
@@ -43,8 +43,16 @@ def profile(ext: str, contact_type: int, corp_name: str | None) -> dict[str, Any
     }
 
 
+def profiled(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records with a plain WeChat user's profile for every added contact that has none:
+    an add is valid only once its contact's profile is known."""
+    known = {r["external_userid"] for r in records if r["type"] == "contact_profile"}
+    events = [r for r in records if r["type"] == "contact_event"]
+    return records + [p for p in profiles_for(events) if p["external_userid"] not in known]
+
+
 def status(records: list[dict[str, Any]], as_of: datetime = AS_OF) -> dict[str, AddStatus]:
-    return {ext: s for (_, ext), s in contact_statuses(records, as_of, OCTOBER).items()}
+    return {ext: s for (_, ext), s in contact_statuses(profiled(records), as_of, OCTOBER).items()}
 
 
 def test_an_add_that_survived_seven_days_is_valid_and_a_recent_one_pending() -> None:
@@ -103,8 +111,9 @@ def test_a_handover_is_not_churn_and_the_heir_gets_a_first_add() -> None:
         delete("giver", "wm_x", moved, source="DELETE_BY_TRANSFER"),
         add("heir", "wm_x", moved + timedelta(seconds=1)),
     ]
-    statuses = contact_statuses(records, at("2026-11-30"), OCTOBER)
-    assert statuses == {("giver", "wm_x"): "valid", ("heir", "wm_x"): "valid"}
+    statuses = contact_statuses(profiled(records), at("2026-11-30"), OCTOBER)
+    # the heir inherited the customer: not a new valid add of theirs
+    assert statuses == {("giver", "wm_x"): "valid", ("heir", "wm_x"): "invalid"}
 
 
 def test_re_adds_are_gross_adds_only_and_keep_the_first_adds_fate() -> None:
@@ -117,7 +126,7 @@ def test_re_adds_are_gross_adds_only_and_keep_the_first_adds_fate() -> None:
         delete("e1", "wm_sept", at("2026-09-16"), by_customer=True),
         add("e1", "wm_sept", at("2026-10-12")),  # first added in September: not October's
     ]
-    quota = expected_quota(records, AS_OF, OCTOBER)
+    quota = expected_quota(profiled(records), AS_OF, OCTOBER)
     assert quota["e1"] == ExpectedQuota(gross_adds=3, first_adds=1, invalid_adds=1)
 
 
@@ -139,6 +148,35 @@ def test_employees_without_adds_are_listed_with_zeros_and_period_is_local_time()
     # 23:30 on 30 September in UTC is 07:30 on 1 October in Shanghai: an October add.
     early = datetime(2026, 9, 30, 23, 30, tzinfo=UTC)
     records = [employee("idle01"), add("e1", "wm_early", early)]
-    quota = expected_quota(records, AS_OF, OCTOBER)
+    quota = expected_quota(profiled(records), AS_OF, OCTOBER)
     assert quota["idle01"] == ExpectedQuota()
     assert quota["e1"] == ExpectedQuota(gross_adds=1, first_adds=1, valid_adds=1)
+
+
+def test_an_add_without_a_profile_waits_then_is_unverified() -> None:
+    day = at("2026-10-20")
+    records = [add("e1", "wm_unknown", day)]
+    by_contact = contact_statuses(records, day + timedelta(hours=71), OCTOBER)
+    assert by_contact == {("e1", "wm_unknown"): "pending"}
+    assert contact_statuses(records, AS_OF, OCTOBER) == {("e1", "wm_unknown"): "invalid"}
+
+
+def test_assigned_customers_and_staff_accounts_are_not_valid_adds() -> None:
+    day = at("2026-10-12")
+    records = [
+        add("e1", "wm_assigned", day),
+        {**profiles_for([add("e1", "wm_assigned", day)])[0], "employee_id": "e1", "add_way": 202},
+        add("e1", "wm_shared", day),
+        {**profiles_for([add("e1", "wm_shared", day)])[0], "employee_id": "e1", "add_way": 201},
+        add("e1", "wm_staff", day),
+        {**profiles_for([add("e1", "wm_staff", day)])[0], "unionid": "u-staff"},
+        staff_account("e2", unionid="u-staff"),
+        add("e1", "wm_staff2", day),
+        staff_account("e3", external_userid="wm_staff2"),
+    ]
+    assert status(records) == {
+        "wm_assigned": "invalid",
+        "wm_shared": "valid",
+        "wm_staff": "invalid",
+        "wm_staff2": "invalid",
+    }

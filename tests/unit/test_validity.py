@@ -15,6 +15,7 @@ from services.scorer.domain.validity import (
     apply_state_cap,
     classify,
 )
+from services.scorer.scoring import waiting_and_apart
 
 ADDED = datetime(2026, 10, 12, 2, 0, tzinfo=UTC)
 LATER = ADDED + timedelta(days=20)
@@ -26,6 +27,7 @@ def facts(**kw: object) -> ContactFacts:
         "employee_id": "e1",
         "external_userid": "wm1",
         "first_added_at": ADDED,
+        "profile_found": True,
     }
     return ContactFacts(**{**base, **kw})  # type: ignore[arg-type]
 
@@ -163,3 +165,106 @@ def test_quality_score_weighs_the_components_that_exist() -> None:
     expected = 100 * (0.75 * 0.25 + 0.5 * 0.25 + 1.0 * 0.2 + 0.75 * 0.2 + 0.9 * 0.1)
     assert score == pytest.approx(expected, abs=0.06)
     assert quality([], ChatStats(), QualityWeights(), 7, 30, LATER)[0] is None
+
+
+# An add is not valid until it is known to be (issue 17).
+WAITED = ADDED + timedelta(hours=72)
+
+
+def test_while_the_profile_is_unknown_the_add_is_pending_never_valid() -> None:
+    for now in (ADDED + timedelta(hours=1), WAITED - timedelta(seconds=1)):
+        verdict = classify(facts(profile_found=None), RULES, now)
+        assert (verdict.status, verdict.reasons) == (ContactStatus.PENDING, ("profile_unknown",))
+    # past the retention window too: still waiting for the profile, not valid
+    short = ScoringRules(retention_days=0)
+    verdict = classify(facts(profile_found=None), short, ADDED + timedelta(hours=1))
+    assert verdict.status is ContactStatus.PENDING
+
+
+def test_a_profile_never_answered_makes_the_add_unverified() -> None:
+    verdict = classify(facts(profile_found=None), RULES, WAITED)
+    assert (verdict.status, verdict.reasons) == (ContactStatus.INVALID, ("unverified",))
+    assert verdict.flags == ["UNVERIFIED"]
+    shorter = ScoringRules(profile_wait_hours=1)
+    assert (
+        classify(facts(profile_found=None), shorter, ADDED + timedelta(hours=1)).status
+        is ContactStatus.INVALID
+    )
+
+
+def test_the_bank_can_count_unverified_adds_as_valid() -> None:
+    lenient = ScoringRules(count_unverified_as_valid=True)
+    verdict = classify(facts(profile_found=None), lenient, LATER)
+    assert (verdict.status, verdict.reasons) == (ContactStatus.VALID, ("unverified",))
+    # the other rules still hold: inside the retention window it is pending, a delete refuses
+    inside = classify(facts(profile_found=None), lenient, WAITED)
+    assert inside.status is ContactStatus.PENDING
+    removed = facts(profile_found=None, removals=(Removal(ADDED + timedelta(days=1), "customer"),))
+    assert classify(removed, lenient, LATER).status is ContactStatus.INVALID
+
+
+def test_a_known_reason_to_refuse_does_not_wait_for_the_profile() -> None:
+    removed = facts(profile_found=None, removals=(Removal(ADDED + timedelta(hours=1), "customer"),))
+    verdict = classify(removed, RULES, ADDED + timedelta(hours=2))
+    assert (verdict.status, verdict.reasons) == (ContactStatus.INVALID, ("QUICK_DELETE",))
+
+
+def test_no_such_contact_ends_the_wait_and_is_flagged() -> None:
+    verdict = classify(facts(profile_found=False), RULES, LATER)
+    assert (verdict.status, verdict.flags) == (ContactStatus.VALID, ["PROFILE_NOT_FOUND"])
+    early = classify(facts(profile_found=False), RULES, ADDED + timedelta(hours=1))
+    assert (early.status, early.reasons) == (
+        ContactStatus.PENDING,
+        ("retention_window_open", "profile_not_found"),
+    )
+
+
+def test_a_peer_known_only_from_a_late_profile_is_refused_once_known() -> None:
+    before = classify(facts(profile_found=None), RULES, ADDED + timedelta(hours=5))
+    after = classify(
+        facts(contact_type=2, corp_name="某某农商银行"), RULES, ADDED + timedelta(hours=5)
+    )
+    assert before.status is ContactStatus.PENDING
+    assert (after.status, after.flags) == (ContactStatus.INVALID, ["PEER_INSTITUTION"])
+
+
+def test_inherited_customers_are_counted_apart() -> None:
+    for inherited in (facts(add_way=202), facts(handed_over=True)):
+        verdict = classify(inherited, RULES, LATER)
+        assert (verdict.status, verdict.reasons) == (ContactStatus.INVALID, ("inherited",))
+    assert classify(facts(add_way=201), RULES, LATER).status is ContactStatus.VALID
+    assert classify(facts(add_way=1), RULES, LATER).status is ContactStatus.VALID
+
+
+def test_switches_count_inherited_as_valid_and_shared_as_inherited() -> None:
+    counted = ScoringRules(count_inherited_as_valid=True)
+    verdict = classify(facts(add_way=202), counted, LATER)
+    assert (verdict.status, verdict.reasons) == (ContactStatus.VALID, ("inherited",))
+    shared = ScoringRules(inherit_shared_by_colleague=True)
+    assert classify(facts(add_way=201), shared, LATER).reasons == ("inherited",)
+    assert classify(facts(add_way=201), shared, LATER).status is ContactStatus.INVALID
+
+
+def test_a_staff_account_is_never_valid_for_anyone() -> None:
+    for employee in ("e1", "e2"):
+        verdict = classify(facts(employee_id=employee, staff_account_of="e1"), RULES, LATER)
+        assert (verdict.status, verdict.reasons) == (ContactStatus.INVALID, ("staff_account",))
+        assert verdict.flags == ["STAFF_ACCOUNT"]
+    # known by its external_userid, it needs no profile
+    early = classify(facts(profile_found=None, staff_account_of="e1"), RULES, ADDED)
+    assert early.status is ContactStatus.INVALID
+
+
+def test_scores_count_waiting_unverified_and_inherited_adds() -> None:
+    now = ADDED + timedelta(hours=80)
+    verdicts = [
+        classify(facts(external_userid="a", profile_found=None), RULES, now),
+        classify(facts(external_userid="b", profile_found=None, first_added_at=now), RULES, now),
+        classify(facts(external_userid="c", add_way=202), RULES, now),
+        classify(facts(external_userid="d"), RULES, now),
+    ]
+    assert waiting_and_apart(verdicts) == {
+        "profile_unknown_adds": 1,
+        "unverified_adds": 1,
+        "inherited_adds": 1,
+    }

@@ -84,11 +84,17 @@ def build() -> db.Dashboard:
     teams = (
         n(table.Panel())
         .title("Teams")
+        .description(
+            "profile_unknown_adds: adds waiting for their contact's WeCom profile (part of "
+            "pending_adds); unverified_adds: judged without one after the wait; "
+            "inherited_adds: customers assigned or handed over, not counted as valid adds."
+        )
         .datasource(POSTGRES)
         .with_target(
             Sql(f"""
                 SELECT branch_id AS branch, team_id AS team, employees, target, valid_adds,
-                       pending_adds, removed_adds, attainment, on_track, behind, met, missed,
+                       pending_adds, profile_unknown_adds, unverified_adds, inherited_adds,
+                       removed_adds, attainment, on_track, behind, met, missed,
                        round(quality_score::numeric, 3) AS quality_score,
                        round(anomaly_score::numeric, 1) AS anomaly_score, flagged
                   FROM v_team_period_summary

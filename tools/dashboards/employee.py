@@ -34,7 +34,8 @@ def build() -> db.Dashboard:
         .with_target(
             Sql(f"""
                 SELECT target, valid_adds, gross_adds, pending_adds, removed_adds, new_to_bank,
-                       attainment, pace, projection, status, quality_score, anomaly_score
+                       attainment, pace, projection, status, quality_score, anomaly_score,
+                       profile_unknown_adds, unverified_adds, inherited_adds
                   FROM v_employee_period_scores
                  WHERE {ONE}
             """)

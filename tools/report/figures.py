@@ -17,6 +17,9 @@ QUALITY_COMPONENTS = (
     "quality_responsiveness",
     "quality_personal_touch",
 )
+WAITING_AND_APART = ("profile_unknown_adds", "unverified_adds", "inherited_adds")
+"""Adds waiting for their contact's profile (part of pending), judged without one, and
+inherited customers (counted apart from new adds)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,9 @@ class Totals:
     target: int | None
     valid_adds: int
     pending_adds: int
+    profile_unknown_adds: int
+    unverified_adds: int
+    inherited_adds: int
     attainment: float | None
     statuses: dict[str, int]
     flagged: int
@@ -54,6 +60,9 @@ def totals(data: ReportData) -> Totals:
         target=target,
         valid_adds=valid,
         pending_adds=sum(t["pending_adds"] for t in data.teams),
+        profile_unknown_adds=sum(t["profile_unknown_adds"] for t in data.teams),
+        unverified_adds=sum(t["unverified_adds"] for t in data.teams),
+        inherited_adds=sum(t["inherited_adds"] for t in data.teams),
         attainment=valid / target if target else None,
         statuses={s: sum(t[s] for t in data.teams) for s in STATUSES},
         flagged=sum(t["flagged"] for t in data.teams),

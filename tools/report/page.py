@@ -11,6 +11,7 @@ from typing import Any
 from tools.report.figures import (
     QUALITY_COMPONENTS,
     STATUSES,
+    WAITING_AND_APART,
     Alert,
     ReportData,
     Row,
@@ -90,6 +91,9 @@ def _tiles(data: ReportData, sent: int) -> str:
         ("employees", num(t.employees)),
         ("target", num(t.target)),
         ("valid adds", num(t.valid_adds)),
+        ("awaiting profile", num(t.profile_unknown_adds)),
+        ("unverified", num(t.unverified_adds)),
+        ("inherited", num(t.inherited_adds)),
         ("attainment", pct(t.attainment)),
         *[(s.replace("_", " "), num(t.statuses[s])) for s in STATUSES],
         ("mean quality", num(t.quality_score, 1)),
@@ -110,7 +114,8 @@ def _tiles(data: ReportData, sent: int) -> str:
 def _team_table(teams: list[Row]) -> str:
     head = (
         '<tr><th class="l">team</th><th>employees</th><th>target</th><th>valid</th>'
-        "<th>pending</th><th>removed</th><th>attainment</th><th>on track</th><th>behind</th>"
+        "<th>pending</th><th>awaiting profile</th><th>unverified</th><th>inherited</th>"
+        "<th>removed</th><th>attainment</th><th>on track</th><th>behind</th>"
         "<th>met</th><th>missed</th><th>quality</th><th>anomaly (mean)</th><th>flagged</th></tr>"
     )
     rows = "".join(
@@ -119,6 +124,7 @@ def _team_table(teams: list[Row]) -> str:
         + cell("target", num(t["target"]))
         + cell("valid_adds", num(t["valid_adds"]))
         + cell("pending_adds", num(t["pending_adds"]))
+        + "".join(cell(c, num(t[c])) for c in WAITING_AND_APART)
         + cell("removed_adds", num(t["removed_adds"]))
         + cell("attainment", pct(t["attainment"]))
         + "".join(cell(s, num(t[s])) for s in STATUSES)
@@ -137,7 +143,8 @@ def _employee_table(employees: list[Row]) -> str:
     )
     head = (
         '<tr><th class="l">employee</th><th class="l">team</th><th>target</th><th>valid</th>'
-        '<th>pending</th><th>attainment</th><th>pace</th><th class="l">status</th>'
+        "<th>pending</th><th>awaiting profile</th><th>unverified</th><th>inherited</th>"
+        '<th>attainment</th><th>pace</th><th class="l">status</th>'
         f"<th>quality</th>{comps}<th>anomaly</th></tr>"
     )
     ordered = sorted(employees, key=lambda r: (r["team_id"], r["employee_id"]))
@@ -148,6 +155,7 @@ def _employee_table(employees: list[Row]) -> str:
         + cell("target", num(r["target"]))
         + cell("valid_adds", num(r["valid_adds"]))
         + cell("pending_adds", num(r["pending_adds"]))
+        + "".join(cell(c, num(r[c])) for c in WAITING_AND_APART)
         + cell("attainment", pct(r["attainment"]))
         + cell("pace", pct(r["pace"]))
         + cell("status", (r["status"] or "—").replace("_", " "), f"l {r['status'] or ''}".strip())

@@ -22,7 +22,7 @@ from services.scorer.domain.surprise import (
     median,
     negative_binomial_surprise,
 )
-from services.scorer.domain.validity import ContactVerdict
+from services.scorer.domain.validity import STAFF_ACCOUNT, ContactVerdict
 
 BURST_WINDOW = timedelta(hours=2)
 BURST_MIN_ADDS = 8
@@ -43,6 +43,7 @@ have good and bad days, so a plain Poisson test would call every busy day a mira
 CAPS = {
     "QR_BATCH_BURST": 60.0,
     "PEER_INSTITUTION": 60.0,
+    "STAFF_ACCOUNT": 60.0,
     "SHARED_CONTACTS": 60.0,
     "MUTUAL_ADD_RING": 60.0,
     "QUICK_DELETE": 50.0,
@@ -308,6 +309,25 @@ def peer_institution(verdicts: Sequence[ContactVerdict], result: AnomalyResult) 
         )
 
 
+def staff_accounts(verdicts: Sequence[ContactVerdict], result: AnomalyResult) -> None:
+    """Adds of employees' own personal WeChat accounts (HR's staff_account records): never
+    valid, and shown as evidence even alone (one is worth a look, not a flag)."""
+    hits = [v for v in verdicts if v.has(STAFF_ACCOUNT)]
+    if hits:
+        owners = sorted({v.facts.staff_account_of or "" for v in hits})
+        result.add(
+            "STAFF_ACCOUNT",
+            15.0 * len(hits),
+            {
+                "contacts": len(hits),
+                "examples": sorted(v.facts.external_userid for v in hits)[:5],
+                "accounts_of_employees": owners[:10],
+                "own_account": any(v.facts.staff_account_of == v.facts.employee_id for v in hits),
+            },
+            [v.facts.external_userid for v in hits],
+        )
+
+
 def shared_contacts(
     verdicts: Sequence[ContactVerdict], shared: dict[str, int], result: AnomalyResult
 ) -> None:
@@ -509,6 +529,7 @@ def assess(
     )
     qr_batch_burst(verdicts, baseline, tail.worked_days, result, tz)
     peer_institution(verdicts, result)
+    staff_accounts(verdicts, result)
     shared_contacts(verdicts, shared, result)
     mutual_add_ring(verdicts, partners or {}, block, result)
     quick_delete(verdicts, result)

@@ -12,7 +12,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services.scorer.domain.rules import QualityWeights
-from services.scorer.domain.validity import ContactStatus, ContactVerdict, churn_after
+from services.scorer.domain.validity import (
+    STAFF_ACCOUNT,
+    ContactStatus,
+    ContactVerdict,
+    churn_after,
+)
 
 
 @dataclass(frozen=True)
@@ -76,8 +81,9 @@ def quality(
     retention_days: int,
     now: datetime,
 ) -> tuple[float | None, dict[str, Any]]:
-    """Components over the period's first adds that are not peers, and the weighted score."""
-    considered = [v for v in verdicts if "PEER_INSTITUTION" not in v.reasons]
+    """Components over the period's first adds that are not peers nor staff accounts, and the
+    weighted score."""
+    considered = [v for v in verdicts if not v.has("PEER_INSTITUTION") and not v.has(STAFF_ACCOUNT)]
     matched = sum(1 for v in considered if v.facts.is_customer)
     engaged, engagement_pending = engagement(considered, engagement_days, now)
     retained, retention_pending = retention(considered, retention_days, now)

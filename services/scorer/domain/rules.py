@@ -29,6 +29,10 @@ DEFAULT_PEER_PATTERNS = (
 )
 
 
+SHARED_BY_COLLEAGUE = 201
+ASSIGNED_BY_ADMIN = 202
+
+
 class QualityWeights(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -54,10 +58,32 @@ class ScoringRules(BaseModel):
     require_assignment: bool = False
     max_adds_per_state_per_day: int | None = Field(default=None, ge=1)
     quality_weights: QualityWeights = QualityWeights()
+    # How long an add waits for its contact's profile before it is judged `unverified`.
+    profile_wait_hours: float = Field(default=72.0, ge=0)
+    # Bank switches, off by default: count unverified adds as valid; count inherited
+    # customers (add_way 202, handovers) as valid; treat add_way 201 (shared by a colleague)
+    # as inherited.
+    count_unverified_as_valid: bool = False
+    count_inherited_as_valid: bool = False
+    inherit_shared_by_colleague: bool = False
 
     @property
     def retention_window(self) -> timedelta:
         return timedelta(days=self.retention_days)
+
+    @property
+    def profile_wait(self) -> timedelta:
+        return timedelta(hours=self.profile_wait_hours)
+
+    @property
+    def inherited_add_ways(self) -> frozenset[int]:
+        """`add_way` codes of customers the employee did not win: 202 assigned by an admin
+        (handovers included), and 201 shared by a colleague when the bank says so."""
+        return (
+            frozenset({ASSIGNED_BY_ADMIN, SHARED_BY_COLLEAGUE})
+            if (self.inherit_shared_by_colleague)
+            else frozenset({ASSIGNED_BY_ADMIN})
+        )
 
     @cached_property
     def _peer_regex(self) -> re.Pattern[str]:
