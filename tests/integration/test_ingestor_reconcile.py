@@ -160,6 +160,8 @@ async def test_the_ingestor_runs_it_daily_and_a_restart_does_not_repeat_it(
         adds_before = corrections("add")
         async with running(create_app(config, clock=clock)):
             await eventually(_value(lambda: corrections("add")), lambda v: v == adds_before + 7)
+            # the run then publishes its completion marker and records itself: wait for that
+            await eventually(_value(lambda: _succeeded_runs(tmp_path)), lambda n: n == 1)
         assert api.count("batch/get_by_user") == 1
         store = ReconcileStore(tmp_path / "state")
         try:
@@ -184,6 +186,14 @@ async def test_the_ingestor_runs_it_daily_and_a_restart_does_not_repeat_it(
     assert through == [day, clock()]
     gauge = REGISTRY.get_sample_value("ingestor_reconcile_last_success_timestamp_seconds")
     assert gauge is not None and gauge > 0
+
+
+def _succeeded_runs(tmp_path: Path) -> float:
+    store = ReconcileStore(tmp_path / "state")
+    try:
+        return 0.0 if store.last_run("succeeded") is None else 1.0
+    finally:
+        store.close()
 
 
 def _value(read: Callable[[], float]) -> Callable[[], Awaitable[float]]:
