@@ -65,7 +65,7 @@ BEGIN
 END $$;
 CREATE INDEX contact_event_employee_time ON contact_event (employee_id, occurred_at);
 
--- Per employee and period (day, week, month, quarter keys of CONTRACT.md).
+-- Per employee and period (day, week, month, quarter keys of docs/contract.md).
 CREATE TABLE employee_period_stats (
     employee_id text NOT NULL,
     period text NOT NULL,
