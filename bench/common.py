@@ -9,11 +9,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
@@ -23,6 +23,8 @@ from tests.infra import ROOT, Infra, create_database, drop_database, unique
 from tests.kafka_helpers import delete_topics_named
 from tests.standins.webhook_sink import free_port
 from tools.evaluate.runner import wait_ready
+
+T = TypeVar("T")
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -230,3 +232,32 @@ def write_result(name: str, result: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
     return path
+
+
+async def dispatch_at_rate(
+    items: Sequence[T],
+    rate: float,
+    send: Callable[[float, T], Coroutine[Any, Any, None]],
+    started: float,
+    at_each: Callable[[float], None] | None = None,
+) -> list[float]:
+    """Open loop: item i is sent at `started` + i/rate by one dispatcher (never thousands of
+    sleeping tasks, whose creation alone made the first requests late); an overdue one goes
+    out at once. `at_each(due)` runs before each send. Returns how late the dispatcher itself
+    was for each item: if that is a sizeable part of the latency, the generator, not the
+    service, was measured. Waits for every send to finish."""
+    lags: list[float] = []
+    running: set[asyncio.Task[None]] = set()
+    for i, item in enumerate(items):
+        due = started + i / rate
+        if at_each is not None:
+            at_each(due)
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        lags.append(max(0.0, time.perf_counter() - due))
+        task = asyncio.create_task(send(due, item))
+        running.add(task)
+        task.add_done_callback(running.discard)
+    await asyncio.gather(*running)
+    return lags

@@ -28,6 +28,7 @@ from bench.common import (
     Run,
     Service,
     default_stack,
+    dispatch_at_rate,
     fresh_run,
     percentile,
     quick,
@@ -168,9 +169,7 @@ async def open_loop(client: Connections, load: Sequence[Callback], rate: float) 
     out at once. How late the dispatcher itself was is reported (`generator_lag_*`): if it is
     a sizeable part of the latency, the generator, not the ingestor, is what was measured."""
     latencies: list[float] = []
-    lags: list[float] = []
     failed = 0
-    running: set[asyncio.Task[None]] = set()
     started = time.perf_counter()
     deadline = started + len(load) / rate + 10
 
@@ -181,16 +180,7 @@ async def open_loop(client: Connections, load: Sequence[Callback], rate: float) 
         else:
             failed += 1
 
-    for i, cb in enumerate(load):
-        due = started + i / rate
-        delay = due - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        lags.append(max(0.0, time.perf_counter() - due))
-        task = asyncio.create_task(one(due, cb))
-        running.add(task)
-        task.add_done_callback(running.discard)
-    await asyncio.gather(*running)
+    lags = await dispatch_at_rate(load, rate, one, started)
     return {
         "offered_per_second": rate,
         **summary(latencies, len(latencies), failed, time.perf_counter() - started),

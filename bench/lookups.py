@@ -37,6 +37,7 @@ from bench.common import (
     RESULTS,
     Run,
     default_stack,
+    dispatch_at_rate,
     fresh_run,
     percentile,
     quick,
@@ -179,8 +180,6 @@ async def open_loop(
     (seconds into the load) `restart()` runs then, in a thread; the load goes on meanwhile."""
     latencies: list[float] = []
     failed: list[Callback] = []
-    lags: list[float] = []
-    running: set[asyncio.Task[None]] = set()
     started = time.perf_counter()
     killer: asyncio.Task[Any] | None = None
 
@@ -190,18 +189,12 @@ async def open_loop(
         else:
             failed.append(cb)
 
-    for i, cb in enumerate(load):
-        due = started + i / rate
+    def kill_when_due(due: float) -> None:
+        nonlocal killer
         if kill_at is not None and killer is None and due - started >= kill_at:
             killer = asyncio.create_task(asyncio.to_thread(restart))
-        delay = due - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        lags.append(max(0.0, time.perf_counter() - due))
-        task = asyncio.create_task(one(due, cb))
-        running.add(task)
-        task.add_done_callback(running.discard)
-    await asyncio.gather(*running)
+
+    lags = await dispatch_at_rate(load, rate, one, started, kill_when_due)
     restarted_after = await killer if killer is not None else None
     return {
         "offered_per_second": rate,

@@ -1,4 +1,4 @@
-"""Configuration from the environment (CONTRACT.md). One Settings class per service builds on
+"""Configuration from the environment (docs/contract.md). One Settings class per service builds on
 these; each refuses to start when a secret it needs is missing or obviously a placeholder."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`POST /v1/events`: the bank systems' record stream (CONTRACT.md)."""
+"""`POST /v1/events`: the bank systems' record stream (docs/contract.md)."""
 
 from __future__ import annotations
 

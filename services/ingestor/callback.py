@@ -1,4 +1,5 @@
-"""`GET`/`POST /wecom/callback`: WeCom's callback protocol (WECOM.md section 2, CONTRACT.md).
+"""`GET`/`POST /wecom/callback`: WeCom's callback protocol (docs/wecom.md section 2,
+docs/contract.md).
 
 Order matters and is the protocol's: the body is read with a cap (413), the outer envelope is
 parsed safely (400), the signature is checked before anything is decrypted or trusted (403),

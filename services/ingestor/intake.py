@@ -2,7 +2,7 @@
 
 The whole request is judged before anything is published: every invalid record is listed
 with its index and a readable reason, and one invalid record means nothing of the request is
-stored (CONTRACT.md)."""
+stored (docs/contract.md)."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def _ndjson(text: bytes) -> list[Any]:
 
 
 def with_acceptance_time(record: IngestRecord, accepted_at: datetime) -> IngestRecord:
-    """A record sent without an event time takes the time it was accepted (CONTRACT.md): the
+    """A record sent without an event time takes the time it was accepted (docs/contract.md): the
     service's clock, not the schema's default. Set once the record is valid, so the id derived
     from the record as sent (the dedupe of a resent batch) does not depend on its arrival."""
     if "occurred_at" in record.model_fields_set:

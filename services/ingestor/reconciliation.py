@@ -1,7 +1,7 @@
 """Reconciliation: what WeCom says each employee follows vs what the system believes → the
 corrective records. Pure, no I/O.
 
-Changes made through the API send no callback (WECOM.md section 1), so a daily walk of
+Changes made through the API send no callback (docs/wecom.md section 1), so a daily walk of
 `batch/get_by_user` states every follow relation WeCom knows, and the ingestor compares it with
 the **known followers**: the relations the system believes exist, folded from the contact-event
 topic itself (adds, deletes, and earlier corrections; see reconcile_store.py). So the belief is

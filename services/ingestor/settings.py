@@ -1,4 +1,4 @@
-"""Ingestor configuration (CONTRACT.md)."""
+"""Ingestor configuration (docs/contract.md)."""
 
 from __future__ import annotations
 

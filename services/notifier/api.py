@@ -1,4 +1,4 @@
-"""The notifier's API (CONTRACT.md): alerts, their acknowledgement (by API and by a signed
+"""The notifier's API (docs/contract.md): alerts, their acknowledgement (by API and by a signed
 link), and silences."""
 
 from __future__ import annotations

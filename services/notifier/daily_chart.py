@@ -13,7 +13,7 @@ from services.notifier.domain.daily import DailyContent
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt  # the Agg backend is chosen above
 
-ROBOT_IMAGE_LIMIT = 2 * 1024 * 1024  # WECOM.md §4: ≤ 2 MB before base64
+ROBOT_IMAGE_LIMIT = 2 * 1024 * 1024  # docs/wecom.md §4: ≤ 2 MB before base64
 DPI_STEPS = (100, 72, 48)
 
 

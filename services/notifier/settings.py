@@ -1,4 +1,4 @@
-"""Notifier configuration (CONTRACT.md): the environment, plus the routing file it names."""
+"""Notifier configuration (docs/contract.md): the environment, plus the routing file it names."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The scorer's read API (CONTRACT.md): scores, an employee's contacts, closing a period."""
+"""The scorer's read API (docs/contract.md): scores, an employee's contacts, closing a period."""
 
 from __future__ import annotations
 

@@ -423,7 +423,9 @@ async def ensure_scores(
         )
     ]
     if missing:
+        # one snapshot for every query of the computation, as the refresh does: read
+        # committed, a batch committing between two of them gave a row of half its data
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            scores = await scorer.compute(conn, period, missing, scorer.clock(), closed)
         async with conn.transaction():
-            await store_scores(
-                conn, await scorer.compute(conn, period, missing, scorer.clock(), closed)
-            )
+            await store_scores(conn, scores)

@@ -1,4 +1,4 @@
-"""Scorer configuration (CONTRACT.md)."""
+"""Scorer configuration (docs/contract.md)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ class ScorerSettings(DatabaseSettings):
     calendar_overrides_file: str | None = None
     topic_partitions: int = Field(default=3, ge=1)
 
-    # Validity and quality rules (PRODUCT.md defaults; optional bank rules off).
+    # Validity and quality rules (docs/product.md defaults; optional bank rules off).
     retention_days: int = Field(default=7, ge=0)
     peer_corp_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_PEER_PATTERNS))
     own_corp_names: list[str] = Field(default_factory=list)

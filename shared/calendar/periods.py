@@ -1,5 +1,5 @@
 """Reporting periods: a day `2026-10-15`, an ISO week `2026-W42`, a month `2026-10` and a
-quarter `2026-Q4` (CONTRACT.md, Periods).
+quarter `2026-Q4` (docs/contract.md, Periods).
 
 A period is a half-open range of business dates `[start, end)`. Which period an event counts in
 is decided by its own time converted to the business time zone (`local_date`), never by the
@@ -19,7 +19,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
-"""The default business time zone (`BUSINESS_TIMEZONE` in CONTRACT.md)."""
+"""The default business time zone (`BUSINESS_TIMEZONE` in docs/contract.md)."""
 
 _DAY_KEY = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
 _WEEK_KEY = re.compile(r"(\d{4})-W(\d{2})", re.ASCII)

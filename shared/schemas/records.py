@@ -1,4 +1,4 @@
-"""The bank's own record streams (`bank.records.v1`), as CONTRACT.md defines them.
+"""The bank's own record streams (`bank.records.v1`), as docs/contract.md defines them.
 
 Every record carries or implies a key: when the sender gives no `event_id`, it is derived from
 the record's content, so a resent batch yields the same ids and counts nothing twice. When the

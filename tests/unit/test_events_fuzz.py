@@ -1,4 +1,4 @@
-"""Property-based and fuzz tests of every `/v1/events` record type (CONTRACT.md): whatever a
+"""Property-based and fuzz tests of every `/v1/events` record type (docs/contract.md): whatever a
 bank system sends, the intake answers with records or with readable per-record errors — it
 never raises, never loses the index of a bad record, never accepts chat text.
 (Callback decryption and XML parsing are fuzzed in test_wecom_crypto.py / test_wecom_events.py.)"""

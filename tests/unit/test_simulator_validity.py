@@ -1,4 +1,4 @@
-"""The simulator's rule computation of valid adds (PRODUCT.md, Quota) on hand-built cases."""
+"""The simulator's rule computation of valid adds (docs/product.md, Quota) on hand-built cases."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The quota rules of PRODUCT.md, case by case, on the pure classification."""
+"""The quota rules of docs/product.md, case by case, on the pure classification."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ TOKEN = "Tk7q2Lw9ZpR4"
 AES_KEY = "Hb3nQ9xLr2VtYc6wKm1sEa8uPz4dJf0gNo5iTq7yRkB"
 CORP_ID = "toUser"
 
-# WECOM.md section 1, "Example (add)", verbatim.
+# docs/wecom.md section 1, "Example (add)", verbatim.
 DOC_ADD_EXAMPLE = """\
 <xml><ToUserName><![CDATA[toUser]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>
 <CreateTime>1403610513</CreateTime><MsgType><![CDATA[event]]></MsgType>

@@ -237,7 +237,7 @@ def render(data: ReportData, charts: dict[str, bytes]) -> str:
 <h1>WeCom customer adds — {e(scope)}, {e(data.period)}</h1>
 <p class="meta">Period {"closed: final figures" if closed else "open: figures so far"} ·
 scores as of {e(_when(as_of))} · report generated {e(_when(data.generated_at))} ·
-valid adds only (PRODUCT.md rules)</p>
+valid adds only (docs/product.md rules)</p>
 {_tiles(data, sent)}
 <h2>Attainment by team</h2>
 {chart("team_attainment", "attainment by team")}

@@ -1,5 +1,5 @@
 """How people behave after an add: welcome messages, customer replies and the employee's
-answers, mass sends, and churn. Quality (PRODUCT.md, 定质) is measured on exactly these traces:
+answers, mass sends, and churn. Quality (docs/product.md, 定质) is measured on exactly these traces:
 a reply within 7 days, same-day answers, one-to-one versus mass, still connected later."""
 
 from __future__ import annotations

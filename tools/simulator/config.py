@@ -16,7 +16,7 @@ DEFAULT_PEER_PATTERNS: tuple[str, ...] = (
     "证券",
     "保险",
 )
-"""PRODUCT.md's default name patterns of financial institutions (a peer is not a customer)."""
+"""docs/product.md's default name patterns of financial institutions (a peer is not a customer)."""
 
 DEFAULT_ROBOT_BASE = "https://qyapi.weixin.qq.com"
 DEFAULT_CORP_ID = "ww5a1c0e8d3b7f9a24"

@@ -162,7 +162,7 @@ def _post(
 
 def callback_xml(event: Mapping[str, Any]) -> str:
     """The plaintext XML a WeCom `change_external_contact` callback carries for `event` (to be
-    encrypted and signed by a callback sender; WECOM.md §1-2)."""
+    encrypted and signed by a callback sender; docs/wecom.md §1-2)."""
     parts = []
     for name in _CALLBACK_FIELDS:
         if name not in event or event[name] is None:

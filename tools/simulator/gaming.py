@@ -1,4 +1,4 @@
-"""The gaming patterns of PRODUCT.md (Anomaly), each at three camouflage levels.
+"""The gaming patterns of docs/product.md (Anomaly), each at three camouflage levels.
 
 Level 0 is blatant (little honest work, bursts at night, contacts that never speak), level 1
 mixes the gaming with ordinary honest work, level 2 hides it (bought contacts that send one

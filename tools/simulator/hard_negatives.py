@@ -1,4 +1,4 @@
-"""Honest look-alikes of gaming (PRODUCT.md: "hard negatives must stay quiet").
+"""Honest look-alikes of gaming (docs/product.md: "hard negatives must stay quiet").
 
 Only the branch event needs its own adds: a new hire, a top performer and a team's month-end
 push are honest organic work with a different persona (ramp, rate, boost; see `cast.py`)."""

@@ -1,4 +1,4 @@
-"""Ground truth: the gaming patterns of PRODUCT.md (Anomaly) and the honest look-alikes.
+"""Ground truth: the gaming patterns of docs/product.md (Anomaly) and the honest look-alikes.
 
 The simulator labels every employee and every (employee, contact) relation with one of these,
 so that an evaluation can grade the anomaly scores and the per-contact flags it produces."""
@@ -9,7 +9,7 @@ from enum import StrEnum
 
 
 class Pattern(StrEnum):
-    """A way of gaming the add count; the values are PRODUCT.md's reason codes."""
+    """A way of gaming the add count; the values are docs/product.md's reason codes."""
 
     QR_BATCH_BURST = "QR_BATCH_BURST"
     PEER_INSTITUTION = "PEER_INSTITUTION"
@@ -33,7 +33,7 @@ CLEAN = "clean"
 EQUIVALENT_CODES: dict[str, frozenset[str]] = {
     Pattern.MUTUAL_ADD_RING.value: frozenset({"MUTUAL_ADD_RING", "SHARED_CONTACTS"}),
 }
-"""Reason codes a detector may use for a labelled pattern: PRODUCT.md names shared contacts and
+"""Reason codes a detector may use for a labelled pattern: docs/product.md names shared contacts and
 mutual-add rings as one family, so a ring's contacts flagged `SHARED_CONTACTS` are a hit."""
 
 

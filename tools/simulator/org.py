@@ -17,7 +17,7 @@ FRONTLINE = (CUSTOMER_MANAGER, TELLER)
 """The roles that add customers as their daily job (and so the ones who game the count)."""
 
 ROLE_TARGETS = {CUSTOMER_MANAGER: 100, TELLER: 50, TEAM_LEAD: 50, BRANCH_HEAD: 30}
-"""Monthly valid-add targets per role, as banks publish them (WECOM.md §5: 100 and 50)."""
+"""Monthly valid-add targets per role, as banks publish them (docs/wecom.md §5: 100 and 50)."""
 TEAM_TARGET = 80
 
 

@@ -29,7 +29,7 @@ ADD_WAYS: tuple[tuple[int, float], ...] = (
     (201, 0.03),
     (0, 0.02),
 )
-"""WeCom `add_way` codes (WECOM.md §3) in the mix a branch sees: mostly QR scans."""
+"""WeCom `add_way` codes (docs/wecom.md §3) in the mix a branch sees: mostly QR scans."""
 CUSTOMER_INITIATED = frozenset({1, 3, 15, 16})
 TIERS: tuple[tuple[str, float], ...] = (
     ("大众", 0.55),

@@ -1,4 +1,4 @@
-"""The record shapes of CONTRACT.md's `/v1/events`, as plain dicts.
+"""The record shapes of docs/contract.md's `/v1/events`, as plain dicts.
 
 Contact events use the callback's own field names (`ToUserName`, `ChangeType`, `UserID`, ...
 with `CreateTime` in unix seconds) plus the callback's constant fields, so the same dict can

@@ -1,4 +1,4 @@
-"""The rule computation of valid adds (PRODUCT.md, Quota, default rules), from records alone.
+"""The rule computation of valid adds (docs/product.md, Quota, default rules), from records alone.
 
 The evaluation compares the running system's `valid_adds` with this, so it reads nothing but
 the `/v1/events` records a scenario sends: an add is valid when it is the employee's first add

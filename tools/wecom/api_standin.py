@@ -1,5 +1,5 @@
 """A real HTTP server on localhost speaking the WeCom REST API shapes the ingestor uses
-(WECOM.md section 3): gettoken, externalcontact/get, externalcontact/batch/get_by_user,
+(docs/wecom.md section 3): gettoken, externalcontact/get, externalcontact/batch/get_by_user,
 externalcontact/get_follow_user_list.
 
 Behaves like WeCom where it matters: failures are HTTP 200 with an errcode; tokens expire;

@@ -1,6 +1,6 @@
 """What WeCom's servers do, for the simulator and the tests: encrypt and sign callbacks for a corp.
 
-A second implementation of the protocol (WECOM.md section 2), kept independent of
+A second implementation of the protocol (docs/wecom.md section 2), kept independent of
 services.ingestor.wecom.crypto so that tests check interoperability rather than one module
 agreeing with itself: it frames with `struct`, pads with `cryptography`'s PKCS7 and builds the
 body with CDATA sections as WeCom does. It also offers the raw steps tests need to forge

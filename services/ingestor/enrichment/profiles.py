@@ -4,7 +4,8 @@ The scorer applies a contact_profile to the contact (type, corp_name, unionid) a
 names an employee, to that employee's relation (add_way, state, oper_userid). Profiles go to
 the bank-records topic keyed `contact:<external_userid>`, like the bank's own profiles, so the
 enrichment needs no second copy of the contact event (whose event_id the scorer has already
-seen) and stays idempotent. Unknown add_way codes pass through untouched (WECOM.md section 3)."""
+seen) and stays idempotent. Unknown add_way codes pass through untouched (docs/wecom.md
+section 3)."""
 
 from __future__ import annotations
 

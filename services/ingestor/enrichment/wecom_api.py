@@ -1,4 +1,4 @@
-"""The WeCom REST API client the ingestor needs (WECOM.md section 3).
+"""The WeCom REST API client the ingestor needs (docs/wecom.md section 3).
 
 `gettoken` answers a token valid for `expires_in` (7200 s); it is cached and refreshed
 `refresh_margin` seconds early so no call goes out with a token about to expire, and one

@@ -1,7 +1,7 @@
 """WeCom callback protocol: signature, encryption, safe XML and event normalization.
 
 All pure, no I/O: the HTTP receiver verifies, decrypts, parses and normalizes with these, then
-stores before it acknowledges (WECOM.md section 2)."""
+stores before it acknowledges (docs/wecom.md section 2)."""
 
 from services.ingestor.wecom.crypto import CallbackCrypto, ErrorCode, WeComCryptoError, WeComError
 from services.ingestor.wecom.events import (

@@ -3,7 +3,7 @@
 WeCom signs every callback with SHA-1 over the sorted [token, timestamp, nonce, encrypt] and
 encrypts the message with AES-256-CBC (key = base64(EncodingAESKey + "="), IV = key[:16],
 PKCS#7 padding to 32-byte blocks). The plaintext is 16 random bytes, the message length as a
-4-byte big-endian integer, the message, then the receive id (the CorpID). WECOM.md section 2.
+4-byte big-endian integer, the message, then the receive id (the CorpID). docs/wecom.md section 2.
 
 Unlike the sample, padding and lengths are checked strictly, signatures and the CorpID are
 compared in constant time, and errors never carry the token or the key: they end up in logs.

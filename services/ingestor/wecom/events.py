@@ -2,7 +2,7 @@
 
 Only the fields every callback carries are required. Unknown ChangeTypes and other events
 (change_external_chat, change_external_tag, ...) must be accepted and kept, never crash the
-receiver (WECOM.md section 1), so everything else is optional and the full field map travels
+receiver (docs/wecom.md section 1), so everything else is optional and the full field map travels
 along as `raw`.
 """
 

@@ -3,7 +3,7 @@
 A contact change this product understands becomes a `ContactEvent` on the contact-events topic,
 keyed by the employee so one employee's changes stay in order. Everything else (unknown
 ChangeTypes, group-chat and tag events, or a contact change too damaged to normalize) is kept
-whole on the raw topic: WeCom must get its 200 and nothing may be lost (WECOM.md section 1)."""
+whole on the raw topic: WeCom must get its 200 and nothing may be lost (docs/wecom.md section 1)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 The POST body arrives from the internet before its signature is checked, so it is hostile
 until proven otherwise: DTDs, entity declarations and external references are refused outright
 (defusedxml), which rules out billion-laughs expansion and file or network reads. WeCom itself
-never sends any of them (WECOM.md section 2).
+never sends any of them (docs/wecom.md section 2).
 """
 
 from __future__ import annotations

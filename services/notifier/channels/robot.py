@@ -1,4 +1,4 @@
-"""WeCom group robot (WECOM.md §4): markdown with `<@userid>` mentions, ≤4096 bytes a
+"""WeCom group robot (docs/wecom.md §4): markdown with `<@userid>` mentions, ≤4096 bytes a
 message, 20 messages a minute per robot (a token bucket kept in PostgreSQL, so every notifier
 process shares it), 45009 → wait, 93000 → the robot's key is invalid."""
 

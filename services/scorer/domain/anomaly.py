@@ -1,4 +1,4 @@
-"""Anomaly: how likely an employee's adds in a period are gamed, and why (PRODUCT.md).
+"""Anomaly: how likely an employee's adds in a period are gamed, and why (docs/product.md).
 
 A sum of capped signal contributions, so every point is explained by a reason code with
 evidence a supervisor can check, plus the evidence in the employee's favour. Each signal asks

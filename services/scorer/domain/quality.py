@@ -1,4 +1,4 @@
-"""Quality of an employee's adds in a period (PRODUCT.md, Quality): pure.
+"""Quality of an employee's adds in a period (docs/product.md, Quality): pure.
 
 Each component is a share in [0, 1] reported on its own, None when nothing is decided yet
 (windows still open count as pending, not as zero); the score is the weighted mean of the

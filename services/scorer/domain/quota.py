@@ -1,4 +1,4 @@
-"""Quota figures (PRODUCT.md, Quota): pure functions, no I/O.
+"""Quota figures (docs/product.md, Quota): pure functions, no I/O.
 
 Events are assigned to periods by their own time in the business time zone, never by arrival
 time. A period's status compares valid adds with the target, and before the close projects the

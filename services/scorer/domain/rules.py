@@ -1,4 +1,4 @@
-"""The bank's validity and quality rules, as configuration (defaults of PRODUCT.md)."""
+"""The bank's validity and quality rules, as configuration (defaults of docs/product.md)."""
 
 from __future__ import annotations
 

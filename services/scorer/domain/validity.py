@@ -1,4 +1,4 @@
-"""Is an add valid? Per contact, pure (PRODUCT.md, Quota).
+"""Is an add valid? Per contact, pure (docs/product.md, Quota).
 
 Valid when: it is this employee's first add of the contact; the contact is not a peer nor an
 employee's own personal account (HR's staff_account records); the employee won the customer
