@@ -1,5 +1,6 @@
-"""Configuration from the environment (docs/contract.md). One Settings class per service builds on
-these; each refuses to start when a secret it needs is missing or obviously a placeholder."""
+"""Configuration from the environment (docs/configuration.md). One Settings class per service
+builds on these; each refuses to start when a secret it needs is missing or obviously a
+placeholder."""
 
 from __future__ import annotations
 
@@ -14,16 +15,35 @@ PLACEHOLDER_SECRETS = frozenset(
     {"", "changeme", "change-me", "secret", "password", "token", "test"}
 )
 
+# Descriptions of the settings that more than one service declares (docs/configuration.md).
+TOPIC_PARTITIONS_DESCRIPTION = (
+    "Partitions of each topic the service creates when it is missing (an existing topic is "
+    "left as it is)."
+)
+WECOM_API_BASE_DESCRIPTION = "Base URL of the WeCom server API."
+
 
 class Topics(BaseSettings):
     """Kafka topic names; overridable, these are the contract's defaults."""
 
     model_config = SettingsConfigDict(env_prefix="TOPIC_", extra="ignore")
 
-    contact_events: str = "wecom.contact-events.v1"
-    bank_records: str = "bank.records.v1"
-    breaches: str = "scoring.breaches.v1"
-    raw_callbacks: str = "wecom.raw-events.v1"
+    contact_events: str = Field(
+        default="wecom.contact-events.v1",
+        description="WeCom contact events (adds, removals, handovers): ingestor → scorer.",
+    )
+    bank_records: str = Field(
+        default="bank.records.v1",
+        description="The bank's records (`/v1/events`, contact profiles, reconciliation "
+        "markers): ingestor → scorer.",
+    )
+    breaches: str = Field(
+        default="scoring.breaches.v1", description="Breach events: scorer → notifier."
+    )
+    raw_callbacks: str = Field(
+        default="wecom.raw-events.v1",
+        description="WeCom callbacks that are not contact changes, kept whole (ingestor).",
+    )
 
     @staticmethod
     def dlq(topic: str) -> str:
@@ -33,9 +53,17 @@ class Topics(BaseSettings):
 class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", env_nested_delimiter="__")
 
-    kafka_bootstrap_servers: str = "localhost:9092"
-    business_timezone: str = "Asia/Shanghai"
-    log_level: str = "INFO"
+    kafka_bootstrap_servers: str = Field(
+        default="localhost:9092", description="Kafka brokers, `host:port`, comma-separated."
+    )
+    business_timezone: str = Field(
+        default="Asia/Shanghai",
+        description="IANA time zone of the business calendar: periods, working days and the "
+        "local times of schedules.",
+    )
+    log_level: str = Field(
+        default="INFO", description="Level of the JSON log on stderr (DEBUG, INFO, WARNING, …)."
+    )
     topics: Topics = Field(default_factory=Topics)
     # Shifts every clock the service reads (shared.clock): for running the stack as of another
     # day in tests and demos. 0 (the default) is the machine's clock.
@@ -61,10 +89,19 @@ class CommonSettings(BaseSettings):
 class DatabaseSettings(CommonSettings):
     """For services that keep state in PostgreSQL."""
 
-    database_url: SecretStr = SecretStr("postgresql://wq_app@127.0.0.1:55432/wecom_quota")
+    database_url: SecretStr = Field(
+        default=SecretStr("postgresql://wq_app@127.0.0.1:55432/wecom_quota"),
+        description="PostgreSQL DSN of the application role, which the service works as.",
+    )
     # Migrations need the schema owner; services themselves run as the application role.
-    database_migration_url: SecretStr | None = None
-    db_pool_size: int = Field(default=10, ge=1, le=200)
+    database_migration_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL DSN of the schema owner, which applies the migrations at "
+        "start; unset: DATABASE_URL.",
+    )
+    db_pool_size: int = Field(
+        default=10, ge=1, le=200, description="Most connections in the PostgreSQL pool."
+    )
     # How often gauges read from Kafka and PostgreSQL (consumer lag, backlogs) are refreshed.
     metrics_probe_interval_seconds: float = Field(default=5.0, gt=0)
 

@@ -1,4 +1,4 @@
-"""Ingestor configuration (docs/contract.md)."""
+"""Ingestor configuration (docs/configuration.md)."""
 
 from __future__ import annotations
 
@@ -10,33 +10,76 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from services.ingestor.wecom.crypto import CallbackCrypto
-from shared.settings import PLACEHOLDER_SECRETS, CommonSettings
+from shared.settings import (
+    PLACEHOLDER_SECRETS,
+    TOPIC_PARTITIONS_DESCRIPTION,
+    WECOM_API_BASE_DESCRIPTION,
+    CommonSettings,
+)
 
 
 class IngestorSettings(CommonSettings):
-    ingestor_port: int = 8080
+    ingestor_port: int = Field(
+        default=8080, description="HTTP port: WeCom callbacks, `/v1/events`, health, metrics."
+    )
     # Comma-separated bearer tokens for /v1/events. None set: the endpoint refuses every call.
     ingest_api_tokens: SecretStr | None = None
-    ingest_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
-    ingest_max_records: int = Field(default=50_000, ge=1)
-    topic_partitions: int = Field(default=3, ge=1)
+    ingest_max_body_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="Largest `/v1/events` request body in bytes (413 above).",
+    )
+    ingest_max_records: int = Field(
+        default=50_000, ge=1, description="Most records in one `/v1/events` request (400 above)."
+    )
+    topic_partitions: int = Field(default=3, ge=1, description=TOPIC_PARTITIONS_DESCRIPTION)
 
-    wecom_corp_id: str | None = None
-    wecom_callback_token: SecretStr | None = None
-    wecom_callback_aes_key: SecretStr | None = None
-    wecom_api_base: str = "https://qyapi.weixin.qq.com"
-    wecom_corp_secret: SecretStr | None = None
+    wecom_corp_id: str | None = Field(
+        default=None,
+        description="The bank's WeCom CorpID: checks callbacks (with WECOM_CALLBACK_TOKEN and "
+        "WECOM_CALLBACK_AES_KEY) and calls the WeCom API (with WECOM_CORP_SECRET).",
+    )
+    wecom_callback_token: SecretStr | None = Field(
+        default=None, description="Token of the WeCom callback configuration (signatures)."
+    )
+    wecom_callback_aes_key: SecretStr | None = Field(
+        default=None,
+        description="EncodingAESKey of the WeCom callback configuration (43 characters).",
+    )
+    wecom_api_base: str = Field(
+        default="https://qyapi.weixin.qq.com", description=WECOM_API_BASE_DESCRIPTION
+    )
+    wecom_corp_secret: SecretStr | None = Field(
+        default=None,
+        description="Secret of the app with customer-contact rights (客户联系): with "
+        "WECOM_CORP_ID it turns on contact lookups and reconciliation.",
+    )
 
     # Callback transport. WeCom retries a delivery within seconds, so a query `timestamp`
     # older (or newer) than this window is a replay; CreateTime is never judged (history).
     wecom_replay_window_seconds: int = Field(default=300, ge=1)
-    wecom_callback_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    wecom_callback_max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Largest callback body in bytes (413 above)."
+    )
     # WeCom gives up after 5 s: wait this long for Kafka's ack, then spool instead.
     kafka_publish_timeout_seconds: float = Field(default=2.0, gt=0, le=4.0)
-    kafka_connect_retry_seconds: float = Field(default=2.0, gt=0)
-    spool_dir: Path = Path(".run/spool/ingestor")
-    spool_replay_interval_seconds: float = Field(default=1.0, gt=0)
-    spool_replay_batch: int = Field(default=500, ge=1)
+    kafka_connect_retry_seconds: float = Field(
+        default=2.0, gt=0, description="Pause between attempts to reach Kafka while it is down."
+    )
+    spool_dir: Path = Field(
+        default=Path(".run/spool/ingestor"),
+        description="Folder of the durable spool, where records wait while Kafka does not "
+        "acknowledge them in time (one ingestor process a folder).",
+    )
+    spool_replay_interval_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often the spool is looked at for records to replay to Kafka (a "
+        "backlog is replayed without pausing).",
+    )
+    spool_replay_batch: int = Field(
+        default=500, ge=1, description="Spooled records replayed to Kafka in one batch."
+    )
 
     # Enrichment through the WeCom REST API (on only with WECOM_CORP_SECRET): one request's
     # time limit (a hanging WeCom costs a worker this long, never a callback).
@@ -46,7 +89,11 @@ class IngestorSettings(CommonSettings):
     # Consecutive failed calls that open the circuit breaker, and how long it then stays open
     # before one trial call (45009 answers and "no such contact" do not count).
     wecom_breaker_failures: int = Field(default=5, ge=1)
-    wecom_breaker_reset_seconds: float = Field(default=30.0, gt=0)
+    wecom_breaker_reset_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long the open circuit breaker waits before one trial call.",
+    )
 
     # Durable contact lookups (lookups/): the ledger of contacts waiting for a profile, one
     # SQLite file per contact-event topic in this folder (one folder per ingestor replica).
@@ -67,19 +114,33 @@ class IngestorSettings(CommonSettings):
     # A failed lookup of a contact is tried again after base·2^(n-1) seconds, at most the cap,
     # with jitter; forever (never given up: the scorer decides what an unanswered add counts).
     wecom_lookup_retry_base_seconds: float = Field(default=1.0, gt=0)
-    wecom_lookup_retry_cap_seconds: float = Field(default=300.0, gt=0)
+    wecom_lookup_retry_cap_seconds: float = Field(
+        default=300.0, gt=0, description="Longest pause before a failed lookup is tried again."
+    )
 
     # Reconciliation (reconcile.py): its state, the daily schedule, the employees walked.
-    reconcile_state_dir: Path = Path(".run/reconcile/ingestor")
+    reconcile_state_dir: Path = Field(
+        default=Path(".run/reconcile/ingestor"),
+        description="Folder of the reconciliation's state: the follow relations it knows and "
+        "its runs (a SQLite file).",
+    )
     # Local time in BUSINESS_TIMEZONE ("02:30") of the daily run inside the ingestor; None:
     # no schedule (run `python -m services.ingestor.reconcile` from cron instead).
     reconcile_daily_at: time | None = None
-    reconcile_employees_file: Path | None = None
+    reconcile_employees_file: Path | None = Field(
+        default=None,
+        description="File of the WeCom userids to walk, one a line; unset: every employee "
+        "WeCom lists with customer contact.",
+    )
     # A walk that loses more than this share of an employee group's known relations publishes
     # nothing and fails (WeCom answering short must never look like mass deletions).
     reconcile_max_delete_share: float = Field(default=0.2, gt=0, le=1)
-    reconcile_retry_minutes: float = Field(default=30.0, gt=0)
-    reconcile_check_seconds: float = Field(default=60.0, gt=0)
+    reconcile_retry_minutes: float = Field(
+        default=30.0, gt=0, description="Minutes before a failed daily run is tried again."
+    )
+    reconcile_check_seconds: float = Field(
+        default=60.0, gt=0, description="How often the schedule checks whether a run is due."
+    )
 
     @model_validator(mode="after")
     def _reconcile_needs_the_api(self) -> IngestorSettings:

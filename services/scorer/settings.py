@@ -1,4 +1,4 @@
-"""Scorer configuration (docs/contract.md)."""
+"""Scorer configuration (docs/configuration.md)."""
 
 from __future__ import annotations
 
@@ -9,49 +9,115 @@ from pydantic import Field
 from services.scorer.domain.completeness import CompletenessRules
 from services.scorer.domain.rules import DEFAULT_PEER_PATTERNS, QualityWeights, ScoringRules
 from shared.calendar import PeriodKind
-from shared.settings import DatabaseSettings
+from shared.settings import TOPIC_PARTITIONS_DESCRIPTION, DatabaseSettings
 
 
 class ScorerSettings(DatabaseSettings):
-    scorer_port: int = 8081
-    scorer_group_id: str = "scorer"
-    scorer_batch_max_records: int = Field(default=5000, ge=1)
-    scorer_batch_timeout_ms: int = Field(default=200, ge=1)
-    anomaly_alert_threshold: float = Field(default=40.0, ge=0, le=100)
-    calendar_overrides_file: str | None = None
-    topic_partitions: int = Field(default=3, ge=1)
+    scorer_port: int = Field(
+        default=8081, description="HTTP port: the read API (scores, closes), health, metrics."
+    )
+    scorer_group_id: str = Field(
+        default="scorer",
+        description="Kafka consumer group of the scorer (its offsets are kept in PostgreSQL).",
+    )
+    scorer_batch_max_records: int = Field(
+        default=5000, ge=1, description="Most records consumed and stored in one batch."
+    )
+    scorer_batch_timeout_ms: int = Field(
+        default=200, ge=1, description="How long a batch waits to fill, in milliseconds."
+    )
+    anomaly_alert_threshold: float = Field(
+        default=40.0,
+        ge=0,
+        le=100,
+        description="Anomaly score from which an employee's score is `flagged` and "
+        "`AnomalyFlagged` is sent.",
+    )
+    calendar_overrides_file: str | None = Field(
+        default=None,
+        description="YAML file of holidays and working days that override the mainland "
+        "calendar (`deploy/calendar/`); unset: none.",
+    )
+    topic_partitions: int = Field(default=3, ge=1, description=TOPIC_PARTITIONS_DESCRIPTION)
 
     # Validity and quality rules (docs/product.md defaults; optional bank rules off).
-    retention_days: int = Field(default=7, ge=0)
-    peer_corp_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_PEER_PATTERNS))
-    own_corp_names: list[str] = Field(default_factory=list)
-    require_customer_match: bool = False
-    require_assignment: bool = False
-    max_adds_per_state_per_day: int | None = None
+    retention_days: int = Field(
+        default=7,
+        ge=0,
+        description="Days neither side may remove an added contact for the add to be valid.",
+    )
+    peer_corp_patterns: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_PEER_PATTERNS),
+        description="Names of financial institutions: a WeCom user whose corp name contains "
+        "one (any case) is a peer, never a valid add.",
+    )
+    own_corp_names: list[str] = Field(
+        default_factory=list, description="The bank's own corp names, treated as peers too."
+    )
+    require_customer_match: bool = Field(
+        default=False, description="Only contacts matched to a bank customer are valid adds."
+    )
+    require_assignment: bool = Field(
+        default=False, description="Only customers assigned to the employee are valid adds."
+    )
+    max_adds_per_state_per_day: int | None = Field(
+        default=None,
+        description="Most valid adds through one channel `state` a day (the rest are invalid, "
+        "`state_daily_cap`); unset: no cap.",
+    )
     quality_weights: QualityWeights = QualityWeights()
     # An add is never valid before its contact's profile is known: after this long without one
     # (from when the scorer first stored the add) it is `unverified`, invalid unless the bank
     # counts them.
     profile_wait_hours: float = Field(default=72.0, ge=0)
-    count_unverified_as_valid: bool = False
+    count_unverified_as_valid: bool = Field(
+        default=False, description="Count `unverified` adds (no profile in time) as valid."
+    )
     # Inherited customers (add_way 202, handovers) are counted apart unless the bank says so;
     # a bank may treat add_way 201 (shared by a colleague) as inherited too.
     count_inherited_as_valid: bool = False
-    inherit_shared_by_colleague: bool = False
+    inherit_shared_by_colleague: bool = Field(
+        default=False, description="Treat add_way 201 (shared by a colleague) as inherited."
+    )
 
     # Time-driven work.
     close_period_kinds: list[PeriodKind] = Field(
-        default_factory=lambda: [PeriodKind.MONTH, PeriodKind.QUARTER]
+        default_factory=lambda: [PeriodKind.MONTH, PeriodKind.QUARTER],
+        description="Kinds of period the scorer closes itself at their deadline.",
     )
-    close_grace_hours: float = Field(default=8 * 24, ge=0)
-    pace_checkpoints: list[int] = Field(default_factory=lambda: [10, 20])
-    data_stale_working_hours: float = Field(default=4.0, gt=0)
-    schedule_interval_seconds: float = Field(default=30.0, gt=0)
+    close_grace_hours: float = Field(
+        default=8 * 24,
+        ge=0,
+        description="Hours after a period's end until its deadline (the retention window of "
+        "its last adds has run by then).",
+    )
+    pace_checkpoints: list[int] = Field(
+        default_factory=lambda: [10, 20],
+        description="Working days of the month after which employees behind their pace are "
+        "reported (`PaceBehind`).",
+    )
+    data_stale_working_hours: float = Field(
+        default=4.0,
+        gt=0,
+        description="Working hours without contact events after which WeCom data is stale: "
+        "`DataStale` is raised, and closes wait unless a reconciliation ran since the period's "
+        "end.",
+    )
+    schedule_interval_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often the time-driven work (closes, pace checkpoints, stale data) "
+        "is looked at.",
+    )
     # A period closes at its deadline only once its inputs are complete (close_gate.py): the
     # bank sources that must first send a `source_watermark` through its end (none by
     # default), and how long a quiet contact-event partition may hold a close back.
     close_required_sources: list[str] = Field(default_factory=list)
-    close_idle_partition_seconds: float = Field(default=1800.0, gt=0)
+    close_idle_partition_seconds: float = Field(
+        default=1800.0,
+        gt=0,
+        description="Seconds a quiet contact-event partition may hold a period's close back.",
+    )
 
     def rules(self) -> ScoringRules:
         return ScoringRules(

@@ -19,7 +19,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
-"""The default business time zone (`BUSINESS_TIMEZONE` in docs/contract.md)."""
+"""The default business time zone (`BUSINESS_TIMEZONE` in docs/configuration.md)."""
 
 _DAY_KEY = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
 _WEEK_KEY = re.compile(r"(\d{4})-W(\d{2})", re.ASCII)

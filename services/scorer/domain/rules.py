@@ -36,11 +36,27 @@ ASSIGNED_BY_ADMIN = 202
 class QualityWeights(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    customer_match: float = Field(default=0.25, ge=0)
-    engagement: float = Field(default=0.25, ge=0)
-    retention: float = Field(default=0.2, ge=0)
-    responsiveness: float = Field(default=0.2, ge=0)
-    personal_touch: float = Field(default=0.1, ge=0)
+    customer_match: float = Field(
+        default=0.25, ge=0, description="Weight of the share of contacts matched to a customer."
+    )
+    engagement: float = Field(
+        default=0.25,
+        ge=0,
+        description="Weight of the share of adds where the customer wrote within 7 days.",
+    )
+    retention: float = Field(
+        default=0.2, ge=0, description="Weight of the share of adds kept for 30 days."
+    )
+    responsiveness: float = Field(
+        default=0.2,
+        ge=0,
+        description="Weight of the share of customer-initiated chat-days answered the same day.",
+    )
+    personal_touch: float = Field(
+        default=0.1,
+        ge=0,
+        description="Weight of the share of one-to-one messages among one-to-one and mass ones.",
+    )
 
 
 class ScoringRules(BaseModel):
