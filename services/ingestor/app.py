@@ -23,6 +23,7 @@ from services.ingestor.callback import CallbackEndpoint, CallbackReceiver
 from services.ingestor.delivery.durable import DurablePublisher, SpoolReplayer
 from services.ingestor.delivery.kafka_link import KafkaLink
 from services.ingestor.delivery.spool import Spool, open_spool
+from services.ingestor.lookups.pacing import CallbackLoad
 from services.ingestor.lookups.service import Lookups, make_lookups
 from services.ingestor.publisher import RecordPublisher
 from services.ingestor.reconcile import Reconciler
@@ -77,11 +78,14 @@ def create_app(settings: IngestorSettings, *, clock: Clock | None = None) -> Sta
     )
     records = RecordPublisher(broker, topics)
 
+    # callbacks in flight: lookups yield to them when the ingestor is saturated
+    callbacks = CallbackLoad(settings.wecom_lookup_yield_callbacks)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         spool = open_spool(settings.spool_dir, explicit="spool_dir" in settings.model_fields_set)
         durable = DurablePublisher(link, spool, settings.kafka_publish_timeout_seconds)
-        lookups = make_lookups(settings, durable, clock)
+        lookups = make_lookups(settings, durable, clock, callbacks)
         receiver = CallbackReceiver(settings, crypto, durable, clock)
         app.state.runtime = Runtime(link, spool, receiver, lookups)
         replayer = SpoolReplayer(
@@ -130,7 +134,7 @@ def create_app(settings: IngestorSettings, *, clock: Clock | None = None) -> Sta
         found: Runtime = scope["app"].state.runtime
         return found.receiver
 
-    receive = CallbackEndpoint(receiver, settings.wecom_callback_max_body_bytes)
+    receive = CallbackEndpoint(receiver, settings.wecom_callback_max_body_bytes, callbacks)
 
     routes = [
         Route("/wecom/callback", verify_url, methods=["GET"]),

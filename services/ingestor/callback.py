@@ -20,6 +20,7 @@ from starlette.types import Receive, Scope, Send
 from services.ingestor.api import BodyTooLargeError
 from services.ingestor.delivery.durable import DurablePublisher
 from services.ingestor.delivery.spool import SpoolError
+from services.ingestor.lookups.pacing import CallbackLoad
 from services.ingestor.metrics import CALLBACKS, CRYPTO_FAILURES
 from services.ingestor.retries import RetryFilter
 from services.ingestor.settings import IngestorSettings
@@ -161,11 +162,21 @@ class CallbackEndpoint:
     is parsed as Starlette parses it (the last of a repeated name wins), a client that
     disconnects mid-body raises Starlette's ClientDisconnect."""
 
-    def __init__(self, receiver: Callable[[Scope], CallbackReceiver], limit: int) -> None:
+    def __init__(
+        self,
+        receiver: Callable[[Scope], CallbackReceiver],
+        limit: int,
+        load: CallbackLoad | None = None,
+    ) -> None:
         self._receiver = receiver
         self._limit = limit
+        self._load = load or CallbackLoad(0)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with self._load.answering():
+            await self._answer(scope, receive, send)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         receiver = self._receiver(scope)
         try:
             body = await read_capped(scope, receive, self._limit)

@@ -111,6 +111,9 @@ class IngestorSettings(CommonSettings):
     wecom_lookup_recovery_seconds: float = Field(default=60.0, gt=0)
     # Lookups in flight at once (each waits for WeCom, then for Kafka's acks=all).
     wecom_lookup_concurrency: int = Field(default=16, ge=1, le=256)
+    # WeCom's 5 s come first: lookups wait while this many callbacks are being answered at
+    # once (the ingestor is saturated); 0 never waits.
+    wecom_lookup_yield_callbacks: int = Field(default=32, ge=0)
     # A failed lookup of a contact is tried again after base·2^(n-1) seconds, at most the cap,
     # with jitter; forever (never given up: the scorer decides what an unanswered add counts).
     wecom_lookup_retry_base_seconds: float = Field(default=1.0, gt=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from services.ingestor.lookups.pacing import Pace, retry_delay
+from services.ingestor.lookups.pacing import CallbackLoad, Pace, retry_delay
 
 
 def sent_in(pace: Pace, start: float, seconds: float, step: float = 0.001) -> int:
@@ -62,3 +62,16 @@ def test_retry_delay_grows_exponentially_with_jitter_up_to_the_cap() -> None:
         delays = [retry_delay(failures, 1.0, 300.0, draw) for _ in range(200)]
         assert all(top / 2 <= d <= top for d in delays), (failures, min(delays), max(delays))
         assert max(delays) - min(delays) > top / 10  # jittered: not all at one instant
+
+
+def test_lookups_yield_while_the_ingestor_is_saturated_with_callbacks() -> None:
+    load = CallbackLoad(2)
+    with load.answering():
+        assert not load.busy()
+        with load.answering():
+            assert load.busy()  # two answering at once: lookups wait
+        assert not load.busy()
+    assert load.inflight == 0
+    never = CallbackLoad(0)
+    with never.answering(), never.answering():
+        assert not never.busy()

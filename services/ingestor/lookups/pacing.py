@@ -10,6 +10,8 @@ the last cut."""
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class Pace:
@@ -72,3 +74,24 @@ def retry_delay(failures: int, base: float, cap: float, draw: random.Random) -> 
     exponent = min(max(failures, 1) - 1, 60)
     ceiling = min(cap, base * 2.0**exponent)
     return ceiling * (0.5 + draw.random() / 2)
+
+
+class CallbackLoad:
+    """Callbacks being answered right now. WeCom's 5 s come first: while at least `yield_at`
+    are in flight (the ingestor is saturated), lookups wait; they have a durable backlog and
+    catch up once the burst is over (0: lookups never wait)."""
+
+    def __init__(self, yield_at: int) -> None:
+        self.yield_at = yield_at
+        self.inflight = 0
+
+    def busy(self) -> bool:
+        return self.yield_at > 0 and self.inflight >= self.yield_at
+
+    @contextmanager
+    def answering(self) -> Iterator[None]:
+        self.inflight += 1
+        try:
+            yield
+        finally:
+            self.inflight -= 1

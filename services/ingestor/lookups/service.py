@@ -13,7 +13,7 @@ from services.ingestor.enrichment.breaker import CircuitBreaker
 from services.ingestor.enrichment.wecom_api import WeComApi
 from services.ingestor.lookups.feed import LookupFeed
 from services.ingestor.lookups.ledger import LookupLedger, ledger_path
-from services.ingestor.lookups.pacing import Pace
+from services.ingestor.lookups.pacing import CallbackLoad, Pace
 from services.ingestor.lookups.worker import LookupWorkers
 from services.ingestor.settings import IngestorSettings
 from shared.clock import Clock
@@ -51,7 +51,10 @@ class Lookups:
 
 
 def make_lookups(
-    settings: IngestorSettings, publisher: DurablePublisher, clock: Clock
+    settings: IngestorSettings,
+    publisher: DurablePublisher,
+    clock: Clock,
+    callbacks: CallbackLoad | None = None,
 ) -> Lookups | None:
     if not settings.enrichment_enabled or settings.wecom_corp_secret is None:
         return None
@@ -92,5 +95,6 @@ def make_lookups(
         retry_base=settings.wecom_lookup_retry_base_seconds,
         retry_cap=settings.wecom_lookup_retry_cap_seconds,
         clock=clock,
+        callbacks=callbacks,
     )
     return Lookups(ledger, feed, workers, api)

@@ -30,7 +30,7 @@ from services.ingestor.lookups.answers import (
     judge_error,
 )
 from services.ingestor.lookups.ledger import Answered, Due, Failure, LookupLedger
-from services.ingestor.lookups.pacing import Pace, retry_delay
+from services.ingestor.lookups.pacing import CallbackLoad, Pace, retry_delay
 from services.ingestor.metrics import (
     LOOKUP_BACKLOG,
     LOOKUP_FAILURES,
@@ -60,7 +60,9 @@ class LookupWorkers:
         clock: Clock,
         monotonic: Callable[[], float] = time.monotonic,
         poll_seconds: float = 0.2,
+        callbacks: CallbackLoad | None = None,
     ) -> None:
+        self._callbacks = callbacks or CallbackLoad(0)
         self._ledger = ledger
         self._api = api
         self._publisher = publisher
@@ -157,8 +159,11 @@ class LookupWorkers:
         task.add_done_callback(self._lookups.discard)
 
     async def _admitted(self) -> None:
-        """Until the breaker lets a call out and the pace has a token."""
-        while True:  # both are clocks, not events: polled at the time they name
+        """Until callbacks leave room, the breaker lets a call out and the pace has a token."""
+        while True:  # clocks and a count, not events: polled at the time they name
+            if self._callbacks.busy():
+                await asyncio.sleep(0.02)
+                continue
             wait = self._pace.take(self._monotonic())
             if wait > 0:
                 await asyncio.sleep(wait)
