@@ -146,7 +146,7 @@ async def naive(run: Run, topic: str, sample: int) -> dict[str, Any]:
     async def nowhere(raw: Any, reason: str) -> None:
         raise RuntimeError(reason)
 
-    pipeline = ScoringPipeline(lambda: pool, run.group, TZ, nowhere, clock=system_clock)
+    pipeline = ScoringPipeline(lambda: pool, run.group, scorer, nowhere)
     refresher = Refresher(lambda: pool, scorer, settle=timedelta(0))
     consumer = AIOKafkaConsumer(
         topic,

@@ -17,6 +17,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 from starlette.applications import Starlette
 
+from services.scorer import tally
 from services.scorer.api import score_routes
 from services.scorer.close_gate import CloseGate, HeldCloses
 from services.scorer.closing import PeriodCloser
@@ -80,15 +81,6 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
         }
         await publish_all(publisher, [(orjson.dumps(record), topics.dlq(raw.topic), raw.key)])
 
-    pipeline = ScoringPipeline(
-        state.get_pool,
-        settings.scorer_group_id,
-        settings.tz,
-        dead_letter,
-        full_batch=settings.scorer_batch_max_records,
-        clock=clock,
-    )
-
     async def load(tps: Any) -> dict[tuple[str, int], int]:
         return await load_offsets(state.get_pool(), settings.scorer_group_id, tps)
 
@@ -122,6 +114,13 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
         await pipeline.handle(raw if isinstance(raw, tuple) else (raw,))
 
     scorer = Scorer(settings.rules(), calendar, settings.anomaly_alert_threshold, clock=clock)
+    pipeline = ScoringPipeline(
+        state.get_pool,
+        settings.scorer_group_id,
+        scorer,
+        dead_letter,
+        full_batch=settings.scorer_batch_max_records,
+    )
     closer = PeriodCloser(scorer, publisher, topics.breaches)
     closer.gate = CloseGate(
         calendar,
@@ -165,6 +164,7 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
             [*consumed, topics.breaches, *(topics.dlq(t) for t in consumed)],
             settings.topic_partitions,
         )
+        await tally.judge_all_if_rules_changed(state.get_pool, scorer)  # before consuming
         await publisher.start()  # before the consumer, which may dead-letter at once
         await broker.start()
         workers = [
@@ -172,6 +172,7 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
                 refresher.run_forever(catching_up=pipeline.catching_up, closing=closer.closing)
             ),
             asyncio.create_task(schedule.run_forever(settings.schedule_interval_seconds)),
+            asyncio.create_task(tally.timers_forever(state.get_pool, scorer)),
             asyncio.create_task(watch(probes, settings.metrics_probe_interval_seconds)),
         ]
         try:

@@ -19,6 +19,7 @@ from typing import Any
 from faststream.kafka import KafkaBroker
 from prometheus_client import Counter
 
+from services.scorer import tally
 from services.scorer.close_gate import CloseGate
 from services.scorer.scoring import Scorer, store_scores
 from shared.calendar import Period, PeriodKind, parse_period
@@ -124,6 +125,9 @@ class PeriodCloser:
     async def _close(
         self, conn: Connection, period: Period, closed_by: str, now: datetime
     ) -> dict[str, Any]:
+        # windows that ended by now are judged first: the counters the close reads are current
+        while await tally.run_due(conn, self._scorer, now) >= tally.TIMER_BATCH:
+            pass
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('close:' || $1))", period.key)
             already = await conn.fetchval(

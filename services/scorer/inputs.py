@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.scorer.domain import anomaly
@@ -63,7 +64,10 @@ async def org_rows(
 
 # Columns in ContactFacts' field order: rows become facts positionally (the hot loop of a
 # recompute); `new_to_bank` and `removals` are converted on the way.
-RELATIONS_SQL = """
+def _relation_facts_sql(handover: str) -> str:
+    """The facts of relations (r: employee_contact, c: its contact), `handover` the parameter
+    holding HANDOVER_MATCH; a WHERE or JOIN on `r` follows."""
+    return """
 SELECT r.employee_id, r.external_userid, r.first_added_at, r.add_count,
        c.contact_type, c.corp_name, c.is_customer, c.customer_tier, c.assigned_employee_id,
        r.state, r.add_way, r.first_customer_msg_at, r.customer_msgs, r.one_to_one_msgs,
@@ -78,8 +82,8 @@ SELECT r.employee_id, r.external_userid, r.first_added_at, r.add_count,
        EXISTS (SELECT 1 FROM contact_removal x
                 WHERE x.external_userid = r.external_userid AND x.source = 'DELETE_BY_TRANSFER'
                   AND x.employee_id <> r.employee_id
-                  AND x.removed_at BETWEEN r.first_added_at - $4::interval
-                                       AND r.first_added_at + $4::interval) AS handed_over,
+                  AND x.removed_at BETWEEN r.first_added_at - $HANDOVER::interval
+                                       AND r.first_added_at + $HANDOVER::interval) AS handed_over,
        COALESCE((SELECT array_agg(ROW(x.removed_at, x.removed_by, x.source) ORDER BY x.removed_at)
                    FROM contact_removal x
                   WHERE x.employee_id = r.employee_id AND x.external_userid = r.external_userid
@@ -89,8 +93,19 @@ SELECT r.employee_id, r.external_userid, r.first_added_at, r.add_count,
        r.seen_at
   FROM employee_contact r
   LEFT JOIN contact c USING (external_userid)
- WHERE r.employee_id = ANY($1::text[]) AND r.first_added_at >= $2 AND r.first_added_at < $3
-"""
+""".replace("$HANDOVER", handover)
+
+
+RELATIONS_SQL = (
+    _relation_facts_sql("$4")
+    + " WHERE r.employee_id = ANY($1::text[]) AND r.first_added_at >= $2"
+    + " AND r.first_added_at < $3"
+)
+PAIRS_SQL = (
+    _relation_facts_sql("$3")
+    + " JOIN unnest($1::text[], $2::text[]) AS x(e, u)"
+    + " ON r.employee_id = x.e AND r.external_userid = x.u WHERE r.first_added_at IS NOT NULL"
+)
 _FACT_FIELDS = tuple(f.name for f in fields(ContactFacts))
 
 
@@ -104,11 +119,26 @@ def _removals(raw: Sequence[tuple[datetime, str, str | None]]) -> tuple[Removal,
 async def relations(
     conn: Connection, period: Period, ids: Sequence[str], tz: ZoneInfo
 ) -> list[ContactFacts]:
+    """The relations of `ids` whose first add is in `period`."""
     rows = await conn.fetch(
         RELATIONS_SQL, list(ids), period.start_at(tz), period.end_at(tz), HANDOVER_MATCH
     )
+    return _facts(rows)
+
+
+async def relations_by_pair(
+    conn: Connection, pairs: Sequence[tuple[str, str]]
+) -> list[ContactFacts]:
+    """The relations (employee_id, external_userid) asked for that have been added."""
+    if not pairs:
+        return []
+    rows = await conn.fetch(PAIRS_SQL, [p[0] for p in pairs], [p[1] for p in pairs], HANDOVER_MATCH)
+    return _facts(rows)
+
+
+def _facts(rows: Sequence[Any]) -> list[ContactFacts]:
     if rows and tuple(rows[0].keys()) != _FACT_FIELDS:
-        raise RuntimeError("RELATIONS_SQL columns are not ContactFacts' fields in order")
+        raise RuntimeError("the relation facts' columns are not ContactFacts' fields in order")
     head = len(_FACT_FIELDS) - 3  # the columns taken as they are (checked above)
     return [
         ContactFacts(  # type: ignore[misc]

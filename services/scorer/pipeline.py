@@ -14,14 +14,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
 import orjson
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
-from services.scorer import progress, repository, state
+from services.scorer import progress, repository, state, tally
+from services.scorer.domain.quota import gross_add_increments
+from services.scorer.scoring import Scorer
 from shared.clock import Clock, system_clock
 from shared.kafka import lock_offsets, store_offsets, unseen
 from shared.metrics import LATENCY_BUCKETS
@@ -125,16 +126,15 @@ class ScoringPipeline:
         self,
         pool: Callable[[], asyncpg.Pool],
         group: str,
-        tz: ZoneInfo,
+        scorer: Scorer,
         dead_letter: DeadLetter,
         full_batch: int | None = None,
-        *,
-        clock: Clock,
     ) -> None:
-        self._clock = clock
+        self._scorer = scorer
+        self._clock: Clock = scorer.clock
         self._pool = pool
         self._group = group
-        self._tz = tz
+        self._tz = scorer.calendar.tz
         self._dead_letter = dead_letter
         self._undecodable: set[tuple[str, int, int]] = set()  # this batch's, dead-lettered
         self._full_batch = full_batch
@@ -202,19 +202,30 @@ class ScoringPipeline:
         started = time.perf_counter()
         now = self._clock()
         dirty: state.Dirty = set()
+        judge: state.Judge = set()
         async with self._pool().acquire() as conn, conn.transaction():
             stored = await lock_offsets(conn, self._group, records)
             fresh = unseen(records, stored)
             decoded = await self._decode_all(fresh, now)
             new_events = await state.apply_contact_events(
-                conn, decoded.events, self._tz, dirty, now
+                conn, decoded.events, self._tz, dirty, now, judge
             )
             new_messages = await state.apply_messages(conn, decoded.messages, self._tz, dirty)
-            await state.apply_contact_facts(conn, decoded.links, decoded.profiles, self._tz, dirty)
-            await state.apply_org(conn, decoded.employees, decoded.targets, self._tz, dirty, now)
-            await state.apply_staff_accounts(conn, decoded.staff_accounts, self._tz, dirty)
+            await state.apply_contact_facts(
+                conn, decoded.links, decoded.profiles, self._tz, dirty, judge
+            )
+            await state.apply_org(
+                conn, decoded.employees, decoded.targets, self._tz, dirty, now, judge
+            )
+            await state.apply_staff_accounts(conn, decoded.staff_accounts, self._tz, dirty, judge)
             await progress.record_sources(conn, decoded.source_watermarks)
             await progress.record_partitions(conn, decoded.progress, now)
+            # the quota figures, current when this commits (tally.py); the employees held in
+            # one go, in order, before any of their figures is read
+            grossed = set(gross_add_increments(new_events, self._tz))
+            await tally.hold(conn, [e for e, _ in judge] + [e for e, _ in grossed])
+            counted = await tally.settle(conn, self._scorer, judge, now)
+            await tally.sync_scores(conn, self._scorer, counted | grossed, now)
             await repository.mark_dirty(conn, dirty)
             await store_offsets(conn, self._group, records)
         TX_SECONDS.observe(time.perf_counter() - started)

@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 from prometheus_client import Counter, Histogram
 
-from services.scorer.scoring import Scorer, store_scores
+from services.scorer.scoring import Scorer, store_current
 from shared.calendar import parse_period
 from shared.clock import system_clock
 from shared.db import Connection
@@ -208,7 +208,7 @@ class Refresher:
                 done = [i for i, e in enumerate(keys[0]) if scored is None or e in scored]
                 later = [i for i, e in enumerate(keys[0]) if scored is not None and e not in scored]
                 async with conn.transaction():
-                    await store_scores(conn, scores)
+                    await store_current(conn, self._scorer, key, scores, now, closed)
                     if self._after is not None:
                         await self._after(conn, scores)
                     await conn.execute(CLEAR_SQL, *([k[i] for i in done] for k in keys))

@@ -248,9 +248,7 @@ async def upsert_contacts_from_adds(
     return displaced
 
 
-async def insert_removals(
-    conn: Connection, removals: Sequence[ContactEvent]
-) -> list[tuple[str, Any]]:
+async def insert_removals(conn: Connection, removals: Sequence[ContactEvent]) -> list[Relation]:
     if not removals:
         return []
     await conn.execute(
@@ -270,28 +268,32 @@ async def insert_removals(
     return await _relations(conn, [(e.employee_id, e.external_userid) for e in removals])
 
 
-async def _relations(conn: Connection, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, Any]]:
+Relation = tuple[str, str, Any]
+"""(employee_id, external_userid, first_added_at) of a stored relation."""
+
+
+async def _relations(conn: Connection, pairs: Sequence[tuple[str, str]]) -> list[Relation]:
     if not pairs:
         return []
     rows = await conn.fetch(
-        """SELECT c.employee_id, c.first_added_at FROM employee_contact c
+        """SELECT c.employee_id, c.external_userid, c.first_added_at FROM employee_contact c
              JOIN unnest($1::text[], $2::text[]) AS x(e, u)
                ON c.employee_id = x.e AND c.external_userid = x.u""",
         [p[0] for p in pairs],
         [p[1] for p in pairs],
     )
-    return [(r["employee_id"], r["first_added_at"]) for r in rows]
+    return [(r["employee_id"], r["external_userid"], r["first_added_at"]) for r in rows]
 
 
-async def relations_of(conn: Connection, contacts: set[str]) -> list[tuple[str, Any]]:
+async def relations_of(conn: Connection, contacts: set[str]) -> list[Relation]:
     if not contacts:
         return []
     rows = await conn.fetch(
-        "SELECT employee_id, first_added_at FROM employee_contact "
+        "SELECT employee_id, external_userid, first_added_at FROM employee_contact "
         "WHERE external_userid = ANY($1::text[])",
         sorted(contacts),
     )
-    return [(r["employee_id"], r["first_added_at"]) for r in rows]
+    return [(r["employee_id"], r["external_userid"], r["first_added_at"]) for r in rows]
 
 
 async def insert_new_messages(

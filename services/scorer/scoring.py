@@ -12,18 +12,13 @@ from typing import Any, Literal
 
 import orjson
 
-from services.scorer import inputs
+from services.scorer import inputs, tally
 from services.scorer.domain.anomaly import AnomalyResult, PeerBaseline, PeriodTail, assess
 from services.scorer.domain.dense_block import DenseBlock, dense_blocks
-from services.scorer.domain.quality import ChatStats, count_by_status, quality
-from services.scorer.domain.quota import evaluate
+from services.scorer.domain.quality import ChatStats, quality
 from services.scorer.domain.reuse import ReuseCache
 from services.scorer.domain.rules import ScoringRules
 from services.scorer.domain.validity import (
-    INHERITED,
-    PROFILE_UNKNOWN,
-    UNVERIFIED,
-    ContactStatus,
     ContactVerdict,
     apply_state_cap,
     classify,
@@ -63,16 +58,6 @@ def chunked(
     if current:
         chunks.append(current)
     return chunks
-
-
-def waiting_and_apart(verdicts: Sequence[ContactVerdict]) -> dict[str, int]:
-    """Adds still waiting for their contact's profile (part of the pending adds), adds judged
-    without one (`unverified`), and inherited customers (counted apart from new adds)."""
-    return {
-        "profile_unknown_adds": sum(1 for v in verdicts if v.has(PROFILE_UNKNOWN)),
-        "unverified_adds": sum(1 for v in verdicts if v.has(UNVERIFIED)),
-        "inherited_adds": sum(1 for v in verdicts if v.has(INHERITED)),
-    }
 
 
 class Scorer:
@@ -193,7 +178,7 @@ class Scorer:
             verdicts, self.rules.max_adds_per_state_per_day, lambda t: local_date(t, tz)
         )
 
-    def _target(self, target: int | None, period: Period) -> int | None:
+    def target_of(self, target: int | None, period: Period) -> int | None:
         """Daily targets apply to working days only."""
         if period.kind is PeriodKind.DAY and not self.calendar.is_working_day(period.start):
             return None
@@ -247,21 +232,13 @@ class Scorer:
         for f in await inputs.relations(conn, period, known, tz):
             by_employee[f.employee_id].append(f)
         chats = await inputs.chat_stats(conn, period, known, tz)
-        share = self.calendar.elapsed_share(period, now)
         overlaps = await inputs.cross_team_overlap(conn, period, known, tz)
         tail = self.tail(period, now)
-        target = {o.employee_id: self._target(o.target, period) for o in org}
+        target = {o.employee_id: self.target_of(o.target, period) for o in org}
+        counted = await tally.quota_fields(conn, self, period.key, target, now, closed)
         out: list[dict[str, Any]] = []
         for o in org:
             verdicts = self.verdicts(by_employee[o.employee_id], now)
-            counts = count_by_status(verdicts)
-            figures = evaluate(
-                target[o.employee_id],
-                valid_adds=counts[ContactStatus.VALID],
-                pending_adds=counts[ContactStatus.PENDING],
-                elapsed_share=share,
-                closed=closed,
-            )
             q_score, q = quality(
                 verdicts,
                 chats.get(o.employee_id, ChatStats()),
@@ -289,18 +266,7 @@ class Scorer:
                     "team_id": o.team_id,
                     "supervisor_id": o.supervisor_id,
                     "role": o.role,
-                    "target": figures.target,
-                    "gross_adds": gross.get(o.employee_id, 0),
-                    "first_adds": len(verdicts),
-                    "new_to_bank": sum(1 for v in verdicts if v.facts.new_to_bank),
-                    "valid_adds": figures.valid_adds,
-                    "pending_adds": figures.pending_adds,
-                    "removed_adds": sum(1 for v in verdicts if v.removed_in_window is not None),
-                    **waiting_and_apart(verdicts),
-                    "attainment": figures.attainment,
-                    "pace": figures.pace,
-                    "projection": figures.projection,
-                    "status": figures.status.value if figures.status else None,
+                    **counted[o.employee_id],
                     "quality_score": q_score,
                     "quality": q,
                     "anomaly_score": anomaly.score,
@@ -393,6 +359,27 @@ async def store_scores(conn: Connection, scores: Sequence[dict[str, Any]]) -> No
         )
 
 
+async def store_current(
+    conn: Connection,
+    scorer: Scorer,
+    period_key: str,
+    scores: list[dict[str, Any]],
+    now: datetime,
+    closed: bool,
+) -> None:
+    """Store computed scores with their quota columns read again from the counters while
+    holding the employees (tally.py): a batch that committed after the computation's snapshot
+    is not overwritten by older figures."""
+    if not scores:
+        return
+    await tally.hold(conn, [s["employee_id"] for s in scores])
+    targets = {s["employee_id"]: s["target"] for s in scores}
+    current = await tally.quota_fields(conn, scorer, period_key, targets, now, closed)
+    for s in scores:
+        s.update(current[s["employee_id"]])
+    await store_scores(conn, scores)
+
+
 # Active employees without a row, in the branch or team asked about (if any).
 MISSING_SQL = filtered_statements(
     """SELECT e.employee_id FROM employee e
@@ -425,7 +412,8 @@ async def ensure_scores(
     if missing:
         # one snapshot for every query of the computation, as the refresh does: read
         # committed, a batch committing between two of them gave a row of half its data
+        now = scorer.clock()
         async with conn.transaction(isolation="repeatable_read", readonly=True):
-            scores = await scorer.compute(conn, period, missing, scorer.clock(), closed)
+            scores = await scorer.compute(conn, period, missing, now, closed)
         async with conn.transaction():
-            await store_scores(conn, scores)
+            await store_current(conn, scorer, period.key, scores, now, closed)

@@ -34,6 +34,9 @@ UNMATCHED = Counter(
     ["kind", "reason"],
 )
 Dirty = set[tuple[str, str]]
+"""(employee_id, period key) rows whose quality and anomaly are to be recomputed."""
+Judge = set[tuple[str, str]]
+"""(employee_id, external_userid) relations whose facts changed: judged again (tally.py)."""
 
 
 def period_keys(at: datetime, tz: ZoneInfo) -> list[str]:
@@ -45,12 +48,21 @@ def _mark(dirty: Dirty, employee_id: str, at: datetime | None, tz: ZoneInfo) -> 
         dirty.update((employee_id, k) for k in period_keys(at, tz))
 
 
+def _mark_relations(
+    dirty: Dirty, judge: Judge, relations: Sequence[repository.Relation], tz: ZoneInfo
+) -> None:
+    for employee_id, external_userid, first_added in relations:
+        _mark(dirty, employee_id, first_added, tz)
+        judge.add((employee_id, external_userid))
+
+
 async def apply_contact_events(
     conn: Connection,
     events: Sequence[ContactEvent],
     tz: ZoneInfo,
     dirty: Dirty,
     now: datetime,
+    judge: Judge,
 ) -> list[ContactEvent]:
     fresh = await repository.insert_new_events(conn, events)
     if not fresh:
@@ -66,23 +78,26 @@ async def apply_contact_events(
         _mark(dirty, e.employee_id, e.occurred_at, tz)
     for employee_id, first_added in await repository.upsert_relations_from_adds(conn, adds, now):
         _mark(dirty, employee_id, first_added, tz)
+    judge.update((e.employee_id, e.external_userid) for e in adds)
     await repository.upsert_contacts_from_adds(conn, adds)
     # Whether a relation is new to the bank depends on who added the contact first, which a
     # late (earlier) add by another employee changes: every relation of these contacts is
     # recomputed. The contact row's lock, taken above, orders this after any concurrent batch
     # (another partition, another instance) that added the same contact.
-    for employee_id, first_added in await repository.relations_of(
-        conn, {e.external_userid for e in adds}
-    ):
-        _mark(dirty, employee_id, first_added, tz)
-    for employee_id, first_added in await repository.insert_removals(conn, removals):
-        _mark(dirty, employee_id, first_added, tz)
+    _mark_relations(
+        dirty, judge, await repository.relations_of(conn, {e.external_userid for e in adds}), tz
+    )
+    _mark_relations(dirty, judge, await repository.insert_removals(conn, removals), tz)
     # A handover's DELETE_BY_TRANSFER makes the receiver's add of the contact inherited,
     # whichever of the two arrived first.
-    for employee_id, first_added in await repository.relations_of(
-        conn, {e.external_userid for e in removals if e.source == DELETE_BY_TRANSFER}
-    ):
-        _mark(dirty, employee_id, first_added, tz)
+    _mark_relations(
+        dirty,
+        judge,
+        await repository.relations_of(
+            conn, {e.external_userid for e in removals if e.source == DELETE_BY_TRANSFER}
+        ),
+        tz,
+    )
     # DataStale watches WeCom's live stream: the nightly reconciliation's corrections are not it
     live = [e for e in fresh if e.origin != "reconciliation"]
     if live:
@@ -109,12 +124,12 @@ async def apply_contact_facts(
     profiles: Sequence[ContactProfileRecord],
     tz: ZoneInfo,
     dirty: Dirty,
+    judge: Judge,
 ) -> None:
     await repository.upsert_links(conn, links)
     await repository.upsert_profiles(conn, profiles)
     touched = {r.external_userid for r in links} | {r.external_userid for r in profiles}
-    for employee_id, first_added in await repository.relations_of(conn, touched):
-        _mark(dirty, employee_id, first_added, tz)
+    _mark_relations(dirty, judge, await repository.relations_of(conn, touched), tz)
     # A profile usually overtakes its add (another topic): kept, and counted so that a source
     # of profiles for contacts nobody adds shows.
     orphans = await repository.contacts_never_added(conn, {r.external_userid for r in profiles})
@@ -127,7 +142,11 @@ async def apply_contact_facts(
 
 
 async def apply_staff_accounts(
-    conn: Connection, records: Sequence[StaffAccountRecord], tz: ZoneInfo, dirty: Dirty
+    conn: Connection,
+    records: Sequence[StaffAccountRecord],
+    tz: ZoneInfo,
+    dirty: Dirty,
+    judge: Judge,
 ) -> None:
     """HR's staff accounts: every relation with such a contact is judged again (whether the
     adds came before or after). An account of an employee HR has not sent yet is kept all the
@@ -136,8 +155,7 @@ async def apply_staff_accounts(
         return
     await repository.insert_staff_accounts(conn, records)
     contacts = await repository.contacts_of_staff_accounts(conn, records)
-    for employee_id, first_added in await repository.relations_of(conn, contacts):
-        _mark(dirty, employee_id, first_added, tz)
+    _mark_relations(dirty, judge, await repository.relations_of(conn, contacts), tz)
     unknown = await repository.unknown_employees(conn, {r.employee_id for r in records})
     if unknown:
         UNMATCHED.labels("staff_account", "unknown_employee").inc(len(unknown))
@@ -154,6 +172,7 @@ async def apply_org(
     tz: ZoneInfo,
     dirty: Dirty,
     now: datetime,
+    judge: Judge,
 ) -> None:
     await repository.upsert_employees(conn, employees)
     await repository.insert_org_history(conn, employees)
@@ -166,3 +185,5 @@ async def apply_org(
         dirty.update((employee_id, k) for k in now_keys)
     dirty.update(await repository.employees_under_targets(conn, targets))
     dirty.update(await repository.target_periods_of(conn, employees))
+    # a contact whose external_userid is an employee's is a colleague, not a customer
+    _mark_relations(dirty, judge, await repository.relations_of(conn, set(employee_ids)), tz)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from services.scorer.domain.quality import ChatStats, engagement, quality, retention
 from services.scorer.domain.rules import QualityWeights, ScoringRules
+from services.scorer.domain.tally import standing_of
 from services.scorer.domain.validity import (
     ContactFacts,
     ContactStatus,
@@ -15,7 +17,6 @@ from services.scorer.domain.validity import (
     apply_state_cap,
     classify,
 )
-from services.scorer.scoring import waiting_and_apart
 
 ADDED = datetime(2026, 10, 12, 2, 0, tzinfo=UTC)
 LATER = ADDED + timedelta(days=20)
@@ -263,8 +264,6 @@ def test_scores_count_waiting_unverified_and_inherited_adds() -> None:
         classify(facts(external_userid="c", add_way=202), RULES, now),
         classify(facts(external_userid="d"), RULES, now),
     ]
-    assert waiting_and_apart(verdicts) == {
-        "profile_unknown_adds": 1,
-        "unverified_adds": 1,
-        "inherited_adds": 1,
-    }
+    counted = sum((standing_of(v).counts() for v in verdicts), Counter())
+    apart = ("profile_unknown_adds", "unverified_adds", "inherited_adds")
+    assert {k: counted[k] for k in apart} == dict.fromkeys(apart, 1)

@@ -1,0 +1,413 @@
+"""Quota counters kept current by deltas, in the transaction that changes what they count.
+
+A batch (or a due timer) names the relations whose facts it changed; `settle` judges just
+those again and moves the counters of their periods by the difference (domain/tally.py).
+`sync_scores` then writes the quota columns of the touched score rows from the counters, so
+`GET /v1/scores` shows an event's effect as soon as its batch commits; quality and anomaly
+follow from the refresh.
+
+Serialisation: every writer of an employee's standings, counters or score rows holds that
+employee's transaction-scoped advisory lock (`hold`, taken in employee order) from before it
+reads them until it commits. Whoever takes it last reads everything committed before, so the
+last writer of a row always wrote the latest figures: batches of several partitions or
+instances, timers and the refresh never lose each other's changes."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from services.scorer import inputs
+from services.scorer.domain.quota import evaluate
+from services.scorer.domain.tally import (
+    COUNTERS,
+    PeriodDeltas,
+    Standing,
+    deltas,
+    merge,
+    next_change,
+    standing_of,
+)
+from services.scorer.domain.validity import ContactFacts, ContactStatus
+from shared.calendar import local_date, parse_period
+from shared.db import Connection
+
+if TYPE_CHECKING:  # scoring imports this module
+    from services.scorer.scoring import Scorer
+
+log = logging.getLogger(__name__)
+TIMER_BATCH = 2_000
+
+HOLD_SQL = """
+SELECT count(pg_advisory_xact_lock(hashtextextended('quota:' || e, 0)))
+  FROM (SELECT DISTINCT e FROM unnest($1::text[]) AS e ORDER BY e) AS ordered
+"""
+
+STANDINGS_SQL = """
+SELECT s.* FROM relation_standing s
+  JOIN unnest($1::text[], $2::text[]) AS x(e, u)
+    ON s.employee_id = x.e AND s.external_userid = x.u
+"""
+
+WRITE_STANDINGS_SQL = """
+INSERT INTO relation_standing AS s (employee_id, external_userid, first_added_at, status,
+       new_to_bank, removed, profile_unknown, unverified, inherited, next_change_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::bool[],
+                     $6::bool[], $7::bool[], $8::bool[], $9::bool[], $10::timestamptz[])
+ON CONFLICT (employee_id, external_userid) DO UPDATE SET
+    first_added_at = EXCLUDED.first_added_at, status = EXCLUDED.status,
+    new_to_bank = EXCLUDED.new_to_bank, removed = EXCLUDED.removed,
+    profile_unknown = EXCLUDED.profile_unknown, unverified = EXCLUDED.unverified,
+    inherited = EXCLUDED.inherited, next_change_at = EXCLUDED.next_change_at
+"""
+
+_COUNTER_ARRAYS = ", ".join(f"${i + 3}::int[]" for i, _ in enumerate(COUNTERS))
+ADD_COUNTERS_SQL = f"""
+INSERT INTO quota_counter AS q (employee_id, period, {", ".join(COUNTERS)})
+SELECT * FROM unnest($1::text[], $2::text[], {_COUNTER_ARRAYS})
+ON CONFLICT (employee_id, period) DO UPDATE SET
+    {", ".join(f"{c} = q.{c} + EXCLUDED.{c}" for c in COUNTERS)}
+"""  # noqa: S608 - constant column names
+
+COUNTERS_SQL = f"""
+SELECT x.e AS employee_id, {", ".join(f"COALESCE(q.{c}, 0) AS {c}" for c in COUNTERS)},
+       COALESCE(g.gross_adds, 0) AS gross_adds
+  FROM unnest($2::text[]) AS x(e)
+  LEFT JOIN quota_counter q ON q.employee_id = x.e AND q.period = $1
+  LEFT JOIN employee_period_stats g ON g.employee_id = x.e AND g.period = $1
+"""  # noqa: S608 - constant column names
+
+QUOTA_COLUMNS = (
+    "gross_adds",
+    *COUNTERS,
+    "target",
+    "attainment",
+    "pace",
+    "projection",
+    "status",
+)
+SYNC_SQL = f"""
+INSERT INTO employee_period_score AS s (employee_id, period, branch_id, team_id, supervisor_id,
+       role, {", ".join(QUOTA_COLUMNS)}, quality, computed_at)
+SELECT x.*, '{{}}'::jsonb, $20 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+       $5::text[], $6::text[], $7::int[], $8::int[], $9::int[], $10::int[], $11::int[],
+       $12::int[], $13::int[], $14::int[], $15::int[], $16::int[], $17::float8[], $18::float8[],
+       $19::float8[], $21::text[]) AS x
+ON CONFLICT (period, employee_id) DO UPDATE SET
+    branch_id = EXCLUDED.branch_id, team_id = EXCLUDED.team_id,
+    supervisor_id = EXCLUDED.supervisor_id, role = EXCLUDED.role,
+    {", ".join(f"{c} = EXCLUDED.{c}" for c in QUOTA_COLUMNS)}
+"""  # noqa: S608 - constant column names
+
+
+async def hold(conn: Connection, employee_ids: Iterable[str]) -> None:
+    """This transaction is the only writer of these employees' quota figures until it ends."""
+    ids = sorted(set(employee_ids))
+    if ids:
+        await conn.fetchval(HOLD_SQL, ids)
+
+
+def _stored(row: Any) -> Standing | None:
+    if row["first_added_at"] is None or row["status"] is None:
+        return None
+    return Standing(
+        first_added_at=row["first_added_at"],
+        status=ContactStatus(row["status"]),
+        new_to_bank=row["new_to_bank"],
+        removed=row["removed"],
+        profile_unknown=row["profile_unknown"],
+        unverified=row["unverified"],
+        inherited=row["inherited"],
+    )
+
+
+async def _with_cap_groups(
+    conn: Connection, scorer: Scorer, pairs: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """With the per-channel-state daily cap, an add's verdict depends on the employee's other
+    adds of that day: the whole day of each touched relation is judged again."""
+    if scorer.rules.max_adds_per_state_per_day is None or not pairs:
+        return pairs
+    tz = scorer.calendar.tz
+    rows = await conn.fetch(
+        """SELECT c.employee_id, c.first_added_at FROM employee_contact c
+             JOIN unnest($1::text[], $2::text[]) AS x(e, u)
+               ON c.employee_id = x.e AND c.external_userid = x.u
+            WHERE c.first_added_at IS NOT NULL""",
+        [p[0] for p in pairs],
+        [p[1] for p in pairs],
+    )
+    days = sorted({(r["employee_id"], local_date(r["first_added_at"], tz)) for r in rows})
+    if not days:
+        return pairs
+    starts = [datetime.combine(d, datetime.min.time(), tz) for _, d in days]
+    more = await conn.fetch(
+        """SELECT c.employee_id, c.external_userid FROM employee_contact c
+             JOIN unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS x(e, a, b)
+               ON c.employee_id = x.e AND c.first_added_at >= x.a AND c.first_added_at < x.b""",
+        [e for e, _ in days],
+        starts,
+        [s + timedelta(days=1) for s in starts],
+    )
+    return sorted(set(pairs) | {(r["employee_id"], r["external_userid"]) for r in more})
+
+
+async def settle(
+    conn: Connection, scorer: Scorer, pairs: Iterable[tuple[str, str]], now: datetime
+) -> set[tuple[str, str]]:
+    """Judge these relations again and move the counters by the change. Returns the
+    (employee_id, period) keys whose counters changed."""
+    wanted = sorted(set(pairs))
+    if not wanted:
+        return set()
+    wanted = await _with_cap_groups(conn, scorer, wanted)
+    await hold(conn, (e for e, _ in wanted))
+    employees, contacts = [p[0] for p in wanted], [p[1] for p in wanted]
+    before = {
+        (r["employee_id"], r["external_userid"]): r
+        for r in await conn.fetch(STANDINGS_SQL, employees, contacts)
+    }
+    by_employee: dict[str, list[ContactFacts]] = defaultdict(list)
+    for facts in await inputs.relations_by_pair(conn, wanted):
+        by_employee[facts.employee_id].append(facts)
+    verdicts = {
+        (v.facts.employee_id, v.facts.external_userid): v
+        for e in sorted(by_employee)
+        for v in scorer.verdicts(by_employee[e], now)
+    }
+    tz = scorer.calendar.tz
+    changes: PeriodDeltas = {}
+    written: list[tuple[Any, ...]] = []
+    for pair in wanted:
+        verdict = verdicts.get(pair)
+        after = standing_of(verdict) if verdict is not None else None
+        due = next_change(verdict, scorer.rules) if verdict is not None else None
+        row = before.get(pair)
+        old = _stored(row) if row is not None else None
+        if row is not None and old == after and row["next_change_at"] == due:
+            continue
+        merge(changes, deltas(pair[0], old, after, tz))
+        written.append((*pair, after, due))
+    if written:
+        await conn.execute(
+            WRITE_STANDINGS_SQL,
+            [w[0] for w in written],
+            [w[1] for w in written],
+            [w[2].first_added_at if w[2] else None for w in written],
+            [w[2].status.value if w[2] else None for w in written],
+            *(
+                [bool(getattr(w[2], flag)) if w[2] else False for w in written]
+                for flag in ("new_to_bank", "removed", "profile_unknown", "unverified", "inherited")
+            ),
+            [w[3] for w in written],
+        )
+    await add_counters(conn, changes)
+    return {k for k, d in changes.items() if d}
+
+
+async def add_counters(conn: Connection, changes: PeriodDeltas) -> None:
+    keys = sorted(k for k, d in changes.items() if d)
+    if keys:
+        await conn.execute(
+            ADD_COUNTERS_SQL,
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            *([changes[k][c] for k in keys] for c in COUNTERS),
+        )
+
+
+async def due_relations(conn: Connection, now: datetime, limit: int) -> list[tuple[str, str]]:
+    """Relations whose verdict time alone has changed by `now` (their timers), the longest
+    due first. Not locked here: `settle` serialises by employee, and a timer taken by two
+    instances at once is judged twice to the same standing (the second changes nothing)."""
+    rows = await conn.fetch(
+        """SELECT employee_id, external_userid FROM relation_standing
+            WHERE next_change_at <= $1 ORDER BY next_change_at LIMIT $2""",
+        now,
+        limit,
+    )
+    return [(r["employee_id"], r["external_userid"]) for r in rows]
+
+
+async def run_due(conn: Connection, scorer: Scorer, now: datetime, limit: int = TIMER_BATCH) -> int:
+    """One batch of due timers, in one transaction with the counters and score rows they
+    change. Returns how many were due."""
+    async with conn.transaction():
+        pairs = await due_relations(conn, now, limit)
+        if pairs:
+            keys = await settle(conn, scorer, pairs, now)
+            await sync_scores(conn, scorer, keys, now)
+            await conn.execute(
+                """INSERT INTO score_dirty (employee_id, period)
+                   SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING""",
+                [k[0] for k in sorted(keys)],
+                [k[1] for k in sorted(keys)],
+            )
+    return len(pairs)
+
+
+async def quota_fields(
+    conn: Connection,
+    scorer: Scorer,
+    period_key: str,
+    targets: dict[str, int | None],
+    now: datetime,
+    closed: bool,
+) -> dict[str, dict[str, Any]]:
+    """The quota columns of these employees' rows in the period, from the counters as they
+    stand (the caller holds the employees, or reads in one snapshot)."""
+    period = parse_period(period_key)
+    share = scorer.calendar.elapsed_share(period, now)
+    out: dict[str, dict[str, Any]] = {}
+    for r in await conn.fetch(COUNTERS_SQL, period_key, sorted(targets)):
+        target = targets[r["employee_id"]]
+        figures = evaluate(
+            target,
+            valid_adds=r["valid_adds"],
+            pending_adds=r["pending_adds"],
+            elapsed_share=share,
+            closed=closed,
+        )
+        out[r["employee_id"]] = {
+            "gross_adds": r["gross_adds"],
+            **{c: r[c] for c in COUNTERS},
+            "target": figures.target,
+            "attainment": figures.attainment,
+            "pace": figures.pace,
+            "projection": figures.projection,
+            "status": figures.status.value if figures.status else None,
+        }
+    return out
+
+
+async def sync_scores(
+    conn: Connection, scorer: Scorer, keys: Iterable[tuple[str, str]], now: datetime
+) -> None:
+    """Write the quota columns of these (employee, period) rows of still-open periods from
+    their counters (a new row gets its org columns; quality and anomaly follow from the
+    refresh). A closed period's rows are the refresh's: its revisions are recorded there."""
+    by_period: dict[str, list[str]] = defaultdict(list)
+    for employee_id, key in sorted(set(keys)):
+        by_period[key].append(employee_id)
+    if not by_period:
+        return
+    # a period being closed is waited for (PeriodCloser takes this lock exclusively), then
+    # seen closed and left to the refresh, which records late corrections as revisions
+    await conn.execute(
+        """SELECT count(pg_advisory_xact_lock_shared(hashtext('close:' || p)))
+             FROM (SELECT unnest($1::text[]) AS p ORDER BY 1) AS ordered""",
+        sorted(by_period),
+    )
+    closed = {
+        r["period"]
+        for r in await conn.fetch(
+            "SELECT period FROM period_close WHERE period = ANY($1::text[])", sorted(by_period)
+        )
+    }
+    rows: list[tuple[inputs.OrgRow, str, dict[str, Any]]] = []
+    for key, ids in by_period.items():
+        if key in closed:
+            continue
+        try:
+            period = parse_period(key)
+        except ValueError:
+            continue
+        org = await inputs.org_rows(conn, period, ids, scorer.calendar.tz)
+        targets = {o.employee_id: scorer.target_of(o.target, period) for o in org}
+        fields = await quota_fields(conn, scorer, key, targets, now, closed=False)
+        rows += [(o, key, fields[o.employee_id]) for o in org]
+    await _write_quota(conn, rows, now)
+
+
+async def _write_quota(
+    conn: Connection, rows: Sequence[tuple[inputs.OrgRow, str, dict[str, Any]]], now: datetime
+) -> None:
+    if not rows:
+        return
+    await conn.execute(
+        SYNC_SQL,
+        [o.employee_id for o, _, _ in rows],
+        [k for _, k, _ in rows],
+        [o.branch_id for o, _, _ in rows],
+        [o.team_id for o, _, _ in rows],
+        [o.supervisor_id for o, _, _ in rows],
+        [o.role for o, _, _ in rows],
+        *([f[c] for _, _, f in rows] for c in QUOTA_COLUMNS[:-1]),
+        now,
+        [f["status"] for _, _, f in rows],
+    )
+
+
+async def timers_forever(
+    pool: Callable[[], asyncpg.Pool], scorer: Scorer, every: float = 0.25
+) -> None:
+    """Run due timers as they fall due, a batch at a time, for as long as the scorer runs."""
+    while True:
+        try:
+            async with pool().acquire() as conn:
+                while await run_due(conn, scorer, scorer.clock()) >= TIMER_BATCH:
+                    pass
+        except Exception:
+            log.exception("running the quota timers failed; retrying")
+        await asyncio.sleep(every)
+
+
+def rules_fingerprint(scorer: Scorer) -> str:
+    rules = scorer.rules.model_dump_json() + "|" + scorer.calendar.tz.key
+    return hashlib.sha256(rules.encode()).hexdigest()
+
+
+async def judge_all_if_rules_changed(
+    pool: Callable[[], asyncpg.Pool], scorer: Scorer, chunk: int = 500
+) -> bool:
+    """At start-up: standings judged under other rules (or none yet, after an upgrade) are
+    judged again from the stored relations, `chunk` employees per transaction. Another
+    instance starting meanwhile waits for this one. True when it rebuilt."""
+    fingerprint = rules_fingerprint(scorer)
+    async with pool().acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock(hashtextextended('quota:rebuild', 0))")
+        try:
+            if await conn.fetchval("SELECT fingerprint FROM quota_rules") == fingerprint:
+                return False
+            started = time.perf_counter()
+            async with conn.transaction():
+                await conn.execute("DELETE FROM relation_standing")
+                await conn.execute("DELETE FROM quota_counter")
+            employees = [
+                r["employee_id"]
+                for r in await conn.fetch(
+                    "SELECT DISTINCT employee_id FROM employee_contact ORDER BY employee_id"
+                )
+            ]
+            now = scorer.clock()
+            for at in range(0, len(employees), chunk):
+                async with conn.transaction():
+                    rows = await conn.fetch(
+                        """SELECT employee_id, external_userid FROM employee_contact
+                            WHERE employee_id = ANY($1::text[])""",
+                        employees[at : at + chunk],
+                    )
+                    await settle(
+                        conn, scorer, [(r["employee_id"], r["external_userid"]) for r in rows], now
+                    )
+            await conn.execute(
+                """INSERT INTO quota_rules (fingerprint, rebuilt_at) VALUES ($1, $2)
+                   ON CONFLICT (id) DO UPDATE SET fingerprint = $1, rebuilt_at = $2""",
+                fingerprint,
+                now,
+            )
+            log.info(
+                "quota standings judged under the current rules",
+                extra={"employees": len(employees), "seconds": time.perf_counter() - started},
+            )
+            return True
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(hashtextextended('quota:rebuild', 0))")

@@ -1,0 +1,173 @@
+"""`python -m services.scorer.verify --period P [--period P ...]`: the quota figures kept by
+deltas, checked against a recount the slow way.
+
+Due timers are run first (a window that ended is not a difference, only work not yet done);
+then, in one repeatable-read snapshot, every relation whose first add falls in the period is
+judged from the stored facts, the counters are recounted from those verdicts, the gross adds
+from the stored add events, and each is compared with `quota_counter`,
+`employee_period_stats` and, for a period still open, the quota columns of
+`employee_period_score`. Every difference is listed; the exit status is 1 if there is any."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from services.scorer import inputs, tally
+from services.scorer.domain.tally import COUNTERS, standing_of, totals
+from services.scorer.domain.validity import ContactFacts
+from services.scorer.scoring import Scorer
+from services.scorer.settings import ScorerSettings
+from shared.calendar import BusinessCalendar, CalendarOverrides, Period, parse_period
+from shared.db import Connection
+from shared.schemas import ADD_CHANGES
+
+
+@dataclass(frozen=True)
+class Difference:
+    period: str
+    employee_id: str
+    figure: str
+    kept: int | None
+    recounted: int | None
+
+    def __str__(self) -> str:
+        return (
+            f"{self.period} {self.employee_id} {self.figure}: kept {self.kept}, "
+            f"recounted {self.recounted}"
+        )
+
+
+GROSS_SQL = """
+SELECT employee_id, count(*)::int AS gross_adds FROM contact_event
+ WHERE change_type = ANY($3::text[]) AND occurred_at >= $1 AND occurred_at < $2
+ GROUP BY employee_id
+"""
+
+
+async def recount(
+    conn: Connection, scorer: Scorer, period: Period, now: datetime
+) -> dict[str, Counter[str]]:
+    """Per employee, the period's quota counters and gross adds recounted from the facts."""
+    tz = scorer.calendar.tz
+    ids = [
+        r["employee_id"]
+        for r in await conn.fetch(
+            """SELECT DISTINCT employee_id FROM employee_contact
+                WHERE first_added_at >= $1 AND first_added_at < $2""",
+            period.start_at(tz),
+            period.end_at(tz),
+        )
+    ]
+    by_employee: dict[str, list[ContactFacts]] = defaultdict(list)
+    for facts in await inputs.relations(conn, period, ids, tz):
+        by_employee[facts.employee_id].append(facts)
+    standings = [
+        (e, standing_of(v))
+        for e in sorted(by_employee)
+        for v in scorer.verdicts(by_employee[e], now)
+    ]
+    out: dict[str, Counter[str]] = defaultdict(Counter)
+    for (employee_id, key), delta in totals(standings, tz).items():
+        if key == period.key:
+            out[employee_id].update(delta)
+    adds = sorted(c.value for c in ADD_CHANGES)
+    for r in await conn.fetch(GROSS_SQL, period.start_at(tz), period.end_at(tz), adds):
+        out[r["employee_id"]]["gross_adds"] += r["gross_adds"]
+    return out
+
+
+async def kept(
+    conn: Connection, period: Period
+) -> tuple[dict[str, Counter[str]], dict[str, Counter[str]]]:
+    """The counters (with gross adds) as kept, and the quota columns of the score rows."""
+    counters: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in await conn.fetch("SELECT * FROM quota_counter WHERE period = $1", period.key):
+        counters[r["employee_id"]].update({c: r[c] for c in COUNTERS})
+    for r in await conn.fetch(
+        "SELECT employee_id, gross_adds FROM employee_period_stats WHERE period = $1", period.key
+    ):
+        counters[r["employee_id"]]["gross_adds"] += r["gross_adds"]
+    rows: dict[str, Counter[str]] = {}
+    for r in await conn.fetch("SELECT * FROM employee_period_score WHERE period = $1", period.key):
+        rows[r["employee_id"]] = Counter({c: r[c] for c in (*COUNTERS, "gross_adds")})
+    return counters, rows
+
+
+async def verify_period(conn: Connection, scorer: Scorer, period: Period) -> list[Difference]:
+    now = scorer.clock()
+    while await tally.run_due(conn, scorer, now) >= tally.TIMER_BATCH:
+        pass
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        expected = await recount(conn, scorer, period, now)
+        counters, rows = await kept(conn, period)
+        still_open = not await conn.fetchval(
+            "SELECT 1 FROM period_close WHERE period = $1", period.key
+        )
+    figures = (*COUNTERS, "gross_adds")
+    out: list[Difference] = []
+    for employee_id in sorted(set(expected) | set(counters)):
+        want, have = expected.get(employee_id, Counter()), counters.get(employee_id, Counter())
+        out += [
+            Difference(period.key, employee_id, f, have[f], want[f])
+            for f in figures
+            if have[f] != want[f]
+        ]
+    if still_open:
+        for employee_id, row in sorted(rows.items()):
+            have = counters.get(employee_id, Counter())
+            out += [
+                Difference(period.key, employee_id, f"score row {f}", row[f], have[f])
+                for f in figures
+                if row[f] != have[f]
+            ]
+    return out
+
+
+def scorer_of(settings: ScorerSettings) -> Scorer:
+    overrides = (
+        CalendarOverrides.from_yaml(settings.calendar_overrides_file)
+        if settings.calendar_overrides_file
+        else None
+    )
+    calendar = BusinessCalendar(overrides, tz=settings.tz)
+    return Scorer(settings.rules(), calendar, clock=settings.clock())
+
+
+async def main(periods: Sequence[str]) -> int:
+    settings = ScorerSettings()
+    scorer = scorer_of(settings)
+    conn = await asyncpg.connect(settings.database_url.get_secret_value())
+    try:
+        differences: list[Difference] = []
+        for key in periods:
+            found = await verify_period(conn, scorer, parse_period(key))
+            print(f"{key}: {len(found)} difference(s)")
+            differences += found
+    finally:
+        await conn.close()
+    for d in differences:
+        print(d)
+    return 1 if differences else 0
+
+
+def cli(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--period", action="append", required=True, help="e.g. 2026-12, 2026-W49")
+    args = p.parse_args(argv)
+    try:
+        return asyncio.run(main(args.period))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
