@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHON := $(CURDIR)/$(PY)
 
-.PHONY: up down status watch report screenshots test test-unit test-integration test-e2e test-faults lint bootstrap infra migrate eval bench dashboards
+.PHONY: up down status watch report screenshots test test-unit test-integration test-e2e test-faults lint bootstrap infra migrate eval bench dashboards lock audit
 
 bootstrap:
 	@bash deploy/local/bootstrap.sh
@@ -59,6 +59,29 @@ test-faults: bootstrap
 
 lint: bootstrap
 	@$(PY) -m ruff check . && $(PY) -m ruff format --check . && $(PY) -m mypy
+
+# The dependency locks, with hashes, for Python 3.11 on Linux x86_64, compiled by uv from
+# pyproject.toml (its dependencies and build backend): requirements-dev.lock (runtime + dev,
+# installed by bootstrap and CI) and requirements.lock (runtime, installed by the Dockerfile; the
+# same pins). Every pin that still fits pyproject.toml is kept; LOCK_ARGS passes options, e.g.
+# LOCK_ARGS="--upgrade-package aiohttp" or LOCK_ARGS=--upgrade. tests/unit/test_lock.py fails
+# while pyproject.toml and the locks disagree.
+LOCK_FLAGS = --quiet --generate-hashes --python-version 3.11 \
+  --python-platform x86_64-unknown-linux-gnu --custom-compile-command "make lock" $(LOCK_ARGS)
+BUILD_REQUIRES = $(PY) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")'
+lock: bootstrap
+	@$(BUILD_REQUIRES) | $(PY) -m uv pip compile pyproject.toml - --extra dev \
+	  -o requirements-dev.lock $(LOCK_FLAGS)
+	@$(BUILD_REQUIRES) | $(PY) -m uv pip compile pyproject.toml - -c requirements-dev.lock \
+	  -o requirements.lock $(LOCK_FLAGS)
+	@echo "requirements-dev.lock and requirements.lock written (make bootstrap installs them)"
+
+# Known vulnerabilities in the locked versions (pip-audit against requirements-dev.lock, which
+# holds every pin of requirements.lock). Fails on a finding, and fails loudly (exit 3) when no
+# advisory source answers: an audit that could not ask is never reported as clean.
+# AUDIT_SERVICE=osv asks the OSV database instead of PyPI.
+audit: bootstrap
+	@$(PY) -m tools.audit_lock $(if $(AUDIT_SERVICE),--service $(AUDIT_SERVICE))
 
 # Anomaly evaluation: simulated months (fixed seeds, two camouflage levels) through the real
 # ingestor and scorer; writes eval/results/eval-*.json and a PNG chart. EVAL_ARGS passes

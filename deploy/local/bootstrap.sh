@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine, once: system packages that are
 # missing (Java, Maven, PostgreSQL, Prometheus, curl), the Python virtualenv with the project and its dev
-# tools, and Kafka's jars. Re-running it does nothing when nothing changed.
+# tools from requirements-dev.lock, and Kafka's jars. Re-running it does nothing when nothing changed.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 VENV=$ROOT_DIR/.venv
@@ -24,12 +24,20 @@ fi
 
 "$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' \
   || die "Python 3.11 is required (found $("$PY" --version))"
-stamp=$VENV/.installed-$(sha1sum "$ROOT_DIR/pyproject.toml" | cut -c1-12)
+# The virtualenv is installed from the lock (exact versions, hashes checked; `make lock` writes it
+# from pyproject.toml), then the project itself without its dependencies. It is redone when the
+# lock or pyproject.toml (the project's own metadata: scripts, packages) changes.
+LOCK=$ROOT_DIR/requirements-dev.lock
+[[ -f $LOCK ]] || die "$LOCK is missing (make lock writes it)"
+stamp=$VENV/.installed-$(cat "$LOCK" "$ROOT_DIR/pyproject.toml" | sha1sum | cut -c1-12)
 if [[ ! -f $stamp ]]; then
-  say "installing the Python environment in .venv (first run takes a minute)"
+  say "installing the Python environment in .venv from requirements-dev.lock (first run takes a minute)"
   [[ -x $VENV/bin/python ]] || "$PY" -m venv "$VENV"
-  with_progress "upgrading pip" "$VENV/bin/python" -m pip install --upgrade pip
-  with_progress "pip install -e .[dev]" "$VENV/bin/python" -m pip install -e "$ROOT_DIR[dev]"
+  with_progress "pip install -r requirements-dev.lock" \
+    "$VENV/bin/python" -m pip install --require-hashes --only-binary :all: -r "$LOCK"
+  # The build backend (setuptools) comes from the lock too, hence no build isolation.
+  with_progress "pip install -e . (the project)" \
+    "$VENV/bin/python" -m pip install --no-deps --no-build-isolation -e "$ROOT_DIR"
   rm -f "$VENV"/.installed-* && touch "$stamp"
 fi
 
