@@ -90,10 +90,10 @@ eval: bootstrap
 	@$(PY) -m tools.evaluate --out eval/results $(EVAL_ARGS)
 
 # The benchmark suite (README "Performance"): ingestor callbacks, scorer drain, end-to-end
-# latency, scale-out, scale of state, the soak; each figure beside a reference measured in the
-# same run. BENCH_QUICK=1 for a small run (minutes, a 2-minute soak); the full run adds the soak
-# only with SOAK_MINUTES=30; BENCH=soak runs it alone (30 min); BENCH="drain live" picks
-# benchmarks. Results: bench/results/*.json and bench/results/table.md.
+# latency, scale-out, scale of state, lookups, the spool's replay, the soak; each figure beside a
+# reference measured in the same run. BENCH_QUICK=1 for a small run (minutes, a 2-minute soak);
+# the full run adds the soak only with SOAK_MINUTES=30; BENCH=soak runs it alone (30 min);
+# BENCH="drain live" picks benchmarks. Results: bench/results/*.json and bench/results/table.md.
 bench: bootstrap
 	@$(PY) -m bench $(if $(BENCH),--only $(BENCH))
 

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import uvloop
 
-from bench import drain, ingest, live, lookups, scaleout, soak, state
+from bench import drain, ingest, live, lookups, scaleout, soak, spool, state
 from bench.common import RESULTS, default_stack, quick, write_result
 
 BENCHES: dict[str, Any] = {
@@ -25,6 +25,7 @@ BENCHES: dict[str, Any] = {
     "scaleout": scaleout,
     "state": state,
     "lookups": lookups,
+    "spool": spool,
     "soak": soak,
 }
 
@@ -217,6 +218,7 @@ ROWS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "scaleout": _scaleout_rows,
     "state": _state_rows,
     "lookups": lookups.table_rows,
+    "spool": spool.table_rows,
     "soak": _soak_rows,
 }
 

@@ -240,12 +240,14 @@ async def dispatch_at_rate(
     send: Callable[[float, T], Coroutine[Any, Any, None]],
     started: float,
     at_each: Callable[[float], None] | None = None,
+    until: Callable[[], bool] | None = None,
 ) -> list[float]:
     """Open loop: item i is sent at `started` + i/rate by one dispatcher (never thousands of
     sleeping tasks, whose creation alone made the first requests late); an overdue one goes
-    out at once. `at_each(due)` runs before each send. Returns how late the dispatcher itself
-    was for each item: if that is a sizeable part of the latency, the generator, not the
-    service, was measured. Waits for every send to finish."""
+    out at once. `at_each(due)` runs before each send; once `until()` holds when an item is
+    due, the rest are not sent. Returns how late the dispatcher itself was for each item: if
+    that is a sizeable part of the latency, the generator, not the service, was measured.
+    Waits for every send to finish."""
     lags: list[float] = []
     running: set[asyncio.Task[None]] = set()
     for i, item in enumerate(items):
@@ -255,6 +257,8 @@ async def dispatch_at_rate(
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
+        if until is not None and until():
+            break
         lags.append(max(0.0, time.perf_counter() - due))
         task = asyncio.create_task(send(due, item))
         running.add(task)

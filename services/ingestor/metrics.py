@@ -32,6 +32,12 @@ SPOOL_APPENDED = Counter(
 SPOOL_REPLAYED = Counter(
     "ingestor_spool_replayed_total", "Spooled records acknowledged by Kafka on replay"
 )
+SPOOL_UNREADABLE = Counter(
+    "ingestor_spool_unreadable_total",
+    "Stretches of the spool replay skipped, by reason: torn (a crash mid-append, never "
+    "acknowledged), corrupt (failing its checksum), not_a_record (kept in unreadable.ndjson)",
+    ["reason"],
+)
 WECOM_API_CALLS = Counter(
     "ingestor_wecom_api_calls_total", "WeCom REST API calls by endpoint", ["api"]
 )

@@ -12,6 +12,7 @@ import pytest
 from services.ingestor.callback import StaleRequestError, check_replay_window
 from services.ingestor.delivery.outgoing import Outgoing
 from services.ingestor.delivery.spool import Spool, SpoolError, open_spool
+from services.ingestor.delivery.spool_frames import frame
 from services.ingestor.enrichment.breaker import CircuitBreaker
 from services.ingestor.enrichment.profiles import follower_profile
 from services.ingestor.retries import RetryFilter
@@ -34,14 +35,19 @@ def test_spool_keeps_order_and_cut_keeps_later_appends(tmp_path: Path) -> None:
     assert spool.oldest(10)[0] == [rec(2), rec(3)]
 
 
-def test_spool_survives_restart_and_trims_a_torn_line(tmp_path: Path) -> None:
+def test_spool_survives_restart_and_skips_a_torn_record(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
     spool.append([rec(0)])
     spool.close()
-    with (tmp_path / "spool.ndjson").open("ab") as f:
-        f.write(b'{"topic":"t","key":"k')  # a crash mid-append: never acknowledged
+    (segment,) = tmp_path.glob("segment-*.spool")
+    with segment.open("ab") as f:
+        f.write(frame(rec(1))[:-7])  # a crash mid-append: never acknowledged
     again = Spool(tmp_path)
-    assert again.depth == 1 and again.oldest(10)[0] == [rec(0)]
+    assert again.depth == 2  # the torn record counts until the replay finds it torn
+    items, consumed = again.oldest(10)
+    assert items == [rec(0)]
+    again.cut(consumed)
+    assert again.oldest(10) == ([], 0) and again.depth == 0
 
 
 def test_one_process_owns_a_spool(tmp_path: Path) -> None:
