@@ -104,16 +104,17 @@ class Service:
         return rss_mb(self.proc.pid, "VmHWM")
 
     def metrics(self, *names: str) -> dict[str, float]:
-        """Sums of the named Prometheus series (all labels together) from /metrics."""
+        """Sums of the named Prometheus series (all labels together) from /metrics; a name
+        with labels (`x{phase="sync"}`) names that one series."""
         text = httpx.get(f"{self.url}/metrics", timeout=10).text
         out = dict.fromkeys(names, 0.0)
         for line in text.splitlines():
             if line.startswith("#"):
                 continue
             series, _, value = line.rpartition(" ")
-            name = series.split("{")[0]
-            if name in out:
-                out[name] += float(value)
+            for name in {series.split("{")[0], series}:
+                if name in out:
+                    out[name] += float(value)
         return {k: round(v, 2) for k, v in out.items()}
 
 

@@ -53,6 +53,45 @@ SELECT org.employee_id, org.branch_id, org.team_id, org.supervisor_id, org.role,
 """
 
 
+ORG_BY_PERIOD_SQL = """
+WITH ids AS (SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
+                        AS x(employee_id, period, ends)),
+org AS (
+  SELECT DISTINCT ON (ids.employee_id, ids.period) ids.period, o.*
+    FROM employee_org o JOIN ids USING (employee_id)
+   ORDER BY ids.employee_id, ids.period, (o.effective_at < ids.ends) DESC,
+            CASE WHEN o.effective_at < ids.ends THEN o.effective_at END DESC NULLS LAST,
+            o.effective_at ASC
+)
+SELECT org.period, org.employee_id, org.branch_id, org.team_id, org.supervisor_id, org.role,
+       org.active, COALESCE(te.value, tt.value, tb.value, tr.value) AS target
+  FROM org
+  LEFT JOIN target te ON te.scope = 'employee' AND te.scope_id = org.employee_id
+                     AND te.period = org.period AND te.metric = 'valid_adds'
+  LEFT JOIN target tt ON tt.scope = 'team' AND tt.scope_id = org.team_id
+                     AND tt.period = org.period AND tt.metric = 'valid_adds'
+  LEFT JOIN target tb ON tb.scope = 'branch' AND tb.scope_id = org.branch_id
+                     AND tb.period = org.period AND tb.metric = 'valid_adds'
+  LEFT JOIN target tr ON tr.scope = 'role' AND tr.scope_id = org.role
+                     AND tr.period = org.period AND tr.metric = 'valid_adds'
+"""
+
+
+async def org_rows_by_period(
+    conn: Connection, keys: Sequence[tuple[str, Period]], tz: ZoneInfo
+) -> list[tuple[str, OrgRow]]:
+    """`org_rows` for many (employee, period) pairs at once: (period key, org row)."""
+    if not keys:
+        return []
+    rows = await conn.fetch(
+        ORG_BY_PERIOD_SQL,
+        [e for e, _ in keys],
+        [p.key for _, p in keys],
+        [p.end_at(tz) for _, p in keys],
+    )
+    return [(r["period"], OrgRow(**{k: v for k, v in r.items() if k != "period"})) for r in rows]
+
+
 async def org_rows(
     conn: Connection, period: Period, ids: Sequence[str], tz: ZoneInfo
 ) -> list[OrgRow]:

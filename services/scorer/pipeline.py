@@ -56,6 +56,14 @@ EVENT_TO_STATE = Histogram(
     "From the Kafka record's timestamp to its batch being committed",
     buckets=LATENCY_BUCKETS,
 )
+PHASE_SECONDS = Histogram(
+    "scorer_batch_phase_seconds",
+    "Time of each phase of a batch's transaction: take the partitions' offsets (lock), decode, "
+    "store the records, judge the touched relations (tally), write the quota columns (sync), "
+    "mark rows and store the offsets, commit",
+    ["phase"],
+    buckets=LATENCY_BUCKETS,
+)
 RECORDS = Counter("scorer_records_total", "Records consumed by outcome", ["outcome"])
 for _outcome in ("applied", "duplicate", "dead_letter"):  # exported at 0 from the start
     RECORDS.labels(_outcome)
@@ -119,6 +127,12 @@ def flag_odd_time(event: ContactEvent, now: datetime) -> bool:
     if event.occurred_at < now - PAST_HORIZON:
         ODD_TIMES.labels("past").inc()
     return False
+
+
+def _observe(phase: str, since: float) -> float:
+    now = time.perf_counter()
+    PHASE_SECONDS.labels(phase).observe(now - since)
+    return now
 
 
 class ScoringPipeline:
@@ -205,8 +219,10 @@ class ScoringPipeline:
         judge: state.Judge = set()
         async with self._pool().acquire() as conn, conn.transaction():
             stored = await lock_offsets(conn, self._group, records)
+            phase = _observe("lock", started)
             fresh = unseen(records, stored)
             decoded = await self._decode_all(fresh, now)
+            phase = _observe("decode", phase)
             new_events = await state.apply_contact_events(
                 conn, decoded.events, self._tz, dirty, now, judge
             )
@@ -222,12 +238,18 @@ class ScoringPipeline:
             await progress.record_partitions(conn, decoded.progress, now)
             # the quota figures, current when this commits (tally.py); the employees held in
             # one go, in order, before any of their figures is read
+            phase = _observe("store", phase)
             grossed = set(gross_add_increments(new_events, self._tz))
             await tally.hold(conn, [e for e, _ in judge] + [e for e, _ in grossed])
+            phase = _observe("hold", phase)
             counted = await tally.settle(conn, self._scorer, judge, now)
+            phase = _observe("tally", phase)
             await tally.sync_scores(conn, self._scorer, counted | grossed, now)
+            phase = _observe("sync", phase)
             await repository.mark_dirty(conn, dirty)
             await store_offsets(conn, self._group, records)
+            phase = _observe("offsets", phase)
+        _observe("commit", phase)
         TX_SECONDS.observe(time.perf_counter() - started)
         duplicates = len(decoded.events) - len(new_events) + len(decoded.messages) - new_messages
         RECORDS.labels("applied").inc(len(fresh) - duplicates)

@@ -62,6 +62,15 @@ DELETE FROM score_dirty WHERE ctid = ANY(ARRAY(
    ORDER BY d.employee_id, d.period
    FOR UPDATE OF d))
 """
+# Every claim of a round, locked in key order before some are cleared and others deferred (two
+# statements that would otherwise lock out of order against a batch marking rows).
+LOCK_CLAIMS_SQL = """
+SELECT count(*) FROM (
+  SELECT 1 FROM score_dirty d
+    JOIN unnest($1::text[], $2::text[]) AS x(e, p) ON d.employee_id = x.e AND d.period = x.p
+   ORDER BY d.employee_id, d.period
+   FOR UPDATE OF d) AS locked
+"""
 # After a failed recomputation: give the claims back rather than wait for them to expire.
 RELEASE_SQL = """
 UPDATE score_dirty d SET claimed_at = NULL
@@ -211,6 +220,8 @@ class Refresher:
                     await store_current(conn, self._scorer, key, scores, now, closed)
                     if self._after is not None:
                         await self._after(conn, scores)
+                    if later:
+                        await conn.fetchval(LOCK_CLAIMS_SQL, keys[0], keys[1])
                     await conn.execute(CLEAR_SQL, *([k[i] for i in done] for k in keys))
                     if later:
                         await conn.execute(DEFER_SQL, *([k[i] for i in later] for k in keys))

@@ -7,14 +7,16 @@ those again and moves the counters of their periods by the difference (domain/ta
 follow from the refresh.
 
 Serialisation: every writer of an employee's standings, counters or score rows holds that
-employee's transaction-scoped advisory lock (`hold`, taken in employee order) from before it
-reads them until it commits. Whoever takes it last reads everything committed before, so the
-last writer of a row always wrote the latest figures: batches of several partitions or
-instances, timers and the refresh never lose each other's changes."""
+employee's transaction-scoped advisory lock (`hold`: one of HOLD_BUCKETS by hash, taken in
+bucket order) from before it reads them until it commits. Whoever takes it last reads
+everything committed before, so the last writer of a row always wrote the latest figures:
+batches of several partitions or instances, timers and the refresh never lose each other's
+changes."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
@@ -37,7 +39,7 @@ from services.scorer.domain.tally import (
     standing_of,
 )
 from services.scorer.domain.validity import ContactFacts, ContactStatus
-from shared.calendar import local_date, parse_period
+from shared.calendar import Period, local_date, parse_period
 from shared.db import Connection
 
 if TYPE_CHECKING:  # scoring imports this module
@@ -46,10 +48,15 @@ if TYPE_CHECKING:  # scoring imports this module
 log = logging.getLogger(__name__)
 TIMER_BATCH = 2_000
 
-HOLD_SQL = """
-SELECT count(pg_advisory_xact_lock(hashtextextended('quota:' || e, 0)))
-  FROM (SELECT DISTINCT e FROM unnest($1::text[]) AS e ORDER BY e) AS ordered
-"""
+HOLD_BUCKETS = 512
+"""Employees share this many advisory locks (by hash): a batch of thousands of employees takes
+at most this many, well inside PostgreSQL's lock table (max_locks_per_transaction ×
+max_connections), at the price of some employees waiting for others' writers."""
+HOLD_SQL = f"""
+SELECT count(pg_advisory_xact_lock(1296390000, b))
+  FROM (SELECT DISTINCT hashtext(e) & {HOLD_BUCKETS - 1} AS b FROM unnest($1::text[]) AS e
+         ORDER BY 1) AS ordered
+"""  # noqa: S608 - a constant
 
 STANDINGS_SQL = """
 SELECT s.* FROM relation_standing s
@@ -78,11 +85,12 @@ ON CONFLICT (employee_id, period) DO UPDATE SET
 """  # noqa: S608 - constant column names
 
 COUNTERS_SQL = f"""
-SELECT x.e AS employee_id, {", ".join(f"COALESCE(q.{c}, 0) AS {c}" for c in COUNTERS)},
+SELECT x.e AS employee_id, x.p AS period,
+       {", ".join(f"COALESCE(q.{c}, 0) AS {c}" for c in COUNTERS)},
        COALESCE(g.gross_adds, 0) AS gross_adds
-  FROM unnest($2::text[]) AS x(e)
-  LEFT JOIN quota_counter q ON q.employee_id = x.e AND q.period = $1
-  LEFT JOIN employee_period_stats g ON g.employee_id = x.e AND g.period = $1
+  FROM unnest($1::text[], $2::text[]) AS x(e, p)
+  LEFT JOIN quota_counter q ON q.employee_id = x.e AND q.period = x.p
+  LEFT JOIN employee_period_stats g ON g.employee_id = x.e AND g.period = x.p
 """  # noqa: S608 - constant column names
 
 QUOTA_COLUMNS = (
@@ -264,19 +272,36 @@ async def quota_fields(
 ) -> dict[str, dict[str, Any]]:
     """The quota columns of these employees' rows in the period, from the counters as they
     stand (the caller holds the employees, or reads in one snapshot)."""
-    period = parse_period(period_key)
-    share = scorer.calendar.elapsed_share(period, now)
-    out: dict[str, dict[str, Any]] = {}
-    for r in await conn.fetch(COUNTERS_SQL, period_key, sorted(targets)):
-        target = targets[r["employee_id"]]
+    found = await quota_fields_of(
+        conn, scorer, {(e, period_key): t for e, t in targets.items()}, now, closed
+    )
+    return {e: f for (e, _), f in found.items()}
+
+
+async def quota_fields_of(
+    conn: Connection,
+    scorer: Scorer,
+    targets: dict[tuple[str, str], int | None],
+    now: datetime,
+    closed: bool,
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """`quota_fields` for (employee, period key) pairs of any periods, in one read."""
+    keys = sorted(targets)
+    shares: dict[str, float] = {}
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    rows = await conn.fetch(COUNTERS_SQL, [k[0] for k in keys], [k[1] for k in keys])
+    for r in rows:
+        key = (r["employee_id"], r["period"])
+        if key[1] not in shares:
+            shares[key[1]] = scorer.calendar.elapsed_share(parse_period(key[1]), now)
         figures = evaluate(
-            target,
+            targets[key],
             valid_adds=r["valid_adds"],
             pending_adds=r["pending_adds"],
-            elapsed_share=share,
+            elapsed_share=shares[key[1]],
             closed=closed,
         )
-        out[r["employee_id"]] = {
+        out[key] = {
             "gross_adds": r["gross_adds"],
             **{c: r[c] for c in COUNTERS},
             "target": figures.target,
@@ -294,37 +319,32 @@ async def sync_scores(
     """Write the quota columns of these (employee, period) rows of still-open periods from
     their counters (a new row gets its org columns; quality and anomaly follow from the
     refresh). A closed period's rows are the refresh's: its revisions are recorded there."""
-    by_period: dict[str, list[str]] = defaultdict(list)
-    for employee_id, key in sorted(set(keys)):
-        by_period[key].append(employee_id)
-    if not by_period:
+    wanted = sorted(set(keys))
+    periods = sorted({p for _, p in wanted})
+    if not periods:
         return
     # a period being closed is waited for (PeriodCloser takes this lock exclusively), then
     # seen closed and left to the refresh, which records late corrections as revisions
     await conn.execute(
         """SELECT count(pg_advisory_xact_lock_shared(hashtext('close:' || p)))
              FROM (SELECT unnest($1::text[]) AS p ORDER BY 1) AS ordered""",
-        sorted(by_period),
+        periods,
     )
     closed = {
         r["period"]
         for r in await conn.fetch(
-            "SELECT period FROM period_close WHERE period = ANY($1::text[])", sorted(by_period)
+            "SELECT period FROM period_close WHERE period = ANY($1::text[])", periods
         )
     }
-    rows: list[tuple[inputs.OrgRow, str, dict[str, Any]]] = []
-    for key, ids in by_period.items():
-        if key in closed:
-            continue
-        try:
-            period = parse_period(key)
-        except ValueError:
-            continue
-        org = await inputs.org_rows(conn, period, ids, scorer.calendar.tz)
-        targets = {o.employee_id: scorer.target_of(o.target, period) for o in org}
-        fields = await quota_fields(conn, scorer, key, targets, now, closed=False)
-        rows += [(o, key, fields[o.employee_id]) for o in org]
-    await _write_quota(conn, rows, now)
+    parsed: dict[str, Period] = {}
+    for key in periods:
+        with contextlib.suppress(ValueError):
+            parsed[key] = parse_period(key)
+    open_keys = [(e, parsed[p]) for e, p in wanted if p in parsed and p not in closed]
+    org = await inputs.org_rows_by_period(conn, open_keys, scorer.calendar.tz)
+    targets = {(o.employee_id, p): scorer.target_of(o.target, parsed[p]) for p, o in org}
+    fields = await quota_fields_of(conn, scorer, targets, now, closed=False)
+    await _write_quota(conn, [(o, p, fields[(o.employee_id, p)]) for p, o in org], now)
 
 
 async def _write_quota(
