@@ -27,7 +27,7 @@ from services.scorer.refresh import Refresher
 from services.scorer.schedule import Schedule
 from services.scorer.scoring import Scorer
 from services.scorer.settings import ScorerSettings
-from shared.calendar import BusinessCalendar, CalendarOverrides, Period
+from shared.calendar import Period
 from shared.clock import Clock
 from shared.db import apply_migrations, create_pool
 from shared.http import error_handlers, openapi_route, ops_routes
@@ -57,12 +57,7 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
     """`clock` can be given by tests (a clock they move); otherwise the settings' clock."""
     state = _State()
     topics = settings.topics
-    overrides = (
-        CalendarOverrides.from_yaml(settings.calendar_overrides_file)
-        if settings.calendar_overrides_file
-        else None
-    )
-    calendar = BusinessCalendar(overrides, tz=settings.tz)
+    calendar = settings.calendar()
     clock = clock or settings.clock()
     broker = make_broker(settings.kafka_bootstrap_servers, "scorer")
     consumed = [topics.contact_events, topics.bank_records]

@@ -126,8 +126,7 @@ class PeriodCloser:
         self, conn: Connection, period: Period, closed_by: str, now: datetime
     ) -> dict[str, Any]:
         # windows that ended by now are judged first: the counters the close reads are current
-        while await tally.run_due(conn, self._scorer, now) >= tally.TIMER_BATCH:
-            pass
+        await tally.run_all_due(conn, self._scorer, now)
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('close:' || $1))", period.key)
             already = await conn.fetchval(

@@ -30,29 +30,6 @@ class OrgRow:
     target: int | None
 
 
-ORG_SQL = """
-WITH ids AS (SELECT unnest($1::text[]) AS employee_id),
-org AS (
-  SELECT DISTINCT ON (o.employee_id) o.*
-    FROM employee_org o JOIN ids USING (employee_id)
-   ORDER BY o.employee_id, (o.effective_at < $3) DESC,
-            CASE WHEN o.effective_at < $3 THEN o.effective_at END DESC NULLS LAST,
-            o.effective_at ASC
-)
-SELECT org.employee_id, org.branch_id, org.team_id, org.supervisor_id, org.role, org.active,
-       COALESCE(te.value, tt.value, tb.value, tr.value) AS target
-  FROM org
-  LEFT JOIN target te ON te.scope = 'employee' AND te.scope_id = org.employee_id
-                     AND te.period = $2 AND te.metric = 'valid_adds'
-  LEFT JOIN target tt ON tt.scope = 'team' AND tt.scope_id = org.team_id
-                     AND tt.period = $2 AND tt.metric = 'valid_adds'
-  LEFT JOIN target tb ON tb.scope = 'branch' AND tb.scope_id = org.branch_id
-                     AND tb.period = $2 AND tb.metric = 'valid_adds'
-  LEFT JOIN target tr ON tr.scope = 'role' AND tr.scope_id = org.role
-                     AND tr.period = $2 AND tr.metric = 'valid_adds'
-"""
-
-
 ORG_BY_PERIOD_SQL = """
 WITH ids AS (SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
                         AS x(employee_id, period, ends)),
@@ -97,8 +74,7 @@ async def org_rows(
 ) -> list[OrgRow]:
     """The org record in effect at the period's end (the earliest one when the employee's first
     record came later), with the most specific target: employee > team > branch > role."""
-    rows = await conn.fetch(ORG_SQL, list(ids), period.key, period.end_at(tz))
-    return [OrgRow(**dict(r)) for r in rows]
+    return [o for _, o in await org_rows_by_period(conn, [(e, period) for e in ids], tz)]
 
 
 # Columns in ContactFacts' field order: rows become facts positionally (the hot loop of a

@@ -18,6 +18,7 @@ from services.scorer.domain.dense_block import DenseBlock, dense_blocks
 from services.scorer.domain.quality import ChatStats, quality
 from services.scorer.domain.reuse import ReuseCache
 from services.scorer.domain.rules import ScoringRules
+from services.scorer.domain.tally import COUNTERS
 from services.scorer.domain.validity import (
     ContactVerdict,
     apply_state_cap,
@@ -288,14 +289,7 @@ COLUMNS = (
     "role",
     "target",
     "gross_adds",
-    "first_adds",
-    "new_to_bank",
-    "valid_adds",
-    "pending_adds",
-    "removed_adds",
-    "profile_unknown_adds",
-    "unverified_adds",
-    "inherited_adds",
+    *COUNTERS,
     "attainment",
     "pace",
     "projection",
@@ -316,14 +310,7 @@ _TYPES = (
     "text",
     "int",
     "int",
-    "int",
-    "int",
-    "int",
-    "int",
-    "int",
-    "int",
-    "int",
-    "int",
+    *("int" for _ in COUNTERS),
     "float8",
     "float8",
     "float8",

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from services.scorer.domain.completeness import CompletenessRules
 from services.scorer.domain.rules import DEFAULT_PEER_PATTERNS, QualityWeights, ScoringRules
-from shared.calendar import PeriodKind
+from shared.calendar import BusinessCalendar, CalendarOverrides, PeriodKind
 from shared.settings import TOPIC_PARTITIONS_DESCRIPTION, DatabaseSettings
 
 
@@ -118,6 +118,15 @@ class ScorerSettings(DatabaseSettings):
         gt=0,
         description="Seconds a quiet contact-event partition may hold a period's close back.",
     )
+
+    def calendar(self) -> BusinessCalendar:
+        """Working days by the State Council's calendar and the bank's overrides, if any."""
+        overrides = (
+            CalendarOverrides.from_yaml(self.calendar_overrides_file)
+            if self.calendar_overrides_file
+            else None
+        )
+        return BusinessCalendar(overrides, tz=self.tz)
 
     def rules(self) -> ScoringRules:
         return ScoringRules(

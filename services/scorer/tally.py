@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from services.scorer import inputs
+from services.scorer import inputs, repository
 from services.scorer.domain.quota import evaluate
 from services.scorer.domain.tally import (
     COUNTERS,
@@ -253,13 +253,14 @@ async def run_due(conn: Connection, scorer: Scorer, now: datetime, limit: int = 
         if pairs:
             keys = await settle(conn, scorer, pairs, now)
             await sync_scores(conn, scorer, keys, now)
-            await conn.execute(
-                """INSERT INTO score_dirty (employee_id, period)
-                   SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING""",
-                [k[0] for k in sorted(keys)],
-                [k[1] for k in sorted(keys)],
-            )
+            await repository.mark_dirty(conn, keys)
     return len(pairs)
+
+
+async def run_all_due(conn: Connection, scorer: Scorer, now: datetime) -> None:
+    """Every timer due by `now`, a batch (and a transaction) at a time."""
+    while await run_due(conn, scorer, now) >= TIMER_BATCH:
+        pass
 
 
 async def quota_fields(
@@ -373,8 +374,7 @@ async def timers_forever(
     while True:
         try:
             async with pool().acquire() as conn:
-                while await run_due(conn, scorer, scorer.clock()) >= TIMER_BATCH:
-                    pass
+                await run_all_due(conn, scorer, scorer.clock())
         except Exception:
             log.exception("running the quota timers failed; retrying")
         await asyncio.sleep(every)

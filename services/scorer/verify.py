@@ -25,7 +25,7 @@ from services.scorer.domain.tally import COUNTERS, standing_of, totals
 from services.scorer.domain.validity import ContactFacts
 from services.scorer.scoring import Scorer
 from services.scorer.settings import ScorerSettings
-from shared.calendar import BusinessCalendar, CalendarOverrides, Period, parse_period
+from shared.calendar import Period, parse_period
 from shared.db import Connection
 from shared.schemas import ADD_CHANGES
 
@@ -103,8 +103,7 @@ async def kept(
 
 async def verify_period(conn: Connection, scorer: Scorer, period: Period) -> list[Difference]:
     now = scorer.clock()
-    while await tally.run_due(conn, scorer, now) >= tally.TIMER_BATCH:
-        pass
+    await tally.run_all_due(conn, scorer, now)
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         expected = await recount(conn, scorer, period, now)
         counters, rows = await kept(conn, period)
@@ -132,13 +131,7 @@ async def verify_period(conn: Connection, scorer: Scorer, period: Period) -> lis
 
 
 def scorer_of(settings: ScorerSettings) -> Scorer:
-    overrides = (
-        CalendarOverrides.from_yaml(settings.calendar_overrides_file)
-        if settings.calendar_overrides_file
-        else None
-    )
-    calendar = BusinessCalendar(overrides, tz=settings.tz)
-    return Scorer(settings.rules(), calendar, clock=settings.clock())
+    return Scorer(settings.rules(), settings.calendar(), clock=settings.clock())
 
 
 async def main(periods: Sequence[str]) -> int:
