@@ -204,6 +204,18 @@ BankRecordUnion = Annotated[
     | SourceWatermarkRecord,
     Field(discriminator="type"),
 ]
+# Any record on the ingestor's topics, told apart by `type` (the scorer reads both topics).
+TopicRecord = Annotated[
+    ContactEvent
+    | EmployeeRecord
+    | TargetRecord
+    | CustomerLinkRecord
+    | MessageRecord
+    | ContactProfileRecord
+    | StaffAccountRecord
+    | SourceWatermarkRecord,
+    Field(discriminator="type"),
+]
 _bank_record = TypeAdapter(BankRecordUnion)
 _contact_event = TypeAdapter(ContactEvent)
 

@@ -14,10 +14,8 @@ from pydantic import ValidationError
 
 from services.ingestor.delivery.outgoing import Outgoing
 from services.ingestor.wecom.events import WeComEvent, dedup_key
-from shared.schemas import SCHEMA_VERSION, ContactEvent
+from shared.schemas import RAW_TYPE, SCHEMA_VERSION, ContactEvent
 from shared.settings import Topics
-
-RAW_TYPE = "wecom_raw_callback"
 
 
 def contact_event(event: WeComEvent) -> ContactEvent:
