@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHON := $(CURDIR)/$(PY)
 
-.PHONY: up down status watch report screenshots test test-unit test-integration test-e2e test-faults lint bootstrap infra migrate eval bench dashboards lock audit
+.PHONY: up down status watch report screenshots test test-unit test-integration test-e2e test-faults lint bootstrap infra migrate eval bench dashboards asyncapi lock audit
 
 bootstrap:
 	@bash deploy/local/bootstrap.sh
@@ -102,3 +102,9 @@ bench: bootstrap
 # deploy/grafana/dashboards/*.json, which are checked in; a test fails when they differ.
 dashboards: bootstrap
 	@$(PY) -m tools.dashboards
+
+# The AsyncAPI documents of the Kafka topics (shared/asyncapi.py), as each service serves them
+# at GET /asyncapi.json with the default settings, into docs/asyncapi/*.json, which are checked
+# in; a test fails when they differ.
+asyncapi: bootstrap
+	@$(PY) -m tools.asyncapi

@@ -19,6 +19,7 @@ from starlette.routing import Route
 from starlette.types import Scope
 
 from services.ingestor.api import events_endpoint
+from services.ingestor.asyncapi import ingestor_asyncapi
 from services.ingestor.callback import CallbackEndpoint, CallbackReceiver
 from services.ingestor.delivery.durable import DurablePublisher, SpoolReplayer
 from services.ingestor.delivery.kafka_link import KafkaLink
@@ -142,5 +143,6 @@ def create_app(settings: IngestorSettings, *, clock: Clock | None = None) -> Sta
         Route("/v1/events", events_endpoint(settings, records, clock), methods=["POST"]),
         *ops_routes({"kafka": kafka}),
         openapi_route("services.ingestor"),
+        ingestor_asyncapi(broker, settings),
     ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers=error_handlers())

@@ -13,12 +13,13 @@ from typing import Any
 
 import asyncpg
 import httpx
-import orjson
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
+from pydantic import SkipValidation
 from starlette.applications import Starlette
 
 from services.notifier.api import alert_routes, silence_routes
+from services.notifier.asyncapi import notifier_asyncapi
 from services.notifier.channels.app import AccessTokens, AppChannel
 from services.notifier.channels.base import ChannelAdapter
 from services.notifier.channels.email import EmailChannel
@@ -47,6 +48,7 @@ from shared.kafka import (
     make_broker,
 )
 from shared.monitor import ConsumerLagProbe, Probe, watch
+from shared.schemas import BreachEvent, dead_letter_value
 
 log = logging.getLogger(__name__)
 
@@ -147,17 +149,7 @@ def create_app(
 
     async def dead_letter(raw: Any, reason: str) -> None:
         await broker.publish(
-            orjson.dumps(
-                {
-                    "error": reason,
-                    "topic": raw.topic,
-                    "partition": raw.partition,
-                    "offset": raw.offset,
-                    "value": raw.value.decode("utf-8", "replace") if raw.value else None,
-                }
-            ),
-            settings.topics.dlq(raw.topic),
-            key=raw.key,
+            dead_letter_value(raw, reason), settings.topics.dlq(raw.topic), key=raw.key
         )
 
     intake = BreachIntake(
@@ -184,7 +176,10 @@ def create_app(
     )
 
     @subscriber
-    async def on_batch(_: Any, message: KafkaMessage) -> None:
+    async def on_batch(record: SkipValidation[BreachEvent], message: KafkaMessage) -> None:
+        """Breach events, in batches (group NOTIFIER_GROUP_ID)."""
+        # `record` is typed as one message, for the AsyncAPI document (shared/asyncapi.py);
+        # it is not validated: the intake decodes the raw records itself.
         raw = message.raw_message
         await intake.handle(raw if isinstance(raw, tuple) else (raw,))
 
@@ -271,6 +266,7 @@ def create_app(
             *silence_routes(state.get_pool, clock),
             *ops_routes({"kafka": kafka, "postgres": postgres}),
             openapi_route("services.notifier"),
+            notifier_asyncapi(broker, settings.topics),
         ],
         lifespan=lifespan,
         exception_handlers=error_handlers(),

@@ -11,14 +11,15 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
-import orjson
 from aiokafka import TopicPartition
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
+from pydantic import SkipValidation
 from starlette.applications import Starlette
 
 from services.scorer import tally
 from services.scorer.api import score_routes
+from services.scorer.asyncapi import scorer_asyncapi
 from services.scorer.close_gate import CloseGate, HeldCloses
 from services.scorer.closing import PeriodCloser
 from services.scorer.gauges import ScorerGauges
@@ -40,6 +41,7 @@ from shared.kafka import (
     publish_all,
 )
 from shared.monitor import ConsumerLagProbe, Probe, watch
+from shared.schemas import TopicRecord, dead_letter_value
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +69,8 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
     publisher = make_broker(settings.kafka_bootstrap_servers, "scorer-publisher")
 
     async def dead_letter(raw: Any, reason: str) -> None:
-        record = {
-            "error": reason,
-            "topic": raw.topic,
-            "partition": raw.partition,
-            "offset": raw.offset,
-            "value": raw.value.decode("utf-8", "replace") if raw.value else None,
-        }
-        await publish_all(publisher, [(orjson.dumps(record), topics.dlq(raw.topic), raw.key)])
+        letter = dead_letter_value(raw, reason)
+        await publish_all(publisher, [(letter, topics.dlq(raw.topic), raw.key)])
 
     async def load(tps: Any) -> dict[tuple[str, int], int]:
         return await load_offsets(state.get_pool(), settings.scorer_group_id, tps)
@@ -104,7 +100,10 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
     )
 
     @subscriber
-    async def on_batch(_: Any, message: KafkaMessage) -> None:
+    async def on_batch(record: SkipValidation[TopicRecord], message: KafkaMessage) -> None:
+        """Contact events and the bank's records, in batches (group SCORER_GROUP_ID)."""
+        # `record` is typed as one message, for the AsyncAPI document (shared/asyncapi.py);
+        # the batch is not decoded here: the pipeline decodes the raw records once.
         raw = message.raw_message
         await pipeline.handle(raw if isinstance(raw, tuple) else (raw,))
 
@@ -192,5 +191,6 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
         *score_routes(state.get_pool, scorer, close),
         *ops_routes({"kafka": kafka, "postgres": postgres}),
         openapi_route("services.scorer"),
+        scorer_asyncapi(broker, publisher, topics),
     ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers=error_handlers())

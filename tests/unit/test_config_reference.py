@@ -219,6 +219,8 @@ def test_tools_that_build_a_settings_class_are_listed() -> None:
     for path in sorted((reference.ROOT / "tools").rglob("*.py")):
         if path == Path(reference.__file__):
             continue  # reads the classes' fields, not the environment
+        if path == reference.ROOT / "tools" / "asyncapi.py":
+            continue  # builds the services' default settings with the environment set aside
         tree = ast.parse(path.read_text(encoding="utf-8"))
         module = path.relative_to(reference.ROOT).as_posix()
         for node in ast.walk(tree):
