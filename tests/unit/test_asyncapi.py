@@ -194,3 +194,16 @@ async def test_a_documented_batch_handler_still_gets_its_undecoded_batch() -> No
         await test_broker.publish_batch({"not": "a record"}, topic="u.v1")
     assert len(seen) == 2
     assert seen[1] == [{"not": "a record"}]
+
+
+async def test_a_service_serves_the_topics_it_is_configured_with(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from services.notifier.app import create_app
+    from services.notifier.settings import NotifierSettings
+
+    monkeypatch.setenv("TOPIC_BREACHES", "bank7.breaches.v1")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka-a:9092")
+    doc = json.loads(await asyncapi.served(create_app(NotifierSettings())))
+    assert operations(doc) == {("receive", "bank7.breaches.v1"), ("send", "bank7.breaches.v1.dlq")}
+    assert [server["host"] for server in doc["servers"].values()] == ["kafka-a:9092"]
