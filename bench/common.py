@@ -33,6 +33,21 @@ def quick() -> bool:
     return os.environ.get("BENCH_QUICK", "") not in ("", "0")
 
 
+# The scorer's own figures a benchmark records beside its measurements.
+SCORER_METRICS = (
+    "scorer_batch_records_count",
+    "scorer_batch_records_sum",
+    "scorer_batch_transaction_seconds_sum",
+    "scorer_refresh_seconds_count",
+    "scorer_refresh_seconds_sum",
+    "scorer_scores_refreshed_total",
+    *(
+        f'scorer_batch_phase_seconds_sum{{phase="{p}"}}'
+        for p in ("lock", "decode", "store", "hold", "tally", "sync", "offsets", "commit")
+    ),
+)
+
+
 def default_stack() -> None:
     """The benchmark's own stack (tests/infra.py), apart from the tests' and `make up`'s."""
     os.environ.setdefault("WQ_STACK_DIR", str(ROOT / ".run" / "bench"))

@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer
 from bench import workload
 from bench.common import (
     RESULTS,
+    SCORER_METRICS,
     Run,
     applied_records,
     default_stack,
@@ -50,18 +51,6 @@ from tests.infra import Infra, provide_infra
 from tests.kafka_helpers import produce
 
 TZ = ZoneInfo("Asia/Shanghai")
-SCORER_METRICS = (
-    "scorer_batch_records_count",
-    "scorer_batch_records_sum",
-    "scorer_batch_transaction_seconds_sum",
-    "scorer_refresh_seconds_count",
-    "scorer_refresh_seconds_sum",
-    "scorer_scores_refreshed_total",
-    *(
-        f'scorer_batch_phase_seconds_sum{{phase="{p}"}}'
-        for p in ("lock", "decode", "store", "hold", "tally", "sync", "offsets", "commit")
-    ),
-)
 
 
 async def preload(run: Run, events: int, employees: int, seed: int) -> float:

@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from bench import workload
 from bench.common import (
     RESULTS,
+    SCORER_METRICS,
     Run,
     applied_records,
     default_stack,
@@ -170,12 +171,13 @@ async def observe(
 
 
 async def at_rate(
-    infra: Any, employees: int, rate: float, seconds: float, name: str
+    infra: Any, employees: int, rate: float, seconds: float, name: str, profile: bool = False
 ) -> dict[str, Any]:
     async with fresh_run(infra, name) as run:
         await produce(infra, run.topics["TOPIC_BANK_RECORDS"], workload.staff(employees))
         log = RESULTS / "logs" / f"{run.suffix}-scorer.log"
-        with service("scorer", run.env(), log) as scorer:
+        spy = RESULTS / f"profile-live{int(rate)}.txt" if profile else None
+        with service("scorer", run.env(), log, spy) as scorer:
             conn = await asyncpg.connect(run.owner_dsn)
             try:
 
@@ -208,6 +210,7 @@ async def at_rate(
             stop.set()
             latencies, series = await watcher
             kafka = await bare
+            inside = scorer.metrics(*SCORER_METRICS)
     scored = len(latencies)
     rss = [s["rss_mb"] for s in series]
     lags = [s["lag"] for s in series]
@@ -230,6 +233,7 @@ async def at_rate(
         "scores_settled_after_seconds": round(tail + settled, 1),
         "rss_mb_first_half_max": max(rss[:half], default=0),
         "rss_mb_second_half_max": max(rss[half:], default=0),
+        "metrics": inside,
         "series": series,
     }
 
@@ -238,7 +242,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"poll_interval_ms": POLL * 1000, "steps": []}
     with provide_infra() as infra:
         for rate in args.rates:
-            step = await at_rate(infra, args.employees, rate, args.seconds, f"live{int(rate)}")
+            step = await at_rate(
+                infra, args.employees, rate, args.seconds, f"live{int(rate)}", args.profile
+            )
             out["steps"].append(step)
     out["targets"] = {"p99_ms_at_2000": 1000}
     return out
@@ -249,6 +255,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rates", type=float, nargs="*", default=[1000, 2000, 5000])
     p.add_argument("--seconds", type=float, default=30 if quick() else 180)
     p.add_argument("--employees", type=int, default=2_000)
+    p.add_argument("--profile", action="store_true", help="py-spy the scorer at each rate")
     return p
 
 
