@@ -125,7 +125,9 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
         settings.data_stale_working_hours,
         closer.publish,
     )
-    refresher = Refresher(state.get_pool, scorer, after=closer.after_refresh)
+    refresher = Refresher(
+        state.get_pool, scorer, after=closer.after_refresh, settle=settings.refresh_settle()
+    )
     schedule = Schedule(
         state.get_pool,
         scorer,

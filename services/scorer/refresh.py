@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,7 +22,7 @@ import asyncpg
 from prometheus_client import Counter, Histogram
 
 from services.scorer.scoring import Scorer, store_current
-from shared.calendar import parse_period
+from shared.calendar import PeriodKind, parse_period
 from shared.clock import system_clock
 from shared.db import Connection
 from shared.metrics import LATENCY_BUCKETS
@@ -44,11 +44,19 @@ UPDATE score_dirty SET claimed_at = clock_timestamp()
  WHERE (employee_id, period) IN (
    SELECT employee_id, period FROM score_dirty
     WHERE (claimed_at IS NULL OR marked_at > claimed_at
-           OR claimed_at < clock_timestamp() - $3::interval)
-      AND marked_at < clock_timestamp() - $2::interval
+           OR claimed_at < clock_timestamp() - $2::interval)
+      AND marked_at < clock_timestamp() - CASE
+            WHEN length(period) = 10 THEN $3::interval
+            WHEN period LIKE '%-W%' THEN $4::interval
+            WHEN period LIKE '%-Q%' THEN $6::interval
+            ELSE $5::interval END
     ORDER BY marked_at LIMIT $1 FOR UPDATE SKIP LOCKED)
 RETURNING employee_id, period, claimed_at, marked_at
 """
+# A row is claimable once the first mark since its last recompute has settled for its kind's
+# time ($3..$6: day, week, month and quarter keys as shared.calendar makes them): a row is
+# recomputed at most about once per settle however busy its employee, and the longer periods,
+# whose rows read the most relations, wait longer.
 # A claim older than the lease is taken as abandoned (its instance was killed mid-refresh) and
 # claimable again; a live instance recomputes a round in well under the lease.
 # Rows marked again while they were recomputed (marked_at > claimed_at) stay, and are claimable
@@ -120,6 +128,14 @@ SELECT r.employee_id, k
 ON CONFLICT DO NOTHING
 """
 
+# How long a row's first mark settles before its recompute, by period kind (ScorerSettings).
+DEFAULT_SETTLE: Mapping[PeriodKind, timedelta] = {
+    PeriodKind.DAY: timedelta(seconds=0.3),
+    PeriodKind.WEEK: timedelta(seconds=2),
+    PeriodKind.MONTH: timedelta(seconds=2),
+    PeriodKind.QUARTER: timedelta(seconds=10),
+}
+
 # How far back the first sweep of a database looks for windows that ended.
 FIRST_SWEEP = timedelta(days=40)
 
@@ -133,19 +149,22 @@ class Refresher:
         pool: Callable[[], asyncpg.Pool],
         scorer: Scorer,
         after: AfterScores | None = None,
-        batch: int = 10_000,
-        settle: timedelta = timedelta(milliseconds=300),
+        batch: int = 2_000,
+        settle: Mapping[PeriodKind, timedelta] | timedelta = DEFAULT_SETTLE,
         parallel: int = 2,
         lease: timedelta = timedelta(seconds=30),
     ) -> None:
         self._pool = pool
         self._scorer = scorer
         self._after = after
+        # Rows per round: a round's recomputation shares the event loop and the cores with
+        # the consumer, and the consumer is looked at again between rounds (`run_forever`).
         self._batch = batch
         self._parallel = parallel
         # A row marked moments ago is likely to be marked again by the next batch: letting it
-        # settle briefly recomputes it once instead of once per batch.
-        self._settle = settle
+        # settle recomputes it once instead of once per batch (CLAIM_SQL).
+        kinds = settle if isinstance(settle, Mapping) else dict.fromkeys(PeriodKind, settle)
+        self._settle = [kinds.get(k, DEFAULT_SETTLE[k]) for k in PeriodKind]
         self._lease = lease
 
     async def run_once(self) -> int:
@@ -156,7 +175,7 @@ class Refresher:
         now = self._scorer.clock()
         async with self._pool().acquire() as conn:
             async with conn.transaction():  # short: claim and commit
-                taken = await conn.fetch(CLAIM_SQL, self._batch, self._settle, self._lease)
+                taken = await conn.fetch(CLAIM_SQL, self._batch, self._lease, *self._settle)
             if not taken:
                 return 0
             closed = {
@@ -286,7 +305,9 @@ class Refresher:
                 if time.monotonic() - last_sweep > sweep_every:
                     await self.sweep()
                     last_sweep = time.monotonic()
-                while not closing() and await self.run_once():
+                # round after round while there is work, but back to the hold above as soon
+                # as the consumer falls behind: the quota figures it keeps come first
+                while not closing() and await self.run_once() and not catching_up():
                     pass
             except Exception:
                 log.exception("score refresh failed; retrying")

@@ -34,6 +34,8 @@ NO_OVERLAP = inputs.Overlap({}, {})
 BLOCK_PERIOD_KINDS = frozenset({PeriodKind.MONTH, PeriodKind.QUARTER})
 
 
+YIELD_EVERY = 16
+"""Employees scored between two yields to the event loop."""
 COMPUTE_CHUNK = 1_000
 """Employees whose relations are held in memory at once while scores are computed..."""
 COMPUTE_RELATIONS = 50_000
@@ -238,7 +240,11 @@ class Scorer:
         target = {o.employee_id: self.target_of(o.target, period) for o in org}
         counted = await tally.quota_fields(conn, self, period.key, target, now, closed)
         out: list[dict[str, Any]] = []
-        for o in org:
+        for i, o in enumerate(org):
+            if i and i % YIELD_EVERY == 0:
+                # CPU-bound stretch: let the consumer's batch (which awaits PostgreSQL in the
+                # same event loop) go on between employees
+                await asyncio.sleep(0)
             verdicts = self.verdicts(by_employee[o.employee_id], now)
             q_score, q = quality(
                 verdicts,

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from services.scorer.domain.completeness import CompletenessRules
 from services.scorer.domain.rules import DEFAULT_PEER_PATTERNS, QualityWeights, ScoringRules
+from services.scorer.refresh import DEFAULT_SETTLE
 from shared.calendar import BusinessCalendar, CalendarOverrides, PeriodKind
 from shared.settings import TOPIC_PARTITIONS_DESCRIPTION, DatabaseSettings
 
@@ -39,6 +40,14 @@ class ScorerSettings(DatabaseSettings):
         "calendar (`deploy/calendar/`); unset: none.",
     )
     topic_partitions: int = Field(default=3, ge=1, description=TOPIC_PARTITIONS_DESCRIPTION)
+    refresh_settle_seconds: dict[PeriodKind, float] = Field(
+        default_factory=lambda: {k: t.total_seconds() for k, t in DEFAULT_SETTLE.items()},
+        description="Per period kind, how long after an input changes a score row its quality "
+        "and anomaly are recomputed (changes meanwhile are taken together): at most one "
+        'recompute per row per settle. JSON, e.g. {"day": 0.3, "quarter": 30}; kinds left out '
+        "keep their default. The quota columns do not wait: they are current when a batch "
+        "commits.",
+    )
 
     # Validity and quality rules (docs/product.md defaults; optional bank rules off).
     retention_days: int = Field(
@@ -155,3 +164,6 @@ class ScorerSettings(DatabaseSettings):
 
     def secrets(self) -> list[str | None]:
         return [self.database_url.get_secret_value(), self.migration_dsn]
+
+    def refresh_settle(self) -> dict[PeriodKind, timedelta]:
+        return {k: timedelta(seconds=v) for k, v in self.refresh_settle_seconds.items()}

@@ -107,10 +107,13 @@ def deltas(
     for standing, sign in ((before, -1), (after, 1)):
         if standing is None:
             continue
+        counts = [(n, sign * v) for n, v in standing.counts().items() if v]
         for key in period_keys_of(local_date(standing.first_added_at, tz)):
             delta = out.setdefault((employee_id, key), Counter())
-            for name, value in standing.counts().items():
-                delta[name] += sign * value
+            for name, value in counts:
+                delta[name] += value
+    if before is None or after is None:  # nothing to cancel out
+        return out
     return {
         k: Counter({n: v for n, v in d.items() if v}) for k, d in out.items() if any(d.values())
     }
