@@ -114,7 +114,7 @@ def _live_rows(r: dict[str, Any]) -> list[str]:
         rate = int(s["rate"])
         rows.append(
             _row(
-                f"event → month score at {rate}/s for {int(s['seconds'])} s",
+                f"event → month quota figure at {rate}/s for {int(s['seconds'])} s",
                 f"p50 {s['p50_ms']} / p99 {s['p99_ms']} ms, max lag {s['max_lag']}",
                 f"Kafka alone p99 {s['kafka_p99_ms']} ms",
                 s["p99_ratio_to_kafka"],
@@ -122,6 +122,18 @@ def _live_rows(r: dict[str, Any]) -> list[str]:
                 s["p99_ms"] <= 1000 if rate == 2000 else None,
             )
         )
+        if "branch_read_p99_ms" in s:
+            api, sql = s["branch_read_p99_ms"], s["branch_read_sql_p99_ms"]
+            rows.append(
+                _row(
+                    f"GET /v1/scores one branch (month, 200 rows) during {rate}/s",
+                    f"p50 {s['branch_read_p50_ms']} / p99 {api} ms ({s['branch_reads']} reads)",
+                    f"same rows by SQL p99 {sql} ms",
+                    round(api / sql, 1) if sql else None,
+                    "p99 ≤ 50 ms at 2,000/s" if rate == 2000 else "",
+                    api <= 50 if rate == 2000 else None,
+                )
+            )
     return rows
 
 

@@ -10,6 +10,10 @@ moment it was sent (so latencies are over-stated by up to one poll interval). Ea
 also records the consumer lag (records sent minus offsets the scorer stored with its data),
 the dirty rows waiting for a recompute, and the scorer's resident memory.
 
+While the traffic runs, `GET /v1/scores` for one branch's month (200 employees) is read every
+0.5 s from a second scorer process in the API role (`SCORER_ROLE=api`, as a bank runs its read
+API apart from the stream processing): its latency beside the same rows read by plain SQL.
+
 Reference in the same run: a bare consumer on the same topic measures Kafka's own
 send-to-receive latency at that rate."""
 
@@ -24,6 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -170,6 +175,36 @@ async def observe(
     return latencies, series
 
 
+async def branch_reads(
+    run: Run, url: str, stop: asyncio.Event, branch: str = "b00"
+) -> tuple[list[float], list[float]]:
+    """`GET /v1/scores` for one branch's month, every 0.5 s while the traffic runs, and the
+    same rows read by plain SQL beside it (the reference)."""
+    api: list[float] = []
+    sql: list[float] = []
+    key = month_key()
+    conn = await asyncpg.connect(run.owner_dsn)
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            while not stop.is_set():
+                started = time.perf_counter()
+                answer = await client.get("/v1/scores", params={"period": key, "branch_id": branch})
+                answer.raise_for_status()
+                api.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                await conn.fetch(
+                    "SELECT * FROM employee_period_score WHERE period = $1 AND branch_id = $2"
+                    " ORDER BY employee_id",
+                    key,
+                    branch,
+                )
+                sql.append(time.perf_counter() - started)
+                await asyncio.sleep(0.5)
+    finally:
+        await conn.close()
+    return api, sql
+
+
 async def at_rate(
     infra: Any, employees: int, rate: float, seconds: float, name: str, profile: bool = False
 ) -> dict[str, Any]:
@@ -177,7 +212,11 @@ async def at_rate(
         await produce(infra, run.topics["TOPIC_BANK_RECORDS"], workload.staff(employees))
         log = RESULTS / "logs" / f"{run.suffix}-scorer.log"
         spy = RESULTS / f"profile-live{int(rate)}.txt" if profile else None
-        with service("scorer", run.env(), log, spy) as scorer:
+        api_log = RESULTS / "logs" / f"{run.suffix}-scorer-api.log"
+        with (
+            service("scorer", run.env(), log, spy) as scorer,
+            service("scorer", run.env(SCORER_ROLE="api"), api_log) as reader,
+        ):
             conn = await asyncpg.connect(run.owner_dsn)
             try:
 
@@ -191,7 +230,11 @@ async def at_rate(
             stop = asyncio.Event()
             watcher = asyncio.create_task(observe(run, traffic, scorer.rss_mb, stop))
             bare = asyncio.create_task(bare_latency(run, traffic, stop))
+            sending = asyncio.Event()
+            reads = asyncio.create_task(branch_reads(run, reader.url, sending))
             await traffic.send()
+            sending.set()
+            api_reads, sql_reads = await reads
             total = traffic.count
             conn = await asyncpg.connect(run.owner_dsn)
             try:
@@ -228,6 +271,10 @@ async def at_rate(
         "p99_ratio_to_kafka": round(percentile(latencies, 0.99) / percentile(kafka, 0.99), 1)
         if kafka
         else None,
+        "branch_read_p50_ms": round(percentile(api_reads, 0.5) * 1000, 1),
+        "branch_read_p99_ms": round(percentile(api_reads, 0.99) * 1000, 1),
+        "branch_read_sql_p99_ms": round(percentile(sql_reads, 0.99) * 1000, 1),
+        "branch_reads": len(api_reads),
         "max_lag": max(lags, default=0),
         "lag_after_send_seconds": round(tail, 1),
         "scores_settled_after_seconds": round(tail + settled, 1),

@@ -160,17 +160,21 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
             [*consumed, topics.breaches, *(topics.dlq(t) for t in consumed)],
             settings.topic_partitions,
         )
-        await tally.judge_all_if_rules_changed(state.get_pool, scorer)  # before consuming
+        streaming = settings.scorer_role != "api"
+        if streaming:
+            await tally.judge_all_if_rules_changed(state.get_pool, scorer)  # before consuming
         await publisher.start()  # before the consumer, which may dead-letter at once
-        await broker.start()
-        workers = [
-            asyncio.create_task(
-                refresher.run_forever(catching_up=pipeline.catching_up, closing=closer.closing)
-            ),
-            asyncio.create_task(schedule.run_forever(settings.schedule_interval_seconds)),
-            asyncio.create_task(tally.timers_forever(state.get_pool, scorer)),
-            asyncio.create_task(watch(probes, settings.metrics_probe_interval_seconds)),
-        ]
+        workers = []
+        if streaming:
+            await broker.start()
+            workers = [
+                asyncio.create_task(
+                    refresher.run_forever(catching_up=pipeline.catching_up, closing=closer.closing)
+                ),
+                asyncio.create_task(schedule.run_forever(settings.schedule_interval_seconds)),
+                asyncio.create_task(tally.timers_forever(state.get_pool, scorer)),
+                asyncio.create_task(watch(probes, settings.metrics_probe_interval_seconds)),
+            ]
         try:
             yield
         finally:
@@ -189,8 +193,9 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
     async def postgres() -> None:
         await state.get_pool().fetchval("SELECT 1")
 
+    api = score_routes(state.get_pool, scorer, close) if settings.scorer_role != "stream" else []
     routes = [
-        *score_routes(state.get_pool, scorer, close),
+        *api,
         *ops_routes({"kafka": kafka, "postgres": postgres}),
         openapi_route("services.scorer"),
         scorer_asyncapi(broker, publisher, topics),

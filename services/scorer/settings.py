@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
 from pydantic import Field
 
@@ -16,6 +17,14 @@ from shared.settings import TOPIC_PARTITIONS_DESCRIPTION, DatabaseSettings
 class ScorerSettings(DatabaseSettings):
     scorer_port: int = Field(
         default=8081, description="HTTP port: the read API (scores, closes), health, metrics."
+    )
+    scorer_role: Literal["all", "stream", "api"] = Field(
+        default="all",
+        description="What this scorer process does: `all` (consume, keep scores current, run "
+        "the schedule, serve the read API); `stream` (all but the read API); `api` (the read "
+        "API and closes only: no consumer, refresh, timers nor schedule). A bank at its peak "
+        "runs the stream role and, apart, API processes, so that reads never wait behind "
+        "batches and recomputations in one event loop.",
     )
     scorer_group_id: str = Field(
         default="scorer",
