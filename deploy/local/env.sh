@@ -20,6 +20,8 @@ export_stack_env() {
     while IFS= read -r line; do export "${line?}"; done < <(bash "$ROOT_DIR/deploy/local/postgres.sh" env)
   fi
   export INGEST_API_TOKENS=${INGEST_API_TOKENS:-$(local_secret ingest_api_token)}
+  # what Alertmanager sends the notifier (deploy/local/alertmanager.sh reads the same file)
+  export NOTIFIER_ALERTMANAGER_TOKEN=${NOTIFIER_ALERTMANAGER_TOKEN:-$(local_secret alertmanager_token)}
   export BUSINESS_TIMEZONE=${BUSINESS_TIMEZONE:-Asia/Shanghai}
   # A local WeCom callback configuration, so /wecom/callback is live for the demo; a real
   # deployment passes the corp's own values.

@@ -18,6 +18,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 from starlette.applications import Starlette
 
+from services.notifier.alertmanager_receiver import alertmanager_routes
 from services.notifier.api import alert_routes, silence_routes
 from services.notifier.channels.app import AccessTokens, AppChannel
 from services.notifier.channels.base import ChannelAdapter
@@ -269,6 +270,9 @@ def create_app(
         routes=[
             *alert_routes(state.get_pool, clock, ack_links),
             *silence_routes(state.get_pool, clock),
+            *alertmanager_routes(
+                state.get_pool, settings.notifier_alertmanager_token, ops_addresses(config), clock
+            ),
             *ops_routes({"kafka": kafka, "postgres": postgres}),
             openapi_route("services.notifier"),
         ],

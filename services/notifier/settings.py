@@ -38,6 +38,12 @@ class NotifierSettings(DatabaseSettings):
     )
     # Signs acknowledgement links; without it the service runs but sends no ack links.
     notifier_ack_secret: SecretStr | None = None
+    notifier_alertmanager_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token Alertmanager sends to POST /v1/alertmanager (its webhook's "
+        "`http_config.authorization.credentials_file` holds the same); unset: that route "
+        "refuses every request (401).",
+    )
     notifier_smtp_password: SecretStr | None = Field(
         default=None, description="Password of the e-mail channel's SMTP account."
     )
@@ -88,6 +94,7 @@ class NotifierSettings(DatabaseSettings):
     def secrets(self) -> list[str | None]:
         optional = [
             self.notifier_ack_secret,
+            self.notifier_alertmanager_token,
             self.notifier_smtp_password,
             self.notifier_wecom_app_secret,
             self.wecom_corp_secret,
