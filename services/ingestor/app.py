@@ -33,6 +33,7 @@ from services.ingestor.settings import IngestorSettings
 from shared.clock import Clock
 from shared.http import error_handlers, openapi_route, ops_routes
 from shared.kafka import kafka_ready, make_broker
+from shared.topics import Profile
 
 FIRST_CONNECT_SECONDS = 5.0
 
@@ -72,9 +73,9 @@ def create_app(settings: IngestorSettings, *, clock: Clock | None = None) -> Sta
     broker = make_broker(settings.kafka_bootstrap_servers, "ingestor")
     link = KafkaLink(
         broker,
-        [topics.contact_events, topics.bank_records, topics.raw_callbacks],
-        settings.topic_partitions,
+        settings.topic_specs([topics.contact_events, topics.bank_records, topics.raw_callbacks]),
         settings.kafka_connect_retry_seconds,
+        settings.wq_profile is Profile.PRODUCTION,
     )
     records = RecordPublisher(broker, topics)
 

@@ -42,6 +42,7 @@ from shared.clock import Clock
 from shared.kafka import make_broker
 from shared.logging import configure_logging, register_secrets
 from shared.schemas import RECONCILIATION_SOURCE, ContactEvent, SourceWatermarkRecord
+from shared.topics import Profile
 
 log = logging.getLogger(__name__)
 
@@ -189,9 +190,9 @@ class Reconciler:
         topics = settings.topics
         link = KafkaLink(
             make_broker(settings.kafka_bootstrap_servers, "ingestor-reconcile"),
-            [topics.contact_events, topics.bank_records],
-            settings.topic_partitions,
+            settings.topic_specs([topics.contact_events, topics.bank_records]),
             settings.kafka_connect_retry_seconds,
+            settings.wq_profile is Profile.PRODUCTION,
         )
         if not await link.connect():
             await api.close()

@@ -12,7 +12,6 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from services.ingestor.wecom.crypto import CallbackCrypto
 from shared.settings import (
     PLACEHOLDER_SECRETS,
-    TOPIC_PARTITIONS_DESCRIPTION,
     WECOM_API_BASE_DESCRIPTION,
     CommonSettings,
 )
@@ -32,7 +31,6 @@ class IngestorSettings(CommonSettings):
     ingest_max_records: int = Field(
         default=50_000, ge=1, description="Most records in one `/v1/events` request (400 above)."
     )
-    topic_partitions: int = Field(default=3, ge=1, description=TOPIC_PARTITIONS_DESCRIPTION)
 
     wecom_corp_id: str | None = Field(
         default=None,

@@ -48,6 +48,7 @@ from shared.kafka import (
     make_broker,
 )
 from shared.monitor import ConsumerLagProbe, Probe, watch
+from shared.topics import Profile
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +216,11 @@ def create_app(
             settings.database_url.get_secret_value(), settings.db_pool_size
         )
         await broker.connect()
-        await ensure_topics(broker, [topic, settings.topics.dlq(topic)], settings.topic_partitions)
+        await ensure_topics(
+            broker,
+            settings.topic_specs([topic, settings.topics.dlq(topic)]),
+            settings.wq_profile is Profile.PRODUCTION,
+        )
         await broker.start()
         async with (
             httpx.AsyncClient(timeout=settings.delivery_timeout_seconds) as http,

@@ -7,7 +7,6 @@ from pydantic import Field, SecretStr
 
 from services.notifier.domain.config import NotifierConfig
 from shared.settings import (
-    TOPIC_PARTITIONS_DESCRIPTION,
     WECOM_API_BASE_DESCRIPTION,
     DatabaseSettings,
 )
@@ -80,7 +79,6 @@ class NotifierSettings(DatabaseSettings):
     robot_window_seconds: float = Field(
         default=60.0, gt=0, description="The window of ROBOT_MESSAGES_PER_WINDOW, in seconds."
     )
-    topic_partitions: int = Field(default=3, ge=1, description=TOPIC_PARTITIONS_DESCRIPTION)
 
     def routing(self) -> NotifierConfig:
         """The routing file, validated (ConfigError names the bad key); built-in: log only."""

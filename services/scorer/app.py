@@ -40,6 +40,7 @@ from shared.kafka import (
     publish_all,
 )
 from shared.monitor import ConsumerLagProbe, Probe, watch
+from shared.topics import Profile
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +157,8 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
         await broker.connect()
         await ensure_topics(
             broker,
-            [*consumed, topics.breaches, *(topics.dlq(t) for t in consumed)],
-            settings.topic_partitions,
+            settings.topic_specs([*consumed, topics.breaches, *(topics.dlq(t) for t in consumed)]),
+            settings.wq_profile is Profile.PRODUCTION,
         )
         await tally.judge_all_if_rules_changed(state.get_pool, scorer)  # before consuming
         await publisher.start()  # before the consumer, which may dead-letter at once

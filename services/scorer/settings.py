@@ -9,7 +9,7 @@ from pydantic import Field
 from services.scorer.domain.completeness import CompletenessRules
 from services.scorer.domain.rules import DEFAULT_PEER_PATTERNS, QualityWeights, ScoringRules
 from shared.calendar import BusinessCalendar, CalendarOverrides, PeriodKind
-from shared.settings import TOPIC_PARTITIONS_DESCRIPTION, DatabaseSettings
+from shared.settings import DatabaseSettings
 
 
 class ScorerSettings(DatabaseSettings):
@@ -38,7 +38,6 @@ class ScorerSettings(DatabaseSettings):
         description="YAML file of holidays and working days that override the mainland "
         "calendar (`deploy/calendar/`); unset: none.",
     )
-    topic_partitions: int = Field(default=3, ge=1, description=TOPIC_PARTITIONS_DESCRIPTION)
 
     # Validity and quality rules (docs/product.md defaults; optional bank rules off).
     retention_days: int = Field(
