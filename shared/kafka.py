@@ -30,9 +30,10 @@ log = logging.getLogger(__name__)
 
 def make_broker(bootstrap_servers: str, service: str) -> KafkaBroker:
     """Producer: `acks=all` and idempotence, so an acknowledged publish is durable and a
-    producer retry never writes twice."""
+    producer retry never writes twice. `bootstrap_servers` is comma-separated (FastStream takes
+    one string as one address)."""
     return KafkaBroker(
-        bootstrap_servers,
+        [s.strip() for s in bootstrap_servers.split(",") if s.strip()],
         client_id=service,
         acks="all",
         enable_idempotence=True,

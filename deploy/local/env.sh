@@ -14,7 +14,11 @@ local_secret() {  # local_secret NAME: a random secret made once per checkout
 }
 
 export_stack_env() {
-  export KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-localhost:$KAFKA_PORT}
+  export KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-$(kafka_bootstrap)}
+  if (( KAFKA_BROKERS >= 3 )); then  # every topic on three nodes, two in sync (shared/topics.py)
+    export TOPIC_REPLICATION_FACTOR=${TOPIC_REPLICATION_FACTOR:-3}
+    export TOPIC_MIN_INSYNC_REPLICAS=${TOPIC_MIN_INSYNC_REPLICAS:-2}
+  fi
   if [[ -z ${DATABASE_URL:-} ]]; then
     local line
     while IFS= read -r line; do export "${line?}"; done < <(bash "$ROOT_DIR/deploy/local/postgres.sh" env)

@@ -17,8 +17,9 @@ migrate() {
 }
 
 status() {
-  local name
-  for name in kafka postgres ingestor scorer notifier simulator prometheus alertmanager; do
+  local name n kafka=()
+  for (( n = 1; n <= KAFKA_BROKERS; n++ )); do kafka+=("$(kafka_node_name "$n")"); done
+  for name in "${kafka[@]}" postgres ingestor scorer notifier simulator prometheus alertmanager; do
     if pid_alive "$name"; then echo "$name: running (pid $(cat "$PID_DIR/$name.pid"))"
     else echo "$name: stopped"; fi
   done
