@@ -199,10 +199,14 @@ async def ensure_topics(
     """Create missing topics from their specs, then compare every one with its spec: each
     difference is logged, one line per topic; with `refuse_mismatch` (WQ_PROFILE=production)
     they raise TopicMismatchError, and the service does not start."""
+    await create_and_check(broker.config.admin_client, specs, refuse_mismatch)
+
+
+async def create_and_check(admin: Any, specs: Sequence[TopicSpec], refuse_mismatch: bool) -> None:
+    """`ensure_topics` with an aiokafka admin client of the caller's."""
     from aiokafka.admin import NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
-    admin = broker.config.admin_client
     existing = set(await admin.list_topics())
     wanted = [
         NewTopic(

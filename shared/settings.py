@@ -42,15 +42,23 @@ class Topics(BaseSettings):
         default="wecom.raw-events.v1",
         description="WeCom callbacks that are not contact changes, kept whole (ingestor).",
     )
+    reconcile_lease: str = Field(
+        default="wecom.reconcile-lease.v1",
+        description="One partition, no records: the ingestor replica its group assigns it to "
+        "runs the daily reconciliation (services/ingestor/reconcile_lease.py).",
+    )
 
     @staticmethod
     def dlq(topic: str) -> str:
         return f"{topic}.dlq"
 
     def role(self, name: str) -> TopicRole:
-        """Source topics are kept (shared/topics.py); the others are derived."""
+        """Source topics are kept (shared/topics.py), the lease is a table; the others are
+        derived."""
         if name in (self.contact_events, self.bank_records):
             return TopicRole.SOURCE
+        if name == self.reconcile_lease:
+            return TopicRole.TABLE
         return TopicRole.DERIVED
 
 

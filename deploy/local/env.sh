@@ -38,6 +38,14 @@ export_stack_env() {
   export SPOOL_DIR=${SPOOL_DIR:-$RUN_DIR/spool/ingestor}
   export LOOKUP_STATE_DIR=${LOOKUP_STATE_DIR:-$RUN_DIR/lookups/ingestor}
   export RECONCILE_STATE_DIR=${RECONCILE_STATE_DIR:-$RUN_DIR/reconcile/ingestor}
+  # The daily reconciliation is on wherever there is a WeCom to walk (a corp secret given):
+  # every ingestor replica runs the schedule, the holder of the Kafka lease runs the walk.
+  # RECONCILE_DAILY_AT=off leaves it off; without WECOM_CORP_SECRET there is nothing to walk.
+  if [[ ${RECONCILE_DAILY_AT:-} == off ]]; then
+    unset RECONCILE_DAILY_AT
+  elif [[ -n ${WECOM_CORP_SECRET:-} ]]; then
+    export RECONCILE_DAILY_AT=${RECONCILE_DAILY_AT:-02:30}
+  fi
   export INGESTOR_PORT=${INGESTOR_PORT:-8080} SCORER_PORT=${SCORER_PORT:-8081} \
          NOTIFIER_PORT=${NOTIFIER_PORT:-8082}
 }

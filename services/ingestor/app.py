@@ -27,6 +27,7 @@ from services.ingestor.lookups.pacing import CallbackLoad
 from services.ingestor.lookups.service import Lookups, make_lookups
 from services.ingestor.publisher import RecordPublisher
 from services.ingestor.reconcile import Reconciler
+from services.ingestor.reconcile_lease import ReconcileLease
 from services.ingestor.reconcile_schedule import ReconcileSchedule
 from services.ingestor.reconcile_store import ReconcileStore
 from services.ingestor.settings import IngestorSettings
@@ -53,6 +54,12 @@ def make_reconcile_schedule(settings: IngestorSettings, clock: Clock) -> Reconci
     if settings.reconcile_daily_at is None:
         return None
     store = ReconcileStore(settings.reconcile_state_dir)
+    lease = ReconcileLease(
+        settings.kafka_bootstrap_servers,
+        settings.topic_specs([settings.topics.reconcile_lease])[0],
+        settings.reconcile_lease_group,
+        settings.reconcile_lease_session_seconds,
+    )
     return ReconcileSchedule(
         Reconciler(settings, store, clock),
         store,
@@ -61,6 +68,7 @@ def make_reconcile_schedule(settings: IngestorSettings, clock: Clock) -> Reconci
         timedelta(minutes=settings.reconcile_retry_minutes),
         clock,
         settings.reconcile_check_seconds,
+        lease,
     )
 
 

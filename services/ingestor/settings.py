@@ -142,6 +142,17 @@ class IngestorSettings(CommonSettings):
     reconcile_check_seconds: float = Field(
         default=60.0, gt=0, description="How often the schedule checks whether a run is due."
     )
+    reconcile_lease_group: str = Field(
+        default="ingestor-reconcile-lease",
+        description="Kafka consumer group of the replicas' schedules on TOPIC_RECONCILE_LEASE: "
+        "the one member holding its partition runs the reconciliation.",
+    )
+    reconcile_lease_session_seconds: float = Field(
+        default=10.0,
+        ge=6,
+        description="A lease holder silent this long loses the lease to another replica (at "
+        "least Kafka's group.min.session.timeout.ms, 6 s by default).",
+    )
 
     @model_validator(mode="after")
     def _reconcile_needs_the_api(self) -> IngestorSettings:
