@@ -48,7 +48,7 @@ from services.ingestor.wecom.events import normalize
 from services.ingestor.wecom.records import callback_records
 from services.ingestor.wecom.xml import parse_event
 from shared.kafka import make_broker
-from shared.settings import Topics
+from shared.settings import CommonSettings, Topics
 from tests.faults.harness import records_on
 from tests.infra import Infra, provide_infra, unique
 from tests.kafka_helpers import delete_topics_named
@@ -215,8 +215,9 @@ async def measure(
     reference = topics.model_copy(update={"contact_events": f"{topics.contact_events}.ref"})
     link = KafkaLink(
         make_broker(infra.kafka_bootstrap, "bench-spool"),
-        [topics.contact_events, reference.contact_events],
-        PARTITIONS,
+        CommonSettings(topic_partitions=PARTITIONS).topic_specs(
+            [topics.contact_events, reference.contact_events]
+        ),
         retry_seconds=1.0,
     )
     try:

@@ -23,15 +23,17 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import REGISTRY
 
 from shared.db import Connection
+from shared.topics import TopicSpec, TopicState, mismatches
 
 log = logging.getLogger(__name__)
 
 
 def make_broker(bootstrap_servers: str, service: str) -> KafkaBroker:
     """Producer: `acks=all` and idempotence, so an acknowledged publish is durable and a
-    producer retry never writes twice."""
+    producer retry never writes twice. `bootstrap_servers` is comma-separated (FastStream takes
+    one string as one address)."""
     return KafkaBroker(
-        bootstrap_servers,
+        [s.strip() for s in bootstrap_servers.split(",") if s.strip()],
         client_id=service,
         acks="all",
         enable_idempotence=True,
@@ -187,24 +189,84 @@ class StoredOffsetsListener(ConsumerRebalanceListener):  # type: ignore[misc]
         )
 
 
-async def ensure_topics(broker: KafkaBroker, topics: Iterable[str], partitions: int = 3) -> None:
-    """Create missing topics (an existing one is left as it is), so a fresh cluster works
-    whether or not it auto-creates topics."""
+class TopicMismatchError(RuntimeError):
+    """Existing topics differ from their settings (shared/topics.py) in a production profile."""
+
+
+async def ensure_topics(
+    broker: KafkaBroker, specs: Sequence[TopicSpec], refuse_mismatch: bool = False
+) -> None:
+    """Create missing topics from their specs, then compare every one with its spec: each
+    difference is logged, one line per topic; with `refuse_mismatch` (WQ_PROFILE=production)
+    they raise TopicMismatchError, and the service does not start."""
+    await create_and_check(broker.config.admin_client, specs, refuse_mismatch)
+
+
+async def create_and_check(admin: Any, specs: Sequence[TopicSpec], refuse_mismatch: bool) -> None:
+    """`ensure_topics` with an aiokafka admin client of the caller's."""
     from aiokafka.admin import NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
-    admin = broker.config.admin_client
     existing = set(await admin.list_topics())
     wanted = [
-        NewTopic(name=t, num_partitions=partitions, replication_factor=1)
-        for t in sorted(set(topics))
-        if t not in existing
+        NewTopic(
+            name=s.name,
+            num_partitions=s.partitions,
+            replication_factor=s.replication_factor,
+            topic_configs=s.configs(),
+        )
+        for s in specs
+        if s.name not in existing
     ]
-    if not wanted:
-        return
-    # another service may create the same topic at the same moment
-    with contextlib.suppress(TopicAlreadyExistsError):
-        await admin.create_topics(wanted)
+    if wanted:
+        # another service may create the same topic at the same moment
+        with contextlib.suppress(TopicAlreadyExistsError):
+            await admin.create_topics(wanted)
+    await check_topics(admin, specs, refuse_mismatch)
+
+
+async def check_topics(admin: Any, specs: Sequence[TopicSpec], refuse_mismatch: bool) -> None:
+    states = await topic_states(admin, [s.name for s in specs])
+    problems = mismatches(specs, states)
+    for line in problems:
+        log.error("Kafka topic differs from its settings: %s", line, extra={"topic": line})
+    if problems and refuse_mismatch:
+        raise TopicMismatchError(
+            "Kafka topics differ from their settings (WQ_PROFILE=production refuses to start): "
+            + " | ".join(problems)
+        )
+    if not problems:
+        log.info("Kafka topics match their settings", extra={"topics": [s.name for s in specs]})
+
+
+async def topic_states(admin: Any, names: Sequence[str]) -> dict[str, TopicState]:
+    """Partitions, replication factor and topic configs of the named topics that exist."""
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    described = {
+        t["topic"]: t for t in await admin.describe_topics(list(names)) if t["error_code"] == 0
+    }
+    if not described:
+        return {}
+    resources = [ConfigResource(ConfigResourceType.TOPIC, n) for n in sorted(described)]
+    configs: dict[str, dict[str, str]] = {}
+    for response in await admin.describe_configs(resources):
+        for resource in response.to_object()["resources"]:
+            entries = resource["config_entries"]
+            # aiokafka names the key `config_names` in some protocol versions
+            configs[resource["resource_name"]] = {
+                str(e.get("config_name", e.get("config_names"))): str(e["config_value"])
+                for e in entries
+            }
+    return {
+        name: TopicState(
+            name=name,
+            partitions=len(t["partitions"]),
+            replication_factor=min((len(p["replicas"]) for p in t["partitions"]), default=0),
+            configs=configs.get(name, {}),
+        )
+        for name, t in described.items()
+    }
 
 
 async def kafka_ready(broker: KafkaBroker) -> None:

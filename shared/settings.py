@@ -4,22 +4,20 @@ placeholder."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.clock import Clock, shifted_clock
+from shared.topics import Profile, TopicPolicy, TopicRole, TopicSpec, policy_problems
 
 PLACEHOLDER_SECRETS = frozenset(
     {"", "changeme", "change-me", "secret", "password", "token", "test"}
 )
 
 # Descriptions of the settings that more than one service declares (docs/configuration.md).
-TOPIC_PARTITIONS_DESCRIPTION = (
-    "Partitions of each topic the service creates when it is missing (an existing topic is "
-    "left as it is)."
-)
 WECOM_API_BASE_DESCRIPTION = "Base URL of the WeCom server API."
 
 
@@ -44,10 +42,24 @@ class Topics(BaseSettings):
         default="wecom.raw-events.v1",
         description="WeCom callbacks that are not contact changes, kept whole (ingestor).",
     )
+    reconcile_lease: str = Field(
+        default="wecom.reconcile-lease.v1",
+        description="One partition, no records: the ingestor replica its group assigns it to "
+        "runs the daily reconciliation (services/ingestor/reconcile_lease.py).",
+    )
 
     @staticmethod
     def dlq(topic: str) -> str:
         return f"{topic}.dlq"
+
+    def role(self, name: str) -> TopicRole:
+        """Source topics are kept (shared/topics.py), the lease is a table; the others are
+        derived."""
+        if name in (self.contact_events, self.bank_records):
+            return TopicRole.SOURCE
+        if name == self.reconcile_lease:
+            return TopicRole.TABLE
+        return TopicRole.DERIVED
 
 
 class CommonSettings(BaseSettings):
@@ -65,6 +77,41 @@ class CommonSettings(BaseSettings):
         default="INFO", description="Level of the JSON log on stderr (DEBUG, INFO, WARNING, …)."
     )
     topics: Topics = Field(default_factory=Topics)
+    wq_profile: Profile = Field(
+        default=Profile.DEVELOPMENT,
+        description="`production` refuses to start unless topics survive a broker's loss "
+        "(TOPIC_REPLICATION_FACTOR ≥ 3, TOPIC_MIN_INSYNC_REPLICAS ≥ 2 and below it) and "
+        "refuses an existing topic whose settings differ from these; `development` logs "
+        "the difference and goes on.",
+    )
+    topic_partitions: int = Field(
+        default=3,
+        ge=1,
+        description="Partitions of each topic the services create when it is missing; an "
+        "existing topic with fewer is reported at start (WQ_PROFILE).",
+    )
+    topic_replication_factor: int = Field(
+        default=1, ge=1, description="Replication factor of every topic (brokers holding a copy)."
+    )
+    topic_min_insync_replicas: int = Field(
+        default=1,
+        ge=1,
+        description="`min.insync.replicas` of every topic: copies an acknowledged write "
+        "(acks=all) is on.",
+    )
+    topic_retention_days: int = Field(
+        default=30,
+        ge=-1,
+        description="Retention of raw callbacks, breaches and dead letters, in days; -1 keeps "
+        "them forever.",
+    )
+    topic_source_retention_days: int = Field(
+        default=-1,
+        ge=-1,
+        description="Retention of the source topics (contact events, bank records), in days; "
+        "-1 (the default) keeps them forever: the reconciliation folds the contact-event "
+        "topic from its start.",
+    )
     # Shifts every clock the service reads (shared.clock): for running the stack as of another
     # day in tests and demos. 0 (the default) is the machine's clock.
     clock_offset_seconds: float = 0.0
@@ -77,6 +124,34 @@ class CommonSettings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"BUSINESS_TIMEZONE {value!r} is not an IANA time zone") from exc
         return value
+
+    @field_validator("topic_retention_days", "topic_source_retention_days")
+    @classmethod
+    def _some_retention(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("a retention of 0 days would delete every record; -1 keeps them")
+        return value
+
+    @model_validator(mode="after")
+    def _topics_can_run(self) -> CommonSettings:
+        problems = policy_problems(self.topic_policy(), self.wq_profile)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def topic_policy(self) -> TopicPolicy:
+        return TopicPolicy(
+            partitions=self.topic_partitions,
+            replication_factor=self.topic_replication_factor,
+            min_insync_replicas=self.topic_min_insync_replicas,
+            retention_days=self.topic_retention_days,
+            source_retention_days=self.topic_source_retention_days,
+        )
+
+    def topic_specs(self, names: Iterable[str]) -> list[TopicSpec]:
+        """The specs of the named topics (the contract's, their dead-letter topics)."""
+        policy = self.topic_policy()
+        return [policy.spec(n, self.topics.role(n)) for n in sorted(set(names))]
 
     @property
     def tz(self) -> ZoneInfo:

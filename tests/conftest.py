@@ -30,6 +30,7 @@ async def topics(infra: Infra) -> AsyncIterator[Topics]:
         bank_records=f"bank.records.{suffix}",
         breaches=f"scoring.breaches.{suffix}",
         raw_callbacks=f"wecom.raw-events.{suffix}",
+        reconcile_lease=f"wecom.reconcile-lease.{suffix}",
     )
     yield names
     await delete_topics_named(infra, suffix)

@@ -48,6 +48,7 @@ class LocalStack:
         return {
             **os.environ,
             "RUN_DIR": str(self.dir),
+            "KAFKA_BROKERS": "1",  # one node, whatever the shell says (`make up` may use 3)
             "LOCAL_KAFKA_PORT": str(self.ports()["kafka"]),
             "LOCAL_KAFKA_CONTROLLER_PORT": str(self.ports()["controller"]),
             "LOCAL_PG_PORT": str(self.ports()["postgres"]),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine, once: system packages that are
-# missing (Java, Maven, PostgreSQL, Prometheus, curl), the Python virtualenv with the project and its dev
+# missing (Java, Maven, PostgreSQL, Prometheus, Alertmanager, curl), the Python virtualenv with the project and its dev
 # tools from requirements-dev.lock, and Kafka's jars. Re-running it does nothing when nothing changed.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -12,6 +12,7 @@ command -v java >/dev/null || apt_missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || apt_missing+=(maven)
 command -v curl >/dev/null || apt_missing+=(curl)
 command -v prometheus >/dev/null || apt_missing+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || apt_missing+=(prometheus-alertmanager)
 ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 || apt_missing+=(postgresql)
 if (( ${#apt_missing[@]} )); then
   command -v apt-get >/dev/null || die "missing ${apt_missing[*]} and no apt-get to install them"

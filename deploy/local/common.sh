@@ -11,7 +11,20 @@ LOG_DIR=$RUN_DIR/logs
 mkdir -p "$PID_DIR" "$LOG_DIR"
 
 KAFKA_PORT=${LOCAL_KAFKA_PORT:-9092}
-KAFKA_CONTROLLER_PORT=${LOCAL_KAFKA_CONTROLLER_PORT:-9093}
+# 9095, not Kafka's usual 9093: that is Alertmanager's port (9094 its cluster port)
+KAFKA_CONTROLLER_PORT=${LOCAL_KAFKA_CONTROLLER_PORT:-9095}
+# KAFKA_BROKERS=3: a three-node KRaft cluster; node n listens on KAFKA_PORT + 100·(n-1) and its
+# controller on KAFKA_CONTROLLER_PORT + 100·(n-1) (9092, 9192, 9292 and 9095, 9195, 9295).
+KAFKA_BROKERS=${KAFKA_BROKERS:-1}
+[[ $KAFKA_BROKERS =~ ^[1-9]$ ]] || { echo "KAFKA_BROKERS must be 1 to 9, not $KAFKA_BROKERS" >&2; exit 1; }
+kafka_node_port() { echo $(( KAFKA_PORT + 100 * ($1 - 1) )); }
+kafka_controller_port() { echo $(( KAFKA_CONTROLLER_PORT + 100 * ($1 - 1) )); }
+kafka_node_name() { if (( $1 == 1 )); then echo kafka; else echo "kafka-$1"; fi; }
+kafka_bootstrap() {  # every node's listener, comma-separated
+  local n out=()
+  for (( n = 1; n <= KAFKA_BROKERS; n++ )); do out+=("localhost:$(kafka_node_port "$n")"); done
+  (IFS=,; echo "${out[*]}")
+}
 PG_PORT=${LOCAL_PG_PORT:-55432}
 PG_DB=${LOCAL_PG_DB:-wecom_quota}
 

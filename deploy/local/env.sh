@@ -14,12 +14,18 @@ local_secret() {  # local_secret NAME: a random secret made once per checkout
 }
 
 export_stack_env() {
-  export KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-localhost:$KAFKA_PORT}
+  export KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-$(kafka_bootstrap)}
+  if (( KAFKA_BROKERS >= 3 )); then  # every topic on three nodes, two in sync (shared/topics.py)
+    export TOPIC_REPLICATION_FACTOR=${TOPIC_REPLICATION_FACTOR:-3}
+    export TOPIC_MIN_INSYNC_REPLICAS=${TOPIC_MIN_INSYNC_REPLICAS:-2}
+  fi
   if [[ -z ${DATABASE_URL:-} ]]; then
     local line
     while IFS= read -r line; do export "${line?}"; done < <(bash "$ROOT_DIR/deploy/local/postgres.sh" env)
   fi
   export INGEST_API_TOKENS=${INGEST_API_TOKENS:-$(local_secret ingest_api_token)}
+  # what Alertmanager sends the notifier (deploy/local/alertmanager.sh reads the same file)
+  export NOTIFIER_ALERTMANAGER_TOKEN=${NOTIFIER_ALERTMANAGER_TOKEN:-$(local_secret alertmanager_token)}
   export BUSINESS_TIMEZONE=${BUSINESS_TIMEZONE:-Asia/Shanghai}
   # A local WeCom callback configuration, so /wecom/callback is live for the demo; a real
   # deployment passes the corp's own values.
@@ -32,6 +38,14 @@ export_stack_env() {
   export SPOOL_DIR=${SPOOL_DIR:-$RUN_DIR/spool/ingestor}
   export LOOKUP_STATE_DIR=${LOOKUP_STATE_DIR:-$RUN_DIR/lookups/ingestor}
   export RECONCILE_STATE_DIR=${RECONCILE_STATE_DIR:-$RUN_DIR/reconcile/ingestor}
+  # The daily reconciliation is on wherever there is a WeCom to walk (a corp secret given):
+  # every ingestor replica runs the schedule, the holder of the Kafka lease runs the walk.
+  # RECONCILE_DAILY_AT=off leaves it off; without WECOM_CORP_SECRET there is nothing to walk.
+  if [[ ${RECONCILE_DAILY_AT:-} == off ]]; then
+    unset RECONCILE_DAILY_AT
+  elif [[ -n ${WECOM_CORP_SECRET:-} ]]; then
+    export RECONCILE_DAILY_AT=${RECONCILE_DAILY_AT:-02:30}
+  fi
   export INGESTOR_PORT=${INGESTOR_PORT:-8080} SCORER_PORT=${SCORER_PORT:-8081} \
          NOTIFIER_PORT=${NOTIFIER_PORT:-8082}
 }

@@ -4,7 +4,8 @@
 # under $RUN_DIR/prometheus; the pid recorded like the other parts of the stack.
 #   prometheus.sh up | down | status
 # Environment: PROMETHEUS_PORT (9090), PROMETHEUS_SCRAPE_INTERVAL (15s), INGESTOR_PORT,
-# SCORER_PORT, NOTIFIER_PORT (8080-8082), PROMETHEUS_RETENTION (15d).
+# SCORER_PORT, NOTIFIER_PORT (8080-8082), PROMETHEUS_RETENTION (15d), ALERTMANAGER_PORT (9093,
+# where it sends alerts).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 PROM_DIR=$RUN_DIR/prometheus
@@ -28,6 +29,7 @@ render_config() {
       -e "s#\"scorer:8081\"#\"127.0.0.1:${SCORER_PORT:-8081}\"#" \
       -e "s#\"notifier:8082\"#\"127.0.0.1:${NOTIFIER_PORT:-8082}\"#" \
       -e "s#\"localhost:9090\"#\"127.0.0.1:$PROM_PORT\"#" \
+      -e "s#\"alertmanager:9093\"#\"127.0.0.1:${ALERTMANAGER_PORT:-9093}\"#" \
       -e "s#^\(  *\)- rules/#\1- $ROOT_DIR/deploy/prometheus/rules/#" \
       -e "s#^\(  *scrape_interval:\).*#\1 $INTERVAL#" \
       -e "s#^\(  *evaluation_interval:\).*#\1 $INTERVAL#" \

@@ -17,8 +17,9 @@ migrate() {
 }
 
 status() {
-  local name
-  for name in kafka postgres ingestor scorer notifier simulator prometheus; do
+  local name n kafka=()
+  for (( n = 1; n <= KAFKA_BROKERS; n++ )); do kafka+=("$(kafka_node_name "$n")"); done
+  for name in "${kafka[@]}" postgres ingestor scorer notifier simulator prometheus alertmanager; do
     if pid_alive "$name"; then echo "$name: running (pid $(cat "$PID_DIR/$name.pid"))"
     else echo "$name: stopped"; fi
   done
@@ -30,11 +31,13 @@ case "${1:-}" in
   up)
     if docker_engine && [[ -z ${KAFKA_BOOTSTRAP_SERVERS:-}${DATABASE_URL:-} ]]; then
       say "Docker engine found: docker compose up"
+      export ALERTMANAGER_TOKEN=${ALERTMANAGER_TOKEN:-$(local_secret alertmanager_token)}
       docker compose -f "$ROOT_DIR/docker-compose.yml" up -d --build --wait
       exit 0
     fi
     infra_up
     migrate
+    bash "$ROOT_DIR/deploy/local/alertmanager.sh" up
     bash "$ROOT_DIR/deploy/local/prometheus.sh" up
     bash "$ROOT_DIR/deploy/local/services.sh" up
     bash "$ROOT_DIR/deploy/local/watch.sh" after-up
@@ -45,6 +48,7 @@ case "${1:-}" in
       docker compose -f "$ROOT_DIR/docker-compose.yml" down
     fi
     bash "$ROOT_DIR/deploy/local/prometheus.sh" down
+    bash "$ROOT_DIR/deploy/local/alertmanager.sh" down
     bash "$ROOT_DIR/deploy/local/services.sh" down
     bash "$ROOT_DIR/deploy/local/postgres.sh" down
     bash "$ROOT_DIR/deploy/local/kafka.sh" down

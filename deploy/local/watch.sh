@@ -16,7 +16,7 @@ answers() { curl -fsS -m 2 -o /dev/null "$1" 2>/dev/null; }
 
 where() {
   local period=${SIMULATE_MONTH:-$(date +%Y-%m)} prom=http://127.0.0.1:${PROMETHEUS_PORT:-9090}
-  local grafana=http://127.0.0.1:${GRAFANA_PORT:-3000}
+  local grafana=http://127.0.0.1:${GRAFANA_PORT:-3000} am=http://127.0.0.1:${ALERTMANAGER_PORT:-9093}
   cat <<TEXT
 
 Where to look
@@ -25,6 +25,7 @@ Where to look
   notifier   http://127.0.0.1:$NOTIFIER_PORT/v1/alerts   /metrics
 TEXT
   if answers "$prom/-/ready"; then echo "  Prometheus $prom"; fi
+  if answers "$am/-/ready"; then echo "  Alertmanager $am   (ops alerts to the notifier's POST /v1/alertmanager)"; fi
   if answers "$grafana/api/health"; then echo "  Grafana    $grafana"; fi
   cat <<TEXT
   report     make report PERIOD=$period BRANCH=<branch id>   (HTML with charts, for e-mail)

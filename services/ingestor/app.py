@@ -28,12 +28,14 @@ from services.ingestor.lookups.pacing import CallbackLoad
 from services.ingestor.lookups.service import Lookups, make_lookups
 from services.ingestor.publisher import RecordPublisher
 from services.ingestor.reconcile import Reconciler
+from services.ingestor.reconcile_lease import ReconcileLease
 from services.ingestor.reconcile_schedule import ReconcileSchedule
 from services.ingestor.reconcile_store import ReconcileStore
 from services.ingestor.settings import IngestorSettings
 from shared.clock import Clock
 from shared.http import error_handlers, openapi_route, ops_routes
 from shared.kafka import kafka_ready, make_broker
+from shared.topics import Profile
 
 FIRST_CONNECT_SECONDS = 5.0
 
@@ -53,6 +55,12 @@ def make_reconcile_schedule(settings: IngestorSettings, clock: Clock) -> Reconci
     if settings.reconcile_daily_at is None:
         return None
     store = ReconcileStore(settings.reconcile_state_dir)
+    lease = ReconcileLease(
+        settings.kafka_bootstrap_servers,
+        settings.topic_specs([settings.topics.reconcile_lease])[0],
+        settings.reconcile_lease_group,
+        settings.reconcile_lease_session_seconds,
+    )
     return ReconcileSchedule(
         Reconciler(settings, store, clock),
         store,
@@ -61,6 +69,7 @@ def make_reconcile_schedule(settings: IngestorSettings, clock: Clock) -> Reconci
         timedelta(minutes=settings.reconcile_retry_minutes),
         clock,
         settings.reconcile_check_seconds,
+        lease,
     )
 
 
@@ -73,9 +82,9 @@ def create_app(settings: IngestorSettings, *, clock: Clock | None = None) -> Sta
     broker = make_broker(settings.kafka_bootstrap_servers, "ingestor")
     link = KafkaLink(
         broker,
-        [topics.contact_events, topics.bank_records, topics.raw_callbacks],
-        settings.topic_partitions,
+        settings.topic_specs([topics.contact_events, topics.bank_records, topics.raw_callbacks]),
         settings.kafka_connect_retry_seconds,
+        settings.wq_profile is Profile.PRODUCTION,
     )
     records = RecordPublisher(broker, topics)
 

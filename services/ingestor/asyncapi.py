@@ -44,6 +44,14 @@ def declared_consumers(settings: IngestorSettings) -> KafkaBroker:
         description="Reconciliation's fold: an aiokafka consumer without a group reads the "
         "topic up to its end at the start of a run (its position kept in the reconcile store).",
     )(_declared_only)
+    declared.subscriber(
+        topics.reconcile_lease,
+        group_id=settings.reconcile_lease_group,
+        title=f"{topics.reconcile_lease}:lease",
+        description="The reconciliation lease: every ingestor replica's schedule joins group "
+        "RECONCILE_LEASE_GROUP on this one-partition, compacted topic, and only the member "
+        "assigned its partition runs the reconciliation. No records are written to it.",
+    )(_declared_only)
     declared.publisher(
         topics.contact_events,
         schema=ContactEvent,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -42,6 +42,7 @@ from shared.clock import Clock
 from shared.kafka import make_broker
 from shared.logging import configure_logging, register_secrets
 from shared.schemas import RECONCILIATION_SOURCE, ContactEvent, SourceWatermarkRecord
+from shared.topics import Profile
 
 log = logging.getLogger(__name__)
 
@@ -155,12 +156,15 @@ class Reconciler:
         self._store = store
         self._clock = clock
 
-    async def run(self, employees: Sequence[str] | None = None) -> RunResult:
-        """One run; recorded in the store whatever its outcome."""
+    async def run(
+        self, employees: Sequence[str] | None = None, check: Callable[[], None] = lambda: None
+    ) -> RunResult:
+        """One run; recorded in the store whatever its outcome. `check` is called before each
+        publication and may stop the run by raising (the schedule's lease: LeaseLost)."""
         started = self._clock()
         run_id = await asyncio.to_thread(self._store.start_run, started)
         try:
-            result = await self._run(employees, started)
+            result = await self._run(employees, started, check)
         except BaseException as exc:
             await asyncio.to_thread(
                 self._store.finish_run,
@@ -183,15 +187,17 @@ class Reconciler:
         log.info("reconciliation done", extra=result.__dict__)
         return result
 
-    async def _run(self, given: Sequence[str] | None, observed_at: datetime) -> RunResult:
+    async def _run(
+        self, given: Sequence[str] | None, observed_at: datetime, check: Callable[[], None]
+    ) -> RunResult:
         settings = self._settings
         api = wecom_client(settings)
         topics = settings.topics
         link = KafkaLink(
             make_broker(settings.kafka_bootstrap_servers, "ingestor-reconcile"),
-            [topics.contact_events, topics.bank_records],
-            settings.topic_partitions,
+            settings.topic_specs([topics.contact_events, topics.bank_records]),
             settings.kafka_connect_retry_seconds,
+            settings.wq_profile is Profile.PRODUCTION,
         )
         if not await link.connect():
             await api.close()
@@ -202,6 +208,7 @@ class Reconciler:
             employees = await self._employees(api, given)
             result = RunResult(len(employees), 0, 0, 0)
             for group in chunks(employees):
+                check()
                 rows: list[dict[str, Any]] = []
                 cursor = ""
                 while True:
@@ -220,6 +227,7 @@ class Reconciler:
                     observed_at,
                     settings.reconcile_max_delete_share,
                 )
+                check()
                 await link.send(changes.outgoing)
                 await asyncio.to_thread(self._store.replace_followers, group, changes.walked)
                 RECONCILE_CORRECTIONS.labels("add").inc(changes.missed_adds)
@@ -234,6 +242,7 @@ class Reconciler:
             # through the run's start (the scorer may close periods that ended before it) —
             # only after a walk of everyone: a run for a few employees says nothing of the rest
             if not given:
+                check()
                 await link.send([completion_marker(topics.bank_records, observed_at)])
             return result
         finally:

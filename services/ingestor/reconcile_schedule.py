@@ -3,22 +3,34 @@
 Runs are recorded in the reconciliation's store (reconcile_store.py), so the schedule survives
 restarts: an ingestor that was down at the slot runs once when it comes back (a day is never
 skipped), and one that restarts after the day's successful run does not run it again. A
-failed run is retried every RECONCILE_RETRY_MINUTES until one succeeds. Run the schedule on one
-ingestor replica only (its state is local); the others leave RECONCILE_DAILY_AT unset."""
+failed run is retried every RECONCILE_RETRY_MINUTES until one succeeds. Every replica may run
+the schedule: only the holder of the reconciliation lease (reconcile_lease.py) runs it, and a
+run stops between employee groups once the lease has gone elsewhere."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
 from datetime import datetime, time, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from services.ingestor.metrics import RECONCILE_LAST_SUCCESS, RECONCILE_RUNS
-from services.ingestor.reconcile import Reconciler
+from services.ingestor.reconcile import RunResult
+from services.ingestor.reconcile_lease import LeaseLost, ReconcileLease
 from services.ingestor.reconcile_store import ReconcileStore, RunRecord
 from shared.clock import Clock
 
 log = logging.getLogger(__name__)
+
+
+class Run(Protocol):
+    """What the schedule runs (reconcile.py's Reconciler)."""
+
+    async def run(
+        self, employees: Sequence[str] | None = None, check: Callable[[], None] = ...
+    ) -> RunResult: ...
 
 
 def last_slot(now: datetime, daily_at: time, tz: ZoneInfo) -> datetime:
@@ -49,14 +61,16 @@ def due(
 class ReconcileSchedule:
     def __init__(
         self,
-        reconciler: Reconciler,
+        reconciler: Run,
         store: ReconcileStore,
         daily_at: time,
         tz: ZoneInfo,
         retry: timedelta,
         clock: Clock,
         check_seconds: float = 60.0,
+        lease: ReconcileLease | None = None,
     ) -> None:
+        self.lease = lease
         self._reconciler = reconciler
         self._store = store
         self._daily_at = daily_at
@@ -66,7 +80,10 @@ class ReconcileSchedule:
         self._check = check_seconds
 
     async def run_if_due(self) -> bool:
-        """Run the reconciliation if the clock says it is due; returns whether it ran."""
+        """Run the reconciliation if the clock says it is due and this replica holds the lease
+        (when it has one); returns whether it ran."""
+        if self.lease is not None and not self.lease.held:
+            return False
         now = self._clock()
         success = await asyncio.to_thread(self._store.last_run, "succeeded")
         attempt = await asyncio.to_thread(self._store.last_run)
@@ -75,7 +92,14 @@ class ReconcileSchedule:
         if not due(now, self._daily_at, self._tz, success, attempt, self._retry):
             return False
         try:
-            result = await self._reconciler.run()
+            if self.lease is None:
+                result = await self._reconciler.run()
+            else:
+                async with self.lease.running():
+                    result = await self._reconciler.run(check=self.lease.check)
+        except LeaseLost:
+            log.warning("reconciliation stopped: the lease went to another replica")
+            return True
         except Exception:
             RECONCILE_RUNS.labels("failed").inc()
             log.exception("scheduled reconciliation failed; retried later")
@@ -89,9 +113,17 @@ class ReconcileSchedule:
         self._store.close()
 
     async def run_forever(self) -> None:
-        while True:
-            try:
-                await self.run_if_due()
-            except Exception:
-                log.exception("reconciliation schedule check failed")
-            await asyncio.sleep(self._check)
+        if self.lease is not None:
+            await self.lease.start()
+        try:
+            while True:
+                try:
+                    await self.run_if_due()
+                except Exception:
+                    log.exception("reconciliation schedule check failed")
+                # without the lease, look again soon: a lease taken over runs what is due
+                waiting = self.lease is not None and not self.lease.held
+                await asyncio.sleep(min(self._check, 1.0) if waiting else self._check)
+        finally:
+            if self.lease is not None:
+                await self.lease.stop()

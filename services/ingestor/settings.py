@@ -12,7 +12,6 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from services.ingestor.wecom.crypto import CallbackCrypto
 from shared.settings import (
     PLACEHOLDER_SECRETS,
-    TOPIC_PARTITIONS_DESCRIPTION,
     WECOM_API_BASE_DESCRIPTION,
     CommonSettings,
 )
@@ -32,7 +31,6 @@ class IngestorSettings(CommonSettings):
     ingest_max_records: int = Field(
         default=50_000, ge=1, description="Most records in one `/v1/events` request (400 above)."
     )
-    topic_partitions: int = Field(default=3, ge=1, description=TOPIC_PARTITIONS_DESCRIPTION)
 
     wecom_corp_id: str | None = Field(
         default=None,
@@ -143,6 +141,17 @@ class IngestorSettings(CommonSettings):
     )
     reconcile_check_seconds: float = Field(
         default=60.0, gt=0, description="How often the schedule checks whether a run is due."
+    )
+    reconcile_lease_group: str = Field(
+        default="ingestor-reconcile-lease",
+        description="Kafka consumer group of the replicas' schedules on TOPIC_RECONCILE_LEASE: "
+        "the one member holding its partition runs the reconciliation.",
+    )
+    reconcile_lease_session_seconds: float = Field(
+        default=10.0,
+        ge=6,
+        description="A lease holder silent this long loses the lease to another replica (at "
+        "least Kafka's group.min.session.timeout.ms, 6 s by default).",
     )
 
     @model_validator(mode="after")

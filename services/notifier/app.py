@@ -18,6 +18,7 @@ from faststream.middlewares import AckPolicy
 from pydantic import SkipValidation
 from starlette.applications import Starlette
 
+from services.notifier.alertmanager_receiver import alertmanager_routes
 from services.notifier.api import alert_routes, silence_routes
 from services.notifier.asyncapi import notifier_asyncapi
 from services.notifier.channels.app import AccessTokens, AppChannel
@@ -49,6 +50,7 @@ from shared.kafka import (
 )
 from shared.monitor import ConsumerLagProbe, Probe, watch
 from shared.schemas import BreachEvent, dead_letter_value
+from shared.topics import Profile
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +211,11 @@ def create_app(
             settings.database_url.get_secret_value(), settings.db_pool_size
         )
         await broker.connect()
-        await ensure_topics(broker, [topic, settings.topics.dlq(topic)], settings.topic_partitions)
+        await ensure_topics(
+            broker,
+            settings.topic_specs([topic, settings.topics.dlq(topic)]),
+            settings.wq_profile is Profile.PRODUCTION,
+        )
         await broker.start()
         async with (
             httpx.AsyncClient(timeout=settings.delivery_timeout_seconds) as http,
@@ -264,6 +270,9 @@ def create_app(
         routes=[
             *alert_routes(state.get_pool, clock, ack_links),
             *silence_routes(state.get_pool, clock),
+            *alertmanager_routes(
+                state.get_pool, settings.notifier_alertmanager_token, ops_addresses(config), clock
+            ),
             *ops_routes({"kafka": kafka, "postgres": postgres}),
             openapi_route("services.notifier"),
             notifier_asyncapi(broker, settings.topics),

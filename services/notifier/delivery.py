@@ -59,6 +59,32 @@ SELECT a.alert_id, a.alertname, a.status, a.employee_id, a.period, a.supervisor_
 OpsAddress = tuple[str, str, str]
 
 
+async def queue_ops_notice(
+    conn: Connection, ops: Sequence[OpsAddress], kind: str, text: str, now: datetime
+) -> int:
+    """An ops notice: recorded in `ops_notice` and queued in the outbox to each ops address
+    (one digest each, retried and dead-lettered like any other). Returns its id."""
+    notice_id: int = await conn.fetchval(
+        "INSERT INTO ops_notice (kind, detail) VALUES ($1, $2) RETURNING ops_notice_id",
+        kind,
+        text,
+    )
+    for channel, recipient, destination in ops:
+        key = f"ops|{notice_id}|{channel}|{recipient}"
+        await conn.execute(
+            """INSERT INTO notice_digest (kind, snapshot, channel, recipient, destination,
+                                          period, group_key, idempotency_key, next_attempt_at)
+               VALUES ('ops', $1, $2, $3, $4, '-', $5, $5, $6) ON CONFLICT DO NOTHING""",
+            {"kind": kind, "text": text},
+            channel,
+            recipient,
+            destination,
+            key,
+            now,
+        )
+    return notice_id
+
+
 def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(5 * 2 ** max(attempts - 1, 0), 3600))
 
@@ -257,27 +283,8 @@ class Delivery:
     async def _tell_ops(self, conn: Connection, row: asyncpg.Record, kind: str, text: str) -> None:
         """Recorded in `ops_notice`, and sent to the ops recipients through the outbox (not
         when what failed was itself a notice to ops: that would never end)."""
-        notice_id = await conn.fetchval(
-            "INSERT INTO ops_notice (kind, detail) VALUES ($1, $2) RETURNING ops_notice_id",
-            kind,
-            text,
-        )
-        if row["kind"] == "ops":
-            return
-        for channel, recipient, destination in self._ops:
-            key = f"ops|{notice_id}|{channel}|{recipient}"
-            await conn.execute(
-                """INSERT INTO notice_digest (kind, snapshot, channel, recipient, destination,
-                                              period, group_key, idempotency_key,
-                                              next_attempt_at)
-                   VALUES ('ops', $1, $2, $3, $4, '-', $5, $5, $6) ON CONFLICT DO NOTHING""",
-                {"kind": kind, "text": text},
-                channel,
-                recipient,
-                destination,
-                key,
-                self._clock(),
-            )
+        ops = () if row["kind"] == "ops" else self._ops
+        await queue_ops_notice(conn, ops, kind, text, self._clock())
 
     async def _disable(
         self, conn: Connection, row: asyncpg.Record, part: int, exc: DestinationInvalid

@@ -7,7 +7,6 @@ from pydantic import Field, SecretStr
 
 from services.notifier.domain.config import NotifierConfig
 from shared.settings import (
-    TOPIC_PARTITIONS_DESCRIPTION,
     WECOM_API_BASE_DESCRIPTION,
     DatabaseSettings,
 )
@@ -38,6 +37,12 @@ class NotifierSettings(DatabaseSettings):
     )
     # Signs acknowledgement links; without it the service runs but sends no ack links.
     notifier_ack_secret: SecretStr | None = None
+    notifier_alertmanager_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token Alertmanager sends to POST /v1/alertmanager (its webhook's "
+        "`http_config.authorization.credentials_file` holds the same); unset: that route "
+        "refuses every request (401).",
+    )
     notifier_smtp_password: SecretStr | None = Field(
         default=None, description="Password of the e-mail channel's SMTP account."
     )
@@ -74,7 +79,6 @@ class NotifierSettings(DatabaseSettings):
     robot_window_seconds: float = Field(
         default=60.0, gt=0, description="The window of ROBOT_MESSAGES_PER_WINDOW, in seconds."
     )
-    topic_partitions: int = Field(default=3, ge=1, description=TOPIC_PARTITIONS_DESCRIPTION)
 
     def routing(self) -> NotifierConfig:
         """The routing file, validated (ConfigError names the bad key); built-in: log only."""
@@ -88,6 +92,7 @@ class NotifierSettings(DatabaseSettings):
     def secrets(self) -> list[str | None]:
         optional = [
             self.notifier_ack_secret,
+            self.notifier_alertmanager_token,
             self.notifier_smtp_password,
             self.notifier_wecom_app_secret,
             self.wecom_corp_secret,

@@ -42,6 +42,7 @@ from shared.kafka import (
 )
 from shared.monitor import ConsumerLagProbe, Probe, watch
 from shared.schemas import TopicRecord, dead_letter_value
+from shared.topics import Profile
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +158,8 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
         await broker.connect()
         await ensure_topics(
             broker,
-            [*consumed, topics.breaches, *(topics.dlq(t) for t in consumed)],
-            settings.topic_partitions,
+            settings.topic_specs([*consumed, topics.breaches, *(topics.dlq(t) for t in consumed)]),
+            settings.wq_profile is Profile.PRODUCTION,
         )
         streaming = settings.scorer_role != "api"
         if streaming:

@@ -11,7 +11,7 @@ from services.scorer.domain.completeness import CompletenessRules
 from services.scorer.domain.rules import DEFAULT_PEER_PATTERNS, QualityWeights, ScoringRules
 from services.scorer.refresh import DEFAULT_SETTLE
 from shared.calendar import BusinessCalendar, CalendarOverrides, PeriodKind
-from shared.settings import TOPIC_PARTITIONS_DESCRIPTION, DatabaseSettings
+from shared.settings import DatabaseSettings
 
 
 class ScorerSettings(DatabaseSettings):
@@ -48,7 +48,6 @@ class ScorerSettings(DatabaseSettings):
         description="YAML file of holidays and working days that override the mainland "
         "calendar (`deploy/calendar/`); unset: none.",
     )
-    topic_partitions: int = Field(default=3, ge=1, description=TOPIC_PARTITIONS_DESCRIPTION)
     refresh_settle_seconds: dict[PeriodKind, float] = Field(
         default_factory=lambda: {k: t.total_seconds() for k, t in DEFAULT_SETTLE.items()},
         description="Per period kind, how long after an input changes a score row its quality "

@@ -21,7 +21,7 @@ from shared.schemas import RECONCILIATION_SOURCE, ContactEvent
 from shared.settings import Topics
 from tests.apps import eventually, running
 from tests.clocks import AS_OF, shanghai
-from tests.infra import Infra
+from tests.infra import Infra, unique
 from tests.integration.test_ingestor_enrichment import CORP_ID, SECRET, enrich_settings
 from tests.kafka_helpers import produce, read_keyed
 from tests.standins.wecom_api import Contact, Follow, WeComApiStandIn, wecom_api
@@ -59,6 +59,7 @@ def settings(infra: Infra, topics: Topics, tmp: Path, api: WeComApiStandIn, stat
         random_aes_key(),
         reconcile_state_dir=tmp / state,
         reconcile_check_seconds=0.2,
+        reconcile_lease_group=unique("lease"),
     )
 
 
@@ -171,14 +172,18 @@ async def test_the_ingestor_runs_it_daily_and_a_restart_does_not_repeat_it(
             store.close()
         # a restarted ingestor reads the run from its store: not due again until tomorrow
         schedule = make_reconcile_schedule(config, clock)
-        assert schedule is not None
+        assert schedule is not None and schedule.lease is not None
+        lease = schedule.lease
+        await lease.start()
         try:
+            await eventually(_value(lambda: float(lease.held)), lambda held: held == 1.0)
             assert await schedule.run_if_due() is False
             clock.advance(timedelta(hours=23, minutes=58))  # before tomorrow's slot
             assert await schedule.run_if_due() is False
             clock.advance(timedelta(minutes=2))
             assert await schedule.run_if_due() is True
         finally:
+            await lease.stop()
             schedule.close()
         assert api.count("batch/get_by_user") == 2
     # the markers say complete through each run's start, by the injected clock

@@ -81,6 +81,7 @@ def test_documents_name_the_default_topics() -> None:
             ("send", t.bank_records),
             ("send", t.raw_callbacks),
             ("receive", t.contact_events),  # lookups and reconciliation's fold
+            ("receive", t.reconcile_lease),  # the replicas' lease group
         },
         "scorer": {
             ("receive", t.contact_events),

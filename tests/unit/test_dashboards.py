@@ -123,6 +123,7 @@ def test_compose_runs_everything_with_healthchecks() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
     expected = {"kafka", "postgres", "ingestor", "scorer", "notifier", "prometheus", "grafana"}
+    expected.add("alertmanager")
     assert expected <= set(services)
     for name, service in services.items():
         assert "healthcheck" in service, name

@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 
 from services.ingestor.delivery.outgoing import Outgoing
-from shared.kafka import ensure_topics
+from shared.kafka import TopicMismatchError, ensure_topics
+from shared.topics import TopicSpec
 
 log = logging.getLogger(__name__)
 HEADERS = [("content-type", b"application/json")]
@@ -28,20 +29,30 @@ HEADERS = [("content-type", b"application/json")]
 
 class KafkaLink:
     def __init__(
-        self, broker: KafkaBroker, topics: Iterable[str], partitions: int, retry_seconds: float
+        self,
+        broker: KafkaBroker,
+        topics: Sequence[TopicSpec],
+        retry_seconds: float,
+        refuse_mismatch: bool = False,
     ) -> None:
         self.broker = broker
-        self._topics = sorted(set(topics))
-        self._partitions = partitions
+        self._topics = list(topics)
+        self._refuse_mismatch = refuse_mismatch
         self._retry = retry_seconds
         self.connected = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
 
     async def connect(self) -> bool:
-        """One attempt: start the producer and create missing topics."""
+        """One attempt: start the producer, create missing topics and check the others
+        (TopicMismatchError, in a production profile, is no reason to try again: it is raised)."""
         try:
             await self.broker.start()
-            await ensure_topics(self.broker, self._topics, self._partitions)
+            await ensure_topics(self.broker, self._topics, self._refuse_mismatch)
+        except TopicMismatchError:
+            log.critical("Kafka topics differ from their settings: not publishing")
+            with contextlib.suppress(Exception):
+                await self.broker.stop()
+            raise
         except Exception as exc:  # any failure means: not yet; the next attempt decides
             log.warning("Kafka not reachable yet (%s); callbacks go to the spool", exc)
             with contextlib.suppress(Exception):

@@ -68,8 +68,10 @@ class EmailChannel:
         return [MailPart(subject, daily.plain_text(content), daily_html(content), png)]
 
     def render_ops(self, text: str) -> Sequence[Any]:
-        body = f"<html><body><p>{html.escape(text)}</p></body></html>"
-        return [MailPart(f"[notifier ops] {text[:80]}", text + "\n", body)]
+        lines = html.escape(text).replace("\n", "<br>\n")
+        body = f"<html><body><p>{lines}</p></body></html>"
+        first = text.splitlines()[0] if text else ""
+        return [MailPart(f"[notifier ops] {first[:80]}", text + "\n", body)]
 
     async def send(self, conn: Connection, target: Target, part: Any) -> None:
         address = await self._address(conn, target.destination)
