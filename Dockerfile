@@ -9,6 +9,8 @@ RUN pip install --no-cache-dir --require-hashes --only-binary :all: -r requireme
 COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY services ./services
+# the simulator and the local WeCom stand-ins of the demo (`python -m tools.simulator`)
+COPY tools ./tools
 RUN pip install --no-cache-dir --no-deps --no-build-isolation . && useradd --system --uid 10001 app \
     && mkdir -p /var/lib/wecom-quota && chown app /var/lib/wecom-quota
 USER app

@@ -32,6 +32,8 @@ case "${1:-}" in
     if docker_engine && [[ -z ${KAFKA_BOOTSTRAP_SERVERS:-}${DATABASE_URL:-} ]]; then
       say "Docker engine found: docker compose up"
       export ALERTMANAGER_TOKEN=${ALERTMANAGER_TOKEN:-$(local_secret alertmanager_token)}
+      export INGEST_API_TOKENS=${INGEST_API_TOKENS:-$(local_secret ingest_api_token)}
+      export SIMULATE_MONTH=${SIMULATE_MONTH:-$(date +%Y-%m)}
       docker compose -f "$ROOT_DIR/docker-compose.yml" up -d --build --wait
       exit 0
     fi
