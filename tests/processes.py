@@ -22,13 +22,18 @@ class Service:
     module: str
     env: dict[str, str]
     log: Path
+    args: tuple[str, ...] = ()  # after `python -m <module>`
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
     def start(self) -> Service:
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module], cwd=ROOT, env=self.env, stdout=out, stderr=out
+            [sys.executable, "-m", self.module, *self.args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=out,
+            stderr=out,
         )
         self.starts += 1
         return self

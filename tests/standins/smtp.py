@@ -1,47 +1,6 @@
-"""A real SMTP server on localhost (aiosmtpd) that keeps the messages it receives."""
+"""The SMTP stand-in for the tests; it lives in tools.mail_standin so that the local stack's
+stand-in (tools/wecom_standin.py) receives mail the same way."""
 
-from __future__ import annotations
+from tools.mail_standin import SmtpStandIn, smtp_standin
 
-import asyncio
-import email
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from email.message import Message
-from typing import Any
-
-from aiosmtpd.controller import Controller
-
-from tests.standins.webhook_sink import free_port
-
-
-@dataclass
-class SmtpStandIn:
-    port: int
-    messages: list[Message] = field(default_factory=list)
-    recipients: list[list[str]] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.messages.append(email.message_from_bytes(envelope.content))
-        self.recipients.append(list(envelope.rcpt_tos))
-        return "250 Message accepted for delivery"
-
-    async def wait_for(self, count: int, timeout: float = 30.0) -> list[Message]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while len(self.messages) < count:
-            if loop.time() > deadline:
-                raise TimeoutError(f"got {len(self.messages)} mails, expected {count}")
-            await asyncio.sleep(0.1)
-        return self.messages
-
-
-@contextmanager
-def smtp_standin() -> Iterator[SmtpStandIn]:
-    standin = SmtpStandIn(port=free_port())
-    controller = Controller(standin, hostname="127.0.0.1", port=standin.port)
-    controller.start()
-    try:
-        yield standin
-    finally:
-        controller.stop()
+__all__ = ["SmtpStandIn", "smtp_standin"]
