@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export PYTHON := $(CURDIR)/$(PY)
 
-.PHONY: up down status watch report screenshots test test-unit test-integration test-e2e test-faults lint bootstrap infra migrate eval bench dashboards asyncapi lock audit
+.PHONY: up down status inbox watch report screenshots test test-unit test-integration test-e2e test-faults lint bootstrap infra migrate eval bench dashboards asyncapi lock audit
 
 bootstrap:
 	@bash deploy/local/bootstrap.sh
@@ -16,6 +16,10 @@ down:
 
 status:
 	@bash deploy/local/stack.sh status
+
+# What the local WeCom stand-in received: group-robot messages, app messages and e-mail.
+inbox:
+	@bash deploy/local/wecom_standin.sh inbox
 
 # The live terminal summary of the running stack (Ctrl-C stops watching, not the stack).
 watch: bootstrap

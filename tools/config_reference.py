@@ -84,6 +84,8 @@ MEMTRACE = "shared/memtrace.py"
 LIVE_SUMMARY = "tools/live_summary/__main__.py"
 REPORT = "tools/report/__main__.py"
 SIMULATOR = "tools/simulator/cli.py"
+SIMULATOR_WECOM = "tools/simulator/wecom_path.py"
+WECOM_STANDIN = "tools/wecom_standin.py"
 TOOLS = ("tools",)
 
 ENVIRONMENT_READS = (
@@ -200,6 +202,46 @@ ENVIRONMENT_READS = (
         "str",
         None,
         "The simulator posts with the first of them when SIMULATOR_TOKEN is unset.",
+    ),
+    EnvironmentRead(
+        "WECOM_CORP_ID",
+        SIMULATOR_WECOM,
+        TOOLS,
+        "str",
+        None,
+        "`--callbacks`: the corp the simulator's callbacks are for (the ingestor's).",
+    ),
+    EnvironmentRead(
+        "WECOM_CALLBACK_TOKEN",
+        SIMULATOR_WECOM,
+        TOOLS,
+        "str",
+        None,
+        "`--callbacks`: the token the simulator signs callbacks with (the ingestor's).",
+    ),
+    EnvironmentRead(
+        "WECOM_CALLBACK_AES_KEY",
+        SIMULATOR_WECOM,
+        TOOLS,
+        "str",
+        None,
+        "`--callbacks`: the key the simulator encrypts callbacks with (the ingestor's).",
+    ),
+    EnvironmentRead(
+        "WECOM_CORP_ID",
+        WECOM_STANDIN,
+        TOOLS,
+        "str",
+        None,
+        "The corp the local WeCom stand-in answers `gettoken` for (required).",
+    ),
+    EnvironmentRead(
+        "WECOM_CORP_SECRET",
+        WECOM_STANDIN,
+        TOOLS,
+        "str",
+        None,
+        "The secret the local WeCom stand-in answers `gettoken` for (required).",
     ),
     EnvironmentRead(
         "BUSINESS_TIMEZONE",

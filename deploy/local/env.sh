@@ -13,6 +13,13 @@ local_secret() {  # local_secret NAME: a random secret made once per checkout
   cat "$f"
 }
 
+local_aes_key() {  # the local WeCom callback EncodingAESKey (43 characters), made once
+  local f=$RUN_DIR/secrets/wecom_aes_key
+  mkdir -p "$RUN_DIR/secrets" && chmod 700 "$RUN_DIR/secrets"
+  [[ -s $f ]] || python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode()[:43])' > "$f"
+  cat "$f"
+}
+
 export_stack_env() {
   export KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-$(kafka_bootstrap)}
   if (( KAFKA_BROKERS >= 3 )); then  # every topic on three nodes, two in sync (shared/topics.py)
@@ -31,13 +38,23 @@ export_stack_env() {
   # deployment passes the corp's own values.
   export WECOM_CORP_ID=${WECOM_CORP_ID:-wwlocaldemo0000001}
   export WECOM_CALLBACK_TOKEN=${WECOM_CALLBACK_TOKEN:-$(local_secret wecom_callback_token)}
-  if [[ -z ${WECOM_CALLBACK_AES_KEY:-} ]]; then
-    [[ -s $RUN_DIR/secrets/wecom_aes_key ]] || python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode()[:43])' > "$RUN_DIR/secrets/wecom_aes_key"
-    export WECOM_CALLBACK_AES_KEY=$(cat "$RUN_DIR/secrets/wecom_aes_key")
-  fi
+  export WECOM_CALLBACK_AES_KEY=${WECOM_CALLBACK_AES_KEY:-$(local_aes_key)}
   export SPOOL_DIR=${SPOOL_DIR:-$RUN_DIR/spool/ingestor}
   export LOOKUP_STATE_DIR=${LOOKUP_STATE_DIR:-$RUN_DIR/lookups/ingestor}
   export RECONCILE_STATE_DIR=${RECONCILE_STATE_DIR:-$RUN_DIR/reconcile/ingestor}
+  # The local WeCom stand-in (deploy/local/wecom_standin.sh) unless WECOM_API_BASE names a
+  # real WeCom: contact lookups, the daily reconciliation, group robots, app messages and the
+  # notifier's e-mail all go there (`make inbox` prints what arrived).
+  if [[ -z ${WECOM_API_BASE:-} || -n ${WECOM_STANDIN_URL:-} ]]; then
+    export WECOM_STANDIN_PORT=${WECOM_STANDIN_PORT:-8083}
+    export WECOM_STANDIN_SMTP_PORT=${WECOM_STANDIN_SMTP_PORT:-8025}
+    export WECOM_STANDIN_URL=http://127.0.0.1:$WECOM_STANDIN_PORT
+    export WECOM_API_BASE=$WECOM_STANDIN_URL
+    export WECOM_CORP_SECRET=${WECOM_CORP_SECRET:-$(local_secret wecom_corp_secret)}
+    export NOTIFIER_CONFIG=${NOTIFIER_CONFIG:-$RUN_DIR/wecom/routing.yaml}
+    # the stand-in has no frequency limit: a finished month's lookups in a minute or two
+    export WECOM_LOOKUP_RATE_PER_SECOND=${WECOM_LOOKUP_RATE_PER_SECOND:-300}
+  fi
   # The daily reconciliation is on wherever there is a WeCom to walk (a corp secret given):
   # every ingestor replica runs the schedule, the holder of the Kafka lease runs the walk.
   # RECONCILE_DAILY_AT=off leaves it off; without WECOM_CORP_SECRET there is nothing to walk.

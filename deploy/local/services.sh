@@ -49,12 +49,22 @@ simulate() {
   local month=${SIMULATE_MONTH:-$(date +%Y-%m)}
   echo "$month" > "$RUN_DIR/simulator.month"
   say "simulator: feeding a ${SIMULATE_EMPLOYEES:-200}-employee bank month $month at ${SIMULATE_SPEED:-2000}x"
+  # With the WeCom stand-in: the month before last first, complete and unpaced (due to close),
+  # and every month's contact events as WeCom callbacks (tools/simulator/wecom_path.py).
+  local wecom=()
+  if [[ -n ${WECOM_STANDIN_URL:-} ]]; then
+    local first earlier
+    first=$(TZ=$BUSINESS_TIMEZONE date +%Y-%m-01)
+    earlier=${SIMULATE_BACKFILL:-$(date -d "$first -2 month" +%Y-%m)}
+    say "simulator: first the month $earlier, complete; contact events as WeCom callbacks"
+    wecom=(--backfill "$earlier" --callbacks --wecom-standin "$WECOM_STANDIN_URL" --robot-base "$WECOM_STANDIN_URL")
+  fi
   (cd "$ROOT_DIR" || exit 1
    setsid nohup bash -c '"$0" -m tools.simulator --seed "${SIMULATE_SEED:-1}" --month "$1" \
        --employees "${SIMULATE_EMPLOYEES:-200}" --camouflage "${SIMULATE_CAMOUFLAGE:-1}" \
        --post "http://127.0.0.1:$INGESTOR_PORT" --speed "${SIMULATE_SPEED:-2000}" \
-       --labels "$2/simulator-labels.json" && touch "$2/simulator.done"' \
-       "$PYTHON" "$month" "$RUN_DIR" >>"$LOG_DIR/simulator.log" 2>&1 </dev/null &
+       --labels "$2/simulator-labels.json" "${@:3}" && touch "$2/simulator.done"' \
+       "$PYTHON" "$month" "$RUN_DIR" "${wecom[@]}" >>"$LOG_DIR/simulator.log" 2>&1 </dev/null &
    echo $! > "$PID_DIR/simulator.pid")
 }
 

@@ -19,7 +19,7 @@ migrate() {
 status() {
   local name n kafka=()
   for (( n = 1; n <= KAFKA_BROKERS; n++ )); do kafka+=("$(kafka_node_name "$n")"); done
-  for name in "${kafka[@]}" postgres ingestor scorer notifier simulator prometheus alertmanager; do
+  for name in "${kafka[@]}" postgres ingestor scorer notifier simulator prometheus alertmanager wecom-standin; do
     if pid_alive "$name"; then echo "$name: running (pid $(cat "$PID_DIR/$name.pid"))"
     else echo "$name: stopped"; fi
   done
@@ -34,6 +34,11 @@ case "${1:-}" in
       export ALERTMANAGER_TOKEN=${ALERTMANAGER_TOKEN:-$(local_secret alertmanager_token)}
       export INGEST_API_TOKENS=${INGEST_API_TOKENS:-$(local_secret ingest_api_token)}
       export SIMULATE_MONTH=${SIMULATE_MONTH:-$(date +%Y-%m)}
+      export SIMULATE_BACKFILL=${SIMULATE_BACKFILL:-$(date -d "$(date +%Y-%m-01) -2 month" +%Y-%m)}
+      export WECOM_CORP_ID=${WECOM_CORP_ID:-wwlocaldemo0000001}
+      export WECOM_CALLBACK_TOKEN=${WECOM_CALLBACK_TOKEN:-$(local_secret wecom_callback_token)}
+      export WECOM_CALLBACK_AES_KEY=${WECOM_CALLBACK_AES_KEY:-$(local_aes_key)}
+      export WECOM_CORP_SECRET=${WECOM_CORP_SECRET:-$(local_secret wecom_corp_secret)}
       docker compose -f "$ROOT_DIR/docker-compose.yml" up -d --build --wait
       exit 0
     fi
@@ -41,6 +46,7 @@ case "${1:-}" in
     migrate
     bash "$ROOT_DIR/deploy/local/alertmanager.sh" up
     bash "$ROOT_DIR/deploy/local/prometheus.sh" up
+    bash "$ROOT_DIR/deploy/local/wecom_standin.sh" up
     bash "$ROOT_DIR/deploy/local/services.sh" up
     bash "$ROOT_DIR/deploy/local/watch.sh" after-up
     ;;
@@ -52,6 +58,7 @@ case "${1:-}" in
     bash "$ROOT_DIR/deploy/local/prometheus.sh" down
     bash "$ROOT_DIR/deploy/local/alertmanager.sh" down
     bash "$ROOT_DIR/deploy/local/services.sh" down
+    bash "$ROOT_DIR/deploy/local/wecom_standin.sh" down
     bash "$ROOT_DIR/deploy/local/postgres.sh" down
     bash "$ROOT_DIR/deploy/local/kafka.sh" down
     ;;

@@ -36,6 +36,7 @@ LOCAL_PORTS = {
     "prometheus": ("PROMETHEUS_PORT", 9090),
     "alertmanager": ("ALERTMANAGER_PORT", 9093),
     "kafka": ("LOCAL_KAFKA_PORT", 9092),
+    "wecom-standin": ("WECOM_STANDIN_PORT", 8083),
 }
 # Variables the local stack exports that a compose service need not set, and why.
 LOCAL_ONLY = {
@@ -45,8 +46,6 @@ LOCAL_ONLY = {
     "TOPIC_REPLICATION_FACTOR": "set only for KAFKA_BROKERS=3; compose runs one broker",
     "TOPIC_MIN_INSYNC_REPLICAS": "set only for KAFKA_BROKERS=3; compose runs one broker",
     "DATABASE_READER_URL": "Grafana's reader; compose gives Grafana its parts instead",
-    "RECONCILE_DAILY_AT": "set only with a WECOM_CORP_SECRET, which compose leaves empty "
-    "(an empty time is refused)",
 }
 
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
+import orjson
 
 from tools.simulator.feed import FeedError, callback_xml
 from tools.wecom.api_standin import Contact, Follow
@@ -53,6 +54,32 @@ def api_contacts(records: Iterable[Mapping[str, Any]]) -> dict[str, Contact]:
                 )
             )
     return contacts
+
+
+ENDED = frozenset({"del_external_contact", "del_follow_user"})
+
+
+def settled(contacts: Mapping[str, Contact], records: Iterable[Mapping[str, Any]]) -> None:
+    """Drop the follows the scenario's last event for them ended (a delete not followed by a
+    new add), so that a reconciliation walking the stand-in after the feed finds what the
+    callbacks said, not the relations a delete ended."""
+    last: dict[tuple[str, str], str] = {}
+    for r in records:
+        if r.get("type") == "contact_event":
+            last[(str(r["ExternalUserID"]), str(r["UserID"]))] = str(r.get("ChangeType", ""))
+    for ext, contact in contacts.items():
+        contact.follows = [f for f in contact.follows if last.get((ext, f.userid)) not in ENDED]
+
+
+def put_contacts(standin_url: str, contacts: Mapping[str, Contact], client: httpx.Client) -> None:
+    """Hand the contacts to a running stand-in (tools/wecom_standin.py), which then answers
+    `externalcontact/get` and the reconciliation's walk with them."""
+    docs = [c.doc() for c in contacts.values()]
+    response = client.post(
+        standin_url.rstrip("/") + "/standin/contacts", content=orjson.dumps({"contacts": docs})
+    )
+    if response.status_code != 200:
+        raise FeedError(f"the WeCom stand-in refused the contacts: HTTP {response.status_code}")
 
 
 def without_profiles(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

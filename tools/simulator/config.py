@@ -42,6 +42,10 @@ class SimulationConfig:
     bank_name: str = "江南农商银行"
     robot_base: str = DEFAULT_ROBOT_BASE
     tail_days: int = 0
+    # Non-empty: the month's contacts, unionids and message ids are drawn from a stream of
+    # their own (the org stays the seed's), so that several months of one bank never share a
+    # contact or a message id. Empty (the default) keeps every earlier scenario as it was.
+    id_salt: str = ""
     peer_patterns: tuple[str, ...] = DEFAULT_PEER_PATTERNS
 
     def __post_init__(self) -> None:

@@ -23,6 +23,11 @@ class IdFactory:
         self._messages = 0
         self._message_prefix = "".join(rng.choice(string.hexdigits.lower()) for _ in range(8))
 
+    def reseed(self, rng: random.Random) -> None:
+        """Draw from `rng` from now on, with a fresh message-id prefix (another month's ids)."""
+        self._rng = rng
+        self._message_prefix = "".join(rng.choice(string.hexdigits.lower()) for _ in range(8))
+
     def external_userid(self) -> str:
         """A fresh `wm` + 28 chars id, as WeCom gives for an external contact."""
         while True:

@@ -114,6 +114,8 @@ def generate(config: SimulationConfig) -> Scenario:
     clock = MonthClock.of(config.month)
     ids = IdFactory(stream("ids"))
     org = build_org(stream("org"), ids, config.employees, config.robot_base, MAIL_DOMAIN)
+    if config.id_salt:
+        ids.reseed(stream(f"ids:{config.id_salt}"))
     ledger = Ledger(clock, ids, config.corp_id, config.tail_days)
     roles = cast(stream("cast"), org, config.camouflage)
     _org_records(ledger, org, roles, clock.period.key)

@@ -54,6 +54,22 @@ class Contact:
     unionid: str = ""
     follows: list[Follow] = field(default_factory=list)
 
+    def doc(self) -> dict[str, Any]:
+        """The contact as JSON, as tools/wecom_standin.py keeps and takes it."""
+        return {
+            "external_userid": self.external_userid,
+            "name": self.name,
+            "type": self.type,
+            "corp_name": self.corp_name,
+            "unionid": self.unionid,
+            "follows": [vars(f) for f in self.follows],
+        }
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Contact:
+        fields = {k: v for k, v in doc.items() if k != "follows"}
+        return cls(**fields, follows=[Follow(**f) for f in doc.get("follows", [])])
+
     def external_contact(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "external_userid": self.external_userid,
