@@ -55,8 +55,8 @@ test-integration: bootstrap
 test-e2e: bootstrap
 	@$(PY) -m pytest -q tests/e2e
 
-# Faults under a steady load (scorer kill -9, Kafka and PostgreSQL restarts, rebalance, notifier
-# kill -9, poison records), each compared with a clean run; on a stack of their own
+# Faults under a steady load (scorer kill -9, Kafka and PostgreSQL restarts, one broker of three
+# killed, rebalance, notifier kill -9, poison records), each compared with a clean run; on a stack of their own
 # ($$WQ_STACK_DIR/faults, ports base+3). Part of `make test` too. See RELIABILITY.md.
 test-faults: bootstrap
 	@$(PY) -m pytest -q -s -p no:cacheprovider tests/faults

@@ -88,12 +88,25 @@ class TopicSet:
         return f"{topic}.dlq"
 
 
-async def create_topics(infra: Infra, names: Sequence[str], partitions: int = 3) -> None:
+async def create_topics(
+    infra: Infra, names: Sequence[str], partitions: int = 3, replicas: int = 1
+) -> None:
+    """`replicas` copies of each partition; with three, two must be in sync (the production
+    profile's topics, shared/topics.py)."""
+    configs = {"min.insync.replicas": "2"} if replicas >= 3 else {}
     admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
     await admin.start()
     try:
         await admin.create_topics(
-            [NewTopic(name=n, num_partitions=partitions, replication_factor=1) for n in names]
+            [
+                NewTopic(
+                    name=n,
+                    num_partitions=partitions,
+                    replication_factor=replicas,
+                    topic_configs=configs,
+                )
+                for n in names
+            ]
         )
     finally:
         await admin.close()
