@@ -14,8 +14,11 @@ up() {
   export_stack_env
   [[ -n ${WECOM_STANDIN_URL:-} ]] || { say "WECOM_API_BASE given: no local WeCom stand-in"; return 0; }
   mkdir -p "$STANDIN_DIR"
-  sed -e "s/@SMTP_PORT@/$WECOM_STANDIN_SMTP_PORT/" "$ROOT_DIR/deploy/notifier/routing.local.yaml" \
-    > "$STANDIN_DIR/routing.yaml"
+  printf 'working_days:\n  - date: %s\n    reason: the day of make up (the demo daily digest)\n' \
+    "$(TZ=$BUSINESS_TIMEZONE date +%Y-%m-%d)" > "$STANDIN_DIR/calendar.yaml"
+  sed -e "s/@SMTP_PORT@/$WECOM_STANDIN_SMTP_PORT/" -e "s#@CALENDAR@#$STANDIN_DIR/calendar.yaml#" \
+      -e "s/@DIGEST_AT@/$(TZ=$BUSINESS_TIMEZONE date -d '+5 min' +%H:%M)/" \
+    "$ROOT_DIR/deploy/notifier/routing.local.yaml" > "$STANDIN_DIR/routing.yaml"
   if pid_alive wecom-standin; then say "wecom-standin already running (pid $(cat "$PID_DIR/wecom-standin.pid"))"; return 0; fi
   local port
   for port in "$WECOM_STANDIN_PORT" "$WECOM_STANDIN_SMTP_PORT"; do
