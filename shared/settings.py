@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.auth.settings import SsoSettings
 from shared.clock import Clock, shifted_clock
 
 PLACEHOLDER_SECRETS = frozenset(
@@ -50,7 +51,7 @@ class Topics(BaseSettings):
         return f"{topic}.dlq"
 
 
-class CommonSettings(BaseSettings):
+class CommonSettings(SsoSettings):
     model_config = SettingsConfigDict(extra="ignore", env_nested_delimiter="__")
 
     kafka_bootstrap_servers: str = Field(
