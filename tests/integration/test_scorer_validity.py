@@ -97,8 +97,7 @@ async def test_an_add_waits_for_its_profile_and_is_unverified_without_one(
         # the wait's end is a timer, run beside the batches: wait for both
         first = await settled(
             scorer,
-            lambda s: s.get("e1", {}).get("first_adds") == 3
-            and s["e1"]["unverified_adds"] == 1,
+            lambda s: s.get("e1", {}).get("first_adds") == 3 and s["e1"]["unverified_adds"] == 1,
         )
         e1 = first["e1"]
         assert (e1["valid_adds"], e1["pending_adds"]) == (0, 2)
