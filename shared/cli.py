@@ -43,6 +43,21 @@ def operator() -> Identity:
     return Identity(f"cli:{getpass.getuser()}", Role.ADMIN, via="cli")
 
 
+async def issue(dsn: str, name: str, role: Role, employee_id: str | None = None) -> str:
+    """Issue a token in the database at `dsn` (migrated), audited as `tokens create` is; for
+    tools and tests that run the services on a database of their own."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction():
+            token = await token_store.create(conn, name, role, employee_id)
+            after = {"name": name, "role": role.value, "employee_id": employee_id}
+            entry = audit.Entry("token.create", name, None, after)
+            await audit.record(conn, operator(), entry, datetime.now(UTC))
+        return token
+    finally:
+        await conn.close()
+
+
 async def run(args: argparse.Namespace, settings: DatabaseSettings) -> int:
     await apply_migrations(settings.migration_dsn)
     conn = await asyncpg.connect(settings.database_url.get_secret_value())

@@ -10,11 +10,13 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from services.ingestor.wecom.crypto import CallbackCrypto
+from shared.auth.roles import Identity, Role
 from shared.settings import (
     PLACEHOLDER_SECRETS,
     TOPIC_PARTITIONS_DESCRIPTION,
     WECOM_API_BASE_DESCRIPTION,
     CommonSettings,
+    check_secret,
 )
 
 
@@ -151,6 +153,10 @@ class IngestorSettings(CommonSettings):
             raise ValueError("RECONCILE_DAILY_AT needs WECOM_CORP_ID and WECOM_CORP_SECRET")
         return self
 
+    _real_secrets = field_validator(
+        "wecom_callback_token", "wecom_callback_aes_key", "wecom_corp_secret"
+    )(check_secret)
+
     @field_validator("ingest_api_tokens")
     @classmethod
     def _real_tokens(cls, value: SecretStr | None) -> SecretStr | None:
@@ -177,6 +183,12 @@ class IngestorSettings(CommonSettings):
         for token in self.api_tokens():
             accepted |= hmac.compare_digest(candidate, token)
         return accepted
+
+    def ingest_identity(self, presented: str) -> Identity | None:
+        """Who a configured INGEST_API_TOKENS token is (the ingest role), else None."""
+        if not self.token_accepted(presented):
+            return None
+        return Identity("ingest-api-token", Role.INGEST, via="static")
 
     def callback_crypto(self) -> CallbackCrypto | None:
         """The callback configuration, or None when none of it is set (endpoint answers 503).

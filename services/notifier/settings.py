@@ -3,13 +3,15 @@ names."""
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from services.notifier.domain.config import NotifierConfig
 from shared.settings import (
     TOPIC_PARTITIONS_DESCRIPTION,
     WECOM_API_BASE_DESCRIPTION,
     DatabaseSettings,
+    check_secret,
+    optional_secret,
 )
 
 
@@ -81,6 +83,15 @@ class NotifierSettings(DatabaseSettings):
         if self.notifier_config:
             return NotifierConfig.from_yaml(self.notifier_config)
         return NotifierConfig()
+
+    _real_secrets = field_validator(
+        "notifier_smtp_password", "notifier_wecom_app_secret", "wecom_corp_secret"
+    )(check_secret)
+
+    @field_validator("notifier_ack_secret")
+    @classmethod
+    def _real_ack_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        return optional_secret("NOTIFIER_ACK_SECRET", value, min_length=16)
 
     def app_secret(self) -> SecretStr | None:
         return self.notifier_wecom_app_secret or self.wecom_corp_secret

@@ -27,6 +27,8 @@ from services.scorer.refresh import Refresher
 from services.scorer.schedule import Schedule
 from services.scorer.scoring import Scorer
 from services.scorer.settings import ScorerSettings
+from shared.auth.api import audit_routes
+from shared.auth.http import Authenticator
 from shared.calendar import Period
 from shared.clock import Clock
 from shared.db import apply_migrations, create_pool
@@ -188,9 +190,13 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
     async def postgres() -> None:
         await state.get_pool().fetchval("SELECT 1")
 
+    authn = Authenticator(state.get_pool, settings.sso_verifier())
     routes = [
-        *score_routes(state.get_pool, scorer, close),
+        *score_routes(state.get_pool, scorer, close, authn),
+        *audit_routes(state.get_pool, authn),
         *ops_routes({"kafka": kafka, "postgres": postgres}),
         openapi_route("services.scorer"),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=error_handlers())
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=error_handlers())
+    app.state.settings = settings  # tests issue themselves a token in its database
+    return app
