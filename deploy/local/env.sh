@@ -20,6 +20,10 @@ export_stack_env() {
     while IFS= read -r line; do export "${line?}"; done < <(bash "$ROOT_DIR/deploy/local/postgres.sh" env)
   fi
   export INGEST_API_TOKENS=${INGEST_API_TOKENS:-$(local_secret ingest_api_token)}
+  # the risk token `make up` issues (stack.sh api_tokens), for `make watch`'s reads
+  if [[ -z ${WQ_API_TOKEN:-} && -s $RUN_DIR/secrets/watch_api_token ]]; then
+    export WQ_API_TOKEN=$(cat "$RUN_DIR/secrets/watch_api_token")
+  fi
   export BUSINESS_TIMEZONE=${BUSINESS_TIMEZONE:-Asia/Shanghai}
   # A local WeCom callback configuration, so /wecom/callback is live for the demo; a real
   # deployment passes the corp's own values.

@@ -16,6 +16,26 @@ migrate() {
   "$PYTHON" -m shared.db
 }
 
+# API tokens of the local stack, issued once per database (wecom-quota tokens create) and kept
+# in .run/secrets/ (git-ignored): admin_api_token for the operator (README's curl examples),
+# watch_api_token (risk: reads every score and alert) for `make watch`.
+api_tokens() {
+  export_stack_env
+  local pair role file name
+  for pair in admin:admin_api_token risk:watch_api_token; do
+    role=${pair%%:*} file=$RUN_DIR/secrets/${pair#*:}
+    # kept while the database still holds it unrevoked (its name is beside it)
+    if [[ -s $file && -s $file.name ]] && "$PYTHON" -m shared.cli tokens list \
+         | grep -qP "^\Q$(cat "$file.name")\E\t.*revoked: -$"; then
+      continue
+    fi
+    name=local-$role-$(date +%Y%m%d%H%M%S)
+    mkdir -p "$RUN_DIR/secrets" && chmod 700 "$RUN_DIR/secrets"
+    (umask 077 && "$PYTHON" -m shared.cli tokens create --role "$role" --name "$name" \
+       > "$file.new") && mv "$file.new" "$file" && echo "$name" > "$file.name"
+  done
+}
+
 status() {
   local name
   for name in kafka postgres ingestor scorer notifier simulator prometheus; do
@@ -35,6 +55,7 @@ case "${1:-}" in
     fi
     infra_up
     migrate
+    api_tokens
     bash "$ROOT_DIR/deploy/local/prometheus.sh" up
     bash "$ROOT_DIR/deploy/local/services.sh" up
     bash "$ROOT_DIR/deploy/local/watch.sh" after-up
