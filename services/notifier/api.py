@@ -26,7 +26,6 @@ from shared.http import JSONResponse, error
 # included) was addressed to them. $n is the person, NULL for unscoped callers.
 ROUTED_TO = """({n}::text IS NULL OR a.supervisor_id = {n} OR EXISTS (
     SELECT 1 FROM notice_outbox r WHERE r.alert_id = a.alert_id AND r.recipient = {n}))"""
-LINK = Identity("signed-ack-link", Role.SUPERVISOR, via="link")
 
 ALERTS_SQL_TEMPLATE = """
 SELECT a.alert_id, a.alertname, a.status, a.employee_id, a.period, a.supervisor_id, a.team_id,
@@ -148,11 +147,13 @@ def alert_routes(
         if ack_links is None:
             return error(503, "acknowledgement links are off: NOTIFIER_ACK_SECRET is not set")
         try:
-            alert_id = ack_links.verify(request.query_params.get("token", ""), clock())
+            link = ack_links.verify(request.query_params.get("token", ""), clock())
         except AckLinkError as exc:
             return error(403, str(exc))
-        # the signature names the alert: no routing check beyond it
-        row = await acknowledge(alert_id, LINK, request_id(request), None)
+        alert_id = link.alert_id
+        # the signature names the alert and the recipient it was sent to: recorded as theirs
+        who = Identity(f"ack-link:{link.recipient}", Role.SUPERVISOR, link.recipient, via="link")
+        row = await acknowledge(alert_id, who, request_id(request), None)
         if isinstance(row, Response):
             return row
         return HTMLResponse(

@@ -563,15 +563,16 @@ async def test_signed_ack_link(infra: Infra, topics: Topics, database: str, tmp_
 
         links = ack_links_from(settings)
         assert links is not None
-        token = links.token(alert_id, clock())
-        expired = links.token(alert_id, clock() - timedelta(days=15))
+        token = links.token(alert_id, "lead1", clock())
+        expired = links.token(alert_id, "lead1", clock() - timedelta(days=15))
         assert (await client.get("/v1/ack", params={"token": expired})).status_code == 403
         forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
         assert (await client.get("/v1/ack", params={"token": forged})).status_code == 403
         ok = await client.get("/v1/ack", params={"token": token})
         assert ok.status_code == 200 and "Acknowledged" in ok.text
         acked = (await client.get("/v1/alerts", params={"status": "acknowledged"})).json()
-        assert [a["acknowledged_by"] for a in acked["alerts"]] == ["signed-ack-link [supervisor]"]
+        by = [a["acknowledged_by"] for a in acked["alerts"]]
+        assert by == ["ack-link:lead1 (lead1) [supervisor]"]  # the link's recipient
     # without the secret the service starts, and refuses links rather than trusting them
     plain = make_settings(infra, topics, database, tmp_path, config)
     async with notifier(plain) as client:
