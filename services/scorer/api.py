@@ -22,6 +22,15 @@ from shared.http import JSONResponse, error
 MAX_PAGE = 100_000
 Closer = Callable[[Period, str, bool], Awaitable[dict[str, Any]]]
 SUBTREE_SCORES_SQL = scores_in_subtree_sql(repository.SCORE_FIELDS)
+# Team and branch totals of a period (a viewer's view): never a per-employee row.
+AGGREGATES_SQL = """
+SELECT branch_id, team_id, count(*) AS employees, sum(target) AS target,
+       sum(gross_adds) AS gross_adds, sum(first_adds) AS first_adds,
+       sum(new_to_bank) AS new_to_bank, sum(valid_adds) AS valid_adds,
+       count(*) FILTER (WHERE flagged) AS flagged
+  FROM employee_period_score WHERE period = $1
+ GROUP BY GROUPING SETS ((branch_id, team_id), (branch_id))
+ ORDER BY branch_id, team_id NULLS FIRST"""
 PUBLIC_FIELDS = tuple(c for c in COLUMNS if c not in ("period", "role", "computed_at"))
 
 
@@ -58,7 +67,9 @@ def score_routes(
             return limit
         closed = await repository.is_closed(pool(), period.key)
         async with pool().acquire() as conn:
-            await ensure_scores(conn, scorer, period, q.get("branch_id"), q.get("team_id"), closed)
+            # a supervisor's subtree is walked over the whole period's rows, whatever the filter
+            where = (None, None) if caller.scoped else (q.get("branch_id"), q.get("team_id"))
+            await ensure_scores(conn, scorer, period, *where, closed)
         filters = (q.get("branch_id"), q.get("team_id"), q.get("after"))
         if caller.scoped:  # a supervisor: their subtree only, through filters and pages
             rows = list(
@@ -78,6 +89,22 @@ def score_routes(
         if len(rows) == limit:
             body["next_after"] = rows[-1]["employee_id"]
         return JSONResponse(body)
+
+    async def aggregates(request: Request) -> Response:
+        period = _period(request.query_params.get("period"))
+        if isinstance(period, Response):
+            return period
+        closed = await repository.is_closed(pool(), period.key)
+        async with pool().acquire() as conn:
+            await ensure_scores(conn, scorer, period, None, None, closed)
+            rows = await conn.fetch(AGGREGATES_SQL, period.key)
+        totals = [
+            {k: v for k, v in r.items() if k != "team_id"} for r in rows if r["team_id"] is None
+        ]
+        teams = [dict(r) for r in rows if r["team_id"] is not None]
+        return JSONResponse(
+            {"period": period.key, "closed": closed, "branches": totals, "teams": teams}
+        )
 
     async def contacts(request: Request) -> Response:
         period = _period(request.query_params.get("period"))
@@ -136,6 +163,7 @@ def score_routes(
 
     return [
         Route("/v1/scores", authn.guard(Action.READ_SCORES, scores), methods=["GET"]),
+        Route("/v1/aggregates", authn.guard(Action.READ_AGGREGATES, aggregates), methods=["GET"]),
         Route(
             "/v1/employees/{employee_id}/contacts",
             authn.guard(Action.READ_CONTACTS, contacts),

@@ -19,6 +19,7 @@ class Role(StrEnum):
 
 class Action(StrEnum):
     READ_SCORES = "read_scores"
+    READ_AGGREGATES = "read_aggregates"  # team and branch totals, no per-employee rows
     READ_CONTACTS = "read_contacts"
     CLOSE_PERIOD = "close_period"
     READ_ALERTS = "read_alerts"
@@ -31,6 +32,7 @@ class Action(StrEnum):
 
 _ALL_READS = {
     Action.READ_SCORES,
+    Action.READ_AGGREGATES,
     Action.READ_CONTACTS,
     Action.READ_ALERTS,
     Action.READ_SILENCES,
@@ -44,7 +46,7 @@ ALLOWED: dict[Role, frozenset[Action]] = {
     Role.SUPERVISOR: frozenset(
         {Action.READ_SCORES, Action.READ_CONTACTS, Action.READ_ALERTS, Action.ACK_ALERT}
     ),
-    Role.VIEWER: frozenset(),
+    Role.VIEWER: frozenset({Action.READ_AGGREGATES}),
     Role.INGEST: frozenset({Action.INGEST}),
 }
 # Roles that see every employee and alert; the others are scoped (or refused).

@@ -217,6 +217,9 @@ def rules(stack: Stack) -> dict[tuple[str, str, str], Rule]:
         ("scorer", "get", "/v1/scores"): Rule(
             "/v1/scores?period=2026-09", "sso-lead9", "viewer", scoped_list=lead8_scores
         ),
+        ("scorer", "get", "/v1/aggregates"): Rule(
+            "/v1/aggregates?period=2026-09", "viewer", "ingest-db"
+        ),
         ("scorer", "get", "/v1/employees/{employee_id}/contacts"): Rule(
             "/v1/employees/m1/contacts?period=2026-09", "lead9", "viewer"
         ),
@@ -481,3 +484,17 @@ async def test_the_application_role_cannot_change_or_remove_the_audit_log(stack:
             await owner.execute("DELETE FROM audit_log")
     finally:
         await owner.close()
+
+
+async def test_a_viewer_sees_team_and_branch_totals_never_an_employee(stack: Stack) -> None:
+    viewer = stack.tokens["viewer"]
+    answer = await stack.scorer.get("/v1/aggregates?period=2026-10", headers=viewer)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    teams = {t["team_id"]: t for t in body["teams"]}
+    assert teams["t8"]["employees"] == 3 and teams["t9"]["employees"] == 3  # m2 moved to t8
+    assert teams["t8"]["gross_adds"] == 3
+    assert [b["employees"] for b in body["branches"]] == [7]
+    assert all("employee_id" not in row for row in body["teams"] + body["branches"])
+    for url in ("/v1/scores?period=2026-10", "/v1/employees/m1/contacts?period=2026-10"):
+        assert (await stack.scorer.get(url, headers=viewer)).status_code == 403
