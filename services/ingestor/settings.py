@@ -12,11 +12,11 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from services.ingestor.wecom.crypto import CallbackCrypto
 from shared.auth.roles import Identity, Role
 from shared.settings import (
-    PLACEHOLDER_SECRETS,
     TOPIC_PARTITIONS_DESCRIPTION,
     WECOM_API_BASE_DESCRIPTION,
     CommonSettings,
     check_secret,
+    require_secret,
 )
 
 
@@ -163,11 +163,7 @@ class IngestorSettings(CommonSettings):
         if value is None or not value.get_secret_value().strip():
             return None
         for token in value.get_secret_value().split(","):
-            token = token.strip()
-            if token.lower() in PLACEHOLDER_SECRETS or len(token) < 16:
-                raise ValueError(
-                    "INGEST_API_TOKENS holds a placeholder or a token shorter than 16 characters"
-                )
+            require_secret("INGEST_API_TOKENS (each token, 16+ characters)", SecretStr(token), 16)
         return value
 
     def api_tokens(self) -> list[bytes]:
