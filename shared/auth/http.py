@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import asyncpg
+from prometheus_client import Counter
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -18,6 +19,11 @@ from shared.auth.sso import SsoVerifier
 from shared.http import error
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+REFUSED = Counter(
+    "api_requests_refused_total",
+    "API requests refused by access control: 401 (no valid credential), 403 (role)",
+    ["status"],
+)
 StaticTokens = Callable[[str], Identity | None]
 
 
@@ -60,10 +66,12 @@ class Authenticator:
         async def guarded(request: Request) -> Response:
             identity = await self.identify(request)
             if identity is None:
+                REFUSED.labels("401").inc()
                 answer = error(401, "missing, invalid or expired bearer credential")
                 answer.headers["www-authenticate"] = "Bearer"
                 return answer
             if not permits(identity, action):
+                REFUSED.labels("403").inc()
                 return error(
                     403, f"the role {identity.role.value} may not {action.value.replace('_', ' ')}"
                 )
@@ -85,4 +93,5 @@ def request_id(request: Request) -> str:
 
 
 def out_of_scope(what: str) -> Response:
+    REFUSED.labels("403").inc()
     return error(403, f"{what} is outside the caller's scope")

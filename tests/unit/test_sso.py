@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from shared.auth import Action, Identity, Role
-from shared.auth.http import Authenticator, identity_of
+from shared.auth.http import REFUSED, Authenticator, identity_of
 from shared.auth.settings import SsoSettings
 from shared.auth.sso import ClaimNames, SsoVerifier, key_source
 from shared.http import JSONResponse
@@ -161,7 +161,9 @@ async def test_through_the_http_guard_each_refused_token_is_a_401(jwks: str) -> 
             answer = await http.get("/who", headers={"authorization": f"Bearer {token}"})
             assert answer.status_code == 401, case
             assert answer.json()["error"] and answer.headers["www-authenticate"] == "Bearer"
+        refused = REFUSED.labels("401")._value.get()
         assert await status(None) == 401
+        assert REFUSED.labels("401")._value.get() == refused + 1  # counted for /metrics
         assert await status("") == 401
         assert await status(SSO.token(role="viewer", employee_id=None)) == 403  # a role, refused
         assert await status(SSO.token(role="ingest", employee_id=None)) == 403
