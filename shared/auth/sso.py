@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 
@@ -54,7 +55,13 @@ KeySource = JwksFile | JwksUrl
 
 
 def key_source(where: str) -> KeySource:
-    if where.startswith(("https://", "http://")):
+    """A URL (https; plain http only on this machine, e.g. a stand-in) or a file path."""
+    if where.startswith("https://"):
+        return JwksUrl(where)
+    if where.startswith("http://"):
+        host = urlsplit(where).hostname
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("SSO_JWKS must be an https:// URL (http only for localhost)")
         return JwksUrl(where)
     return JwksFile(Path(where))
 

@@ -135,6 +135,12 @@ async def test_the_claim_names_are_configurable(jwks: str) -> None:
     assert await sso.identify(SSO.token()) is None  # the default claim names now mean nothing
 
 
+def test_keys_come_over_https_only_from_another_machine() -> None:
+    with pytest.raises(ValueError, match="https"):
+        key_source("http://sso.bank.example/jwks.json")
+    assert key_source("https://sso.bank.example/jwks.json") is not None  # fetched when used
+
+
 def test_sso_settings_need_issuer_and_audience(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="SSO_ISSUER"):
         SsoSettings(sso_jwks=str(tmp_path / "jwks.json"))
