@@ -14,12 +14,12 @@ import argparse
 import asyncio
 import getpass
 import sys
-from datetime import UTC, datetime
 
 import asyncpg
 
 from shared.auth import audit, token_store
 from shared.auth.roles import Identity, Role
+from shared.clock import Clock, system_clock
 from shared.db import apply_migrations
 from shared.settings import DatabaseSettings
 
@@ -43,7 +43,9 @@ def operator() -> Identity:
     return Identity(f"cli:{getpass.getuser()}", Role.ADMIN, via="cli")
 
 
-async def issue(dsn: str, name: str, role: Role, employee_id: str | None = None) -> str:
+async def issue(
+    dsn: str, name: str, role: Role, employee_id: str | None = None, clock: Clock = system_clock
+) -> str:
     """Issue a token in the database at `dsn` (migrated), audited as `tokens create` is; for
     tools and tests that run the services on a database of their own."""
     conn = await asyncpg.connect(dsn)
@@ -52,7 +54,7 @@ async def issue(dsn: str, name: str, role: Role, employee_id: str | None = None)
             token = await token_store.create(conn, name, role, employee_id)
             after = {"name": name, "role": role.value, "employee_id": employee_id}
             entry = audit.Entry("token.create", name, None, after)
-            await audit.record(conn, operator(), entry, datetime.now(UTC))
+            await audit.record(conn, operator(), entry, clock())
         return token
     finally:
         await conn.close()
@@ -61,7 +63,7 @@ async def issue(dsn: str, name: str, role: Role, employee_id: str | None = None)
 async def run(args: argparse.Namespace, settings: DatabaseSettings) -> int:
     await apply_migrations(settings.migration_dsn)
     conn = await asyncpg.connect(settings.database_url.get_secret_value())
-    now = datetime.now(UTC)
+    now = settings.clock()()
     try:
         if args.command == "list":
             for t in await token_store.list_tokens(conn):
