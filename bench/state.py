@@ -34,6 +34,8 @@ from bench.common import (
     service,
     write_result,
 )
+from shared.auth import Role
+from shared.cli import issue
 from tests.infra import provide_infra
 
 MONTH = "2026-10"
@@ -141,12 +143,14 @@ def _at(iso: str) -> datetime:
     return datetime.fromisoformat(iso)
 
 
-async def read_branch(run: Run, url: str, branch: str, reads: int) -> dict[str, Any]:
+async def read_branch(
+    run: Run, url: str, branch: str, reads: int, headers: dict[str, str]
+) -> dict[str, Any]:
     api: list[float] = []
     sql: list[float] = []
     conn = await asyncpg.connect(run.owner_dsn)
     try:
-        async with httpx.AsyncClient(timeout=60) as client:
+        async with httpx.AsyncClient(timeout=60, headers=headers) as client:
             params: dict[str, str | int] = {"period": MONTH, "branch_id": branch, "limit": 1000}
             first = await client.get(f"{url}/v1/scores", params=params)
             first.raise_for_status()
@@ -182,7 +186,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             reference = await reference_read(state_run)
             log = RESULTS / "logs" / f"{state_run.suffix}-scorer.log"
             with service("scorer", state_run.env(), log) as scorer:
-                async with httpx.AsyncClient(timeout=3600) as client:
+                # the migrations are applied: an admin token in the run's database
+                token = await issue(state_run.env()["DATABASE_URL"], state_run.suffix, Role.ADMIN)
+                headers = {"authorization": f"Bearer {token}"}
+                async with httpx.AsyncClient(timeout=3600, headers=headers) as client:
                     started = time.monotonic()
                     r = await client.post(f"{scorer.url}/v1/periods/{MONTH}/close?force=true")
                     close_seconds = time.monotonic() - started
@@ -190,7 +197,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     closed = r.json()
                 rss_after_close = scorer.rss_mb()
                 peak = scorer.rss_peak_mb()
-                reads = await read_branch(state_run, scorer.url, "b007", args.reads)
+                reads = await read_branch(state_run, scorer.url, "b007", args.reads, headers)
     return {
         "employees": args.employees,
         "relations_loaded": loaded,

@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.auth.settings import SsoSettings
 from shared.clock import Clock, shifted_clock
 from shared.topics import Profile, TopicPolicy, TopicRole, TopicSpec, policy_problems
 
@@ -62,8 +63,11 @@ class Topics(BaseSettings):
         return TopicRole.DERIVED
 
 
-class CommonSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", env_nested_delimiter="__")
+class CommonSettings(SsoSettings):
+    # A refused value is never echoed in the error (it may be a real secret, mistyped).
+    model_config = SettingsConfigDict(
+        extra="ignore", env_nested_delimiter="__", hide_input_in_errors=True
+    )
 
     kafka_bootstrap_servers: str = Field(
         default="localhost:9092", description="Kafka brokers, `host:port`, comma-separated."
@@ -192,3 +196,18 @@ def require_secret(name: str, value: SecretStr | None, min_length: int = 1) -> S
     if raw.strip().lower() in PLACEHOLDER_SECRETS or len(raw) < min_length:
         raise ValueError(f"{name} is missing or a placeholder; set a real secret")
     return value  # type: ignore[return-value]
+
+
+def optional_secret(name: str, value: SecretStr | None, min_length: int = 1) -> SecretStr | None:
+    """A secret whose feature may stay off: unset (None, or empty as docker-compose's `${X:-}`
+    passes it) is off; anything else must be a real secret (require_secret), or the service
+    refuses to start."""
+    if value is None or not value.get_secret_value().strip():
+        return None
+    return require_secret(name, value, min_length)
+
+
+def check_secret(value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+    """A field validator for each optional secret of a settings class (its env name in the
+    message, never its value)."""
+    return optional_secret((info.field_name or "secret").upper(), value)

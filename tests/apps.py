@@ -5,6 +5,7 @@ consumers and database pool really run), with an HTTP client bound to it; or as 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -16,15 +17,42 @@ from typing import TypeVar
 import httpx
 from starlette.applications import Starlette
 
+from shared.auth import Role
+from shared.cli import issue
+from shared.settings import DatabaseSettings
+
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
 
 
+_issued = 0
+
+
+async def issue_token(dsn: str, role: Role = Role.ADMIN, employee_id: str | None = None) -> str:
+    """A token of `role` issued in the database at `dsn`, through the same module as
+    `wecom-quota tokens create` (no switch turns authentication off for tests)."""
+    global _issued
+    _issued += 1
+    return await issue(dsn, f"test-{role.value}-{_issued}-{os.getpid()}", role, employee_id)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
 @asynccontextmanager
-async def running(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+async def running(
+    app: Starlette, role: Role | None = Role.ADMIN, employee_id: str | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The client carries a token of `role` (admin by default; None: no credential) when the
+    service keeps tokens in PostgreSQL (scorer, notifier)."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+            settings = getattr(app.state, "settings", None)
+            if role is not None and isinstance(settings, DatabaseSettings):
+                dsn = settings.database_url.get_secret_value()
+                client.headers.update(bearer(await issue_token(dsn, role, employee_id)))
             yield client
 
 

@@ -8,11 +8,9 @@ PostgreSQL: the apps are built, not started."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import os
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import httpx
 from starlette.applications import Starlette
 
 from shared.asyncapi import ASYNCAPI_PATH
+from tools.generated import arguments, write_or_check
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "asyncapi"
 
@@ -81,24 +80,8 @@ def generated() -> dict[str, str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.asyncapi", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="compare, write nothing")
-    parser.add_argument("--out", type=Path, default=OUT)
-    args = parser.parse_args()
-    stale = []
-    for name, text in generated().items():
-        path = args.out / name
-        if args.check:
-            if not path.exists() or path.read_text(encoding="utf-8") != text:
-                stale.append(str(path))
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-            print(f"wrote {path}")
-    if stale:
-        print("differ from the code (run `python -m tools.asyncapi`):", *stale, file=sys.stderr)
-        return 1
-    return 0
+    args = arguments(__doc__, "python -m tools.asyncapi", OUT)
+    return write_or_check(generated(), args.out, args.check, "python -m tools.asyncapi")
 
 
 if __name__ == "__main__":

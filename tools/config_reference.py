@@ -252,6 +252,15 @@ ENVIRONMENT_READS = (
         "`tools.live_summary` takes the current month in it.",
     ),
     EnvironmentRead(
+        "WQ_API_TOKEN",
+        LIVE_SUMMARY,
+        TOOLS,
+        "str",
+        None,
+        "The API token the live summary reads scores and alerts with (risk role); `make up` "
+        "issues one to `.run/secrets/watch_api_token` and `make watch` passes it.",
+    ),
+    EnvironmentRead(
         "SIMULATE_MONTH",
         LIVE_SUMMARY,
         TOOLS,

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import os
 import sys
-import time
 from collections.abc import Sequence
 from email.header import decode_header, make_header
 from email.message import Message
@@ -33,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from shared.clock import Clock, system_clock
 from tools.wecom.api_standin import Contact, WeComApiStandIn, build_app
 from tools.wecom.robot_standin import WeComStandIn
 
@@ -43,11 +43,13 @@ CONTACTS = "contacts.json"
 class Inbox:
     """Appends each message received to `<dir>/inbox.jsonl`, one JSON object a line."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Clock = system_clock) -> None:
         self.path = path
+        self.clock = clock
 
     def add(self, channel: str, to: list[str], subject: str, text: str) -> None:
-        line = {"at": time.time(), "channel": channel, "to": to, "subject": subject, "text": text}
+        at = self.clock().timestamp()
+        line = {"at": at, "channel": channel, "to": to, "subject": subject, "text": text}
         with self.path.open("ab") as out:
             out.write(orjson.dumps(line) + b"\n")
 

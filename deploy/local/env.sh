@@ -33,6 +33,10 @@ export_stack_env() {
   export INGEST_API_TOKENS=${INGEST_API_TOKENS:-$(local_secret ingest_api_token)}
   # what Alertmanager sends the notifier (deploy/local/alertmanager.sh reads the same file)
   export NOTIFIER_ALERTMANAGER_TOKEN=${NOTIFIER_ALERTMANAGER_TOKEN:-$(local_secret alertmanager_token)}
+  # the risk token `make up` issues (stack.sh api_tokens), for `make watch`'s reads
+  if [[ -z ${WQ_API_TOKEN:-} && -s $RUN_DIR/secrets/watch_api_token ]]; then
+    export WQ_API_TOKEN=$(cat "$RUN_DIR/secrets/watch_api_token")
+  fi
   export BUSINESS_TIMEZONE=${BUSINESS_TIMEZONE:-Asia/Shanghai}
   # A local WeCom callback configuration, so /wecom/callback is live for the demo; a real
   # deployment passes the corp's own values.

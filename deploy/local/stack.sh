@@ -16,6 +16,34 @@ migrate() {
   "$PYTHON" -m shared.db
 }
 
+# API tokens of the local stack, issued once per database (wecom-quota tokens create) and kept
+# in .run/secrets/ (git-ignored): admin_api_token for the operator (README's curl examples),
+# watch_api_token (risk: reads every score and alert) for `make watch`.
+wq_cli() {  # wecom-quota, here or (WQ_CLI_IN_COMPOSE=1) inside the compose stack's scorer
+  if [[ ${WQ_CLI_IN_COMPOSE:-} == 1 ]]; then
+    docker compose -f "$ROOT_DIR/docker-compose.yml" exec -T scorer python -m shared.cli "$@"
+  else
+    "$PYTHON" -m shared.cli "$@"
+  fi
+}
+
+api_tokens() {
+  [[ ${WQ_CLI_IN_COMPOSE:-} == 1 ]] || export_stack_env
+  local pair role file name
+  for pair in admin:admin_api_token risk:watch_api_token; do
+    role=${pair%%:*} file=$RUN_DIR/secrets/${pair#*:}
+    # kept while the database still holds it unrevoked (its name is beside it)
+    if [[ -s $file && -s $file.name ]] && wq_cli tokens list \
+         | grep -qP "^\Q$(cat "$file.name")\E\t.*revoked: -$"; then
+      continue
+    fi
+    name=local-$role-$(date +%Y%m%d%H%M%S)
+    mkdir -p "$RUN_DIR/secrets" && chmod 700 "$RUN_DIR/secrets"
+    (umask 077 && wq_cli tokens create --role "$role" --name "$name" \
+       > "$file.new") && mv "$file.new" "$file" && echo "$name" > "$file.name"
+  done
+}
+
 status() {
   local name n kafka=()
   for (( n = 1; n <= KAFKA_BROKERS; n++ )); do kafka+=("$(kafka_node_name "$n")"); done
@@ -40,10 +68,13 @@ case "${1:-}" in
       export WECOM_CALLBACK_AES_KEY=${WECOM_CALLBACK_AES_KEY:-$(local_aes_key)}
       export WECOM_CORP_SECRET=${WECOM_CORP_SECRET:-$(local_secret wecom_corp_secret)}
       docker compose -f "$ROOT_DIR/docker-compose.yml" up -d --build --wait
+      WQ_CLI_IN_COMPOSE=1 api_tokens
+      say "admin API token: TOKEN=\$(cat .run/secrets/admin_api_token); curl -H \"Authorization: Bearer \$TOKEN\" http://127.0.0.1:8081/v1/scores?period=$(date +%Y-%m)"
       exit 0
     fi
     infra_up
     migrate
+    api_tokens
     bash "$ROOT_DIR/deploy/local/alertmanager.sh" up
     bash "$ROOT_DIR/deploy/local/prometheus.sh" up
     bash "$ROOT_DIR/deploy/local/wecom_standin.sh" up

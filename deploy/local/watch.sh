@@ -23,6 +23,8 @@ Where to look
   ingestor   http://127.0.0.1:$INGESTOR_PORT   POST /v1/events (token: cat .run/secrets/ingest_api_token), /wecom/callback, /metrics
   scorer     http://127.0.0.1:$SCORER_PORT/v1/scores?period=$period   /metrics
   notifier   http://127.0.0.1:$NOTIFIER_PORT/v1/alerts   /metrics
+  API token  admin: TOKEN=\$(cat .run/secrets/admin_api_token); curl -H "Authorization: Bearer \$TOKEN" …
+             more: .venv/bin/wecom-quota tokens create --role supervisor --employee-id ID --name NAME
 TEXT
   if answers "$prom/-/ready"; then echo "  Prometheus $prom"; fi
   if answers "$am/-/ready"; then echo "  Alertmanager $am   (ops alerts to the notifier's POST /v1/alertmanager)"; fi

@@ -32,6 +32,8 @@ from services.ingestor.reconcile_lease import ReconcileLease
 from services.ingestor.reconcile_schedule import ReconcileSchedule
 from services.ingestor.reconcile_store import ReconcileStore
 from services.ingestor.settings import IngestorSettings
+from shared.auth import Action
+from shared.auth.http import Authenticator
 from shared.clock import Clock
 from shared.http import error_handlers, openapi_route, ops_routes
 from shared.kafka import kafka_ready, make_broker
@@ -146,10 +148,16 @@ def create_app(settings: IngestorSettings, *, clock: Clock | None = None) -> Sta
 
     receive = CallbackEndpoint(receiver, settings.wecom_callback_max_body_bytes, callbacks)
 
+    # No database here: the configured INGEST_API_TOKENS, or an SSO JWT with the ingest role.
+    authn = Authenticator(sso=settings.sso_verifier(), static=settings.ingest_identity)
     routes = [
         Route("/wecom/callback", verify_url, methods=["GET"]),
         Route("/wecom/callback", receive, methods=["POST"]),
-        Route("/v1/events", events_endpoint(settings, records, clock), methods=["POST"]),
+        Route(
+            "/v1/events",
+            authn.guard(Action.INGEST, events_endpoint(settings, records, clock)),
+            methods=["POST"],
+        ),
         *ops_routes({"kafka": kafka}),
         openapi_route("services.ingestor"),
         ingestor_asyncapi(broker, settings),

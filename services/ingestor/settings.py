@@ -10,10 +10,12 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from services.ingestor.wecom.crypto import CallbackCrypto
+from shared.auth.roles import Identity, Role
 from shared.settings import (
-    PLACEHOLDER_SECRETS,
     WECOM_API_BASE_DESCRIPTION,
     CommonSettings,
+    check_secret,
+    require_secret,
 )
 
 
@@ -160,17 +162,17 @@ class IngestorSettings(CommonSettings):
             raise ValueError("RECONCILE_DAILY_AT needs WECOM_CORP_ID and WECOM_CORP_SECRET")
         return self
 
+    _real_secrets = field_validator(
+        "wecom_callback_token", "wecom_callback_aes_key", "wecom_corp_secret"
+    )(check_secret)
+
     @field_validator("ingest_api_tokens")
     @classmethod
     def _real_tokens(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
             return None
         for token in value.get_secret_value().split(","):
-            token = token.strip()
-            if token.lower() in PLACEHOLDER_SECRETS or len(token) < 16:
-                raise ValueError(
-                    "INGEST_API_TOKENS holds a placeholder or a token shorter than 16 characters"
-                )
+            require_secret("INGEST_API_TOKENS (each token, 16+ characters)", SecretStr(token), 16)
         return value
 
     def api_tokens(self) -> list[bytes]:
@@ -186,6 +188,12 @@ class IngestorSettings(CommonSettings):
         for token in self.api_tokens():
             accepted |= hmac.compare_digest(candidate, token)
         return accepted
+
+    def ingest_identity(self, presented: str) -> Identity | None:
+        """Who a configured INGEST_API_TOKENS token is (the ingest role), else None."""
+        if not self.token_accepted(presented):
+            return None
+        return Identity("ingest-api-token", Role.INGEST, via="static")
 
     def callback_crypto(self) -> CallbackCrypto | None:
         """The callback configuration, or None when none of it is set (endpoint answers 503).

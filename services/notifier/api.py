@@ -1,5 +1,6 @@
 """The notifier's API (docs/contract.md): alerts, their acknowledgement (by API and by a signed
-link), and silences."""
+link), and silences. Guarded (SECURITY.md): a supervisor sees and acknowledges the alerts routed
+to them (their own team's, and the escalations sent to them); every change is audited."""
 
 from __future__ import annotations
 
@@ -16,10 +17,17 @@ from starlette.routing import Route
 
 from services.notifier.domain.acklink import AckLinkError, AckLinks
 from services.notifier.domain.silences import SilenceRequest
+from shared.auth import Action, Identity, Role, audit
+from shared.auth.http import Authenticator, identity_of, out_of_scope, request_id
 from shared.clock import Clock
 from shared.http import JSONResponse, error
 
-ALERTS_SQL = """
+# The alerts routed to a person: they supervise its employee, or a notice (an escalation
+# included) was addressed to them. $n is the person, NULL for unscoped callers.
+ROUTED_TO = """({n}::text IS NULL OR a.supervisor_id = {n} OR EXISTS (
+    SELECT 1 FROM notice_outbox r WHERE r.alert_id = a.alert_id AND r.recipient = {n}))"""
+
+ALERTS_SQL_TEMPLATE = """
 SELECT a.alert_id, a.alertname, a.status, a.employee_id, a.period, a.supervisor_id, a.team_id,
        a.branch_id, a.summary, a.details, a.starts_at, a.received_at, a.acknowledged_at,
        a.acknowledged_by, a.resolved_at, a.escalation_level,
@@ -32,10 +40,15 @@ SELECT a.alert_id, a.alertname, a.status, a.employee_id, a.period, a.supervisor_
   FROM alert a LEFT JOIN notice_outbox n USING (alert_id)
  WHERE ($1::text IS NULL OR a.status = $1)
    AND ($2::text IS NULL OR a.supervisor_id = $2)
+   AND {routed}
  GROUP BY a.alert_id
  ORDER BY a.alert_id DESC
  LIMIT $3
 """
+ALERTS_SQL = ALERTS_SQL_TEMPLATE.replace("{routed}", ROUTED_TO.format(n="$4"))
+ALERT_SCOPE_SQL = """
+SELECT a.alert_id, a.acknowledged_at, a.acknowledged_by, {routed} AS routed
+  FROM alert a WHERE a.alert_id = $1 FOR UPDATE""".replace("{routed}", ROUTED_TO.format(n="$2"))
 ACK_SQL = """
 UPDATE alert SET acknowledged_at = coalesce(acknowledged_at, $3),
                  acknowledged_by = coalesce(acknowledged_by, $2)
@@ -48,16 +61,29 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _person(caller: Identity) -> str | None:
+    """Whose alerts a caller sees: a scoped caller's own, everyone's for admin and risk."""
+    return (caller.employee_id or caller.name) if caller.scoped else None
+
+
 def alert_routes(
-    pool: Callable[[], asyncpg.Pool], clock: Clock, ack_links: AckLinks | None = None
+    pool: Callable[[], asyncpg.Pool],
+    clock: Clock,
+    authn: Authenticator,
+    ack_links: AckLinks | None = None,
 ) -> list[Route]:
     async def list_alerts(request: Request) -> Response:
         q = request.query_params
+        person = _person(identity_of(request))
         status = q.get("status")
         if status not in (None, "firing", "resolved", "acknowledged"):
             return error(400, "status must be firing, resolved or acknowledged")
         rows = await pool().fetch(
-            ALERTS_SQL, None if status == "acknowledged" else status, q.get("supervisor_id"), 1000
+            ALERTS_SQL,
+            None if status == "acknowledged" else status,
+            q.get("supervisor_id"),
+            1000,
+            person,
         )
         alerts = [
             {
@@ -72,25 +98,43 @@ def alert_routes(
         ]
         return JSONResponse({"alerts": alerts})
 
-    async def acknowledge(alert_id: int, by: str) -> asyncpg.Record | None:
-        return await pool().fetchrow(ACK_SQL, alert_id, by, clock())
+    async def acknowledge(
+        alert_id: int, caller: Identity, req_id: str | None, person: str | None
+    ) -> asyncpg.Record | Response:
+        """Acknowledged as the authenticated caller (the free-text `by` of a body is not
+        trusted), in one transaction with its audit row; `person`: whom the alert must be
+        routed to (None: anyone's)."""
+        now = clock()
+        async with pool().acquire() as conn, conn.transaction():
+            found = await conn.fetchrow(ALERT_SCOPE_SQL, alert_id, person)
+            if found is None:
+                return error(404, "no such alert")
+            if not found["routed"]:
+                return out_of_scope(f"alert {alert_id}")
+            row = await conn.fetchrow(ACK_SQL, alert_id, caller.label, now)
+            assert row is not None
+            before = {"acknowledged_at": _iso(found["acknowledged_at"])}
+            before["acknowledged_by"] = found["acknowledged_by"]
+            after = {"acknowledged_at": _iso(row["acknowledged_at"])}
+            after["acknowledged_by"] = row["acknowledged_by"]
+            entry = audit.Entry("alert.ack", str(alert_id), before, after, req_id)
+            await audit.record(conn, caller, entry, now)
+            return row
 
     async def ack(request: Request) -> Response:
         raw = request.path_params["alert_id"]
         if not raw.isdigit():
             return error(404, "no such alert")
-        by = "api"
         body = await request.body()
         if body:
             try:
-                parsed: Any = orjson.loads(body)
+                orjson.loads(body)
             except orjson.JSONDecodeError:
                 return error(400, "malformed JSON")
-            if isinstance(parsed, dict) and isinstance(parsed.get("by"), str):
-                by = parsed["by"][:200]
-        row = await acknowledge(int(raw), by)
-        if row is None:
-            return error(404, "no such alert")
+        caller = identity_of(request)
+        row = await acknowledge(int(raw), caller, request_id(request), _person(caller))
+        if isinstance(row, Response):
+            return row
         return JSONResponse(
             {
                 "alert_id": row["alert_id"],
@@ -103,21 +147,24 @@ def alert_routes(
         if ack_links is None:
             return error(503, "acknowledgement links are off: NOTIFIER_ACK_SECRET is not set")
         try:
-            alert_id = ack_links.verify(request.query_params.get("token", ""), clock())
+            link = ack_links.verify(request.query_params.get("token", ""), clock())
         except AckLinkError as exc:
             return error(403, str(exc))
-        row = await acknowledge(alert_id, "link")
-        if row is None:
-            return error(404, "no such alert")
+        alert_id = link.alert_id
+        # the signature names the alert and the recipient it was sent to: recorded as theirs
+        who = Identity(f"ack-link:{link.recipient}", Role.SUPERVISOR, link.recipient, via="link")
+        row = await acknowledge(alert_id, who, request_id(request), None)
+        if isinstance(row, Response):
+            return row
         return HTMLResponse(
             f"<html><body><p>已确认 Acknowledged alert {alert_id} at "
             f"{row['acknowledged_at'].isoformat()}.</p></body></html>"
         )
 
     return [
-        Route("/v1/alerts", list_alerts, methods=["GET"]),
-        Route("/v1/alerts/{alert_id}/ack", ack, methods=["POST"]),
-        Route("/v1/ack", ack_link, methods=["GET"]),
+        Route("/v1/alerts", authn.guard(Action.READ_ALERTS, list_alerts), methods=["GET"]),
+        Route("/v1/alerts/{alert_id}/ack", authn.guard(Action.ACK_ALERT, ack), methods=["POST"]),
+        Route("/v1/ack", ack_link, methods=["GET"]),  # public: the signed link authenticates
     ]
 
 
@@ -140,8 +187,11 @@ def _silence(row: asyncpg.Record, now: datetime) -> dict[str, Any]:
     }
 
 
-def silence_routes(pool: Callable[[], asyncpg.Pool], clock: Clock) -> list[Route]:
+def silence_routes(
+    pool: Callable[[], asyncpg.Pool], clock: Clock, authn: Authenticator
+) -> list[Route]:
     async def create(request: Request) -> Response:
+        caller = identity_of(request)
         try:
             body = SilenceRequest.model_validate_json(await request.body())
         except ValidationError as exc:
@@ -149,19 +199,24 @@ def silence_routes(pool: Callable[[], asyncpg.Pool], clock: Clock) -> list[Route
                 f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
             ]
             return error(422, "invalid silence", problems=problems)
-        row = await pool().fetchrow(
-            """INSERT INTO silence (matchers, starts_at, ends_at, created_by, comment)
-               VALUES ($1, $2, $3, $4, $5) RETURNING *""",
-            [m.model_dump(by_alias=True) for m in body.matchers],
-            body.starts_at,
-            body.ends_at,
-            body.created_by,
-            body.comment,
-        )
-        assert row is not None
-        return JSONResponse(
-            {"silenceID": row["silence_id"], **_silence(row, clock())}, status_code=201
-        )
+        now = clock()
+        async with pool().acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                """INSERT INTO silence (matchers, starts_at, ends_at, created_by, comment)
+                   VALUES ($1, $2, $3, $4, $5) RETURNING *""",
+                [m.model_dump(by_alias=True) for m in body.matchers],
+                body.starts_at,
+                body.ends_at,
+                caller.label,  # who is authenticated, not the body's createdBy
+                body.comment,
+            )
+            assert row is not None
+            shown = _silence(row, now)
+            entry = audit.Entry(
+                "silence.create", str(row["silence_id"]), None, shown, request_id(request)
+            )
+            await audit.record(conn, caller, entry, now)
+        return JSONResponse({"silenceID": row["silence_id"], **shown}, status_code=201)
 
     async def list_silences(_: Request) -> Response:
         rows = await pool().fetch("SELECT * FROM silence ORDER BY silence_id DESC LIMIT 1000")
@@ -173,18 +228,31 @@ def silence_routes(pool: Callable[[], asyncpg.Pool], clock: Clock) -> list[Route
         if not raw.isdigit():
             return error(404, "no such silence")
         now = clock()
-        row = await pool().fetchrow(
-            "UPDATE silence SET expired_at = coalesce(expired_at, $2) WHERE silence_id = $1 "
-            "RETURNING *",
-            int(raw),
-            now,
-        )
-        if row is None:
-            return error(404, "no such silence")
+        async with pool().acquire() as conn, conn.transaction():
+            old = await conn.fetchrow(
+                "SELECT * FROM silence WHERE silence_id = $1 FOR UPDATE", int(raw)
+            )
+            if old is None:
+                return error(404, "no such silence")
+            row = await conn.fetchrow(
+                "UPDATE silence SET expired_at = coalesce(expired_at, $2) WHERE silence_id = $1 "
+                "RETURNING *",
+                int(raw),
+                now,
+            )
+            assert row is not None
+            entry = audit.Entry(
+                "silence.expire", raw, _silence(old, now), _silence(row, now), request_id(request)
+            )
+            await audit.record(conn, identity_of(request), entry, now)
         return JSONResponse(_silence(row, now))
 
     return [
-        Route("/v1/silences", create, methods=["POST"]),
-        Route("/v1/silences", list_silences, methods=["GET"]),
-        Route("/v1/silences/{silence_id}", expire, methods=["DELETE"]),
+        Route("/v1/silences", authn.guard(Action.MANAGE_SILENCES, create), methods=["POST"]),
+        Route("/v1/silences", authn.guard(Action.READ_SILENCES, list_silences), methods=["GET"]),
+        Route(
+            "/v1/silences/{silence_id}",
+            authn.guard(Action.MANAGE_SILENCES, expire),
+            methods=["DELETE"],
+        ),
     ]

@@ -37,6 +37,8 @@ from services.notifier.gauges import NotifierGauges
 from services.notifier.grouping import Grouper
 from services.notifier.intake import BreachIntake
 from services.notifier.settings import NotifierSettings
+from shared.auth.api import audit_routes
+from shared.auth.http import Authenticator
 from shared.calendar import BusinessCalendar, CalendarOverrides
 from shared.clock import Clock
 from shared.db import apply_migrations, create_pool
@@ -266,10 +268,12 @@ def create_app(
     async def postgres() -> None:
         await state.get_pool().fetchval("SELECT 1")
 
-    return Starlette(
+    authn = Authenticator(state.get_pool, settings.sso_verifier())
+    app = Starlette(
         routes=[
-            *alert_routes(state.get_pool, clock, ack_links),
-            *silence_routes(state.get_pool, clock),
+            *alert_routes(state.get_pool, clock, authn, ack_links),
+            *silence_routes(state.get_pool, clock, authn),
+            *audit_routes(state.get_pool, authn),
             *alertmanager_routes(
                 state.get_pool, settings.notifier_alertmanager_token, ops_addresses(config), clock
             ),
@@ -280,3 +284,5 @@ def create_app(
         lifespan=lifespan,
         exception_handlers=error_handlers(),
     )
+    app.state.settings = settings  # tests issue themselves a token in its database
+    return app

@@ -126,7 +126,11 @@ class Delivery:
     async def _digest(self, conn: Connection, row: asyncpg.Record) -> Digest:
         items = []
         for m in await conn.fetch(MEMBERS_SQL, row["digest_id"]):
-            ack = self._ack_links.url(m["alert_id"], m["received_at"]) if self._ack_links else None
+            ack = (
+                self._ack_links.url(m["alert_id"], row["recipient"], m["received_at"])
+                if self._ack_links
+                else None
+            )
             items.append(
                 DigestItem(
                     alert_id=m["alert_id"],

@@ -3,12 +3,14 @@ names."""
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from services.notifier.domain.config import NotifierConfig
 from shared.settings import (
     WECOM_API_BASE_DESCRIPTION,
     DatabaseSettings,
+    check_secret,
+    optional_secret,
 )
 
 
@@ -85,6 +87,18 @@ class NotifierSettings(DatabaseSettings):
         if self.notifier_config:
             return NotifierConfig.from_yaml(self.notifier_config)
         return NotifierConfig()
+
+    _real_secrets = field_validator(
+        "notifier_smtp_password",
+        "notifier_wecom_app_secret",
+        "wecom_corp_secret",
+        "notifier_alertmanager_token",
+    )(check_secret)
+
+    @field_validator("notifier_ack_secret")
+    @classmethod
+    def _real_ack_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        return optional_secret("NOTIFIER_ACK_SECRET", value, min_length=16)
 
     def app_secret(self) -> SecretStr | None:
         return self.notifier_wecom_app_secret or self.wecom_corp_secret

@@ -1,4 +1,5 @@
-"""The scorer's read API (docs/contract.md): scores, an employee's contacts, closing a period."""
+"""The scorer's read API (docs/contract.md): scores, an employee's contacts, closing a period.
+Every route is guarded (SECURITY.md): a supervisor sees their org subtree only."""
 
 from __future__ import annotations
 
@@ -12,11 +13,24 @@ from starlette.routing import Route
 
 from services.scorer import inputs, repository
 from services.scorer.scoring import COLUMNS, Scorer, ensure_scores
+from shared.auth import Action, audit
+from shared.auth.http import Authenticator, identity_of, out_of_scope, request_id
+from shared.auth.subtree import in_subtree, scores_in_subtree_sql
 from shared.calendar import Period, parse_period
 from shared.http import JSONResponse, error
 
 MAX_PAGE = 100_000
 Closer = Callable[[Period, str, bool], Awaitable[dict[str, Any]]]
+SUBTREE_SCORES_SQL = scores_in_subtree_sql(repository.SCORE_FIELDS)
+# Team and branch totals of a period (a viewer's view): never a per-employee row.
+AGGREGATES_SQL = """
+SELECT branch_id, team_id, count(*) AS employees, sum(target) AS target,
+       sum(gross_adds) AS gross_adds, sum(first_adds) AS first_adds,
+       sum(new_to_bank) AS new_to_bank, sum(valid_adds) AS valid_adds,
+       count(*) FILTER (WHERE flagged) AS flagged
+  FROM employee_period_score WHERE period = $1
+ GROUP BY GROUPING SETS ((branch_id, team_id), (branch_id))
+ ORDER BY branch_id, team_id NULLS FIRST"""
 PUBLIC_FIELDS = tuple(c for c in COLUMNS if c not in ("period", "role", "computed_at"))
 
 
@@ -39,8 +53,11 @@ def _limit(raw: str | None) -> int | Response:
     return limit if 1 <= limit <= MAX_PAGE else error(400, f"limit must be 1..{MAX_PAGE}")
 
 
-def score_routes(pool: Callable[[], asyncpg.Pool], scorer: Scorer, close: Closer) -> list[Route]:
+def score_routes(
+    pool: Callable[[], asyncpg.Pool], scorer: Scorer, close: Closer, authn: Authenticator
+) -> list[Route]:
     async def scores(request: Request) -> Response:
+        caller = identity_of(request)
         q = request.query_params
         period = _period(q.get("period"))
         if isinstance(period, Response):
@@ -50,10 +67,18 @@ def score_routes(pool: Callable[[], asyncpg.Pool], scorer: Scorer, close: Closer
             return limit
         closed = await repository.is_closed(pool(), period.key)
         async with pool().acquire() as conn:
-            await ensure_scores(conn, scorer, period, q.get("branch_id"), q.get("team_id"), closed)
-        rows = await repository.read_scores(
-            pool(), period.key, q.get("branch_id"), q.get("team_id"), q.get("after"), limit
-        )
+            # a supervisor's subtree is walked over the whole period's rows, whatever the filter
+            where = (None, None) if caller.scoped else (q.get("branch_id"), q.get("team_id"))
+            await ensure_scores(conn, scorer, period, *where, closed)
+        filters = (q.get("branch_id"), q.get("team_id"), q.get("after"))
+        if caller.scoped:  # a supervisor: their subtree only, through filters and pages
+            rows = list(
+                await pool().fetch(
+                    SUBTREE_SCORES_SQL, period.key, caller.employee_id, *filters, limit
+                )
+            )
+        else:
+            rows = await repository.read_scores(pool(), period.key, *filters, limit)
         as_of = max((r["computed_at"] for r in rows), default=scorer.clock())
         body: dict[str, Any] = {
             "period": period.key,
@@ -65,13 +90,36 @@ def score_routes(pool: Callable[[], asyncpg.Pool], scorer: Scorer, close: Closer
             body["next_after"] = rows[-1]["employee_id"]
         return JSONResponse(body)
 
+    async def aggregates(request: Request) -> Response:
+        period = _period(request.query_params.get("period"))
+        if isinstance(period, Response):
+            return period
+        closed = await repository.is_closed(pool(), period.key)
+        async with pool().acquire() as conn:
+            await ensure_scores(conn, scorer, period, None, None, closed)
+            rows = await conn.fetch(AGGREGATES_SQL, period.key)
+        totals = [
+            {k: v for k, v in r.items() if k != "team_id"} for r in rows if r["team_id"] is None
+        ]
+        teams = [dict(r) for r in rows if r["team_id"] is not None]
+        return JSONResponse(
+            {"period": period.key, "closed": closed, "branches": totals, "teams": teams}
+        )
+
     async def contacts(request: Request) -> Response:
         period = _period(request.query_params.get("period"))
         if isinstance(period, Response):
             return period
         employee_id = request.path_params["employee_id"]
+        caller = identity_of(request)
         now = scorer.clock()
         async with pool().acquire() as conn:
+            if caller.scoped:
+                closed = await repository.is_closed(pool(), period.key)
+                await ensure_scores(conn, scorer, period, None, None, closed)
+                assert caller.employee_id is not None
+                if not await in_subtree(conn, period.key, caller.employee_id, employee_id):
+                    return out_of_scope(f"employee {employee_id} in {period.key}")
             facts = await inputs.relations(conn, period, [employee_id], scorer.calendar.tz)
             verdicts = sorted(scorer.verdicts(facts, now), key=lambda v: v.facts.first_added_at)
             baseline = await scorer.baseline(conn, period, now)
@@ -100,11 +148,30 @@ def score_routes(pool: Callable[[], asyncpg.Pool], scorer: Scorer, close: Closer
         if isinstance(period, Response):
             return period
         force = request.query_params.get("force", "").lower() in ("1", "true", "yes")
-        result = await close(period, "api-force" if force else "api", force)
+        caller = identity_of(request)
+        was_closed = await repository.is_closed(pool(), period.key)
+        result = await close(period, caller.label, force)
+        entry = audit.Entry(
+            "period.close_forced" if force else "period.close",
+            period.key,
+            before={"closed": was_closed},
+            after=result,
+            request_id=request_id(request),
+        )
+        await audit.record(pool(), caller, entry, scorer.clock())
         return JSONResponse(result, status_code=200 if result["closed"] else 409)
 
     return [
-        Route("/v1/scores", scores, methods=["GET"]),
-        Route("/v1/employees/{employee_id}/contacts", contacts, methods=["GET"]),
-        Route("/v1/periods/{period}/close", close_period, methods=["POST"]),
+        Route("/v1/scores", authn.guard(Action.READ_SCORES, scores), methods=["GET"]),
+        Route("/v1/aggregates", authn.guard(Action.READ_AGGREGATES, aggregates), methods=["GET"]),
+        Route(
+            "/v1/employees/{employee_id}/contacts",
+            authn.guard(Action.READ_CONTACTS, contacts),
+            methods=["GET"],
+        ),
+        Route(
+            "/v1/periods/{period}/close",
+            authn.guard(Action.CLOSE_PERIOD, close_period),
+            methods=["POST"],
+        ),
     ]

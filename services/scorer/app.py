@@ -28,6 +28,8 @@ from services.scorer.refresh import Refresher
 from services.scorer.schedule import Schedule
 from services.scorer.scoring import Scorer
 from services.scorer.settings import ScorerSettings
+from shared.auth.api import audit_routes
+from shared.auth.http import Authenticator
 from shared.calendar import Period
 from shared.clock import Clock
 from shared.db import apply_migrations, create_pool
@@ -194,11 +196,18 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
     async def postgres() -> None:
         await state.get_pool().fetchval("SELECT 1")
 
-    api = score_routes(state.get_pool, scorer, close) if settings.scorer_role != "stream" else []
+    authn = Authenticator(state.get_pool, settings.sso_verifier())
+    api = (
+        [*score_routes(state.get_pool, scorer, close, authn), *audit_routes(state.get_pool, authn)]
+        if settings.scorer_role != "stream"
+        else []
+    )
     routes = [
         *api,
         *ops_routes({"kafka": kafka, "postgres": postgres}),
         openapi_route("services.scorer"),
         scorer_asyncapi(broker, publisher, topics),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=error_handlers())
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=error_handlers())
+    app.state.settings = settings  # tests issue themselves a token in its database
+    return app

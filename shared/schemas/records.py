@@ -194,28 +194,18 @@ class SourceWatermarkRecord(BankRecord):
         return f"source:{self.source}"
 
 
-BankRecordUnion = Annotated[
+_BankRecords = (
     EmployeeRecord
     | TargetRecord
     | CustomerLinkRecord
     | MessageRecord
     | ContactProfileRecord
     | StaffAccountRecord
-    | SourceWatermarkRecord,
-    Field(discriminator="type"),
-]
+    | SourceWatermarkRecord
+)
+BankRecordUnion = Annotated[_BankRecords, Field(discriminator="type")]
 # Any record on the ingestor's topics, told apart by `type` (the scorer reads both topics).
-TopicRecord = Annotated[
-    ContactEvent
-    | EmployeeRecord
-    | TargetRecord
-    | CustomerLinkRecord
-    | MessageRecord
-    | ContactProfileRecord
-    | StaffAccountRecord
-    | SourceWatermarkRecord,
-    Field(discriminator="type"),
-]
+TopicRecord = Annotated[ContactEvent | _BankRecords, Field(discriminator="type")]
 _bank_record = TypeAdapter(BankRecordUnion)
 _contact_event = TypeAdapter(ContactEvent)
 

@@ -17,7 +17,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.apps import eventually, service_process
+from tests.apps import bearer, eventually, issue_token, service_process
 from tests.infra import ROOT, Infra, unique
 from tests.processes import Service
 from tools.evaluate.runner import collect
@@ -96,9 +96,10 @@ async def test_simulator_callbacks_through_the_wecom_standin(
             assert fed.contact_events_diverted == events > 0
             # complete as the demo's month before last: every lookup done, every partition past
             # the month (or idle); the scorer's close gate says so, then the close is taken
-            await eventually(lambda: _close(scorer), lambda closed: closed, timeout=600)
+            admin = await issue_token(infra.app_dsn(database))
+            await eventually(lambda: _close(scorer, admin), lambda closed: closed, timeout=600)
             await eventually(lambda: _dirty(infra.owner_dsn(database)), lambda n: n == 0)
-            employees, _ = await collect(scenario, scorer)
+            employees, _ = await collect(scenario, scorer, admin)
             scored = {e: r.valid_adds for e, r in employees.items()}
             expected = {e: r.expected_valid for e, r in employees.items()}
             assert scored == expected
@@ -132,8 +133,8 @@ async def test_simulator_callbacks_through_the_wecom_standin(
     assert follows == {pair for pair, change in last.items() if change not in ENDED}
 
 
-async def _close(scorer: str) -> bool:
-    async with httpx.AsyncClient(timeout=60) as http:
+async def _close(scorer: str, token: str) -> bool:
+    async with httpx.AsyncClient(timeout=60, headers=bearer(token)) as http:
         r = await http.post(f"{scorer}/v1/periods/{MONTH}/close")
     return r.status_code == 200 and bool(r.json().get("closed"))
 

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from tests import factories as f
-from tests.apps import eventually, service_process
+from tests.apps import bearer, eventually, issue_token, service_process
 from tests.infra import Infra, unique
 from tests.standins.webhook_sink import free_port, webhook_sink
 
@@ -47,6 +47,7 @@ async def test_request_to_webhook(infra: Infra, database: str, tmp_path: Path) -
             service_process("notifier", env, ports["notifier"], tmp_path) as notifier,
             httpx.AsyncClient(timeout=30) as http,
         ):
+            admin = bearer(await issue_token(infra.app_dsn(database)))
             records = [
                 f.employee("m1", supervisor_id="lead9"),
                 f.target("employee", "m1", "2026-Q3", 5),
@@ -66,20 +67,22 @@ async def test_request_to_webhook(infra: Infra, database: str, tmp_path: Path) -
             assert r.status_code == 200, r.text
 
             async def quarter() -> list[dict[str, object]]:
-                body = (await http.get(f"{scorer}/v1/scores?period=2026-Q3")).json()
+                body = (await http.get(f"{scorer}/v1/scores?period=2026-Q3", headers=admin)).json()
                 return list(body["employees"])
 
             rows = await eventually(quarter, lambda e: bool(e) and e[0]["gross_adds"] == 2)
             assert rows[0]["target"] == 5
             assert (
-                await http.post(f"{scorer}/v1/periods/2026-Q3/close?force=true")
+                await http.post(f"{scorer}/v1/periods/2026-Q3/close?force=true", headers=admin)
             ).status_code == 200
             hooks = await sink.wait_for(1)
             labels = hooks[0]["alerts"][0]["labels"]
             assert labels["alertname"] == "TargetMissed"
             assert labels["employee_id"] == "m1" and labels["supervisor_id"] == "lead9"
             assert labels["period"] == "2026-Q3"
-            alerts = (await http.get(f"{notifier}/v1/alerts?supervisor_id=lead9")).json()
+            alerts = await http.get(f"{notifier}/v1/alerts?supervisor_id=lead9", headers=admin)
+            assert alerts.status_code == 200, alerts.text
+            alerts = alerts.json()
             assert len(alerts["alerts"]) == 1
             await asyncio.sleep(1)
             assert len(sink.received) == 1

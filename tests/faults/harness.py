@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from tests import factories as f
-from tests.apps import eventually
+from tests.apps import bearer, eventually, issue_token
 from tests.infra import Infra, stack_dir, unique
 from tests.processes import Service
 from tests.standins.webhook_sink import free_port
@@ -276,7 +276,8 @@ class Scorer:
         await eventually(lambda: self._fetch(dirty), lambda n: n == 0, 120)
         service, port = next((s, p) for s, p in self.instances if s.proc and s.proc.poll() is None)
         await service.ready(port)
-        async with httpx.AsyncClient(timeout=30) as http:
+        token = await issue_token(self.infra.app_dsn(self.database))
+        async with httpx.AsyncClient(timeout=30, headers=bearer(token)) as http:
 
             async def read() -> Figures:
                 body = await http.get(f"http://127.0.0.1:{port}/v1/scores?period={PERIOD}")

@@ -29,7 +29,7 @@ from shared.calendar import BusinessCalendar
 from shared.clock import Clock, offset_to, shifted_clock
 from tests import factories as f
 from tests import grafana
-from tests.apps import eventually, service_process
+from tests.apps import bearer, eventually, issue_token, service_process
 from tests.clocks import AS_OF
 from tests.infra import ROOT, Infra, create_database, drop_database, unique
 from tests.kafka_helpers import produce
@@ -130,7 +130,12 @@ def _change_xml(user: str, external: str, at: datetime) -> str:
 
 
 async def _traffic(
-    infra: Infra, base: dict[str, str], topics: dict[str, str], sink: Any, clock: Clock
+    infra: Infra,
+    base: dict[str, str],
+    topics: dict[str, str],
+    sink: Any,
+    clock: Clock,
+    admin: dict[str, str],
 ) -> None:
     now = clock().astimezone(SHANGHAI)
     wecom = WeComClient(WECOM.token, WECOM.encoding_aes_key, WECOM.corp_id, clock)
@@ -182,11 +187,13 @@ async def _traffic(
         assert (await http.post(url, params=forged, content=callback.body)).status_code == 403
 
         async def scored() -> list[dict[str, Any]]:
-            got = await http.get(f"{base['scorer']}/v1/scores?period={day}")
+            got = await http.get(f"{base['scorer']}/v1/scores?period={day}", headers=admin)
             return list(got.json()["employees"])
 
         await eventually(scored, lambda e: any(x["employee_id"] == "m1" for x in e), timeout=60)
-        closed = await http.post(f"{base['scorer']}/v1/periods/{day}/close?force=true")
+        closed = await http.post(
+            f"{base['scorer']}/v1/periods/{day}/close?force=true", headers=admin
+        )
         assert closed.status_code == 200, closed.text
     await sink.wait_for(1, timeout=60)
     # Undecodable records: each consumer sends one to its dead-letter topic.
@@ -248,7 +255,8 @@ async def live(
         }
         _prometheus("up", prom_env)
         stack.callback(_prometheus, "down", prom_env)
-        await _traffic(infra, base, topics, sink, clock)
+        admin = bearer(await issue_token(infra.app_dsn(database)))
+        await _traffic(infra, base, topics, sink, clock, admin)
         prometheus = f"http://127.0.0.1:{ports['prometheus']}"
         yield Live(prometheus, _reader_dsn(infra, database), started, clock)
     await drop_database(infra, database)

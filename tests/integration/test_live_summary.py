@@ -14,10 +14,11 @@ from services.notifier.app import create_app as notifier_app
 from services.notifier.settings import NotifierSettings
 from services.scorer.app import create_app as scorer_app
 from services.scorer.settings import ScorerSettings
+from shared.auth import Role
 from shared.clock import offset_to, shifted_clock
 from shared.settings import Topics
 from tests import factories as f
-from tests.apps import eventually
+from tests.apps import bearer, eventually, issue_token
 from tests.clocks import AS_OF
 from tests.infra import Infra, unique
 from tests.integration.test_slice import AUTH, db_settings, ingestor_settings
@@ -81,6 +82,9 @@ async def test_collector_reads_lag_counters_scores_and_alerts(
                 apps["scorer"].router.lifespan_context(apps["scorer"]),
                 apps["notifier"].router.lifespan_context(apps["notifier"]),
             ):
+                # what `make watch` reads with: a risk token (every score and alert)
+                risk = await issue_token(infra.app_dsn(database), Role.RISK)
+                client.headers.update(bearer(risk))
                 r = await client.post(
                     "http://ingestor/v1/events",
                     json=[f.add("e2", "wo-e2", today)],

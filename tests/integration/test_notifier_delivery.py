@@ -25,11 +25,12 @@ from pydantic import SecretStr
 
 from services.notifier.app import create_app
 from services.notifier.settings import NotifierSettings
+from shared.auth import Role
 from shared.calendar import BusinessCalendar, CalendarOverrides, WorkingHours
 from shared.clock import Clock, offset_to, shifted_clock
 from shared.schemas import AlertName, BreachEvent
 from shared.settings import Topics
-from tests.apps import eventually, running
+from tests.apps import bearer, eventually, issue_token, running
 from tests.clocks import AS_OF, shanghai
 from tests.infra import Infra, unique
 from tests.standins.smtp import smtp_standin
@@ -536,8 +537,11 @@ async def test_unacknowledged_alert_escalates_up_the_chain_until_acknowledged(
         first = await eventually(levels, lambda s: len(s) == 2 and all(s.values()))
         e1_id = next(a["alert_id"] for a in await alerts(client) if a["employee_id"] == "e1")
         assert first["e1"] == [(0, "lead1")]
-        ack = await client.post(f"/v1/alerts/{e1_id}/ack", json={"by": "lead1"})
-        assert ack.status_code == 200 and ack.json()["acknowledged_by"] == "lead1"
+        lead1 = await issue_token(infra.app_dsn(database), Role.SUPERVISOR, "lead1")
+        ack = await client.post(f"/v1/alerts/{e1_id}/ack", headers=bearer(lead1))
+        assert ack.status_code == 200  # recorded as the authenticated supervisor
+        assert ack.json()["acknowledged_by"].startswith("test-supervisor-")
+        assert "(lead1) [supervisor]" in ack.json()["acknowledged_by"]
         final = await eventually(levels, lambda s: len(s["e2"]) == 3, timeout=40)
         assert final["e2"] == [(0, "lead1"), (1, "head1"), (2, "top1")]  # top of the chain
         assert final["e1"] == [(0, "lead1")]  # acknowledged: never escalated
@@ -559,15 +563,16 @@ async def test_signed_ack_link(infra: Infra, topics: Topics, database: str, tmp_
 
         links = ack_links_from(settings)
         assert links is not None
-        token = links.token(alert_id, clock())
-        expired = links.token(alert_id, clock() - timedelta(days=15))
+        token = links.token(alert_id, "lead1", clock())
+        expired = links.token(alert_id, "lead1", clock() - timedelta(days=15))
         assert (await client.get("/v1/ack", params={"token": expired})).status_code == 403
         forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
         assert (await client.get("/v1/ack", params={"token": forged})).status_code == 403
         ok = await client.get("/v1/ack", params={"token": token})
         assert ok.status_code == 200 and "Acknowledged" in ok.text
         acked = (await client.get("/v1/alerts", params={"status": "acknowledged"})).json()
-        assert [a["acknowledged_by"] for a in acked["alerts"]] == ["link"]
+        by = [a["acknowledged_by"] for a in acked["alerts"]]
+        assert by == ["ack-link:lead1 (lead1) [supervisor]"]  # the link's recipient
     # without the secret the service starts, and refuses links rather than trusting them
     plain = make_settings(infra, topics, database, tmp_path, config)
     async with notifier(plain) as client:

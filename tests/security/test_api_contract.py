@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from shared.settings import Topics
+from tests.apps import bearer, issue_token
 from tests.infra import ROOT, Infra, unique
 from tests.processes import Service
 from tests.standins.webhook_sink import free_port
@@ -99,11 +100,13 @@ HOSTILE: dict[str, list[tuple[str, str]]] = {
 }
 
 
-async def hostile(port: int, requests: list[tuple[str, str]]) -> list[str]:
+async def hostile(port: int, requests: list[tuple[str, str]], headers: dict[str, str]) -> list[str]:
     """Values past the types' edges (numbers beyond 64 bits, NUL bytes, impossible periods):
-    each must be a 4xx with a JSON error."""
+    each must be a 4xx with a JSON error (asked with a valid credential, so the values are
+    what is judged)."""
     wrong = []
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+    base = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=base, timeout=10, headers=headers) as http:
         for method, url in requests:
             try:
                 answer = await http.request(
@@ -118,12 +121,12 @@ async def hostile(port: int, requests: list[tuple[str, str]]) -> list[str]:
     return wrong
 
 
-async def check(service: Service, port: int, tmp: Path, *extra: str) -> None:
+async def check(service: Service, port: int, tmp: Path, token: str) -> None:
     service.start()
     try:
         await service.ready(port)
-        run = schemathesis(port, tmp, *extra)
-        wrong = await hostile(port, HOSTILE[service.module.rsplit(".", 1)[1]])
+        run = schemathesis(port, tmp, "-H", f"Authorization: Bearer {token}")
+        wrong = await hostile(port, HOSTILE[service.module.rsplit(".", 1)[1]], bearer(token))
         service.alive()
     finally:
         service.stop()
@@ -147,7 +150,7 @@ async def test_ingestor_answers_as_its_openapi_document_says(
         "INGESTOR_PORT": str(port),
     }
     service = Service("services.ingestor", env, tmp_path / "ingestor.log")
-    await check(service, port, tmp_path, "-H", f"Authorization: Bearer {INGEST_TOKEN}")
+    await check(service, port, tmp_path, INGEST_TOKEN)
 
 
 async def test_scorer_answers_as_its_openapi_document_says(
@@ -162,7 +165,8 @@ async def test_scorer_answers_as_its_openapi_document_says(
         "SCORER_PORT": str(port),
         "CLOSE_PERIOD_KINDS": "[]",
     }
-    await check(Service("services.scorer", env, tmp_path / "scorer.log"), port, tmp_path)
+    token = await issue_token(infra.app_dsn(database))
+    await check(Service("services.scorer", env, tmp_path / "scorer.log"), port, tmp_path, token)
 
 
 async def test_notifier_answers_as_its_openapi_document_says(
@@ -177,4 +181,6 @@ async def test_notifier_answers_as_its_openapi_document_says(
         "NOTIFIER_PORT": str(port),
         "NOTIFIER_ACK_SECRET": "ack-secret-" + "y" * 24,
     }
-    await check(Service("services.notifier", env, tmp_path / "notifier.log"), port, tmp_path)
+    token = await issue_token(infra.app_dsn(database))
+    service = Service("services.notifier", env, tmp_path / "notifier.log")
+    await check(service, port, tmp_path, token)

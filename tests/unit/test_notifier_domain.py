@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.notifier.domain.acklink import AckLinkError, AckLinks
+from services.notifier.domain.acklink import AckLink, AckLinkError, AckLinks
 from services.notifier.domain.config import Channel, ConfigError, NotifierConfig, Timing
 from services.notifier.domain.digest import Digest, DigestItem, digest_key, markdown_parts
 from services.notifier.domain.escalation import escalation_due, next_in_chain
@@ -295,11 +295,16 @@ def test_silence_matchers_and_window() -> None:
 def test_ack_link_round_trip_forgery_and_expiry() -> None:
     links = AckLinks("s" * 32, "https://n.example/", valid_for=timedelta(days=1))
     now = datetime(2026, 10, 15, tzinfo=UTC)
-    token = links.token(42, now)
-    assert links.verify(token, now) == 42
-    assert links.url(42, now).startswith("https://n.example/v1/ack?token=42.")
+    token = links.token(42, "lisi", now)
+    assert links.verify(token, now) == AckLink(42, "lisi")
+    assert links.url(42, "lisi", now).startswith("https://n.example/v1/ack?token=42.")
     with pytest.raises(AckLinkError, match="signature"):
         links.verify(token.replace("42.", "43.", 1), now)
+    other = links.token(42, "wangwu", now).split(".")[1]  # one recipient's link, another's name
+    with pytest.raises(AckLinkError, match="signature"):
+        links.verify(".".join([*token.split(".")[:1], other, *token.split(".")[2:]]), now)
+    with pytest.raises(AckLinkError, match="malformed"):
+        links.verify("42." + token.split(".", 2)[2], now)  # the recipient cut out
     with pytest.raises(AckLinkError, match="signature"):
         AckLinks("t" * 32, "x").verify(token, now)
     with pytest.raises(AckLinkError, match="expired"):
@@ -313,8 +318,8 @@ def test_ack_link_round_trip_forgery_and_expiry() -> None:
 @pytest.mark.parametrize("day", AS_OF)
 def test_an_ack_link_expires_after_its_validity_on_any_day(day: datetime) -> None:
     links = AckLinks("s" * 32, "https://n.example/")
-    token = links.token(7, day)
-    assert links.verify(token, day + timedelta(days=13, hours=23)) == 7
+    token = links.token(7, "lisi", day)
+    assert links.verify(token, day + timedelta(days=13, hours=23)) == AckLink(7, "lisi")
     with pytest.raises(AckLinkError, match="expired"):
         links.verify(token, day + timedelta(days=14, seconds=1))
 

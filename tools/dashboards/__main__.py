@@ -3,7 +3,6 @@ dashboards/, or with --check exit 1 naming the files that differ from what the c
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +11,7 @@ from grafana_foundation_sdk.builders.dashboard import Dashboard
 
 from tools.dashboards import business, employee, pipeline
 from tools.dashboards.common import render
+from tools.generated import arguments, write_or_check
 
 OUT = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "dashboards"
 DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
@@ -26,24 +26,8 @@ def generated() -> dict[str, str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="compare, write nothing")
-    parser.add_argument("--out", type=Path, default=OUT)
-    args = parser.parse_args()
-    stale = []
-    for name, text in generated().items():
-        path = args.out / name
-        if args.check:
-            if not path.exists() or path.read_text(encoding="utf-8") != text:
-                stale.append(str(path))
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-            print(f"wrote {path}")
-    if stale:
-        print("out of date (run `make dashboards`): " + ", ".join(stale), file=sys.stderr)
-        return 1
-    return 0
+    args = arguments(__doc__, "python -m tools.dashboards", OUT)
+    return write_or_check(generated(), args.out, args.check, "make dashboards")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ from typing import Any
 import asyncpg
 import httpx
 
+from shared.auth import Role
+from shared.cli import issue
 from shared.clock import clock_from_env
 from tests.infra import ROOT, Infra, create_database, drop_database, unique
 from tests.standins.webhook_sink import free_port
@@ -175,7 +177,8 @@ async def _run(
             drain = await wait_drained(
                 infra.owner_dsn(database), f"scorer-{suffix}", len(scenario.records)
             )
-            employees, contact_flags = await collect(scenario, scorer_url)
+            reader = await issue(infra.app_dsn(database), f"eval-{suffix}", Role.RISK)
+            employees, contact_flags = await collect(scenario, scorer_url, reader)
         return {
             "feed": "events" if wecom is None else "callbacks",
             "records": len(scenario.records),
@@ -190,11 +193,13 @@ async def _run(
 
 
 async def collect(
-    scenario: Scenario, scorer_url: str
+    scenario: Scenario, scorer_url: str, token: str
 ) -> tuple[dict[str, EmployeeResult], dict[tuple[str, str], list[str]]]:
+    """What the scorer says, read with a risk token (every employee, every contact)."""
     month = scenario.config.month
     expected = scenario.expected_at(clock_from_env(os.environ)())
-    async with httpx.AsyncClient(base_url=scorer_url, timeout=60) as http:
+    headers = {"authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=scorer_url, timeout=60, headers=headers) as http:
         body = (await http.get("/v1/scores", params={"period": month})).json()
         employees: dict[str, EmployeeResult] = {}
         flags: dict[tuple[str, str], list[str]] = {}

@@ -79,7 +79,10 @@ async def watch(args: argparse.Namespace, out: TextIO) -> None:
     )
     before: Snapshot | None = None
     try:
-        async with httpx.AsyncClient(timeout=10) as client:
+        # WQ_API_TOKEN: a token that reads every score and alert (`make up` issues one, risk)
+        token = os.environ.get("WQ_API_TOKEN", "")
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        async with httpx.AsyncClient(timeout=10, headers=headers) as client:
             readings = 0
             while True:
                 now = await collect(client, sources, args.period, lag, clock)
