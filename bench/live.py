@@ -6,9 +6,10 @@ employees. An open-loop producer publishes contact adds happening now at R event
 seconds. Every 100 ms the benchmark reads each employee's month row (the most expensive score
 to recompute) from `employee_period_score`: the k-th add of an employee has reached its score
 when that row's `gross_adds` reaches k; its latency is the first read that shows it minus the
-moment it was sent (so latencies are over-stated by up to one poll interval). Each second it
-also records the consumer lag (records sent minus offsets the scorer stored with its data),
-the dirty rows waiting for a recompute, and the scorer's resident memory.
+moment it was sent (so latencies are over-stated by up to one poll interval). Its anomaly
+score (and quality) holds it once the row is recomputed from a snapshot taken after that read.
+Each second it also records the consumer lag (records sent minus offsets the scorer stored
+with its data), the dirty rows waiting for a recompute, and the scorer's resident memory.
 
 While the traffic runs, `GET /v1/scores` for one branch's month (200 employees) is read every
 0.5 s from a second scorer process in the API role (`SCORER_ROLE=api`, as a bank runs its read
@@ -23,6 +24,7 @@ import argparse
 import asyncio
 import time
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -132,13 +134,29 @@ async def bare_latency(run: Run, traffic: Traffic, stop: asyncio.Event) -> list[
     return out
 
 
-async def observe(
-    run: Run, traffic: Traffic, scorer_pid_rss: Any, stop: asyncio.Event
-) -> tuple[list[float], list[dict[str, Any]]]:
+def ms(values: list[float], q: float) -> int | None:
+    return round(percentile(values, q) * 1000) if values else None
+
+
+@dataclass
+class Observed:
+    """Per add, from its sending: when its month row's quota figure showed it, and when the
+    row's quality and anomaly were recomputed from a snapshot that held it."""
+
+    quota: list[float] = field(default_factory=list)
+    anomaly: list[float] = field(default_factory=list)
+    series: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def observe(run: Run, traffic: Traffic, scorer_pid_rss: Any, stop: asyncio.Event) -> Observed:
+    """A recompute's `computed_at` is the scorer's clock before its snapshot was taken: a row
+    computed at or after the moment an add's quota figure was seen holds that add (so the
+    anomaly latency is over-stated by up to a poll interval, like the quota one)."""
     conn = await asyncpg.connect(run.owner_dsn)
-    latencies: list[float] = []
+    out = Observed()
     reached: dict[str, int] = defaultdict(int)
-    series: list[dict[str, Any]] = []
+    seen_at: dict[str, list[float]] = defaultdict(list)  # wall clock, per add in order
+    recomputed: dict[str, int] = defaultdict(int)
     started = time.perf_counter()
     next_sample = started
     key = month_key()
@@ -146,20 +164,29 @@ async def observe(
     try:
         while not stop.is_set():
             rows = await conn.fetch(
-                "SELECT employee_id, gross_adds FROM employee_period_score WHERE period = $1",
+                "SELECT employee_id, gross_adds, computed_at, anomaly_score IS NOT NULL AS scored"
+                " FROM employee_period_score WHERE period = $1",
                 key,
             )
-            now = time.perf_counter()
+            now, wall = time.perf_counter(), time.time()
             for r in rows:
                 who, n = r["employee_id"], r["gross_adds"]
                 sent = traffic.sent.get(who, [])
                 for k in range(reached[who], min(n, len(sent))):
-                    latencies.append(now - sent[k])
+                    out.quota.append(now - sent[k])
                     window.append(now - sent[k])
+                    seen_at[who].append(wall)
                 reached[who] = max(reached[who], min(n, len(sent)))
+                if r["scored"]:
+                    computed = r["computed_at"].timestamp()
+                    k = recomputed[who]
+                    while k < reached[who] and seen_at[who][k] <= computed:
+                        out.anomaly.append(now - sent[k])
+                        k += 1
+                    recomputed[who] = k
             if now >= next_sample:
                 applied = await applied_records(conn, run.group)
-                series.append(
+                out.series.append(
                     {
                         "t": round(now - started, 1),
                         "sent": traffic.count,
@@ -174,7 +201,7 @@ async def observe(
             await asyncio.sleep(POLL)
     finally:
         await conn.close()
-    return latencies, series
+    return out
 
 
 async def branch_reads(
@@ -257,7 +284,8 @@ async def at_rate(
                 await conn.close()
             await asyncio.sleep(3 * POLL)
             stop.set()
-            latencies, series = await watcher
+            observed = await watcher
+            latencies, series = observed.quota, observed.series
             kafka = await bare
             inside = scorer.metrics(*SCORER_METRICS)
     scored = len(latencies)
@@ -272,6 +300,9 @@ async def at_rate(
         "scored": scored,
         "p50_ms": round(percentile(latencies, 0.5) * 1000),
         "p99_ms": round(percentile(latencies, 0.99) * 1000),
+        "anomaly_scored": len(observed.anomaly),
+        "anomaly_p50_ms": ms(observed.anomaly, 0.5),
+        "anomaly_p99_ms": ms(observed.anomaly, 0.99),
         "kafka_p50_ms": round(percentile(kafka, 0.5) * 1000),
         "kafka_p99_ms": round(percentile(kafka, 0.99) * 1000),
         "p99_ratio_to_kafka": round(percentile(latencies, 0.99) / percentile(kafka, 0.99), 1)
