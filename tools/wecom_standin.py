@@ -113,8 +113,14 @@ def build(api: WeComApiStandIn, robots: WeComStandIn, store: ContactStore) -> St
             webhook,
             Route("/cgi-bin/message/send", message_send, methods=["POST"]),
             Route("/standin/contacts", store.put, methods=["POST"]),
+            Route("/healthz", _healthy, methods=["GET"]),
         ]
     )
+
+
+async def _healthy(_: Request) -> Response:
+    """For compose's healthcheck: the stand-in answers."""
+    return Response(b"ok\n", media_type="text/plain")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -151,6 +151,7 @@ async def _answers(url: str) -> bool:
     async with httpx.AsyncClient() as http:
         try:
             r = await http.get(f"{url}/cgi-bin/gettoken", params={"corpid": CORP_ID})
+            healthy = await http.get(f"{url}/healthz")  # compose's healthcheck
         except httpx.TransportError:
             return False
-        return r.status_code == 200
+        return r.status_code == 200 and healthy.status_code == 200

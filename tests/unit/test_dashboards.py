@@ -126,7 +126,8 @@ def test_compose_runs_everything_with_healthchecks() -> None:
     expected.add("alertmanager")
     assert expected <= set(services)
     for name, service in services.items():
-        assert "healthcheck" in service, name
+        # a one-shot job (the demo's simulator: it feeds the bank and exits) has no health
+        assert "healthcheck" in service or service.get("restart") == "no", name
         for volume in service.get("volumes", []):
             source = volume.split(":", 1)[0]
             if source.startswith("./"):
