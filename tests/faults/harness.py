@@ -345,3 +345,25 @@ class Measure:
         with (stack_dir() / "fault-results.ndjson").open("a") as out:
             out.write(line + "\n")
         return row
+
+
+def callback_ingestor(
+    kafka_bootstrap: str, topics: TopicSet, tmp: Path, corp_id: str, token: str, key: str
+) -> tuple[Service, int]:
+    """An ingestor process taking WeCom callbacks on a free port (no lookups, no /v1/events),
+    retrying Kafka quickly and spooling under `tmp`; started, not yet ready."""
+    port = free_port()
+    env = {
+        **os.environ,
+        **topics.env(),
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "WECOM_CORP_ID": corp_id,
+        "WECOM_CALLBACK_TOKEN": token,
+        "WECOM_CALLBACK_AES_KEY": key,
+        "SPOOL_DIR": str(tmp / "spool"),
+        "INGESTOR_PORT": str(port),
+        "KAFKA_CONNECT_RETRY_SECONDS": "0.5",
+    }
+    for name in ("WECOM_CORP_SECRET", "INGEST_API_TOKENS"):
+        env.pop(name, None)
+    return Service("services.ingestor", env, tmp / "ingestor.log").start(), port

@@ -27,6 +27,7 @@ from tests.faults.harness import (
     Scorer,
     TopicSet,
     Workload,
+    callback_ingestor,
     create_topics,
     produce_all,
 )
@@ -34,8 +35,6 @@ from tests.faults.test_kafka_restart import CORP_ID, callback_xml
 from tests.infra import ROOT, Infra, LocalStack
 from tests.integration.test_ingestor_callback import TOKEN
 from tests.kafka_helpers import read_topic
-from tests.processes import Service
-from tools.ports import free_port
 from tools.wecom.client import WeComClient, random_aes_key
 
 pytestmark = pytest.mark.faults
@@ -109,21 +108,9 @@ async def test_a_broker_killed_during_ingestion_loses_nothing(
     await produce_all(on_cluster, topics.bank_records, load.employees)
     key = random_aes_key()
     wecom = WeComClient(TOKEN, key, CORP_ID)
-    port = free_port()
-    env = {
-        **os.environ,
-        **topics.env(),
-        "KAFKA_BOOTSTRAP_SERVERS": on_cluster.kafka_bootstrap,
-        "WECOM_CORP_ID": CORP_ID,
-        "WECOM_CALLBACK_TOKEN": TOKEN,
-        "WECOM_CALLBACK_AES_KEY": key,
-        "SPOOL_DIR": str(tmp_path / "spool"),
-        "INGESTOR_PORT": str(port),
-        "KAFKA_CONNECT_RETRY_SECONDS": "0.5",
-    }
-    for name in ("WECOM_CORP_SECRET", "INGEST_API_TOKENS"):
-        env.pop(name, None)
-    ingestor = Service("services.ingestor", env, tmp_path / "ingestor.log").start()
+    ingestor, port = callback_ingestor(
+        on_cluster.kafka_bootstrap, topics, tmp_path, CORP_ID, TOKEN, key
+    )
     scorer = Scorer(on_cluster, database, topics, tmp_path)
     scorer.spawn()
     statuses: list[int] = []

@@ -6,7 +6,6 @@ the scorer's figures are those of a clean run of the same input."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from tests.faults.harness import (
     Scorer,
     TopicSet,
     Workload,
+    callback_ingestor,
     create_topics,
     produce_all,
     stack_action,
@@ -28,8 +28,6 @@ from tests.faults.harness import (
 from tests.infra import Infra
 from tests.integration.test_ingestor_callback import TOKEN, change_xml
 from tests.kafka_helpers import read_topic
-from tests.processes import Service
-from tests.standins.webhook_sink import free_port
 from tests.wecom_client import WeComClient, random_aes_key
 
 pytestmark = pytest.mark.faults
@@ -58,21 +56,7 @@ async def test_broker_restart_during_ingestion_loses_and_doubles_nothing(
     await produce_all(infra, topics.bank_records, load.employees)
     key = random_aes_key()
     wecom = WeComClient(TOKEN, key, CORP_ID)
-    port = free_port()
-    env = {
-        **os.environ,
-        **topics.env(),
-        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
-        "WECOM_CORP_ID": CORP_ID,
-        "WECOM_CALLBACK_TOKEN": TOKEN,
-        "WECOM_CALLBACK_AES_KEY": key,
-        "SPOOL_DIR": str(tmp_path / "spool"),
-        "INGESTOR_PORT": str(port),
-        "KAFKA_CONNECT_RETRY_SECONDS": "0.5",
-    }
-    for name in ("WECOM_CORP_SECRET", "INGEST_API_TOKENS"):
-        env.pop(name, None)
-    ingestor = Service("services.ingestor", env, tmp_path / "ingestor.log").start()
+    ingestor, port = callback_ingestor(infra.kafka_bootstrap, topics, tmp_path, CORP_ID, TOKEN, key)
     scorer = Scorer(infra, database, topics, tmp_path)
     scorer.spawn()
     statuses: list[int] = []
