@@ -80,7 +80,7 @@ INSERT INTO contact_removal (employee_id, external_userid, removed_at, removed_b
 SELECT employee_id, external_userid, first_added_at + interval '2 days', 'customer'
   FROM employee_contact WHERE hashtext(external_userid) % 20 = 0"""
 GROSS_SQL = """
-INSERT INTO employee_period_stats (employee_id, period, gross_adds)
+INSERT INTO quota_counter (employee_id, period, gross_adds)
 SELECT employee_id, to_char(first_added_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM'), count(*)
   FROM employee_contact GROUP BY 1, 2"""
 LOAD_SQL: list[tuple[str, tuple[str, ...]]] = [

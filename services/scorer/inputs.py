@@ -168,7 +168,7 @@ def _facts(rows: Sequence[Any]) -> list[ContactFacts]:
 
 async def gross_adds(conn: Connection, period: Period, ids: Sequence[str]) -> dict[str, int]:
     rows = await conn.fetch(
-        "SELECT employee_id, gross_adds FROM employee_period_stats "
+        "SELECT employee_id, gross_adds FROM quota_counter "
         "WHERE period = $1 AND employee_id = ANY($2::text[])",
         period.key,
         list(ids),

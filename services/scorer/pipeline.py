@@ -230,7 +230,7 @@ class ScoringPipeline:
             await state.apply_contact_facts(
                 conn, decoded.links, decoded.profiles, self._tz, dirty, judge
             )
-            await state.apply_org(
+            reorged = await state.apply_org(
                 conn, decoded.employees, decoded.targets, self._tz, dirty, now, judge
             )
             await state.apply_staff_accounts(conn, decoded.staff_accounts, self._tz, dirty, judge)
@@ -239,12 +239,13 @@ class ScoringPipeline:
             # the quota figures, current when this commits (tally.py); the employees held in
             # one go, in order, before any of their figures is read
             phase = _observe("store", phase)
-            grossed = set(gross_add_increments(new_events, self._tz))
-            await tally.hold(conn, [e for e, _ in judge] + [e for e, _ in grossed])
+            grossed = gross_add_increments(new_events, self._tz)
+            await tally.hold(conn, [k[0] for k in (*judge, *grossed, *reorged)])
             phase = _observe("hold", phase)
-            counted = await tally.settle(conn, self._scorer, judge, now)
+            changes = tally.with_gross(await tally.settle(conn, self._scorer, judge, now), grossed)
+            totals = await tally.count(conn, changes)
             phase = _observe("tally", phase)
-            await tally.sync_scores(conn, self._scorer, counted | grossed, now)
+            await tally.sync_scores(conn, self._scorer, totals.keys() | reorged, now, totals)
             phase = _observe("sync", phase)
             await repository.mark_dirty(conn, dirty)
             await store_offsets(conn, self._group, records)

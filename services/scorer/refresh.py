@@ -21,7 +21,8 @@ from typing import Any
 import asyncpg
 from prometheus_client import Counter, Histogram
 
-from services.scorer.scoring import Scorer, store_current
+from services.scorer import tally
+from services.scorer.scoring import Scorer, store_current, store_open
 from shared.calendar import PeriodKind, parse_period
 from shared.clock import system_clock
 from shared.db import Connection
@@ -136,6 +137,9 @@ DEFAULT_SETTLE: Mapping[PeriodKind, timedelta] = {
     PeriodKind.QUARTER: timedelta(seconds=10),
 }
 
+# Quota columns of open periods written again when older than this (pace moves with time).
+QUOTA_RESYNC = timedelta(minutes=5)
+
 # How far back the first sweep of a database looks for windows that ended.
 FIRST_SWEEP = timedelta(days=40)
 
@@ -236,7 +240,11 @@ class Refresher:
                 done = [i for i, e in enumerate(keys[0]) if scored is None or e in scored]
                 later = [i for i, e in enumerate(keys[0]) if scored is not None and e not in scored]
                 async with conn.transaction():
-                    await store_current(conn, self._scorer, key, scores, now, closed)
+                    if closed:
+                        await store_current(conn, self._scorer, key, scores, now, closed)
+                    elif not await store_open(conn, key, scores):
+                        await conn.execute(RELEASE_SQL, *keys)  # closed since the claim
+                        return
                     if self._after is not None:
                         await self._after(conn, scores)
                     if later:
@@ -280,6 +288,8 @@ class Refresher:
                       SET swept_at = GREATEST(refresh_sweep.swept_at, EXCLUDED.swept_at)""",
                 now,
             )
+        async with self._pool().acquire() as conn:
+            await tally.resync_stale(conn, self._scorer, now - QUOTA_RESYNC, now)
 
     async def run_forever(
         self,

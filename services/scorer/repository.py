@@ -3,7 +3,6 @@ table per batch, never one per event."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -45,23 +44,6 @@ async def insert_new_events(conn: Connection, events: Sequence[ContactEvent]) ->
     )
     fresh = {r["event_id"] for r in rows}
     return [e for e in events if e.event_id in fresh]
-
-
-async def add_gross(conn: Connection, increments: Counter[tuple[str, str]], now: datetime) -> None:
-    if not increments:
-        return
-    keys = sorted(increments)
-    await conn.execute(
-        """INSERT INTO employee_period_stats (employee_id, period, gross_adds)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::int[])
-           ON CONFLICT (employee_id, period) DO UPDATE
-              SET gross_adds = employee_period_stats.gross_adds + EXCLUDED.gross_adds,
-                  updated_at = $4""",
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        [increments[k] for k in keys],
-        now,
-    )
 
 
 def _latest_by(records: Sequence[Any], key: Any) -> list[Any]:
@@ -523,7 +505,7 @@ async def periods_of(conn: Connection, employee_ids: Sequence[str]) -> list[tupl
     if not employee_ids:
         return []
     rows = await conn.fetch(
-        "SELECT employee_id, period FROM employee_period_stats WHERE employee_id = ANY($1::text[])",
+        "SELECT employee_id, period FROM quota_counter WHERE employee_id = ANY($1::text[])",
         list(employee_ids),
     )
     return [(r["employee_id"], r["period"]) for r in rows]

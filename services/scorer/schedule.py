@@ -62,7 +62,7 @@ class Schedule:
             ):
                 await gate.release(conn, parse_period(row["period"]), now)
         keys = await conn.fetch(
-            """SELECT DISTINCT period FROM employee_period_stats
+            """SELECT DISTINCT period FROM quota_counter
                UNION SELECT DISTINCT period FROM target
                EXCEPT SELECT period FROM period_close"""
         )

@@ -329,20 +329,46 @@ _TYPES = (
     "timestamptz",
 )
 _JSON = frozenset({"quality", "reasons"})
-UPSERT_SQL = (
-    f"INSERT INTO employee_period_score ({', '.join(COLUMNS)}) "  # noqa: S608 - constant columns
-    f"SELECT {', '.join(f'{c}::jsonb' if c in _JSON else c for c in COLUMNS)} "
-    f"FROM unnest({', '.join(f'${i + 1}::{t}[]' for i, t in enumerate(_TYPES))}) "
-    f"AS x({', '.join(COLUMNS)}) "
-    "ON CONFLICT (period, employee_id) DO UPDATE SET "
-    + ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c not in ("employee_id", "period"))
+OWN_COLUMNS = (
+    "branch_id",
+    "team_id",
+    "supervisor_id",
+    "role",
+    "quality_score",
+    "quality",
+    "anomaly_score",
+    "flagged",
+    "reasons",
+    "computed_at",
 )
+"""What the refresh writes of an open period's existing row: its quota columns are the
+batches' (tally.sync_scores), current to the last commit, never overwritten by figures read
+from an older snapshot."""
 
 
-async def store_scores(conn: Connection, scores: Sequence[dict[str, Any]]) -> None:
+def _upsert(updated: Sequence[str]) -> str:
+    """A new row gets every column (its quota columns written as of `computed_at`); an
+    existing one, `updated`."""
+    return (
+        f"INSERT INTO employee_period_score ({', '.join(COLUMNS)}, quota_at) "  # noqa: S608
+        f"SELECT {', '.join(f'{c}::jsonb' if c in _JSON else c for c in COLUMNS)}, computed_at "
+        f"FROM unnest({', '.join(f'${i + 1}::{t}[]' for i, t in enumerate(_TYPES))}) "
+        f"AS x({', '.join(COLUMNS)}) "
+        "ON CONFLICT (period, employee_id) DO UPDATE SET "
+        + ", ".join(f"{c} = EXCLUDED.{c}" for c in updated)
+    )
+
+
+UPSERT_SQL = _upsert([*(c for c in COLUMNS if c not in ("employee_id", "period")), "quota_at"])
+STORE_OWN_SQL = _upsert(OWN_COLUMNS)
+
+
+async def store_scores(
+    conn: Connection, scores: Sequence[dict[str, Any]], statement: str = UPSERT_SQL
+) -> None:
     if scores:
         await conn.execute(
-            UPSERT_SQL,
+            statement,
             *(
                 [orjson.dumps(s[c]).decode() for s in scores]
                 if c in _JSON
@@ -350,6 +376,20 @@ async def store_scores(conn: Connection, scores: Sequence[dict[str, Any]]) -> No
                 for c in COLUMNS
             ),
         )
+
+
+async def store_open(conn: Connection, period_key: str, scores: list[dict[str, Any]]) -> bool:
+    """Store the refresh's scores of a period still open: quality, anomaly and org columns of
+    the rows that exist, whole rows for the ones that do not yet (their quota columns from the
+    computation's snapshot: a batch that moved the counters since then wrote the row itself,
+    first or after). No employee is held, so the batches' quota writes never wait for a
+    refresh. False, with nothing stored, when the period was closed meanwhile (the close
+    takes this lock exclusively): its rows are then recomputed as closed."""
+    await conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext('close:' || $1))", period_key)
+    if await conn.fetchval("SELECT 1 FROM period_close WHERE period = $1", period_key):
+        return False
+    await store_scores(conn, scores, STORE_OWN_SQL)
+    return True
 
 
 async def store_current(

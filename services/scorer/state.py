@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 from prometheus_client import Counter
 
 from services.scorer import repository
-from services.scorer.domain.quota import gross_add_increments
 from shared.calendar import local_date, period_keys_of
 from shared.db import Connection
 from shared.schemas import (
@@ -67,7 +66,7 @@ async def apply_contact_events(
     fresh = await repository.insert_new_events(conn, events)
     if not fresh:
         return fresh
-    await repository.add_gross(conn, gross_add_increments(fresh, tz), now)
+    # the gross adds are counted with the quota counters (pipeline.py, tally.count)
     adds = [e for e in fresh if e.is_add]
     removals = [
         e
@@ -173,17 +172,20 @@ async def apply_org(
     dirty: Dirty,
     now: datetime,
     judge: Judge,
-) -> None:
+) -> Dirty:
+    """Returns the (employee, period) rows whose org columns or target these records may have
+    changed: their quota columns are written again in the batch (tally.sync_scores)."""
     await repository.upsert_employees(conn, employees)
     await repository.insert_org_history(conn, employees)
     await repository.upsert_targets(conn, targets)
     now_keys = period_keys(now, tz)
     employee_ids = sorted({e.employee_id for e in employees})
-    for employee_id, period in await repository.periods_of(conn, employee_ids):
-        dirty.add((employee_id, period))
+    changed: Dirty = set(await repository.periods_of(conn, employee_ids))
     for employee_id in employee_ids:
-        dirty.update((employee_id, k) for k in now_keys)
-    dirty.update(await repository.employees_under_targets(conn, targets))
-    dirty.update(await repository.target_periods_of(conn, employees))
+        changed.update((employee_id, k) for k in now_keys)
+    changed.update(await repository.employees_under_targets(conn, targets))
+    changed.update(await repository.target_periods_of(conn, employees))
+    dirty.update(changed)
     # a contact whose external_userid is an employee's is a colleague, not a customer
     _mark_relations(dirty, judge, await repository.relations_of(conn, set(employee_ids)), tz)
+    return changed

@@ -1,10 +1,11 @@
 """Quota counters kept current by deltas, in the transaction that changes what they count.
 
 A batch (or a due timer) names the relations whose facts it changed; `settle` judges just
-those again and moves the counters of their periods by the difference (domain/tally.py).
-`sync_scores` then writes the quota columns of the touched score rows from the counters, so
-`GET /v1/scores` shows an event's effect as soon as its batch commits; quality and anomaly
-follow from the refresh.
+those again and returns how the counters of their periods move (domain/tally.py); `count`
+adds those deltas (and the batch's gross adds) to `quota_counter` in one statement that
+returns the new totals; `sync_scores` writes the quota columns of the touched score rows from
+them, so `GET /v1/scores` shows an event's effect as soon as its batch commits; quality and
+anomaly follow from the refresh, which writes only its own columns of open periods' rows.
 
 Serialisation: every writer of an employee's standings, counters or score rows holds that
 employee's transaction-scoped advisory lock (`hold`: one of HOLD_BUCKETS by hash, taken in
@@ -20,8 +21,8 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -76,21 +77,22 @@ ON CONFLICT (employee_id, external_userid) DO UPDATE SET
     inherited = EXCLUDED.inherited, next_change_at = EXCLUDED.next_change_at
 """
 
-_COUNTER_ARRAYS = ", ".join(f"${i + 3}::int[]" for i, _ in enumerate(COUNTERS))
+KEPT = (*COUNTERS, "gross_adds")
+"""What `quota_counter` keeps per (employee, period): the counters, and the add events."""
+_COUNTER_ARRAYS = ", ".join(f"${i + 3}::int[]" for i, _ in enumerate(KEPT))
 ADD_COUNTERS_SQL = f"""
-INSERT INTO quota_counter AS q (employee_id, period, {", ".join(COUNTERS)})
+INSERT INTO quota_counter AS q (employee_id, period, {", ".join(KEPT)})
 SELECT * FROM unnest($1::text[], $2::text[], {_COUNTER_ARRAYS})
 ON CONFLICT (employee_id, period) DO UPDATE SET
-    {", ".join(f"{c} = q.{c} + EXCLUDED.{c}" for c in COUNTERS)}
+    {", ".join(f"{c} = q.{c} + EXCLUDED.{c}" for c in KEPT)}
+RETURNING employee_id, period, {", ".join(KEPT)}
 """  # noqa: S608 - constant column names
 
 COUNTERS_SQL = f"""
 SELECT x.e AS employee_id, x.p AS period,
-       {", ".join(f"COALESCE(q.{c}, 0) AS {c}" for c in COUNTERS)},
-       COALESCE(g.gross_adds, 0) AS gross_adds
+       {", ".join(f"COALESCE(q.{c}, 0) AS {c}" for c in KEPT)}
   FROM unnest($1::text[], $2::text[]) AS x(e, p)
   LEFT JOIN quota_counter q ON q.employee_id = x.e AND q.period = x.p
-  LEFT JOIN employee_period_stats g ON g.employee_id = x.e AND g.period = x.p
 """  # noqa: S608 - constant column names
 
 QUOTA_COLUMNS = (
@@ -104,16 +106,21 @@ QUOTA_COLUMNS = (
 )
 SYNC_SQL = f"""
 INSERT INTO employee_period_score AS s (employee_id, period, branch_id, team_id, supervisor_id,
-       role, {", ".join(QUOTA_COLUMNS)}, quality, computed_at)
-SELECT x.*, '{{}}'::jsonb, $20 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+       role, {", ".join(QUOTA_COLUMNS)}, quality, computed_at, quota_at)
+SELECT x.*, '{{}}'::jsonb, $20, $20 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
        $5::text[], $6::text[], $7::int[], $8::int[], $9::int[], $10::int[], $11::int[],
        $12::int[], $13::int[], $14::int[], $15::int[], $16::int[], $17::float8[], $18::float8[],
        $19::float8[], $21::text[]) AS x
 ON CONFLICT (period, employee_id) DO UPDATE SET
     branch_id = EXCLUDED.branch_id, team_id = EXCLUDED.team_id,
     supervisor_id = EXCLUDED.supervisor_id, role = EXCLUDED.role,
-    {", ".join(f"{c} = EXCLUDED.{c}" for c in QUOTA_COLUMNS)}
+    {", ".join(f"{c} = EXCLUDED.{c}" for c in QUOTA_COLUMNS)}, quota_at = EXCLUDED.quota_at
 """  # noqa: S608 - constant column names
+
+Key = tuple[str, str]
+"""(employee_id, period key)"""
+Totals = dict[Key, dict[str, int]]
+"""What `quota_counter` holds for each key, as a batch left it (`count`)."""
 
 
 async def hold(conn: Connection, employee_ids: Iterable[str]) -> None:
@@ -170,12 +177,12 @@ async def _with_cap_groups(
 
 async def settle(
     conn: Connection, scorer: Scorer, pairs: Iterable[tuple[str, str]], now: datetime
-) -> set[tuple[str, str]]:
-    """Judge these relations again and move the counters by the change. Returns the
-    (employee_id, period) keys whose counters changed."""
+) -> PeriodDeltas:
+    """Judge these relations again and store their standings. Returns how the counters of
+    their periods move (`count` adds it)."""
     wanted = sorted(set(pairs))
     if not wanted:
-        return set()
+        return {}
     wanted = await _with_cap_groups(conn, scorer, wanted)
     await hold(conn, (e for e, _ in wanted))
     employees, contacts = [p[0] for p in wanted], [p[1] for p in wanted]
@@ -217,19 +224,29 @@ async def settle(
             ),
             [w[3] for w in written],
         )
-    await add_counters(conn, changes)
-    return {k for k, d in changes.items() if d}
+    return changes
 
 
-async def add_counters(conn: Connection, changes: PeriodDeltas) -> None:
-    keys = sorted(k for k, d in changes.items() if d)
-    if keys:
-        await conn.execute(
-            ADD_COUNTERS_SQL,
-            [k[0] for k in keys],
-            [k[1] for k in keys],
-            *([changes[k][c] for k in keys] for c in COUNTERS),
-        )
+async def count(conn: Connection, changes: PeriodDeltas) -> Totals:
+    """Add the changes to the counters; the new totals of every key that moved."""
+    keys = sorted(k for k, d in changes.items() if any(d.values()))
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        ADD_COUNTERS_SQL,
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        *([changes[k][c] for k in keys] for c in KEPT),
+    )
+    return {(r["employee_id"], r["period"]): {c: r[c] for c in KEPT} for r in rows}
+
+
+def with_gross(changes: PeriodDeltas, gross: Mapping[Key, int]) -> PeriodDeltas:
+    """The changes with a batch's add events counted in (they count per event, not per
+    relation: an add repeated is a gross add again)."""
+    for key, n in gross.items():
+        changes.setdefault(key, Counter())["gross_adds"] += n
+    return changes
 
 
 async def due_relations(conn: Connection, now: datetime, limit: int) -> list[tuple[str, str]]:
@@ -251,9 +268,9 @@ async def run_due(conn: Connection, scorer: Scorer, now: datetime, limit: int = 
     async with conn.transaction():
         pairs = await due_relations(conn, now, limit)
         if pairs:
-            keys = await settle(conn, scorer, pairs, now)
-            await sync_scores(conn, scorer, keys, now)
-            await repository.mark_dirty(conn, keys)
+            totals = await count(conn, await settle(conn, scorer, pairs, now))
+            await sync_scores(conn, scorer, totals, now, totals)
+            await repository.mark_dirty(conn, set(totals))
     return len(pairs)
 
 
@@ -285,14 +302,20 @@ async def quota_fields_of(
     targets: dict[tuple[str, str], int | None],
     now: datetime,
     closed: bool,
+    totals: Mapping[Key, Mapping[str, int]] | None = None,
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    """`quota_fields` for (employee, period key) pairs of any periods, in one read."""
-    keys = sorted(targets)
+    """`quota_fields` for (employee, period key) pairs of any periods, from `totals` where
+    given (`count` returned them) and otherwise from one read of the counters."""
+    given = totals or {}
+    unread = sorted(k for k in targets if k not in given)
+    read: dict[Key, Mapping[str, int]] = {}
+    if unread:
+        rows = await conn.fetch(COUNTERS_SQL, [k[0] for k in unread], [k[1] for k in unread])
+        read = {(r["employee_id"], r["period"]): {c: r[c] for c in KEPT} for r in rows}
     shares: dict[str, float] = {}
     out: dict[tuple[str, str], dict[str, Any]] = {}
-    rows = await conn.fetch(COUNTERS_SQL, [k[0] for k in keys], [k[1] for k in keys])
-    for r in rows:
-        key = (r["employee_id"], r["period"])
+    for key in sorted(targets):
+        r: Mapping[str, int] = given[key] if key in given else read[key]
         if key[1] not in shares:
             shares[key[1]] = scorer.calendar.elapsed_share(parse_period(key[1]), now)
         figures = evaluate(
@@ -315,11 +338,16 @@ async def quota_fields_of(
 
 
 async def sync_scores(
-    conn: Connection, scorer: Scorer, keys: Iterable[tuple[str, str]], now: datetime
+    conn: Connection,
+    scorer: Scorer,
+    keys: Iterable[tuple[str, str]],
+    now: datetime,
+    totals: Totals | None = None,
 ) -> None:
     """Write the quota columns of these (employee, period) rows of still-open periods from
-    their counters (a new row gets its org columns; quality and anomaly follow from the
-    refresh). A closed period's rows are the refresh's: its revisions are recorded there."""
+    their counters (`totals` where the caller has them; a new row gets its org columns;
+    quality and anomaly follow from the refresh). A closed period's rows are the refresh's:
+    its revisions are recorded there. The caller holds the employees."""
     wanted = sorted(set(keys))
     periods = sorted({p for _, p in wanted})
     if not periods:
@@ -344,8 +372,38 @@ async def sync_scores(
     open_keys = [(e, parsed[p]) for e, p in wanted if p in parsed and p not in closed]
     org = await inputs.org_rows_by_period(conn, open_keys, scorer.calendar.tz)
     targets = {(o.employee_id, p): scorer.target_of(o.target, parsed[p]) for p, o in org}
-    fields = await quota_fields_of(conn, scorer, targets, now, closed=False)
+    fields = await quota_fields_of(conn, scorer, targets, now, closed=False, totals=totals)
     await _write_quota(conn, [(o, p, fields[(o.employee_id, p)]) for p, o in org], now)
+
+
+STALE_SQL = """
+SELECT employee_id, period FROM employee_period_score s
+ WHERE (s.quota_at IS NULL OR s.quota_at < $1)
+   AND NOT EXISTS (SELECT 1 FROM period_close c WHERE c.period = s.period)
+ ORDER BY employee_id, period LIMIT $2
+"""
+RESYNC_CHUNK = 500
+
+
+async def resync_stale(
+    conn: Connection, scorer: Scorer, before: datetime, now: datetime, chunk: int = RESYNC_CHUNK
+) -> int:
+    """Write again the quota columns of open periods' rows last written before `before`:
+    pace, projection and status move with working time (and a row whose employee no batch
+    touched would keep its morning's pace), `chunk` rows per short transaction. Returns how
+    many rows it wrote."""
+    seen: set[Key] = set()
+    while True:
+        async with conn.transaction():
+            rows = await conn.fetch(STALE_SQL, before, chunk)
+            keys = [(r["employee_id"], r["period"]) for r in rows]
+            fresh = [k for k in keys if k not in seen]  # rows sync_scores leaves (no org)
+            if fresh:
+                await hold(conn, (e for e, _ in fresh))
+                await sync_scores(conn, scorer, fresh, now)
+        seen.update(fresh)
+        if not fresh or len(rows) < chunk:
+            return len(seen)
 
 
 async def _write_quota(
@@ -400,7 +458,10 @@ async def judge_all_if_rules_changed(
             started = time.perf_counter()
             async with conn.transaction():
                 await conn.execute("DELETE FROM relation_standing")
-                await conn.execute("DELETE FROM quota_counter")
+                # the add events counted stay: they do not depend on the rules
+                await conn.execute(
+                    f"UPDATE quota_counter SET {', '.join(f'{c} = 0' for c in COUNTERS)}"  # noqa: S608
+                )
             employees = [
                 r["employee_id"]
                 for r in await conn.fetch(
@@ -415,9 +476,9 @@ async def judge_all_if_rules_changed(
                             WHERE employee_id = ANY($1::text[])""",
                         employees[at : at + chunk],
                     )
-                    await settle(
-                        conn, scorer, [(r["employee_id"], r["external_userid"]) for r in rows], now
-                    )
+                    pairs = [(r["employee_id"], r["external_userid"]) for r in rows]
+                    await count(conn, await settle(conn, scorer, pairs, now))
+            await resync_stale(conn, scorer, now, now)
             await conn.execute(
                 """INSERT INTO quota_rules (fingerprint, rebuilt_at) VALUES ($1, $2)
                    ON CONFLICT (id) DO UPDATE SET fingerprint = $1, rebuilt_at = $2""",

@@ -4,9 +4,9 @@ deltas, checked against a recount the slow way.
 Due timers are run first (a window that ended is not a difference, only work not yet done);
 then, in one repeatable-read snapshot, every relation whose first add falls in the period is
 judged from the stored facts, the counters are recounted from those verdicts, the gross adds
-from the stored add events, and each is compared with `quota_counter`,
-`employee_period_stats` and, for a period still open, the quota columns of
-`employee_period_score`. Every difference is listed; the exit status is 1 if there is any."""
+from the stored add events, and each is compared with `quota_counter` and, for a period still
+open, the quota columns of `employee_period_score`. Every difference is listed; the exit
+status is 1 if there is any."""
 
 from __future__ import annotations
 
@@ -90,11 +90,7 @@ async def kept(
     """The counters (with gross adds) as kept, and the quota columns of the score rows."""
     counters: dict[str, Counter[str]] = defaultdict(Counter)
     for r in await conn.fetch("SELECT * FROM quota_counter WHERE period = $1", period.key):
-        counters[r["employee_id"]].update({c: r[c] for c in COUNTERS})
-    for r in await conn.fetch(
-        "SELECT employee_id, gross_adds FROM employee_period_stats WHERE period = $1", period.key
-    ):
-        counters[r["employee_id"]]["gross_adds"] += r["gross_adds"]
+        counters[r["employee_id"]].update({c: r[c] for c in (*COUNTERS, "gross_adds")})
     rows: dict[str, Counter[str]] = {}
     for r in await conn.fetch("SELECT * FROM employee_period_score WHERE period = $1", period.key):
         rows[r["employee_id"]] = Counter({c: r[c] for c in (*COUNTERS, "gross_adds")})

@@ -1,0 +1,134 @@
+"""Who writes a score row's quota columns, on real PostgreSQL: the batches, from the counters
+they moved (tally.py), and nobody else while the period is open.
+
+- the refresh, which computes quality and anomaly from a snapshot, never writes quota figures
+  older than a batch that committed after that snapshot;
+- a target or an org record changes the quota columns in its own batch;
+- pace and status move with working time: the sweep writes again the rows no batch touched;
+- a refresh whose period was closed after its claim stores nothing (the close has the row)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from services.scorer import tally
+from services.scorer.pipeline import ScoringPipeline
+from services.scorer.refresh import Refresher
+from services.scorer.scoring import Scorer, store_open
+from shared.calendar import parse_period
+from shared.clock import ManualClock
+from tests import factories as f
+from tests.infra import Infra
+from tests.integration.test_quota_tally import START, as_consumed, scoring
+
+pytestmark = pytest.mark.integration
+
+MONTH = "2026-09"
+
+
+async def nowhere(raw: Any, reason: str) -> None:
+    raise AssertionError(f"dead letter: {reason}")
+
+
+async def row(pool: Any, employee_id: str = "e1", period: str = MONTH) -> Any:
+    return await pool.fetchrow(
+        "SELECT * FROM employee_period_score WHERE employee_id = $1 AND period = $2",
+        employee_id,
+        period,
+    )
+
+
+async def snapshot_scores(pool: Any, scorer: Scorer, clock: ManualClock) -> list[dict[str, Any]]:
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+        return await scorer.compute(conn, parse_period(MONTH), ["e1"], clock(), False)
+
+
+async def test_the_refresh_never_writes_quota_figures_older_than_a_batch(infra: Infra) -> None:
+    clock = ManualClock(START)
+    records = as_consumed(
+        [f.employee("e1"), f.add("e1", "wm-1", START), f.add("e1", "wm-2", START)]
+    )
+    async with scoring(infra, clock) as (pool, scorer):
+        pipeline = ScoringPipeline(lambda: pool, "g", scorer, nowhere)
+        await pipeline.handle(records[:2])
+        scores = await snapshot_scores(pool, scorer, clock)  # sees one add
+        assert scores[0]["gross_adds"] == 1
+        await pipeline.handle(records[2:])  # commits after the snapshot
+        assert (await row(pool))["gross_adds"] == 2
+        async with pool.acquire() as conn, conn.transaction():
+            assert await store_open(conn, MONTH, scores)
+        stored = await row(pool)
+        assert stored["gross_adds"] == 2  # the batch's figure stands
+        assert stored["first_adds"] == 2
+        assert stored["quality_score"] == scores[0]["quality_score"]  # the refresh's own
+
+
+async def test_a_row_the_refresh_creates_gets_the_snapshot_figures(infra: Infra) -> None:
+    clock = ManualClock(START)
+    records = as_consumed([f.employee("e1"), f.add("e1", "wm-1", START)])
+    async with scoring(infra, clock) as (pool, scorer):
+        await ScoringPipeline(lambda: pool, "g", scorer, nowhere).handle(records)
+        await pool.execute("DELETE FROM employee_period_score")
+        scores = await snapshot_scores(pool, scorer, clock)
+        async with pool.acquire() as conn, conn.transaction():
+            assert await store_open(conn, MONTH, scores)
+        stored = await row(pool)
+        assert (stored["gross_adds"], stored["first_adds"]) == (1, 1)
+        assert stored["quota_at"] == clock()
+
+
+async def test_a_target_changes_the_quota_columns_in_its_own_batch(infra: Infra) -> None:
+    clock = ManualClock(START)
+    records = as_consumed(
+        [
+            f.employee("e1"),
+            f.add("e1", "wm-1", START),
+            f.profile("wm-1"),
+            f.target("employee", "e1", MONTH, 40),
+        ]
+    )
+    async with scoring(infra, clock) as (pool, scorer):
+        pipeline = ScoringPipeline(lambda: pool, "g", scorer, nowhere)
+        await pipeline.handle(records[:3])
+        assert (await row(pool))["target"] is None
+        await pipeline.handle(records[3:])  # no refresh runs in this test
+        stored = await row(pool)
+        assert stored["target"] == 40
+        assert stored["status"] == "behind"  # 1 of 40 with most of September gone
+
+
+async def test_the_sweep_moves_pace_with_working_time(infra: Infra) -> None:
+    clock = ManualClock(START)
+    records = as_consumed(
+        [f.employee("e1"), f.target("employee", "e1", MONTH, 2), f.add("e1", "wm-1", START)]
+    )
+    async with scoring(infra, clock) as (pool, scorer):
+        await ScoringPipeline(lambda: pool, "g", scorer, nowhere).handle(records)
+        before = await row(pool)
+        assert before["quota_at"] == START
+        clock.advance(timedelta(days=2))  # a working day and more gone, nothing added
+        refresher = Refresher(lambda: pool, scorer)
+        await refresher.sweep()
+        after = await row(pool)
+        assert after["quota_at"] == clock()
+        async with pool.acquire() as conn:
+            now_fields = await tally.quota_fields(conn, scorer, MONTH, {"e1": 2}, clock(), False)
+        assert after["pace"] == now_fields["e1"]["pace"]
+        assert after["pace"] < before["pace"]
+        assert (await row(pool, period="2026-Q3"))["quota_at"] == clock()
+
+
+async def test_a_refresh_of_a_period_closed_since_its_claim_stores_nothing(infra: Infra) -> None:
+    clock = ManualClock(START)
+    records = as_consumed([f.employee("e1"), f.add("e1", "wm-1", START)])
+    async with scoring(infra, clock) as (pool, scorer):
+        await ScoringPipeline(lambda: pool, "g", scorer, nowhere).handle(records)
+        scores = await snapshot_scores(pool, scorer, clock)
+        scores[0]["quality_score"] = -1.0
+        await pool.execute("INSERT INTO period_close (period, closed_by) VALUES ($1, 't')", MONTH)
+        async with pool.acquire() as conn, conn.transaction():
+            assert not await store_open(conn, MONTH, scores)
+        assert (await row(pool))["quality_score"] != -1.0
