@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -239,17 +240,36 @@ async def branch_reads(
 
 
 async def at_rate(
-    infra: Any, employees: int, rate: float, seconds: float, name: str, profile: bool = False
+    infra: Any,
+    employees: int,
+    rate: float,
+    seconds: float,
+    name: str,
+    profile: bool = False,
+    split: bool = True,
 ) -> dict[str, Any]:
+    """`split`: the stream work in a `consume` and a `refresh` process (as a bank runs it at
+    its peak); otherwise in one `stream` process."""
     async with fresh_run(infra, name) as run:
         await produce(infra, run.topics["TOPIC_BANK_RECORDS"], workload.staff(employees))
-        log = RESULTS / "logs" / f"{run.suffix}-scorer.log"
+        logs = RESULTS / "logs"
         spy = RESULTS / f"profile-live{int(rate)}.txt" if profile else None
-        api_log = RESULTS / "logs" / f"{run.suffix}-scorer-api.log"
-        with (
-            service("scorer", run.env(), log, spy) as scorer,
-            service("scorer", run.env(SCORER_ROLE="api"), api_log) as reader,
-        ):
+        roles = ("consume", "refresh") if split else ("stream",)
+        with contextlib.ExitStack() as stack:
+            scorer, *others = [
+                stack.enter_context(
+                    service(
+                        "scorer",
+                        run.env(SCORER_ROLE=role),
+                        logs / f"{run.suffix}-scorer-{role}.log",
+                        spy if role != "refresh" else None,
+                    )
+                )
+                for role in roles
+            ]
+            reader = stack.enter_context(
+                service("scorer", run.env(SCORER_ROLE="api"), logs / f"{run.suffix}-scorer-api.log")
+            )
             conn = await asyncpg.connect(run.owner_dsn)
             try:
 
@@ -288,6 +308,9 @@ async def at_rate(
             latencies, series = observed.quota, observed.series
             kafka = await bare
             inside = scorer.metrics(*SCORER_METRICS)
+            for other in others:
+                inside = {k: v + other.metrics(k)[k] for k, v in inside.items()}
+            other_rss = max((o.rss_peak_mb() for o in others), default=None)
     scored = len(latencies)
     rss = [s["rss_mb"] for s in series]
     lags = [s["lag"] for s in series]
@@ -317,6 +340,8 @@ async def at_rate(
         "scores_settled_after_seconds": round(tail + settled, 1),
         "rss_mb_first_half_max": max(rss[:half], default=0),
         "rss_mb_second_half_max": max(rss[half:], default=0),
+        "roles": list(roles),
+        "refresh_rss_mb_peak": other_rss,
         "metrics": inside,
         "series": series,
     }
@@ -327,7 +352,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     with provide_infra() as infra:
         for rate in args.rates:
             step = await at_rate(
-                infra, args.employees, rate, args.seconds, f"live{int(rate)}", args.profile
+                infra,
+                args.employees,
+                rate,
+                args.seconds,
+                f"live{int(rate)}",
+                args.profile,
+                not args.one_process,
             )
             out["steps"].append(step)
     out["targets"] = {"p99_ms_at_2000": 1000}
@@ -340,6 +371,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=30 if quick() else 180)
     p.add_argument("--employees", type=int, default=2_000)
     p.add_argument("--profile", action="store_true", help="py-spy the scorer at each rate")
+    p.add_argument(
+        "--one-process",
+        action="store_true",
+        help="the stream work in one `stream` process, not `consume` + `refresh`",
+    )
     return p
 
 

@@ -75,6 +75,10 @@ INSERT INTO contact (external_userid, contact_type, first_added_at, first_employ
 SELECT DISTINCT ON (external_userid) external_userid, 1, first_added_at, employee_id,
        (hashtext(external_userid) % 3 = 0)
   FROM employee_contact ORDER BY external_userid, first_added_at"""
+SHARED_CONTACTS_SQL = """
+UPDATE contact c SET shared = true
+  FROM (SELECT external_userid FROM employee_contact GROUP BY 1 HAVING count(*) >= 2) s
+ WHERE s.external_userid = c.external_userid"""
 REMOVALS_SQL = """
 INSERT INTO contact_removal (employee_id, external_userid, removed_at, removed_by)
 SELECT employee_id, external_userid, first_added_at + interval '2 days', 'customer'
@@ -89,6 +93,7 @@ LOAD_SQL: list[tuple[str, tuple[str, ...]]] = [
     (RELATIONS_SQL, ("employees", "relations")),
     (SHARED_SQL, ("employees", "relations")),
     (CONTACTS_SQL, ()),
+    (SHARED_CONTACTS_SQL, ()),
     (REMOVALS_SQL, ()),
     (GROSS_SQL, ()),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -58,9 +59,18 @@ class _State:
         return self.pool
 
 
+CONSUMING = frozenset({"all", "stream", "consume"})
+"""Roles that consume, keep the quota figures and their timers, and run the schedule."""
+REFRESHING = frozenset({"all", "stream", "refresh"})
+"""Roles that recompute quality and anomaly (the refresh) and sweep."""
+SERVING = frozenset({"all", "api"})
+"""Roles that serve the read API and closes."""
+
+
 def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starlette:
     """`clock` can be given by tests (a clock they move); otherwise the settings' clock."""
     state = _State()
+    role = settings.scorer_role
     topics = settings.topics
     calendar = settings.calendar()
     clock = clock or settings.clock()
@@ -163,21 +173,28 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
             settings.topic_specs([*consumed, topics.breaches, *(topics.dlq(t) for t in consumed)]),
             settings.wq_profile is Profile.PRODUCTION,
         )
-        streaming = settings.scorer_role != "api"
-        if streaming:
+        consuming = role in CONSUMING
+        if consuming:
             await tally.judge_all_if_rules_changed(state.get_pool, scorer)  # before consuming
         await publisher.start()  # before the consumer, which may dead-letter at once
         workers = []
-        if streaming:
+        if consuming:
             await broker.start()
-            workers = [
-                asyncio.create_task(
-                    refresher.run_forever(catching_up=pipeline.catching_up, closing=closer.closing)
-                ),
+            workers += [
                 asyncio.create_task(schedule.run_forever(settings.schedule_interval_seconds)),
                 asyncio.create_task(tally.timers_forever(state.get_pool, scorer)),
                 asyncio.create_task(watch(probes, settings.metrics_probe_interval_seconds)),
             ]
+        if role in REFRESHING:
+            if role == "refresh":
+                os.nice(settings.scorer_refresh_nice)
+            # beside the consumer, it holds while a backlog is applied or a period closes;
+            # in a process of its own it yields the cores by its priority instead
+            workers.append(
+                asyncio.create_task(
+                    refresher.run_forever(catching_up=pipeline.catching_up, closing=closer.closing)
+                )
+            )
         try:
             yield
         finally:
@@ -199,7 +216,7 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
     authn = Authenticator(state.get_pool, settings.sso_verifier())
     api = (
         [*score_routes(state.get_pool, scorer, close, authn), *audit_routes(state.get_pool, authn)]
-        if settings.scorer_role != "stream"
+        if role in SERVING
         else []
     )
     routes = [

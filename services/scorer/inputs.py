@@ -299,6 +299,7 @@ async def peer_baseline(
 OVERLAP_SQL = """
 SELECT DISTINCT r.employee_id, r.external_userid, o.employee_id AS other
   FROM employee_contact r
+  JOIN contact c ON c.external_userid = r.external_userid AND c.shared
   JOIN employee_contact o ON o.external_userid = r.external_userid
                          AND o.employee_id <> r.employee_id AND o.first_added_at IS NOT NULL
   LEFT JOIN employee er ON er.employee_id = r.employee_id

@@ -230,6 +230,23 @@ async def upsert_contacts_from_adds(
     return displaced
 
 
+async def mark_shared(conn: Connection, relations: Sequence[Relation]) -> None:
+    """Contacts that two or more employees have added, among these relations (every relation
+    of their contacts, read while holding the contacts' rows: a batch adding the same contact
+    elsewhere commits before or after this one, and the later one sees both adds)."""
+    adders: dict[str, set[str]] = {}
+    for employee_id, external_userid, first_added in relations:
+        if first_added is not None:
+            adders.setdefault(external_userid, set()).add(employee_id)
+    shared = sorted(u for u, who in adders.items() if len(who) > 1)
+    if shared:
+        await conn.execute(
+            "UPDATE contact SET shared = true"
+            " WHERE external_userid = ANY($1::text[]) AND NOT shared",
+            shared,
+        )
+
+
 async def insert_removals(conn: Connection, removals: Sequence[ContactEvent]) -> list[Relation]:
     if not removals:
         return []

@@ -18,13 +18,23 @@ class ScorerSettings(DatabaseSettings):
     scorer_port: int = Field(
         default=8081, description="HTTP port: the read API (scores, closes), health, metrics."
     )
-    scorer_role: Literal["all", "stream", "api"] = Field(
+    scorer_role: Literal["all", "stream", "consume", "refresh", "api"] = Field(
         default="all",
         description="What this scorer process does: `all` (consume, keep scores current, run "
-        "the schedule, serve the read API); `stream` (all but the read API); `api` (the read "
-        "API and closes only: no consumer, refresh, timers nor schedule). A bank at its peak "
-        "runs the stream role and, apart, API processes, so that reads never wait behind "
-        "batches and recomputations in one event loop.",
+        "the schedule, serve the read API); `stream` (all but the read API); `consume` (the "
+        "consumer with the quota figures it keeps, their timers and the schedule: no "
+        "recomputation of quality and anomaly, no read API); `refresh` (only that "
+        "recomputation and its sweep, at a lower CPU priority: SCORER_REFRESH_NICE); `api` "
+        "(the read API and closes only). A bank at its peak runs `consume` and `refresh` "
+        "processes and, apart, `api` processes, so that neither the quota figures nor the "
+        "reads wait behind recomputations in one event loop.",
+    )
+    scorer_refresh_nice: int = Field(
+        default=5,
+        ge=0,
+        le=19,
+        description="In the `refresh` role: how much the process lowers its CPU priority "
+        "(nice), so that on shared cores the consumer's batches go first.",
     )
     scorer_group_id: str = Field(
         default="scorer",

@@ -83,9 +83,9 @@ async def apply_contact_events(
     # late (earlier) add by another employee changes: every relation of these contacts is
     # recomputed. The contact row's lock, taken above, orders this after any concurrent batch
     # (another partition, another instance) that added the same contact.
-    _mark_relations(
-        dirty, judge, await repository.relations_of(conn, {e.external_userid for e in adds}), tz
-    )
+    related = await repository.relations_of(conn, {e.external_userid for e in adds})
+    _mark_relations(dirty, judge, related, tz)
+    await repository.mark_shared(conn, related)
     _mark_relations(dirty, judge, await repository.insert_removals(conn, removals), tz)
     # A handover's DELETE_BY_TRANSFER makes the receiver's add of the contact inherited,
     # whichever of the two arrived first.

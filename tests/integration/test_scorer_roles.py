@@ -54,3 +54,35 @@ async def test_a_stream_process_and_an_api_process_share_the_work(
         await conn.close()
     assert api_settings.scorer_group_id not in {r["consumer_group"] for r in groups}
     assert groups
+
+
+async def test_consume_and_refresh_processes_split_the_stream_work(
+    infra: Infra, topics: Topics, database: str
+) -> None:
+    """`consume` keeps the quota figures current and recomputes nothing; a `refresh` process
+    started beside it recomputes quality and anomaly from the same database."""
+    consume = create_app(scorer_settings(infra, topics, database, scorer_role="consume"))
+    refresh = create_app(
+        scorer_settings(infra, topics, database, scorer_role="refresh", scorer_refresh_nice=0)
+    )
+    api = create_app(scorer_settings(infra, topics, database, scorer_role="api"))
+    async with running(consume) as consuming, running(api) as reader:
+        assert (await consuming.get("/v1/scores", params={"period": PERIOD})).status_code == 404
+        await produce(infra, topics.bank_records, [f.employee("e1")])
+        await produce(
+            infra,
+            topics.contact_events,
+            [f.add("e1", "wm-a", datetime(2026, 9, 10, 2, tzinfo=UTC))],
+        )
+
+        async def month() -> dict[str, Any]:
+            body = (await reader.get("/v1/scores", params={"period": PERIOD})).json()
+            return {e["employee_id"]: e for e in body["employees"]}
+
+        rows = await eventually(month, lambda r: r.get("e1", {}).get("gross_adds") == 1)
+        assert rows["e1"]["quality_score"] is None  # nobody recomputes: no refresh running
+        async with running(refresh) as refreshing:
+            scores = await refreshing.get("/v1/scores", params={"period": PERIOD})
+            assert scores.status_code == 404
+            rows = await eventually(month, lambda r: r["e1"]["quality_score"] is not None)
+        assert rows["e1"]["gross_adds"] == 1
