@@ -7,3 +7,4 @@ UPDATE contact c SET shared = true
   FROM (SELECT external_userid FROM employee_contact WHERE first_added_at IS NOT NULL
          GROUP BY external_userid HAVING count(*) >= 2) s
  WHERE s.external_userid = c.external_userid;
+CREATE INDEX contact_shared ON contact (external_userid) WHERE shared;
