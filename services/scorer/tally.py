@@ -34,8 +34,9 @@ from services.scorer.domain.tally import (
     COUNTERS,
     PeriodDeltas,
     Standing,
-    deltas,
-    merge,
+    Vectors,
+    accumulate,
+    as_deltas,
     next_change,
     standing_of,
 )
@@ -199,7 +200,7 @@ async def settle(
         for v in scorer.verdicts(by_employee[e], now)
     }
     tz = scorer.calendar.tz
-    changes: PeriodDeltas = {}
+    changes: Vectors = {}
     written: list[tuple[Any, ...]] = []
     for pair in wanted:
         verdict = verdicts.get(pair)
@@ -209,7 +210,7 @@ async def settle(
         old = _stored(row) if row is not None else None
         if row is not None and old == after and row["next_change_at"] == due:
             continue
-        merge(changes, deltas(pair[0], old, after, tz))
+        accumulate(changes, pair[0], old, after, tz)
         written.append((*pair, after, due))
     if written:
         await conn.execute(
@@ -224,7 +225,7 @@ async def settle(
             ),
             [w[3] for w in written],
         )
-    return changes
+    return as_deltas(changes)
 
 
 async def count(conn: Connection, changes: PeriodDeltas) -> Totals:

@@ -13,7 +13,7 @@ retention window ending): the due time of its timer."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -58,19 +58,21 @@ class Standing:
     unverified: bool = False
     inherited: bool = False
 
-    def counts(self) -> Delta:
-        return Counter(
-            {
-                "first_adds": 1,
-                "new_to_bank": int(self.new_to_bank),
-                "valid_adds": int(self.status is ContactStatus.VALID),
-                "pending_adds": int(self.status is ContactStatus.PENDING),
-                "removed_adds": int(self.removed),
-                "profile_unknown_adds": int(self.profile_unknown),
-                "unverified_adds": int(self.unverified),
-                "inherited_adds": int(self.inherited),
-            }
+    def vector(self) -> tuple[int, ...]:
+        """What it counts, in the order of COUNTERS."""
+        return (
+            1,
+            int(self.new_to_bank),
+            int(self.status is ContactStatus.VALID),
+            int(self.status is ContactStatus.PENDING),
+            int(self.removed),
+            int(self.profile_unknown),
+            int(self.unverified),
+            int(self.inherited),
         )
+
+    def counts(self) -> Delta:
+        return Counter(dict(zip(COUNTERS, self.vector(), strict=True)))
 
 
 def standing_of(verdict: ContactVerdict) -> Standing:
@@ -98,36 +100,55 @@ def next_change(verdict: ContactVerdict, rules: ScoringRules) -> datetime | None
     return None
 
 
-def deltas(
-    employee_id: str, before: Standing | None, after: Standing | None, tz: ZoneInfo
-) -> PeriodDeltas:
-    """The counter changes of one relation going from `before` to `after` (None: it counts
-    nowhere, e.g. not added yet). Zero changes are left out."""
-    out: PeriodDeltas = {}
+Vectors = dict[tuple[str, str], list[int]]
+"""(employee_id, period key) → changes in the order of COUNTERS, while they are summed."""
+
+
+def accumulate(
+    into: Vectors,
+    employee_id: str,
+    before: Standing | None,
+    after: Standing | None,
+    tz: ZoneInfo,
+) -> None:
+    """Add the changes of one relation going from `before` to `after` (None: it counts
+    nowhere, e.g. not added yet) to `into`: plain integers, as a batch sums thousands."""
     for standing, sign in ((before, -1), (after, 1)):
         if standing is None:
             continue
-        counts = [(n, sign * v) for n, v in standing.counts().items() if v]
+        vector = standing.vector()
         for key in period_keys_of(local_date(standing.first_added_at, tz)):
-            delta = out.setdefault((employee_id, key), Counter())
-            for name, value in counts:
-                delta[name] += value
-    if before is None or after is None:  # nothing to cancel out
-        return out
+            summed = into.get((employee_id, key))
+            if summed is None:
+                into[(employee_id, key)] = [sign * v for v in vector]
+                continue
+            for i, v in enumerate(vector):
+                if v:
+                    summed[i] += sign * v
+
+
+def as_deltas(vectors: Vectors) -> PeriodDeltas:
+    """The summed changes by name, zero changes (and keys that do not move) left out."""
     return {
-        k: Counter({n: v for n, v in d.items() if v}) for k, d in out.items() if any(d.values())
+        key: Counter({n: v for n, v in zip(COUNTERS, summed, strict=True) if v})
+        for key, summed in vectors.items()
+        if any(summed)
     }
 
 
-def merge(into: PeriodDeltas, more: Mapping[tuple[str, str], Delta]) -> None:
-    for key, delta in more.items():
-        target = into.setdefault(key, Counter())
-        target.update(delta)
+def deltas(
+    employee_id: str, before: Standing | None, after: Standing | None, tz: ZoneInfo
+) -> PeriodDeltas:
+    """The counter changes of one relation going from `before` to `after`. Zero changes are
+    left out."""
+    vectors: Vectors = {}
+    accumulate(vectors, employee_id, before, after, tz)
+    return as_deltas(vectors)
 
 
 def totals(standings: Iterable[tuple[str, Standing]], tz: ZoneInfo) -> PeriodDeltas:
     """The counters recounted from scratch: what the deltas must always add up to."""
-    out: PeriodDeltas = {}
+    vectors: Vectors = {}
     for employee_id, standing in standings:
-        merge(out, deltas(employee_id, None, standing, tz))
-    return out
+        accumulate(vectors, employee_id, None, standing, tz)
+    return as_deltas(vectors)
