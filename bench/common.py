@@ -19,6 +19,8 @@ import asyncpg
 import httpx
 import orjson
 
+from services.scorer.settings import ScorerSettings
+from services.scorer.verify import scorer_of, verify_all
 from tests.infra import ROOT, Infra, create_database, drop_database, unique
 from tests.kafka_helpers import delete_topics_named
 from tests.standins.webhook_sink import free_port
@@ -105,6 +107,20 @@ async def fresh_run(infra: Infra, name: str) -> AsyncIterator[Run]:
     finally:
         await drop_database(infra, database)
         await delete_topics_named(infra, suffix)
+
+
+async def verified(run: Run) -> int:
+    """Differences the verifier (services.scorer.verify) finds between the kept quota figures
+    of every period and a recount from the stored relations; the first ones are printed."""
+    settings = ScorerSettings(database_url=run.infra.app_dsn(run.database))
+    conn = await asyncpg.connect(run.owner_dsn)
+    try:
+        found = await verify_all(conn, scorer_of(settings))
+    finally:
+        await conn.close()
+    for d in found[:20]:
+        print(f"verifier: {d}")
+    return len(found)
 
 
 @dataclass

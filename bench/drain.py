@@ -35,6 +35,7 @@ from bench.common import (
     quick,
     service,
     top_frames,
+    verified,
     wait_until,
     write_result,
 )
@@ -42,8 +43,7 @@ from services.scorer.domain.rules import ScoringRules
 from services.scorer.pipeline import ScoringPipeline
 from services.scorer.refresh import Refresher
 from services.scorer.scoring import Scorer
-from services.scorer.verify import verify_period
-from shared.calendar import BusinessCalendar, parse_period
+from shared.calendar import BusinessCalendar
 from shared.clock import system_clock
 from shared.db import apply_migrations, create_pool
 from shared.schemas import parse_record
@@ -85,26 +85,13 @@ async def drained(run: Run, total: int) -> tuple[float, float]:
         await conn.close()
 
 
-async def verified(run: Run, periods: list[str]) -> int:
-    """Differences the verifier finds between the kept quota figures and a recount."""
-    scorer = Scorer(ScoringRules(), BusinessCalendar(tz=TZ), clock=system_clock)
-    conn = await asyncpg.connect(run.owner_dsn)
-    try:
-        found = [d for p in periods for d in await verify_period(conn, scorer, parse_period(p))]
-    finally:
-        await conn.close()
-    for d in found[:20]:
-        print(f"verifier: {d}")
-    return len(found)
-
-
 async def scorer_drain(run: Run, total: int, profile: Path | None, **env: str) -> dict[str, Any]:
     log = RESULTS / "logs" / f"{run.suffix}-scorer.log"
     with service("scorer", run.env(**env), log, profile) as scorer:
         applied, seconds = await drained(run, total)
         rss, peak = scorer.rss_mb(), scorer.rss_peak_mb()
         inside = scorer.metrics(*SCORER_METRICS)
-        differences = await verified(run, [workload.MONTH])
+        differences = await verified(run)
     return {
         # the quota figures are current once the records are applied (kept by deltas in the
         # batch transaction); quality and anomaly once every dirty row is recomputed

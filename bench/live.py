@@ -46,6 +46,7 @@ from bench.common import (
     percentile,
     quick,
     service,
+    verified,
     wait_until,
     write_result,
 )
@@ -302,6 +303,7 @@ async def at_rate(
                 settled = await wait_until(all_scored, 600, every=0.2)
             finally:
                 await conn.close()
+            differences = await verified(run)
             await asyncio.sleep(3 * POLL)
             stop.set()
             observed = await watcher
@@ -341,6 +343,7 @@ async def at_rate(
         "rss_mb_first_half_max": max(rss[:half], default=0),
         "rss_mb_second_half_max": max(rss[half:], default=0),
         "roles": list(roles),
+        "verifier_differences": differences,
         "refresh_rss_mb_peak": other_rss,
         "metrics": inside,
         "series": series,

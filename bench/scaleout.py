@@ -29,6 +29,7 @@ from bench.common import (
     fresh_run,
     quick,
     service,
+    verified,
     wait_until,
     write_result,
 )
@@ -143,6 +144,7 @@ async def drain(run: Run, total: int, instances: int) -> tuple[dict[str, Any], l
         finally:
             await conn.close()
         rss = [s.rss_mb() for s in scorers]
+    differences = await verified(run)
     return {
         "instances": instances,
         "seconds": round(seconds, 1),
@@ -150,6 +152,7 @@ async def drain(run: Run, total: int, instances: int) -> tuple[dict[str, Any], l
         "partitions_with_offsets": partitions,
         "rss_mb": rss,
         "score_rows": len(figures),
+        "verifier_differences": differences,
     }, [figures, anomaly]
 
 

@@ -1,5 +1,5 @@
-"""`python -m services.scorer.verify --period P [--period P ...]`: the quota figures kept by
-deltas, checked against a recount the slow way.
+"""`python -m services.scorer.verify --period P [--period P ...] | --all`: the quota figures
+kept by deltas, checked against a recount the slow way.
 
 Due timers are run first (a window that ended is not a difference, only work not yet done);
 then, in one repeatable-read snapshot, every relation whose first add falls in the period is
@@ -126,16 +126,33 @@ async def verify_period(conn: Connection, scorer: Scorer, period: Period) -> lis
     return out
 
 
+async def verify_all(conn: Connection, scorer: Scorer) -> list[Difference]:
+    """Every period the counters hold, open or closed, one after the other."""
+    keys = [r["period"] for r in await conn.fetch("SELECT DISTINCT period FROM quota_counter")]
+    out: list[Difference] = []
+    for key in sorted(keys):
+        try:
+            period = parse_period(key)
+        except ValueError:
+            continue
+        out += await verify_period(conn, scorer, period)
+    return out
+
+
 def scorer_of(settings: ScorerSettings) -> Scorer:
     return Scorer(settings.rules(), settings.calendar(), clock=settings.clock())
 
 
 async def main(periods: Sequence[str]) -> int:
+    """`periods` empty: every period the counters hold."""
     settings = ScorerSettings()
     scorer = scorer_of(settings)
     conn = await asyncpg.connect(settings.database_url.get_secret_value())
     try:
         differences: list[Difference] = []
+        if not periods:
+            differences = await verify_all(conn, scorer)
+            print(f"every period: {len(differences)} difference(s)")
         for key in periods:
             found = await verify_period(conn, scorer, parse_period(key))
             print(f"{key}: {len(found)} difference(s)")
@@ -149,10 +166,12 @@ async def main(periods: Sequence[str]) -> int:
 
 def cli(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    p.add_argument("--period", action="append", required=True, help="e.g. 2026-12, 2026-W49")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--period", action="append", help="e.g. 2026-12, 2026-W49")
+    which.add_argument("--all", action="store_true", help="every period the counters hold")
     args = p.parse_args(argv)
     try:
-        return asyncio.run(main(args.period))
+        return asyncio.run(main([] if args.all else args.period))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -19,6 +19,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from services.scorer.settings import ScorerSettings
+from services.scorer.verify import scorer_of, verify_all
 from tests import factories as f
 from tests.apps import bearer, eventually, issue_token
 from tests.infra import Infra, stack_dir, unique
@@ -293,7 +295,20 @@ class Scorer:
                     for e in body.json()["employees"]
                 }
 
-            return await eventually(read, lambda r: len(r) == EMPLOYEES, 60)
+            figures = await eventually(read, lambda r: len(r) == EMPLOYEES, 60)
+        await self.verify()
+        return figures
+
+    async def verify(self) -> None:
+        """The verifier finds no difference between the kept quota figures of any period and
+        a recount from the stored relations (services.scorer.verify)."""
+        settings = ScorerSettings(database_url=self.infra.app_dsn(self.database))
+        conn = await asyncpg.connect(self.infra.owner_dsn(self.database))
+        try:
+            differences = await verify_all(conn, scorer_of(settings))
+        finally:
+            await conn.close()
+        assert differences == [], [str(d) for d in differences[:20]]
 
 
 async def clean_figures(infra: Infra, database: str, load: Workload, tmp: Path) -> Figures:
