@@ -45,8 +45,9 @@ class Topics(BaseSettings):
     )
     reconcile_lease: str = Field(
         default="wecom.reconcile-lease.v1",
-        description="One partition, no records: the ingestor replica its group assigns it to "
-        "runs the daily reconciliation (services/ingestor/reconcile_lease.py).",
+        description="One partition: the ingestor replica its group assigns it to runs the daily "
+        "reconciliation and records each successful run there, for the next holder "
+        "(services/ingestor/reconcile_lease.py).",
     )
 
     @staticmethod

@@ -5,12 +5,14 @@
 #   prometheus.sh up | down | status
 # Environment: PROMETHEUS_PORT (9090), PROMETHEUS_SCRAPE_INTERVAL (15s), INGESTOR_PORT,
 # SCORER_PORT, NOTIFIER_PORT (8080-8082), PROMETHEUS_RETENTION (15d), ALERTMANAGER_PORT (9093,
-# where it sends alerts).
+# where it sends alerts), PROMETHEUS_RULES_DIR (deploy/prometheus/rules; a test points it at a
+# copy of the rules with shorter `for:` durations).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 PROM_DIR=$RUN_DIR/prometheus
 PROM_PORT=${PROMETHEUS_PORT:-9090}
 INTERVAL=${PROMETHEUS_SCRAPE_INTERVAL:-15s}
+RULES_DIR=${PROMETHEUS_RULES_DIR:-$ROOT_DIR/deploy/prometheus/rules}
 
 prometheus_bin() {
   if ! command -v prometheus >/dev/null; then
@@ -30,7 +32,7 @@ render_config() {
       -e "s#\"notifier:8082\"#\"127.0.0.1:${NOTIFIER_PORT:-8082}\"#" \
       -e "s#\"localhost:9090\"#\"127.0.0.1:$PROM_PORT\"#" \
       -e "s#\"alertmanager:9093\"#\"127.0.0.1:${ALERTMANAGER_PORT:-9093}\"#" \
-      -e "s#^\(  *\)- rules/#\1- $ROOT_DIR/deploy/prometheus/rules/#" \
+      -e "s#^\(  *\)- rules/#\1- $RULES_DIR/#" \
       -e "s#^\(  *scrape_interval:\).*#\1 $INTERVAL#" \
       -e "s#^\(  *evaluation_interval:\).*#\1 $INTERVAL#" \
       "$ROOT_DIR/deploy/prometheus/prometheus.yml" > "$PROM_DIR/prometheus.yml"

@@ -50,6 +50,7 @@ class Runtime:
     spool: Spool
     receiver: CallbackReceiver
     lookups: Lookups | None
+    schedule: ReconcileSchedule | None = None  # the daily reconciliation, when configured
 
 
 def make_reconcile_schedule(settings: IngestorSettings, clock: Clock) -> ReconcileSchedule | None:
@@ -99,7 +100,8 @@ def create_app(settings: IngestorSettings, *, clock: Clock | None = None) -> Sta
         durable = DurablePublisher(link, spool, settings.kafka_publish_timeout_seconds)
         lookups = make_lookups(settings, durable, clock, callbacks)
         receiver = CallbackReceiver(settings, crypto, durable, clock)
-        app.state.runtime = Runtime(link, spool, receiver, lookups)
+        schedule = make_reconcile_schedule(settings, clock)
+        app.state.runtime = Runtime(link, spool, receiver, lookups, schedule)
         replayer = SpoolReplayer(
             link,
             spool,
@@ -112,7 +114,6 @@ def create_app(settings: IngestorSettings, *, clock: Clock | None = None) -> Sta
         tasks = [asyncio.create_task(link.keep_connecting()), asyncio.create_task(replayer.run())]
         if lookups:
             lookups.start()
-        schedule = make_reconcile_schedule(settings, clock)
         if schedule:
             tasks.append(asyncio.create_task(schedule.run_forever()))
         try:

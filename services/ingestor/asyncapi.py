@@ -2,14 +2,16 @@
 
 The ingestor sends with the aiokafka producer of its started FastStream broker (the spool and
 KafkaLink; /v1/events through the broker itself): those publishers are declared on that broker.
-Its two consumers are plain aiokafka consumers, and reconciliation publishes with a producer of
-its own: they are declared on a broker that is never started, which only this document reads."""
+Its consumers are plain aiokafka consumers, and reconciliation and its lease publish with
+producers of their own: they are declared on a broker that is never started, which only this
+document reads."""
 
 from __future__ import annotations
 
 from faststream.kafka import KafkaBroker
 from starlette.routing import Route
 
+from services.ingestor.reconcile_lease import LeaseRecord
 from services.ingestor.settings import IngestorSettings
 from shared.asyncapi import asyncapi_route
 from shared.schemas import BankRecordUnion, ContactEvent, RawCallback
@@ -27,7 +29,7 @@ async def _declared_only(record: ContactEvent) -> None:
 
 
 def declared_consumers(settings: IngestorSettings) -> KafkaBroker:
-    """The aiokafka consumers and reconciliation's producer, on a broker never started."""
+    """The aiokafka consumers and reconciliation's producers, on a broker never started."""
     topics = settings.topics
     declared = KafkaBroker(settings.kafka_bootstrap_servers, client_id="ingestor-declared")
     declared.subscriber(
@@ -50,8 +52,17 @@ def declared_consumers(settings: IngestorSettings) -> KafkaBroker:
         title=f"{topics.reconcile_lease}:lease",
         description="The reconciliation lease: every ingestor replica's schedule joins group "
         "RECONCILE_LEASE_GROUP on this one-partition, compacted topic, and only the member "
-        "assigned its partition runs the reconciliation. No records are written to it.",
+        "assigned its partition runs the reconciliation. That member reads the topic from its "
+        "start (the last successful run) before it decides whether the day's run is due.",
     )(_declared_only)
+    declared.publisher(
+        topics.reconcile_lease,
+        schema=LeaseRecord,
+        title=f"{topics.reconcile_lease}:last-success",
+        description="The lease holder's successful runs: the start of each, keyed "
+        "`last-success` (compaction keeps the latest), so that a replica taking the lease over "
+        "does not run the day's reconciliation again.",
+    )
     declared.publisher(
         topics.contact_events,
         schema=ContactEvent,

@@ -211,7 +211,9 @@ async def live(
     logs = tmp_path_factory.mktemp("dashboards")
     suffix = unique("dash")
     database = await create_database(infra)
-    ports = {name: free_port() for name in ("ingestor", "scorer", "notifier", "prometheus")}
+    ports = {
+        name: free_port() for name in ("ingestor", "scorer", "notifier", "prometheus", "nobody")
+    }
     topics = {
         "TOPIC_CONTACT_EVENTS": f"wecom.contact-events.{suffix}",
         "TOPIC_BANK_RECORDS": f"bank.records.{suffix}",
@@ -223,6 +225,9 @@ async def live(
         "RUN_DIR": str(logs / "run"),
         "PROMETHEUS_PORT": str(ports["prometheus"]),
         "PROMETHEUS_SCRAPE_INTERVAL": "1s",
+        # its alerts (the poison records fire DeadLetters) to a port nobody listens on, never
+        # to a `make up` Alertmanager on 9093 (and on to someone's ops inbox)
+        "ALERTMANAGER_PORT": str(ports["nobody"]),
         "INGESTOR_PORT": str(ports["ingestor"]),
         "SCORER_PORT": str(ports["scorer"]),
         "NOTIFIER_PORT": str(ports["notifier"]),

@@ -5,7 +5,8 @@ on the real test broker:
   lease from the holder mid-run (its revocation waits until its run stopped at its next
   check) and holders leave the group mid-run (their run stops at its next check), the lease
   going to a remaining replica;
-- two ingestor schedules, both due, with the lease: only the holder runs."""
+- two ingestor schedules, both due, with the lease: only the holder runs, and the other,
+  taking the lease over, reads the day's run on the lease topic and runs only the next day."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from services.ingestor.reconcile import RunResult
 from services.ingestor.reconcile_lease import LeaseLost, ReconcileLease
 from services.ingestor.reconcile_schedule import ReconcileSchedule
 from services.ingestor.reconcile_store import ReconcileStore
+from shared.clock import ManualClock
 from shared.settings import CommonSettings, Topics
 from tests.apps import eventually
 from tests.infra import Infra, unique
@@ -144,41 +146,56 @@ class CountingRun:
         return RunResult(0, 0, 0, 0)
 
 
-async def test_only_the_lease_holder_of_two_due_schedules_runs(
+async def test_only_the_lease_holder_of_two_due_schedules_runs_once_a_day(
     infra: Infra, topics: Topics, tmp_path: Path
 ) -> None:
+    """Both due (their own state records no run): the holder runs, and records the run on the
+    lease topic; the other, taking the lease over when the holder stops, reads it there and
+    does not run that day again, only the next."""
     group = unique("lease")
-    now = datetime(2026, 11, 30, 3, tzinfo=UTC)
+    clock = ManualClock(datetime(2026, 11, 30, 3, tzinfo=UTC))
     replicas: list[tuple[CountingRun, ReconcileSchedule]] = []
     for name in ("one", "two"):
         run = CountingRun()
         schedule = ReconcileSchedule(
             run,
             ReconcileStore(tmp_path / name),
-            (now - timedelta(minutes=5)).time(),  # due: nothing recorded since the slot
+            (clock() - timedelta(minutes=5)).time(),  # due: nothing recorded since the slot
             ZoneInfo("UTC"),
             timedelta(minutes=30),
-            lambda: now,
+            clock,
             check_seconds=0.1,
             lease=lease_of(infra, topics, group, name),
         )
         replicas.append((run, schedule))
     tasks = [asyncio.create_task(s.run_forever()) for _, s in replicas]
     try:
-        await eventually(_runs(replicas), lambda n: sum(n) >= 5, timeout=30)
-        counts = [r.runs for r, _ in replicas]
-        assert sorted(counts)[0] == 0, counts  # one replica ran, the other never
-        holder = counts.index(max(counts))
+        counts = await eventually(_runs(replicas), lambda n: sum(n) == 1, timeout=30)
+        holder = counts.index(1)
+        await eventually(_decided(replicas[holder][1], clock), bool)
         tasks[holder].cancel()  # its ingestor stops: the other takes over
-        other = 1 - holder
-        before = replicas[other][0].runs
-        await eventually(_runs(replicas), lambda n: n[other] > before, timeout=30)
+        other = replicas[1 - holder][1]
+        await eventually(_decided(other, clock), bool, timeout=30)
+        assert [r.runs for r, _ in replicas][1 - holder] == 0  # the day's run was done
+        clock.advance(timedelta(days=1))
+        counts = await eventually(_runs(replicas), lambda n: n[1 - holder] == 1, timeout=30)
+        assert counts[holder] == 1
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for _, schedule in replicas:
             schedule.close()
+
+
+def _decided(schedule: ReconcileSchedule, clock: ManualClock) -> Callable[[], Awaitable[bool]]:
+    """Whether the schedule, holding the lease, has decided at the clock's present instant."""
+
+    async def probe() -> bool:
+        lease = schedule.lease
+        return lease is not None and lease.held and schedule.last_check == clock()
+
+    return probe
 
 
 def _runs(

@@ -82,6 +82,7 @@ def test_documents_name_the_default_topics() -> None:
             ("send", t.raw_callbacks),
             ("receive", t.contact_events),  # lookups and reconciliation's fold
             ("receive", t.reconcile_lease),  # the replicas' lease group
+            ("send", t.reconcile_lease),  # the holder's last successful run
         },
         "scorer": {
             ("receive", t.contact_events),
