@@ -4,7 +4,8 @@
 # under $RUN_DIR/prometheus; the pid recorded like the other parts of the stack.
 #   prometheus.sh up | down | status
 # Environment: PROMETHEUS_PORT (9090), PROMETHEUS_SCRAPE_INTERVAL (15s), INGESTOR_PORT,
-# SCORER_PORT, NOTIFIER_PORT (8080-8082), PROMETHEUS_RETENTION (15d), ALERTMANAGER_PORT (9093,
+# SCORER_PORT, NOTIFIER_PORT (8080-8082), SCORER_CONSUME_PORT, SCORER_REFRESH_PORT (8084, 8085:
+# the scorer's other processes, in the scorer job), PROMETHEUS_RETENTION (15d), ALERTMANAGER_PORT (9093,
 # where it sends alerts), PROMETHEUS_RULES_DIR (deploy/prometheus/rules; a test points it at a
 # copy of the rules with shorter `for:` durations).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -29,6 +30,8 @@ render_config() {
   mkdir -p "$PROM_DIR/data"
   sed -e "s#\"ingestor:8080\"#\"127.0.0.1:${INGESTOR_PORT:-8080}\"#" \
       -e "s#\"scorer:8081\"#\"127.0.0.1:${SCORER_PORT:-8081}\"#" \
+      -e "s#\"scorer-consume:8084\"#\"127.0.0.1:${SCORER_CONSUME_PORT:-8084}\"#" \
+      -e "s#\"scorer-refresh:8085\"#\"127.0.0.1:${SCORER_REFRESH_PORT:-8085}\"#" \
       -e "s#\"notifier:8082\"#\"127.0.0.1:${NOTIFIER_PORT:-8082}\"#" \
       -e "s#\"localhost:9090\"#\"127.0.0.1:$PROM_PORT\"#" \
       -e "s#\"alertmanager:9093\"#\"127.0.0.1:${ALERTMANAGER_PORT:-9093}\"#" \

@@ -1,15 +1,30 @@
 #!/usr/bin/env bash
-# The three services as background processes with recorded pids and logs under .run/.
+# The three services as background processes with recorded pids and logs under .run/. The
+# scorer runs as three processes, as a bank runs it at its peak (docs/operations.md): `scorer`
+# serves the read API (SCORER_ROLE=api), `scorer-consume` consumes and keeps the quota figures,
+# `scorer-refresh` recomputes quality and anomaly at a lower CPU priority.
 #   services.sh up     start whichever is not running, wait until each answers /readyz
 #   services.sh down   stop the ones we started
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 PYTHON=${PYTHON:-$ROOT_DIR/.venv/bin/python}
-SERVICES=(ingestor scorer notifier)
+SERVICES=(ingestor scorer-consume scorer-refresh scorer notifier)
 ALL=(simulator "${SERVICES[@]}")
 
 port_of() {
-  case $1 in ingestor) echo "$INGESTOR_PORT" ;; scorer) echo "$SCORER_PORT" ;; notifier) echo "$NOTIFIER_PORT" ;; esac
+  case $1 in
+    ingestor) echo "$INGESTOR_PORT" ;; scorer) echo "$SCORER_PORT" ;;
+    scorer-consume) echo "$SCORER_CONSUME_PORT" ;; scorer-refresh) echo "$SCORER_REFRESH_PORT" ;;
+    notifier) echo "$NOTIFIER_PORT" ;;
+  esac
+}
+
+# The settings that make a scorer process what it is (in the subshell that starts it).
+scorer_role() {
+  case $1 in
+    scorer) export SCORER_ROLE=api ;;
+    scorer-*) export SCORER_ROLE=${1#scorer-} SCORER_PORT=$(port_of "$1") ;;
+  esac
 }
 
 wait_ready() {
@@ -24,16 +39,18 @@ wait_ready() {
 
 up() {
   export_stack_env
-  local name port
+  local name port variable
   for name in "${SERVICES[@]}"; do
     port=$(port_of "$name")
     if pid_alive "$name"; then say "$name already running (pid $(cat "$PID_DIR/$name.pid"))"; continue; fi
-    port_open "$port" && die "port $port is taken by a process we did not start (set ${name^^}_PORT)"
+    variable=${name//-/_}_PORT
+    port_open "$port" && die "port $port is taken by a process we did not start (set ${variable^^})"
     say "starting $name"
     # setsid: its own session, so it outlives this shell and holds none of its pipes;
     # the recorded pid is the service itself.
     (cd "$ROOT_DIR" || exit 1
-     setsid nohup "$PYTHON" -m "services.$name" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+     scorer_role "$name"
+     setsid nohup "$PYTHON" -m "services.${name%%-*}" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
      echo $! > "$PID_DIR/$name.pid")
   done
   for name in "${SERVICES[@]}"; do wait_ready "$name" "$(port_of "$name")"; done

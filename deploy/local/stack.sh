@@ -47,7 +47,7 @@ api_tokens() {
 status() {
   local name n kafka=()
   for (( n = 1; n <= KAFKA_BROKERS; n++ )); do kafka+=("$(kafka_node_name "$n")"); done
-  for name in "${kafka[@]}" postgres ingestor scorer notifier simulator prometheus alertmanager wecom-standin; do
+  for name in "${kafka[@]}" postgres ingestor scorer scorer-consume scorer-refresh notifier simulator prometheus alertmanager wecom-standin; do
     if pid_alive "$name"; then echo "$name: running (pid $(cat "$PID_DIR/$name.pid"))"
     else echo "$name: stopped"; fi
   done

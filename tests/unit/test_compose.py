@@ -32,6 +32,8 @@ LOCAL_PORTS = {
     "postgres": ("LOCAL_PG_PORT", 55432),
     "ingestor": ("INGESTOR_PORT", 8080),
     "scorer": ("SCORER_PORT", 8081),
+    "scorer-consume": ("SCORER_CONSUME_PORT", 8084),
+    "scorer-refresh": ("SCORER_REFRESH_PORT", 8085),
     "notifier": ("NOTIFIER_PORT", 8082),
     "prometheus": ("PROMETHEUS_PORT", 9090),
     "alertmanager": ("ALERTMANAGER_PORT", 9093),
