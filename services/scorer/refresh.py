@@ -242,7 +242,7 @@ class Refresher:
                 async with conn.transaction():
                     if closed:
                         await store_current(conn, self._scorer, key, scores, now, closed)
-                    elif not await store_open(conn, key, scores):
+                    elif not await store_open(conn, self._scorer, key, scores):
                         await conn.execute(RELEASE_SQL, *keys)  # closed since the claim
                         return
                     if self._after is not None:

@@ -13,10 +13,17 @@ from typing import Any, Literal
 import orjson
 
 from services.scorer import inputs, tally
+from services.scorer.bankwide import (
+    BankWide,
+    Figure,
+    decode_baseline,
+    decode_blocks,
+    encode_baseline,
+    encode_blocks,
+)
 from services.scorer.domain.anomaly import AnomalyResult, PeerBaseline, PeriodTail, assess
 from services.scorer.domain.dense_block import DenseBlock, dense_blocks
 from services.scorer.domain.quality import ChatStats, quality
-from services.scorer.domain.reuse import ReuseCache
 from services.scorer.domain.rules import ScoringRules
 from services.scorer.domain.tally import COUNTERS
 from services.scorer.domain.validity import (
@@ -79,32 +86,37 @@ class Scorer:
         self.clock = clock
         self.alert_threshold = alert_threshold
         self.block_interval_seconds = block_interval_seconds
-        self._blocks = ReuseCache[dict[str, DenseBlock]](block_interval_seconds)
+        self.bankwide = BankWide()
+        self._baseline = Figure("baseline", 0.0, encode_baseline, decode_baseline)
+        self._blocks = Figure("blocks", block_interval_seconds, encode_blocks, decode_blocks)
+        self.figures: tuple[Figure[Any], ...] = (self._baseline, self._blocks)
         self._block_pass = asyncio.Lock()
-        self._baselines = ReuseCache[PeerBaseline]()
 
     async def blocks(
         self, conn: Connection, period: Period, fresh: bool = False
     ) -> dict[str, DenseBlock]:
         """The period's dense employee–contact blocks by employee: the FRAUDAR pass over a
-        snapshot of the contact graph, afresh on close and otherwise reused for
-        `block_interval_seconds`, or longer if the pass took long (domain/reuse.py: the
-        streaming shared-contact counts cover the time between)."""
+        snapshot of the contact graph, afresh on close and otherwise reused (by every scorer
+        process: bankwide.py) for `block_interval_seconds`, or longer if the pass took long
+        (domain/reuse.py: the streaming shared-contact counts cover the time between)."""
         if period.kind not in BLOCK_PERIOD_KINDS:
             return {}
         # One pass at a time: a month's and a quarter's graph peeled side by side (the refresh
         # works on two periods at once) held ~800 MB in the 1M-record drain; the second waiter
         # then usually finds its result cached.
+        figure = self._blocks
         async with self._block_pass:
-            cached = None if fresh else self._blocks.get(period.key, monotonic())
-            if cached is not None:
-                return cached
+            if not fresh:
+                cached = await self.bankwide.reuse(conn, figure, period.key)
+                if cached is not None:  # {} is a result: no dense block
+                    return cached
             started = monotonic()
             graph = await inputs.contact_graph(conn, period, self.calendar.tz)
             found = await asyncio.to_thread(dense_blocks, graph)  # CPU-bound: off the loop
             del graph
             by_employee = {e: b for b in found for e in b.employees}
-            self._blocks.put(period.key, started, monotonic(), by_employee)
+            if not fresh:
+                self.bankwide.offer(figure, period.key, by_employee, monotonic() - started)
             return by_employee
 
     async def anomaly(
@@ -145,17 +157,21 @@ class Scorer:
     ) -> PeerBaseline:
         """The peers' baseline the anomaly signals of `period` are judged against: a scan of
         the whole bank's relations in the period (seconds for a national bank's month),
-        afresh on close and otherwise reused while that pays (domain/reuse.py). A score
-        computed with a reused baseline is at most a few of its computations old; the sweep
-        recomputes open periods' rows every few minutes anyway."""
-        cached = None if fresh else self._baselines.get(period.key, monotonic())
-        if cached is not None:
-            return cached
+        afresh on close and otherwise reused while that pays (domain/reuse.py), by every
+        scorer process (bankwide.py). A score computed with a reused baseline is at most a
+        few of its computations old; the sweep recomputes open periods' rows every few
+        minutes anyway."""
+        figure = self._baseline
+        if not fresh:
+            kept = await self.bankwide.reuse(conn, figure, period.key)
+            if kept is not None:
+                return kept
         started = monotonic()
         found = await inputs.peer_baseline(
             conn, period, self.calendar.tz, now, self.tail(period, now)
         )
-        self._baselines.put(period.key, started, monotonic(), found)
+        if not fresh:
+            self.bankwide.offer(figure, period.key, found, monotonic() - started)
         return found
 
     def tail(self, period: Period, now: datetime | None = None) -> PeriodTail | None:
@@ -378,7 +394,9 @@ async def store_scores(
         )
 
 
-async def store_open(conn: Connection, period_key: str, scores: list[dict[str, Any]]) -> bool:
+async def store_open(
+    conn: Connection, scorer: Scorer, period_key: str, scores: list[dict[str, Any]]
+) -> bool:
     """Store the refresh's scores of a period still open: quality, anomaly and org columns of
     the rows that exist, whole rows for the ones that do not yet (their quota columns from the
     computation's snapshot: a batch that moved the counters since then wrote the row itself,
@@ -388,6 +406,7 @@ async def store_open(conn: Connection, period_key: str, scores: list[dict[str, A
     await conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext('close:' || $1))", period_key)
     if await conn.fetchval("SELECT 1 FROM period_close WHERE period = $1", period_key):
         return False
+    await scorer.bankwide.store(conn, period_key, scorer.figures)
     await store_scores(conn, scores, STORE_OWN_SQL)
     return True
 
@@ -403,6 +422,7 @@ async def store_current(
     """Store computed scores with their quota columns read again from the counters while
     holding the employees (tally.py): a batch that committed after the computation's snapshot
     is not overwritten by older figures."""
+    await scorer.bankwide.store(conn, period_key, scorer.figures)
     if not scores:
         return
     await tally.hold(conn, [s["employee_id"] for s in scores])

@@ -59,7 +59,7 @@ async def test_the_refresh_never_writes_quota_figures_older_than_a_batch(infra: 
         await pipeline.handle(records[2:])  # commits after the snapshot
         assert (await row(pool))["gross_adds"] == 2
         async with pool.acquire() as conn, conn.transaction():
-            assert await store_open(conn, MONTH, scores)
+            assert await store_open(conn, scorer, MONTH, scores)
         stored = await row(pool)
         assert stored["gross_adds"] == 2  # the batch's figure stands
         assert stored["first_adds"] == 2
@@ -74,7 +74,7 @@ async def test_a_row_the_refresh_creates_gets_the_snapshot_figures(infra: Infra)
         await pool.execute("DELETE FROM employee_period_score")
         scores = await snapshot_scores(pool, scorer, clock)
         async with pool.acquire() as conn, conn.transaction():
-            assert await store_open(conn, MONTH, scores)
+            assert await store_open(conn, scorer, MONTH, scores)
         stored = await row(pool)
         assert (stored["gross_adds"], stored["first_adds"]) == (1, 1)
         assert stored["quota_at"] == clock()
@@ -130,5 +130,5 @@ async def test_a_refresh_of_a_period_closed_since_its_claim_stores_nothing(infra
         scores[0]["quality_score"] = -1.0
         await pool.execute("INSERT INTO period_close (period, closed_by) VALUES ($1, 't')", MONTH)
         async with pool.acquire() as conn, conn.transaction():
-            assert not await store_open(conn, MONTH, scores)
+            assert not await store_open(conn, scorer, MONTH, scores)
         assert (await row(pool))["quality_score"] != -1.0

@@ -28,9 +28,10 @@ async def test_dense_blocks_are_kept_for_the_periods_still_being_scored(
     try:
         await scorer.blocks(conn, parse_period("2026-09"))
         await scorer.blocks(conn, parse_period("2026-Q3"))
-        assert set(scorer._blocks.keys()) == {"2026-09", "2026-Q3"}  # both fresh: both kept
+        held = scorer.bankwide.held
+        assert held() == {("2026-09", "blocks"), ("2026-Q3", "blocks")}  # both fresh: both kept
         await asyncio.sleep(0.3)  # both older than the interval: never read again
         await scorer.blocks(conn, parse_period("2026-10"))
-        assert set(scorer._blocks.keys()) == {"2026-10"}
+        assert held() == {("2026-10", "blocks")}
     finally:
         await conn.close()
