@@ -302,13 +302,12 @@ class Scorer:
         return out
 
 
+_ORG_COLUMNS = ("branch_id", "team_id", "supervisor_id", "role")
+_RECOMPUTED = ("quality_score", "quality", "anomaly_score", "flagged", "reasons", "computed_at")
 COLUMNS = (
     "employee_id",
     "period",
-    "branch_id",
-    "team_id",
-    "supervisor_id",
-    "role",
+    *_ORG_COLUMNS,
     "target",
     "gross_adds",
     *COUNTERS,
@@ -316,12 +315,7 @@ COLUMNS = (
     "pace",
     "projection",
     "status",
-    "quality_score",
-    "quality",
-    "anomaly_score",
-    "flagged",
-    "reasons",
-    "computed_at",
+    *_RECOMPUTED,
 )
 _TYPES = (
     "text",
@@ -345,18 +339,7 @@ _TYPES = (
     "timestamptz",
 )
 _JSON = frozenset({"quality", "reasons"})
-OWN_COLUMNS = (
-    "branch_id",
-    "team_id",
-    "supervisor_id",
-    "role",
-    "quality_score",
-    "quality",
-    "anomaly_score",
-    "flagged",
-    "reasons",
-    "computed_at",
-)
+OWN_COLUMNS = (*_ORG_COLUMNS, *_RECOMPUTED)
 """What the refresh writes of an open period's existing row: its quota columns are the
 batches' (tally.sync_scores), current to the last commit, never overwritten by figures read
 from an older snapshot."""

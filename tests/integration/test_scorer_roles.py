@@ -23,6 +23,12 @@ pytestmark = pytest.mark.integration
 PERIOD = "2026-09"
 
 
+async def month(reader: Any) -> dict[str, Any]:
+    """The month's rows by employee, as the read API serves them."""
+    body = (await reader.get("/v1/scores", params={"period": PERIOD})).json()
+    return {e["employee_id"]: e for e in body["employees"]}
+
+
 async def test_a_stream_process_and_an_api_process_share_the_work(
     infra: Infra, topics: Topics, database: str
 ) -> None:
@@ -39,11 +45,9 @@ async def test_a_stream_process_and_an_api_process_share_the_work(
             [f.add("e1", "wm-a", datetime(2026, 9, 10, 2, tzinfo=UTC))],
         )
 
-        async def month() -> dict[str, Any]:
-            body = (await reader.get("/v1/scores", params={"period": PERIOD})).json()
-            return {e["employee_id"]: e for e in body["employees"]}
-
-        rows = await eventually(month, lambda r: r.get("e1", {}).get("gross_adds") == 1)
+        rows = await eventually(
+            lambda: month(reader), lambda r: r.get("e1", {}).get("gross_adds") == 1
+        )
         assert rows["e2"]["gross_adds"] == 0  # a row for everyone active, as in the all role
         assert (await reader.get("/readyz")).status_code == 200
     # the API process (a group of its own here) consumed nothing
@@ -75,14 +79,14 @@ async def test_consume_and_refresh_processes_split_the_stream_work(
             [f.add("e1", "wm-a", datetime(2026, 9, 10, 2, tzinfo=UTC))],
         )
 
-        async def month() -> dict[str, Any]:
-            body = (await reader.get("/v1/scores", params={"period": PERIOD})).json()
-            return {e["employee_id"]: e for e in body["employees"]}
-
-        rows = await eventually(month, lambda r: r.get("e1", {}).get("gross_adds") == 1)
+        rows = await eventually(
+            lambda: month(reader), lambda r: r.get("e1", {}).get("gross_adds") == 1
+        )
         assert rows["e1"]["quality_score"] is None  # nobody recomputes: no refresh running
         async with running(refresh) as refreshing:
             scores = await refreshing.get("/v1/scores", params={"period": PERIOD})
             assert scores.status_code == 404
-            rows = await eventually(month, lambda r: r["e1"]["quality_score"] is not None)
+            rows = await eventually(
+                lambda: month(reader), lambda r: r["e1"]["quality_score"] is not None
+            )
         assert rows["e1"]["gross_adds"] == 1
