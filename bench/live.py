@@ -248,25 +248,27 @@ async def at_rate(
     name: str,
     profile: bool = False,
     split: bool = True,
+    consumers: int = 1,
 ) -> dict[str, Any]:
-    """`split`: the stream work in a `consume` and a `refresh` process (as a bank runs it at
-    its peak); otherwise in one `stream` process."""
+    """`split`: the stream work in `consumers` `consume` processes (one group: they share the
+    topics' partitions) and a `refresh` process, as a bank runs it at its peak; otherwise in
+    one `stream` process."""
     async with fresh_run(infra, name) as run:
         await produce(infra, run.topics["TOPIC_BANK_RECORDS"], workload.staff(employees))
         logs = RESULTS / "logs"
         spy = RESULTS / f"profile-live{int(rate)}.txt" if profile else None
-        roles = ("consume", "refresh") if split else ("stream",)
+        roles = (*(["consume"] * consumers), "refresh") if split else ("stream",)
         with contextlib.ExitStack() as stack:
             scorer, *others = [
                 stack.enter_context(
                     service(
                         "scorer",
                         run.env(SCORER_ROLE=role),
-                        logs / f"{run.suffix}-scorer-{role}.log",
-                        spy if role != "refresh" else None,
+                        logs / f"{run.suffix}-scorer-{role}{i}.log",
+                        spy if i == 0 else None,
                     )
                 )
-                for role in roles
+                for i, role in enumerate(roles)
             ]
             reader = stack.enter_context(
                 service("scorer", run.env(SCORER_ROLE="api"), logs / f"{run.suffix}-scorer-api.log")
@@ -362,6 +364,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 f"live{int(rate)}",
                 args.profile,
                 not args.one_process,
+                args.consumers,
             )
             out["steps"].append(step)
     out["targets"] = {"p99_ms_at_2000": 1000}
@@ -374,6 +377,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=30 if quick() else 180)
     p.add_argument("--employees", type=int, default=2_000)
     p.add_argument("--profile", action="store_true", help="py-spy the scorer at each rate")
+    p.add_argument(
+        "--consumers", type=int, default=1, help="consume processes sharing the partitions"
+    )
     p.add_argument(
         "--one-process",
         action="store_true",
