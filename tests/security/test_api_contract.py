@@ -84,6 +84,7 @@ def common_env(infra: Infra, topics: Topics) -> dict[str, str]:
 
 HUGE = "9" * 40
 SUPERSCRIPT_TWO = "%C2%B2"
+FULLWIDTH_2026 = "%EF%BC%92%EF%BC%90%EF%BC%92%EF%BC%96"  # "２０２６": int() reads it, \d too
 HOSTILE: dict[str, list[tuple[str, str]]] = {
     "ingestor": [
         ("GET", "/wecom/callback?msg_signature=&timestamp=" + HUGE + "&nonce=&echostr=%00"),
@@ -103,6 +104,8 @@ HOSTILE: dict[str, list[tuple[str, str]]] = {
         ("GET", "/v1/audit?action=%00"),
         ("GET", f"/v1/audit?before={SUPERSCRIPT_TWO}"),
         ("GET", f"/v1/scores?period=2026-10&limit={SUPERSCRIPT_TWO}"),
+        ("GET", f"/v1/scores?period={FULLWIDTH_2026}-10"),
+        ("POST", f"/v1/periods/{FULLWIDTH_2026}-10/close"),
         ("GET", "/v1/employees/%00/contacts?period=2026-10"),
         ("POST", "/v1/periods/9999-Q9/close"),
         ("POST", "/v1/periods/99999-10/close"),
