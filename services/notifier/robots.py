@@ -32,12 +32,12 @@ SELECT employee_id, url_plain, sealed FROM employee_robot
  FOR UPDATE SKIP LOCKED
 """
 STORE = """
-UPDATE employee_robot SET url_plain = NULL, sealed = $2, key_id = $3, updated_at = now()
+UPDATE employee_robot SET url_plain = NULL, sealed = $2, key_id = $3
  WHERE employee_id = $1
 """
 # sealed at a send, unless a sealer (or a newer URL) got there first
 STORE_IF_PLAIN = """
-UPDATE employee_robot SET url_plain = NULL, sealed = $2, key_id = $3, updated_at = now()
+UPDATE employee_robot SET url_plain = NULL, sealed = $2, key_id = $3
  WHERE employee_id = $1 AND url_plain = $4
 """
 

@@ -12,7 +12,7 @@ CREATE TABLE employee_robot (
     sealed bytea,         -- shared/sealed.py: key id, nonce, ciphertext and tag
     key_id text,          -- the key it is sealed under (rotation re-seals the others)
     url_sha256 text NOT NULL,  -- hex SHA-256 of the URL: the same URL again is not re-staged
-    updated_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),  -- when the URL last arrived (the trigger)
     CHECK ((url_plain IS NULL) <> (sealed IS NULL)),
     CHECK ((sealed IS NULL) = (key_id IS NULL))
 );
