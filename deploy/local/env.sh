@@ -20,6 +20,16 @@ local_aes_key() {  # the local WeCom callback EncodingAESKey (43 characters), ma
   cat "$f"
 }
 
+local_robot_keys() {  # the local key ring of robot webhook URLs (NOTIFIER_ROBOT_KEYS), made once
+  local f=$RUN_DIR/secrets/robot_keys
+  mkdir -p "$RUN_DIR/secrets" && chmod 700 "$RUN_DIR/secrets"
+  if [[ ! -s $f ]]; then
+    python3 -c 'import base64, secrets; print("local:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="))' > "$f"
+    chmod 600 "$f"
+  fi
+  cat "$f"
+}
+
 export_stack_env() {
   export KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-$(kafka_bootstrap)}
   if (( KAFKA_BROKERS >= 3 )); then  # every topic on three nodes, two in sync (shared/topics.py)
@@ -33,6 +43,8 @@ export_stack_env() {
   export INGEST_API_TOKENS=${INGEST_API_TOKENS:-$(local_secret ingest_api_token)}
   # what Alertmanager sends the notifier (deploy/local/alertmanager.sh reads the same file)
   export NOTIFIER_ALERTMANAGER_TOKEN=${NOTIFIER_ALERTMANAGER_TOKEN:-$(local_secret alertmanager_token)}
+  # robot webhook URLs are kept encrypted under it (SECURITY.md, "Secrets at rest")
+  export NOTIFIER_ROBOT_KEYS=${NOTIFIER_ROBOT_KEYS:-$(local_robot_keys)}
   # the risk token `make up` issues (stack.sh api_tokens), for `make watch`'s reads
   if [[ -z ${WQ_API_TOKEN:-} && -s $RUN_DIR/secrets/watch_api_token ]]; then
     export WQ_API_TOKEN=$(cat "$RUN_DIR/secrets/watch_api_token")

@@ -123,7 +123,7 @@ def alert_routes(
 
     async def ack(request: Request) -> Response:
         raw = request.path_params["alert_id"]
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()):  # "²".isdigit(), but int("²") fails
             return error(404, "no such alert")
         body = await request.body()
         if body:
@@ -225,7 +225,7 @@ def silence_routes(
 
     async def expire(request: Request) -> Response:
         raw = request.path_params["silence_id"]
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()):  # "²".isdigit(), but int("²") fails
             return error(404, "no such silence")
         now = clock()
         async with pool().acquire() as conn, conn.transaction():

@@ -30,12 +30,13 @@ from services.notifier.channels.webhook import LogChannel, WebhookChannel
 from services.notifier.daily import DailyDigests
 from services.notifier.delivery import Delivery
 from services.notifier.domain.acklink import AckLinks
-from services.notifier.domain.config import NotifierConfig
+from services.notifier.domain.config import Channel, ConfigError, NotifierConfig
 from services.notifier.domain.routing import destination_of_person
 from services.notifier.escalation import Escalator
 from services.notifier.gauges import NotifierGauges
 from services.notifier.grouping import Grouper
 from services.notifier.intake import BreachIntake
+from services.notifier.robots import RobotUrls
 from services.notifier.settings import NotifierSettings
 from shared.auth.api import audit_routes
 from shared.auth.http import Authenticator
@@ -86,24 +87,41 @@ def calendar_from(config: NotifierConfig, settings: NotifierSettings) -> Busines
     return BusinessCalendar(overrides, tz=settings.tz)
 
 
+def robot_urls_from(settings: NotifierSettings, config: NotifierConfig) -> RobotUrls | None:
+    """Robot URLs are kept encrypted: routing to robots without NOTIFIER_ROBOT_KEYS stops the
+    service at start rather than failing every robot notice later."""
+    keys = settings.robot_keys()
+    if keys is None:
+        if Channel.ROBOT in config.channels_needing():
+            raise ConfigError(
+                "the robot channel is routed to but NOTIFIER_ROBOT_KEYS is not set: robot "
+                "webhook URLs are kept encrypted under it (SECURITY.md)"
+            )
+        return None
+    return RobotUrls(keys)
+
+
 def channels_for(
     settings: NotifierSettings,
     config: NotifierConfig,
     http: httpx.AsyncClient,
     fresh: httpx.AsyncClient,
     clock: Clock,
+    robots: RobotUrls | None = None,
 ) -> dict[str, ChannelAdapter]:
     poster = Poster(http, fresh)
     channels: dict[str, ChannelAdapter] = {
         "webhook": WebhookChannel(poster, settings.notifier_external_url),
         "log": LogChannel(),
-        "robot": RobotChannel(
+    }
+    if robots is not None:
+        channels["robot"] = RobotChannel(
             poster,
+            robots,
             clock,
             settings.robot_messages_per_window,
             timedelta(seconds=settings.robot_window_seconds),
-        ),
-    }
+        )
     secret = settings.app_secret()
     if config.wecom_app is not None:
         if secret is None or not settings.wecom_corp_id:
@@ -147,6 +165,7 @@ def create_app(
     config = settings.routing()  # a bad routing file stops the service here, naming the key
     business_calendar = calendar or calendar_from(config, settings)
     ack_links = ack_links_from(settings)
+    robots = robot_urls_from(settings, config)
     state = _State()
     topic = settings.topics.breaches
     broker = make_broker(settings.kafka_bootstrap_servers, "notifier")
@@ -193,12 +212,22 @@ def create_app(
         NotifierGauges(state.get_pool),
     ]
 
+    async def seal_robots(rotate: bool) -> None:
+        if robots is None:
+            return
+        async with state.get_pool().acquire() as conn:
+            sealed = await robots.seal(conn, rotate=rotate)
+        if sealed:
+            log.info("robot webhook URLs encrypted", extra={"count": sealed})
+
     async def work(grouper: Grouper, delivery: Delivery) -> None:
         """Until shutdown; a shutdown lets the part in flight be recorded (cancelling between
-        sending and committing would send it again after the restart)."""
+        sending and committing would send it again after the restart). Robot URLs that
+        arrived in plain are sealed each round."""
         while not stopping.is_set():
             handled = 0
             try:
+                await seal_robots(rotate=False)
                 handled = await grouper.run_once() + await delivery.run_once(stopping)
             except Exception:
                 log.exception("delivery round failed; retrying")
@@ -212,6 +241,7 @@ def create_app(
         state.pool = await create_pool(
             settings.database_url.get_secret_value(), settings.db_pool_size
         )
+        await seal_robots(rotate=True)  # those kept before, and those under an older key
         await broker.connect()
         await ensure_topics(
             broker,
@@ -223,7 +253,7 @@ def create_app(
             httpx.AsyncClient(timeout=settings.delivery_timeout_seconds) as http,
             fresh_client(settings.delivery_timeout_seconds) as fresh,
         ):
-            channels = channels_for(settings, config, http, fresh, clock)
+            channels = channels_for(settings, config, http, fresh, clock, robots)
             grouper = Grouper(state.get_pool, config.timing, business_calendar, clock)
             delivery = Delivery(
                 state.get_pool,

@@ -17,10 +17,10 @@ from collections.abc import Callable
 import asyncpg
 from prometheus_client import Counter
 
-from services.notifier import org
 from services.notifier.domain.config import Channel, DailyDigest, Timing
 from services.notifier.domain.daily import DailyPlan, TeamRow, due_day, missed_days, plan_daily
 from services.notifier.domain.holding import next_allowed
+from services.notifier.robots import team_has_robot
 from shared.calendar import BusinessCalendar, period_of
 from shared.clock import Clock
 from shared.db import Connection
@@ -128,7 +128,7 @@ class DailyDigests:
         e-mail): a daily dead letter and ops notice for it would be noise, not news."""
         if plan.channel is not Channel.ROBOT:
             return True
-        if await org.team_robot(conn, plan.destination) is not None:
+        if await team_has_robot(conn, plan.destination):
             return True
         log.info("no group robot for the daily digest", extra={"team": plan.destination})
         return False

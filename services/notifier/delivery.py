@@ -24,6 +24,7 @@ from services.notifier.channels.base import (
     RateLimited,
     Target,
 )
+from services.notifier.channels.webhook import webhook_id
 from services.notifier.domain.acklink import AckLinks
 from services.notifier.domain.daily import DailyContent
 from services.notifier.domain.digest import Digest, DigestItem
@@ -91,6 +92,12 @@ def backoff(attempts: int) -> timedelta:
 
 def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:1000]
+
+
+def _recipient(row: asyncpg.Record) -> str:
+    """Who a digest went to, as ops read it: a webhook by its hash, never its URL."""
+    recipient: str = row["recipient"]
+    return webhook_id(recipient) if row["channel"] == "webhook" else recipient
 
 
 class Delivery:
@@ -280,7 +287,7 @@ class Delivery:
             conn,
             row,
             "dead_letter",
-            f"digest {row['digest_id']} ({row['channel']} to {row['recipient']}): {error}",
+            f"digest {row['digest_id']} ({row['channel']} to {_recipient(row)}): {error}",
         )
         await self._log(conn, row, part, "dead", error)
 

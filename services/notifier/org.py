@@ -1,5 +1,6 @@
-"""The org chart as the notifier needs it: who is above whom, a team's group robot, a
-person's e-mail. Read from the `employee` table the bank's HR stream maintains."""
+"""The org chart as the notifier needs it: who is above whom, who holds a role, a person's
+e-mail. Read from the `employee` table the bank's HR stream maintains (a team's group robot:
+services/notifier/robots.py)."""
 
 from __future__ import annotations
 
@@ -22,20 +23,6 @@ async def supervisor_chain(conn: Connection, first: str) -> list[str]:
     HR data stop the walk instead of looping."""
     rows = await conn.fetch(CHAIN_SQL, first)
     return [first, *(r["employee_id"] for r in rows)]
-
-
-async def team_robot(conn: Connection, destination: str) -> str | None:
-    """The robot URL of `team:{branch}/{team}`: the newest employee record naming one."""
-    branch, _, team = destination.removeprefix("team:").partition("/")
-    url: str | None = await conn.fetchval(
-        """SELECT robot_webhook FROM employee
-            WHERE branch_id = $1 AND team_id = $2 AND robot_webhook IS NOT NULL
-              AND robot_webhook <> ''
-            ORDER BY active DESC, as_of DESC, employee_id LIMIT 1""",
-        branch,
-        team,
-    )
-    return url
 
 
 async def role_members(conn: Connection, roles: list[str], branch_id: str | None) -> list[str]:

@@ -17,12 +17,17 @@ from shared.http import JSONResponse, error
 MAX_AUDIT_PAGE = 1000
 
 
+def _digits(raw: str) -> bool:
+    """ASCII digits only: `"²".isdigit()` holds, but `int("²")` fails."""
+    return raw.isascii() and raw.isdigit()
+
+
 def audit_routes(pool: Callable[[], asyncpg.Pool], authn: Authenticator) -> list[Route]:
     async def read_audit(request: Request) -> Response:
         q = request.query_params
         before = q.get("before")
         limit = q.get("limit", str(MAX_AUDIT_PAGE))
-        if (before is not None and not before.isdigit()) or not limit.isdigit():
+        if (before is not None and not _digits(before)) or not _digits(limit):
             return error(400, "before and limit must be positive integers")
         size = int(limit)
         if not 1 <= size <= MAX_AUDIT_PAGE:

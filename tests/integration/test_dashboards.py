@@ -25,11 +25,13 @@ import httpx
 import orjson
 import pytest
 
+from shared.auth import Role
 from shared.calendar import BusinessCalendar
+from shared.cli import issue
 from shared.clock import Clock, offset_to, shifted_clock
 from tests import factories as f
 from tests import grafana
-from tests.apps import bearer, eventually, issue_token, service_process
+from tests.apps import bearer, eventually, service_process
 from tests.clocks import AS_OF
 from tests.infra import ROOT, Infra, create_database, drop_database, unique
 from tests.kafka_helpers import produce
@@ -68,6 +70,9 @@ EXPECTED_COLUMNS: dict[tuple[str, str], list[str]] = {
         "channel", "recipient", "notice_state", "sent_at", "acknowledged_at", "resolved_at",
         "escalation_level",
     ],
+    ("business-overview.json", "Audit log"): [
+        "time", "actor", "role", "employee_id", "action", "target", "request_id",
+    ],
     ("employee-drilldown.json", "Period figures"): [
         "target", "valid_adds", "gross_adds", "pending_adds", "removed_adds", "new_to_bank",
         "attainment", "pace", "projection", "status", "quality_score", "anomaly_score",
@@ -91,12 +96,22 @@ EXPECTED_COLUMNS: dict[tuple[str, str], list[str]] = {
 }  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Closed:
+    """The audited action of the traffic: a forced close, by whom and under which request id."""
+
+    period: str
+    actor: str
+    request_id: str
+
+
 @dataclass
 class Live:
     prometheus: str
     reader_dsn: str
     started: datetime  # by the clock the services run on
     clock: Clock
+    closed: Closed
     problems: list[str] = field(default_factory=list)
 
 
@@ -136,7 +151,8 @@ async def _traffic(
     sink: Any,
     clock: Clock,
     admin: dict[str, str],
-) -> None:
+) -> str:
+    """Sends the traffic; returns the day it closes (with `admin`, forced)."""
     now = clock().astimezone(SHANGHAI)
     wecom = WeComClient(WECOM.token, WECOM.encoding_aes_key, WECOM.corp_id, clock)
     # A working day (daily targets apply to working days only) whose adds are past the 7-day
@@ -192,13 +208,15 @@ async def _traffic(
 
         await eventually(scored, lambda e: any(x["employee_id"] == "m1" for x in e), timeout=60)
         closed = await http.post(
-            f"{base['scorer']}/v1/periods/{day}/close?force=true", headers=admin
+            f"{base['scorer']}/v1/periods/{day}/close?force=true",
+            headers={**admin, "X-Request-ID": f"dashboards-close-{day}"},
         )
         assert closed.status_code == 200, closed.text
     await sink.wait_for(1, timeout=60)
     # Undecodable records: each consumer sends one to its dead-letter topic.
     await produce(infra, topics["TOPIC_CONTACT_EVENTS"], [b"not json"])
     await produce(infra, topics["TOPIC_BREACHES"], [b"not json"])
+    return day
 
 
 @pytest.fixture(scope="module", params=AS_OF)
@@ -260,10 +278,12 @@ async def live(
         }
         _prometheus("up", prom_env)
         stack.callback(_prometheus, "down", prom_env)
-        admin = bearer(await issue_token(infra.app_dsn(database)))
-        await _traffic(infra, base, topics, sink, clock, admin)
+        actor = f"dashboards-admin-{suffix}"
+        admin = bearer(await issue(infra.app_dsn(database), actor, Role.ADMIN))
+        day = await _traffic(infra, base, topics, sink, clock, admin)
+        closed = Closed(day, actor, f"dashboards-close-{day}")
         prometheus = f"http://127.0.0.1:{ports['prometheus']}"
-        yield Live(prometheus, _reader_dsn(infra, database), started, clock)
+        yield Live(prometheus, _reader_dsn(infra, database), started, clock, closed)
     await drop_database(infra, database)
 
 
@@ -364,3 +384,33 @@ async def test_every_sql_panel_runs_read_only_with_its_columns(live: Live) -> No
             await conn.execute("DELETE FROM employee")
     finally:
         await conn.close()
+
+
+async def test_the_audit_panel_shows_the_audited_close(live: Live) -> None:
+    """The forced close of the traffic, read by the dashboards' role through the panel's own
+    query: who (the token's name), role, action, target, request id; nothing before/after."""
+    (panel,) = [
+        t
+        for t in grafana.targets()
+        if (t.dashboard, t.panel) == ("business-overview.json", "Audit log")
+    ]
+    start, end = live.started - timedelta(days=90), live.clock() + timedelta(hours=1)
+    sql = grafana.expand_sql(panel.query, {}, set(), start, end)
+    conn = await asyncpg.connect(live.reader_dsn)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = 'wq_reader'"):
+            pytest.skip("this database server has no wq_reader role (deploy/postgres/roles.sql)")
+        await conn.execute("SET ROLE wq_reader")
+        rows = [dict(r) for r in await conn.fetch(sql)]
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.fetch("SELECT before, after FROM audit_log")
+    finally:
+        await conn.close()
+    closes = [r for r in rows if r["action"] == "period.close_forced"]
+    assert len(closes) == 1, rows
+    (close,) = closes
+    assert close["actor"] == live.closed.actor
+    assert close["role"] == "admin" and close["employee_id"] is None
+    assert close["target"] == live.closed.period
+    assert close["request_id"] == live.closed.request_id
+    assert live.started - timedelta(minutes=1) <= close["time"] <= live.clock()

@@ -29,6 +29,7 @@ from shared.auth import Role
 from shared.calendar import BusinessCalendar, CalendarOverrides, WorkingHours
 from shared.clock import Clock, offset_to, shifted_clock
 from shared.schemas import AlertName, BreachEvent
+from shared.sealed import new_entry
 from shared.settings import Topics
 from tests.apps import bearer, eventually, issue_token, running
 from tests.clocks import AS_OF, shanghai
@@ -39,6 +40,7 @@ from tests.standins.wecom_robot import WeComStandIn, wecom_standin
 
 pytestmark = pytest.mark.integration
 ACK_SECRET = "ack-secret-for-tests-0123456789"
+ROBOT_KEYS = new_entry("tests")  # robot URLs are kept encrypted under it (a fresh key a run)
 FAST = {"group_wait_seconds": 0.3, "group_interval_seconds": 0}
 DAY = shanghai(2026, 11, 30, 10)  # the day the notifiers run as of, unless a test says
 
@@ -129,6 +131,7 @@ def make_settings(
         "notifier_config": str(path),
         "delivery_interval_seconds": 0.1,
         "escalation_interval_seconds": 0.2,
+        "notifier_robot_keys": SecretStr(ROBOT_KEYS),
         **extra,
     }
     return NotifierSettings(**values)

@@ -151,6 +151,15 @@ async def test_database_roles_have_least_privilege(infra: Infra, database: str) 
     reader = await asyncpg.connect(reader_dsn(infra, database))
     try:
         assert await reader.fetchval("SELECT count(*) FROM employee_period_score") >= 0
+        # the audit log through its view only: who, role, what, when; never before/after
+        assert await reader.fetchval("SELECT count(*) FROM v_audit_recent") >= 0
+        columns = await reader.fetch(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = 'v_audit_recent' ORDER BY ordinal_position"
+        )
+        assert [c["column_name"] for c in columns] == [
+            "audit_id", "at", "actor", "role", "employee_id", "action", "target", "request_id",
+        ]  # fmt: skip
         for sql in (
             "INSERT INTO score_dirty (employee_id, period) VALUES ('x', '2026-10')",
             "UPDATE employee SET name = 'x'",
@@ -160,6 +169,10 @@ async def test_database_roles_have_least_privilege(infra: Infra, database: str) 
             "DROP TABLE contact",
             "SELECT * FROM api_token",  # token hashes and the audit log: not for dashboards
             "SELECT * FROM audit_log",
+            "SELECT * FROM employee_robot",  # robot webhook URLs (sealed or not yet)
+            "SELECT * FROM notice_outbox",  # webhook URLs name their notices
+            "SELECT * FROM notice_digest",
+            "INSERT INTO v_audit_recent (actor, role, action, target) VALUES ('x', 'x', 'x', 'x')",
         ):
             assert await refused(reader, sql), f"the reader role may: {sql}"
     finally:
@@ -176,6 +189,9 @@ async def test_database_roles_have_least_privilege(infra: Infra, database: str) 
             "TRUNCATE contact_event",
             "CREATE INDEX sneaky ON contact (first_added_at)",
             "DROP TABLE schema_migration",
+            # the audit log's view is read-only too (the log itself: test_access.py)
+            "INSERT INTO v_audit_recent (actor, role, action, target) VALUES ('x', 'x', 'x', 'x')",
+            "DELETE FROM v_audit_recent",
         ):
             assert await refused(app, sql), f"the application role may: {sql}"
     finally:

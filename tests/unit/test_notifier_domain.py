@@ -311,6 +311,10 @@ def test_ack_link_round_trip_forgery_and_expiry() -> None:
         links.verify(token, now + timedelta(days=2))
     with pytest.raises(AckLinkError, match="malformed"):
         links.verify("nonsense", now)
+    # text no digest compares (hmac.compare_digest refuses non-ASCII) and digits int() refuses
+    for hostile in (token.rsplit(".", 1)[0] + ".é", "².bGlzaQ.².x"):
+        with pytest.raises(AckLinkError, match="malformed"):
+            links.verify(hostile, now)
     with pytest.raises(ValueError, match="NOTIFIER_ACK_SECRET"):
         AckLinks("short", "x")
 

@@ -4,13 +4,18 @@ or empty optional secret leaves its feature off."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from services.ingestor.settings import IngestorSettings
+from services.notifier.app import create_app
+from services.notifier.domain.config import ConfigError
 from services.notifier.settings import NotifierSettings
+from shared.sealed import new_entry
 from shared.settings import PLACEHOLDER_SECRETS
 
 SECRETS: list[tuple[type[Any], str]] = [
@@ -23,6 +28,7 @@ SECRETS: list[tuple[type[Any], str]] = [
     (NotifierSettings, "notifier_wecom_app_secret"),
     (NotifierSettings, "wecom_corp_secret"),
     (NotifierSettings, "notifier_alertmanager_token"),
+    (NotifierSettings, "notifier_robot_keys"),
 ]
 
 
@@ -50,3 +56,25 @@ def test_a_short_secret_is_refused_without_being_echoed() -> None:
     assert "myRealAck-9" not in str(refused.value)
     real = "ackSecret-Zx81Lq0Mw7Nv3Kb2"
     assert NotifierSettings(notifier_ack_secret=real).notifier_ack_secret is not None
+
+
+def test_a_malformed_robot_key_ring_is_refused_without_being_echoed() -> None:
+    short = "k1:c2l4dGVlbi1ieXRlLWtleQ"  # 16 bytes, not 32
+    with pytest.raises(ValidationError) as refused:
+        NotifierSettings(notifier_robot_keys=short)
+    assert "NOTIFIER_ROBOT_KEYS" in str(refused.value) and "32 bytes" in str(refused.value)
+    assert "c2l4dGVlbi1ieXRlLWtleQ" not in str(refused.value)
+    entry = new_entry("k1")
+    settings = NotifierSettings(notifier_robot_keys=entry)
+    keys = settings.robot_keys()
+    assert keys is not None and keys.current == "k1"
+    assert entry.split(":")[1] in settings.secrets()  # masked in every log line
+
+
+def test_routing_to_robots_without_a_key_ring_stops_the_notifier(tmp_path: Path) -> None:
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(yaml.safe_dump({"routes": [{"channels": ["robot"]}]}))
+    with pytest.raises(ConfigError, match="NOTIFIER_ROBOT_KEYS is not set"):
+        create_app(NotifierSettings(notifier_config=str(routing)))
+    create_app(NotifierSettings(notifier_config=str(routing), notifier_robot_keys=new_entry("k")))
+    create_app(NotifierSettings())  # no robot routed to: no key needed

@@ -1,6 +1,7 @@
 """Business overview for a period and branches: attainment by branch and team, status counts,
-quality components, the anomaly leaderboard with its reasons, and the notifier's alert log.
-PostgreSQL (read-only role) through the views of shared/db/migrations."""
+quality components, the anomaly leaderboard with its reasons, the notifier's alert log, and the
+audit log of state-changing calls. PostgreSQL (read-only role) through the views of
+shared/db/migrations."""
 
 from __future__ import annotations
 
@@ -167,6 +168,27 @@ def build() -> db.Dashboard:
         .height(10)
         .span(24)
     )
+    audit = (
+        n(table.Panel())
+        .title("Audit log")
+        .description(
+            "Recent state-changing calls: period closes, acknowledgements, silences, tokens "
+            "issued and revoked; who (actor, role, employee id), what, when, request id. "
+            "Before/after values: GET /v1/audit (admin, risk)."
+        )
+        .datasource(POSTGRES)
+        .with_target(
+            Sql("""
+                SELECT at AS "time", actor, role, employee_id, action, target, request_id
+                  FROM v_audit_recent
+                 WHERE $__timeFilter(at)
+                 ORDER BY at DESC, audit_id DESC
+                 LIMIT 200
+            """)
+        )
+        .height(10)
+        .span(24)
+    )
     return (
         db.Dashboard("WeCom quota · business overview")
         .uid("wq-business-overview")
@@ -183,4 +205,5 @@ def build() -> db.Dashboard:
         .with_panel(anomalies)
         .with_panel(adds)
         .with_panel(alerts)
+        .with_panel(audit)
     )

@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 
-from services.notifier import org
 from services.notifier.channels.base import (
     DestinationInvalid,
     PermanentFailure,
@@ -33,6 +32,7 @@ from services.notifier.domain.ratelimit import (
     take,
 )
 from services.notifier.domain.splitting import ROBOT_MARKDOWN_LIMIT
+from services.notifier.robots import RobotUnavailable, RobotUrls
 from shared.clock import Clock
 from shared.db import Connection
 
@@ -71,11 +71,13 @@ class RobotChannel:
     def __init__(
         self,
         poster: Poster,
+        robots: RobotUrls,
         clock: Clock,
         limit: int = ROBOT_PER_MINUTE,
         window: timedelta = ONE_MINUTE,
     ) -> None:
         self._poster = poster
+        self._robots = robots
         self._clock = clock
         self._limit = limit
         self._window = guarded(window)
@@ -97,7 +99,10 @@ class RobotChannel:
         return parts
 
     async def send(self, conn: Connection, target: Target, part: Any) -> None:
-        url = await org.team_robot(conn, target.destination)
+        try:
+            url = await self._robots.url(conn, target.destination)
+        except RobotUnavailable as exc:
+            raise PermanentFailure(str(exc)) from None
         if url is None:
             raise PermanentFailure(f"{target.destination} has no group robot (robot_webhook)")
         robot = robot_id(url)

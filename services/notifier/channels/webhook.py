@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from typing import Any
+
+import httpx
 
 from services.notifier.channels.base import PermanentFailure, Target
 from services.notifier.channels.poster import Poster
@@ -14,6 +17,12 @@ from services.notifier.domain.digest import Digest, alertmanager_body, email_pla
 from shared.db import Connection
 
 log = logging.getLogger(__name__)
+
+
+def webhook_id(url: str) -> str:
+    """A webhook's name in errors, logs and ops notices: a hash, because its URL may carry a
+    secret (a token in its path or query)."""
+    return "webhook:" + hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
 class WebhookChannel:
@@ -31,14 +40,20 @@ class WebhookChannel:
         raise PermanentFailure("the webhook channel carries alerts, not ops notices")
 
     async def send(self, conn: Connection, target: Target, part: Any) -> None:
-        # replayable: the receiver can drop a duplicate by its Idempotency-Key
-        response = await self._poster.post(
-            target.destination,
-            json=part,
-            headers={"Idempotency-Key": target.idempotency_key},
-            replayable=True,
-        )
-        response.raise_for_status()
+        try:
+            # replayable: the receiver can drop a duplicate by its Idempotency-Key
+            response = await self._poster.post(
+                target.destination,
+                json=part,
+                headers={"Idempotency-Key": target.idempotency_key},
+                replayable=True,
+            )
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            # never the URL in an error (httpx's name it): it is kept and shown to operators
+            status = getattr(getattr(exc, "response", None), "status_code", "")
+            name = webhook_id(target.destination)
+            raise RuntimeError(f"{name}: {type(exc).__name__} {status}".strip()) from None
 
 
 class LogChannel:

@@ -60,7 +60,13 @@ class AckLinks:
     def verify(self, token: str, now: datetime) -> AckLink:
         """The alert and recipient the token names; `AckLinkError` otherwise."""
         parts = token.split(".")
-        if len(parts) != 4 or not parts[0].isdigit() or not parts[2].isdigit():
+        # ASCII only: hmac.compare_digest refuses other text, and "²".isdigit() holds
+        if (
+            not token.isascii()
+            or len(parts) != 4
+            or not parts[0].isdigit()
+            or not parts[2].isdigit()
+        ):
             raise AckLinkError("malformed acknowledgement link")
         payload = ".".join(parts[:3])
         if not hmac.compare_digest(self._sign(payload), parts[3]):
