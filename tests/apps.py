@@ -75,10 +75,12 @@ async def eventually(
 async def service_process(
     name: str, env: dict[str, str], port: int, logs: Path
 ) -> AsyncIterator[str]:
-    """`python -m services.<name>` until it answers /readyz; yields its base URL; SIGTERM after."""
+    """`python -m services.<name>` until it answers /readyz; yields its base URL; SIGTERM after.
+    A name such as `scorer-consume` runs `services.scorer` (its env says the role)."""
     log = (logs / f"{name}.log").open("wb")
+    module = f"services.{name.split('-')[0]}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env, stdout=log, stderr=log
+        [sys.executable, "-m", module], cwd=ROOT, env=env, stdout=log, stderr=log
     )
     base = f"http://127.0.0.1:{port}"
     try:

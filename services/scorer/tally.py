@@ -89,6 +89,9 @@ ON CONFLICT (employee_id, period) DO UPDATE SET
 RETURNING employee_id, period, {", ".join(KEPT)}
 """  # noqa: S608 - constant column names
 
+RESET_COUNTERS_SQL = f"UPDATE quota_counter SET {', '.join(f'{c} = 0' for c in COUNTERS)}"  # noqa: S608
+"""Every relation counted again from nothing; the add events (gross adds) stay."""
+
 COUNTERS_SQL = f"""
 SELECT x.e AS employee_id, x.p AS period,
        {", ".join(f"COALESCE(q.{c}, 0) AS {c}" for c in KEPT)}
@@ -460,9 +463,7 @@ async def judge_all_if_rules_changed(
             async with conn.transaction():
                 await conn.execute("DELETE FROM relation_standing")
                 # the add events counted stay: they do not depend on the rules
-                await conn.execute(
-                    f"UPDATE quota_counter SET {', '.join(f'{c} = 0' for c in COUNTERS)}"  # noqa: S608
-                )
+                await conn.execute(RESET_COUNTERS_SQL)
             employees = [
                 r["employee_id"]
                 for r in await conn.fetch(
