@@ -285,6 +285,14 @@ async def live(
         actor = f"dashboards-admin-{suffix}"
         admin = bearer(await issue(infra.app_dsn(database), actor, Role.ADMIN))
         day = await _traffic(infra, base, topics, sink, clock, admin)
+        # the quota columns are current at once; quality and anomaly once the refresh process
+        # has recomputed every marked row
+        owner = await asyncpg.connect(infra.owner_dsn(database))
+        try:
+            dirty = "SELECT count(*) FROM score_dirty"
+            await eventually(lambda: owner.fetchval(dirty), lambda n: n == 0, timeout=90)
+        finally:
+            await owner.close()
         closed = Closed(day, actor, f"dashboards-close-{day}")
         prometheus = f"http://127.0.0.1:{ports['prometheus']}"
         yield Live(prometheus, _reader_dsn(infra, database), started, clock, closed)
