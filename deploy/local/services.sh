@@ -63,7 +63,7 @@ simulate() {
   [[ ${SIMULATE:-1} == 0 ]] && { say "SIMULATE=0: no simulator"; return 0; }
   if pid_alive simulator; then say "simulator already running (pid $(cat "$PID_DIR/simulator.pid"))"; return 0; fi
   [[ -f $RUN_DIR/simulator.done ]] && { say "the simulated month was fed already (rm $RUN_DIR/simulator.done to feed again)"; return 0; }
-  local month=${SIMULATE_MONTH:-$(date +%Y-%m)}
+  local month=${SIMULATE_MONTH:-$(TZ=$BUSINESS_TIMEZONE date +%Y-%m)}  # the business calendar's
   echo "$month" > "$RUN_DIR/simulator.month"
   say "simulator: feeding a ${SIMULATE_EMPLOYEES:-200}-employee bank month $month at ${SIMULATE_SPEED:-2000}x"
   # With the WeCom stand-in: the month before last first, complete and unpaced (due to close),

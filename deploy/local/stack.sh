@@ -61,8 +61,10 @@ case "${1:-}" in
       say "Docker engine found: docker compose up"
       export ALERTMANAGER_TOKEN=${ALERTMANAGER_TOKEN:-$(local_secret alertmanager_token)}
       export INGEST_API_TOKENS=${INGEST_API_TOKENS:-$(local_secret ingest_api_token)}
-      export SIMULATE_MONTH=${SIMULATE_MONTH:-$(date +%Y-%m)}
-      export SIMULATE_BACKFILL=${SIMULATE_BACKFILL:-$(date -d "$(date +%Y-%m-01) -2 month" +%Y-%m)}
+      # the business calendar's month, not the machine's (they differ for hours at a month's end)
+      business=${BUSINESS_TIMEZONE:-Asia/Shanghai}
+      export SIMULATE_MONTH=${SIMULATE_MONTH:-$(TZ=$business date +%Y-%m)}
+      export SIMULATE_BACKFILL=${SIMULATE_BACKFILL:-$(date -d "$(TZ=$business date +%Y-%m-01) -2 month" +%Y-%m)}
       export WECOM_CORP_ID=${WECOM_CORP_ID:-wwlocaldemo0000001}
       export WECOM_CALLBACK_TOKEN=${WECOM_CALLBACK_TOKEN:-$(local_secret wecom_callback_token)}
       export WECOM_CALLBACK_AES_KEY=${WECOM_CALLBACK_AES_KEY:-$(local_aes_key)}
