@@ -13,14 +13,15 @@ from starlette.routing import Route
 
 from services.scorer import inputs, repository
 from services.scorer.scoring import COLUMNS, Scorer, ensure_scores
-from shared.auth import Action, audit
+from shared.auth import Action, Identity
 from shared.auth.http import Authenticator, identity_of, out_of_scope, request_id
 from shared.auth.subtree import in_subtree, scores_in_subtree_sql
 from shared.calendar import Period, parse_period
 from shared.http import JSONResponse, error
 
 MAX_PAGE = 100_000
-Closer = Callable[[Period, str, bool], Awaitable[dict[str, Any]]]
+Closer = Callable[[Period, Identity, bool, str | None], Awaitable[dict[str, Any]]]
+"""Close a period as this caller (force, request id): it writes the audit row itself."""
 SUBTREE_SCORES_SQL = scores_in_subtree_sql(repository.SCORE_FIELDS)
 # Team and branch totals of a period (a viewer's view): never a per-employee row.
 AGGREGATES_SQL = """
@@ -149,16 +150,7 @@ def score_routes(
             return period
         force = request.query_params.get("force", "").lower() in ("1", "true", "yes")
         caller = identity_of(request)
-        was_closed = await repository.is_closed(pool(), period.key)
-        result = await close(period, caller.label, force)
-        entry = audit.Entry(
-            "period.close_forced" if force else "period.close",
-            period.key,
-            before={"closed": was_closed},
-            after=result,
-            request_id=request_id(request),
-        )
-        await audit.record(pool(), caller, entry, scorer.clock())
+        result = await close(period, caller, force, request_id(request))  # audited in it
         return JSONResponse(result, status_code=200 if result["closed"] else 409)
 
     return [

@@ -29,6 +29,7 @@ from services.scorer.refresh import Refresher
 from services.scorer.schedule import Schedule
 from services.scorer.scoring import Scorer
 from services.scorer.settings import ScorerSettings
+from shared.auth import Identity
 from shared.auth.api import audit_routes
 from shared.auth.http import Authenticator
 from shared.calendar import Period
@@ -157,9 +158,13 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
         HeldCloses(state.get_pool),
     ]
 
-    async def close(period: Period, closed_by: str, force: bool) -> dict[str, Any]:
+    async def close(
+        period: Period, who: Identity, force: bool, request: str | None
+    ) -> dict[str, Any]:
         async with state.get_pool().acquire() as conn:
-            return await closer.close(conn, period, closed_by, force=force)
+            return await closer.close(
+                conn, period, who.label, force=force, who=who, request_id=request
+            )
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

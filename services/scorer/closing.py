@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -22,12 +23,15 @@ from prometheus_client import Counter
 from services.scorer import tally
 from services.scorer.close_gate import CloseGate
 from services.scorer.scoring import Scorer, store_scores
+from shared.auth import Identity, Role, audit
 from shared.calendar import Period, PeriodKind, parse_period
 from shared.db import Connection
 from shared.kafka import publish_all
 from shared.schemas import AlertName, BreachEvent
 
 log = logging.getLogger(__name__)
+SCHEDULE = Identity("schedule", Role.ADMIN, via="system")
+"""Who closes a period when its time comes (Schedule), as the audit log names it."""
 ANOMALY_PERIOD_KINDS = frozenset({PeriodKind.MONTH, PeriodKind.QUARTER})
 BREACHES = Counter(
     "scorer_breaches_published_total", "Breach events published", ["alertname", "status"]
@@ -98,16 +102,24 @@ class PeriodCloser:
         closed_by: str,
         now: datetime | None = None,
         force: bool = False,
+        who: Identity = SCHEDULE,
+        request_id: str | None = None,
     ) -> dict[str, Any]:
         """Close `period` as of `now` (the schedule's moment; the clock's by default) once
         its inputs are complete: otherwise nothing happens and the answer says why
-        (`closed` false, `held` the reasons), unless `force` (which the log records)."""
+        (`closed` false, `held` the reasons), unless `force` (which the log records). Every
+        call leaves an audit row, `who` as the actor: in the close's own transaction when it
+        closes."""
         now = now or self._scorer.clock()
         # closed already: closing again is idempotent (and releases a hold a crash left)
         closed = await conn.fetchval("SELECT 1 FROM period_close WHERE period = $1", period.key)
         holds = [] if self.gate is None or closed else await self.gate.holds(conn, period, now)
+        action = "period.close_forced" if force else "period.close"
         if holds and not force:
-            return {"period": period.key, "closed": False, "held": holds}
+            result = {"period": period.key, "closed": False, "held": holds}
+            entry = audit.Entry(action, period.key, {"closed": False}, result, request_id)
+            await audit.record(conn, who, entry, now)
+            return result
         if holds:
             log.warning(
                 "period closed by force past incomplete inputs",
@@ -115,7 +127,8 @@ class PeriodCloser:
             )
         self._closing += 1
         try:
-            result = await self._close(conn, period, closed_by, now)
+            entry = audit.Entry(action, period.key, {"closed": bool(closed)}, None, request_id)
+            result = await self._close(conn, period, closed_by, now, (who, entry, holds))
         finally:
             self._closing -= 1
         if self.gate is not None:
@@ -123,7 +136,12 @@ class PeriodCloser:
         return {**result, "forced_past": holds} if holds else result
 
     async def _close(
-        self, conn: Connection, period: Period, closed_by: str, now: datetime
+        self,
+        conn: Connection,
+        period: Period,
+        closed_by: str,
+        now: datetime,
+        audited: tuple[Identity, audit.Entry, list[Any]],
     ) -> dict[str, Any]:
         # windows that ended by now are judged first: the counters the close reads are current
         await tally.run_all_due(conn, self._scorer, now)
@@ -160,13 +178,17 @@ class PeriodCloser:
                 closed_by,
                 now,
             )
-        return {
-            "period": period.key,
-            "closed": True,
-            "already_closed": bool(already),
-            "employees": employees,
-            "target_missed": len(missed),
-        }
+            result = {
+                "period": period.key,
+                "closed": True,
+                "already_closed": bool(already),
+                "employees": employees,
+                "target_missed": len(missed),
+            }
+            who, entry, holds = audited
+            after = {**result, "forced_past": holds} if holds else result
+            await audit.record(conn, who, replace(entry, after=after), now)
+        return result
 
     @staticmethod
     async def _record(conn: Connection, period: Period, scores: Sequence[dict[str, Any]]) -> None:

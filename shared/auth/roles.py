@@ -60,7 +60,7 @@ class Identity:
     name: str
     role: Role
     employee_id: str | None = None
-    via: str = "token"  # "token", "sso" or "static" (the ingestor's INGEST_API_TOKENS)
+    via: str = "token"  # "token", "sso", "static" (the ingestor's INGEST_API_TOKENS) or "system"
 
     @property
     def scoped(self) -> bool:

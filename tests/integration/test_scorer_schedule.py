@@ -134,12 +134,23 @@ async def test_periods_close_at_the_deadline_once_across_restarts(
         closed = {r["period"]: r for r in await conn.fetch("SELECT * FROM period_close")}
         assert sorted(closed) == ["2026-09", "2026-Q3"]  # weeks and days are not configured
         assert {r["closed_by"] for r in closed.values()} == {"schedule"}
+        audited = (
+            "SELECT actor, role, action, target, after FROM audit_log"
+            " WHERE action LIKE 'period.%' ORDER BY target"
+        )
+        rows = await conn.fetch(audited)
+        assert [(r["actor"], r["role"], r["action"], r["target"]) for r in rows] == [
+            ("schedule", "admin", "period.close", "2026-09"),
+            ("schedule", "admin", "period.close", "2026-Q3"),
+        ]  # each in the close's own transaction, with what it decided
+        assert all(r["after"]["closed"] for r in rows)  # the pool decodes jsonb
         # restarted later: nothing is closed again
         await stack.schedule().close_due(conn, deadline + timedelta(days=40))
         again = {
             r["period"]: r["closed_at"] for r in await conn.fetch("SELECT * FROM period_close")
         }
         assert again == {p: r["closed_at"] for p, r in closed.items()}
+        assert len(await conn.fetch(audited)) == 2
         outcomes = await conn.fetch(
             "SELECT employee_id, status, revision FROM period_outcome WHERE period = '2026-09'"
         )
