@@ -42,7 +42,23 @@ from tests.standins.webhook_sink import free_port
 pytestmark = pytest.mark.e2e
 RULES = ROOT / "deploy" / "prometheus" / "rules"
 SHORT_FOR = "2s"  # the test copy's `for:` (the production rules' are minutes)
-SERVICES = ("ingestor", "scorer", "notifier")
+# The processes as `make up` runs them (deploy/local/services.sh), and the settings that make
+# each what it is: the scorer as its read API, its consumer and its refresh.
+SERVICES: dict[str, dict[str, str]] = {
+    "ingestor": {},
+    "scorer-consume": {"SCORER_ROLE": "consume"},
+    "scorer-refresh": {"SCORER_ROLE": "refresh"},
+    "scorer": {"SCORER_ROLE": "api"},
+    "notifier": {},
+}
+JOBS = ("ingestor", "scorer", "notifier")
+"""Prometheus's jobs: the scorer's three processes are the scorer job's three targets."""
+
+
+def port_variable(name: str) -> str:
+    """The variable that tells a process its port, and Prometheus (deploy/local/prometheus.sh)
+    where to scrape it."""
+    return name.upper().replace("-", "_") + "_PORT"
 
 
 def rules_with_short_for(target: Path, duration: str = SHORT_FOR) -> Path:
@@ -107,8 +123,18 @@ def api(http: httpx.AsyncClient, path: str, **params: str) -> Callable[[], Await
     return probe
 
 
+def module_port(name: str) -> str:
+    """The variable a process reads its own port from (each scorer process: SCORER_PORT)."""
+    return port_variable(name.split("-")[0])
+
+
 def up_by_job(data: dict[str, Any]) -> dict[str, str]:
-    return {r["metric"]["job"]: r["value"][1] for r in data["result"]}
+    """Per job, "1" when every target of it is up."""
+    out: dict[str, str] = {}
+    for r in data["result"]:
+        job = r["metric"]["job"]
+        out[job] = "1" if out.get(job, "1") == "1" and r["value"][1] == "1" else "0"
+    return out
 
 
 async def test_a_killed_ingestor_reaches_ops_through_prometheus_and_alertmanager(
@@ -136,15 +162,20 @@ async def test_a_killed_ingestor_reaches_ops_through_prometheus_and_alertmanager
             "DELIVERY_INTERVAL_SECONDS": "0.3",
             "SPOOL_DIR": str(tmp_path / "spool"),
             "CLOSE_PERIOD_KINDS": "[]",
-            **{f"{name.upper()}_PORT": str(ports[name]) for name in SERVICES},
         }
         for unset in ("WECOM_CORP_ID", "WECOM_CORP_SECRET", "RECONCILE_DAILY_AT"):
             env.pop(unset, None)
         services = {
-            name: Service(f"services.{name}", env, tmp_path / f"{name}.log") for name in SERVICES
+            name: Service(
+                f"services.{name.split('-')[0]}",
+                {**env, **role, module_port(name): str(ports[name])},
+                tmp_path / f"{name}.log",
+            )
+            for name, role in SERVICES.items()
         }
         prom_env = {
             **env,
+            **{port_variable(name): str(ports[name]) for name in SERVICES},
             "RUN_DIR": str(tmp_path / "prometheus-run"),
             "PROMETHEUS_PORT": str(ports["prometheus"]),
             "PROMETHEUS_SCRAPE_INTERVAL": "1s",
@@ -185,7 +216,7 @@ async def _kill_and_restart(
 
     # every service scraped and up, nothing firing or pending, no notice yet
     query = api(prom, "/api/v1/query", query='up{job=~"ingestor|scorer|notifier"}')
-    await eventually(_up(query), lambda up: up == dict.fromkeys(SERVICES, "1"), timeout=60)
+    await eventually(_up(query), lambda up: up == dict.fromkeys(JOBS, "1"), timeout=60)
     assert (await api(prom, "/api/v1/alerts")())["alerts"] == []
     assert smtp.messages == []
 
