@@ -34,6 +34,7 @@ from shared.auth.http import Authenticator
 from shared.calendar import Period
 from shared.clock import Clock
 from shared.db import apply_migrations, create_pool
+from shared.governance import Governance
 from shared.http import error_handlers, openapi_route, ops_routes
 from shared.kafka import (
     StoredOffsetsListener,
@@ -127,6 +128,7 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
         scorer,
         dead_letter,
         full_batch=settings.scorer_batch_max_records,
+        governance=Governance(settings.erasure_hmac_key),
     )
     closer = PeriodCloser(scorer, publisher, topics.breaches)
     closer.gate = CloseGate(
@@ -149,6 +151,7 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
         settings.close_grace,
         tuple(settings.pace_checkpoints),
         settings.data_stale_working_hours,
+        settings.contact_data_retention_months,
     )
 
     probes: list[Probe] = [
@@ -175,6 +178,9 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
         )
         consuming = role in CONSUMING
         if consuming:
+            # contacts erased and no ERASURE_HMAC_KEY to recognise them: stop here, loudly
+            async with state.get_pool().acquire() as conn, conn.transaction():
+                await pipeline.governance.refresh(conn)
             await tally.judge_all_if_rules_changed(state.get_pool, scorer)  # before consuming
         await publisher.start()  # before the consumer, which may dead-letter at once
         workers = []

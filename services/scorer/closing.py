@@ -24,6 +24,7 @@ from services.scorer.close_gate import CloseGate
 from services.scorer.scoring import Scorer, store_scores
 from shared.calendar import Period, PeriodKind, parse_period
 from shared.db import Connection
+from shared.governance import hold_shared
 from shared.kafka import publish_all
 from shared.schemas import AlertName, BreachEvent
 
@@ -33,6 +34,8 @@ BREACHES = Counter(
     "scorer_breaches_published_total", "Breach events published", ["alertname", "status"]
 )
 REVISIONS = Counter("scorer_period_revisions_total", "Closed-period outcomes revised", ["flipped"])
+PURGED = "contact_data_purged"
+"""Why a period whose contact data was purged (shared/governance.py) cannot be closed now."""
 
 
 def target_breach(
@@ -105,6 +108,11 @@ class PeriodCloser:
         now = now or self._scorer.clock()
         # closed already: closing again is idempotent (and releases a hold a crash left)
         closed = await conn.fetchval("SELECT 1 FROM period_close WHERE period = $1", period.key)
+        if await conn.fetchval("SELECT 1 FROM purged_period WHERE period = $1", period.key):
+            # its contact data is gone: its figures stay as they stood, never recomputed
+            if closed:
+                return {"period": period.key, "closed": True, "already_closed": True}
+            return {"period": period.key, "closed": False, "held": [PURGED]}
         holds = [] if self.gate is None or closed else await self.gate.holds(conn, period, now)
         if holds and not force:
             return {"period": period.key, "closed": False, "held": holds}
@@ -128,6 +136,7 @@ class PeriodCloser:
         # windows that ended by now are judged first: the counters the close reads are current
         await tally.run_all_due(conn, self._scorer, now)
         async with conn.transaction():
+            await hold_shared(conn)  # no erasure or purge halfway through the close
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('close:' || $1))", period.key)
             already = await conn.fetchval(
                 "SELECT 1 FROM period_close WHERE period = $1", period.key

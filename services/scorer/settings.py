@@ -181,7 +181,11 @@ class ScorerSettings(DatabaseSettings):
         return timedelta(hours=self.close_grace_hours)
 
     def secrets(self) -> list[str | None]:
-        return [self.database_url.get_secret_value(), self.migration_dsn]
+        return [
+            self.database_url.get_secret_value(),
+            self.migration_dsn,
+            self.erasure_hmac_key.get_secret_value() if self.erasure_hmac_key else None,
+        ]
 
     def refresh_settle(self) -> dict[PeriodKind, timedelta]:
         return {k: timedelta(seconds=v) for k, v in self.refresh_settle_seconds.items()}
