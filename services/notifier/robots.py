@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from shared.db import Connection
-from shared.sealed import KeyRing, SealError
+from shared.sealed import KeyRing, SealError, robot_context
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class RobotUnavailable(Exception):  # noqa: N818 - an outcome, not an error
 
 def context(employee_id: str) -> str:
     """The associated data of a sealed URL: it opens only on its own row."""
-    return f"employee_robot:{employee_id}"
+    return robot_context(employee_id)
 
 
 def _team(destination: str) -> tuple[str, str]:

@@ -129,6 +129,7 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
         dead_letter,
         full_batch=settings.scorer_batch_max_records,
         governance=Governance(settings.erasure_hmac_key),
+        robot_keys=settings.robot_keys(),
     )
     closer = PeriodCloser(scorer, publisher, topics.breaches)
     closer.gate = CloseGate(
@@ -181,6 +182,11 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
             # contacts erased and no ERASURE_HMAC_KEY to recognise them: stop here, loudly
             async with state.get_pool().acquire() as conn, conn.transaction():
                 await pipeline.governance.refresh(conn)
+            if settings.robot_keys() is None:
+                log.warning(
+                    "NOTIFIER_ROBOT_KEYS is not set for the scorer: a group robot's URL from an "
+                    "employee record is kept in plain until the notifier encrypts it"
+                )
             await tally.judge_all_if_rules_changed(state.get_pool, scorer)  # before consuming
         await publisher.start()  # before the consumer, which may dead-letter at once
         workers = []

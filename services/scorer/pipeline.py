@@ -40,6 +40,7 @@ from shared.schemas import (
     TargetRecord,
     parse_topic_record,
 )
+from shared.sealed import KeyRing
 
 log = logging.getLogger(__name__)
 
@@ -176,10 +177,12 @@ class ScoringPipeline:
         dead_letter: DeadLetter,
         full_batch: int | None = None,
         governance: Governance | None = None,
+        robot_keys: KeyRing | None = None,
     ) -> None:
         self._scorer = scorer
         # the erasure list and the purge horizon, read again in every batch's transaction
         self.governance = governance or Governance(None)
+        self._robot_keys = robot_keys
         self._clock: Clock = scorer.clock
         self._pool = pool
         self._group = group
@@ -267,7 +270,14 @@ class ScoringPipeline:
                 conn, decoded.links, decoded.profiles, self._tz, dirty, judge
             )
             reorged = await state.apply_org(
-                conn, decoded.employees, decoded.targets, self._tz, dirty, now, judge
+                conn,
+                decoded.employees,
+                decoded.targets,
+                self._tz,
+                dirty,
+                now,
+                judge,
+                self._robot_keys,
             )
             await state.apply_staff_accounts(conn, decoded.staff_accounts, self._tz, dirty, judge)
             await progress.record_sources(conn, decoded.source_watermarks)
