@@ -44,7 +44,7 @@ from shared.auth.http import Authenticator
 from shared.calendar import BusinessCalendar, CalendarOverrides
 from shared.clock import Clock
 from shared.db import apply_migrations, create_pool
-from shared.governance import Governance
+from shared.governance import Governance, retention_cutoff
 from shared.http import error_handlers, openapi_route, ops_routes
 from shared.kafka import (
     StoredOffsetsListener,
@@ -185,6 +185,9 @@ def create_app(
         clock,
         config,
         Governance(settings.erasure_hmac_key),
+        lambda now: retention_cutoff(
+            now, settings.contact_data_retention_months, business_calendar.tz
+        ),
     )
 
     async def load(tps: Any) -> dict[tuple[str, int], int]:

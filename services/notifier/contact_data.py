@@ -6,7 +6,8 @@ notices, digests and delivery log name employees, recipients and figures, never 
 
 - **Retention**: `purge_due` removes those examples from alerts that started before the cutoff
   (CONTACT_DATA_RETENTION_MONTHS before the current month), keeping the alert, its counts and
-  its delivery record; `purge_forever` runs it hourly in the notifier.
+  its delivery record; `purge_forever` runs it at start and hourly in the notifier, and the
+  intake records a breach older than the cutoff (a replay) without them.
 - **Erasure**: `erase` (from `wecom-quota erase`) replaces the contact's id with `(erased)` in
   every text and JSON column of the notifier's tables where it appears; the intake blanks it in
   the breaches it records later (`BreachIntake`, shared.governance), so a breach replayed or

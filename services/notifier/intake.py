@@ -24,7 +24,7 @@ from services.notifier.domain.ops_notices import notice_summary
 from services.notifier.domain.routing import AlertFacts, NoticePlan, plan_initial
 from shared.clock import Clock
 from shared.db import Connection
-from shared.governance import Governance
+from shared.governance import Governance, blank_examples
 from shared.kafka import lock_offsets, store_offsets, unseen
 from shared.schemas import AlertName, BreachEvent
 
@@ -98,8 +98,11 @@ class BreachIntake:
         clock: Clock,
         config: NotifierConfig | None = None,
         governance: Governance | None = None,
+        retention: Callable[[datetime], datetime] | None = None,
     ) -> None:
         self._pool = pool
+        # the first instant whose contact ids are kept, as of a moment (the retention purge)
+        self._retention = retention
         # erased contacts' ids are blanked in what is recorded (services/notifier/contact_data.py)
         self._governance = governance or Governance(None)
         self._clock = clock
@@ -125,6 +128,8 @@ class BreachIntake:
     async def _record(self, conn: Connection, breach: BreachEvent) -> None:
         now = self._clock()
         values = self._governance.scrub(breach.values)
+        if self._retention is not None and breach.occurred_at < self._retention(now):
+            values = blank_examples(values)  # older than the retention: as the purge leaves it
         alert_id = await conn.fetchval(
             """INSERT INTO alert (breach_event_id, alertname, status, employee_id, period,
                                   supervisor_id, team_id, branch_id, summary, details, starts_at,
