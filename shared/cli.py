@@ -158,7 +158,7 @@ async def erase(args: argparse.Namespace) -> int:
         print(f"wecom-quota: the settings are refused: {exc}", file=sys.stderr)
         return 2
     key = settings.erasure_hmac_key
-    if key is None:
+    if key is None and not args.ingestor_only:  # the ingestor's files need no hash
         print(
             "wecom-quota: ERASURE_HMAC_KEY is not set: an erased contact is listed and audited "
             f"by a keyed hash, never its id; set it (at least {ERASURE_KEY_LENGTH} random "
@@ -166,7 +166,6 @@ async def erase(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    hashed = contact_hmac(key, contact)
     local: dict[str, Any] = {"not_run": "--database-only"}
     if ingestor is not None:
         try:
@@ -184,8 +183,9 @@ async def erase(args: argparse.Namespace) -> int:
             f"{erased_here.lookup_rows} lookup row(s)"
             + (f"; not here: {', '.join(erased_here.missing)}" if erased_here.missing else "")
         )
-    if args.ingestor_only:
+    if args.ingestor_only or key is None:
         return 0
+    hashed = contact_hmac(key, contact)
     await apply_migrations(settings.migration_dsn)
     conn = await asyncpg.connect(settings.database_url.get_secret_value())
     now = settings.clock()()

@@ -37,7 +37,7 @@ EXAMPLES = "examples"
 """The key under which anomaly evidence lists contact ids (services/scorer/domain/anomaly.py)."""
 # What an external_userid may be when an operator types one: WeCom's ids are letters, digits,
 # `_` and `-` (`wm…`, `wo…`); anything else is a typo or a paste of more than the id.
-EXTERNAL_USERID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+EXTERNAL_USERID = re.compile(r"^[A-Za-z0-9_-]{1,128}\Z")
 
 
 class ErasureKeyMissingError(RuntimeError):
