@@ -2,10 +2,11 @@
 the robot's key, so it is kept in `employee_robot` (never in a table the dashboards read),
 sealed under NOTIFIER_ROBOT_KEYS, and opened only to send.
 
-A URL arrives in plain (`url_plain`) from whoever writes the employee's record; `seal` seals
+The scorer seals a URL itself as it stores the employee's record when it has the key ring
+(services/scorer/repository.py); otherwise it arrives in plain (`url_plain`). `seal` seals
 every such row (at start, then every delivery round) and, with `rotate`, re-seals the rows
 under an older key of the ring (at start). A send opens the URL, sealing it first when it
-arrived since the last round."""
+arrived in plain since the last round."""
 
 from __future__ import annotations
 
