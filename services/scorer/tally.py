@@ -43,6 +43,7 @@ from services.scorer.domain.tally import (
 from services.scorer.domain.validity import ContactFacts, ContactStatus
 from shared.calendar import Period, local_date, parse_period
 from shared.db import Connection
+from shared.governance import hold_shared
 
 if TYPE_CHECKING:  # scoring imports this module
     from services.scorer.scoring import Scorer
@@ -286,6 +287,8 @@ async def run_due(conn: Connection, scorer: Scorer, now: datetime, limit: int = 
     """One batch of due timers, in one transaction with the counters and score rows they
     change. Returns how many were due."""
     async with conn.transaction():
+        # after an erasure (or purge) or wholly before it: never a stale pair judged again
+        await hold_shared(conn)
         pairs = await due_relations(conn, now, limit)
         if pairs:
             totals = await count(conn, await settle(conn, scorer, pairs, now))
