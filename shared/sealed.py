@@ -109,6 +109,12 @@ class KeyRing:
             raise SealError(f"a value sealed under {key_id} does not open for {context}") from None
 
 
+def robot_context(employee_id: str) -> str:
+    """The associated data of a group robot's sealed URL (`employee_robot`): it opens only on
+    its own row. The scorer seals with it as it stores an employee, the notifier opens."""
+    return f"employee_robot:{employee_id}"
+
+
 def sealed_key_id(sealed: bytes) -> str:
     """The id of the key a value was sealed under (SealError when it is not a sealed value)."""
     if len(sealed) < 2 or sealed[0] != FORMAT or len(sealed) < 2 + sealed[1] + NONCE_BYTES + 16:

@@ -18,6 +18,8 @@ PLACEHOLDER_SECRETS = frozenset(
     {"", "changeme", "change-me", "secret", "password", "token", "test"}
 )
 
+ERASURE_KEY_LENGTH = 32
+
 # Descriptions of the settings that more than one service declares (docs/configuration.md).
 WECOM_API_BASE_DESCRIPTION = "Base URL of the WeCom server API."
 
@@ -184,6 +186,30 @@ class DatabaseSettings(CommonSettings):
     )
     # How often gauges read from Kafka and PostgreSQL (consumer lag, backlogs) are refreshed.
     metrics_probe_interval_seconds: float = Field(default=5.0, gt=0)
+    contact_data_retention_months: int = Field(
+        default=24,
+        ge=1,
+        le=1200,
+        description="Months contact-level data is kept (PIPL): contact events, messages, "
+        "relations, profiles, and contact ids quoted in anomaly evidence and alerts. Older data "
+        "is purged a whole month at a time by the scorer's schedule (and the notifier's), "
+        "keeping the figures of the periods it fed; records about that time are dropped when a "
+        "topic is replayed.",
+    )
+    erasure_hmac_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the keyed hash (HMAC-SHA256) by which `wecom-quota erase` lists an "
+        "erased contact and records it in the audit log, never by its id; the scorer and the "
+        "notifier recognise erased contacts with it. At least 32 characters; the same value "
+        "everywhere and never changed (a new key no longer recognises the contacts listed). "
+        "Unset: `wecom-quota erase` refuses, and a service that finds the erasure list "
+        "non-empty stops.",
+    )
+
+    @field_validator("erasure_hmac_key")
+    @classmethod
+    def _real_erasure_key(cls, value: SecretStr | None) -> SecretStr | None:
+        return optional_secret("ERASURE_HMAC_KEY", value, min_length=ERASURE_KEY_LENGTH)
 
     @property
     def migration_dsn(self) -> str:

@@ -43,8 +43,11 @@ export_stack_env() {
   export INGEST_API_TOKENS=${INGEST_API_TOKENS:-$(local_secret ingest_api_token)}
   # what Alertmanager sends the notifier (deploy/local/alertmanager.sh reads the same file)
   export NOTIFIER_ALERTMANAGER_TOKEN=${NOTIFIER_ALERTMANAGER_TOKEN:-$(local_secret alertmanager_token)}
-  # robot webhook URLs are kept encrypted under it (SECURITY.md, "Secrets at rest")
+  # robot webhook URLs are kept encrypted under it (SECURITY.md, "Secrets at rest"): the scorer
+  # seals them as it stores an employee record, the notifier opens them to send
   export NOTIFIER_ROBOT_KEYS=${NOTIFIER_ROBOT_KEYS:-$(local_robot_keys)}
+  # erased contacts are listed and audited by a keyed hash under it (wecom-quota erase)
+  export ERASURE_HMAC_KEY=${ERASURE_HMAC_KEY:-$(local_secret erasure_hmac_key)}
   # the risk token `make up` issues (stack.sh api_tokens), for `make watch`'s reads
   if [[ -z ${WQ_API_TOKEN:-} && -s $RUN_DIR/secrets/watch_api_token ]]; then
     export WQ_API_TOKEN=$(cat "$RUN_DIR/secrets/watch_api_token")

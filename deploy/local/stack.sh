@@ -69,6 +69,7 @@ case "${1:-}" in
       export WECOM_CALLBACK_TOKEN=${WECOM_CALLBACK_TOKEN:-$(local_secret wecom_callback_token)}
       export WECOM_CALLBACK_AES_KEY=${WECOM_CALLBACK_AES_KEY:-$(local_aes_key)}
       export WECOM_CORP_SECRET=${WECOM_CORP_SECRET:-$(local_secret wecom_corp_secret)}
+      export ERASURE_HMAC_KEY=${ERASURE_HMAC_KEY:-$(local_secret erasure_hmac_key)}
       docker compose -f "$ROOT_DIR/docker-compose.yml" up -d --build --wait
       WQ_CLI_IN_COMPOSE=1 api_tokens
       say "admin API token: TOKEN=\$(cat .run/secrets/admin_api_token); curl -H \"Authorization: Bearer \$TOKEN\" http://127.0.0.1:8081/v1/scores?period=$(date +%Y-%m)"

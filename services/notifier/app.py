@@ -18,6 +18,7 @@ from faststream.middlewares import AckPolicy
 from pydantic import SkipValidation
 from starlette.applications import Starlette
 
+from services.notifier import contact_data
 from services.notifier.alertmanager_receiver import alertmanager_routes
 from services.notifier.api import alert_routes, silence_routes
 from services.notifier.asyncapi import notifier_asyncapi
@@ -43,6 +44,7 @@ from shared.auth.http import Authenticator
 from shared.calendar import BusinessCalendar, CalendarOverrides
 from shared.clock import Clock
 from shared.db import apply_migrations, create_pool
+from shared.governance import Governance, retention_cutoff
 from shared.http import error_handlers, openapi_route, ops_routes
 from shared.kafka import (
     StoredOffsetsListener,
@@ -182,6 +184,10 @@ def create_app(
         dead_letter,
         clock,
         config,
+        Governance(settings.erasure_hmac_key),
+        lambda now: retention_cutoff(
+            now, settings.contact_data_retention_months, business_calendar.tz
+        ),
     )
 
     async def load(tps: Any) -> dict[tuple[str, int], int]:
@@ -268,6 +274,14 @@ def create_app(
                 asyncio.create_task(work(grouper, delivery)),
                 asyncio.create_task(escalator.run_forever(settings.escalation_interval_seconds)),
                 asyncio.create_task(watch(probes, settings.metrics_probe_interval_seconds)),
+                asyncio.create_task(
+                    contact_data.purge_forever(
+                        state.get_pool,
+                        clock,
+                        settings.contact_data_retention_months,
+                        business_calendar.tz,
+                    )
+                ),
             ]
             if config.daily_digest is not None:
                 daily = DailyDigests(

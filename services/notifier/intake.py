@@ -24,6 +24,7 @@ from services.notifier.domain.ops_notices import notice_summary
 from services.notifier.domain.routing import AlertFacts, NoticePlan, plan_initial
 from shared.clock import Clock
 from shared.db import Connection
+from shared.governance import Governance, blank_examples
 from shared.kafka import lock_offsets, store_offsets, unseen
 from shared.schemas import AlertName, BreachEvent
 
@@ -96,8 +97,14 @@ class BreachIntake:
         dead_letter: DeadLetter,
         clock: Clock,
         config: NotifierConfig | None = None,
+        governance: Governance | None = None,
+        retention: Callable[[datetime], datetime] | None = None,
     ) -> None:
         self._pool = pool
+        # the first instant whose contact ids are kept, as of a moment (the retention purge)
+        self._retention = retention
+        # erased contacts' ids are blanked in what is recorded (services/notifier/contact_data.py)
+        self._governance = governance or Governance(None)
         self._clock = clock
         self._group = group
         self._webhook_url = webhook_url
@@ -107,6 +114,7 @@ class BreachIntake:
     async def handle(self, records: Sequence[Any]) -> None:
         async with self._pool().acquire() as conn, conn.transaction():
             stored = await lock_offsets(conn, self._group, records)
+            await self._governance.refresh(conn, strict=False)
             for raw in unseen(records, stored):
                 try:
                     breach = BreachEvent.model_validate(orjson.loads(raw.value))
@@ -119,6 +127,9 @@ class BreachIntake:
 
     async def _record(self, conn: Connection, breach: BreachEvent) -> None:
         now = self._clock()
+        values = self._governance.scrub(breach.values)
+        if self._retention is not None and breach.occurred_at < self._retention(now):
+            values = blank_examples(values)  # older than the retention: as the purge leaves it
         alert_id = await conn.fetchval(
             """INSERT INTO alert (breach_event_id, alertname, status, employee_id, period,
                                   supervisor_id, team_id, branch_id, summary, details, starts_at,
@@ -136,9 +147,9 @@ class BreachIntake:
             breach.team_id,
             breach.branch_id,
             notice_summary(
-                breach.alertname.value, breach.period, breach.values, breach.status, breach.summary
+                breach.alertname.value, breach.period, values, breach.status, breach.summary
             ),
-            breach.values,
+            values,
             breach.occurred_at,
             now,
         )

@@ -2,17 +2,18 @@
 the robot's key, so it is kept in `employee_robot` (never in a table the dashboards read),
 sealed under NOTIFIER_ROBOT_KEYS, and opened only to send.
 
-A URL arrives in plain (`url_plain`) from whoever writes the employee's record; `seal` seals
+The scorer seals a URL itself as it stores the employee's record when it has the key ring
+(services/scorer/repository.py); otherwise it arrives in plain (`url_plain`). `seal` seals
 every such row (at start, then every delivery round) and, with `rotate`, re-seals the rows
 under an older key of the ring (at start). A send opens the URL, sealing it first when it
-arrived since the last round."""
+arrived in plain since the last round."""
 
 from __future__ import annotations
 
 import logging
 
 from shared.db import Connection
-from shared.sealed import KeyRing, SealError
+from shared.sealed import KeyRing, SealError, robot_context
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class RobotUnavailable(Exception):  # noqa: N818 - an outcome, not an error
 
 def context(employee_id: str) -> str:
     """The associated data of a sealed URL: it opens only on its own row."""
-    return f"employee_robot:{employee_id}"
+    return robot_context(employee_id)
 
 
 def _team(destination: str) -> tuple[str, str]:

@@ -141,5 +141,6 @@ class NotifierSettings(DatabaseSettings):
             self.database_url.get_secret_value(),
             self.migration_dsn,
             *(s.get_secret_value() for s in optional if s is not None),
+            self.erasure_hmac_key.get_secret_value() if self.erasure_hmac_key else None,
             *(entry.partition(":")[2].strip() for entry in robot_keys.split(",")),
         ]

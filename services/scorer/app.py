@@ -35,6 +35,7 @@ from shared.auth.http import Authenticator
 from shared.calendar import Period
 from shared.clock import Clock
 from shared.db import apply_migrations, create_pool
+from shared.governance import Governance
 from shared.http import error_handlers, openapi_route, ops_routes
 from shared.kafka import (
     StoredOffsetsListener,
@@ -128,6 +129,8 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
         scorer,
         dead_letter,
         full_batch=settings.scorer_batch_max_records,
+        governance=Governance(settings.erasure_hmac_key),
+        robot_keys=settings.robot_keys(),
     )
     closer = PeriodCloser(scorer, publisher, topics.breaches)
     closer.gate = CloseGate(
@@ -150,6 +153,7 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
         settings.close_grace,
         tuple(settings.pace_checkpoints),
         settings.data_stale_working_hours,
+        settings.contact_data_retention_months,
     )
 
     probes: list[Probe] = [
@@ -180,6 +184,14 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
         )
         consuming = role in CONSUMING
         if consuming:
+            # contacts erased and no ERASURE_HMAC_KEY to recognise them: stop here, loudly
+            async with state.get_pool().acquire() as conn, conn.transaction():
+                await pipeline.governance.refresh(conn)
+            if settings.robot_keys() is None:
+                log.warning(
+                    "NOTIFIER_ROBOT_KEYS is not set for the scorer: a group robot's URL from an "
+                    "employee record is kept in plain until the notifier encrypts it"
+                )
             await tally.judge_all_if_rules_changed(state.get_pool, scorer)  # before consuming
         await publisher.start()  # before the consumer, which may dead-letter at once
         workers = []

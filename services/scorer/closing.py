@@ -26,6 +26,7 @@ from services.scorer.scoring import Scorer, store_scores
 from shared.auth import Identity, Role, audit
 from shared.calendar import Period, PeriodKind, parse_period
 from shared.db import Connection
+from shared.governance import hold_shared
 from shared.kafka import publish_all
 from shared.schemas import AlertName, BreachEvent
 
@@ -37,6 +38,8 @@ BREACHES = Counter(
     "scorer_breaches_published_total", "Breach events published", ["alertname", "status"]
 )
 REVISIONS = Counter("scorer_period_revisions_total", "Closed-period outcomes revised", ["flipped"])
+PURGED = "contact_data_purged"
+"""Why a period whose contact data was purged (shared/governance.py) cannot be closed now."""
 
 
 def target_breach(
@@ -113,13 +116,27 @@ class PeriodCloser:
         now = now or self._scorer.clock()
         # closed already: closing again is idempotent (and releases a hold a crash left)
         closed = await conn.fetchval("SELECT 1 FROM period_close WHERE period = $1", period.key)
-        holds = [] if self.gate is None or closed else await self.gate.holds(conn, period, now)
         action = "period.close_forced" if force else "period.close"
-        if holds and not force:
-            result = {"period": period.key, "closed": False, "held": holds}
-            entry = audit.Entry(action, period.key, {"closed": False}, result, request_id)
+        refused: dict[str, Any] | None = None
+        if await conn.fetchval("SELECT 1 FROM purged_period WHERE period = $1", period.key):
+            # its contact data is gone: its figures stay as they stood, never recomputed
+            refused = (
+                {"period": period.key, "closed": True, "already_closed": True}
+                if closed
+                else {"period": period.key, "closed": False, "held": [PURGED]}
+            )
+        holds = (
+            []
+            if self.gate is None or closed or refused is not None
+            else await self.gate.holds(conn, period, now)
+        )
+        if refused is None and holds and not force:
+            refused = {"period": period.key, "closed": False, "held": holds}
+        if refused is not None:
+            before = {"closed": bool(closed)}
+            entry = audit.Entry(action, period.key, before, refused, request_id)
             await audit.record(conn, who, entry, now)
-            return result
+            return refused
         if holds:
             log.warning(
                 "period closed by force past incomplete inputs",
@@ -146,6 +163,7 @@ class PeriodCloser:
         # windows that ended by now are judged first: the counters the close reads are current
         await tally.run_all_due(conn, self._scorer, now)
         async with conn.transaction():
+            await hold_shared(conn)  # no erasure or purge halfway through the close
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('close:' || $1))", period.key)
             already = await conn.fetchval(
                 "SELECT 1 FROM period_close WHERE period = $1", period.key

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter as Tally
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ from services.scorer import progress, repository, state, tally
 from services.scorer.domain.quota import gross_add_increments
 from services.scorer.scoring import Scorer
 from shared.clock import Clock, system_clock
+from shared.governance import Governance
 from shared.kafka import lock_offsets, store_offsets, unseen
 from shared.metrics import LATENCY_BUCKETS
 from shared.schemas import (
@@ -38,6 +40,7 @@ from shared.schemas import (
     TargetRecord,
     parse_topic_record,
 )
+from shared.sealed import KeyRing
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +67,14 @@ PHASE_SECONDS = Histogram(
     ["phase"],
     buckets=LATENCY_BUCKETS,
 )
-RECORDS = Counter("scorer_records_total", "Records consumed by outcome", ["outcome"])
-for _outcome in ("applied", "duplicate", "dead_letter"):  # exported at 0 from the start
-    RECORDS.labels(_outcome)
+RECORDS = Counter(
+    "scorer_records_total",
+    "Records consumed by outcome: applied, duplicate, dead_letter; erased (about a contact on "
+    "the erasure list) and expired (about a time whose contact data was purged) are dropped",
+    ["outcome"],
+)
+for _outcome in ("applied", "duplicate", "dead_letter", "erased", "expired"):
+    RECORDS.labels(_outcome)  # exported at 0 from the start
 ODD_TIMES = Counter(
     "scorer_events_odd_time_total",
     "Events kept but flagged: event time far in the future or before the retention horizon",
@@ -99,6 +107,9 @@ class Decoded:
     source_watermarks: list[SourceWatermarkRecord] = field(default_factory=list)
     # per (topic, partition) of contact events: the latest event time consumed
     progress: dict[tuple[str, int], datetime] = field(default_factory=dict)
+    # records dropped, not stored: `erased` (the contact is on the erasure list), `expired`
+    # (about a time before the purge horizon: a replay must not bring purged data back)
+    dropped: Tally[str] = field(default_factory=Tally)
 
     def add(self, record: IngestRecord) -> None:
         bucket: dict[type, list[Any]] = {
@@ -116,6 +127,28 @@ class Decoded:
 
 def decode(raw: Any) -> IngestRecord:
     return parse_topic_record(orjson.loads(raw.value))
+
+
+CONTACT_TIME = {
+    ContactEvent: "occurred_at",
+    MessageRecord: "sent_at",
+    ContactProfileRecord: "occurred_at",
+    CustomerLinkRecord: "occurred_at",
+}
+"""The contact-level records, and the time each is about (the retention purge's horizon)."""
+
+
+def dropped(record: IngestRecord, governance: Governance) -> str | None:
+    """Why a record is not stored (None: it is): its contact was erased, or the contact data of
+    its time was purged. Both are counted, never dead-lettered: nothing is wrong with them."""
+    if governance.erased(getattr(record, "external_userid", None)) or governance.erased(
+        getattr(record, "unionid", None)
+    ):
+        return "erased"
+    at = CONTACT_TIME.get(type(record))
+    if at is not None and governance.expired(getattr(record, at)):
+        return "expired"
+    return None
 
 
 def flag_odd_time(event: ContactEvent, now: datetime) -> bool:
@@ -143,8 +176,13 @@ class ScoringPipeline:
         scorer: Scorer,
         dead_letter: DeadLetter,
         full_batch: int | None = None,
+        governance: Governance | None = None,
+        robot_keys: KeyRing | None = None,
     ) -> None:
         self._scorer = scorer
+        # the erasure list and the purge horizon, read again in every batch's transaction
+        self.governance = governance or Governance(None)
+        self._robot_keys = robot_keys
         self._clock: Clock = scorer.clock
         self._pool = pool
         self._group = group
@@ -219,6 +257,7 @@ class ScoringPipeline:
         judge: state.Judge = set()
         async with self._pool().acquire() as conn, conn.transaction():
             stored = await lock_offsets(conn, self._group, records)
+            await self.governance.refresh(conn)  # an erasure or a purge: before or after
             phase = _observe("lock", started)
             fresh = unseen(records, stored)
             decoded = await self._decode_all(fresh, now)
@@ -231,7 +270,14 @@ class ScoringPipeline:
                 conn, decoded.links, decoded.profiles, self._tz, dirty, judge
             )
             reorged = await state.apply_org(
-                conn, decoded.employees, decoded.targets, self._tz, dirty, now, judge
+                conn,
+                decoded.employees,
+                decoded.targets,
+                self._tz,
+                dirty,
+                now,
+                judge,
+                self._robot_keys,
             )
             await state.apply_staff_accounts(conn, decoded.staff_accounts, self._tz, dirty, judge)
             await progress.record_sources(conn, decoded.source_watermarks)
@@ -253,8 +299,11 @@ class ScoringPipeline:
         _observe("commit", phase)
         TX_SECONDS.observe(time.perf_counter() - started)
         duplicates = len(decoded.events) - len(new_events) + len(decoded.messages) - new_messages
-        RECORDS.labels("applied").inc(len(fresh) - duplicates)
+        dropped = sum(decoded.dropped.values())
+        RECORDS.labels("applied").inc(len(fresh) - duplicates - dropped)
         RECORDS.labels("duplicate").inc(duplicates + len(records) - len(fresh))
+        for outcome, n in decoded.dropped.items():
+            RECORDS.labels(outcome).inc(n)
 
     async def _decode_all(self, records: Sequence[Any], now: datetime) -> Decoded:
         out = Decoded()
@@ -267,6 +316,10 @@ class ScoringPipeline:
                     self._undecodable.add(spot)
                     RECORDS.labels("dead_letter").inc()
                     await self._dead_letter(raw, f"{type(exc).__name__}: {exc}")
+                continue
+            why = dropped(record, self.governance)
+            if why is not None:
+                out.dropped[why] += 1
                 continue
             if isinstance(record, ContactEvent):
                 if flag_odd_time(record, now):

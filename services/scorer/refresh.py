@@ -23,6 +23,7 @@ from prometheus_client import Counter, Histogram
 
 from services.scorer import tally
 from services.scorer.scoring import Scorer, store_current, store_open
+from shared import governance
 from shared.calendar import PeriodKind, parse_period
 from shared.clock import system_clock
 from shared.db import Connection
@@ -129,6 +130,8 @@ SELECT r.employee_id, k
 ON CONFLICT DO NOTHING
 """
 
+PURGED_SQL = "SELECT 1 FROM purged_period WHERE period = $1"
+
 # How long a row's first mark settles before its recompute, by period kind (ScorerSettings).
 DEFAULT_SETTLE: Mapping[PeriodKind, timedelta] = {
     PeriodKind.DAY: timedelta(seconds=0.3),
@@ -230,22 +233,36 @@ class Refresher:
         async with self._pool().acquire() as conn:
             try:
                 scores: list[dict[str, Any]] = []
+                seen, purged = 0, False
                 if period is not None:
                     async with conn.transaction(isolation="repeatable_read", readonly=True):
-                        scores = await self._scorer.compute(conn, period, keys[0], now, closed)
+                        seen = await governance.generation(conn)
+                        purged = bool(await conn.fetchval(PURGED_SQL, key))
+                        if not purged:
+                            scores = await self._scorer.compute(conn, period, keys[0], now, closed)
                 # An employee without an org record yet (it travels on another partition, maybe
                 # through another instance, and may be committed after this snapshot) gets no
-                # score: its rows stay dirty and are tried again shortly, not cleared.
-                scored = {sc["employee_id"] for sc in scores} if period is not None else None
+                # score: its rows stay dirty and are tried again shortly, not cleared. A period
+                # whose contact data was purged keeps its rows as they stood: cleared, unstored.
+                computed = period is not None and not purged
+                scored = {sc["employee_id"] for sc in scores} if computed else None
                 done = [i for i, e in enumerate(keys[0]) if scored is None or e in scored]
                 later = [i for i, e in enumerate(keys[0]) if scored is not None and e not in scored]
                 async with conn.transaction():
-                    if closed:
+                    # a contact erased (or data purged) since the snapshot: these scores may
+                    # still quote it; computed again next round
+                    await governance.hold_shared(conn)
+                    if computed and await governance.generation(conn) != seen:
+                        await conn.execute(RELEASE_SQL, *keys)
+                        return
+                    if not computed:
+                        pass
+                    elif closed:
                         await store_current(conn, self._scorer, key, scores, now, closed)
                     elif not await store_open(conn, self._scorer, key, scores):
                         await conn.execute(RELEASE_SQL, *keys)  # closed since the claim
                         return
-                    if self._after is not None:
+                    if self._after is not None and computed:
                         await self._after(conn, scores)
                     if later:
                         await conn.fetchval(LOCK_CLAIMS_SQL, keys[0], keys[1])
@@ -278,6 +295,7 @@ class Refresher:
                 """INSERT INTO score_dirty (employee_id, period)
                    SELECT employee_id, period FROM employee_period_score s
                     WHERE NOT EXISTS (SELECT 1 FROM period_close c WHERE c.period = s.period)
+                      AND NOT EXISTS (SELECT 1 FROM purged_period p WHERE p.period = s.period)
                       AND s.computed_at < $1::timestamptz - interval '5 minutes'
                    ON CONFLICT DO NOTHING""",
                 now,

@@ -3,6 +3,7 @@ table per batch, never one per event."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,7 @@ from shared.schemas import (
     StaffAccountRecord,
     TargetRecord,
 )
+from shared.sealed import KeyRing, robot_context
 
 
 async def insert_new_events(conn: Connection, events: Sequence[ContactEvent]) -> list[ContactEvent]:
@@ -56,10 +58,42 @@ def _latest_by(records: Sequence[Any], key: Any) -> list[Any]:
     return list(latest.values())
 
 
-async def upsert_employees(conn: Connection, records: Sequence[EmployeeRecord]) -> None:
+KEPT_APART = "(kept apart)"
+"""`employee.robot_webhook` of an employee whose group robot `employee_robot` keeps (0014)."""
+
+# A sealed robot URL beside the employee row this batch wrote (matched by the record's event
+# id: an older record, whose upsert changed nothing, stores nothing); the same URL again is not
+# sealed again, a URL staged in plain before is replaced by its sealed form.
+STORE_SEALED_ROBOTS_SQL = """
+INSERT INTO employee_robot AS r (employee_id, sealed, key_id, url_sha256, updated_at)
+SELECT x.e, x.s, $3, x.h, $5
+  FROM unnest($1::text[], $2::bytea[], $4::text[], $6::text[]) AS x(e, s, h, ev)
+  JOIN employee w ON w.employee_id = x.e AND w.event_id = x.ev
+ON CONFLICT (employee_id) DO UPDATE
+   SET url_plain = NULL, sealed = EXCLUDED.sealed, key_id = EXCLUDED.key_id,
+       url_sha256 = EXCLUDED.url_sha256, updated_at = EXCLUDED.updated_at
+ WHERE r.url_sha256 <> EXCLUDED.url_sha256 OR r.url_plain IS NOT NULL
+"""
+
+
+async def upsert_employees(
+    conn: Connection,
+    records: Sequence[EmployeeRecord],
+    now: datetime,
+    robot_keys: KeyRing | None = None,
+) -> None:
+    """The latest record of each employee (an older one changes nothing). With `robot_keys`
+    (NOTIFIER_ROBOT_KEYS) a group robot's URL is sealed here and stored sealed in
+    `employee_robot`, never in plain; without, migration 0014's trigger moves it aside in plain
+    for the notifier to seal."""
     rows = _latest_by(records, lambda r: r.employee_id)
     if not rows:
         return
+    sealed = {
+        r.employee_id: robot_keys.seal(r.robot_webhook, robot_context(r.employee_id))
+        for r in rows
+        if robot_keys is not None and r.robot_webhook
+    }
     await conn.execute(
         """INSERT INTO employee (employee_id, name, branch_id, team_id, supervisor_id, role,
                                  active, robot_webhook, email, as_of, event_id)
@@ -79,11 +113,22 @@ async def upsert_employees(conn: Connection, records: Sequence[EmployeeRecord]) 
         [r.supervisor_id for r in rows],
         [r.role for r in rows],
         [r.active for r in rows],
-        [r.robot_webhook for r in rows],
+        [KEPT_APART if r.employee_id in sealed else r.robot_webhook for r in rows],
         [r.email for r in rows],
         [r.occurred_at for r in rows],
         [r.event_id for r in rows],
     )
+    if robot_keys is not None and sealed:
+        urls = [r for r in rows if r.employee_id in sealed]
+        await conn.execute(
+            STORE_SEALED_ROBOTS_SQL,
+            [r.employee_id for r in urls],
+            [sealed[r.employee_id] for r in urls],
+            robot_keys.current,
+            [hashlib.sha256(str(r.robot_webhook).encode()).hexdigest() for r in urls],
+            now,
+            [r.event_id for r in urls],
+        )
 
 
 async def upsert_targets(conn: Connection, records: Sequence[TargetRecord]) -> None:

@@ -1,8 +1,10 @@
 """Things that happen because time passes: periods closing at their deadline (end of the period
 plus CLOSE_GRACE_HOURS, so the retention window of the last adds has run), pace checkpoints at
-the end of the k-th working day of the month, and the alarm when WeCom data stops arriving for
-DATA_STALE_WORKING_HOURS of working time (nights, weekends and holidays do not count). Each is
-recorded (period_close, scheduler_mark) so a restart neither repeats nor skips one."""
+the end of the k-th working day of the month, the alarm when WeCom data stops arriving for
+DATA_STALE_WORKING_HOURS of working time (nights, weekends and holidays do not count), and the
+purge of contact-level data older than CONTACT_DATA_RETENTION_MONTHS (contact_data.py, once
+a month when the cutoff moves on). Each is recorded (period_close, scheduler_mark,
+contact_governance) so a restart neither repeats nor skips one."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from services.scorer import contact_data
 from services.scorer.closing import PeriodCloser
 from services.scorer.domain.quota import Status, evaluate
 from services.scorer.scoring import Scorer
@@ -33,8 +36,10 @@ class Schedule:
         close_grace: timedelta,
         pace_checkpoints: tuple[int, ...],
         stale_working_hours: float,
+        retention_months: int | None = None,
     ) -> None:
         self._pool = pool
+        self._retention_months = retention_months  # None: no purge
         self._scorer = scorer
         self._closer = closer
         self._close_kinds = close_kinds
@@ -51,6 +56,8 @@ class Schedule:
                 await self.close_due(conn, now)
                 await self.pace_checkpoints(conn, now)
                 await self.data_freshness(conn, now)
+                if self._retention_months is not None:
+                    await contact_data.purge_due(conn, self._scorer, self._retention_months, now)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(hashtext('scorer-schedule'))")
 
@@ -64,7 +71,8 @@ class Schedule:
         keys = await conn.fetch(
             """SELECT DISTINCT period FROM quota_counter
                UNION SELECT DISTINCT period FROM target
-               EXCEPT SELECT period FROM period_close"""
+               EXCEPT SELECT period FROM period_close
+               EXCEPT SELECT period FROM purged_period"""
         )
         tz = self._scorer.calendar.tz
         for row in keys:

@@ -31,6 +31,7 @@ from services.scorer.domain.validity import (
     apply_state_cap,
     classify,
 )
+from shared import governance
 from shared.calendar import BusinessCalendar, Period, PeriodKind, local_date
 from shared.clock import Clock
 from shared.db import Connection, filter_mask, filtered_statements
@@ -436,7 +437,10 @@ async def ensure_scores(
     closed: bool,
 ) -> None:
     """Every active employee has a row for a period someone asks about, even without a single
-    add in it: a supervisor must see who has nothing."""
+    add in it: a supervisor must see who has nothing. Not in a period whose contact data was
+    purged (its rows stay as they stood)."""
+    if await conn.fetchval("SELECT 1 FROM purged_period WHERE period = $1", period.key):
+        return
     missing = [
         r["employee_id"]
         for r in await conn.fetch(
@@ -450,6 +454,9 @@ async def ensure_scores(
         # committed, a batch committing between two of them gave a row of half its data
         now = scorer.clock()
         async with conn.transaction(isolation="repeatable_read", readonly=True):
+            seen = await governance.generation(conn)
             scores = await scorer.compute(conn, period, missing, now, closed)
         async with conn.transaction():
-            await store_current(conn, scorer, period.key, scores, now, closed)
+            await governance.hold_shared(conn)
+            if await governance.generation(conn) == seen:  # else: asked again, computed then
+                await store_current(conn, scorer, period.key, scores, now, closed)

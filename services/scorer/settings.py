@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 
 from services.scorer.domain.completeness import CompletenessRules
 from services.scorer.domain.rules import DEFAULT_PEER_PATTERNS, QualityWeights, ScoringRules
 from services.scorer.refresh import DEFAULT_SETTLE
 from shared.calendar import BusinessCalendar, CalendarOverrides, PeriodKind
-from shared.settings import DatabaseSettings
+from shared.sealed import KeyRing
+from shared.settings import DatabaseSettings, optional_secret
 
 
 class ScorerSettings(DatabaseSettings):
@@ -146,6 +147,28 @@ class ScorerSettings(DatabaseSettings):
         description="Seconds a quiet contact-event partition may hold a period's close back.",
     )
 
+    notifier_robot_keys: SecretStr | None = Field(
+        default=None,
+        description="The notifier's key ring (NOTIFIER_ROBOT_KEYS, the same value): the scorer "
+        "encrypts a group robot's webhook URL from the bank's employee records under its first "
+        "key as it stores the record, so the URL is never kept in plain. Unset: the URL waits "
+        "in plain, where only the services read it, until the notifier's next round encrypts "
+        "it.",
+    )
+
+    @field_validator("notifier_robot_keys")
+    @classmethod
+    def _real_robot_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        kept = optional_secret("NOTIFIER_ROBOT_KEYS", value)
+        if kept is not None:
+            KeyRing.parse("NOTIFIER_ROBOT_KEYS", kept)  # a malformed key stops the service here
+        return kept
+
+    def robot_keys(self) -> KeyRing | None:
+        if self.notifier_robot_keys is None:
+            return None
+        return KeyRing.parse("NOTIFIER_ROBOT_KEYS", self.notifier_robot_keys)
+
     def calendar(self) -> BusinessCalendar:
         """Working days by the State Council's calendar and the bank's overrides, if any."""
         overrides = (
@@ -181,7 +204,14 @@ class ScorerSettings(DatabaseSettings):
         return timedelta(hours=self.close_grace_hours)
 
     def secrets(self) -> list[str | None]:
-        return [self.database_url.get_secret_value(), self.migration_dsn]
+        robot_keys = (self.notifier_robot_keys or SecretStr("")).get_secret_value()
+        return [
+            self.database_url.get_secret_value(),
+            self.migration_dsn,
+            self.erasure_hmac_key.get_secret_value() if self.erasure_hmac_key else None,
+            robot_keys or None,
+            *(entry.partition(":")[2].strip() or None for entry in robot_keys.split(",")),
+        ]
 
     def refresh_settle(self) -> dict[PeriodKind, timedelta]:
         return {k: timedelta(seconds=v) for k, v in self.refresh_settle_seconds.items()}

@@ -25,6 +25,7 @@ from shared.schemas import (
     StaffAccountRecord,
     TargetRecord,
 )
+from shared.sealed import KeyRing
 
 log = logging.getLogger(__name__)
 UNMATCHED = Counter(
@@ -172,10 +173,12 @@ async def apply_org(
     dirty: Dirty,
     now: datetime,
     judge: Judge,
+    robot_keys: KeyRing | None = None,
 ) -> Dirty:
     """Returns the (employee, period) rows whose org columns or target these records may have
-    changed: their quota columns are written again in the batch (tally.sync_scores)."""
-    await repository.upsert_employees(conn, employees)
+    changed: their quota columns are written again in the batch (tally.sync_scores). A group
+    robot's URL is sealed under `robot_keys` (repository.upsert_employees)."""
+    await repository.upsert_employees(conn, employees, now, robot_keys)
     await repository.insert_org_history(conn, employees)
     await repository.upsert_targets(conn, targets)
     now_keys = period_keys(now, tz)

@@ -43,6 +43,7 @@ from services.scorer.domain.tally import (
 from services.scorer.domain.validity import ContactFacts, ContactStatus
 from shared.calendar import Period, local_date, parse_period
 from shared.db import Connection
+from shared.governance import hold_shared
 
 if TYPE_CHECKING:  # scoring imports this module
     from services.scorer.scoring import Scorer
@@ -84,13 +85,29 @@ _COUNTER_ARRAYS = ", ".join(f"${i + 3}::int[]" for i, _ in enumerate(KEPT))
 ADD_COUNTERS_SQL = f"""
 INSERT INTO quota_counter AS q (employee_id, period, {", ".join(KEPT)})
 SELECT * FROM unnest($1::text[], $2::text[], {_COUNTER_ARRAYS})
+       AS x(employee_id, period, {", ".join(KEPT)})
+ WHERE NOT EXISTS (SELECT 1 FROM purged_period p WHERE p.period = x.period)
 ON CONFLICT (employee_id, period) DO UPDATE SET
     {", ".join(f"{c} = q.{c} + EXCLUDED.{c}" for c in KEPT)}
 RETURNING employee_id, period, {", ".join(KEPT)}
 """  # noqa: S608 - constant column names
+"""A period whose contact data was purged keeps its counters as they stood (migration 0017)."""
 
-RESET_COUNTERS_SQL = f"UPDATE quota_counter SET {', '.join(f'{c} = 0' for c in COUNTERS)}"  # noqa: S608
-"""Every relation counted again from nothing; the add events (gross adds) stay."""
+RESET_COUNTERS_SQL = f"""
+UPDATE quota_counter SET {", ".join(f"{c} = 0" for c in COUNTERS)}
+ WHERE NOT EXISTS (SELECT 1 FROM purged_period p WHERE p.period = quota_counter.period)
+"""  # noqa: S608 - constant column names
+"""Every relation counted again from nothing; the add events (gross adds) stay, and so do the
+counters of periods whose contact data was purged (they cannot be counted again)."""
+
+CARRY_COUNTERS_SQL = f"""
+INSERT INTO quota_counter AS q (employee_id, period, {", ".join(COUNTERS)})
+SELECT employee_id, period, {", ".join(COUNTERS)} FROM erasure_carry c
+ WHERE NOT EXISTS (SELECT 1 FROM purged_period p WHERE p.period = c.period)
+ON CONFLICT (employee_id, period) DO UPDATE SET
+    {", ".join(f"{c} = q.{c} + EXCLUDED.{c}" for c in COUNTERS)}
+"""  # noqa: S608 - constant column names
+"""After a reset: what erased contacts still count in closed periods (`wecom-quota erase`)."""
 
 COUNTERS_SQL = f"""
 SELECT x.e AS employee_id, x.p AS period,
@@ -148,7 +165,7 @@ def _stored(row: Any) -> Standing | None:
     )
 
 
-async def _with_cap_groups(
+async def with_cap_groups(
     conn: Connection, scorer: Scorer, pairs: list[tuple[str, str]]
 ) -> list[tuple[str, str]]:
     """With the per-channel-state daily cap, an add's verdict depends on the employee's other
@@ -187,7 +204,7 @@ async def settle(
     wanted = sorted(set(pairs))
     if not wanted:
         return {}
-    wanted = await _with_cap_groups(conn, scorer, wanted)
+    wanted = await with_cap_groups(conn, scorer, wanted)
     await hold(conn, (e for e, _ in wanted))
     employees, contacts = [p[0] for p in wanted], [p[1] for p in wanted]
     before = {
@@ -270,6 +287,8 @@ async def run_due(conn: Connection, scorer: Scorer, now: datetime, limit: int = 
     """One batch of due timers, in one transaction with the counters and score rows they
     change. Returns how many were due."""
     async with conn.transaction():
+        # after an erasure (or purge) or wholly before it: never a stale pair judged again
+        await hold_shared(conn)
         pairs = await due_relations(conn, now, limit)
         if pairs:
             totals = await count(conn, await settle(conn, scorer, pairs, now))
@@ -363,10 +382,13 @@ async def sync_scores(
              FROM (SELECT unnest($1::text[]) AS p ORDER BY 1) AS ordered""",
         periods,
     )
+    # purged periods (migration 0017) are left as they stood, like closed ones
     closed = {
         r["period"]
         for r in await conn.fetch(
-            "SELECT period FROM period_close WHERE period = ANY($1::text[])", periods
+            """SELECT period FROM period_close WHERE period = ANY($1::text[])
+               UNION SELECT period FROM purged_period WHERE period = ANY($1::text[])""",
+            periods,
         )
     }
     parsed: dict[str, Period] = {}
@@ -384,6 +406,7 @@ STALE_SQL = """
 SELECT employee_id, period FROM employee_period_score s
  WHERE (s.quota_at IS NULL OR s.quota_at < $1)
    AND NOT EXISTS (SELECT 1 FROM period_close c WHERE c.period = s.period)
+   AND NOT EXISTS (SELECT 1 FROM purged_period p WHERE p.period = s.period)
  ORDER BY employee_id, period LIMIT $2
 """
 RESYNC_CHUNK = 500
@@ -464,6 +487,7 @@ async def judge_all_if_rules_changed(
                 await conn.execute("DELETE FROM relation_standing")
                 # the add events counted stay: they do not depend on the rules
                 await conn.execute(RESET_COUNTERS_SQL)
+                await conn.execute(CARRY_COUNTERS_SQL)
             employees = [
                 r["employee_id"]
                 for r in await conn.fetch(

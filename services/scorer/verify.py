@@ -6,7 +6,11 @@ then, in one repeatable-read snapshot, every relation whose first add falls in t
 judged from the stored facts, the counters are recounted from those verdicts, the gross adds
 from the stored add events, and each is compared with `quota_counter` and, for a period still
 open, the quota columns of `employee_period_score`. Every difference is listed; the exit
-status is 1 if there is any."""
+status is 1 if there is any.
+
+A period whose contact data was purged (CONTACT_DATA_RETENTION_MONTHS, migration 0017) cannot
+be recounted: it is skipped, and the output says so. What erased contacts still count in a
+closed period (`erasure_carry`, `wecom-quota erase`) is added to its recount."""
 
 from __future__ import annotations
 
@@ -44,6 +48,23 @@ class Difference:
             f"recounted {self.recounted}"
         )
 
+
+@dataclass(frozen=True)
+class Skipped:
+    period: str
+    purged_before: datetime
+    purged_at: datetime
+
+    def __str__(self) -> str:
+        return (
+            f"{self.period}: skipped, its contact data before {self.purged_before.isoformat()} "
+            f"was purged on {self.purged_at.isoformat()} (CONTACT_DATA_RETENTION_MONTHS): "
+            "its figures are kept as they stood and cannot be recounted"
+        )
+
+
+PURGED_SQL = "SELECT period, purged_before, purged_at FROM purged_period WHERE period = $1"
+CARRY_SQL = "SELECT * FROM erasure_carry WHERE period = $1"
 
 GROSS_SQL = """
 SELECT employee_id, count(*)::int AS gross_adds FROM contact_event
@@ -97,11 +118,22 @@ async def kept(
     return counters, rows
 
 
-async def verify_period(conn: Connection, scorer: Scorer, period: Period) -> list[Difference]:
+async def verify_period(
+    conn: Connection, scorer: Scorer, period: Period, skipped: list[Skipped] | None = None
+) -> list[Difference]:
+    """The differences in `period`; none for a period whose contact data was purged, which is
+    appended to `skipped` instead."""
+    purged = await conn.fetchrow(PURGED_SQL, period.key)
+    if purged is not None:
+        if skipped is not None:
+            skipped.append(Skipped(purged["period"], purged["purged_before"], purged["purged_at"]))
+        return []
     now = scorer.clock()
     await tally.run_all_due(conn, scorer, now)
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         expected = await recount(conn, scorer, period, now)
+        for r in await conn.fetch(CARRY_SQL, period.key):  # erased contacts, still counted
+            expected[r["employee_id"]].update({c: r[c] for c in (*COUNTERS, "gross_adds")})
         counters, rows = await kept(conn, period)
         still_open = not await conn.fetchval(
             "SELECT 1 FROM period_close WHERE period = $1", period.key
@@ -126,8 +158,11 @@ async def verify_period(conn: Connection, scorer: Scorer, period: Period) -> lis
     return out
 
 
-async def verify_all(conn: Connection, scorer: Scorer) -> list[Difference]:
-    """Every period the counters hold, open or closed, one after the other."""
+async def verify_all(
+    conn: Connection, scorer: Scorer, skipped: list[Skipped] | None = None
+) -> list[Difference]:
+    """Every period the counters hold, open or closed, one after the other (those whose
+    contact data was purged go to `skipped`)."""
     keys = [r["period"] for r in await conn.fetch("SELECT DISTINCT period FROM quota_counter")]
     out: list[Difference] = []
     for key in sorted(keys):
@@ -135,7 +170,7 @@ async def verify_all(conn: Connection, scorer: Scorer) -> list[Difference]:
             period = parse_period(key)
         except ValueError:
             continue
-        out += await verify_period(conn, scorer, period)
+        out += await verify_period(conn, scorer, period, skipped)
     return out
 
 
@@ -150,15 +185,23 @@ async def main(periods: Sequence[str]) -> int:
     conn = await asyncpg.connect(settings.database_url.get_secret_value())
     try:
         differences: list[Difference] = []
+        skipped: list[Skipped] = []
         if not periods:
-            differences = await verify_all(conn, scorer)
-            print(f"every period: {len(differences)} difference(s)")
+            differences = await verify_all(conn, scorer, skipped)
+            print(
+                f"every period: {len(differences)} difference(s), "
+                f"{len(skipped)} skipped (contact data purged)"
+            )
         for key in periods:
-            found = await verify_period(conn, scorer, parse_period(key))
-            print(f"{key}: {len(found)} difference(s)")
+            before = len(skipped)
+            found = await verify_period(conn, scorer, parse_period(key), skipped)
+            if len(skipped) == before:
+                print(f"{key}: {len(found)} difference(s)")
             differences += found
     finally:
         await conn.close()
+    for s in skipped:
+        print(s)
     for d in differences:
         print(d)
     return 1 if differences else 0

@@ -1,9 +1,11 @@
 """Robot webhook URLs at rest (SECURITY.md, "Secrets at rest"), on real Kafka and PostgreSQL:
-the bank's employee record with a group robot goes through the real scorer into `employee`,
-the URL moves aside (migration 0014) and the notifier seals it under NOTIFIER_ROBOT_KEYS; the
-stored bytes hold neither the robot's key nor its URL, and the notifier still delivers to the
-WeCom robot stand-in. A key rotation re-seals at start; a key dropped too early makes a dead
-letter that says so, never a crash or a leak. The dashboards' role reads no robot URL, no
+the bank's employee record with a group robot goes through the real scorer, which seals the URL
+under NOTIFIER_ROBOT_KEYS as it stores the record (never in plain in any table; an older
+record changes nothing, the same URL is not sealed again, a record without one forgets it);
+a scorer without the keys leaves it in plain aside (migration 0014) for the notifier to seal.
+The stored bytes hold neither the robot's key nor its URL, and the notifier still delivers to
+the WeCom robot stand-in. A key rotation re-seals at start; a key dropped too early makes a
+dead letter that says so, never a crash or a leak. The dashboards' role reads no robot URL, no
 webhook URL and no secret of either in any table or view it may select."""
 
 from __future__ import annotations
@@ -56,20 +58,28 @@ def org(robot_url: str) -> list[dict[str, Any]]:
     ]
 
 
-@asynccontextmanager
-async def scorer_wrote_org(
-    infra: Infra, topics: Topics, database: str, robot_url: str
-) -> AsyncIterator[None]:
-    """The org record through Kafka and the real scorer into `employee`, as in production."""
-    await produce(infra, topics.bank_records, org(robot_url), key="org")
-    settings = ScorerSettings(
+def scorer_settings(
+    infra: Infra, topics: Topics, database: str, robot_keys: str | None
+) -> ScorerSettings:
+    return ScorerSettings(
         kafka_bootstrap_servers=infra.kafka_bootstrap,
         database_url=SecretStr(infra.app_dsn(database)),
         database_migration_url=SecretStr(infra.owner_dsn(database)),
         topics=topics,
         scorer_group_id=unique("scorer"),
         close_period_kinds=[],
+        notifier_robot_keys=SecretStr(robot_keys) if robot_keys else None,
     )
+
+
+@asynccontextmanager
+async def scorer_wrote_org(
+    infra: Infra, topics: Topics, database: str, robot_url: str, robot_keys: str | None
+) -> AsyncIterator[None]:
+    """The org record through Kafka and the real scorer into `employee`, as in production
+    (with the notifier's key ring, or without: `robot_keys` None)."""
+    await produce(infra, topics.bank_records, org(robot_url), key="org")
+    settings = scorer_settings(infra, topics, database, robot_keys)
     async with running(scorer_app(settings), role=None):
 
         async def employees() -> list[asyncpg.Record]:
@@ -127,15 +137,21 @@ async def test_robot_urls_are_sealed_at_rest_out_of_the_dashboards_reach_and_sti
     async with wecom_standin(valid_keys={key}) as wecom, webhook_sink() as sink:
         url = wecom.robot_url(key)
         hook = f"{sink.url}?token={WEBHOOK_SECRET}"
-        async with scorer_wrote_org(infra, topics, database, url):
+        async with scorer_wrote_org(infra, topics, database, url, ROBOT_KEYS):
             pass
-        # written by the scorer, moved aside by the database: never in `employee`
+        # sealed by the scorer as it stored the record: never in plain, not even before the
+        # notifier's first round
         employees = await query(infra, database, "SELECT employee_id, robot_webhook FROM employee")
         assert {(r["employee_id"], r["robot_webhook"]) for r in employees} == {
             ("lead1", None),
             ("e1", "(kept apart)"),
         }
-        assert (await kept(infra, database))["url_plain"] == url  # until a notifier seals it
+        stored = await kept(infra, database)
+        assert stored["url_plain"] is None and stored["key_id"] == "tests"
+        ring = KeyRing.parse("NOTIFIER_ROBOT_KEYS", SecretStr(ROBOT_KEYS))
+        assert ring.open(bytes(stored["sealed"]), "employee_robot:e1") == url
+        everything = await readable_text(infra.owner_dsn(database))
+        assert [name for name, text in everything.items() if key in text] == []
 
         sink.fail_next = 1  # the webhook's first answer is a 503: an error is recorded
         settings = make_settings(
@@ -151,7 +167,6 @@ async def test_robot_urls_are_sealed_at_rest_out_of_the_dashboards_reach_and_sti
         assert row["url_plain"] is None and row["key_id"] == "tests"
         sealed = bytes(row["sealed"])
         assert key.encode() not in sealed and b"webhook/send" not in sealed
-        ring = KeyRing.parse("NOTIFIER_ROBOT_KEYS", SecretStr(ROBOT_KEYS))
         assert ring.open(sealed, "employee_robot:e1") == url  # it is the URL, sealed
 
         # the robot's key is nowhere else in the database: every relation, read as the owner
@@ -191,8 +206,10 @@ async def test_a_key_rotation_reseals_and_a_key_dropped_too_early_is_a_clear_dea
     key = robot_key()
     old, new, stranger = new_entry("2026-01"), new_entry("2026-07"), new_entry("other")
     async with wecom_standin(valid_keys={key}) as wecom:
-        async with scorer_wrote_org(infra, topics, database, wecom.robot_url(key)):
+        # a scorer without the key ring: the URL waits in plain aside for the notifier
+        async with scorer_wrote_org(infra, topics, database, wecom.robot_url(key), None):
             pass
+        assert (await kept(infra, database))["url_plain"] == wecom.robot_url(key)
         group = unique("notifier")
 
         def under(ring: str) -> Any:
@@ -235,3 +252,54 @@ async def test_a_key_rotation_reseals_and_a_key_dropped_too_early_is_a_clear_dea
         assert key not in dead[0]["last_error"]
         assert await robot_count(wecom, key) == 2
         assert (await kept(infra, database))["key_id"] == "2026-07"  # left as it was
+
+
+async def test_the_scorer_seals_as_it_stores_and_keeps_the_records_order(
+    infra: Infra, topics: Topics, database: str
+) -> None:
+    """Each record through the real scorer with the key ring: a URL is sealed, never in plain;
+    an older record changes nothing; the same URL again is not sealed again; a new URL
+    replaces it; a record without one forgets it."""
+    first, older, newer = (f"https://robot.example/webhook/send?key={robot_key()}" for _ in "abc")
+    ring = KeyRing.parse("NOTIFIER_ROBOT_KEYS", SecretStr(ROBOT_KEYS))
+
+    def e1(day: int, url: str | None) -> dict[str, Any]:
+        record = f.employee("e1", supervisor_id="lead1", robot_webhook=url)
+        return {**record, "occurred_at": f"2026-11-{day:02d}T09:00:00+08:00"}
+
+    async def stored() -> asyncpg.Record | None:
+        rows = await query(infra, database, "SELECT * FROM employee_robot")
+        return rows[0] if rows else None
+
+    async def consumed() -> int:
+        rows = await query(
+            infra, database, "SELECT sum(next_offset)::int AS n FROM consumer_offset"
+        )
+        return int(rows[0]["n"] or 0)
+
+    async def step(record: dict[str, Any], n: int) -> asyncpg.Record | None:
+        await produce(infra, topics.bank_records, [record], key="org")
+        await eventually(consumed, lambda c: c == n, timeout=60)
+        everything = await readable_text(infra.owner_dsn(database))
+        for url in (first, older, newer):  # in plain nowhere, whatever the step
+            assert [name for name, text in everything.items() if url in text] == []
+        return await stored()
+
+    async with running(scorer_app(scorer_settings(infra, topics, database, ROBOT_KEYS)), None):
+        row = await step(e1(10, first), 1)
+        assert row is not None and row["url_plain"] is None and row["key_id"] == "tests"
+        assert ring.open(bytes(row["sealed"]), "employee_robot:e1") == first
+        sealed_first = bytes(row["sealed"])
+
+        row = await step(e1(5, older), 2)  # older than what is kept: nothing changes
+        assert row is not None and bytes(row["sealed"]) == sealed_first
+
+        row = await step(e1(12, first), 3)  # the same URL again: not sealed again
+        assert row is not None and bytes(row["sealed"]) == sealed_first
+
+        row = await step(e1(14, newer), 4)
+        assert row is not None and ring.open(bytes(row["sealed"]), "employee_robot:e1") == newer
+
+        assert await step(e1(16, None), 5) is None  # no robot any more
+        employee = await query(infra, database, "SELECT robot_webhook FROM employee")
+        assert [r["robot_webhook"] for r in employee] == [None]

@@ -172,6 +172,10 @@ async def test_database_roles_have_least_privilege(infra: Infra, database: str) 
             "SELECT * FROM employee_robot",  # robot webhook URLs (sealed or not yet)
             "SELECT * FROM notice_outbox",  # webhook URLs name their notices
             "SELECT * FROM notice_digest",
+            "SELECT * FROM erased_contact",  # the erasure list and what it carries: services'
+            "SELECT * FROM erasure_carry",
+            "SELECT * FROM purged_period",
+            "SELECT * FROM contact_governance",
             "INSERT INTO v_audit_recent (actor, role, action, target) VALUES ('x', 'x', 'x', 'x')",
         ):
             assert await refused(reader, sql), f"the reader role may: {sql}"

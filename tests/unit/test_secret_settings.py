@@ -15,6 +15,7 @@ from services.ingestor.settings import IngestorSettings
 from services.notifier.app import create_app
 from services.notifier.domain.config import ConfigError
 from services.notifier.settings import NotifierSettings
+from services.scorer.settings import ScorerSettings
 from shared.sealed import new_entry
 from shared.settings import PLACEHOLDER_SECRETS
 
@@ -29,6 +30,9 @@ SECRETS: list[tuple[type[Any], str]] = [
     (NotifierSettings, "wecom_corp_secret"),
     (NotifierSettings, "notifier_alertmanager_token"),
     (NotifierSettings, "notifier_robot_keys"),
+    (NotifierSettings, "erasure_hmac_key"),
+    (ScorerSettings, "erasure_hmac_key"),
+    (ScorerSettings, "notifier_robot_keys"),
 ]
 
 
@@ -56,6 +60,26 @@ def test_a_short_secret_is_refused_without_being_echoed() -> None:
     assert "myRealAck-9" not in str(refused.value)
     real = "ackSecret-Zx81Lq0Mw7Nv3Kb2"
     assert NotifierSettings(notifier_ack_secret=real).notifier_ack_secret is not None
+
+
+def test_a_short_erasure_key_is_refused_without_being_echoed() -> None:
+    short = "k3y-" + "q" * 27  # 31 characters, one short
+    with pytest.raises(ValidationError) as refused:
+        ScorerSettings(erasure_hmac_key=short)
+    assert "ERASURE_HMAC_KEY" in str(refused.value) and short not in str(refused.value)
+    key = short + "q"
+    settings = ScorerSettings(erasure_hmac_key=key)
+    assert settings.erasure_hmac_key is not None and key in settings.secrets()
+
+
+def test_the_scorer_takes_the_notifiers_key_ring() -> None:
+    entry = new_entry("k1")
+    settings = ScorerSettings(notifier_robot_keys=entry)
+    keys = settings.robot_keys()
+    assert keys is not None and keys.current == "k1"
+    assert entry.split(":")[1] in settings.secrets()  # masked in every log line
+    with pytest.raises(ValidationError, match="NOTIFIER_ROBOT_KEYS"):
+        ScorerSettings(notifier_robot_keys="k1:c2l4dGVlbi1ieXRlLWtleQ")
 
 
 def test_a_malformed_robot_key_ring_is_refused_without_being_echoed() -> None:

@@ -35,7 +35,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -458,6 +458,58 @@ def _adopt_orphans(spool: Spool) -> None:
         if adopted:
             log.info("adopted %d spooled records from %s", adopted, orphan)
     SPOOL_DEPTH.set(spool.depth)  # each orphan's spool set the gauge while it was open
+
+
+def rewrite_without(
+    directory: Path, unwanted: Callable[[bytes], bool], batch: int = ADOPT_BATCH
+) -> tuple[int, int]:
+    """The spool at `directory` (and the per-process folders left in it) without the records,
+    and the quarantine file without the lines, whose bytes are `unwanted` (`wecom-quota
+    erase`). Needs the spool: SpoolError while an ingestor owns it. Nothing is rewritten in
+    place: the records kept are appended to a per-process folder first (fsynced), then cut from
+    the spool and moved back, so a crash halfway leaves each record kept in one place or two
+    (the next owner adopts the folder; a duplicate is harmless), never none. Returns the
+    records and the quarantined lines dropped."""
+    main = open_spool(directory, explicit=True)
+    dropped = 0
+    try:
+        aside = Spool(directory / f"pid-erase-{os.getpid()}")
+        try:
+            while True:
+                items, consumed = main.oldest(batch)
+                if not consumed:
+                    break
+                kept = [item for item in items if not unwanted(item.to_line())]
+                dropped += len(items) - len(kept)
+                aside.append(kept)
+                main.cut(consumed)
+            _move_records(aside, main)
+        finally:
+            aside.close()
+        for leftover in aside.directory.iterdir():
+            leftover.unlink()
+        aside.directory.rmdir()
+        quarantined = _rewrite_quarantine(directory, unwanted)
+    finally:
+        main.close()
+    SPOOL_DEPTH.set(0)  # this process is not the ingestor: the gauge is not its to keep
+    return dropped, quarantined
+
+
+def _rewrite_quarantine(directory: Path, unwanted: Callable[[bytes], bool]) -> int:
+    path = directory / QUARANTINE_FILE
+    if not path.exists():
+        return 0
+    lines = path.read_bytes().splitlines(keepends=True)
+    kept = [line for line in lines if not unwanted(line)]
+    if len(kept) < len(lines):
+        tmp = directory / f"{QUARANTINE_FILE}.tmp"
+        with tmp.open("wb") as out:
+            out.write(b"".join(kept))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    return len(lines) - len(kept)
 
 
 def _move_records(source: Spool, target: Spool) -> int:
