@@ -11,8 +11,11 @@ from starlette.responses import Response
 from services.ingestor.intake import BodyError, decode_body, validate
 from services.ingestor.publisher import RecordPublisher
 from services.ingestor.settings import IngestorSettings
+from shared.auth import Identity
+from shared.auth.http import identity_of
 from shared.clock import Clock
 from shared.http import JSONResponse, error
+from shared.schemas import IngestRecord, Submitter, TargetRecord
 
 log = logging.getLogger(__name__)
 REQUESTS = Counter("ingestor_event_requests_total", "POST /v1/events by outcome", ["outcome"])
@@ -37,6 +40,14 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def submitted(record: IngestRecord, caller: Identity) -> IngestRecord:
+    """A target names who sent it, for the audit row the scorer writes when it applies it."""
+    if not isinstance(record, TargetRecord):
+        return record
+    who = Submitter(name=caller.name, role=caller.role.value, employee_id=caller.employee_id)
+    return record.model_copy(update={"submitted_by": who})
+
+
 def events_endpoint(settings: IngestorSettings, publisher: RecordPublisher, clock: Clock):  # type: ignore[no-untyped-def]
     """The endpoint; the app guards it (INGEST_API_TOKENS or an SSO JWT with the ingest role)."""
 
@@ -56,8 +67,10 @@ def events_endpoint(settings: IngestorSettings, publisher: RecordPublisher, cloc
         if intake.errors:
             REQUESTS.labels("invalid").inc()
             return JSONResponse({"errors": intake.errors}, status_code=422)
+        caller = identity_of(request)
+        records = [submitted(r, caller) for r in intake.records]
         try:
-            await publisher.publish(intake.records)
+            await publisher.publish(records)
         except Exception:
             REQUESTS.labels("unavailable").inc()
             log.exception("publishing to Kafka failed; nothing acknowledged")

@@ -131,24 +131,53 @@ async def upsert_employees(
         )
 
 
-async def upsert_targets(conn: Connection, records: Sequence[TargetRecord]) -> None:
+TargetKey = tuple[str, str, str, str]
+"""(scope, scope_id, period, metric)"""
+
+
+async def upsert_targets(
+    conn: Connection, records: Sequence[TargetRecord]
+) -> list[tuple[TargetRecord, int | None]]:
+    """Store the newest target of each key; returns the records that changed a stored value,
+    each with the value it replaced (None: there was none)."""
     rows = _latest_by(records, lambda r: (r.scope, r.scope_id, r.period, r.metric))
     if not rows:
-        return
-    await conn.execute(
+        return []
+    columns = (
+        [r.scope for r in rows],
+        [r.scope_id for r in rows],
+        [r.period for r in rows],
+        [r.metric for r in rows],
+    )
+    before: dict[TargetKey, int] = {
+        (t["scope"], t["scope_id"], t["period"], t["metric"]): t["value"]
+        for t in await conn.fetch(
+            """SELECT t.scope, t.scope_id, t.period, t.metric, t.value FROM target t
+                 JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS x(s, i, p, m)
+                   ON t.scope = x.s AND t.scope_id = x.i AND t.period = x.p AND t.metric = x.m
+                ORDER BY 1, 2, 3, 4 FOR UPDATE OF t""",
+            *columns,
+        )
+    }
+    stored = await conn.fetch(
         """INSERT INTO target (scope, scope_id, period, metric, value, as_of)
            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[],
                                 $6::timestamptz[])
            ON CONFLICT (scope, scope_id, period, metric) DO UPDATE
               SET value = EXCLUDED.value, as_of = EXCLUDED.as_of
-           WHERE EXCLUDED.as_of >= target.as_of""",
-        [r.scope for r in rows],
-        [r.scope_id for r in rows],
-        [r.period for r in rows],
-        [r.metric for r in rows],
+           WHERE EXCLUDED.as_of >= target.as_of
+           RETURNING scope, scope_id, period, metric, value""",
+        *columns,
         [r.value for r in rows],
         [r.occurred_at for r in rows],
     )
+    by_key = {(r.scope, r.scope_id, r.period, r.metric): r for r in rows}
+    changed = []
+    for t in stored:
+        key = (t["scope"], t["scope_id"], t["period"], t["metric"])
+        if before.get(key) != t["value"]:
+            changed.append((by_key[key], before.get(key)))
+    return changed
 
 
 async def is_closed(pool: asyncpg.Pool, period: str) -> bool:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from prometheus_client import Counter
 
 from services.scorer import repository
+from shared.auth import Identity, Role, audit
 from shared.calendar import local_date, period_keys_of
 from shared.db import Connection
 from shared.schemas import (
@@ -165,6 +166,38 @@ async def apply_staff_accounts(
         )
 
 
+UNKNOWN_SENDER = Identity("sender unknown (record)", Role.INGEST, via="record")
+"""The audit row's actor for a target that does not say who sent it (sent before the ingestor
+named senders)."""
+
+
+def _role(name: str) -> Role:
+    try:
+        return Role(name)
+    except ValueError:  # a role this version does not know: the record came through ingest
+        return Role.INGEST
+
+
+async def audit_targets(
+    conn: Connection, changed: Sequence[tuple[TargetRecord, int | None]], now: datetime
+) -> None:
+    """One audit row per target value changed, in the batch's transaction: who sent it (the
+    ingestor's authenticated caller), the value before and after. A record that changes
+    nothing (sent again, or older than the stored one) leaves none."""
+    for record, before in changed:
+        sender = record.submitted_by
+        who = UNKNOWN_SENDER
+        if sender is not None:
+            who = Identity(sender.name, _role(sender.role), sender.employee_id, via="record")
+        entry = audit.Entry(
+            "target.set",
+            f"{record.scope}:{record.scope_id}:{record.period}",
+            before={"value": before},
+            after={"value": record.value, "metric": record.metric, "event_id": record.event_id},
+        )
+        await audit.record(conn, who, entry, now)
+
+
 async def apply_org(
     conn: Connection,
     employees: Sequence[EmployeeRecord],
@@ -180,7 +213,7 @@ async def apply_org(
     robot's URL is sealed under `robot_keys` (repository.upsert_employees)."""
     await repository.upsert_employees(conn, employees, now, robot_keys)
     await repository.insert_org_history(conn, employees)
-    await repository.upsert_targets(conn, targets)
+    await audit_targets(conn, await repository.upsert_targets(conn, targets), now)
     now_keys = period_keys(now, tz)
     employee_ids = sorted({e.employee_id for e in employees})
     changed: Dirty = set(await repository.periods_of(conn, employee_ids))

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AliasChoices,
     AwareDatetime,
+    BaseModel,
+    ConfigDict,
     Field,
     TypeAdapter,
     field_validator,
@@ -60,6 +62,15 @@ class EmployeeRecord(BankRecord):
         return f"employee:{self.employee_id}"
 
 
+class Submitter(BaseModel):
+    """Who sent a record through `/v1/events`, as the ingestor authenticated the call."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str = Field(max_length=200)
+    role: str = Field(max_length=40)
+    employee_id: str | None = Field(default=None, max_length=200)
+
+
 class TargetRecord(BankRecord):
     type: Literal["target"]
     scope: Literal["employee", "team", "branch", "role"]
@@ -67,6 +78,11 @@ class TargetRecord(BankRecord):
     period: str
     metric: Literal["valid_adds"] = "valid_adds"
     value: int = Field(ge=0, le=1_000_000)
+    submitted_by: Submitter | None = Field(
+        default=None,
+        description="Who sent it (the audit log's actor when the scorer applies a change): "
+        "set by the ingestor from the call's credential, refused from a sender.",
+    )
 
     @field_validator("period")
     @classmethod
@@ -244,6 +260,10 @@ def _parse(data: Any, *, trust_origin: bool) -> IngestRecord:
     if kind == "contact_event":
         origin = data.get("origin", "bank") if trust_origin else "bank"
         return _contact_event.validate_python({**data, "origin": origin})
+    if kind == "target" and not trust_origin and "submitted_by" in data:
+        raise ValueError(
+            "submitted_by is set by the ingestor from the caller's credential; do not send it"
+        )
     record = _bank_record.validate_python(data)
     internal = isinstance(record, SourceWatermarkRecord) and record.source.startswith(
         INTERNAL_SOURCE_PREFIX

@@ -18,6 +18,7 @@ from shared.schemas import (
     TargetRecord,
     contact_event_id,
     parse_record,
+    parse_topic_record,
 )
 from tests import factories as f
 
@@ -184,3 +185,19 @@ def test_hostile_characters_in_wecom_free_text_are_dropped_not_refused() -> None
     )
     assert isinstance(profile, ContactProfileRecord)
     assert (profile.corp_name, profile.state) == ("某某银行", "qr-7")
+
+
+def test_only_the_ingestor_names_who_sent_a_target() -> None:
+    sent = {
+        "type": "target",
+        "scope": "team",
+        "scope_id": "t1",
+        "period": "2026-10",
+        "value": 10,
+        "submitted_by": {"name": "someone-else", "role": "admin"},
+    }
+    with pytest.raises(ValueError, match="submitted_by is set by the ingestor"):
+        parse_record(sent)
+    stamped = parse_topic_record({**sent, "event_id": "t-1"})  # from our own topic
+    assert isinstance(stamped, TargetRecord)
+    assert stamped.submitted_by is not None and stamped.submitted_by.name == "someone-else"
