@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from pydantic import SecretStr
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings
 
-from shared.settings import require_secret
+from shared.settings import optional_secret, require_secret
 
 FORMAT = 1
 KEY_BYTES = 32
@@ -145,3 +146,34 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+class RobotKeySettings(BaseSettings):
+    """The key ring of the group robots' webhook URLs, read by the scorer (which seals a URL
+    from the bank's employee records as it stores it) and the notifier (which opens it only to
+    send). List it before the service's own settings base, whose model_config must win."""
+
+    notifier_robot_keys: SecretStr | None = Field(
+        default=None,
+        description="Keys that encrypt the group robots' webhook URLs at rest (AES-256-GCM): "
+        "`id:key` entries, comma-separated, each key 32 random bytes in base64 (`python -m "
+        "shared.sealed ID` prints one). The first encrypts, every one decrypts: rotate by "
+        "putting a new key first (the notifier re-encrypts at start), then dropping the old. "
+        "The same value for the scorer, which encrypts a URL from the employee records as it "
+        "stores it (unset there: the URL waits in plain, where only the services read it, "
+        "until the notifier's next round), and the notifier, which needs it when the routing "
+        "file uses the robot channel (else it refuses to start).",
+    )
+
+    @field_validator("notifier_robot_keys")
+    @classmethod
+    def _real_robot_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        kept = optional_secret("NOTIFIER_ROBOT_KEYS", value)
+        if kept is not None:
+            KeyRing.parse("NOTIFIER_ROBOT_KEYS", kept)  # a malformed key stops the service here
+        return kept
+
+    def robot_keys(self) -> KeyRing | None:
+        if self.notifier_robot_keys is None:
+            return None
+        return KeyRing.parse("NOTIFIER_ROBOT_KEYS", self.notifier_robot_keys)

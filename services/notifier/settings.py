@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, field_validator
 
 from services.notifier.domain.config import NotifierConfig
-from shared.sealed import KeyRing
+from shared.sealed import RobotKeySettings
 from shared.settings import (
     WECOM_API_BASE_DESCRIPTION,
     DatabaseSettings,
@@ -15,7 +15,7 @@ from shared.settings import (
 )
 
 
-class NotifierSettings(DatabaseSettings):
+class NotifierSettings(RobotKeySettings, DatabaseSettings):
     notifier_port: int = Field(
         default=8082,
         description="HTTP port: alerts, acknowledgements, silences, health, metrics.",
@@ -45,15 +45,6 @@ class NotifierSettings(DatabaseSettings):
         description="Bearer token Alertmanager sends to POST /v1/alertmanager (its webhook's "
         "`http_config.authorization.credentials_file` holds the same); unset: that route "
         "refuses every request (401).",
-    )
-    notifier_robot_keys: SecretStr | None = Field(
-        default=None,
-        description="Keys that encrypt the group robots' webhook URLs at rest (AES-256-GCM): "
-        "`id:key` entries, comma-separated, each key 32 random bytes in base64 (`python -m "
-        "shared.sealed ID` prints one). The first encrypts, every one decrypts: rotate by "
-        "putting a new key first (the notifier re-encrypts at start), then dropping the old. "
-        "Needed when the routing file uses the robot channel (else the notifier refuses to "
-        "start); unset otherwise.",
     )
     notifier_smtp_password: SecretStr | None = Field(
         default=None, description="Password of the e-mail channel's SMTP account."
@@ -109,19 +100,6 @@ class NotifierSettings(DatabaseSettings):
     @classmethod
     def _real_ack_secret(cls, value: SecretStr | None) -> SecretStr | None:
         return optional_secret("NOTIFIER_ACK_SECRET", value, min_length=16)
-
-    @field_validator("notifier_robot_keys")
-    @classmethod
-    def _real_robot_keys(cls, value: SecretStr | None) -> SecretStr | None:
-        kept = optional_secret("NOTIFIER_ROBOT_KEYS", value)
-        if kept is not None:
-            KeyRing.parse("NOTIFIER_ROBOT_KEYS", kept)  # a malformed key stops the service here
-        return kept
-
-    def robot_keys(self) -> KeyRing | None:
-        if self.notifier_robot_keys is None:
-            return None
-        return KeyRing.parse("NOTIFIER_ROBOT_KEYS", self.notifier_robot_keys)
 
     def app_secret(self) -> SecretStr | None:
         return self.notifier_wecom_app_secret or self.wecom_corp_secret

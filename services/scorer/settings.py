@@ -5,17 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
 
 from services.scorer.domain.completeness import CompletenessRules
 from services.scorer.domain.rules import DEFAULT_PEER_PATTERNS, QualityWeights, ScoringRules
 from services.scorer.refresh import DEFAULT_SETTLE
 from shared.calendar import BusinessCalendar, CalendarOverrides, PeriodKind
-from shared.sealed import KeyRing
-from shared.settings import DatabaseSettings, optional_secret
+from shared.sealed import RobotKeySettings
+from shared.settings import DatabaseSettings
 
 
-class ScorerSettings(DatabaseSettings):
+class ScorerSettings(RobotKeySettings, DatabaseSettings):
     scorer_port: int = Field(
         default=8081, description="HTTP port: the read API (scores, closes), health, metrics."
     )
@@ -146,28 +146,6 @@ class ScorerSettings(DatabaseSettings):
         gt=0,
         description="Seconds a quiet contact-event partition may hold a period's close back.",
     )
-
-    notifier_robot_keys: SecretStr | None = Field(
-        default=None,
-        description="The notifier's key ring (NOTIFIER_ROBOT_KEYS, the same value): the scorer "
-        "encrypts a group robot's webhook URL from the bank's employee records under its first "
-        "key as it stores the record, so the URL is never kept in plain. Unset: the URL waits "
-        "in plain, where only the services read it, until the notifier's next round encrypts "
-        "it.",
-    )
-
-    @field_validator("notifier_robot_keys")
-    @classmethod
-    def _real_robot_keys(cls, value: SecretStr | None) -> SecretStr | None:
-        kept = optional_secret("NOTIFIER_ROBOT_KEYS", value)
-        if kept is not None:
-            KeyRing.parse("NOTIFIER_ROBOT_KEYS", kept)  # a malformed key stops the service here
-        return kept
-
-    def robot_keys(self) -> KeyRing | None:
-        if self.notifier_robot_keys is None:
-            return None
-        return KeyRing.parse("NOTIFIER_ROBOT_KEYS", self.notifier_robot_keys)
 
     def calendar(self) -> BusinessCalendar:
         """Working days by the State Council's calendar and the bank's overrides, if any."""

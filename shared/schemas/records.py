@@ -260,7 +260,7 @@ def _parse(data: Any, *, trust_origin: bool) -> IngestRecord:
     if kind == "contact_event":
         origin = data.get("origin", "bank") if trust_origin else "bank"
         return _contact_event.validate_python({**data, "origin": origin})
-    if kind == "target" and not trust_origin and "submitted_by" in data:
+    if kind == "target" and not trust_origin and data.get("submitted_by") is not None:
         raise ValueError(
             "submitted_by is set by the ingestor from the caller's credential; do not send it"
         )
