@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.schemas import AlertName, BreachEvent
+
 
 def employee(
     employee_id: str, team_id: str = "t1", branch_id: str = "b1", **extra: Any
@@ -89,3 +91,31 @@ def at(day: str, hour: int = 10) -> datetime:
     """A moment on a business day in Shanghai (UTC+8)."""
     y, m, d = map(int, day.split("-"))
     return datetime(y, m, d, hour - 8, 0, tzinfo=UTC)
+
+
+def anomaly_breach(
+    period: str, at: datetime, code: str, contribution: float, examples: list[str]
+) -> BreachEvent:
+    """An `AnomalyFlagged` for e1 (team t1, branch b1) whose one reason names these contacts."""
+    score = 25.0 + contribution
+    return BreachEvent(
+        event_id=BreachEvent.make_id(AlertName.ANOMALY_FLAGGED, "e1", period, "firing"),
+        occurred_at=at,
+        alertname=AlertName.ANOMALY_FLAGGED,
+        employee_id="e1",
+        period=period,
+        supervisor_id="lead1",
+        team_id="t1",
+        branch_id="b1",
+        summary=f"e1's adds look gamed (anomaly {score}): {code} (+{contribution})",
+        values={
+            "anomaly_score": score,
+            "reasons": [
+                {
+                    "code": code,
+                    "contribution": contribution,
+                    "evidence": {"contacts": len(examples), "examples": examples},
+                }
+            ],
+        },
+    )

@@ -14,6 +14,17 @@ import httpx
 from tests.apps import eventually
 from tests.infra import ROOT
 
+MAKE_UP_PROCESSES: dict[str, dict[str, str]] = {
+    "ingestor": {},
+    "scorer-consume": {"SCORER_ROLE": "consume"},
+    "scorer-refresh": {"SCORER_ROLE": "refresh"},
+    "scorer": {"SCORER_ROLE": "api"},
+    "notifier": {},
+}
+"""The service processes as `make up` runs them (deploy/local/services.sh), each with the
+settings that make it what it is: the scorer as its read API, its consumer and its refresh,
+the three targets of Prometheus's scorer job. `scorer-consume` runs `services.scorer`."""
+
 
 @dataclass
 class Service:

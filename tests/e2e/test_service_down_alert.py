@@ -35,22 +35,14 @@ from tests.integration.test_notifier_alertmanager import (
     body,
     subject,
 )
-from tests.processes import Service
+from tests.processes import MAKE_UP_PROCESSES, Service
 from tests.standins.smtp import SmtpStandIn, smtp_standin
 from tests.standins.webhook_sink import free_port
 
 pytestmark = pytest.mark.e2e
 RULES = ROOT / "deploy" / "prometheus" / "rules"
 SHORT_FOR = "2s"  # the test copy's `for:` (the production rules' are minutes)
-# The processes as `make up` runs them (deploy/local/services.sh), and the settings that make
-# each what it is: the scorer as its read API, its consumer and its refresh.
-SERVICES: dict[str, dict[str, str]] = {
-    "ingestor": {},
-    "scorer-consume": {"SCORER_ROLE": "consume"},
-    "scorer-refresh": {"SCORER_ROLE": "refresh"},
-    "scorer": {"SCORER_ROLE": "api"},
-    "notifier": {},
-}
+SERVICES = MAKE_UP_PROCESSES
 JOBS = ("ingestor", "scorer", "notifier")
 """Prometheus's jobs: the scorer's three processes are the scorer job's three targets."""
 

@@ -40,7 +40,7 @@ from services.scorer.app import create_app as scorer_app
 from services.scorer.pipeline import RECORDS
 from services.scorer.verify import Skipped, scorer_of, verify_all
 from shared.clock import ManualClock, offset_to
-from shared.schemas import AlertName, BreachEvent
+from shared.schemas import BreachEvent
 from shared.settings import Topics
 from tests import factories as f
 from tests.apps import eventually, running
@@ -218,26 +218,8 @@ def erase_command(
 
 
 def anomaly(period: str, examples: list[str]) -> BreachEvent:
-    return BreachEvent(
-        event_id=BreachEvent.make_id(AlertName.ANOMALY_FLAGGED, "e1", period, "firing"),
-        occurred_at=datetime(2026, 12, 1, 2, tzinfo=UTC),
-        alertname=AlertName.ANOMALY_FLAGGED,
-        employee_id="e1",
-        period=period,
-        supervisor_id="lead1",
-        team_id="t1",
-        branch_id="b1",
-        summary="e1's adds look gamed (anomaly 55.0): SHARED_CONTACTS (+30.0)",
-        values={
-            "anomaly_score": 55.0,
-            "reasons": [
-                {
-                    "code": "SHARED_CONTACTS",
-                    "contribution": 30.0,
-                    "evidence": {"contacts": len(examples), "examples": examples},
-                }
-            ],
-        },
+    return f.anomaly_breach(
+        period, datetime(2026, 12, 1, 2, tzinfo=UTC), "SHARED_CONTACTS", 30.0, examples
     )
 
 

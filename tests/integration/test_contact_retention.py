@@ -32,7 +32,7 @@ import pytest
 from services.scorer.app import create_app as scorer_app
 from services.scorer.pipeline import RECORDS
 from shared.clock import ManualClock, offset_to
-from shared.schemas import AlertName, BreachEvent
+from shared.schemas import BreachEvent
 from shared.settings import Topics
 from tests import factories as f
 from tests.apps import eventually, running
@@ -251,27 +251,7 @@ async def test_old_contact_data_is_purged_and_closed_figures_stay(
 
 
 def anomaly(period: str, starts: datetime) -> BreachEvent:
-    return BreachEvent(
-        event_id=BreachEvent.make_id(AlertName.ANOMALY_FLAGGED, "e1", period, "firing"),
-        occurred_at=starts,
-        alertname=AlertName.ANOMALY_FLAGGED,
-        employee_id="e1",
-        period=period,
-        supervisor_id="lead1",
-        team_id="t1",
-        branch_id="b1",
-        summary="e1's adds look gamed",
-        values={
-            "anomaly_score": 50.0,
-            "reasons": [
-                {
-                    "code": "STAFF_ACCOUNT",
-                    "contribution": 15.0,
-                    "evidence": {"contacts": 1, "examples": [f"wm-{period}"]},
-                }
-            ],
-        },
-    )
+    return f.anomaly_breach(period, starts, "STAFF_ACCOUNT", 15.0, [f"wm-{period}"])
 
 
 async def test_the_notifier_drops_old_alerts_contact_ids(

@@ -35,6 +35,7 @@ from tests.apps import bearer, eventually, service_process
 from tests.clocks import AS_OF
 from tests.infra import ROOT, Infra, create_database, drop_database, unique
 from tests.kafka_helpers import produce
+from tests.processes import MAKE_UP_PROCESSES
 from tests.standins.webhook_sink import free_port, webhook_sink
 from tests.wecom_client import WeComClient, random_aes_key
 
@@ -299,14 +300,7 @@ async def live(
     await drop_database(infra, database)
 
 
-# The services as `make up` runs them (deploy/local/services.sh): the scorer as three processes.
-SERVICES: dict[str, dict[str, str]] = {
-    "ingestor": {},
-    "scorer-consume": {"SCORER_ROLE": "consume"},
-    "scorer-refresh": {"SCORER_ROLE": "refresh"},
-    "scorer": {"SCORER_ROLE": "api"},
-    "notifier": {},
-}
+SERVICES = MAKE_UP_PROCESSES
 
 
 def _port(name: str, ports: dict[str, int]) -> dict[str, str]:
