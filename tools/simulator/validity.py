@@ -24,7 +24,9 @@ from tools.simulator.config import DEFAULT_PEER_PATTERNS
 
 RETENTION = timedelta(days=7)
 PROFILE_WAIT = timedelta(hours=72)
-HANDOVER_MATCH = timedelta(days=1)
+HANDOVER_MATCH = timedelta(minutes=10)
+"""The receiving side of a handover: an add this close to a colleague's DELETE_BY_TRANSFER of the
+same contact (docs/product.md, validity rule 4; the scorer's own rule)."""
 INHERITED_ADD_WAYS = frozenset({202})
 _ADDS = frozenset({"add_external_contact", "add_half_external_contact"})
 _REMOVALS = frozenset({"del_external_contact", "del_follow_user"})
