@@ -32,8 +32,8 @@ from typing import Any
 import orjson
 from prometheus_client import Counter as Metric
 
-from services.scorer import repository, tally
-from services.scorer.domain.tally import COUNTERS
+from services.scorer import chats, repository, tally
+from services.scorer.domain.tally import tier_changes
 from services.scorer.scoring import Scorer
 from services.scorer.state import period_keys
 from shared.calendar import parse_period
@@ -77,6 +77,11 @@ PURGES: tuple[tuple[str, str], ...] = (
         "message",
         """DELETE FROM message WHERE (message_id, sent_at) IN (
              SELECT message_id, sent_at FROM message WHERE sent_at < $1 LIMIT $2)""",
+    ),
+    (
+        "chat_day",
+        """DELETE FROM chat_day WHERE ctid = ANY(ARRAY(
+             SELECT ctid FROM chat_day WHERE asked < $1 LIMIT $2))""",
     ),
     (
         "contact_removal",
@@ -262,13 +267,19 @@ SELECT period, 'closed' AS why FROM period_close WHERE period = ANY($1::text[])
 UNION SELECT period, 'purged' FROM purged_period WHERE period = ANY($1::text[])
 """
 CARRY_SQL = f"""
-INSERT INTO erasure_carry AS c (employee_id, period, {", ".join((*COUNTERS, "gross_adds"))})
-SELECT * FROM unnest($1::text[], $2::text[], {
-    ", ".join(f"${i + 3}::int[]" for i in range(len(COUNTERS) + 1))
-})
+INSERT INTO erasure_carry AS c (employee_id, period, {", ".join(tally.ADDED)}, tiers)
+SELECT x.employee_id, x.period, {", ".join(f"x.{c}" for c in tally.ADDED)}, x.tiers::jsonb
+  FROM unnest($1::text[], $2::text[], {
+    ", ".join(f"${i + 3}::int[]" for i in range(len(tally.ADDED)))
+}, ${len(tally.ADDED) + 3}::text[]) AS x(employee_id, period, {", ".join(tally.ADDED)}, tiers)
 ON CONFLICT (employee_id, period) DO UPDATE SET
-    {", ".join(f"{c} = c.{c} + EXCLUDED.{c}" for c in (*COUNTERS, "gross_adds"))}
+    {", ".join(f"{c} = c.{c} + EXCLUDED.{c}" for c in tally.ADDED)},
+    tiers = wq_add_counts(c.tiers, EXCLUDED.tiers)
 """  # noqa: S608 - constant column names
+MESSAGES_SQL = """
+SELECT employee_id, external_userid, sent_at, direction, kind FROM message
+ WHERE external_userid = $1
+"""
 # Where a score's explanation quotes the contact: its JSON string, exactly.
 SCRUB_REASONS_SQL = """
 UPDATE employee_period_score SET reasons = replace(reasons::text, $1, $2)::jsonb
@@ -336,6 +347,9 @@ async def erase(
         for k in period_keys(r["occurred_at"], tz):
             gross[(r["employee_id"], k)] += 1
     unionid = await conn.fetchval(UNIONID_SQL, external_userid)
+    messages = [
+        (r[0], r[1], r[2], r[3], r[4]) for r in await conn.fetch(MESSAGES_SQL, external_userid)
+    ]
 
     for table, statement in ERASE_FACTS:
         out.rows[table] += _count(await conn.execute(statement, external_userid))
@@ -346,6 +360,9 @@ async def erase(
     changes = await tally.settle(conn, scorer, judged, now)
     for key, n in gross.items():
         changes.setdefault(key, Counter())["gross_adds"] -= n
+    # its chat-days counted again without its messages, which count no more
+    chat_changes, replies = await chats.settle(conn, messages, tz, sign=-1)
+    tally.merged(changes, chat_changes)
     out.rows["relation_standing"] += _count(
         await conn.execute(ERASE_STANDINGS_SQL, external_userid)
     )
@@ -357,6 +374,9 @@ async def erase(
     live = {k: d for k, d in changes.items() if k[1] not in kept}
     carried = {k: d for k, d in changes.items() if kept.get(k[1]) == "closed"}
     totals = await tally.count(conn, live)
+    totals.update(
+        tally.totals_of(await chats.medians(conn, {k for k in replies if k[1] not in kept}))
+    )
     await tally.sync_scores(conn, scorer, totals.keys(), now, totals)
     await repository.mark_dirty(conn, set(totals) | {k for k in touched if k[1] not in kept})
     await _carry(conn, carried)
@@ -388,7 +408,8 @@ async def _carry(conn: Connection, carried: dict[tuple[str, str], Counter[str]])
             CARRY_SQL,
             [k[0] for k in keys],
             [k[1] for k in keys],
-            *([rows[k][c] for k in keys] for c in (*COUNTERS, "gross_adds")),
+            *([rows[k][c] for k in keys] for c in tally.ADDED),
+            [orjson.dumps(tier_changes(rows[k])).decode() for k in keys],
         )
 
 

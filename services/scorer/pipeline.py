@@ -21,7 +21,7 @@ import orjson
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
-from services.scorer import progress, repository, state, tally
+from services.scorer import chats, progress, repository, state, tally
 from services.scorer.domain.quota import gross_add_increments
 from services.scorer.scoring import Scorer
 from shared.clock import Clock, system_clock
@@ -265,7 +265,9 @@ class ScoringPipeline:
             new_events = await state.apply_contact_events(
                 conn, decoded.events, self._tz, dirty, now, judge
             )
-            new_messages = await state.apply_messages(conn, decoded.messages, self._tz, dirty)
+            new_messages = await state.apply_messages(
+                conn, decoded.messages, self._tz, dirty, judge
+            )
             await state.apply_contact_facts(
                 conn, decoded.links, decoded.profiles, self._tz, dirty, judge
             )
@@ -286,10 +288,15 @@ class ScoringPipeline:
             # one go, in order, before any of their figures is read
             phase = _observe("store", phase)
             grossed = gross_add_increments(new_events, self._tz)
-            await tally.hold(conn, [k[0] for k in (*judge, *grossed, *reorged)])
+            chatted = {m.employee_id for m in new_messages}
+            await tally.hold(conn, [k[0] for k in (*judge, *grossed, *reorged)] + [*chatted])
             phase = _observe("hold", phase)
+            chat_changes, replies = await chats.settle(
+                conn, (chats.message_of(m) for m in new_messages), self._tz
+            )
             changes = tally.with_gross(await tally.settle(conn, self._scorer, judge, now), grossed)
-            totals = await tally.count(conn, changes)
+            totals = await tally.count(conn, tally.merged(changes, chat_changes))
+            totals.update(tally.totals_of(await chats.medians(conn, replies)))
             phase = _observe("tally", phase)
             await tally.sync_scores(conn, self._scorer, totals.keys() | reorged, now, totals)
             phase = _observe("sync", phase)
@@ -298,7 +305,9 @@ class ScoringPipeline:
             phase = _observe("offsets", phase)
         _observe("commit", phase)
         TX_SECONDS.observe(time.perf_counter() - started)
-        duplicates = len(decoded.events) - len(new_events) + len(decoded.messages) - new_messages
+        duplicates = (
+            len(decoded.events) - len(new_events) + len(decoded.messages) - len(new_messages)
+        )
         dropped = sum(decoded.dropped.values())
         RECORDS.labels("applied").inc(len(fresh) - duplicates - dropped)
         RECORDS.labels("duplicate").inc(duplicates + len(records) - len(fresh))

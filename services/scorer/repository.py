@@ -397,8 +397,10 @@ async def insert_new_messages(
 
 async def add_engagement(
     conn: Connection, messages: Sequence[MessageRecord]
-) -> list[tuple[str, Any]]:
-    """Per relation: when the customer first wrote, and message counts by direction and kind."""
+) -> list[tuple[str, str, Any, bool]]:
+    """Per relation: when the customer first wrote, and message counts by direction and kind.
+    Returns (employee_id, external_userid, first added, whether these messages hold the
+    customer's first message)."""
     if not messages:
         return []
     agg: dict[tuple[str, str], list[Any]] = {}
@@ -426,12 +428,21 @@ async def add_engagement(
                one_to_one_msgs = c.one_to_one_msgs + EXCLUDED.one_to_one_msgs,
                mass_msgs = c.mass_msgs + EXCLUDED.mass_msgs,
                group_msgs = c.group_msgs + EXCLUDED.group_msgs
-           RETURNING employee_id, first_added_at""",
+           RETURNING employee_id, external_userid, first_added_at, first_customer_msg_at""",
         [k[0] for k in keys],
         [k[1] for k in keys],
         *([agg[k][i] for k in keys] for i in range(5)),
     )
-    return [(r["employee_id"], r["first_added_at"]) for r in rows]
+    return [
+        (
+            r["employee_id"],
+            r["external_userid"],
+            r["first_added_at"],
+            r["first_customer_msg_at"] is not None
+            and r["first_customer_msg_at"] == agg[(r["employee_id"], r["external_userid"])][0],
+        )
+        for r in rows
+    ]
 
 
 async def upsert_links(conn: Connection, links: Sequence[CustomerLinkRecord]) -> None:

@@ -23,7 +23,6 @@ from services.scorer.bankwide import (
 )
 from services.scorer.domain.anomaly import AnomalyResult, PeerBaseline, PeriodTail, assess
 from services.scorer.domain.dense_block import DenseBlock, dense_blocks
-from services.scorer.domain.quality import ChatStats, quality
 from services.scorer.domain.rules import ScoringRules
 from services.scorer.domain.tally import COUNTERS
 from services.scorer.domain.validity import (
@@ -251,7 +250,6 @@ class Scorer:
         by_employee: dict[str, list[Any]] = defaultdict(list)
         for f in await inputs.relations(conn, period, known, tz):
             by_employee[f.employee_id].append(f)
-        chats = await inputs.chat_stats(conn, period, known, tz)
         overlaps = await inputs.cross_team_overlap(conn, period, known, tz)
         tail = self.tail(period, now)
         target = {o.employee_id: self.target_of(o.target, period) for o in org}
@@ -263,14 +261,6 @@ class Scorer:
                 # same event loop) go on between employees
                 await asyncio.sleep(0)
             verdicts = self.verdicts(by_employee[o.employee_id], now)
-            q_score, q = quality(
-                verdicts,
-                chats.get(o.employee_id, ChatStats()),
-                self.rules.quality_weights,
-                self.rules.engagement_days,
-                self.rules.long_retention_days,
-                now,
-            )
             anomaly = await self.anomaly(
                 conn,
                 period,
@@ -290,9 +280,7 @@ class Scorer:
                     "team_id": o.team_id,
                     "supervisor_id": o.supervisor_id,
                     "role": o.role,
-                    **counted[o.employee_id],
-                    "quality_score": q_score,
-                    "quality": q,
+                    **counted[o.employee_id],  # quota and quality, from the counters
                     "anomaly_score": anomaly.score,
                     "flagged": anomaly.score >= self.alert_threshold,
                     "reasons": anomaly.reasons,
@@ -304,7 +292,8 @@ class Scorer:
 
 
 _ORG_COLUMNS = ("branch_id", "team_id", "supervisor_id", "role")
-_RECOMPUTED = ("quality_score", "quality", "anomaly_score", "flagged", "reasons", "computed_at")
+_QUALITY = ("quality_score", "quality")
+_RECOMPUTED = ("anomaly_score", "flagged", "reasons", "computed_at")
 COLUMNS = (
     "employee_id",
     "period",
@@ -316,6 +305,7 @@ COLUMNS = (
     "pace",
     "projection",
     "status",
+    *_QUALITY,
     *_RECOMPUTED,
 )
 _TYPES = (
@@ -341,8 +331,8 @@ _TYPES = (
 )
 _JSON = frozenset({"quality", "reasons"})
 OWN_COLUMNS = (*_ORG_COLUMNS, *_RECOMPUTED)
-"""What the refresh writes of an open period's existing row: its quota columns are the
-batches' (tally.sync_scores), current to the last commit, never overwritten by figures read
+"""What the refresh writes of an open period's existing row: its quota and quality columns are
+the batches' (tally.sync_scores), current to the last commit, never overwritten by figures read
 from an older snapshot."""
 
 

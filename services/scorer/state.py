@@ -109,14 +109,20 @@ async def apply_contact_events(
 
 
 async def apply_messages(
-    conn: Connection, messages: Sequence[MessageRecord], tz: ZoneInfo, dirty: Dirty
-) -> int:
+    conn: Connection, messages: Sequence[MessageRecord], tz: ZoneInfo, dirty: Dirty, judge: Judge
+) -> list[MessageRecord]:
+    """Store the messages not stored before (returned); a relation whose customer's first
+    message they hold is judged again (its engagement)."""
     fresh = await repository.insert_new_messages(conn, messages)
     for m in fresh:
         _mark(dirty, m.employee_id, m.sent_at, tz)
-    for employee_id, first_added in await repository.add_engagement(conn, fresh):
+    for employee_id, external_userid, first_added, first in await repository.add_engagement(
+        conn, fresh
+    ):
         _mark(dirty, employee_id, first_added, tz)
-    return len(fresh)
+        if first and first_added is not None:
+            judge.add((employee_id, external_userid))
+    return fresh
 
 
 async def apply_contact_facts(

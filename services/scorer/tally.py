@@ -27,11 +27,16 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
+import orjson
 
-from services.scorer import inputs, repository
+from services.scorer import chats, inputs, repository
+from services.scorer.domain.chat_tally import CHAT_COUNTERS, sent_changes
+from services.scorer.domain.quality import ChatStats, quality_from
 from services.scorer.domain.quota import evaluate
+from services.scorer.domain.rules import QualityWeights
 from services.scorer.domain.tally import (
     COUNTERS,
+    TALLIED,
     PeriodDeltas,
     Standing,
     Vectors,
@@ -39,6 +44,7 @@ from services.scorer.domain.tally import (
     as_deltas,
     next_change,
     standing_of,
+    tier_changes,
 )
 from services.scorer.domain.validity import ContactFacts, ContactStatus
 from shared.calendar import Period, local_date, parse_period
@@ -67,51 +73,74 @@ SELECT s.* FROM relation_standing s
     ON s.employee_id = x.e AND s.external_userid = x.u
 """
 
-WRITE_STANDINGS_SQL = """
+_STANDING_FLAGS = (
+    "new_to_bank",
+    "removed",
+    "profile_unknown",
+    "unverified",
+    "inherited",
+    "considered",
+    "matched",
+)
+WRITE_STANDINGS_SQL = f"""
 INSERT INTO relation_standing AS s (employee_id, external_userid, first_added_at, status,
-       new_to_bank, removed, profile_unknown, unverified, inherited, next_change_at)
-SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::bool[],
-                     $6::bool[], $7::bool[], $8::bool[], $9::bool[], $10::timestamptz[])
+       {", ".join(_STANDING_FLAGS)}, tier, engaged, retained, next_change_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[],
+       {", ".join(f"${i + 5}::bool[]" for i, _ in enumerate(_STANDING_FLAGS))}, $12::text[],
+       $13::bool[], $14::bool[], $15::timestamptz[])
 ON CONFLICT (employee_id, external_userid) DO UPDATE SET
     first_added_at = EXCLUDED.first_added_at, status = EXCLUDED.status,
-    new_to_bank = EXCLUDED.new_to_bank, removed = EXCLUDED.removed,
-    profile_unknown = EXCLUDED.profile_unknown, unverified = EXCLUDED.unverified,
-    inherited = EXCLUDED.inherited, next_change_at = EXCLUDED.next_change_at
-"""
+    {", ".join(f"{c} = EXCLUDED.{c}" for c in _STANDING_FLAGS)}, tier = EXCLUDED.tier,
+    engaged = EXCLUDED.engaged, retained = EXCLUDED.retained,
+    next_change_at = EXCLUDED.next_change_at
+"""  # noqa: S608 - constant column names
 
-KEPT = (*COUNTERS, "gross_adds")
-"""What `quota_counter` keeps per (employee, period): the counters, and the add events."""
-_COUNTER_ARRAYS = ", ".join(f"${i + 3}::int[]" for i, _ in enumerate(KEPT))
+ADDED = (*TALLIED, *CHAT_COUNTERS, "gross_adds")
+"""The counts `quota_counter` keeps per (employee, period) and adds changes to: what the
+relations' standings count (quota and quality), the chat figures, and the add events."""
+HELD = (*ADDED, "tiers", "median_reply_seconds")
+"""Everything a counter row holds: the counts, the matched adds by tier, the median first
+reply (set from the chat-days, not added)."""
+_COUNTER_ARRAYS = ", ".join(f"${i + 3}::int[]" for i, _ in enumerate(ADDED))
+_TIERS_PARAM = f"${len(ADDED) + 3}::text[]"
 ADD_COUNTERS_SQL = f"""
-INSERT INTO quota_counter AS q (employee_id, period, {", ".join(KEPT)})
-SELECT * FROM unnest($1::text[], $2::text[], {_COUNTER_ARRAYS})
-       AS x(employee_id, period, {", ".join(KEPT)})
+INSERT INTO quota_counter AS q (employee_id, period, {", ".join(ADDED)}, tiers)
+SELECT x.employee_id, x.period, {", ".join(f"x.{c}" for c in ADDED)}, x.tiers::jsonb
+  FROM unnest($1::text[], $2::text[], {_COUNTER_ARRAYS}, {_TIERS_PARAM})
+       AS x(employee_id, period, {", ".join(ADDED)}, tiers)
  WHERE NOT EXISTS (SELECT 1 FROM purged_period p WHERE p.period = x.period)
 ON CONFLICT (employee_id, period) DO UPDATE SET
-    {", ".join(f"{c} = q.{c} + EXCLUDED.{c}" for c in KEPT)}
-RETURNING employee_id, period, {", ".join(KEPT)}
+    {", ".join(f"{c} = q.{c} + EXCLUDED.{c}" for c in ADDED)},
+    tiers = CASE WHEN EXCLUDED.tiers = '{{}}'::jsonb THEN q.tiers
+                 ELSE wq_add_counts(q.tiers, EXCLUDED.tiers) END
+RETURNING employee_id, period, {", ".join(HELD)}
 """  # noqa: S608 - constant column names
 """A period whose contact data was purged keeps its counters as they stood (migration 0017)."""
 
+_RECOUNTED = (*TALLIED, *CHAT_COUNTERS)
 RESET_COUNTERS_SQL = f"""
-UPDATE quota_counter SET {", ".join(f"{c} = 0" for c in COUNTERS)}
+UPDATE quota_counter SET {", ".join(f"{c} = 0" for c in _RECOUNTED)}, tiers = '{{}}',
+       median_reply_seconds = NULL
  WHERE NOT EXISTS (SELECT 1 FROM purged_period p WHERE p.period = quota_counter.period)
 """  # noqa: S608 - constant column names
-"""Every relation counted again from nothing; the add events (gross adds) stay, and so do the
-counters of periods whose contact data was purged (they cannot be counted again)."""
+"""Every relation and chat-day counted again from nothing; the add events (gross adds) stay,
+and so do the counters of periods whose contact data was purged (they cannot be counted
+again)."""
 
 CARRY_COUNTERS_SQL = f"""
-INSERT INTO quota_counter AS q (employee_id, period, {", ".join(COUNTERS)})
-SELECT employee_id, period, {", ".join(COUNTERS)} FROM erasure_carry c
+INSERT INTO quota_counter AS q (employee_id, period, {", ".join(_RECOUNTED)}, tiers)
+SELECT employee_id, period, {", ".join(_RECOUNTED)}, tiers FROM erasure_carry c
  WHERE NOT EXISTS (SELECT 1 FROM purged_period p WHERE p.period = c.period)
 ON CONFLICT (employee_id, period) DO UPDATE SET
-    {", ".join(f"{c} = q.{c} + EXCLUDED.{c}" for c in COUNTERS)}
+    {", ".join(f"{c} = q.{c} + EXCLUDED.{c}" for c in _RECOUNTED)},
+    tiers = wq_add_counts(q.tiers, EXCLUDED.tiers)
 """  # noqa: S608 - constant column names
 """After a reset: what erased contacts still count in closed periods (`wecom-quota erase`)."""
 
 COUNTERS_SQL = f"""
 SELECT x.e AS employee_id, x.p AS period,
-       {", ".join(f"COALESCE(q.{c}, 0) AS {c}" for c in KEPT)}
+       {", ".join(f"COALESCE(q.{c}, 0) AS {c}" for c in ADDED)},
+       COALESCE(q.tiers, '{{}}') AS tiers, q.median_reply_seconds
   FROM unnest($1::text[], $2::text[]) AS x(e, p)
   LEFT JOIN quota_counter q ON q.employee_id = x.e AND q.period = x.p
 """  # noqa: S608 - constant column names
@@ -125,23 +154,38 @@ QUOTA_COLUMNS = (
     "projection",
     "status",
 )
+QUALITY_COLUMNS = ("quality_score", "quality")
+"""The quality columns of a score row, written from the counters with the quota columns."""
+_SYNCED = (
+    *(
+        (c, "text")
+        for c in ("employee_id", "period", "branch_id", "team_id", "supervisor_id", "role")
+    ),
+    *((c, "int") for c in ("gross_adds", *COUNTERS, "target")),
+    *((c, "float8") for c in ("attainment", "pace", "projection")),
+    ("status", "text"),
+    ("quality_score", "float8"),
+    ("quality", "text"),
+)
+_NOW = f"${len(_SYNCED) + 1}"
 SYNC_SQL = f"""
-INSERT INTO employee_period_score AS s (employee_id, period, branch_id, team_id, supervisor_id,
-       role, {", ".join(QUOTA_COLUMNS)}, quality, computed_at, quota_at)
-SELECT x.*, '{{}}'::jsonb, $20, $20 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-       $5::text[], $6::text[], $7::int[], $8::int[], $9::int[], $10::int[], $11::int[],
-       $12::int[], $13::int[], $14::int[], $15::int[], $16::int[], $17::float8[], $18::float8[],
-       $19::float8[], $21::text[]) AS x
+INSERT INTO employee_period_score AS s ({", ".join(c for c, _ in _SYNCED)}, computed_at,
+       quota_at)
+SELECT {", ".join("x.quality::jsonb" if c == "quality" else f"x.{c}" for c, _ in _SYNCED)},
+       {_NOW}, {_NOW}
+  FROM unnest({", ".join(f"${i + 1}::{t}[]" for i, (_, t) in enumerate(_SYNCED))})
+       AS x({", ".join(c for c, _ in _SYNCED)})
 ON CONFLICT (period, employee_id) DO UPDATE SET
     branch_id = EXCLUDED.branch_id, team_id = EXCLUDED.team_id,
     supervisor_id = EXCLUDED.supervisor_id, role = EXCLUDED.role,
-    {", ".join(f"{c} = EXCLUDED.{c}" for c in QUOTA_COLUMNS)}, quota_at = EXCLUDED.quota_at
+    {", ".join(f"{c} = EXCLUDED.{c}" for c in (*QUOTA_COLUMNS, *QUALITY_COLUMNS))},
+    quota_at = EXCLUDED.quota_at
 """  # noqa: S608 - constant column names
 
 Key = tuple[str, str]
 """(employee_id, period key)"""
-Totals = dict[Key, dict[str, int]]
-"""What `quota_counter` holds for each key, as a batch left it (`count`)."""
+Totals = dict[Key, dict[str, Any]]
+"""What `quota_counter` holds for each key (HELD), as a batch left it (`count`)."""
 
 
 async def hold(conn: Connection, employee_ids: Iterable[str]) -> None:
@@ -157,11 +201,10 @@ def _stored(row: Any) -> Standing | None:
     return Standing(
         first_added_at=row["first_added_at"],
         status=ContactStatus(row["status"]),
-        new_to_bank=row["new_to_bank"],
-        removed=row["removed"],
-        profile_unknown=row["profile_unknown"],
-        unverified=row["unverified"],
-        inherited=row["inherited"],
+        **{flag: row[flag] for flag in _STANDING_FLAGS},
+        tier=row["tier"],
+        engaged=row["engaged"],
+        retained=row["retained"],
     )
 
 
@@ -220,17 +263,19 @@ async def settle(
         for v in scorer.verdicts(by_employee[e], now)
     }
     tz = scorer.calendar.tz
+    rules = scorer.rules
     changes: Vectors = {}
-    written: list[tuple[Any, ...]] = []
+    tiers: Counter[tuple[str, str, str]] = Counter()
+    written: list[tuple[str, str, Standing | None, datetime | None]] = []
     for pair in wanted:
         verdict = verdicts.get(pair)
-        after = standing_of(verdict) if verdict is not None else None
-        due = next_change(verdict, scorer.rules) if verdict is not None else None
+        after = standing_of(verdict, rules, now) if verdict is not None else None
+        due = next_change(verdict, rules, now) if verdict is not None else None
         row = before.get(pair)
         old = _stored(row) if row is not None else None
         if row is not None and old == after and row["next_change_at"] == due:
             continue
-        accumulate(changes, pair[0], old, after, tz)
+        accumulate(changes, pair[0], old, after, tz, tiers)
         written.append((*pair, after, due))
     if written:
         await conn.execute(
@@ -241,11 +286,14 @@ async def settle(
             [w[2].status.value if w[2] else None for w in written],
             *(
                 [bool(getattr(w[2], flag)) if w[2] else False for w in written]
-                for flag in ("new_to_bank", "removed", "profile_unknown", "unverified", "inherited")
+                for flag in _STANDING_FLAGS
             ),
+            [w[2].tier if w[2] else None for w in written],
+            [w[2].engaged if w[2] else None for w in written],
+            [w[2].retained if w[2] else None for w in written],
             [w[3] for w in written],
         )
-    return as_deltas(changes)
+    return as_deltas(changes, tiers)
 
 
 async def count(conn: Connection, changes: PeriodDeltas) -> Totals:
@@ -257,9 +305,31 @@ async def count(conn: Connection, changes: PeriodDeltas) -> Totals:
         ADD_COUNTERS_SQL,
         [k[0] for k in keys],
         [k[1] for k in keys],
-        *([changes[k][c] for k in keys] for c in KEPT),
+        *([changes[k][c] for k in keys] for c in ADDED),
+        [orjson.dumps(tier_changes(changes[k])).decode() for k in keys],
     )
-    return {(r["employee_id"], r["period"]): {c: r[c] for c in KEPT} for r in rows}
+    return totals_of(rows)
+
+
+def totals_of(rows: Iterable[Any]) -> Totals:
+    """Counter rows (RETURNING or read) by key."""
+    return {
+        (r["employee_id"], r["period"]): {**{c: r[c] for c in HELD}, "tiers": tiers_of(r)}
+        for r in rows
+    }
+
+
+def tiers_of(row: Any) -> dict[str, int]:
+    """A counter row's tiers: decoded by the pool's JSON codec, or not (a plain connection)."""
+    tiers = row["tiers"]
+    return dict(orjson.loads(tiers) if isinstance(tiers, str) else tiers or {})
+
+
+def merged(changes: PeriodDeltas, more: Mapping[Key, Counter[str]]) -> PeriodDeltas:
+    """`changes` with `more` added in."""
+    for key, delta in more.items():
+        changes.setdefault(key, Counter()).update(delta)
+    return changes
 
 
 def with_gross(changes: PeriodDeltas, gross: Mapping[Key, int]) -> PeriodDeltas:
@@ -331,14 +401,16 @@ async def quota_fields_of(
     given (`count` returned them) and otherwise from one read of the counters."""
     given = totals or {}
     unread = sorted(k for k in targets if k not in given)
-    read: dict[Key, Mapping[str, int]] = {}
+    read: Totals = {}
     if unread:
-        rows = await conn.fetch(COUNTERS_SQL, [k[0] for k in unread], [k[1] for k in unread])
-        read = {(r["employee_id"], r["period"]): {c: r[c] for c in KEPT} for r in rows}
+        read = totals_of(
+            await conn.fetch(COUNTERS_SQL, [k[0] for k in unread], [k[1] for k in unread])
+        )
     shares: dict[str, float] = {}
+    weights = scorer.rules.quality_weights
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for key in sorted(targets):
-        r: Mapping[str, int] = given[key] if key in given else read[key]
+        r: Mapping[str, Any] = given[key] if key in given else read[key]
         if key[1] not in shares:
             shares[key[1]] = scorer.calendar.elapsed_share(parse_period(key[1]), now)
         figures = evaluate(
@@ -356,8 +428,26 @@ async def quota_fields_of(
             "pace": figures.pace,
             "projection": figures.projection,
             "status": figures.status.value if figures.status else None,
+            **quality_fields(r, weights),
         }
     return out
+
+
+def chats_of(r: Mapping[str, Any]) -> ChatStats:
+    median = r["median_reply_seconds"]
+    return ChatStats(
+        customer_chats=r["customer_chats"],
+        answered_same_day=r["answered_same_day"],
+        median_first_reply_seconds=round(median, 1) if median is not None else None,
+        one_to_one_sent=r["one_to_one_sent"],
+        mass_sent=r["mass_sent"],
+    )
+
+
+def quality_fields(r: Mapping[str, Any], weights: QualityWeights) -> dict[str, Any]:
+    """The quality columns of a score row from its counter row."""
+    score, details = quality_from(r, tiers_of(r), chats_of(r), weights)
+    return {"quality_score": score, "quality": details}
 
 
 async def sync_scores(
@@ -446,9 +536,9 @@ async def _write_quota(
         [o.team_id for o, _, _ in rows],
         [o.supervisor_id for o, _, _ in rows],
         [o.role for o, _, _ in rows],
-        *([f[c] for _, _, f in rows] for c in QUOTA_COLUMNS[:-1]),
+        *([f[c] for _, _, f in rows] for c in (*QUOTA_COLUMNS, "quality_score")),
+        [orjson.dumps(f["quality"]).decode() for _, _, f in rows],
         now,
-        [f["status"] for _, _, f in rows],
     )
 
 
@@ -465,9 +555,36 @@ async def timers_forever(
         await asyncio.sleep(every)
 
 
+STANDING_VERSION = "2: quality counters, chat-days"
+"""What a standing holds: a new version has every standing judged again at start-up."""
+
+
 def rules_fingerprint(scorer: Scorer) -> str:
-    rules = scorer.rules.model_dump_json() + "|" + scorer.calendar.tz.key
+    rules = scorer.rules.model_dump_json() + "|" + scorer.calendar.tz.key + "|" + STANDING_VERSION
     return hashlib.sha256(rules.encode()).hexdigest()
+
+
+SPOTS_SQL = """
+SELECT DISTINCT employee_id, external_userid, (sent_at AT TIME ZONE $2)::date AS day
+  FROM message WHERE employee_id = ANY($1::text[]) AND kind = 'one_to_one'
+"""
+SENT_SQL = """
+SELECT employee_id, sent_at, direction, kind FROM message
+ WHERE employee_id = ANY($1::text[]) AND direction = 'to_customer'
+"""
+
+
+async def recount_chats(conn: Connection, scorer: Scorer, employees: Sequence[str]) -> None:
+    """Count these employees' stored messages into the chat counters from nothing (after a
+    reset): their chat-days, the messages they sent, the medians."""
+    tz = scorer.calendar.tz
+    spots = [(r[0], r[1], r[2]) for r in await conn.fetch(SPOTS_SQL, list(employees), tz.key)]
+    deltas: dict[Key, Counter[str]] = {}
+    replies = await chats.recount_days(conn, sorted(spots), tz, deltas)
+    for r in await conn.fetch(SENT_SQL, list(employees)):
+        sent_changes(deltas, r["employee_id"], r["sent_at"], r["direction"], r["kind"], tz)
+    await count(conn, deltas)
+    await chats.medians(conn, replies)
 
 
 async def judge_all_if_rules_changed(
@@ -485,13 +602,15 @@ async def judge_all_if_rules_changed(
             started = time.perf_counter()
             async with conn.transaction():
                 await conn.execute("DELETE FROM relation_standing")
+                await conn.execute("DELETE FROM chat_day")
                 # the add events counted stay: they do not depend on the rules
                 await conn.execute(RESET_COUNTERS_SQL)
                 await conn.execute(CARRY_COUNTERS_SQL)
             employees = [
                 r["employee_id"]
                 for r in await conn.fetch(
-                    "SELECT DISTINCT employee_id FROM employee_contact ORDER BY employee_id"
+                    """SELECT employee_id FROM employee_contact
+                       UNION SELECT employee_id FROM message ORDER BY employee_id"""
                 )
             ]
             now = scorer.clock()
@@ -504,6 +623,7 @@ async def judge_all_if_rules_changed(
                     )
                     pairs = [(r["employee_id"], r["external_userid"]) for r in rows]
                     await count(conn, await settle(conn, scorer, pairs, now))
+                    await recount_chats(conn, scorer, employees[at : at + chunk])
             await resync_stale(conn, scorer, now, now)
             await conn.execute(
                 """INSERT INTO quota_rules (fingerprint, rebuilt_at) VALUES ($1, $2)

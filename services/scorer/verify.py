@@ -1,12 +1,14 @@
-"""`python -m services.scorer.verify --period P [--period P ...] | --all`: the quota figures
-kept by deltas, checked against a recount the slow way.
+"""`python -m services.scorer.verify --period P [--period P ...] | --all`: the quota and
+quality figures kept by deltas, checked against a recount the slow way.
 
 Due timers are run first (a window that ended is not a difference, only work not yet done);
 then, in one repeatable-read snapshot, every relation whose first add falls in the period is
-judged from the stored facts, the counters are recounted from those verdicts, the gross adds
-from the stored add events, and each is compared with `quota_counter` and, for a period still
-open, the quota columns of `employee_period_score`. Every difference is listed; the exit
-status is 1 if there is any.
+judged from the stored facts, the quota and quality counters (matched customers by tier
+included) are recounted from those verdicts, the chat figures (chat-days, answered ones, the
+median first reply, messages sent) from the stored messages, the gross adds from the stored add
+events, and each is compared with `quota_counter` and, for a period still open, the quota and
+quality columns of `employee_period_score`. Every difference is listed; the exit status is 1
+if there is any.
 
 A period whose contact data was purged (CONTACT_DATA_RETENTION_MONTHS, migration 0017) cannot
 be recounted: it is skipped, and the output says so. What erased contacts still count in a
@@ -19,13 +21,15 @@ import asyncio
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import asyncpg
+import orjson
 
 from services.scorer import inputs, tally
-from services.scorer.domain.tally import COUNTERS, standing_of, totals
+from services.scorer.domain.tally import COUNTERS, TIER_PREFIX, standing_of, totals
 from services.scorer.domain.validity import ContactFacts
 from services.scorer.scoring import Scorer
 from services.scorer.settings import ScorerSettings
@@ -39,8 +43,8 @@ class Difference:
     period: str
     employee_id: str
     figure: str
-    kept: int | None
-    recounted: int | None
+    kept: object
+    recounted: object
 
     def __str__(self) -> str:
         return (
@@ -74,9 +78,14 @@ SELECT employee_id, count(*)::int AS gross_adds FROM contact_event
 
 
 async def recount(
-    conn: Connection, scorer: Scorer, period: Period, now: datetime
+    conn: Connection,
+    scorer: Scorer,
+    period: Period,
+    now: datetime,
+    medians: dict[str, float | None],
 ) -> dict[str, Counter[str]]:
-    """Per employee, the period's quota counters and gross adds recounted from the facts."""
+    """Per employee, the period's counters (tiers as `tier:<name>`) and gross adds recounted
+    from the facts; the median first replies go to `medians`."""
     tz = scorer.calendar.tz
     ids = [
         r["employee_id"]
@@ -91,7 +100,7 @@ async def recount(
     for facts in await inputs.relations(conn, period, ids, tz):
         by_employee[facts.employee_id].append(facts)
     standings = [
-        (e, standing_of(v))
+        (e, standing_of(v, scorer.rules, now))
         for e in sorted(by_employee)
         for v in scorer.verdicts(by_employee[e], now)
     ]
@@ -102,20 +111,52 @@ async def recount(
     adds = sorted(c.value for c in ADD_CHANGES)
     for r in await conn.fetch(GROSS_SQL, period.start_at(tz), period.end_at(tz), adds):
         out[r["employee_id"]]["gross_adds"] += r["gross_adds"]
+    writers = [r[0] for r in await conn.fetch(WRITERS_SQL, period.start_at(tz), period.end_at(tz))]
+    for employee_id, c in (await inputs.chat_stats(conn, period, writers, tz)).items():
+        out[employee_id].update(
+            customer_chats=c.customer_chats,
+            answered_same_day=c.answered_same_day,
+            one_to_one_sent=c.one_to_one_sent,
+            mass_sent=c.mass_sent,
+        )
+        medians[employee_id] = c.median_first_reply_seconds
     return out
 
 
-async def kept(
-    conn: Connection, period: Period
-) -> tuple[dict[str, Counter[str]], dict[str, Counter[str]]]:
-    """The counters (with gross adds) as kept, and the quota columns of the score rows."""
-    counters: dict[str, Counter[str]] = defaultdict(Counter)
+def _counts(r: Any) -> Counter[str]:
+    """A counter row's counts, with its tiers as `tier:<name>`."""
+    out = Counter({c: r[c] for c in tally.ADDED})
+    out.update({TIER_PREFIX + t: n for t, n in tally.tiers_of(r).items()})
+    return out
+
+
+async def kept(conn: Connection, scorer: Scorer, period: Period) -> Kept:
+    """The counters as kept, the medians, and what the score rows hold of them: the quota
+    columns, and the quality columns beside those the counters give."""
+    out = Kept()
+    weights = scorer.rules.quality_weights
     for r in await conn.fetch("SELECT * FROM quota_counter WHERE period = $1", period.key):
-        counters[r["employee_id"]].update({c: r[c] for c in (*COUNTERS, "gross_adds")})
-    rows: dict[str, Counter[str]] = {}
+        out.counters[r["employee_id"]].update(_counts(r))
+        out.medians[r["employee_id"]] = r["median_reply_seconds"]
+        out.quality[r["employee_id"]] = tally.quality_fields(dict(r), weights)
     for r in await conn.fetch("SELECT * FROM employee_period_score WHERE period = $1", period.key):
-        rows[r["employee_id"]] = Counter({c: r[c] for c in (*COUNTERS, "gross_adds")})
-    return counters, rows
+        out.rows[r["employee_id"]] = r
+    return out
+
+
+@dataclass
+class Kept:
+    counters: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    medians: dict[str, float | None] = field(default_factory=dict)
+    quality: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rows: dict[str, Any] = field(default_factory=dict)
+
+
+WRITERS_SQL = """
+SELECT DISTINCT employee_id FROM message WHERE sent_at >= $1 AND sent_at < $2
+"""
+ROW_FIGURES = ("gross_adds", *COUNTERS)
+"""The counts a score row shows (the rest of the quota columns follow from them)."""
 
 
 async def verify_period(
@@ -130,32 +171,55 @@ async def verify_period(
         return []
     now = scorer.clock()
     await tally.run_all_due(conn, scorer, now)
+    medians: dict[str, float | None] = {}
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        expected = await recount(conn, scorer, period, now)
+        expected = await recount(conn, scorer, period, now, medians)
         for r in await conn.fetch(CARRY_SQL, period.key):  # erased contacts, still counted
-            expected[r["employee_id"]].update({c: r[c] for c in (*COUNTERS, "gross_adds")})
-        counters, rows = await kept(conn, period)
+            expected[r["employee_id"]].update(_counts(r))
+        have = await kept(conn, scorer, period)
         still_open = not await conn.fetchval(
             "SELECT 1 FROM period_close WHERE period = $1", period.key
         )
-    figures = (*COUNTERS, "gross_adds")
     out: list[Difference] = []
-    for employee_id in sorted(set(expected) | set(counters)):
-        want, have = expected.get(employee_id, Counter()), counters.get(employee_id, Counter())
+    for employee_id in sorted(set(expected) | set(have.counters)):
+        want = expected.get(employee_id, Counter())
+        counted = have.counters.get(employee_id, Counter())
         out += [
-            Difference(period.key, employee_id, f, have[f], want[f])
-            for f in figures
-            if have[f] != want[f]
+            Difference(period.key, employee_id, f, counted[f], want[f])
+            for f in sorted(
+                set(tally.ADDED) | {n for n in (*want, *counted) if want[n] or counted[n]}
+            )
+            if counted[f] != want[f]
         ]
+        median, wanted = have.medians.get(employee_id), medians.get(employee_id)
+        if _rounded(median) != _rounded(wanted):
+            out.append(Difference(period.key, employee_id, "median_reply_seconds", median, wanted))
     if still_open:
-        for employee_id, row in sorted(rows.items()):
-            have = counters.get(employee_id, Counter())
+        for employee_id, row in sorted(have.rows.items()):
+            counted = have.counters.get(employee_id, Counter())
             out += [
-                Difference(period.key, employee_id, f"score row {f}", row[f], have[f])
-                for f in figures
-                if row[f] != have[f]
+                Difference(period.key, employee_id, f"score row {f}", row[f], counted[f])
+                for f in ROW_FIGURES
+                if row[f] != counted[f]
             ]
+            quality = have.quality.get(employee_id)
+            if quality is not None:
+                shown = {"quality_score": row["quality_score"], "quality": _json(row["quality"])}
+                out += [
+                    Difference(period.key, employee_id, f"score row {f}", shown[f], quality[f])
+                    for f in ("quality_score", "quality")
+                    if shown[f] != quality[f]
+                ]
     return out
+
+
+def _json(value: Any) -> Any:
+    """A JSON column, decoded by the pool's codec or not (a plain connection)."""
+    return orjson.loads(value) if isinstance(value, str) else value
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 async def verify_all(

@@ -63,8 +63,9 @@ async def test_a_stream_process_and_an_api_process_share_the_work(
 async def test_consume_and_refresh_processes_split_the_stream_work(
     infra: Infra, topics: Topics, database: str
 ) -> None:
-    """`consume` keeps the quota figures current and recomputes nothing; a `refresh` process
-    started beside it recomputes quality and anomaly from the same database."""
+    """`consume` keeps the quota and quality figures current (kept by deltas) and recomputes
+    nothing; a `refresh` process started beside it recomputes the anomaly scores from the same
+    database."""
     consume = create_app(scorer_settings(infra, topics, database, scorer_role="consume"))
     refresh = create_app(
         scorer_settings(infra, topics, database, scorer_role="refresh", scorer_refresh_nice=0)
@@ -82,11 +83,22 @@ async def test_consume_and_refresh_processes_split_the_stream_work(
         rows = await eventually(
             lambda: month(reader), lambda r: r.get("e1", {}).get("gross_adds") == 1
         )
-        assert rows["e1"]["quality_score"] is None  # nobody recomputes: no refresh running
-        async with running(refresh) as refreshing:
-            scores = await refreshing.get("/v1/scores", params={"period": PERIOD})
-            assert scores.status_code == 404
-            rows = await eventually(
-                lambda: month(reader), lambda r: r["e1"]["quality_score"] is not None
-            )
+        assert rows["e1"]["quality_score"] is not None  # from the counters, in the batch
+        assert rows["e1"]["quality"]["retention"] == 1.0  # kept since September
+        conn = await asyncpg.connect(infra.app_dsn(database))
+        try:
+
+            async def waiting() -> int:
+                return int(
+                    await conn.fetchval("SELECT count(*) FROM score_dirty WHERE employee_id = 'e1'")
+                )
+
+            assert await waiting() > 0  # its anomaly: nobody recomputes, no refresh running
+            async with running(refresh) as refreshing:
+                scores = await refreshing.get("/v1/scores", params={"period": PERIOD})
+                assert scores.status_code == 404
+                assert await eventually(waiting, lambda n: n == 0) == 0
+        finally:
+            await conn.close()
+        rows = await month(reader)
         assert rows["e1"]["gross_adds"] == 1

@@ -86,8 +86,7 @@ def figures(facts: list[ContactFacts]) -> tuple[object, ...]:
         (v.facts.external_userid, v.status.value, v.reasons, v.removed_in_window) for v in verdicts
     )
     counts = sorted((k.value, n) for k, n in count_by_status(verdicts).items())
-    rules = SCORER.rules
-    score = quality(verdicts, ChatStats(), rules.quality_weights, 7, 30, NOW)
+    score = quality(verdicts, ChatStats(), SCORER.rules, NOW)
     return per_contact, counts, score
 
 

@@ -73,10 +73,43 @@ def test_deltas_add_up_to_the_recount() -> None:
 
 def test_timers_fall_when_the_profile_wait_or_the_retention_window_ends() -> None:
     waiting = classify(facts(profile_found=None), RULES, ADDED)
-    assert next_change(waiting, RULES) == ADDED + timedelta(hours=72)
+    assert next_change(waiting, RULES, ADDED) == ADDED + timedelta(hours=72)
     known = classify(facts(), RULES, ADDED)
-    assert next_change(known, RULES) == ADDED + timedelta(days=7)
-    decided = classify(facts(), RULES, ADDED + timedelta(days=8))
+    assert next_change(known, RULES, ADDED) == ADDED + timedelta(days=7)
+    after = ADDED + timedelta(days=8)
+    decided = classify(facts(), RULES, after)
     assert decided.status is ContactStatus.VALID
-    assert next_change(decided, RULES) is None
-    assert standing_of(decided) == Standing(ADDED, ContactStatus.VALID)
+    # valid now; the customer never wrote (engagement decided), kept so far: the long
+    # retention window is what time still changes
+    assert next_change(decided, RULES, after) == ADDED + timedelta(days=30)
+    done = ADDED + timedelta(days=31)
+    assert next_change(classify(facts(), RULES, done), RULES, done) is None
+    assert standing_of(decided, RULES, after) == Standing(
+        ADDED, ContactStatus.VALID, considered=True, engaged=False
+    )
+
+
+def test_quality_windows_are_timers_and_outcomes() -> None:
+    wrote = classify(facts(first_customer_msg_at=ADDED + timedelta(hours=3)), RULES, ADDED)
+    now = ADDED + timedelta(days=1)
+    standing = standing_of(wrote, RULES, now)
+    assert (standing.considered, standing.engaged, standing.retained) == (True, True, None)
+    assert next_change(wrote, RULES, now) == ADDED + timedelta(days=7)  # the retention window
+    silent = classify(facts(), RULES, now)
+    assert standing_of(silent, RULES, now).engaged is None
+    late = ADDED + timedelta(days=7)
+    assert standing_of(classify(facts(), RULES, late), RULES, late).engaged is False
+
+
+def test_quality_counts_leave_out_peers_and_staff_and_count_tiers() -> None:
+    matched = classify(facts(is_customer=True, customer_tier="私行"), RULES, ADDED)
+    peer = classify(facts(is_employee_account=True, is_customer=True), RULES, ADDED)
+    in_favour = standing_of(matched, RULES, ADDED)
+    assert in_favour.matched and in_favour.counted_tier == "私行"
+    changes = deltas("e1", None, in_favour, BUSINESS_TZ)
+    assert changes[("e1", "2026-09")]["tier:私行"] == 1
+    assert changes[("e1", "2026-09")]["matched_adds"] == 1
+    assert peer.has("PEER_INSTITUTION")
+    left_out = standing_of(peer, RULES, ADDED)
+    assert not left_out.considered and left_out.counted_tier is None
+    assert deltas("e1", None, left_out, BUSINESS_TZ)[("e1", "2026-09")]["matched_adds"] == 0

@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.scorer.domain.quality import ChatStats, engagement, quality, retention
+from services.scorer.domain.quality import ChatStats, quality
 from services.scorer.domain.rules import QualityWeights, ScoringRules
 from services.scorer.domain.tally import standing_of
 from services.scorer.domain.validity import (
     ContactFacts,
     ContactStatus,
+    ContactVerdict,
     Removal,
     apply_state_cap,
     classify,
@@ -125,16 +126,25 @@ def test_state_cap_per_day() -> None:
 
 
 def test_engagement_and_retention_count_open_windows_as_pending() -> None:
+    def parts(verdicts: list[ContactVerdict], now: datetime) -> dict[str, object]:
+        return quality(verdicts, ChatStats(), RULES, now)[1]
+
     wrote = classify(facts(first_customer_msg_at=ADDED + timedelta(days=1)), RULES, LATER)
     silent = classify(facts(external_userid="wm2"), RULES, LATER)
-    assert engagement([wrote, silent], 7, LATER) == (0.5, 0)
+    assert parts([wrote, silent], LATER)["engagement"] == 0.5
+    assert parts([wrote, silent], LATER)["engagement_pending"] == 0
     early = ADDED + timedelta(days=2)
-    assert engagement([classify(facts(), RULES, early)], 7, early) == (None, 1)
+    waiting = parts([classify(facts(), RULES, early)], early)
+    assert (waiting["engagement"], waiting["engagement_pending"]) == (None, 1)
     churned = classify(
         facts(removals=(Removal(ADDED + timedelta(days=10), "customer"),)), RULES, LATER
     )
-    assert retention([churned], 30, LATER) == (0.0, 0)
-    assert retention([classify(facts(), RULES, LATER)], 30, LATER) == (None, 1)
+    assert (parts([churned], LATER)["retention"], parts([churned], LATER)["retention_pending"]) == (
+        0.0,
+        0,
+    )
+    kept = parts([classify(facts(), RULES, LATER)], LATER)
+    assert (kept["retention"], kept["retention_pending"]) == (None, 1)
 
 
 def test_quality_score_weighs_the_components_that_exist() -> None:
@@ -157,7 +167,7 @@ def test_quality_score_weighs_the_components_that_exist() -> None:
         one_to_one_sent=9,
         mass_sent=1,
     )
-    score, parts = quality(verdicts, chats, QualityWeights(), 7, 30, ADDED + timedelta(days=40))
+    score, parts = quality(verdicts, chats, RULES, ADDED + timedelta(days=40))
     assert parts["customer_match"] == 0.75
     assert parts["engagement"] == 0.5
     assert parts["retention"] == 1.0
@@ -165,7 +175,8 @@ def test_quality_score_weighs_the_components_that_exist() -> None:
     assert parts["personal_touch"] == 0.9
     expected = 100 * (0.75 * 0.25 + 0.5 * 0.25 + 1.0 * 0.2 + 0.75 * 0.2 + 0.9 * 0.1)
     assert score == pytest.approx(expected, abs=0.06)
-    assert quality([], ChatStats(), QualityWeights(), 7, 30, LATER)[0] is None
+    assert quality([], ChatStats(), RULES, LATER)[0] is None
+    assert RULES.quality_weights == QualityWeights()
 
 
 # An add is not valid until it is known to be (issue 17).
@@ -264,6 +275,6 @@ def test_scores_count_waiting_unverified_and_inherited_adds() -> None:
         classify(facts(external_userid="c", add_way=202), RULES, now),
         classify(facts(external_userid="d"), RULES, now),
     ]
-    counted = sum((standing_of(v).counts() for v in verdicts), Counter())
+    counted = sum((standing_of(v, RULES, now).counts() for v in verdicts), Counter())
     apart = ("profile_unknown_adds", "unverified_adds", "inherited_adds")
     assert {k: counted[k] for k in apart} == dict.fromkeys(apart, 1)

@@ -2,22 +2,21 @@
 
 Each component is a share in [0, 1] reported on its own, None when nothing is decided yet
 (windows still open count as pending, not as zero); the score is the weighted mean of the
-components that exist, scaled to 0–100."""
+components that exist, scaled to 0–100. The shares are computed from counters (what each
+relation's standing counts, kept by deltas: domain/tally.py) and the chat figures, so the
+incremental path and the slow recount share one formula."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from services.scorer.domain.rules import QualityWeights
-from services.scorer.domain.validity import (
-    STAFF_ACCOUNT,
-    ContactStatus,
-    ContactVerdict,
-    churn_after,
-)
+from services.scorer.domain.rules import QualityWeights, ScoringRules
+from services.scorer.domain.tally import standing_of
+from services.scorer.domain.validity import ContactStatus, ContactVerdict
 
 
 @dataclass(frozen=True)
@@ -35,62 +34,21 @@ def _share(hits: int, decided: int) -> float | None:
     return round(hits / decided, 4) if decided else None
 
 
-def engagement(
-    verdicts: Sequence[ContactVerdict], days: int, now: datetime
-) -> tuple[float | None, int]:
-    """Share of adds where the customer wrote within `days`; (share, pending count)."""
-    window = timedelta(days=days)
-    hits = decided = pending = 0
-    for v in verdicts:
-        f = v.facts
-        wrote = f.first_customer_msg_at is not None and (
-            f.first_added_at <= f.first_customer_msg_at < f.first_added_at + window
-        )
-        if wrote:
-            hits += 1
-            decided += 1
-        elif now >= f.first_added_at + window:
-            decided += 1
-        else:
-            pending += 1
-    return _share(hits, decided), pending
-
-
-def retention(
-    verdicts: Sequence[ContactVerdict], days: int, now: datetime
-) -> tuple[float | None, int]:
-    window = timedelta(days=days)
-    kept = decided = pending = 0
-    for v in verdicts:
-        lost = churn_after(v.facts, window) is not None
-        if lost:
-            decided += 1
-        elif now >= v.facts.first_added_at + window:
-            kept += 1
-            decided += 1
-        else:
-            pending += 1
-    return _share(kept, decided), pending
-
-
-def quality(
-    verdicts: Sequence[ContactVerdict],
+def quality_from(
+    counts: Mapping[str, int],
+    tiers: Mapping[str, int],
     chats: ChatStats,
     weights: QualityWeights,
-    engagement_days: int,
-    retention_days: int,
-    now: datetime,
 ) -> tuple[float | None, dict[str, Any]]:
-    """Components over the period's first adds that are not peers nor staff accounts, and the
-    weighted score."""
-    considered = [v for v in verdicts if not v.has("PEER_INSTITUTION") and not v.has(STAFF_ACCOUNT)]
-    matched = sum(1 for v in considered if v.facts.is_customer)
-    engaged, engagement_pending = engagement(considered, engagement_days, now)
-    retained, retention_pending = retention(considered, retention_days, now)
+    """Components and the weighted score from the period's counters (domain/tally.py:
+    QUALITY_COUNTERS, kept by deltas) and chat figures; `tiers` the matched adds by customer
+    tier."""
+    considered = counts.get("considered_adds", 0)
+    matched = counts.get("matched_adds", 0)
     components: dict[str, float | None] = {
-        "customer_match": _share(matched, len(considered)),
-        "engagement": engaged,
-        "retention": retained,
+        "customer_match": _share(matched, considered),
+        "engagement": _share(counts.get("engaged_adds", 0), counts.get("engagement_decided", 0)),
+        "retention": _share(counts.get("retained_adds", 0), counts.get("retention_decided", 0)),
         "responsiveness": _share(chats.answered_same_day, chats.customer_chats),
         "personal_touch": _share(chats.one_to_one_sent, chats.one_to_one_sent + chats.mass_sent),
     }
@@ -101,21 +59,31 @@ def quality(
     score = round(100 * sum(v * w for v, w in weighted) / total, 1) if total else None
     details: dict[str, Any] = {
         **components,
-        "engagement_pending": engagement_pending,
-        "retention_pending": retention_pending,
+        "engagement_pending": counts.get("engagement_pending", 0),
+        "retention_pending": counts.get("retention_pending", 0),
         "median_first_reply_seconds": chats.median_first_reply_seconds,
         "matched_customers": matched,
-        "customer_tiers": _tiers(considered),
+        "customer_tiers": {t: n for t, n in sorted(tiers.items()) if n},
     }
     return score, details
 
 
-def _tiers(verdicts: Sequence[ContactVerdict]) -> dict[str, int]:
-    tiers: dict[str, int] = {}
+def quality(
+    verdicts: Sequence[ContactVerdict],
+    chats: ChatStats,
+    rules: ScoringRules,
+    now: datetime,
+) -> tuple[float | None, dict[str, Any]]:
+    """The same figures counted the slow way, from the verdicts of the period's first adds
+    (the verifier's recount; tests)."""
+    counts: Counter[str] = Counter()
+    tiers: Counter[str] = Counter()
     for v in verdicts:
-        if v.facts.is_customer and v.facts.customer_tier:
-            tiers[v.facts.customer_tier] = tiers.get(v.facts.customer_tier, 0) + 1
-    return tiers
+        standing = standing_of(v, rules, now)
+        counts.update(standing.counts())
+        if standing.counted_tier is not None:
+            tiers[standing.counted_tier] += 1
+    return quality_from(counts, tiers, chats, rules.quality_weights)
 
 
 def count_by_status(verdicts: Sequence[ContactVerdict]) -> dict[ContactStatus, int]:

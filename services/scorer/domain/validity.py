@@ -34,6 +34,7 @@ PROFILE_UNKNOWN = "profile_unknown"
 UNVERIFIED = "unverified"
 PROFILE_NOT_FOUND = "profile_not_found"
 STAFF_ACCOUNT = "staff_account"
+PEER_INSTITUTION = "PEER_INSTITUTION"
 INHERITED = "inherited"
 RETENTION_WINDOW_OPEN = "retention_window_open"
 REASON_FLAGS = {
@@ -132,9 +133,9 @@ def refusals(facts: ContactFacts, rules: ScoringRules) -> list[str]:
     """The reasons, known now, that the add is not a valid add of this employee."""
     reasons: list[str] = []
     if rules.is_peer_institution(facts.contact_type, facts.corp_name):
-        reasons.append("PEER_INSTITUTION")
+        reasons.append(PEER_INSTITUTION)
     if facts.is_employee_account:
-        reasons.append("PEER_INSTITUTION")
+        reasons.append(PEER_INSTITUTION)
     if facts.staff_account_of is not None:
         reasons.append(STAFF_ACCOUNT)
     if is_inherited(facts, rules) and not rules.count_inherited_as_valid:
