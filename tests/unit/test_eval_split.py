@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tools.evaluate import split
+from tools.simulator.labels import GAMING_KINDS, HONEST_KINDS
 
 
 def test_split_is_as_committed() -> None:
@@ -31,3 +32,8 @@ def test_every_seed_and_label_has_one_side() -> None:
         split.seed_set(4)
     with pytest.raises(ValueError):
         split.kind_set("SOMETHING_ELSE")
+
+
+def test_every_kind_the_simulator_labels_is_on_one_side() -> None:
+    assert split.TUNING_GAMING_KINDS | split.HELD_OUT_GAMING_KINDS == GAMING_KINDS
+    assert split.HONEST_KINDS == HONEST_KINDS
