@@ -169,10 +169,12 @@ def human_chat(
     *,
     writes_first: bool,
     never_replies: bool,
+    one_line: bool = False,
 ) -> None:
     """A real person a prospector met: they write first (they asked about a product) or answer
     the employee's greeting hours or days later; then a conversation at human, irregular
-    latencies, and now and then a follow-up weeks later. Some never answer at all."""
+    latencies, and now and then a follow-up weeks later. Some never answer at all; `one_line`
+    ones write a single line ("好的, 谢谢"), get their answer and leave it there for now."""
     clock = ledger.clock
     if writes_first:
         first = added_at + timedelta(seconds=min(lognormal_seconds(rng, 15 * 60, 1.3), 3 * 86400))
@@ -183,9 +185,9 @@ def human_chat(
             return
         first = greeting + timedelta(seconds=min(lognormal_seconds(rng, 5 * 3600, 1.5), 12 * 86400))
     at = clock.customer_time(first)
-    sessions = 1 + (rng.randint(1, 3) if chance(rng, 0.5) else 0)
+    sessions = 1 if one_line else 1 + (rng.randint(1, 3) if chance(rng, 0.5) else 0)
     for session in range(sessions):
-        for _ in range(rng.randint(1, 5)):
+        for _ in range(1 if one_line else rng.randint(1, 5)):
             ledger.message(employee_id, external_userid, at, "from_customer", "one_to_one")
             if chance(rng, 0.9):
                 at = employee_answer_time(ledger, rng, at)

@@ -56,6 +56,11 @@ PROSPECT_RATE = 5.5
 """A prospector's acquisition adds per working day (on top of some ordinary work)."""
 PROSPECT_MATCHED = (0.12, 0.35)
 """Share of a prospector's acquisition adds that are already bank customers (60–85 % are not)."""
+PROSPECT_NEVER_ANSWER = (0.15, 0.4)
+"""Share of a prospector's contacts who never answer (per prospector, drawn in this range)."""
+PROSPECT_ONE_LINE = (0.25, 0.5)
+"""Share of those who answer with a single line and are answered back: a real exchange, if a
+short one (per prospector, drawn in this range)."""
 LATER_CUSTOMER = 0.2
 """Share of a prospector's engaged non-customers who open an account later in the month."""
 
@@ -65,11 +70,12 @@ def prospecting(
 ) -> None:
     """Acquisition work: contacts met at a stall, by referral or by phone; most are not bank
     customers yet. Half write first, most others answer the greeting hours or days later at
-    human, irregular latencies, some never answer; some open an account later (a second
-    `customer_link`, now a customer)."""
+    human, irregular latencies; many answer with a single line, a good share never answer; some
+    open an account later (a second `customer_link`, now a customer)."""
     clock = ledger.clock
     matched = rng.uniform(*PROSPECT_MATCHED)
-    silent = rng.uniform(0.15, 0.3)
+    silent = rng.uniform(*PROSPECT_NEVER_ANSWER)
+    one_line = rng.uniform(*PROSPECT_ONE_LINE)
     emp = persona.employee_id
     for day in clock.days:
         weight = 1.0 if clock.is_working_day(day) else 0.25
@@ -102,6 +108,7 @@ def prospecting(
                 at,
                 writes_first=by_customer and not never and chance(rng, 0.6),
                 never_replies=never,
+                one_line=chance(rng, one_line),
             )
             if not is_customer and not never and chance(rng, LATER_CUSTOMER):
                 opened = at + timedelta(days=rng.uniform(2, 25))
