@@ -87,9 +87,10 @@ lock: bootstrap
 audit: bootstrap
 	@$(PY) -m tools.audit_lock $(if $(AUDIT_SERVICE),--service $(AUDIT_SERVICE))
 
-# Anomaly evaluation: simulated months (fixed seeds, two camouflage levels) through the real
-# ingestor and scorer; writes eval/results/eval-*.json and a PNG chart. EVAL_ARGS passes
-# options, e.g. EVAL_ARGS="--feed events" (everything on /v1/events instead of WeCom callbacks).
+# Anomaly evaluation: simulated months (the fixed seeds of tools/evaluate/split.py, tuning and
+# held-out, two camouflage levels) through the real ingestor and scorer; reports tuning and
+# held-out seeds and gaming kinds apart; writes eval/results/eval-*.json and a PNG chart. EVAL_ARGS
+# passes options, e.g. EVAL_ARGS="--feed events" (everything on /v1/events, not WeCom callbacks).
 eval: bootstrap
 	@$(PY) -m tools.evaluate --out eval/results $(EVAL_ARGS)
 

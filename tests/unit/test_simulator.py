@@ -30,6 +30,7 @@ from tools.simulator.labels import accepted_codes, hard_negative_label
 SIZE = 40
 LEVELS = (0, 1, 2)
 MAKE_UP_SATURDAY = date(2026, 10, 10)
+NEWER_HONEST = {HardNegative.PROSPECTOR, HardNegative.INHERITED_BOOK, HardNegative.HOLIDAY_EVENT}
 GOLDEN_WEEK = [date(2026, 10, d) for d in range(1, 8)]
 
 
@@ -236,6 +237,8 @@ def test_pattern_signatures_hold_in_the_records(camouflage: int) -> None:
 def test_hard_negatives_are_present_honest_and_look_the_part(camouflage: int) -> None:
     s = scenario(camouflage)
     for kind in HardNegative:
+        if kind in NEWER_HONEST:
+            continue  # a 40-person bank has no room for them (test_simulator_adaptive.py)
         people = employees_labelled(s, hard_negative_label(kind))
         assert people, kind
         assert not any(is_gaming(s.labels.employees[p]) for p in people)

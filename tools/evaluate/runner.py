@@ -178,7 +178,8 @@ async def _run(
                 infra.owner_dsn(database), f"scorer-{suffix}", len(scenario.records)
             )
             reader = await issue(infra.app_dsn(database), f"eval-{suffix}", Role.RISK)
-            employees, contact_flags = await collect(scenario, scorer_url, reader)
+            accusations: Flags = {}
+            employees, contact_flags = await collect(scenario, scorer_url, reader, accusations)
         return {
             "feed": "events" if wecom is None else "callbacks",
             "records": len(scenario.records),
@@ -187,22 +188,30 @@ async def _run(
             "drain_after_feed_seconds": round(drain, 1),
             "employees": employees,
             "contact_flags": contact_flags,
+            "accusations": accusations,
         }
     finally:
         await drop_database(infra, database)
 
 
+Flags = dict[tuple[str, str], list[str]]
+
+
 async def collect(
-    scenario: Scenario, scorer_url: str, token: str
-) -> tuple[dict[str, EmployeeResult], dict[tuple[str, str], list[str]]]:
-    """What the scorer says, read with a risk token (every employee, every contact)."""
+    scenario: Scenario, scorer_url: str, token: str, accusations: Flags | None = None
+) -> tuple[dict[str, EmployeeResult], Flags]:
+    """What the scorer says, read with a risk token (every employee, every contact): the
+    employees' scores and the contact flags that back a flagged employee's reasons (what a
+    supervisor is shown). `accusations`, when given, receives the same for every employee with
+    any reason (the accusations a contact carries; an employee without a reason accuses no
+    contact)."""
     month = scenario.config.month
     expected = scenario.expected_at(clock_from_env(os.environ)())
     headers = {"authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=scorer_url, timeout=60, headers=headers) as http:
         body = (await http.get("/v1/scores", params={"period": month})).json()
         employees: dict[str, EmployeeResult] = {}
-        flags: dict[tuple[str, str], list[str]] = {}
+        flags: Flags = {}
         for e in body["employees"]:
             eid = e["employee_id"]
             codes = frozenset(r["code"] for r in e["reasons"])
@@ -214,10 +223,14 @@ async def collect(
                 valid_adds=e["valid_adds"],
                 expected_valid=expected[eid].valid_adds if eid in expected else 0,
             )
-            if e["flagged"]:
+            if codes and (e["flagged"] or accusations is not None):
                 contacts = (
                     await http.get(f"/v1/employees/{eid}/contacts", params={"period": month})
                 ).json()
                 for c in contacts:  # a contact's flags that back its employee's reasons
-                    flags[(eid, c["external_userid"])] = [f for f in c["flags"] if f in codes]
+                    backing = [f for f in c["flags"] if f in codes]
+                    if accusations is not None:
+                        accusations[(eid, c["external_userid"])] = backing
+                    if e["flagged"]:
+                        flags[(eid, c["external_userid"])] = backing
     return employees, flags

@@ -104,3 +104,97 @@ def mass_sends(ledger: Ledger, rng: random.Random, employee_id: str, count: int)
                 ledger.message(employee_id, ext, asked, "from_customer", "one_to_one")
                 answered = employee_answer_time(ledger, rng, asked)
                 ledger.message(employee_id, ext, answered, "to_customer", "one_to_one")
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """A seller's account paid to look like a real customer (behaving bought adds): it greets
+    within minutes of the add, then writes on a fixed rhythm for weeks. Machines and paid
+    operators answer on a script, so their latencies are short and regular."""
+
+    greet_within: float
+    """Seconds after the add by which the greeting has been sent."""
+    latency: float
+    """The script's reply latency in seconds, the same for every message."""
+    jitter: float
+    """Relative spread of that latency (0.1: within ±10 %)."""
+    every_days: float
+    """Days between two chat sessions."""
+    hour: float
+    """Local hour at which the sessions start."""
+    weeks: float
+    """How long the account keeps chatting."""
+
+
+def scripted_chat(
+    ledger: Ledger,
+    rng: random.Random,
+    employee_id: str,
+    external_userid: str,
+    added_at: datetime,
+    script: Script,
+) -> None:
+    """The greeting right after the add, then a session every few days at the same hour, each
+    message after the script's latency; the employee answers (they know what they bought)."""
+
+    def scripted(after: datetime) -> datetime:
+        return after + timedelta(
+            seconds=script.latency * rng.uniform(1 - script.jitter, 1 + script.jitter)
+        )
+
+    at = added_at + timedelta(seconds=rng.uniform(20, script.greet_within))
+    end = added_at + timedelta(weeks=script.weeks)
+    session = 0
+    while at < end:
+        for _ in range(rng.randint(1, 3)):
+            ledger.message(employee_id, external_userid, at, "from_customer", "one_to_one")
+            answered = employee_answer_time(ledger, rng, at)
+            ledger.message(employee_id, external_userid, answered, "to_customer", "one_to_one")
+            at = scripted(answered)
+        session += 1
+        day = ledger.clock.local(
+            (added_at + timedelta(days=script.every_days * session))
+            .astimezone(ledger.clock.calendar.tz)
+            .date()
+        )
+        at = day + timedelta(hours=script.hour + rng.uniform(-0.2, 0.2))
+
+
+def human_chat(
+    ledger: Ledger,
+    rng: random.Random,
+    employee_id: str,
+    external_userid: str,
+    added_at: datetime,
+    *,
+    writes_first: bool,
+    never_replies: bool,
+    one_line: bool = False,
+) -> None:
+    """A real person a prospector met: they write first (they asked about a product) or answer
+    the employee's greeting hours or days later; then a conversation at human, irregular
+    latencies, and now and then a follow-up weeks later. Some never answer at all; `one_line`
+    ones write a single line ("好的, 谢谢"), get their answer and leave it there for now."""
+    clock = ledger.clock
+    if writes_first:
+        first = added_at + timedelta(seconds=min(lognormal_seconds(rng, 15 * 60, 1.3), 3 * 86400))
+    else:
+        greeting = added_at + timedelta(seconds=rng.uniform(30, 900))
+        ledger.message(employee_id, external_userid, greeting, "to_customer", "one_to_one")
+        if never_replies:
+            return
+        first = greeting + timedelta(seconds=min(lognormal_seconds(rng, 5 * 3600, 1.5), 12 * 86400))
+    at = clock.customer_time(first)
+    sessions = 1 if one_line else 1 + (rng.randint(1, 3) if chance(rng, 0.5) else 0)
+    for session in range(sessions):
+        for _ in range(1 if one_line else rng.randint(1, 5)):
+            ledger.message(employee_id, external_userid, at, "from_customer", "one_to_one")
+            if chance(rng, 0.9):
+                at = employee_answer_time(ledger, rng, at)
+                ledger.message(employee_id, external_userid, at, "to_customer", "one_to_one")
+            at = clock.customer_time(at + timedelta(seconds=lognormal_seconds(rng, 20 * 60, 1.6)))
+        if session + 1 < sessions:  # a follow-up by the employee some days later
+            asked = clock.next_working_moment(at + timedelta(days=rng.expovariate(1 / 6)))
+            ledger.message(employee_id, external_userid, asked, "to_customer", "one_to_one")
+            wait = lognormal_seconds(rng, 3 * 3600, 1.5)
+            at = clock.customer_time(asked + timedelta(seconds=wait))

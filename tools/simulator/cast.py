@@ -3,16 +3,19 @@
 Gamers and hard negatives are drawn from the frontline (customer managers and tellers); a ring
 takes members from different teams, different branches where possible ("unrelated teams"). A
 whole team gets the honest month-end push, and no gamer sits in that team, so its label is
-unambiguous."""
+unambiguous. Adaptive gamers (`adaptive.py`) and the newer honest kinds (prospector, inherited
+book, holiday event) are drawn after everyone else, so the earlier kinds fall on the same
+people as before; an in-team ring takes its members from one team."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
 
+from tools.simulator.adaptive import HONEST_SHARE as ADAPTIVE_HONEST_SHARE
 from tools.simulator.behaviour import ENGAGED
 from tools.simulator.gaming import HONEST_SHARE, MASS_SENDS
-from tools.simulator.labels import CLEAN, HardNegative, Pattern, hard_negative_label
+from tools.simulator.labels import CLEAN, Adaptive, HardNegative, Pattern, hard_negative_label
 from tools.simulator.org import BRANCH_HEAD, CUSTOMER_MANAGER, FRONTLINE, TELLER, Employee, Org
 from tools.simulator.organic import Persona
 
@@ -20,6 +23,11 @@ BASE_RATE = {CUSTOMER_MANAGER: 4.6, TELLER: 2.4, BRANCH_HEAD: 1.2}
 """Median honest adds per working day by role (a team lead: 1.6)."""
 NEW_HIRE_TARGET = 30
 TOP_PERFORMER_TARGET = 150
+ADAPTIVE_MIN_EMPLOYEES = 60
+"""Below this the org has no room for the adaptive gamers and the newer honest kinds beside a
+clean majority: a smaller scenario (the fast test fixtures) holds the original kinds only."""
+PROSPECTOR_ORDINARY_SHARE = 0.15
+"""A prospector's ordinary (mostly customer) work beside acquisition, as a share of the usual."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +35,7 @@ class Cast:
     personas: dict[str, Persona]
     rings: tuple[tuple[str, ...], ...]
     target_overrides: dict[str, int]
+    team_rings: tuple[tuple[str, ...], ...] = ()
 
     def with_label(self, label: str) -> list[Persona]:
         return [p for p in self.personas.values() if p.label == label]
@@ -90,7 +99,32 @@ def cast(rng: random.Random, org: Org, camouflage: int) -> Cast:
         )
     for employee in pool[: max(1, size // 25)]:
         overrides[employee.employee_id] = rng.choice((80, 120))
-    return Cast(personas, rings, overrides)
+
+    if size < ADAPTIVE_MIN_EMPLOYEES:
+        return Cast(personas, rings, overrides)
+    team_rings = (_team_ring(pool, 3 if size >= 120 else 2),)
+    for employee_id in team_rings[0]:
+        personas[employee_id] = _adaptive(personas[employee_id], Adaptive.TEAM_RING, camouflage)
+    for kind in Adaptive:
+        if kind is Adaptive.TEAM_RING:
+            continue
+        for employee in _take(pool, per_pattern):
+            personas[employee.employee_id] = _adaptive(
+                personas[employee.employee_id], kind, camouflage
+            )
+    for employee in _take(pool, max(1, round(size / 50))):
+        prospector = personas[employee.employee_id]
+        personas[employee.employee_id] = replace(
+            prospector,
+            label=hard_negative_label(HardNegative.PROSPECTOR),
+            rate=prospector.rate * PROSPECTOR_ORDINARY_SHARE,
+        )
+    for honest in (HardNegative.INHERITED_BOOK, HardNegative.HOLIDAY_EVENT):
+        for employee in _take(pool, per_kind):
+            personas[employee.employee_id] = replace(
+                personas[employee.employee_id], label=hard_negative_label(honest), match=0.8
+            )
+    return Cast(personas, rings, overrides, team_rings)
 
 
 def _ordinary(rng: random.Random, org: Org, employee: Employee) -> Persona:
@@ -118,6 +152,27 @@ def _gamer(persona: Persona, pattern: Pattern, camouflage: int) -> Persona:
         rate=persona.rate * HONEST_SHARE[pattern][camouflage],
         mass_sends=persona.mass_sends if mass is None else mass[camouflage],
     )
+
+
+def _adaptive(persona: Persona, kind: Adaptive, camouflage: int) -> Persona:
+    return replace(
+        persona,
+        label=kind.value,
+        rate=persona.rate * ADAPTIVE_HONEST_SHARE[kind][camouflage],
+    )
+
+
+def _team_ring(pool: list[Employee], size: int) -> tuple[str, ...]:
+    """`size` members of one team (the first team in the pool's order that has them)."""
+    by_team: dict[str, list[Employee]] = {}
+    for employee in pool:
+        by_team.setdefault(employee.team_id, []).append(employee)
+    for members in by_team.values():
+        if len(members) >= size:
+            for member in members[:size]:
+                pool.remove(member)
+            return tuple(m.employee_id for m in members[:size])
+    raise ValueError("the org is too small for a ring inside one team")
 
 
 def _take(pool: list[Employee], count: int) -> list[Employee]:

@@ -157,3 +157,13 @@ def target(scope: str, scope_id: str, period: str, value: int, at: datetime) -> 
         "value": value,
         "occurred_at": rfc3339(at),
     }
+
+
+def staff_account(employee_id: str, unionid: str, at: datetime) -> dict[str, Any]:
+    """HR's statement that `unionid` is `employee_id`'s own personal WeChat."""
+    return {
+        "type": "staff_account",
+        "employee_id": employee_id,
+        "unionid": unionid,
+        "occurred_at": rfc3339(at),
+    }

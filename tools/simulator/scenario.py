@@ -7,12 +7,21 @@ through a WeCom callback instead."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from tools.simulator import records as shapes
+from tools.simulator.adaptive import (
+    behaving_bought,
+    late_delete,
+    slow_drip,
+    spread_pileup,
+    staff_padding,
+    staff_wechat,
+    team_ring,
+)
 from tools.simulator.behaviour import mass_sends
 from tools.simulator.cast import Cast, cast
 from tools.simulator.clock import MonthClock
@@ -25,9 +34,21 @@ from tools.simulator.gaming import (
     qr_batch_burst,
     quick_delete,
 )
-from tools.simulator.hard_negatives import branch_event
+from tools.simulator.hard_negatives import (
+    branch_event,
+    holiday_event,
+    inherited_book,
+    prospecting,
+)
 from tools.simulator.ids import IdFactory
-from tools.simulator.labels import CLEAN, HardNegative, Pattern, hard_negative_label
+from tools.simulator.labels import (
+    CLEAN,
+    Adaptive,
+    ContactFact,
+    HardNegative,
+    Pattern,
+    hard_negative_label,
+)
 from tools.simulator.ledger import Ledger
 from tools.simulator.org import ROLE_TARGETS, Org, build_org
 from tools.simulator.organic import handover, organic_month
@@ -40,20 +61,31 @@ MAIL_DOMAIN = "jnrcb.example.cn"
 class Labels:
     """Ground truth. `employees`: a pattern code, "clean" or "hard_negative:<kind>".
     `contacts`: the same per (employee_id, external_userid) relation the scenario created.
-    `rings`: the members of each mutual-add ring."""
+    `rings`: the members of each mutual-add ring; `team_rings` of each in-team ring.
+    `facts`: per relation, the `ContactFact`s that hold at the end of the window (a customer
+    who has not written yet, a delete by the customer): facts, never accusations; a relation
+    without facts is absent."""
 
     employees: dict[str, str]
     contacts: dict[tuple[str, str], str]
     rings: tuple[tuple[str, ...], ...]
+    team_rings: tuple[tuple[str, ...], ...] = ()
+    facts: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "employees": self.employees,
             "contacts": [
-                {"employee_id": emp, "external_userid": ext, "label": label}
+                {
+                    "employee_id": emp,
+                    "external_userid": ext,
+                    "label": label,
+                    "facts": list(self.facts.get((emp, ext), ())),
+                }
                 for (emp, ext), label in sorted(self.contacts.items())
             ],
             "rings": [list(ring) for ring in self.rings],
+            "team_rings": [list(ring) for ring in self.team_rings],
         }
 
 
@@ -126,7 +158,9 @@ def generate(config: SimulationConfig) -> Scenario:
         organic_month(ledger, stream(f"organic:{employee_id}"), persona, campaigns)
     for persona in roles.with_label(hard_negative_label(HardNegative.BRANCH_EVENT)):
         branch_event(ledger, stream(f"event:{persona.employee_id}"), persona)
+    _newer_honest(ledger, roles, campaigns, stream)
     _gaming(ledger, roles, config, campaigns, stream)
+    _adaptive(ledger, roles, org, config, stream)
     _handovers(ledger, roles, stream("handover"))
     for employee_id, persona in sorted(roles.personas.items()):
         mass_sends(ledger, stream(f"mass:{employee_id}"), employee_id, persona.mass_sends)
@@ -137,6 +171,8 @@ def generate(config: SimulationConfig) -> Scenario:
         employees={emp: p.label for emp, p in sorted(roles.personas.items())},
         contacts=dict(sorted(ledger.labels.items())),
         rings=roles.rings,
+        team_rings=roles.team_rings,
+        facts=contact_facts(records, ledger.labels),
     )
     expected = expected_quota(
         records, as_of, clock.period, peer_patterns=config.peer_patterns, tz=clock.calendar.tz
@@ -193,6 +229,77 @@ def _gaming(
         no_engagement(ledger, stream(f"silent:{persona.employee_id}"), persona, camo)
     for persona in roles.with_label(Pattern.PERIOD_END_PILEUP):
         period_end_pileup(ledger, stream(f"pileup:{persona.employee_id}"), persona, camo)
+
+
+def _newer_honest(
+    ledger: Ledger,
+    roles: Cast,
+    campaigns: tuple[str, ...],
+    stream: Callable[[str], random.Random],
+) -> None:
+    for persona in roles.with_label(hard_negative_label(HardNegative.PROSPECTOR)):
+        prospecting(ledger, stream(f"prospect:{persona.employee_id}"), persona, campaigns)
+    for persona in roles.with_label(hard_negative_label(HardNegative.INHERITED_BOOK)):
+        inherited_book(ledger, stream(f"inherit:{persona.employee_id}"), persona)
+    for persona in roles.with_label(hard_negative_label(HardNegative.HOLIDAY_EVENT)):
+        holiday_event(ledger, stream(f"holiday:{persona.employee_id}"), persona)
+
+
+def _adaptive(
+    ledger: Ledger,
+    roles: Cast,
+    org: Org,
+    config: SimulationConfig,
+    stream: Callable[[str], random.Random],
+) -> None:
+    camo = config.camouflage
+    for persona in roles.with_label(Adaptive.BEHAVING_BOUGHT):
+        behaving_bought(ledger, stream(f"behaving:{persona.employee_id}"), persona, camo)
+    for persona in roles.with_label(Adaptive.SLOW_DRIP):
+        slow_drip(ledger, stream(f"drip:{persona.employee_id}"), persona, camo)
+    for index, ring in enumerate(roles.team_rings):
+        team_ring(ledger, stream(f"team-ring:{index}"), [roles.personas[m] for m in ring])
+    for persona in roles.with_label(Adaptive.SPREAD_PILEUP):
+        spread_pileup(ledger, stream(f"spread:{persona.employee_id}"), persona, camo)
+    for persona in roles.with_label(Adaptive.LATE_DELETE):
+        late_delete(ledger, stream(f"late:{persona.employee_id}"), persona, camo)
+    if not roles.with_label(Adaptive.STAFF_PADDING):
+        return
+    staff = sorted(org.employees.values(), key=lambda e: e.employee_id)
+    accounts = staff_wechat(ledger, stream("staff-wechat"), staff)
+    branch_of = {e.employee_id: e.branch_id for e in staff}
+    for persona in roles.with_label(Adaptive.STAFF_PADDING):
+        staff_padding(
+            ledger, stream(f"padding:{persona.employee_id}"), persona, camo, branch_of, accounts
+        )
+
+
+def contact_facts(
+    records: Sequence[Mapping[str, Any]], relations: Mapping[tuple[str, str], str]
+) -> dict[tuple[str, str], tuple[str, ...]]:
+    """The facts of each relation at the end of the records: whether the contact has written a
+    one-to-one message to the employee, whether they deleted the employee."""
+    wrote: set[tuple[str, str]] = set()
+    deleted: set[tuple[str, str]] = set()
+    for r in records:
+        if r["type"] == "message" and r["direction"] == "from_customer":
+            if r["kind"] == "one_to_one":
+                wrote.add((r["employee_id"], r["external_userid"]))
+        elif r["type"] == "contact_event" and r["ChangeType"] == "del_follow_user":
+            deleted.add((r["UserID"], r["ExternalUserID"]))
+    facts: dict[tuple[str, str], tuple[str, ...]] = {}
+    for key in sorted(relations):
+        found = tuple(
+            fact.value
+            for fact, holds in (
+                (ContactFact.NOT_WRITTEN_YET, key not in wrote),
+                (ContactFact.DELETED_BY_CUSTOMER, key in deleted),
+            )
+            if holds
+        )
+        if found:
+            facts[key] = found
+    return facts
 
 
 def _handovers(ledger: Ledger, roles: Cast, rng: random.Random) -> None:
