@@ -63,7 +63,7 @@ async def test_a_reviewer_dismisses_a_case_and_the_alert_resolves(
         "TOPIC_BREACHES": f"scoring.breaches.{suffix}",
         "TOPIC_RAW_CALLBACKS": f"wecom.raw-events.{suffix}",
     }
-    adds = peer_adds("m1") + [f.add("m2", "wm-m2-1", f.at(f"{MONTH}-06"))]
+    adds = [*peer_adds("m1"), f.add("m2", "wm-m2-1", f.at(f"{MONTH}-06"))]
     profiles = [
         *(
             f.profile(a["ExternalUserID"], contact_type=2, corp_name="某某农商银行")
