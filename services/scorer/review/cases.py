@@ -61,6 +61,24 @@ VALUES ($1, $2, $3, $4, $5::text::jsonb, $6)
 ON CONFLICT (employee_id, period) DO UPDATE
    SET anomaly_score = EXCLUDED.anomaly_score, reasons = EXCLUDED.reasons
 RETURNING (xmax = 0) AS inserted"""
+FLAGGED_ROWS_SQL = """
+SELECT employee_id, period, branch_id, team_id, supervisor_id, anomaly_score,
+       reasons::text AS reasons, target, valid_adds, gross_adds, first_adds, pending_adds,
+       removed_adds, quality_score, status
+  FROM employee_period_score
+ WHERE employee_id = $1 AND period = ANY($2::text[]) AND flagged
+ ORDER BY period"""
+DIRTY_SQL = """
+SELECT EXISTS (SELECT 1 FROM score_dirty WHERE employee_id = $1 AND period = ANY($2::text[]))"""
+UNCASED_FLAGS_SQL = """
+SELECT s.employee_id, s.period, s.branch_id, s.team_id, s.supervisor_id, s.anomaly_score,
+       s.reasons::text AS reasons
+  FROM employee_period_score s
+ WHERE s.employee_id = $1 AND s.period = ANY($2::text[]) AND s.flagged
+   AND NOT EXISTS (SELECT 1 FROM review_case c
+                    WHERE c.employee_id = s.employee_id AND c.period = s.period)
+   AND NOT EXISTS (SELECT 1 FROM review_case_link l
+                    WHERE l.employee_id = s.employee_id AND l.period = s.period)"""
 CASE_FIELDS = """c.case_id, c.employee_id, c.period, c.branch_id, c.team_id, c.supervisor_id,
        c.anomaly_score, c.reasons::text AS reasons, c.figures::text AS figures, c.status,
        c.opened_at, c.decided_at, c.decided_by, c.decision_reason, c.reopened_from"""
@@ -188,25 +206,47 @@ class Cases:
         own = [s for s in flagged if self._own_case(kinds[id(s)])]
         # a day's flag is neither a case nor a link unless days are case kinds
         linked = [s for s in flagged if s not in own and kinds[id(s)] is not PeriodKind.DAY]
+        if own:
+            await self._open(conn, own, now)
         for s in linked:
             months = months_of(parse_period(s["period"]))
             case_id = await conn.fetchval(MONTH_CASE_SQL, s["employee_id"], months)
             if case_id is None:
-                own.append(s)  # no month case to attach it to (yet): it is a case of its own
-                continue
-            inserted = await conn.fetchval(
-                LINK_SQL,
-                s["employee_id"],
-                s["period"],
-                case_id,
-                s["anomaly_score"],
-                _json(s["reasons"]),
-                now,
-            )
-            if inserted:
-                CASES.labels("linked").inc()
-        if own:
-            await self._open(conn, own, now)
+                # a flagged month not refreshed in this batch: its case opens now, from its row
+                rows = await conn.fetch(FLAGGED_ROWS_SQL, s["employee_id"], months)
+                await self._open(conn, [_score(r) for r in rows], now)
+                case_id = await conn.fetchval(MONTH_CASE_SQL, s["employee_id"], months)
+            if case_id is not None:
+                await self._link(conn, s, case_id, now)
+            elif not await conn.fetchval(DIRTY_SQL, s["employee_id"], months):
+                # no month of it is flagged, and none is waiting for its recomputation: the
+                # flag is a case of its own (a month flagged later picks it up instead)
+                await self._open(conn, [s], now)
+
+    async def _link(self, conn: Connection, s: dict[str, Any], case_id: int, now: datetime) -> None:
+        inserted = await conn.fetchval(
+            LINK_SQL,
+            s["employee_id"],
+            s["period"],
+            case_id,
+            s["anomaly_score"],
+            _json(s["reasons"]),
+            now,
+        )
+        if inserted:
+            CASES.labels("linked").inc()
+
+    async def _pull_in(self, conn: Connection, month: dict[str, Any], case_id: int) -> None:
+        """A month's new case takes the flags of the weeks and the quarter overlapping it that
+        have no case of their own yet (flagged before the month was)."""
+        period = parse_period(month["period"])
+        keys = sorted(
+            {period_of(PeriodKind.WEEK, d).key for d in period.days()}
+            | {period_of(PeriodKind.QUARTER, period.start).key}
+        )
+        for row in await conn.fetch(UNCASED_FLAGS_SQL, month["employee_id"], keys):
+            if not self._own_case(parse_period(row["period"]).kind):
+                await self._link(conn, _score(row), case_id, self.clock())
 
     def _own_case(self, kind: PeriodKind) -> bool:
         return kind in self.rules.case_kinds or not self.rules.link_to_month
@@ -214,6 +254,8 @@ class Cases:
     async def _open(
         self, conn: Connection, scores: Sequence[dict[str, Any]], now: datetime
     ) -> None:
+        if not scores:
+            return
         latest = {
             (r["employee_id"], r["period"]): r
             for r in await conn.fetch(
@@ -247,6 +289,9 @@ class Cases:
             if case_id is None:
                 continue
             CASES.labels("reopened" if reopened_from else "opened").inc()
+            kind = parse_period(s["period"]).kind
+            if kind is PeriodKind.MONTH and self.rules.link_to_month:
+                await self._pull_in(conn, s, case_id)
             if reopened_from is not None and _alerted(s["period"]):
                 case = {**s, "case_id": case_id}
                 again.append(breach_for(case, "firing", now))
@@ -429,6 +474,11 @@ class Cases:
                 ]
             )
         return {"case_id": case_id, "status": status, "decided_at": now.isoformat()}
+
+
+def _score(row: Any) -> dict[str, Any]:
+    """A stored score row as the refresh hands them over."""
+    return {**dict(row), "reasons": orjson.loads(row["reasons"]), "flagged": True}
 
 
 def _alerted(period: str) -> bool:

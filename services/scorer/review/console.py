@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -53,6 +54,14 @@ env = Environment(
 )
 
 
+def _pretty(value: Any) -> str:
+    """Evidence as readable JSON (Chinese names as they are; autoescape still applies)."""
+    return json.dumps(value, ensure_ascii=False, indent=1, sort_keys=True, default=str)
+
+
+env.filters["pretty"] = _pretty
+
+
 def _hash(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
@@ -73,8 +82,17 @@ def console_mount(
         r for r in contacts(_SessionAuthenticator()) if r.path.endswith("/contacts")
     )
 
+    def local(value: Any) -> str:
+        """An ISO time as the business time zone's `YYYY-MM-DD HH:MM`."""
+        try:
+            at = datetime.fromisoformat(str(value))
+        except ValueError:
+            return str(value or "")
+        return at.astimezone(review.tz).strftime("%Y-%m-%d %H:%M")
+
     def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         body = env.get_template(name).render(
+            local=local,
             who=getattr(request.state, "identity", None),
             csrf=getattr(request.state, "csrf", ""),
             **context,
