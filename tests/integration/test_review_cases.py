@@ -11,6 +11,10 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -22,7 +26,7 @@ from shared.auth import Role
 from shared.settings import Topics
 from tests import factories as f
 from tests.apps import bearer, eventually, issue_token, running
-from tests.infra import Infra
+from tests.infra import ROOT, Infra
 from tests.integration.conftest import scorer_settings
 from tests.kafka_helpers import produce, read_topic
 
@@ -282,3 +286,69 @@ async def test_targets_put_and_import_are_published_and_applied(
             ("branch", "b1", 12),
         }
     await owner.close()
+
+
+async def test_an_erased_contact_leaves_no_trace_in_case_evidence(
+    infra: Infra, topics: Topics, database: str, tmp_path: Path
+) -> None:
+    """`wecom-quota erase` reaches the review cases' evidence snapshots too (SECURITY.md)."""
+    settings = scorer_settings(infra, topics, database, refresh_settle_seconds=FAST)
+    adds = [
+        f.add("m1", "wm-gone", f.at(f"{MONTH}-05")),
+        f.add("m1", "wm-kept", f.at(f"{MONTH}-06")),
+    ]
+    await produce(infra, topics.bank_records, org() + f.profiles_for(adds), key="org")
+    await produce(infra, topics.contact_events, adds, key="e")
+    async with running(create_app(settings)) as admin:
+
+        async def gross() -> int:
+            got = await admin.get("/v1/scores", params={"period": MONTH})
+            rows = {e["employee_id"]: e for e in got.json()["employees"]}
+            return int(rows["m1"]["gross_adds"]) if "m1" in rows else 0
+
+        await eventually(gross, lambda n: n == 2)
+    quoted = [
+        {
+            "code": "STAFF_ACCOUNT",
+            "contribution": 45,
+            "evidence": {"contacts": 2, "examples": ["wm-gone", "wm-kept"]},
+        }
+    ]
+    owner = await asyncpg.connect(infra.owner_dsn(database))
+    try:
+        case_id = await owner.fetchval(
+            "INSERT INTO review_case (employee_id, period, anomaly_score, reasons, opened_at) "
+            "VALUES ('m1', $1, 45, $2::text::jsonb, now()) RETURNING case_id",
+            MONTH,
+            orjson.dumps(quoted).decode(),
+        )
+        await owner.execute(
+            "INSERT INTO review_case_link (employee_id, period, case_id, anomaly_score, reasons, "
+            "linked_at) VALUES ('m1', '2026-Q4', $1, 45, $2::text::jsonb, now())",
+            case_id,
+            orjson.dumps(quoted).decode(),
+        )
+        env = {
+            **os.environ,
+            "DATABASE_URL": infra.app_dsn(database),
+            "DATABASE_MIGRATION_URL": infra.owner_dsn(database),
+            "ERASURE_HMAC_KEY": "erasure-key-" + "r" * 40,
+            "SPOOL_DIR": str(tmp_path / "spool"),
+            "RECONCILE_STATE_DIR": str(tmp_path / "reconcile"),
+            "LOOKUP_STATE_DIR": str(tmp_path / "lookups"),
+        }
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "shared.cli", "erase", "--external-userid", "wm-gone"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        for table in ("review_case", "review_case_link"):
+            text = await owner.fetchval(f"SELECT reasons::text FROM {table}")
+            assert "wm-gone" not in text and "wm-kept" in text and "(erased)" in text, table
+    finally:
+        await owner.close()
