@@ -10,7 +10,7 @@ from starlette.routing import BaseRoute
 
 from services.scorer.review.api import Review, review_routes
 from services.scorer.review.cases import Cases, ReviewRules
-from services.scorer.review.console import ContactsFactory, console_mount
+from services.scorer.review.console import ContactsFactory, console_routes
 from services.scorer.review.targets import Send
 from shared.auth.http import Authenticator
 from shared.kafka import publish_all
@@ -33,4 +33,4 @@ def routes(
     review: Review, authn: Authenticator, contacts: ContactsFactory, secure_cookie: bool = True
 ) -> list[BaseRoute]:
     """The JSON API (`/v1/cases`, `/v1/targets`) and the console (`/console`)."""
-    return [*review_routes(review, authn), console_mount(review, authn, contacts, secure_cookie)]
+    return [*review_routes(review, authn), *console_routes(review, authn, contacts, secure_cookie)]

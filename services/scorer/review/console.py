@@ -22,7 +22,7 @@ import orjson
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 
 from services.scorer.review import chart, targets
 from services.scorer.review.api import FILTERS, Review
@@ -74,9 +74,9 @@ class _SessionAuthenticator(Authenticator):
         return found
 
 
-def console_mount(
+def console_routes(
     review: Review, authn: Authenticator, contacts: ContactsFactory, secure: bool = True
-) -> Mount:
+) -> list[Route]:
     hours = review.session_hours
     contacts_route = next(
         r for r in contacts(_SessionAuthenticator()) if r.path.endswith("/contacts")
@@ -414,26 +414,27 @@ def console_mount(
     async def targets_get(request: Request, who: Identity) -> Response:
         return await targets_page(request, who)
 
-    return Mount(
-        "/console",
-        routes=[
-            Route("/", home, methods=["GET"]),
-            Route("/login", login_form, methods=["GET"]),
-            Route("/login", login, methods=["POST"]),
-            Route("/logout", logout, methods=["POST"]),
-            Route("/cases", guarded(Action.READ_CASES, queue), methods=["GET"]),
-            Route("/cases/export.csv", guarded(Action.EXPORT_CASES, export), methods=["GET"]),
-            Route("/cases/{case_id}", guarded(Action.READ_CASES, case_page_get), methods=["GET"]),
-            Route(
-                "/cases/{case_id}/decision",
-                guarded(Action.DECIDE_CASE, decide),
-                methods=["POST"],
-            ),
-            Route("/targets", guarded(Action.READ_TARGETS, targets_get), methods=["GET"]),
-            Route("/targets", guarded(Action.SET_TARGETS, set_target), methods=["POST"]),
-            Route("/targets/import", guarded(Action.SET_TARGETS, import_targets), methods=["POST"]),
-        ],
-    )
+    return [
+        Route("/console/", home, methods=["GET"]),
+        Route("/console/login", login_form, methods=["GET"]),
+        Route("/console/login", login, methods=["POST"]),
+        Route("/console/logout", logout, methods=["POST"]),
+        Route("/console/cases", guarded(Action.READ_CASES, queue), methods=["GET"]),
+        Route("/console/cases/export.csv", guarded(Action.EXPORT_CASES, export), methods=["GET"]),
+        Route(
+            "/console/cases/{case_id}", guarded(Action.READ_CASES, case_page_get), methods=["GET"]
+        ),
+        Route(
+            "/console/cases/{case_id}/decision",
+            guarded(Action.DECIDE_CASE, decide),
+            methods=["POST"],
+        ),
+        Route("/console/targets", guarded(Action.READ_TARGETS, targets_get), methods=["GET"]),
+        Route("/console/targets", guarded(Action.SET_TARGETS, set_target), methods=["POST"]),
+        Route(
+            "/console/targets/import", guarded(Action.SET_TARGETS, import_targets), methods=["POST"]
+        ),
+    ]
 
 
 def _notice(done: str | None) -> str | None:
