@@ -397,6 +397,13 @@ async def test_every_route_of_every_service_is_guarded(stack: Stack) -> None:
             right = await call(rule.right)
             assert 200 <= right.status_code < 300, (where, rule.right, right.text)
     assert walked == set(table)
+    # a supervisor in scope still may not decide while REVIEW_SUPERVISORS_DECIDE is off
+    own = await stack.scorer.post(
+        f"/v1/cases/{stack.cases['m1']}/decision",
+        json={"decision": "confirm", "reason": "mine to judge?"},
+        headers=stack.tokens["lead9"],
+    )
+    assert own.status_code == 403 and "REVIEW_SUPERVISORS_DECIDE" in own.json()["error"]
 
 
 async def test_a_revoked_token_is_refused_and_tokens_are_audited(stack: Stack) -> None:

@@ -308,24 +308,33 @@ class Cases:
         before: int | None,
         limit: int,
     ) -> list[dict[str, Any]]:
-        rows = await conn.fetch(
-            LIST_SQL,
-            filters.get("branch_id"),
-            filters.get("team_id"),
-            filters.get("signal"),
-            filters.get("status"),
-            filters.get("period"),
-            filters.get("employee_id"),
-            before,
-            limit,
-        )
-        if who.scoped:  # a supervisor: the cases of their subtree as it stood in each period
-            members: dict[str, set[str]] = {}
-            for period in {r["period"] for r in rows}:
+        """Newest first, `limit` at most; a supervisor's are the cases of their subtree as it
+        stood in each case's period, pages read on until `limit` of theirs are found."""
+        members: dict[str, set[str]] = {}
+        out: list[Any] = []
+        cursor = before
+        while len(out) < limit:
+            rows = await conn.fetch(
+                LIST_SQL,
+                filters.get("branch_id"),
+                filters.get("team_id"),
+                filters.get("signal"),
+                filters.get("status"),
+                filters.get("period"),
+                filters.get("employee_id"),
+                cursor,
+                limit,
+            )
+            if not who.scoped:
+                return [case_view(r) for r in rows]
+            for period in {r["period"] for r in rows} - members.keys():
                 found = await conn.fetch(SUBTREE_MEMBERS_SQL, period, who.employee_id)
                 members[period] = {m["employee_id"] for m in found}
-            rows = [r for r in rows if r["employee_id"] in members[r["period"]]]
-        return [case_view(r) for r in rows]
+            out += [r for r in rows if r["employee_id"] in members[r["period"]]]
+            if len(rows) < limit:
+                break
+            cursor = rows[-1]["case_id"]
+        return [case_view(r) for r in out[:limit]]
 
     async def get(self, conn: Connection, who: Identity, case_id: int) -> dict[str, Any]:
         row = await conn.fetchrow(ONE_SQL, case_id)
