@@ -33,6 +33,10 @@ Publish = Callable[[Sequence[BreachEvent]], Awaitable[None]]
 CASES = Counter("review_cases_total", "Review cases opened and decided", ["event"])
 for _event in ("opened", "reopened", "linked", "confirm", "dismiss"):
     CASES.labels(_event)
+CASE_FAILURES = Counter(
+    "review_case_failures_total",
+    "Refresh batches whose review cases could not be opened (logged; the scores went on)",
+)
 DECISIONS = ("confirm", "dismiss")
 STATUSES = ("open", "confirmed", "dismissed")
 FIGURES: tuple[str, ...] = ("target", "valid_adds", "gross_adds", "first_adds")
@@ -198,9 +202,20 @@ class Cases:
     # --- opening, in the refresh's transaction (closing.py's flag_anomalies calls it)
 
     async def on_scores(self, conn: Connection, scores: Sequence[dict[str, Any]]) -> None:
+        """Open or join the cases of the flagged rows, in a savepoint of the refresh's
+        transaction: a failure here is logged and counted, and never holds the scores back
+        (the rows' cases open at their next recomputation)."""
         flagged = [s for s in scores if s.get("flagged")]
         if not flagged:
             return
+        try:
+            async with conn.transaction():
+                await self._on_flagged(conn, flagged)
+        except Exception:
+            CASE_FAILURES.inc()
+            log.exception("review cases not opened for this refresh batch")
+
+    async def _on_flagged(self, conn: Connection, flagged: Sequence[dict[str, Any]]) -> None:
         now = self.clock()
         kinds = {id(s): parse_period(s["period"]).kind for s in flagged}
         own = [s for s in flagged if self._own_case(kinds[id(s)])]
