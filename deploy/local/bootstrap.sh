@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine, once: system packages that are
-# missing (Java, Maven, PostgreSQL, Prometheus, Alertmanager, curl), the Python virtualenv with the project and its dev
+# missing (Java, Maven, PostgreSQL, Prometheus, Alertmanager, curl, Chromium and its driver), the Python virtualenv with the project and its dev
 # tools from requirements-dev.lock, and Kafka's jars. Re-running it does nothing when nothing changed.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -14,6 +14,10 @@ command -v curl >/dev/null || apt_missing+=(curl)
 command -v prometheus >/dev/null || apt_missing+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || apt_missing+=(prometheus-alertmanager)
 ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 || apt_missing+=(postgresql)
+# The review console's browser tests (tests/e2e/test_console_browser.py): selenium drives
+# Debian's chromium through its own driver, /usr/bin/chromedriver (nothing is downloaded).
+command -v chromium >/dev/null || apt_missing+=(chromium)
+[[ -x /usr/bin/chromedriver ]] || apt_missing+=(chromium-driver)
 if (( ${#apt_missing[@]} )); then
   command -v apt-get >/dev/null || die "missing ${apt_missing[*]} and no apt-get to install them"
   say "installing ${apt_missing[*]} (apt-get)"

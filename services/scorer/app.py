@@ -26,6 +26,8 @@ from services.scorer.closing import PeriodCloser
 from services.scorer.gauges import ScorerGauges
 from services.scorer.pipeline import ScoringPipeline
 from services.scorer.refresh import Refresher
+from services.scorer.review import Cases, Review, ReviewRules, target_sender
+from services.scorer.review import routes as review_http
 from services.scorer.schedule import Schedule
 from services.scorer.scoring import Scorer
 from services.scorer.settings import ScorerSettings
@@ -142,6 +144,24 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
         settings.data_stale_working_hours,
         closer.publish,
     )
+    cases = Cases(
+        ReviewRules(
+            frozenset(settings.review_case_period_kinds),
+            settings.review_link_to_month,
+            settings.review_reopen_margin,
+            settings.review_supervisors_decide,
+        ),
+        closer.publish,
+        clock,
+    )
+    closer.review = cases.on_scores
+    review = Review(
+        state.get_pool,
+        cases,
+        target_sender(publisher, topics.bank_records),
+        calendar.tz,
+        settings.console_session_hours,
+    )
     refresher = Refresher(
         state.get_pool, scorer, after=closer.after_refresh, settle=settings.refresh_settle()
     )
@@ -232,7 +252,12 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
 
     authn = Authenticator(state.get_pool, settings.sso_verifier())
     api = (
-        [*score_routes(state.get_pool, scorer, close, authn), *audit_routes(state.get_pool, authn)]
+        [
+            *score_routes(state.get_pool, scorer, close, authn),
+            *audit_routes(state.get_pool, authn),
+            # cases, targets and the console; the console lists contacts through score_routes
+            *review_http(review, authn, lambda a: score_routes(state.get_pool, scorer, close, a)),
+        ]
         if role in SERVING
         else []
     )

@@ -12,7 +12,7 @@ resolved breach when missed becomes met, a firing one when met becomes missed.""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -82,6 +82,8 @@ class PeriodCloser:
         self._topic = breaches_topic
         self._closing = 0
         self.gate = gate
+        # the review loop's cases (services/scorer/review): opened from the flagged rows
+        self.review: Callable[[Connection, Sequence[dict[str, Any]]], Awaitable[None]] | None = None
 
     async def publish(self, breaches: Sequence[BreachEvent]) -> None:
         """Publish and wait for every acknowledgement; a failure fails the caller's
@@ -229,7 +231,10 @@ class PeriodCloser:
 
     async def flag_anomalies(self, conn: Connection, scores: Sequence[dict[str, Any]]) -> None:
         """`AnomalyFlagged` once per employee and month (or quarter) when the score crosses
-        the threshold; the mark is kept in the same transaction as the scores."""
+        the threshold; the mark is kept in the same transaction as the scores. Each flag
+        opens (or joins) a review case in that transaction too."""
+        if self.review is not None:
+            await self.review(conn, scores)
         flagged = [
             s
             for s in scores

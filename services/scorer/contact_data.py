@@ -185,6 +185,7 @@ async def purge_due(conn: Connection, scorer: Scorer, months: int, now: datetime
         aggregates = await conn.execute(DROP_AGGREGATES_SQL)
         result.rows["period_aggregate"] += int(aggregates.split()[-1])
     result.rows["employee_period_score (examples)"] += await _blank_examples(conn)
+    result.rows["review_case (examples)"] += await _blank_case_examples(conn)
     await conn.execute(DONE_SQL, cutoff)
     log.info(
         "contact data purged",
@@ -195,6 +196,18 @@ async def purge_due(conn: Connection, scorer: Scorer, months: int, now: datetime
         },
     )
     return result
+
+
+async def _blank_case_examples(conn: Connection) -> int:
+    """The review cases of frozen periods keep their evidence but not the contact ids it quotes
+    (a handful of rows: one per flagged employee and month)."""
+    async with conn.transaction():
+        await hold_exclusive(conn)
+        rows = await conn.fetch(CASE_EXAMPLES_SQL)
+        for r in rows:
+            blanked = orjson.dumps(blank_examples(orjson.loads(r["reasons"]))).decode()
+            await conn.execute(WRITE_CASE_REASONS_SQL, r["case_id"], blanked)
+    return len(rows)
 
 
 async def _blank_examples(conn: Connection) -> int:
@@ -286,6 +299,24 @@ UPDATE employee_period_score SET reasons = replace(reasons::text, $1, $2)::jsonb
  WHERE employee_id = ANY($3::text[]) AND strpos(reasons::text, $1) > 0
 """
 DROP_CACHED_SQL = "DELETE FROM period_aggregate WHERE strpos(value::text, $1) > 0"
+# The review cases' snapshots of that evidence (services/scorer/review, migration 0020).
+SCRUB_CASES_SQL = (
+    (
+        "review_case",
+        """UPDATE review_case SET reasons = replace(reasons::text, $1, $2)::jsonb
+            WHERE employee_id = ANY($3::text[]) AND strpos(reasons::text, $1) > 0""",
+    ),
+    (
+        "review_case_link",
+        """UPDATE review_case_link SET reasons = replace(reasons::text, $1, $2)::jsonb
+            WHERE employee_id = ANY($3::text[]) AND strpos(reasons::text, $1) > 0""",
+    ),
+)
+CASE_EXAMPLES_SQL = """
+SELECT c.case_id, c.reasons::text AS reasons
+  FROM review_case c JOIN purged_period p USING (period)
+ WHERE c.reasons @? '$.**.examples[*]'"""
+WRITE_CASE_REASONS_SQL = "UPDATE review_case SET reasons = $2::text::jsonb WHERE case_id = $1"
 LIST_SQL = """
 INSERT INTO erased_contact (contact_hmac, erased_at) VALUES ($1, $2)
 ON CONFLICT (contact_hmac) DO NOTHING RETURNING erasure_id
@@ -388,6 +419,9 @@ async def erase(
         SCRUB_REASONS_SQL, quoted, orjson.dumps(ERASED).decode(), employees
     )
     out.rows["employee_period_score (evidence)"] += _count(scrubbed)
+    for table, statement in SCRUB_CASES_SQL:  # the review cases' evidence snapshots
+        done = await conn.execute(statement, quoted, orjson.dumps(ERASED).decode(), employees)
+        out.rows[f"{table} (evidence)"] += _count(done)
     out.rows["period_aggregate"] += _count(await conn.execute(DROP_CACHED_SQL, quoted))
     out.already_listed = await conn.fetchval(LIST_SQL, hash_of(external_userid), now) is None
     if unionid:  # the same person, by the id WeChat gives them across apps

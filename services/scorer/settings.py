@@ -147,6 +147,38 @@ class ScorerSettings(RobotKeySettings, DatabaseSettings):
         description="Seconds a quiet contact-event partition may hold a period's close back.",
     )
 
+    # The review loop (services/scorer/review, docs/console.md).
+    review_case_period_kinds: list[PeriodKind] = Field(
+        default_factory=lambda: [PeriodKind.MONTH],
+        description="Kinds of period whose anomaly flag opens a review case of its own. A flag "
+        "of another kind (a quarter) is attached to the open or latest case of a month it "
+        "overlaps when REVIEW_LINK_TO_MONTH is on, else it opens a case of its own.",
+    )
+    review_link_to_month: bool = Field(
+        default=True,
+        description="Attach a flag of a period kind outside REVIEW_CASE_PERIOD_KINDS to the "
+        "case of a month it overlaps instead of opening a case for it.",
+    )
+    review_reopen_margin: float = Field(
+        default=10.0,
+        ge=0,
+        le=100,
+        description="Points the anomaly score of an employee and period must rise above the "
+        "score of its dismissed case before a new case opens for it.",
+    )
+    review_supervisors_decide: bool = Field(
+        default=False,
+        description="Supervisors may confirm or dismiss the cases of their own org subtree "
+        "(risk reviewers and admins always may); off, they may only read them.",
+    )
+    console_session_hours: float = Field(
+        default=8.0,
+        gt=0,
+        le=24 * 7,
+        description="How long a sign-in to the review console (/console) lasts; a revoked "
+        "token ends its sessions at once.",
+    )
+
     def calendar(self) -> BusinessCalendar:
         """Working days by the State Council's calendar and the bank's overrides, if any."""
         overrides = (

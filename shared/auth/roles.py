@@ -28,6 +28,12 @@ class Action(StrEnum):
     MANAGE_SILENCES = "manage_silences"
     READ_AUDIT = "read_audit"
     INGEST = "ingest"
+    # the review loop (services/scorer/review): anomaly cases, their decisions, targets
+    READ_CASES = "read_cases"
+    DECIDE_CASE = "decide_case"  # a supervisor only with REVIEW_SUPERVISORS_DECIDE, in scope
+    EXPORT_CASES = "export_cases"
+    READ_TARGETS = "read_targets"
+    SET_TARGETS = "set_targets"
 
 
 _ALL_READS = {
@@ -38,13 +44,29 @@ _ALL_READS = {
     Action.READ_SILENCES,
     Action.READ_AUDIT,
 }
+_REVIEW = {Action.READ_CASES, Action.DECIDE_CASE, Action.EXPORT_CASES}
 ALLOWED: dict[Role, frozenset[Action]] = {
     Role.ADMIN: frozenset(
-        {*_ALL_READS, Action.CLOSE_PERIOD, Action.ACK_ALERT, Action.MANAGE_SILENCES}
+        {
+            *_ALL_READS,
+            Action.CLOSE_PERIOD,
+            Action.ACK_ALERT,
+            Action.MANAGE_SILENCES,
+            *_REVIEW,
+            Action.READ_TARGETS,
+            Action.SET_TARGETS,
+        }
     ),
-    Role.RISK: frozenset({*_ALL_READS, Action.ACK_ALERT, Action.MANAGE_SILENCES}),
+    Role.RISK: frozenset({*_ALL_READS, Action.ACK_ALERT, Action.MANAGE_SILENCES, *_REVIEW}),
     Role.SUPERVISOR: frozenset(
-        {Action.READ_SCORES, Action.READ_CONTACTS, Action.READ_ALERTS, Action.ACK_ALERT}
+        {
+            Action.READ_SCORES,
+            Action.READ_CONTACTS,
+            Action.READ_ALERTS,
+            Action.ACK_ALERT,
+            Action.READ_CASES,
+            Action.DECIDE_CASE,
+        }
     ),
     Role.VIEWER: frozenset({Action.READ_AGGREGATES}),
     Role.INGEST: frozenset({Action.INGEST}),

@@ -79,6 +79,28 @@ class Stack:
     owner_dsn: str
     app_dsn: str
     routes: dict[str, set[tuple[str, str]]]  # service → (method, path) the app serves
+    cases: dict[str, int]  # the review case of m1 (lead9's) and of m3 (lead8's)
+    console: set[tuple[str, str]]  # (method, path) of the scorer's console pages
+
+
+async def seed_cases(dsn: str) -> dict[str, int]:
+    """Review cases of September: m1 (lead9's subtree) and m3 (lead8's)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return {
+            employee: await conn.fetchval(
+                "INSERT INTO review_case (employee_id, period, team_id, branch_id, supervisor_id, "
+                "anomaly_score, reasons, opened_at) VALUES ($1, '2026-09', $2, 'b1', $3, 55, "
+                """'[{"code": "PEER_INSTITUTION", "contribution": 55, "evidence": {}}]', now()) """
+                "RETURNING case_id",
+                employee,
+                team,
+                lead,
+            )
+            for employee, team, lead in (("m1", "t9", "lead9"), ("m3", "t8", "lead8"))
+        }
+    finally:
+        await conn.close()
 
 
 async def seed_alerts(dsn: str) -> dict[str, int]:
@@ -159,6 +181,7 @@ async def stack(
         }
         for name, app in apps.items()
     }
+    console = {(m, p) for m, p in served["scorer"] if p.startswith("/console")}
     async with (
         running(apps["scorer"], role=None) as scorer,
         running(apps["notifier"], role=None) as notifier,
@@ -178,6 +201,7 @@ async def stack(
             "sso-lead9": bearer(SSO.token(role="supervisor", employee_id="lead9")),
         }
         alerts = await seed_alerts(infra.owner_dsn(database))
+        cases = await seed_cases(infra.owner_dsn(database))
         silence = await notifier.post(
             "/v1/silences",
             json={
@@ -208,6 +232,8 @@ async def stack(
             infra.owner_dsn(database),
             dsn,
             served,
+            cases,
+            console,
         )
 
 
@@ -232,6 +258,11 @@ def rules(stack: Stack) -> dict[tuple[str, str, str], Rule]:
 
     def lead8_scores(body: Any) -> bool:
         return {e["employee_id"] for e in body["employees"]} == SEPTEMBER["lead8"]
+
+    case = stack.cases["m1"]
+
+    def lead8_cases(body: Any) -> bool:
+        return [c["case_id"] for c in body["cases"]] == [stack.cases["m3"]]
 
     def lead8_alerts(body: Any) -> bool:
         return alert not in {a["alert_id"] for a in body["alerts"]} and bool(body["alerts"])
@@ -272,6 +303,29 @@ def rules(stack: Stack) -> dict[tuple[str, str, str], Rule]:
             f"/v1/silences/{stack.silence}", "risk", "lead9"
         ),
         ("notifier", "get", "/v1/audit"): Rule("/v1/audit", "admin", "lead9"),
+        ("scorer", "get", "/v1/cases"): Rule(
+            "/v1/cases", "lead9", "viewer", scoped_list=lead8_cases
+        ),
+        ("scorer", "get", "/v1/cases/export.csv"): Rule(
+            "/v1/cases/export.csv", "risk", "lead9", scoped=None
+        ),
+        ("scorer", "get", "/v1/cases/{case_id}"): Rule(f"/v1/cases/{case}", "lead9", "viewer"),
+        ("scorer", "post", "/v1/cases/{case_id}/decision"): Rule(
+            f"/v1/cases/{case}/decision",
+            "risk",
+            "viewer",
+            body={"decision": "dismiss", "reason": "walk"},
+        ),
+        ("scorer", "get", "/v1/targets"): Rule("/v1/targets?period=2026-09", "admin", "risk"),
+        ("scorer", "put", "/v1/targets"): Rule(
+            "/v1/targets", "admin", "risk", body=f.target("team", "t5", "2026-12", 3)
+        ),
+        ("scorer", "post", "/v1/targets/import"): Rule(
+            "/v1/targets/import",
+            "sso-admin",
+            "lead9",
+            body=b"period,scope,scope_id,metric,value\n2026-12,team,t6,valid_adds,4\n",
+        ),
         ("ingestor", "post", "/v1/events"): Rule(
             "/v1/events",
             "sso-ingest",
@@ -295,6 +349,9 @@ async def test_every_route_of_every_service_is_guarded(stack: Stack) -> None:
         # the document holds every route the app serves (and nothing it does not)
         assert {(m, p) for m, p, _ in documented(service)} == stack.routes[service], service
         for method, path, operation in documented(service):
+            if path.startswith("/console"):  # pages: test_every_console_page_needs_a_session…
+                assert (method, path) in stack.console, path
+                continue
             if path in PUBLIC:
                 assert operation["security"] == [], f"{service} {path} is public"
                 continue
@@ -318,6 +375,8 @@ async def test_every_route_of_every_service_is_guarded(stack: Stack) -> None:
             ) -> httpx.Response:
                 headers = dict(stack.tokens[who]) if who else {}
                 headers["x-request-id"] = f"walk-{who}"
+                if isinstance(rule.body, bytes):  # a CSV
+                    return await c.request(m.upper(), rule.url, content=rule.body, headers=headers)
                 return await c.request(m.upper(), rule.url, json=rule.body, headers=headers)
 
             where = f"{service} {method.upper()} {rule.url}"
@@ -338,6 +397,13 @@ async def test_every_route_of_every_service_is_guarded(stack: Stack) -> None:
             right = await call(rule.right)
             assert 200 <= right.status_code < 300, (where, rule.right, right.text)
     assert walked == set(table)
+    # a supervisor in scope still may not decide while REVIEW_SUPERVISORS_DECIDE is off
+    own = await stack.scorer.post(
+        f"/v1/cases/{stack.cases['m1']}/decision",
+        json={"decision": "confirm", "reason": "mine to judge?"},
+        headers=stack.tokens["lead9"],
+    )
+    assert own.status_code == 403 and "REVIEW_SUPERVISORS_DECIDE" in own.json()["error"]
 
 
 async def test_a_revoked_token_is_refused_and_tokens_are_audited(stack: Stack) -> None:
@@ -530,3 +596,115 @@ async def test_a_viewer_sees_team_and_branch_totals_never_an_employee(stack: Sta
     assert all("employee_id" not in row for row in body["teams"] + body["branches"])
     for url in ("/v1/scores?period=2026-10", "/v1/employees/m1/contacts?period=2026-10"):
         assert (await stack.scorer.get(url, headers=viewer)).status_code == 403
+
+
+@dataclass(frozen=True)
+class Page:
+    """How one console page answers: `right` may open it (a form posted with the session's
+    CSRF token), `wrong` gets the 403 page by role, `scoped` (a supervisor) the 403 page for
+    a case outside their subtree; without a session every page sends to the sign-in."""
+
+    url: str
+    right: str
+    wrong: str
+    scoped: str | None = None
+    form: dict[str, str] | None = None
+
+
+CONSOLE_PUBLIC = {
+    ("get", "/console/"),
+    ("get", "/console/login"),
+    ("post", "/console/login"),
+    ("post", "/console/logout"),
+}
+
+
+async def test_every_console_page_needs_a_session_and_the_role(stack: Stack) -> None:
+    from tests.console_client import sign_in
+
+    m1, m3 = stack.cases["m1"], stack.cases["m3"]
+    pages = {
+        ("get", "/console/cases"): Page("/console/cases", "sso-lead9", "viewer"),
+        ("get", "/console/cases/export.csv"): Page("/console/cases/export.csv", "risk", "lead9"),
+        ("get", "/console/cases/{case_id}"): Page(
+            f"/console/cases/{m3}", "lead8", "viewer", "lead9"
+        ),
+        ("post", "/console/cases/{case_id}/decision"): Page(
+            f"/console/cases/{m3}/decision",
+            "risk",
+            "viewer",
+            "lead9",
+            {"decision": "confirm", "reason": "walk"},
+        ),
+        ("get", "/console/targets"): Page("/console/targets", "admin", "risk"),
+        ("post", "/console/targets"): Page(
+            "/console/targets",
+            "admin",
+            "risk",
+            form={"period": "2026-12", "scope": "team", "scope_id": "t7", "value": "2"},
+        ),
+        ("post", "/console/targets/import"): Page(
+            "/console/targets/import",
+            "admin",
+            "risk",
+            form={"csv": "period,scope,scope_id,metric,value\n2026-12,team,t7,valid_adds,3\n"},
+        ),
+    }
+    assert stack.console == set(pages) | CONSOLE_PUBLIC  # a new page needs a rule here
+    for method, path, operation in documented("scorer"):
+        if path.startswith("/console"):  # the document says which pages need the session
+            wanted: list[dict[str, list[str]]] = (
+                [] if (method, path) in CONSOLE_PUBLIC else [{"console": []}]
+            )
+            assert operation["security"] == wanted, (method, path)
+    client = stack.scorer
+    sessions = {}
+    for who in {"sso-lead9", "viewer", "risk", "lead9", "lead8", "admin"}:
+        token = stack.tokens[who]["authorization"].removeprefix("Bearer ")
+        sessions[who] = await sign_in(client, token)
+    bad = await client.post(
+        "/console/login", data={"token": "wq_" + "A" * 43, "csrf": "x"}, headers={"cookie": ""}
+    )
+    assert bad.status_code == 400  # no sign-in form behind it (CSRF)
+    for (method, _), page in pages.items():
+        where = f"{method.upper()} {page.url}"
+
+        async def call(who: str | None, csrf: bool = True, p: Page = page, m: str = method) -> Any:
+            session = sessions[who] if who else None
+            headers = {"authorization": "", "cookie": session.cookie if session else ""}
+            if m == "get":
+                return await client.get(p.url, headers=headers)
+            form = {**(p.form or {}), "csrf": session.csrf if session and csrf else "forged"}
+            return await client.post(p.url, data=form, headers=headers)
+
+        anonymous = await call(None)
+        assert anonymous.status_code == 303, where
+        assert anonymous.headers["location"] == "/console/login", where
+        # an API bearer token opens no console page: the console takes its own session only
+        with_bearer = await client.get(page.url, headers={**stack.tokens["admin"], "cookie": ""})
+        assert with_bearer.status_code in (303, 405), where
+        wrong = await call(page.wrong)
+        assert wrong.status_code == 403 and "may not" in wrong.text, (where, wrong.text)
+        if page.scoped:
+            scoped = await call(page.scoped)
+            assert scoped.status_code == 403 and "scope" in scoped.text, (where, scoped.text)
+        if method == "post":
+            forged = await call(page.right, csrf=False)
+            assert forged.status_code == 403 and "CSRF" in forged.text, where
+        right = await call(page.right)
+        assert right.status_code in (200, 303), (where, right.text)
+        if method == "get" and page.url.endswith("cases"):
+            assert f"/console/cases/{m1}" in right.text  # lead9's list has m1's case
+            assert f"/console/cases/{m3}" not in right.text  # and not lead8's
+    entries = (await client.get("/v1/audit", headers=stack.tokens["risk"])).json()["entries"]
+    decided = [e for e in entries if e["action"] == "case.confirm"]
+    assert [e["target"] for e in decided] == [f"case:{m3}"] and decided[0]["role"] == "risk"
+    # signing out ends the session
+    out = await client.post(
+        "/console/logout",
+        data={"csrf": sessions["admin"].csrf},
+        headers={"cookie": sessions["admin"].cookie, "authorization": ""},
+    )
+    assert out.status_code == 303
+    after = await client.get("/console/targets", headers={**sessions["admin"].headers})
+    assert after.status_code == 303

@@ -88,6 +88,7 @@ def test_documents_name_the_default_topics() -> None:
             ("receive", t.contact_events),
             ("receive", t.bank_records),
             ("send", t.breaches),
+            ("send", t.bank_records),  # targets set through its API (services/scorer/review)
             ("send", Topics.dlq(t.contact_events)),
             ("send", Topics.dlq(t.bank_records)),
         },

@@ -9,12 +9,16 @@ from shared.auth.tokens import looks_like_token, new_token, token_hash
 
 EXPECTED = {
     Role.ADMIN: set(Action) - {Action.INGEST},
-    Role.RISK: set(Action) - {Action.INGEST, Action.CLOSE_PERIOD},
+    Role.RISK: set(Action)
+    - {Action.INGEST, Action.CLOSE_PERIOD, Action.READ_TARGETS, Action.SET_TARGETS},
     Role.SUPERVISOR: {
         Action.READ_SCORES,
         Action.READ_CONTACTS,
         Action.READ_ALERTS,
         Action.ACK_ALERT,
+        # their subtree's cases; deciding also needs REVIEW_SUPERVISORS_DECIDE (the route)
+        Action.READ_CASES,
+        Action.DECIDE_CASE,
     },
     Role.VIEWER: {Action.READ_AGGREGATES},
     Role.INGEST: {Action.INGEST},
