@@ -299,7 +299,7 @@ UPDATE employee_period_score SET reasons = replace(reasons::text, $1, $2)::jsonb
  WHERE employee_id = ANY($3::text[]) AND strpos(reasons::text, $1) > 0
 """
 DROP_CACHED_SQL = "DELETE FROM period_aggregate WHERE strpos(value::text, $1) > 0"
-# The review cases' snapshots of that evidence (services/scorer/review, migration 0020).
+# The review cases' snapshots of that evidence (services/scorer/review, migration 0019).
 SCRUB_CASES_SQL = (
     (
         "review_case",
