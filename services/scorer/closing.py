@@ -235,6 +235,8 @@ class PeriodCloser:
         opens (or joins) a review case in that transaction too."""
         if self.review is not None:
             await self.review(conn, scores)
+        now = self._scorer.clock()
+        await self.clear_anomalies(conn, scores, now)
         flagged = [
             s
             for s in scores
@@ -248,12 +250,63 @@ class PeriodCloser:
             [f"anomaly:{s['period']}:{s['employee_id']}" for s in flagged],
         )
         fresh = {r["mark"] for r in new}
-        now = self._scorer.clock()
+        firing = [s for s in flagged if f"anomaly:{s['period']}:{s['employee_id']}" in fresh]
+        cycles = await _cycles(conn, [(s["period"], s["employee_id"]) for s in firing])
+        await self.publish(
+            [anomaly_breach(s, now, cycles.get((s["period"], s["employee_id"]), 0)) for s in firing]
+        )
+
+    async def clear_anomalies(
+        self, conn: Connection, scores: Sequence[dict[str, Any]], now: datetime
+    ) -> None:
+        """A flagged month (or quarter) whose score fell below the threshold (new data, a
+        reviewer's contact verdict) clears: a resolved `AnomalyFlagged` goes out once, and a
+        later rise flags it again. Not when a reviewer already dismissed its case (the
+        dismissal resolved it)."""
+        below = [
+            s
+            for s in scores
+            if not s["flagged"] and parse_period(s["period"]).kind in ANOMALY_PERIOD_KINDS
+        ]
+        if not below:
+            return
+        gone = await conn.fetch(
+            """DELETE FROM scheduler_mark WHERE mark = ANY($1::text[]) RETURNING mark""",
+            [f"anomaly:{s['period']}:{s['employee_id']}" for s in below],
+        )
+        marks = {r["mark"] for r in gone}
+        cleared = [s for s in below if f"anomaly:{s['period']}:{s['employee_id']}" in marks]
+        if not cleared:
+            return
+        keys = [(s["period"], s["employee_id"]) for s in cleared]
+        cycles = await _cycles(conn, keys)
+        await conn.execute(
+            """INSERT INTO scheduler_mark (mark)
+               SELECT 'anomaly-cleared:' || p || ':' || e || ':' || n
+                 FROM unnest($1::text[], $2::text[], $3::int[]) AS x(p, e, n)""",
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [cycles.get(k, 0) for k in keys],
+        )
+        dismissed = {
+            (r["period"], r["employee_id"])
+            for r in await conn.fetch(
+                """SELECT DISTINCT ON (c.employee_id, c.period) c.period, c.employee_id,
+                          c.status
+                     FROM review_case c
+                     JOIN unnest($1::text[], $2::text[]) AS x(p, e)
+                       ON c.period = x.p AND c.employee_id = x.e
+                    ORDER BY c.employee_id, c.period, c.case_id DESC""",
+                [k[0] for k in keys],
+                [k[1] for k in keys],
+            )
+            if r["status"] == "dismissed"
+        }
         await self.publish(
             [
-                anomaly_breach(s, now)
-                for s in flagged
-                if f"anomaly:{s['period']}:{s['employee_id']}" in fresh
+                anomaly_cleared(s, now, cycles.get(k, 0))
+                for s, k in zip(cleared, keys, strict=True)
+                if k not in dismissed
             ]
         )
 
@@ -318,11 +371,57 @@ class PeriodCloser:
         await self.publish(breaches)
 
 
-def anomaly_breach(score: dict[str, Any], at: datetime) -> BreachEvent:
+async def _cycles(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """How often each (period, employee)'s flag cleared before: a flag raised again after a
+    clearing is a new alert (its breach ids name the cycle)."""
+    rows = await conn.fetch(
+        """SELECT x.p, x.e, count(m.mark)::int AS n
+             FROM unnest($1::text[], $2::text[]) AS x(p, e)
+             LEFT JOIN scheduler_mark m
+               ON starts_with(m.mark, 'anomaly-cleared:' || x.p || ':' || x.e || ':')
+            GROUP BY x.p, x.e""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    return {(r["p"], r["e"]): r["n"] for r in rows}
+
+
+def _cycle_key(period: str, cycle: int) -> str:
+    return period if cycle == 0 else f"{period}#{cycle}"
+
+
+def anomaly_cleared(score: dict[str, Any], at: datetime, cycle: int) -> BreachEvent:
+    return BreachEvent(
+        event_id=BreachEvent.make_id(
+            AlertName.ANOMALY_FLAGGED,
+            score["employee_id"],
+            _cycle_key(score["period"], cycle),
+            "resolved",
+        ),
+        occurred_at=at,
+        alertname=AlertName.ANOMALY_FLAGGED,
+        status="resolved",
+        employee_id=score["employee_id"],
+        period=score["period"],
+        supervisor_id=score["supervisor_id"],
+        team_id=score["team_id"],
+        branch_id=score["branch_id"],
+        summary=(
+            f"{score['employee_id']}'s anomaly score in {score['period']} fell below the "
+            f"threshold ({score['anomaly_score']})"
+        ),
+        values={"anomaly_score": score["anomaly_score"], "reasons": score["reasons"]},
+    )
+
+
+def anomaly_breach(score: dict[str, Any], at: datetime, cycle: int = 0) -> BreachEvent:
     top = ", ".join(f"{r['code']} (+{r['contribution']})" for r in score["reasons"][:3])
     return BreachEvent(
         event_id=BreachEvent.make_id(
-            AlertName.ANOMALY_FLAGGED, score["employee_id"], score["period"], "firing"
+            AlertName.ANOMALY_FLAGGED,
+            score["employee_id"],
+            _cycle_key(score["period"], cycle),
+            "firing",
         ),
         occurred_at=at,
         alertname=AlertName.ANOMALY_FLAGGED,

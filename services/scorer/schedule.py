@@ -102,6 +102,72 @@ class Schedule:
             await conn.execute(
                 "INSERT INTO scheduler_mark (mark) VALUES ($1) ON CONFLICT DO NOTHING", mark
             )
+        await self._pace_cleared(conn, month, now)
+
+    async def _pace_cleared(self, conn: Connection, month: Period, now: datetime) -> None:
+        """A `PaceBehind` of this month clears when the employee is no longer behind the pace
+        due now (valid and pending adds against the target, as the checkpoints judge it): a
+        resolved notice goes to whoever heard of it, once; a later checkpoint may find them
+        behind again."""
+        async with conn.transaction():  # published before the marks commit: at least once
+            share = self._scorer.calendar.elapsed_share(month, now)
+            firing = await conn.fetch(
+                """SELECT s.* FROM scheduler_mark m JOIN employee_period_score s
+                     ON s.period = $1 AND m.mark = 'pace-firing:' || $1 || ':' || s.employee_id
+                    FOR UPDATE OF m""",
+                month.key,
+            )
+            rows = [
+                r
+                for r in firing
+                if evaluate(
+                    r["target"], r["valid_adds"], r["pending_adds"], share, closed=False
+                ).status
+                is not Status.BEHIND
+            ]
+            await conn.execute(
+                "DELETE FROM scheduler_mark WHERE mark = ANY($1::text[])",
+                [f"pace-firing:{month.key}:{r['employee_id']}" for r in rows],
+            )
+            breaches = []
+            for r in rows:
+                cleared = await conn.fetchval(
+                    """INSERT INTO scheduler_mark (mark)
+                       SELECT 'pace-cleared:' || $1 || ':' || $2 || ':' || count(*)
+                         FROM scheduler_mark
+                        WHERE starts_with(mark, 'pace-cleared:' || $1 || ':' || $2 || ':')
+                       RETURNING mark""",
+                    month.key,
+                    r["employee_id"],
+                )
+                breaches.append(
+                    BreachEvent(
+                        event_id=BreachEvent.make_id(
+                            AlertName.PACE_BEHIND, r["employee_id"], cleared, "resolved"
+                        ),
+                        occurred_at=now,
+                        alertname=AlertName.PACE_BEHIND,
+                        status="resolved",
+                        employee_id=r["employee_id"],
+                        period=month.key,
+                        supervisor_id=r["supervisor_id"],
+                        team_id=r["team_id"],
+                        branch_id=r["branch_id"],
+                        summary=(
+                            f"{r['employee_id']} is back on pace in {month.key}: "
+                            f"{r['valid_adds']} valid + {r['pending_adds']} pending against "
+                            f"{r['target']} ({r['status']})"
+                        ),
+                        values={
+                            "valid_adds": r["valid_adds"],
+                            "pending_adds": r["pending_adds"],
+                            "target": r["target"],
+                            "status": r["status"],
+                        },
+                    )
+                )
+            if breaches:
+                await self._closer.publish(breaches)
 
     async def _pace_behind(
         self, conn: Connection, month: Period, k: int, checkpoint_end: datetime, now: datetime
@@ -148,6 +214,12 @@ class Schedule:
             )
             for r, q in rows
         ]
+        await conn.execute(
+            """INSERT INTO scheduler_mark (mark)
+               SELECT 'pace-firing:' || $1 || ':' || unnest($2::text[]) ON CONFLICT DO NOTHING""",
+            month.key,
+            [r["employee_id"] for r, _ in rows],
+        )
         await self._closer.publish(breaches)
 
     async def data_freshness(self, conn: Connection, now: datetime) -> None:

@@ -206,6 +206,18 @@ async def test_pace_behind_at_the_configured_working_day_checkpoints(
     assert len({b["event_id"] for b in behind}) == 2
     at_2 = next(b for b in behind if b["values"]["checkpoint_working_day"] == 2)
     assert at_2["values"]["pace"] == pytest.approx(2 / (50 * 2 / 22), abs=1e-3)
+    assert {b["status"] for b in behind} == {"firing"}
+
+    # e1's target is lowered: no longer behind, the PaceBehind clears with one resolved notice
+    await produce(infra, topics.bank_records, [f.target("employee", "e1", "2026-09", 2)])
+    await month_scores(stack, lambda s: s["e1"]["target"] == 2)
+    async with stack.pool.acquire() as conn:
+        for _ in range(2):  # the next run sends nothing again
+            await stack.schedule().pace_checkpoints(conn, local("2026-09-15T09:00"))
+    cleared = [
+        b for b in await breaches(infra, topics, "PaceBehind", 3) if b["status"] == "resolved"
+    ]
+    assert [(b["employee_id"], b["period"]) for b in cleared] == [("e1", "2026-09")]
 
 
 async def test_data_stale_counts_working_hours_not_nights_or_holidays(
@@ -256,3 +268,35 @@ async def test_data_stale_counts_working_hours_not_nights_or_holidays(
         ("resolved", local("2026-10-08T14:00")),
     ]
     assert stale[0]["values"]["working_hours"] == pytest.approx(4.5, abs=0.6)
+
+
+async def test_an_anomaly_flag_clears_once_and_can_be_raised_again(
+    infra: Infra, topics: Topics, stack: Stack
+) -> None:
+    clock = ManualClock(local("2026-09-20T10:00"))
+    scorer = Scorer(stack.settings.rules(), BusinessCalendar(tz=SHANGHAI), clock=clock)
+    closer = PeriodCloser(scorer, stack.broker, stack.settings.topics.breaches)
+
+    def row(score: float) -> dict[str, Any]:
+        return {
+            "employee_id": "e1",
+            "period": "2026-09",
+            "flagged": score >= 40,
+            "anomaly_score": score,
+            "reasons": [{"code": "QUICK_DELETE", "contribution": score, "evidence": {}}],
+            "supervisor_id": "s1",
+            "team_id": "t1",
+            "branch_id": "b1",
+        }
+
+    async with stack.pool.acquire() as conn:
+        for score in (55.0, 60.0, 10.0, 5.0, 70.0):  # flagged, still, cleared, still, again
+            async with conn.transaction():
+                await closer.flag_anomalies(conn, [row(score)])
+    sent = await breaches(infra, topics, "AnomalyFlagged", 3)
+    assert [(b["status"], b["values"]["anomaly_score"]) for b in sent] == [
+        ("firing", 55.0),
+        ("resolved", 10.0),
+        ("firing", 70.0),
+    ]
+    assert len({b["event_id"] for b in sent}) == 3  # the second flag is a new alert
