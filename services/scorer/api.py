@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.scorer import inputs, repository
+from services.scorer.review.overrides import verdicts_of
 from services.scorer.scoring import COLUMNS, Scorer, ensure_scores
 from shared.auth import Action, Identity
 from shared.auth.http import Authenticator, identity_of, out_of_scope, request_id
@@ -125,6 +126,7 @@ def score_routes(
             verdicts = sorted(scorer.verdicts(facts, now), key=lambda v: v.facts.first_added_at)
             baseline = await scorer.baseline(conn, period, now)
             anomaly = await scorer.anomaly(conn, period, employee_id, verdicts, baseline, now)
+            reviewed = await verdicts_of(conn, employee_id)
         return JSONResponse(
             [
                 {
@@ -139,6 +141,9 @@ def score_routes(
                     "new_to_bank": v.facts.new_to_bank,
                     "state": v.facts.state,
                     "add_way": v.facts.add_way,
+                    "campaign": v.facts.campaign,
+                    # a reviewer's override, marked as one: who and why
+                    "verdict": reviewed.get(v.facts.external_userid),
                 }
                 for v in verdicts
             ]

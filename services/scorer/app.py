@@ -160,6 +160,7 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
         cases,
         target_sender(publisher, topics.bank_records),
         calendar.tz,
+        scorer,
         settings.console_session_hours,
     )
     refresher = Refresher(

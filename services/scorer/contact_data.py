@@ -105,6 +105,16 @@ PURGES: tuple[tuple[str, str], ...] = (
               LIMIT $2))""",
     ),
     (
+        "contact_verdict",
+        """DELETE FROM contact_verdict WHERE ctid = ANY(ARRAY(
+             SELECT v.ctid FROM contact_verdict v
+              WHERE $1::timestamptz IS NOT NULL  -- the relation purged (whenever judged)
+                AND NOT EXISTS (SELECT 1 FROM employee_contact c
+                                 WHERE c.employee_id = v.employee_id
+                                   AND c.external_userid = v.external_userid)
+              LIMIT $2))""",
+    ),
+    (
         "relation_standing",
         """DELETE FROM relation_standing WHERE ctid = ANY(ARRAY(
              SELECT s.ctid FROM relation_standing s
@@ -267,6 +277,7 @@ ERASE_FACTS: tuple[tuple[str, str], ...] = (
     ("contact_event", "DELETE FROM contact_event WHERE external_userid = $1"),
     ("message", "DELETE FROM message WHERE external_userid = $1"),
     ("contact_removal", "DELETE FROM contact_removal WHERE external_userid = $1"),
+    ("contact_verdict", "DELETE FROM contact_verdict WHERE external_userid = $1"),
     ("employee_contact", "DELETE FROM employee_contact WHERE external_userid = $1"),
     ("contact", "DELETE FROM contact WHERE external_userid = $1"),
 )

@@ -99,6 +99,11 @@ SELECT r.employee_id, r.external_userid, r.first_added_at, r.add_count,
                   AND x.employee_id <> r.employee_id
                   AND x.removed_at BETWEEN r.first_added_at - $HANDOVER::interval
                                        AND r.first_added_at + $HANDOVER::interval) AS handed_over,
+       (SELECT v.verdict FROM contact_verdict v
+         WHERE v.employee_id = r.employee_id AND v.external_userid = r.external_userid) AS review,
+       (SELECT min(g.name) FROM campaign g JOIN employee e ON e.team_id = g.team_id
+         WHERE e.employee_id = r.employee_id AND g.state = r.state
+           AND r.first_added_at >= g.starts_at AND r.first_added_at < g.ends_at) AS campaign,
        COALESCE((SELECT array_agg(ROW(x.removed_at, x.removed_by, x.source) ORDER BY x.removed_at)
                    FROM contact_removal x
                   WHERE x.employee_id = r.employee_id AND x.external_userid = r.external_userid

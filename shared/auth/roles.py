@@ -34,6 +34,9 @@ class Action(StrEnum):
     EXPORT_CASES = "export_cases"
     READ_TARGETS = "read_targets"
     SET_TARGETS = "set_targets"
+    SET_VERDICT = "set_verdict"  # a reviewer's verdict on one contact of one employee
+    READ_CAMPAIGNS = "read_campaigns"
+    MANAGE_CAMPAIGNS = "manage_campaigns"  # known campaigns (a channel state, a team, a window)
 
 
 _ALL_READS = {
@@ -55,9 +58,21 @@ ALLOWED: dict[Role, frozenset[Action]] = {
             *_REVIEW,
             Action.READ_TARGETS,
             Action.SET_TARGETS,
+            Action.SET_VERDICT,
+            Action.READ_CAMPAIGNS,
+            Action.MANAGE_CAMPAIGNS,
         }
     ),
-    Role.RISK: frozenset({*_ALL_READS, Action.ACK_ALERT, Action.MANAGE_SILENCES, *_REVIEW}),
+    Role.RISK: frozenset(
+        {
+            *_ALL_READS,
+            Action.ACK_ALERT,
+            Action.MANAGE_SILENCES,
+            *_REVIEW,
+            Action.SET_VERDICT,
+            Action.READ_CAMPAIGNS,
+        }
+    ),
     Role.SUPERVISOR: frozenset(
         {
             Action.READ_SCORES,

@@ -326,6 +326,27 @@ def rules(stack: Stack) -> dict[tuple[str, str, str], Rule]:
             "lead9",
             body=b"period,scope,scope_id,metric,value\n2026-12,team,t6,valid_adds,4\n",
         ),
+        ("scorer", "put", "/v1/employees/{employee_id}/contacts/{external_userid}/verdict"): Rule(
+            "/v1/employees/m1/contacts/wm-m1-09/verdict",
+            "risk",
+            "lead9",
+            scoped=None,
+            body={"verdict": "genuine", "reason": "walk"},
+        ),
+        ("scorer", "get", "/v1/campaigns"): Rule("/v1/campaigns", "risk", "lead9", scoped=None),
+        ("scorer", "post", "/v1/campaigns"): Rule(
+            "/v1/campaigns",
+            "admin",
+            "risk",
+            scoped=None,
+            body={
+                "name": "walk",
+                "state": "qr-walk",
+                "team_id": "t5",
+                "starts_at": "2026-09-01T09:00:00+08:00",
+                "ends_at": "2026-09-02T09:00:00+08:00",
+            },
+        ),
         ("ingestor", "post", "/v1/events"): Rule(
             "/v1/events",
             "sso-ingest",

@@ -416,3 +416,39 @@ def test_staff_accounts_are_evidence_even_alone() -> None:
     assert result.score < 40  # one account is worth a look, not a flag
     assert codes(verdicts(4, staff_account_of="e2"))["STAFF_ACCOUNT"] == 60.0
     assert "STAFF_ACCOUNT" not in codes(verdicts(4))
+
+
+def test_a_known_campaign_burst_is_context_unless_its_quality_is_low() -> None:
+    """A street fair's burst through its QR code: a third are bank customers, the rest new
+    prospects who have not written yet. Unregistered it is a QR burst (mostly hollow adds);
+    registered as a campaign it is context; a registered campaign whose adds are all hollow
+    is judged like any burst."""
+
+    def fair(campaign: str | None, customers: int) -> list[ContactVerdict]:
+        vs = verdicts(30, step=timedelta(minutes=3), state="qr-fair", campaign=campaign)
+        return [
+            replace(v, facts=replace(v.facts, is_customer=i < customers)) for i, v in enumerate(vs)
+        ]
+
+    assert "QR_BATCH_BURST" in codes(fair(None, 10))
+    assert "QR_BATCH_BURST" not in codes(fair("Autumn fair", 10))
+    assert codes(fair("Autumn fair", 0))["QR_BATCH_BURST"] >= 40
+
+
+def test_the_campaign_and_reviewed_contacts_are_evidence_in_favour() -> None:
+    vs = verdicts(30, state="qr-777", is_customer=False)
+    vs += verdicts(2, campaign="Autumn fair", is_customer=True)
+    result = assess(vs, {}, PeerBaseline(median_engagement=0.6), END, 30, NOW, TZ)
+    favour = result.reasons[0]["evidence"]["in_favour"]
+    assert favour["campaign_adds"] == {"Autumn fair": 2}
+
+
+def test_a_reviewers_verdict_decides_whether_an_add_is_hollow() -> None:
+    bought = verdicts(30, state="qr-777", is_customer=False)
+    assert "QR_BATCH_BURST" in codes(bought)
+    cleared = verdicts(30, state="qr-777", is_customer=False, review="genuine")
+    assert "QR_BATCH_BURST" not in codes(cleared)
+    assert "NO_ENGAGEMENT" not in codes(cleared)
+    gamed = verdicts(30, state="qr-777", is_customer=True, customer_msgs=5, review="gamed")
+    assert "QR_BATCH_BURST" in codes(gamed)
+    assert all("REVIEWED_GAMED" in v.flags for v in gamed)

@@ -10,7 +10,13 @@ from shared.auth.tokens import looks_like_token, new_token, token_hash
 EXPECTED = {
     Role.ADMIN: set(Action) - {Action.INGEST},
     Role.RISK: set(Action)
-    - {Action.INGEST, Action.CLOSE_PERIOD, Action.READ_TARGETS, Action.SET_TARGETS},
+    - {
+        Action.INGEST,
+        Action.CLOSE_PERIOD,
+        Action.READ_TARGETS,
+        Action.SET_TARGETS,
+        Action.MANAGE_CAMPAIGNS,  # ops register campaigns; risk reads them
+    },
     Role.SUPERVISOR: {
         Action.READ_SCORES,
         Action.READ_CONTACTS,

@@ -278,3 +278,21 @@ def test_scores_count_waiting_unverified_and_inherited_adds() -> None:
     counted = sum((standing_of(v, RULES, now).counts() for v in verdicts), Counter())
     apart = ("profile_unknown_adds", "unverified_adds", "inherited_adds")
     assert {k: counted[k] for k in apart} == dict.fromkeys(apart, 1)
+
+
+def test_a_reviewers_verdict_overrides_the_suspicions_not_the_rules() -> None:
+    gamed = classify(facts(review="gamed", is_customer=True), RULES, LATER)
+    assert gamed.status is ContactStatus.INVALID and "REVIEWED_GAMED" in gamed.flags
+    peer = facts(corp_name="某某农村商业银行", contact_type=2)
+    assert classify(peer, RULES, LATER).status is ContactStatus.INVALID
+    genuine = classify(
+        facts(corp_name="某某农村商业银行", contact_type=2, review="genuine"), RULES, LATER
+    )
+    assert genuine.status is ContactStatus.VALID and "REVIEWED_GENUINE" in genuine.flags
+    waiting = classify(facts(profile_found=None, review="genuine"), RULES, LATER)
+    assert waiting.status is ContactStatus.VALID  # no wait for a profile a reviewer vouched for
+    # whose add it is and its removal stay the rules' own
+    inherited = classify(facts(add_way=202, review="genuine"), RULES, LATER)
+    assert inherited.status is ContactStatus.INVALID and "inherited" in inherited.reasons
+    removed = facts(review="genuine", removals=(Removal(ADDED + timedelta(days=1), "customer"),))
+    assert classify(removed, RULES, LATER).status is ContactStatus.INVALID

@@ -22,7 +22,7 @@ from services.scorer.domain.surprise import (
     median,
     negative_binomial_surprise,
 )
-from services.scorer.domain.validity import STAFF_ACCOUNT, ContactVerdict
+from services.scorer.domain.validity import GAMED, GENUINE, STAFF_ACCOUNT, ContactVerdict
 
 BURST_WINDOW = timedelta(hours=2)
 BURST_MIN_ADDS = 8
@@ -53,6 +53,9 @@ CAPS = {
 
 
 PRIOR_HOLLOW_SHARE = Spread(0.3, 0.12)
+CAMPAIGN_MIN_QUALITY = 0.2
+"""A campaign's burst below this quality (`_quality_of`: matched customers count fully,
+conversations half) is judged like any other burst."""
 
 
 @dataclass(frozen=True)
@@ -177,7 +180,10 @@ def _engaged(v: ContactVerdict, days: int = 7) -> bool:
 
 def is_hollow(v: ContactVerdict) -> bool:
     """An add with nothing real behind it: not a matched bank customer, and no conversation
-    (a single message, which bought accounts send to look alive, is not one)."""
+    (a single message, which bought accounts send to look alive, is not one). A reviewer's
+    verdict decides it: `gamed` is hollow, `genuine` is not."""
+    if v.facts.review is not None:
+        return v.facts.review == GAMED
     return not v.facts.is_customer and v.facts.customer_msgs < 2
 
 
@@ -222,6 +228,13 @@ def _bursts(group: Sequence[ContactVerdict]) -> list[list[ContactVerdict]]:
     return out
 
 
+def known_campaign(burst: Sequence[ContactVerdict]) -> bool:
+    """Most of the burst came through a campaign ops registered (its channel state, the team,
+    the time) and its quality is not low: context, not an anomaly."""
+    through = sum(1 for v in burst if v.facts.campaign is not None)
+    return 2 * through > len(burst) and _quality_of(burst) >= CAMPAIGN_MIN_QUALITY
+
+
 def qr_batch_burst(
     verdicts: Sequence[ContactVerdict],
     baseline: PeerBaseline,
@@ -239,7 +252,7 @@ def qr_batch_burst(
     bursts: list[tuple[str, list[ContactVerdict]]] = []
     for state, group in sorted(by_state.items()):
         group.sort(key=lambda v: (v.facts.first_added_at, v.facts.external_userid))
-        bursts += [(state, b) for b in _bursts(group)]
+        bursts += [(state, b) for b in _bursts(group) if not known_campaign(b)]
     if not bursts:
         return
     in_bursts = {v.facts.external_userid for _, b in bursts for v in b}
@@ -538,12 +551,18 @@ def assess(
         period_end_pileup(verdicts, tail, baseline, result)
     result.reasons.sort(key=lambda r: -r["contribution"])
     result.score = round(min(100.0, sum(r["contribution"] for r in result.reasons)), 1)
-    in_favour = {
+    in_favour: dict[str, Any] = {
         "adds": len(verdicts),
         "matched_customers": sum(1 for v in verdicts if v.facts.is_customer),
         "customers_who_wrote": sum(1 for v in verdicts if _engaged(v)),
         "conversations": sum(1 for v in verdicts if v.facts.customer_msgs >= 2),
     }
+    campaigns = Counter(v.facts.campaign for v in verdicts if v.facts.campaign is not None)
+    if campaigns:
+        in_favour["campaign_adds"] = dict(sorted(campaigns.items()))
+    genuine = sum(1 for v in verdicts if v.facts.review == GENUINE)
+    if genuine:
+        in_favour["reviewed_genuine"] = genuine
     for reason in result.reasons:
         reason["evidence"]["in_favour"] = in_favour
     return result

@@ -4,6 +4,9 @@ Valid when: it is this employee's first add of the contact; the contact is not a
 employee's own personal account (HR's staff_account records); the employee won the customer
 (not inherited: assigned by an admin, handed over by a colleague); neither side removed it
 within the retention window (DELETE_BY_TRANSFER excepted); and the optional bank rules hold.
+A reviewer's verdict overrides the suspicions: `gamed` makes the add invalid (REVIEWED_GAMED);
+`genuine` sets aside the profile-based ones (a peer institution's name, the wait for an unknown
+profile), never the rules about whose add it is or its removal.
 
 An add is never valid before it is known to be: while the contact's profile is unknown (no
 lookup answered yet) the add is pending (`profile_unknown`), since a peer bank's staff look
@@ -35,6 +38,13 @@ UNVERIFIED = "unverified"
 PROFILE_NOT_FOUND = "profile_not_found"
 STAFF_ACCOUNT = "staff_account"
 PEER_INSTITUTION = "PEER_INSTITUTION"
+REVIEWED_GAMED = "REVIEWED_GAMED"
+"""A reviewer judged the add gamed: invalid, and flagged so (docs/console.md)."""
+REVIEWED_GENUINE = "REVIEWED_GENUINE"
+"""A reviewer judged the contact a genuine customer: the profile-based suspicions (a peer
+institution's name, an unknown profile) no longer hold the add back."""
+GENUINE = "genuine"
+GAMED = "gamed"
 INHERITED = "inherited"
 RETENTION_WINDOW_OPEN = "retention_window_open"
 REASON_FLAGS = {
@@ -88,6 +98,11 @@ class ContactFacts:
     """The employee whose own personal account this contact is (HR's staff_account)."""
     handed_over: bool = False
     """This add received the contact from a colleague's successful handover (在职/离职继承)."""
+    review: str | None = None
+    """A reviewer's verdict on this relation: `genuine`, `gamed` or None (contact_verdict)."""
+    campaign: str | None = None
+    """The known campaign (its name) the add came through: its channel state, the employee's
+    team and the add's time match one registered by ops."""
     removals: tuple[Removal, ...] = ()
     is_employee_account: bool = False
     seen_at: datetime | None = None
@@ -132,7 +147,10 @@ def is_inherited(facts: ContactFacts, rules: ScoringRules) -> bool:
 def refusals(facts: ContactFacts, rules: ScoringRules) -> list[str]:
     """The reasons, known now, that the add is not a valid add of this employee."""
     reasons: list[str] = []
-    if rules.is_peer_institution(facts.contact_type, facts.corp_name):
+    if facts.review == GAMED:
+        reasons.append(REVIEWED_GAMED)
+    genuine = facts.review == GENUINE
+    if not genuine and rules.is_peer_institution(facts.contact_type, facts.corp_name):
         reasons.append(PEER_INSTITUTION)
     if facts.is_employee_account:
         reasons.append(PEER_INSTITUTION)
@@ -153,6 +171,8 @@ def classify(facts: ContactFacts, rules: ScoringRules, now: datetime) -> Contact
     if removal is not None:
         reasons.append("QUICK_DELETE")
     notes: list[str] = []  # facts worth showing that do not refuse the add
+    if facts.review == GENUINE:
+        notes.append(REVIEWED_GENUINE)
     if facts.profile_found is False:
         notes.append(PROFILE_NOT_FOUND)
     if INHERITED not in reasons and is_inherited(facts, rules):
@@ -161,7 +181,7 @@ def classify(facts: ContactFacts, rules: ScoringRules, now: datetime) -> Contact
         return ContactVerdict(
             facts, ContactStatus.INVALID, tuple(dict.fromkeys(reasons + notes)), removal
         )
-    if facts.profile_found is None:
+    if facts.profile_found is None and facts.review != GENUINE:
         if now < facts.profile_wait_from + rules.profile_wait:
             return ContactVerdict(facts, ContactStatus.PENDING, (PROFILE_UNKNOWN, *notes))
         if not rules.count_unverified_as_valid:

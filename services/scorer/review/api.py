@@ -12,9 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.scorer.review import targets
+from services.scorer.review import overrides, targets
 from services.scorer.review.cases import STATUSES, CaseError, Cases
 from services.scorer.review.targets import TargetError
+from services.scorer.scoring import Scorer
 from shared.auth import Action, Identity, audit
 from shared.auth.http import REFUSED, Authenticator, identity_of, request_id
 from shared.calendar import parse_period
@@ -35,8 +36,10 @@ class Review:
         cases: Cases,
         send: targets.Send,
         tz: Any,
+        scorer: Scorer,
         session_hours: float = 8.0,
     ) -> None:
+        self.scorer = scorer
         self.session_hours = session_hours
         self.pool = pool
         self.cases = cases
@@ -68,6 +71,19 @@ class Review:
             )
             await audit.record(conn, who, _with_request(entry, request), self.clock())
         return {"published": len(records), "targets": summary}
+
+
+async def _json_object(request: Request) -> dict[str, Any] | Response:
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        return error(413, f"body over {MAX_BODY} bytes")
+    try:
+        given = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return error(400, f"malformed JSON: {exc}")
+    if not isinstance(given, dict):
+        return error(400, "send a JSON object")
+    return given
 
 
 def _with_request(entry: audit.Entry, request: str | None) -> audit.Entry:
@@ -222,8 +238,53 @@ def review_routes(review: Review, authn: Authenticator) -> list[Route]:
         result = await review.submit_targets(who, records, "csv", request_id(request))
         return JSONResponse(result, status_code=202)
 
+    async def verdict(request: Request) -> Response:
+        given = await _json_object(request)
+        if isinstance(given, Response):
+            return given
+        try:
+            async with review.pool().acquire() as conn, conn.transaction():
+                result = await overrides.set_verdict(
+                    conn,
+                    review.scorer,
+                    identity_of(request),
+                    request.path_params["employee_id"],
+                    request.path_params["external_userid"],
+                    given,
+                    request_id(request),
+                )
+        except overrides.OverrideError as exc:
+            return error(exc.status, str(exc))
+        return JSONResponse(result)
+
+    async def read_campaigns(request: Request) -> Response:
+        async with review.pool().acquire() as conn:
+            found = await overrides.campaigns(conn, request.query_params.get("team_id") or None)
+        return JSONResponse({"campaigns": found})
+
+    async def add_campaign(request: Request) -> Response:
+        given = await _json_object(request)
+        if isinstance(given, Response):
+            return given
+        try:
+            campaign = overrides.campaign_of(given)
+            async with review.pool().acquire() as conn, conn.transaction():
+                body = await overrides.add_campaign(
+                    conn, review.scorer, identity_of(request), campaign, request_id(request)
+                )
+        except overrides.OverrideError as exc:
+            return error(exc.status, str(exc))
+        return JSONResponse(body, status_code=201)
+
     guard = authn.guard
     return [
+        Route(
+            "/v1/employees/{employee_id}/contacts/{external_userid}/verdict",
+            guard(Action.SET_VERDICT, verdict),
+            methods=["PUT"],
+        ),
+        Route("/v1/campaigns", guard(Action.READ_CAMPAIGNS, read_campaigns), methods=["GET"]),
+        Route("/v1/campaigns", guard(Action.MANAGE_CAMPAIGNS, add_campaign), methods=["POST"]),
         Route("/v1/cases", guard(Action.READ_CASES, list_cases), methods=["GET"]),
         Route("/v1/cases/export.csv", guard(Action.EXPORT_CASES, export), methods=["GET"]),
         Route("/v1/cases/{case_id}", guard(Action.READ_CASES, one_case), methods=["GET"]),
