@@ -22,6 +22,7 @@ where() {
 Where to look
   ingestor   http://127.0.0.1:$INGESTOR_PORT   POST /v1/events (token: cat .run/secrets/ingest_api_token), /wecom/callback, /metrics
   scorer     http://127.0.0.1:$SCORER_PORT/v1/scores?period=$period   /metrics
+  console    http://127.0.0.1:$SCORER_PORT/console   sign in with the admin token: cat .run/secrets/admin_api_token
   notifier   http://127.0.0.1:$NOTIFIER_PORT/v1/alerts   /metrics
   API token  admin: TOKEN=\$(cat .run/secrets/admin_api_token); curl -H "Authorization: Bearer \$TOKEN" …
              more: .venv/bin/wecom-quota tokens create --role supervisor --employee-id ID --name NAME

@@ -657,6 +657,25 @@ async def test_every_console_page_needs_a_session_and_the_role(stack: Stack) -> 
             "lead9",
             {"decision": "confirm", "reason": "walk"},
         ),
+        ("post", "/console/cases/{case_id}/verdict"): Page(
+            f"/console/cases/{m3}/verdict",
+            "risk",
+            "lead8",
+            form={"external_userid": "wm-m3-09", "verdict": "genuine", "reason": "walk"},
+        ),
+        ("get", "/console/campaigns"): Page("/console/campaigns", "risk", "lead9"),
+        ("post", "/console/campaigns"): Page(
+            "/console/campaigns",
+            "admin",
+            "risk",
+            form={
+                "name": "walk",
+                "state": "qr-walk",
+                "team_id": "t7",
+                "starts_at": "2026-09-01T09:00:00+08:00",
+                "ends_at": "2026-09-02T09:00:00+08:00",
+            },
+        ),
         ("get", "/console/targets"): Page("/console/targets", "admin", "risk"),
         ("post", "/console/targets"): Page(
             "/console/targets",

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from services.scorer.review import chart, targets
+from services.scorer.review import chart, overrides, targets
 from services.scorer.review.api import FILTERS, Review
 from services.scorer.review.cases import STATUSES, CaseError
 from services.scorer.review.targets import TargetError
@@ -309,7 +309,80 @@ def console_routes(
             contacts=listed,
             timeline=chart.timeline(period, counts),
             may_decide=may_decide,
+            may_verdict=permits(who, Action.SET_VERDICT) and who.employee_id != case["employee_id"],
             message=message or _notice(request.query_params.get("done")),
+        )
+
+    async def verdict(request: Request, who: Identity) -> Response:
+        """A reviewer's verdict on one of the case's contacts (as the API's PUT)."""
+        given = await form(request) or {}
+        if not csrf_ok(request, given):
+            return refused(request, "CSRF 校验失败 / The form's CSRF token is wrong", 403)
+        raw = request.path_params["case_id"]
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+            return refused(request, "no such case / 没有这个案件", 404)
+        try:
+            async with review.pool().acquire() as conn:
+                case = await review.cases.get(conn, who, int(raw))
+            async with review.pool().acquire() as conn, conn.transaction():
+                await overrides.set_verdict(
+                    conn,
+                    review.scorer,
+                    who,
+                    case["employee_id"],
+                    given.get("external_userid", ""),
+                    {"verdict": given.get("verdict"), "reason": given.get("reason", "")},
+                    request.headers.get("x-request-id") or secrets.token_hex(16),
+                )
+        except CaseError as exc:
+            return refused(request, str(exc), exc.status)
+        except overrides.OverrideError as exc:
+            if exc.status in (403, 404):
+                return refused(request, str(exc), exc.status)
+            return await case_page(request, who, str(exc), exc.status)
+        return RedirectResponse(f"/console/cases/{raw}?done=verdict", status_code=303)
+
+    # --- campaigns
+
+    async def campaigns_page(
+        request: Request,
+        who: Identity,
+        message: str | None = None,
+        error_text: str | None = None,
+        status: int = 200,
+        given: dict[str, str] | None = None,
+    ) -> Response:
+        async with review.pool().acquire() as conn:
+            found = await overrides.campaigns(conn, None)
+        return render(
+            request,
+            "campaigns.html",
+            status,
+            campaigns=found,
+            may_manage=permits(who, Action.MANAGE_CAMPAIGNS),
+            message=message,
+            error=error_text,
+            given=given or {},
+        )
+
+    async def campaigns_get(request: Request, who: Identity) -> Response:
+        return await campaigns_page(request, who)
+
+    async def add_campaign(request: Request, who: Identity) -> Response:
+        given = await form(request) or {}
+        if not csrf_ok(request, given):
+            return refused(request, "CSRF 校验失败 / The form's CSRF token is wrong", 403)
+        fields = {k: given.get(k, "") for k in ("name", "state", "team_id", "starts_at", "ends_at")}
+        try:
+            campaign = overrides.campaign_of(dict(fields))
+            async with review.pool().acquire() as conn, conn.transaction():
+                await overrides.add_campaign(
+                    conn, review.scorer, who, campaign, secrets.token_hex(16)
+                )
+        except overrides.OverrideError as exc:
+            return await campaigns_page(request, who, None, str(exc), 422, fields)
+        return await campaigns_page(
+            request, who, f"已登记 Registered: {campaign.name} ({campaign.state})"
         )
 
     async def decide(request: Request, who: Identity) -> Response:
@@ -429,6 +502,15 @@ def console_routes(
             guarded(Action.DECIDE_CASE, decide),
             methods=["POST"],
         ),
+        Route(
+            "/console/cases/{case_id}/verdict",
+            guarded(Action.SET_VERDICT, verdict),
+            methods=["POST"],
+        ),
+        Route("/console/campaigns", guarded(Action.READ_CAMPAIGNS, campaigns_get), methods=["GET"]),
+        Route(
+            "/console/campaigns", guarded(Action.MANAGE_CAMPAIGNS, add_campaign), methods=["POST"]
+        ),
         Route("/console/targets", guarded(Action.READ_TARGETS, targets_get), methods=["GET"]),
         Route("/console/targets", guarded(Action.SET_TARGETS, set_target), methods=["POST"]),
         Route(
@@ -442,6 +524,8 @@ def _notice(done: str | None) -> str | None:
         return "已驳回：警报已解除 / Dismissed: the alert is resolved"
     if done == "confirm":
         return "已确认：可导出给人力资源 / Confirmed: it is in the HR export"
+    if done == "verdict":
+        return "已复核：有效性与分数随之更新 / Verdict set: validity and scores follow it"
     return None
 
 
