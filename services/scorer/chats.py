@@ -44,10 +44,11 @@ a AS (
     FROM m GROUP BY e, u, d
 )
 SELECT a.e AS employee_id, a.u AS external_userid, a.d AS day, a.asked,
-       (SELECT min(m.sent_at) FROM m
-         WHERE m.e = a.e AND m.u = a.u AND m.d = a.d AND m.direction = 'to_customer'
-           AND m.sent_at >= a.asked) AS reply
-  FROM a WHERE a.asked IS NOT NULL
+       min(m.sent_at) FILTER (WHERE m.direction = 'to_customer' AND m.sent_at >= a.asked)
+         AS reply
+  FROM a JOIN m ON m.e = a.e AND m.u = a.u AND m.d = a.d
+ WHERE a.asked IS NOT NULL
+ GROUP BY a.e, a.u, a.d, a.asked
 """
 WRITE_SQL = """
 INSERT INTO chat_day AS c (employee_id, external_userid, day, asked, reply)
