@@ -98,3 +98,22 @@ def serve(app: Any, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 - a
     MEMORY_TRACE_FILE set, allocations are traced (shared/memtrace.py)."""
     start_from_env()
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
+
+
+class BodyTooLargeError(Exception):
+    pass
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """Read the body, refusing as soon as it passes the limit (never buffering more)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
+        raise BodyTooLargeError
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLargeError
+        chunks.append(chunk)
+    return b"".join(chunks)

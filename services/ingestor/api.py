@@ -14,30 +14,11 @@ from services.ingestor.settings import IngestorSettings
 from shared.auth import Identity
 from shared.auth.http import identity_of
 from shared.clock import Clock
-from shared.http import JSONResponse, error
+from shared.http import BodyTooLargeError, JSONResponse, error, read_limited
 from shared.schemas import IngestRecord, Submitter, TargetRecord
 
 log = logging.getLogger(__name__)
 REQUESTS = Counter("ingestor_event_requests_total", "POST /v1/events by outcome", ["outcome"])
-
-
-class BodyTooLargeError(Exception):
-    pass
-
-
-async def read_limited(request: Request, limit: int) -> bytes:
-    """Read the body, refusing as soon as it passes the limit (never buffering more)."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLargeError
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLargeError
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def submitted(record: IngestRecord, caller: Identity) -> IngestRecord:

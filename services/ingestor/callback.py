@@ -17,7 +17,6 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from services.ingestor.api import BodyTooLargeError
 from services.ingestor.delivery.durable import DurablePublisher
 from services.ingestor.delivery.spool import SpoolError
 from services.ingestor.lookups.pacing import CallbackLoad
@@ -36,7 +35,7 @@ from services.ingestor.wecom import (
 )
 from services.ingestor.wecom.records import callback_records
 from shared.clock import Clock
-from shared.http import error
+from shared.http import BodyTooLargeError, error
 
 log = logging.getLogger(__name__)
 NOT_CONFIGURED = (

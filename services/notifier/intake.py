@@ -37,15 +37,22 @@ for _outcome in ("recorded", "duplicate", "dead_letter"):
 DeadLetter = Callable[[Any, str], Awaitable[None]]
 
 INSERT_NOTICES = """
+WITH ep AS (
+  SELECT count(*)::int AS n FROM alert p
+   WHERE p.alertname = $8 AND p.period = $10
+     AND (p.employee_id = $9 OR (p.employee_id IS NULL AND $9 = '-'))
+     AND p.status = 'resolved' AND p.alert_id < $1
+)
 INSERT INTO notice_outbox (alert_id, channel, recipient, destination, level, idempotency_key,
                            group_key, alertname, employee_key, period, status, payload,
-                           next_attempt_at)
-SELECT $1, c, r, d, l, k, g, $8, $9, $10, $11, '{}'::jsonb,
-       $13::timestamptz + w * interval '1 second'
+                           next_attempt_at, episode)
+SELECT $1, c, r, d, l, CASE WHEN ep.n > 0 THEN k || '|#' || ep.n ELSE k END, g, $8, $9, $10,
+       $11, '{}'::jsonb, $13::timestamptz + w * interval '1 second', ep.n
   FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[],
-              $12::float8[]) AS x(c, r, d, l, k, g, w)
+              $12::float8[]) AS x(c, r, d, l, k, g, w), ep
 ON CONFLICT DO NOTHING
 """
+"""The episode: how often the condition was resolved before this alert (migration 0021)."""
 
 
 def facts(breach: BreachEvent) -> AlertFacts:

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.scorer import inputs, repository
+from services.scorer.domain.contact_flags import split
 from services.scorer.review.overrides import verdicts_of
 from services.scorer.scoring import COLUMNS, Scorer, ensure_scores
 from shared.auth import Action, Identity
@@ -127,15 +128,21 @@ def score_routes(
             baseline = await scorer.baseline(conn, period, now)
             anomaly = await scorer.anomaly(conn, period, employee_id, verdicts, baseline, now)
             reviewed = await verdicts_of(conn, employee_id)
-        return JSONResponse(
-            [
+        flagged = anomaly.score >= scorer.alert_threshold
+        listed = []
+        for v in verdicts:
+            contact = v.facts.external_userid
+            # accusations, and apart from them the facts (domain/contact_flags.py)
+            accused, facts_of = split(v, anomaly.contact_flags.get(contact, []), flagged)
+            removal = v.removed_in_window
+            listed.append(
                 {
-                    "external_userid": v.facts.external_userid,
+                    "external_userid": contact,
                     "added_at": v.facts.first_added_at.isoformat(),
                     "status": v.status.value,
-                    "flags": sorted(
-                        set(v.flags) | set(anomaly.contact_flags.get(v.facts.external_userid, []))
-                    ),
+                    "flags": accused,
+                    "facts": facts_of,
+                    "removed_by": removal.removed_by if removal is not None else None,
                     "reasons": list(v.reasons),
                     "is_customer": v.facts.is_customer,
                     "new_to_bank": v.facts.new_to_bank,
@@ -143,11 +150,10 @@ def score_routes(
                     "add_way": v.facts.add_way,
                     "campaign": v.facts.campaign,
                     # a reviewer's override, marked as one: who and why
-                    "verdict": reviewed.get(v.facts.external_userid),
+                    "verdict": reviewed.get(contact),
                 }
-                for v in verdicts
-            ]
-        )
+            )
+        return JSONResponse(listed)
 
     async def close_period(request: Request) -> Response:
         period = _period(request.path_params["period"])

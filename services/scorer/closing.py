@@ -244,10 +244,17 @@ class PeriodCloser:
         ]
         if not flagged:
             return
+        # a period whose case a reviewer dismissed is raised again by the review loop alone,
+        # once its score rose by the margin (services/scorer/review): no mark, no firing here
+        dismissed = await _dismissed(conn, [(s["period"], s["employee_id"]) for s in flagged])
         new = await conn.fetch(
             """INSERT INTO scheduler_mark (mark) SELECT unnest($1::text[])
                ON CONFLICT DO NOTHING RETURNING mark""",
-            [f"anomaly:{s['period']}:{s['employee_id']}" for s in flagged],
+            [
+                f"anomaly:{s['period']}:{s['employee_id']}"
+                for s in flagged
+                if (s["period"], s["employee_id"]) not in dismissed
+            ],
         )
         fresh = {r["mark"] for r in new}
         firing = [s for s in flagged if f"anomaly:{s['period']}:{s['employee_id']}" in fresh]
@@ -288,20 +295,7 @@ class PeriodCloser:
             [k[1] for k in keys],
             [cycles.get(k, 0) for k in keys],
         )
-        dismissed = {
-            (r["period"], r["employee_id"])
-            for r in await conn.fetch(
-                """SELECT DISTINCT ON (c.employee_id, c.period) c.period, c.employee_id,
-                          c.status
-                     FROM review_case c
-                     JOIN unnest($1::text[], $2::text[]) AS x(p, e)
-                       ON c.period = x.p AND c.employee_id = x.e
-                    ORDER BY c.employee_id, c.period, c.case_id DESC""",
-                [k[0] for k in keys],
-                [k[1] for k in keys],
-            )
-            if r["status"] == "dismissed"
-        }
+        dismissed = await _dismissed(conn, keys)  # the dismissal resolved it already
         await self.publish(
             [
                 anomaly_cleared(s, now, cycles.get(k, 0))
@@ -369,6 +363,20 @@ class PeriodCloser:
                     },
                 )
         await self.publish(breaches)
+
+
+async def _dismissed(conn: Connection, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The (period, employee) keys whose latest review case was dismissed."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (c.employee_id, c.period) c.period, c.employee_id, c.status
+             FROM review_case c
+             JOIN unnest($1::text[], $2::text[]) AS x(p, e)
+               ON c.period = x.p AND c.employee_id = x.e
+            ORDER BY c.employee_id, c.period, c.case_id DESC""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    return {(r["period"], r["employee_id"]) for r in rows if r["status"] == "dismissed"}
 
 
 async def _cycles(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:

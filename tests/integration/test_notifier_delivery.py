@@ -611,6 +611,34 @@ async def test_resolved_breach_tells_who_heard_and_supersedes_unsent(
         assert e1["resolved_at"] is not None
 
 
+async def test_a_condition_raised_again_after_it_cleared_is_told_again(
+    infra: Infra, topics: Topics, database: str, tmp_path: Path
+) -> None:
+    """An anomaly flag that cleared and rose again is a new episode: its firing and its resolved
+    notices go out again (not collapsed into the first episode's); a repeated firing within one
+    episode still notifies once."""
+    flag = AlertName.ANOMALY_FLAGGED
+    async with wecom_standin(valid_keys={"k1"}) as wecom:
+        await seed_org(infra, database, team(wecom.robot_url("k1")))
+        settings = make_settings(infra, topics, database, tmp_path, robot_config())
+        async with notifier(settings):
+            await publish(infra, topics.breaches, [breach("e1", flag)])
+            await eventually(lambda: _count(wecom), lambda n: n == 1)
+            again = breach("e1", flag, event_id="again-within-episode")
+            await publish(infra, topics.breaches, [again, breach("e1", flag, status="resolved")])
+            await eventually(lambda: _count(wecom), lambda n: n == 2)
+            second = BreachEvent.make_id(flag, "e1", "2026-10#1", "firing")
+            await publish(infra, topics.breaches, [breach("e1", flag, event_id=second)])
+            await eventually(lambda: _count(wecom), lambda n: n == 3)
+            cleared = BreachEvent.make_id(flag, "e1", "2026-10#1", "resolved")
+            await publish(
+                infra, topics.breaches, [breach("e1", flag, status="resolved", event_id=cleared)]
+            )
+            await eventually(lambda: _count(wecom), lambda n: n == 4)
+        contents = [m.content for m in wecom.robot_messages]
+        assert ["已恢复 resolved" in c for c in contents] == [False, True, False, True]
+
+
 def _count_sync(wecom: WeComStandIn) -> int:
     return len(wecom.robot_messages)
 

@@ -93,7 +93,7 @@ async def test_verdicts_and_campaigns_change_the_figures(
         )
         shown = {c["external_userid"]: c for c in contacts.json()}
         assert shown[first]["status"] == "valid"
-        assert "REVIEWED_GENUINE" in shown[first]["flags"]
+        assert "REVIEWED_GENUINE" in shown[first]["facts"]  # marked, accusing nobody
         assert shown[first]["verdict"]["verdict"] == "genuine"
         assert shown[first]["verdict"]["reason"] == body["reason"]
         assert shown[first]["verdict"]["by"].startswith("test-risk")

@@ -162,6 +162,7 @@ async def test_a_corrective_delete_counts_only_when_seen_inside_the_window(
     month = await scores(scorer, "2026-09", lambda s: s.get("e1", {}).get("removed_adds") == 1)
     assert (month["e1"]["gross_adds"], month["e1"]["valid_adds"]) == (2, 1)
     contacts = (await scorer.get("/v1/employees/e1/contacts", params={"period": "2026-09"})).json()
-    status = {c["external_userid"]: (c["status"], c["flags"]) for c in contacts}
-    assert status["wm-inside"] == ("invalid", ["QUICK_DELETE"])
+    status = {c["external_userid"]: (c["status"], c["facts"]) for c in contacts}
+    # seen gone by the nightly walk: counted as the customer's removal, a fact, no accusation
+    assert status["wm-inside"] == ("invalid", ["CUSTOMER_DELETED"])
     assert status["wm-after"][0] == "valid"  # may have ended in the window: benefit of doubt

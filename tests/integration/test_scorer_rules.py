@@ -144,7 +144,10 @@ async def test_quota_rules_case_by_case(
     by_contact = {c["external_userid"]: c for c in contacts}
     assert by_contact["wm-peer"]["status"] == "invalid"
     assert by_contact["wm-peer"]["flags"] == ["PEER_INSTITUTION"]
-    assert by_contact["wm-quick"]["flags"] == ["QUICK_DELETE"]
+    # removed by the customer within the window: invalid, and a fact, not an accusation
+    assert (by_contact["wm-quick"]["status"], by_contact["wm-quick"]["flags"]) == ("invalid", [])
+    assert by_contact["wm-quick"]["facts"] == ["CUSTOMER_DELETED"]
+    assert by_contact["wm-quick"]["removed_by"] == "customer"
     assert {
         c: by_contact[c]["status"] for c in ("wm-a", "wm-late-del", "wm-transfer", "wm-readd")
     } == dict.fromkeys(("wm-a", "wm-late-del", "wm-transfer", "wm-readd"), "valid")

@@ -130,7 +130,8 @@ async def test_an_add_waits_for_its_profile_and_is_unverified_without_one(
         last = await settled(scorer, lambda s: s["e1"]["unverified_adds"] == 0)
         assert last["e1"]["valid_adds"] == 2
         flagged = (await contacts(scorer, "e1"))["wm-never"]
-        assert (flagged["status"], flagged["flags"]) == ("valid", ["PROFILE_NOT_FOUND"])
+        assert (flagged["status"], flagged["flags"]) == ("valid", [])  # a fact, no accusation
+        assert flagged["facts"] == ["PROFILE_NOT_FOUND"]
 
         view = await _view_row(infra, database, "e1")
         assert (view["profile_unknown_adds"], view["unverified_adds"]) == (0, 0)

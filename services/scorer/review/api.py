@@ -19,7 +19,7 @@ from services.scorer.scoring import Scorer
 from shared.auth import Action, Identity, audit
 from shared.auth.http import REFUSED, Authenticator, identity_of, request_id
 from shared.calendar import parse_period
-from shared.http import JSONResponse, error
+from shared.http import BodyTooLargeError, JSONResponse, error, read_limited
 from shared.schemas import TargetRecord
 
 MAX_CASES = 1000
@@ -74,8 +74,9 @@ class Review:
 
 
 async def _json_object(request: Request) -> dict[str, Any] | Response:
-    body = await request.body()
-    if len(body) > MAX_BODY:
+    try:
+        body = await read_limited(request, MAX_BODY)
+    except BodyTooLargeError:
         return error(413, f"body over {MAX_BODY} bytes")
     try:
         given = orjson.loads(body)
@@ -105,7 +106,7 @@ def case_filters(q: Any) -> dict[str, str | None] | Response:
 def _int(raw: str | None, name: str, default: int | None, top: int) -> int | Response | None:
     if raw is None or raw == "":
         return default
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= top:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or not 1 <= int(raw) <= top:
         return error(400, f"{name} must be an integer 1..{top}")
     return int(raw)
 
@@ -150,10 +151,10 @@ def review_routes(review: Review, authn: Authenticator) -> list[Route]:
         case_id = _int(request.path_params["case_id"], "case id", None, 2**62)
         if not isinstance(case_id, int):
             return case_id or error(400, "case id must be an integer")
-        body = await request.body()
         try:
-            given = orjson.loads(body) if len(body) <= MAX_BODY else None
-        except orjson.JSONDecodeError:
+            body = await read_limited(request, MAX_BODY)
+            given = orjson.loads(body)
+        except (BodyTooLargeError, orjson.JSONDecodeError):
             given = None
         if not isinstance(given, dict):
             return error(400, 'send a JSON object {"decision": "confirm"|"dismiss", "reason": …}')
@@ -206,8 +207,9 @@ def review_routes(review: Review, authn: Authenticator) -> list[Route]:
         return JSONResponse(body)
 
     async def put_targets(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_BODY:
+        try:
+            body = await read_limited(request, MAX_BODY)
+        except BodyTooLargeError:
             return error(413, f"body over {MAX_BODY} bytes")
         try:
             given = orjson.loads(body)
@@ -223,8 +225,9 @@ def review_routes(review: Review, authn: Authenticator) -> list[Route]:
         return JSONResponse(result, status_code=202)
 
     async def import_targets(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_BODY:
+        try:
+            body = await read_limited(request, MAX_BODY)
+        except BodyTooLargeError:
             return error(413, f"body over {MAX_BODY} bytes")
         try:
             text = body.decode("utf-8")

@@ -32,6 +32,7 @@ from shared.auth import Action, Identity, Role, permits
 from shared.auth.http import REFUSED, Authenticator
 from shared.auth.tokens import looks_like_token, token_hash
 from shared.calendar import parse_period
+from shared.http import BodyTooLargeError, read_limited
 
 COOKIE = "wq_console"
 LOGIN_COOKIE = "wq_console_login"
@@ -111,8 +112,9 @@ def console_routes(
         return render(request, "error.html", status, status_code=status, message=message)
 
     async def form(request: Request) -> dict[str, str] | None:
-        body = await request.body()
-        if len(body) > MAX_FORM:
+        try:
+            body = await read_limited(request, MAX_FORM)
+        except BodyTooLargeError:
             return None
         return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
@@ -461,7 +463,9 @@ def console_routes(
             k: given.get(k, "").strip() for k in ("period", "scope", "scope_id", "value")
         }
         value = item["value"]
-        item["value"] = int(value) if value.isascii() and value.isdigit() else value
+        item["value"] = (
+            int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else value
+        )
         try:
             records = targets.records_from_items([item], who, review.clock(), "form", [1])
         except TargetError as exc:

@@ -92,12 +92,14 @@ async def set_verdict(
         VERDICT_SQL, employee_id, external_userid, verdict, reason, who.name, who.role.value, now
     )
     after = {"verdict": verdict, "reason": reason, "actor": who.name, "decided_at": now}
+    # the audit log is append-only: it names the employee, never the contact (whose id an
+    # erasure must be able to remove; contact_verdict links the two and is erased with it)
     await audit.record(
         conn,
         who,
         audit.Entry(
             "contact.verdict",
-            f"{employee_id}/{external_userid}",
+            employee_id,
             dict(before) if before is not None else None,
             after,
             request_id,

@@ -152,8 +152,10 @@ def parse_csv(text: str, who: Identity, now: datetime) -> list[TargetRecord]:
         if not item.get("metric"):
             item.pop("metric", None)
         value = item.get("value", "")
-        if not (value.isascii() and value.isdigit()):
-            errors.append({"line": number, "error": f"value: {value!r} is not a whole number"})
+        if not (value.isascii() and value.isdigit()) or len(value) > 18:
+            errors.append(
+                {"line": number, "error": f"value: {value[:40]!r} is not a whole number < 10^18"}
+            )
             continue
         item["value"] = int(value)
         items.append(item)

@@ -1,0 +1,40 @@
+"""What a contact's flags say (pure): accusations kept apart from facts (docs/product.md).
+
+An accusation says the add itself looks gamed: bought in a burst, a peer institution's staff,
+an employee's own account, shared across teams or in a ring, removed by the employee soon after,
+piled up at the period's end, judged gamed by a reviewer. A fact is worth a reviewer's eye but
+accuses nobody: the customer removed the employee (the side that removed it is stated), no
+message yet, WeCom has no profile, a reviewer vouched for the contact. Silence accuses a contact
+only when its employee is flagged for it (`NO_ENGAGEMENT`, with the excess over the peers);
+otherwise it is the fact `NO_MESSAGE_YET`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from services.scorer.domain.validity import ContactVerdict
+
+CUSTOMER_DELETED = "CUSTOMER_DELETED"
+NO_MESSAGE_YET = "NO_MESSAGE_YET"
+FACTS = frozenset({"PROFILE_NOT_FOUND", "UNVERIFIED", "REVIEWED_GENUINE"})
+"""Validity flags that are facts, never accusations."""
+
+
+def split(
+    verdict: ContactVerdict, anomaly_flags: Iterable[str], employee_flagged: bool
+) -> tuple[list[str], list[str]]:
+    """(accusations, facts) of one contact, each sorted."""
+    accusations: set[str] = set()
+    facts: set[str] = set()
+    removal = verdict.removed_in_window
+    by_customer = removal is not None and removal.removed_by == "customer"
+    for flag in (*verdict.flags, *anomaly_flags):
+        if flag in FACTS:
+            facts.add(flag)
+        elif flag == "QUICK_DELETE" and by_customer and verdict.facts.add_count <= 1:
+            facts.add(CUSTOMER_DELETED)
+        elif flag == "NO_ENGAGEMENT" and not employee_flagged:
+            facts.add(NO_MESSAGE_YET)
+        else:
+            accusations.add(flag)
+    return sorted(accusations), sorted(facts)

@@ -1,0 +1,49 @@
+"""A contact's accusations kept apart from facts (domain/contact_flags.py): pure, no I/O."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from services.scorer.domain.contact_flags import split
+from services.scorer.domain.rules import ScoringRules
+from services.scorer.domain.validity import ContactFacts, Removal, classify
+
+ADDED = datetime(2026, 10, 12, 2, 0, tzinfo=UTC)
+LATER = ADDED + timedelta(days=20)
+RULES = ScoringRules()
+
+
+def facts(**kw: object) -> ContactFacts:
+    base: dict[str, object] = {
+        "employee_id": "e1",
+        "external_userid": "wm1",
+        "first_added_at": ADDED,
+        "profile_found": True,
+    }
+    return ContactFacts(**{**base, **kw})  # type: ignore[arg-type]
+
+
+def removed(by: str) -> ContactFacts:
+    return facts(removals=(Removal(ADDED + timedelta(hours=3), by),))
+
+
+def test_silence_accuses_only_when_the_employee_is_flagged_for_it() -> None:
+    silent = classify(facts(), RULES, LATER)
+    assert split(silent, ["NO_ENGAGEMENT"], employee_flagged=False) == ([], ["NO_MESSAGE_YET"])
+    assert split(silent, ["NO_ENGAGEMENT"], employee_flagged=True) == (["NO_ENGAGEMENT"], [])
+
+
+def test_a_customers_delete_is_a_fact_an_employees_an_accusation() -> None:
+    by_customer = classify(removed("customer"), RULES, LATER)
+    assert split(by_customer, ["QUICK_DELETE"], True) == ([], ["CUSTOMER_DELETED"])
+    by_employee = classify(removed("employee"), RULES, LATER)
+    assert split(by_employee, ["QUICK_DELETE"], False) == (["QUICK_DELETE"], [])
+
+
+def test_profile_facts_and_a_reviewers_vouching_accuse_nobody() -> None:
+    not_found = classify(facts(profile_found=False), RULES, LATER)
+    assert split(not_found, [], False) == ([], ["PROFILE_NOT_FOUND"])
+    vouched = classify(facts(review="genuine"), RULES, LATER)
+    assert split(vouched, [], False) == ([], ["REVIEWED_GENUINE"])
+    peer = classify(facts(is_employee_account=True), RULES, LATER)
+    assert split(peer, ["SHARED_CONTACTS"], False) == (["PEER_INSTITUTION", "SHARED_CONTACTS"], [])
