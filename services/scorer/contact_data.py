@@ -217,7 +217,11 @@ async def _blank_case_examples(conn: Connection) -> int:
         for r in rows:
             blanked = orjson.dumps(blank_examples(orjson.loads(r["reasons"]))).decode()
             await conn.execute(WRITE_CASE_REASONS_SQL, r["case_id"], blanked)
-    return len(rows)
+        links = await conn.fetch(LINK_EXAMPLES_SQL)  # a week's or quarter's flag's evidence
+        for r in links:
+            blanked = orjson.dumps(blank_examples(orjson.loads(r["reasons"]))).decode()
+            await conn.execute(WRITE_LINK_REASONS_SQL, r["employee_id"], r["period"], blanked)
+    return len(rows) + len(links)
 
 
 async def _blank_examples(conn: Connection) -> int:
@@ -328,6 +332,12 @@ SELECT c.case_id, c.reasons::text AS reasons
   FROM review_case c JOIN purged_period p USING (period)
  WHERE c.reasons @? '$.**.examples[*]'"""
 WRITE_CASE_REASONS_SQL = "UPDATE review_case SET reasons = $2::text::jsonb WHERE case_id = $1"
+LINK_EXAMPLES_SQL = """
+SELECT l.employee_id, l.period, l.reasons::text AS reasons
+  FROM review_case_link l JOIN purged_period p USING (period)
+ WHERE l.reasons @? '$.**.examples[*]'"""
+WRITE_LINK_REASONS_SQL = """
+UPDATE review_case_link SET reasons = $3::text::jsonb WHERE employee_id = $1 AND period = $2"""
 LIST_SQL = """
 INSERT INTO erased_contact (contact_hmac, erased_at) VALUES ($1, $2)
 ON CONFLICT (contact_hmac) DO NOTHING RETURNING erasure_id

@@ -146,3 +146,50 @@ async def test_verdicts_and_campaigns_change_the_figures(
         (MONTH, "firing"),
         (MONTH, "resolved"),
     ]
+
+
+async def test_a_verdict_in_a_closed_period_is_a_late_correction_with_its_flip_notice(
+    infra: Infra, topics: Topics, database: str
+) -> None:
+    settings = scorer_settings(infra, topics, database, refresh_settle_seconds=FAST)
+    peers = peer_adds("m1", range(5, 9))
+    await produce(infra, topics.bank_records, org(), key="org")
+    await produce(
+        infra,
+        topics.bank_records,
+        [*peer_profiles(peers), f.target("employee", "m1", MONTH, 4)],
+        "p",
+    )
+    await produce(infra, topics.contact_events, peers, key="e")
+    dsn = infra.app_dsn(database)
+    async with running(create_app(settings)) as api:
+        admin = bearer(await issue_token(dsn, Role.ADMIN))
+
+        async def month() -> dict[str, Any]:
+            got = await api.get("/v1/scores", params={"period": MONTH}, headers=admin)
+            return {e["employee_id"]: e for e in got.json()["employees"]}.get("m1", {})
+
+        await eventually(month, lambda r: r.get("gross_adds") == 4 and r.get("target") == 4)
+        closed = await api.post(f"/v1/periods/{MONTH}/close?force=true", headers=admin)
+        assert closed.status_code == 200, closed.text
+        assert (await month())["status"] == "missed"
+        body = {"verdict": "genuine", "reason": "customers of ours, whatever their employer"}
+        for a in peers:
+            url = f"/v1/employees/m1/contacts/{a['ExternalUserID']}/verdict"
+            assert (await api.put(url, json=body, headers=admin)).status_code == 200
+        met = await eventually(month, lambda r: r["status"] == "met")
+        assert met["valid_adds"] == 4
+    sent = [
+        (b["alertname"], b["status"])
+        for b in await read_topic(infra, topics.breaches, expect=0, timeout_ms=3000)
+        if b["employee_id"] == "m1" and b["period"] == MONTH and b["alertname"] == "TargetMissed"
+    ]
+    assert sent == [("TargetMissed", "firing"), ("TargetMissed", "resolved")]
+    owner = await asyncpg.connect(infra.owner_dsn(database))
+    try:
+        revision = await owner.fetchrow(
+            "SELECT * FROM period_revision WHERE period = $1 AND employee_id = 'm1'", MONTH
+        )
+    finally:
+        await owner.close()
+    assert revision is not None and revision["outcome_flipped"]

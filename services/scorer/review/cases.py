@@ -9,6 +9,7 @@ transaction: the refresh's (opening) or the decision's (deciding, audited in it)
 
 from __future__ import annotations
 
+import builtins
 import csv
 import io
 import logging
@@ -57,8 +58,10 @@ ON CONFLICT (employee_id, period) WHERE status = 'open' DO NOTHING
 RETURNING case_id"""
 MONTH_CASE_SQL = """
 SELECT case_id FROM review_case
- WHERE employee_id = $1 AND period = ANY($2::text[])
- ORDER BY (status = 'open') DESC, case_id DESC LIMIT 1"""
+ WHERE employee_id = $1 AND period = ANY($2::text[]) AND status = 'open'
+ ORDER BY case_id DESC LIMIT 1"""
+"""Only an open case takes another period's flag: a decided one cannot be decided again, and
+the flag would be left with no case to resolve it."""
 LINK_SQL = """
 INSERT INTO review_case_link (employee_id, period, case_id, anomaly_score, reasons, linked_at)
 VALUES ($1, $2, $3, $4, $5::text::jsonb, $6)
@@ -103,7 +106,8 @@ DECISIONS_SQL = """
 SELECT d.decision_id, d.case_id, d.decision, d.reason, d.actor, d.role, d.employee_id,
        d.decided_at, c.period
   FROM review_decision d JOIN review_case c USING (case_id)
- WHERE c.employee_id = $1 ORDER BY d.decision_id DESC LIMIT 50"""
+ WHERE c.employee_id = $1 AND ($2::text[] IS NULL OR c.period = ANY($2::text[]))
+ ORDER BY d.decision_id DESC LIMIT 50"""
 LINKS_SQL = """
 SELECT period, anomaly_score, reasons::text AS reasons, linked_at FROM review_case_link
  WHERE case_id = $1 ORDER BY period"""
@@ -345,7 +349,11 @@ class Cases:
             for period in {r["period"] for r in rows} - members.keys():
                 found = await conn.fetch(SUBTREE_MEMBERS_SQL, period, who.employee_id)
                 members[period] = {m["employee_id"] for m in found}
-            out += [r for r in rows if r["employee_id"] in members[r["period"]]]
+            out += [
+                r
+                for r in rows
+                if r["employee_id"] in members[r["period"]] and r["employee_id"] != who.employee_id
+            ]
             if len(rows) < limit:
                 break
             cursor = rows[-1]["case_id"]
@@ -372,14 +380,37 @@ class Cases:
                 **{k: d[k] for k in ("actor", "role", "employee_id")},
                 "decided_at": d["decided_at"].isoformat(),
             }
-            for d in await conn.fetch(DECISIONS_SQL, row["employee_id"])
+            for d in await conn.fetch(
+                DECISIONS_SQL, row["employee_id"], await self._periods_in_scope(conn, who, row)
+            )
         ]
         return case
+
+    async def _periods_in_scope(
+        self, conn: Connection, who: Identity, row: Any
+    ) -> builtins.list[str] | None:
+        """The periods of the employee's cases a scoped caller may see (None: all): a
+        supervisor who took the employee over does not read the earlier supervisor's cases."""
+        if not who.scoped:
+            return None
+        assert who.employee_id is not None
+        periods = [
+            r["period"]
+            for r in await conn.fetch(
+                "SELECT DISTINCT period FROM review_case WHERE employee_id = $1",
+                row["employee_id"],
+            )
+        ]
+        return [
+            p for p in periods if await in_subtree(conn, p, who.employee_id, row["employee_id"])
+        ]
 
     async def _in_scope(self, conn: Connection, who: Identity, row: Any) -> None:
         if not who.scoped:
             return
         assert who.employee_id is not None
+        if row["employee_id"] == who.employee_id:  # nobody reads the review of themselves
+            raise CaseError(403, "a supervisor reads no case about themselves")
         if not await in_subtree(conn, row["period"], who.employee_id, row["employee_id"]):
             raise CaseError(403, f"case {row['case_id']} is outside the caller's scope")
 
