@@ -97,3 +97,21 @@ def test_console_pages_escape_what_they_show() -> None:
         who=None, csrf="", status_code=403, message="<script>alert(1)</script>"
     )
     assert "<script>alert" not in page and "&lt;script&gt;" in page
+
+
+def test_a_console_session_from_sso_ends_with_its_jwt() -> None:
+    import base64
+    import json
+    from datetime import UTC, datetime
+
+    from services.scorer.review.console import _jwt_expiry
+
+    def jwt(claims: dict[str, object]) -> str:
+        body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+        return f"eyJhbGciOiJSUzI1NiJ9.{body}.sig"
+
+    assert _jwt_expiry(jwt({"sub": "lisi", "exp": 1796000000})) == datetime.fromtimestamp(
+        1796000000, UTC
+    )
+    assert _jwt_expiry(jwt({"sub": "lisi"})) is None
+    assert _jwt_expiry("wq_not-a-jwt") is None

@@ -9,12 +9,13 @@ APIs': the same actions, the same subtree checks, the same audited decisions."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -194,6 +195,9 @@ def console_routes(
             return await login_page(request, "令牌无效 / The token is not valid", 401)
         sid = secrets.token_urlsafe(32)
         now = review.clock()
+        ends = now + timedelta(hours=hours)
+        if who.via == "sso":  # a session ends when its JWT does (verified above)
+            ends = min(ends, _jwt_expiry(token) or ends)
         await review.pool().execute(
             "INSERT INTO console_session (session_hash, csrf, actor, role, employee_id, via, "
             "token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -205,14 +209,14 @@ def console_routes(
             who.via,
             token_hash(token) if looks_like_token(token) else None,
             now,
-            now + timedelta(hours=hours),
+            ends,
         )
         await review.pool().execute("DELETE FROM console_session WHERE expires_at < $1", now)
         answer = RedirectResponse("/console/cases", status_code=303)
         answer.set_cookie(
             COOKIE,
             sid,
-            max_age=int(hours * 3600),
+            max_age=max(1, int((ends - now).total_seconds())),
             path="/console",
             secure=secure,
             httponly=True,
@@ -521,6 +525,16 @@ def console_routes(
             "/console/targets/import", guarded(Action.SET_TARGETS, import_targets), methods=["POST"]
         ),
     ]
+
+
+def _jwt_expiry(token: str) -> datetime | None:
+    """The `exp` of a JWT the authenticator has verified (None without one)."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return datetime.fromtimestamp(float(claims["exp"]), UTC)
+    except (IndexError, ValueError, KeyError, TypeError, OverflowError):
+        return None
 
 
 def _notice(done: str | None) -> str | None:
