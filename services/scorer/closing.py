@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from faststream.kafka import KafkaBroker
 from prometheus_client import Counter
@@ -399,48 +399,44 @@ def _cycle_key(period: str, cycle: int) -> str:
 
 
 def anomaly_cleared(score: dict[str, Any], at: datetime, cycle: int) -> BreachEvent:
-    return BreachEvent(
-        event_id=BreachEvent.make_id(
-            AlertName.ANOMALY_FLAGGED,
-            score["employee_id"],
-            _cycle_key(score["period"], cycle),
-            "resolved",
-        ),
-        occurred_at=at,
-        alertname=AlertName.ANOMALY_FLAGGED,
-        status="resolved",
-        employee_id=score["employee_id"],
-        period=score["period"],
-        supervisor_id=score["supervisor_id"],
-        team_id=score["team_id"],
-        branch_id=score["branch_id"],
-        summary=(
-            f"{score['employee_id']}'s anomaly score in {score['period']} fell below the "
-            f"threshold ({score['anomaly_score']})"
-        ),
-        values={"anomaly_score": score["anomaly_score"], "reasons": score["reasons"]},
+    summary = (
+        f"{score['employee_id']}'s anomaly score in {score['period']} fell below the "
+        f"threshold ({score['anomaly_score']})"
     )
+    return _anomaly_event(score, at, cycle, "resolved", summary)
 
 
 def anomaly_breach(score: dict[str, Any], at: datetime, cycle: int = 0) -> BreachEvent:
     top = ", ".join(f"{r['code']} (+{r['contribution']})" for r in score["reasons"][:3])
+    summary = (
+        f"{score['employee_id']}'s adds in {score['period']} look gamed "
+        f"(anomaly {score['anomaly_score']}): {top}"
+    )
+    return _anomaly_event(score, at, cycle, "firing", summary)
+
+
+def _anomaly_event(
+    score: dict[str, Any],
+    at: datetime,
+    cycle: int,
+    status: Literal["firing", "resolved"],
+    summary: str,
+) -> BreachEvent:
     return BreachEvent(
         event_id=BreachEvent.make_id(
             AlertName.ANOMALY_FLAGGED,
             score["employee_id"],
             _cycle_key(score["period"], cycle),
-            "firing",
+            status,
         ),
         occurred_at=at,
         alertname=AlertName.ANOMALY_FLAGGED,
+        status=status,
         employee_id=score["employee_id"],
         period=score["period"],
         supervisor_id=score["supervisor_id"],
         team_id=score["team_id"],
         branch_id=score["branch_id"],
-        summary=(
-            f"{score['employee_id']}'s adds in {score['period']} look gamed "
-            f"(anomaly {score['anomaly_score']}): {top}"
-        ),
+        summary=summary,
         values={"anomaly_score": score["anomaly_score"], "reasons": score["reasons"]},
     )

@@ -291,7 +291,7 @@ def console_routes(
         request: Request, who: Identity, message: str | None = None, status: int = 200
     ) -> Response:
         raw = request.path_params["case_id"]
-        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        if not _is_case_id(raw):
             return refused(request, "no such case / 没有这个案件", 404)
         try:
             async with review.pool().acquire() as conn:
@@ -325,7 +325,7 @@ def console_routes(
         if not csrf_ok(request, given):
             return refused(request, "CSRF 校验失败 / The form's CSRF token is wrong", 403)
         raw = request.path_params["case_id"]
-        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        if not _is_case_id(raw):
             return refused(request, "no such case / 没有这个案件", 404)
         try:
             async with review.pool().acquire() as conn:
@@ -396,7 +396,7 @@ def console_routes(
         if not csrf_ok(request, given):
             return refused(request, "CSRF 校验失败 / The form's CSRF token is wrong", 403)
         raw = request.path_params["case_id"]
-        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        if not _is_case_id(raw):
             return refused(request, "no such case / 没有这个案件", 404)
         try:
             await review.decide(
@@ -525,6 +525,10 @@ def console_routes(
             "/console/targets/import", guarded(Action.SET_TARGETS, import_targets), methods=["POST"]
         ),
     ]
+
+
+def _is_case_id(raw: str) -> bool:
+    return raw.isascii() and raw.isdigit() and len(raw) <= 18
 
 
 def _jwt_expiry(token: str) -> datetime | None:
