@@ -167,7 +167,8 @@ async def test_a_verdict_in_a_closed_period_is_a_late_correction_with_its_flip_n
 
         async def month() -> dict[str, Any]:
             got = await api.get("/v1/scores", params={"period": MONTH}, headers=admin)
-            return {e["employee_id"]: e for e in got.json()["employees"]}.get("m1", {})
+            rows = {e["employee_id"]: e for e in got.json()["employees"]}
+            return dict(rows.get("m1", {}))
 
         await eventually(month, lambda r: r.get("gross_adds") == 4 and r.get("target") == 4)
         closed = await api.post(f"/v1/periods/{MONTH}/close?force=true", headers=admin)
