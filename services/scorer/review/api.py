@@ -73,11 +73,18 @@ class Review:
         return {"published": len(records), "targets": summary}
 
 
-async def _json_object(request: Request) -> dict[str, Any] | Response:
+async def _body(request: Request) -> bytes | Response:
+    """The request's body, read no further than MAX_BODY (413 past it)."""
     try:
-        body = await read_limited(request, MAX_BODY)
+        return await read_limited(request, MAX_BODY)
     except BodyTooLargeError:
         return error(413, f"body over {MAX_BODY} bytes")
+
+
+async def _json_object(request: Request) -> dict[str, Any] | Response:
+    body = await _body(request)
+    if isinstance(body, Response):
+        return body
     try:
         given = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -207,10 +214,9 @@ def review_routes(review: Review, authn: Authenticator) -> list[Route]:
         return JSONResponse(body)
 
     async def put_targets(request: Request) -> Response:
-        try:
-            body = await read_limited(request, MAX_BODY)
-        except BodyTooLargeError:
-            return error(413, f"body over {MAX_BODY} bytes")
+        body = await _body(request)
+        if isinstance(body, Response):
+            return body
         try:
             given = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
@@ -225,10 +231,9 @@ def review_routes(review: Review, authn: Authenticator) -> list[Route]:
         return JSONResponse(result, status_code=202)
 
     async def import_targets(request: Request) -> Response:
-        try:
-            body = await read_limited(request, MAX_BODY)
-        except BodyTooLargeError:
-            return error(413, f"body over {MAX_BODY} bytes")
+        body = await _body(request)
+        if isinstance(body, Response):
+            return body
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
