@@ -56,6 +56,11 @@ LOOKUPS = Counter(
 )
 for _outcome in ("profiled", "not_found", "rate_limited", "retried", "failed"):
     LOOKUPS.labels(_outcome)  # exported at 0 from the start (dashboards, alert figures)
+LOOKUPS_RECOVERED = Counter(
+    "ingestor_lookups_recovered_total",
+    "Contacts whose lookup answer was published before a stop but not yet recorded, read "
+    "back from Kafka at start instead of being asked of WeCom again",
+)
 LOOKUP_FAILURES = Counter(
     "ingestor_lookup_failures_total",
     "Failed WeCom contact lookups by reason (timeout, network, http_5xx, http_4xx, busy, "

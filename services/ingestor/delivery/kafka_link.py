@@ -41,6 +41,9 @@ class KafkaLink:
         self._retry = retry_seconds
         self.connected = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
+        # The newest record timestamp (ms, the producer's CreateTime) Kafka has acknowledged:
+        # a position on Kafka's own time line that the lookups record with their answers.
+        self.acked_ms = -1
 
     async def connect(self) -> bool:
         """One attempt: start the producer, create missing topics and check the others
@@ -91,7 +94,8 @@ class KafkaLink:
             await producer.send(item.topic, item.value, key=item.key.encode(), headers=HEADERS)
             for item in items
         ]
-        await asyncio.gather(*pending)
+        for meta in await asyncio.gather(*pending):
+            self.acked_ms = max(self.acked_ms, meta.timestamp)
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -7,7 +7,9 @@
   profiled (or not-found) contact is not looked up again, except once when a follower the
   last answer did not cover appears (add_way and state are per follower);
 - `fold_offset`: how far the contact-event topic has been folded, per partition, written in
-  the same transaction as the rows it produced (effectively once; the consumer seeks there).
+  the same transaction as the rows it produced (effectively once; the consumer seeks there);
+- `mark`: `recorded_kafka_ms`, a point on Kafka's time line before which every published
+  answer was recorded (approximately: recovery.py reads back from a margin before it).
 
 WAL and synchronous=FULL (as reconcile_store.py): a committed fold or answer survives kill -9
 and power loss. Every method is one transaction behind one lock, so the workers' threads
@@ -44,6 +46,10 @@ CREATE TABLE IF NOT EXISTS fold_offset (
     partition INTEGER NOT NULL,
     next_offset INTEGER NOT NULL,
     PRIMARY KEY (topic, partition)
+);
+CREATE TABLE IF NOT EXISTS mark (
+    name TEXT PRIMARY KEY,
+    value REAL NOT NULL
 );
 """
 
@@ -216,10 +222,23 @@ class LookupLedger:
                 out.append(Due(external_userid, int(failures), tuple(f[0] for f in followers)))
         return out
 
-    def record(self, answered: Sequence[Answered], failures: Sequence[Failure], now: float) -> None:
+    def record(
+        self,
+        answered: Sequence[Answered],
+        failures: Sequence[Failure],
+        now: float,
+        kafka_ms: int | None = None,
+    ) -> None:
         """Answers (their followers covered; due again at once if a follower appeared
-        meanwhile) and failures (due again later), in one transaction."""
+        meanwhile) and failures (due again later), in one transaction; `kafka_ms`, when given,
+        is Kafka's newest acknowledged timestamp as this batch was taken."""
         with self._transaction():
+            if kafka_ms is not None and kafka_ms >= 0:
+                self._db.execute(
+                    """INSERT INTO mark (name, value) VALUES ('recorded_kafka_ms', ?)
+                       ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)""",
+                    (kafka_ms,),
+                )
             for a in answered:
                 self._db.executemany(
                     """UPDATE follower SET covered = 1
@@ -232,6 +251,26 @@ class LookupLedger:
                     WHERE external_userid = ? AND due_at IS NOT NULL""",
                 [(f.due_at, f.error[:500], f.external_userid) for f in failures],
             )
+
+    def recorded_kafka_ms(self) -> int | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT value FROM mark WHERE name = 'recorded_kafka_ms'"
+            ).fetchone()
+        return None if row is None else int(row[0])
+
+    def waiting(self) -> dict[str, frozenset[str]]:
+        """Every waiting contact with its uncovered followers."""
+        with self._lock:
+            rows = self._db.execute(
+                """SELECT f.external_userid, f.employee_id FROM follower f
+                     JOIN contact c USING (external_userid)
+                    WHERE c.due_at IS NOT NULL AND f.covered = 0"""
+            ).fetchall()
+        out: dict[str, set[str]] = {}
+        for external_userid, employee_id in rows:
+            out.setdefault(str(external_userid), set()).add(str(employee_id))
+        return {x: frozenset(e) for x, e in out.items()}
 
     def backlog(self) -> Backlog:
         with self._lock:

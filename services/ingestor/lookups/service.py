@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from services.ingestor.delivery.durable import DurablePublisher
@@ -14,6 +15,7 @@ from services.ingestor.enrichment.wecom_api import WeComApi
 from services.ingestor.lookups.feed import LookupFeed
 from services.ingestor.lookups.ledger import LookupLedger, ledger_path
 from services.ingestor.lookups.pacing import CallbackLoad, Pace
+from services.ingestor.lookups.recovery import recover_published
 from services.ingestor.lookups.worker import LookupWorkers
 from services.ingestor.settings import IngestorSettings
 from shared.clock import Clock
@@ -25,15 +27,22 @@ class Lookups:
     feed: LookupFeed
     workers: LookupWorkers
     api: WeComApi
+    recover: Callable[[], Awaitable[int]]
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def start(self) -> None:
         self.tasks = [
             asyncio.create_task(self.feed.run_forever()),
-            asyncio.create_task(self.workers.dispatch_forever()),
+            asyncio.create_task(self._dispatch()),
             asyncio.create_task(self.workers.record_forever()),
             asyncio.create_task(self.workers.gauges_forever()),
         ]
+
+    async def _dispatch(self) -> None:
+        """Answers published before the last stop are read back first (recovery.py), so
+        that none of them is asked of WeCom again."""
+        await self.recover()
+        await self.workers.dispatch_forever()
 
     async def stop(self) -> None:
         """Stops where it is: lookups in flight are not recorded and are looked up again by
@@ -97,4 +106,12 @@ def make_lookups(
         clock=clock,
         callbacks=callbacks,
     )
-    return Lookups(ledger, feed, workers, api)
+    return Lookups(
+        ledger,
+        feed,
+        workers,
+        api,
+        lambda: recover_published(
+            ledger, settings.kafka_bootstrap_servers, settings.topics.bank_records, clock
+        ),
+    )

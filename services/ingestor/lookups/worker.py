@@ -4,7 +4,8 @@ One dispatcher takes due contacts from the ledger (the longest-due first), waits
 pace's token and the circuit breaker, and starts at most `concurrency` lookups. A lookup's
 verdict (answers.py) is published first (DurablePublisher: Kafka's acks=all, or the fsynced
 spool), then recorded in the ledger, in batches; until then the contact stays "busy" so it is
-not dispatched twice. A crash anywhere before the record means the contact is looked up again
+not dispatched twice. A crash before the record loses no answer that Kafka has: the next start
+reads them back (recovery.py); only a lookup whose answer had not reached Kafka is asked again
 (at least once, never zero times). Failures are retried forever with capped exponential
 backoff and jitter: a WeCom outage of hours costs time, never a profile."""
 
@@ -118,11 +119,12 @@ class LookupWorkers:
         self._results.clear()
         answered, failures = self._answered, self._failures
         self._answered, self._failures = [], []
+        kafka_ms = self._publisher.kafka.acked_ms  # every answer published by now is in hand
         if not answered and not failures:
             return
         try:
             await asyncio.to_thread(
-                self._ledger.record, answered, failures, self._clock().timestamp()
+                self._ledger.record, answered, failures, self._clock().timestamp(), kafka_ms
             )
         except BaseException:
             self._answered += answered  # tried again with the next batch

@@ -1,0 +1,153 @@
+"""Answers published before a kill but not yet recorded: read back, not asked again.
+
+A lookup's answer is published (Kafka, acks=all) and then recorded in the ledger in batches,
+so a kill -9 between the two leaves contacts waiting whose answers are already on the
+bank-records topic. Asking WeCom again would cost its quota and repeat a profile. At start,
+before any lookup goes out, the ingestor reads that topic back from a margin before the
+ledger's `recorded_kafka_ms` (Kafka's own time line, so no clock of ours is compared with
+the broker's) to its current end, and records every answer found for a waiting follower:
+
+- a found `contact_profile` covers the follower it names;
+- a not-found one (WeCom has no such contact) covers every follower waiting for the contact.
+
+A profile that names no follower (WeCom no longer lists the follower) covers nobody here: that
+follower is asked again, as is any lookup whose answer had not reached Kafka (the requests in
+flight at the kill). Recovery is an optimisation: when Kafka does not answer within its time
+limit, the ingestor starts without it and the contacts are simply looked up again."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from services.ingestor.lookups.ledger import Answered, LookupLedger
+from services.ingestor.metrics import LOOKUPS_RECOVERED
+from shared.clock import Clock
+
+log = logging.getLogger(__name__)
+# How far before the recorded mark to read: an answer's timestamp is taken when it is handed
+# to the producer and the mark when acknowledgements are in hand; the gap is bounded by the
+# publish timeout (seconds), so a minute leaves room.
+MARGIN_MS = 60_000
+
+
+@dataclass(frozen=True)
+class Published:
+    """What one record on the bank-records topic says about a lookup, if anything."""
+
+    external_userid: str
+    employee_id: str | None
+    found: bool
+
+
+def published_of(value: bytes | None) -> Published | None:
+    """Pure: a `contact_profile` record's lookup facts; None for any other record."""
+    try:
+        record = orjson.loads(value or b"")
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(record, dict) or record.get("type") != "contact_profile":
+        return None
+    external_userid, employee_id = record.get("external_userid"), record.get("employee_id")
+    if not isinstance(external_userid, str):
+        return None
+    return Published(
+        external_userid,
+        employee_id if isinstance(employee_id, str) else None,
+        record.get("found", True) is not False,
+    )
+
+
+def answers_from(
+    published: Iterable[Published], waiting: Mapping[str, frozenset[str]]
+) -> list[Answered]:
+    """Pure: the answers the ledger missed, for the followers still waiting."""
+    covered: dict[str, set[str]] = {}
+    not_found: set[str] = set()
+    for p in published:
+        wanted = waiting.get(p.external_userid)
+        if not wanted:
+            continue
+        if not p.found:
+            not_found.add(p.external_userid)
+        elif p.employee_id in wanted:
+            covered.setdefault(p.external_userid, set()).add(p.employee_id)
+    out = [Answered(x, tuple(sorted(waiting[x])), "not_found") for x in sorted(not_found)]
+    out += [
+        Answered(x, tuple(sorted(es)), "profiled")
+        for x, es in sorted(covered.items())
+        if x not in not_found
+    ]
+    return out
+
+
+async def recover_published(
+    ledger: LookupLedger,
+    bootstrap_servers: str,
+    topic: str,
+    clock: Clock,
+    *,
+    limit_seconds: float = 60.0,
+) -> int:
+    """Records the answers found on `topic`; returns how many contacts it settled. Gives up
+    (logged, nothing recorded) when Kafka does not answer within `limit_seconds`."""
+    mark = await asyncio.to_thread(ledger.recorded_kafka_ms)
+    waiting = await asyncio.to_thread(ledger.waiting)
+    if mark is None or not waiting:
+        return 0
+    try:
+        async with asyncio.timeout(limit_seconds):
+            published = await _read_since(bootstrap_servers, topic, mark - MARGIN_MS)
+    except Exception as exc:  # an optimisation only: the contacts are asked again
+        log.warning("lookup recovery skipped (%s): waiting contacts are looked up again", exc)
+        return 0
+    answers = answers_from(published, waiting)
+    if answers:
+        await asyncio.to_thread(ledger.record, answers, [], clock().timestamp())
+    LOOKUPS_RECOVERED.inc(len(answers))
+    log.info(
+        "lookup recovery: %d of %d waiting contacts were answered before the last stop "
+        "(read back from Kafka, not asked again)",
+        len(answers),
+        len(waiting),
+    )
+    return len(answers)
+
+
+async def _read_since(bootstrap_servers: str, topic: str, since_ms: int) -> list[Published]:
+    consumer = AIOKafkaConsumer(
+        topic,  # no group: every partition of the topic is assigned to this reader
+        bootstrap_servers=bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        client_id="ingestor-lookup-recovery",
+    )
+    await consumer.start()
+    try:
+        tps = sorted(consumer.assignment())  # every partition, assigned by start()
+        if not tps:
+            return []
+        ends = await consumer.end_offsets(tps)
+        starts = await consumer.offsets_for_times(dict.fromkeys(tps, max(0, since_ms)))
+        left = set()
+        for tp in tps:
+            start = starts[tp]
+            if start is not None and start.offset < ends[tp]:
+                consumer.seek(tp, start.offset)
+                left.add(tp)
+        out: list[Published] = []
+        while left:
+            batch = await consumer.getmany(*left, timeout_ms=500, max_records=5000)
+            for records in batch.values():
+                out += [p for r in records if (p := published_of(r.value)) is not None]
+            for tp in list(left):
+                if await consumer.position(tp) >= ends[tp]:
+                    left.discard(tp)
+        return out
+    finally:
+        await consumer.stop()

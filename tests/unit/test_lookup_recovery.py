@@ -1,0 +1,43 @@
+"""Which published answers a restart reads back into the ledger (recovery.py): pure."""
+
+from __future__ import annotations
+
+import orjson
+
+from services.ingestor.lookups.ledger import Answered
+from services.ingestor.lookups.recovery import Published, answers_from, published_of
+
+
+def test_only_contact_profiles_are_lookup_answers() -> None:
+    profile = {"type": "contact_profile", "external_userid": "wm1", "employee_id": "e1"}
+    assert published_of(orjson.dumps(profile)) == Published("wm1", "e1", True)
+    gone = {"type": "contact_profile", "external_userid": "wm2", "found": False}
+    assert published_of(orjson.dumps(gone)) == Published("wm2", None, False)
+    for other in (
+        b"",
+        b"not json",
+        b"[1, 2]",
+        orjson.dumps({"type": "employee", "employee_id": "e1"}),
+        orjson.dumps({"type": "contact_profile", "external_userid": 7}),
+    ):
+        assert published_of(other) is None
+
+
+def test_a_profile_covers_the_follower_it_names_and_a_not_found_covers_every_one() -> None:
+    waiting = {
+        "wm1": frozenset({"e1", "e2"}),
+        "wm2": frozenset({"e3"}),
+        "wm3": frozenset({"e4"}),
+    }
+    published = [
+        Published("wm1", "e1", True),
+        Published("wm1", "e9", True),  # a follower nobody waits for
+        Published("wm1", None, True),  # a follower WeCom no longer lists: covers nobody
+        Published("wm2", None, False),
+        Published("wm9", "e1", True),  # a contact nobody waits for
+    ]
+    assert answers_from(published, waiting) == [
+        Answered("wm2", ("e3",), "not_found"),
+        Answered("wm1", ("e1",), "profiled"),
+    ]
+    assert answers_from([], waiting) == []
