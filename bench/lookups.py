@@ -11,8 +11,9 @@ how long the backlog took to drain after the load.
 
 The `kill` variant kill -9s the ingestor halfway through the load and starts it again on the
 same spool and lookup ledger; callbacks that failed meanwhile are sent again (as WeCom
-retries them). Lookups WeCom answered but the killed process had not recorded are asked again
-once: the only repeats, reported as such."""
+retries them). Answers the killed process had published but not recorded are read back at
+start (services/ingestor/lookups/recovery.py); lookups WeCom answered whose answer had not
+reached Kafka are asked again once: the only repeats, reported as such."""
 
 from __future__ import annotations
 

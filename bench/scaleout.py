@@ -33,6 +33,7 @@ from bench.common import (
     wait_until,
     write_result,
 )
+from services.scorer import at_rest
 from tests.infra import Infra, provide_infra
 
 PARTITIONS = 12
@@ -124,9 +125,11 @@ async def drain(run: Run, total: int, instances: int) -> tuple[dict[str, Any], l
         try:
 
             async def done() -> bool:
+                """Applied, and the scores at rest on the final inputs (at_rest.py): what the
+                one- and two-instance runs' anomaly scores are compared at."""
                 if await applied_records(conn, run.group) < total:
                     return False
-                return not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM score_dirty)")
+                return await at_rest.settled(conn, run.group)
 
             await wait_until(done, 3600)
             seconds = time.monotonic() - started

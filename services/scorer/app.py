@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 from services.scorer import tally
 from services.scorer.api import score_routes
 from services.scorer.asyncapi import scorer_asyncapi
+from services.scorer.at_rest import Rest
 from services.scorer.close_gate import CloseGate, HeldCloses
 from services.scorer.closing import PeriodCloser
 from services.scorer.gauges import ScorerGauges
@@ -124,7 +125,13 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
         raw = message.raw_message
         await pipeline.handle(raw if isinstance(raw, tuple) else (raw,))
 
-    scorer = Scorer(settings.rules(), calendar, settings.anomaly_alert_threshold, clock=clock)
+    scorer = Scorer(
+        settings.rules(),
+        calendar,
+        settings.anomaly_alert_threshold,
+        clock=clock,
+        inputs_group=settings.scorer_group_id,
+    )
     pipeline = ScoringPipeline(
         state.get_pool,
         settings.scorer_group_id,
@@ -164,7 +171,11 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
         settings.console_session_hours,
     )
     refresher = Refresher(
-        state.get_pool, scorer, after=closer.after_refresh, settle=settings.refresh_settle()
+        state.get_pool,
+        scorer,
+        after=closer.after_refresh,
+        settle=settings.refresh_settle(),
+        rest=Rest(state.get_pool, settings.scorer_group_id, settings.scores_rest_after_seconds),
     )
     schedule = Schedule(
         state.get_pool,

@@ -5,8 +5,9 @@ Computing one takes seconds at a national bank's size, so a computation is reuse
 (domain/reuse.py: ten times as long as it took, and at least its kind's floor). Kept in each
 process's memory, two scorer instances judged their employees against different versions and
 their anomaly scores differed. Kept in the database, every process (and the read API's contact
-view) uses the version stored last; the sweep's periodic recomputation of every open row
-(refresh.py) then brings all rows of a period to one version once its inputs stop changing.
+view) uses the version stored last. Each version records the inputs' version it was computed
+from; once the inputs stop changing, the scores are brought to rest (at_rest.py): a version
+from older inputs is no longer reused, and every open row is recomputed against a fresh one.
 A figure that is quick to compute and has no floor is not stored: it is computed afresh from
 each snapshot, exact.
 
@@ -98,15 +99,17 @@ def decode_blocks(j: list[dict[str, Any]]) -> dict[str, DenseBlock]:
 
 
 READ_SQL = """
-SELECT value, stored_at, seconds,
-       extract(epoch FROM clock_timestamp() - stored_at)::float8 AS age
-  FROM period_aggregate WHERE period = $1 AND kind = $2
+SELECT i.at_rest, a.value, a.stored_at, a.seconds, a.inputs_version,
+       extract(epoch FROM clock_timestamp() - a.stored_at)::float8 AS age
+  FROM scoring_inputs i
+  LEFT JOIN period_aggregate a ON a.period = $1 AND a.kind = $2
 """
 STORE_SQL = """
-INSERT INTO period_aggregate (period, kind, value, seconds, stored_at)
-VALUES ($1, $2, $3::jsonb, $4, clock_timestamp())
+INSERT INTO period_aggregate (period, kind, value, seconds, inputs_version, stored_at)
+VALUES ($1, $2, $3::jsonb, $4, $5, clock_timestamp())
 ON CONFLICT (period, kind) DO UPDATE
-   SET value = EXCLUDED.value, seconds = EXCLUDED.seconds, stored_at = EXCLUDED.stored_at
+   SET value = EXCLUDED.value, seconds = EXCLUDED.seconds,
+       inputs_version = EXCLUDED.inputs_version, stored_at = EXCLUDED.stored_at
 RETURNING stored_at
 """
 # Ages are PostgreSQL's clock against PostgreSQL's clock: every process agrees on them.
@@ -118,6 +121,7 @@ class _Held:
     seconds: float
     floor: float
     at: float  # monotonic
+    inputs_version: int
 
     def usable(self, now: float) -> bool:
         return _usable(now - self.at, self.seconds, self.floor)
@@ -137,14 +141,18 @@ class BankWide:
         self._decoded: dict[tuple[str, str], tuple[datetime, Any, float]] = {}
 
     async def reuse(self, conn: Connection, figure: Figure[T], period_key: str) -> T | None:
-        """The figure if a usable version is held or stored, else None (compute it)."""
+        """The figure if a usable version is held or stored, else None (compute it). A
+        computation from inputs older than the scores' last rest (at_rest.py) is not usable."""
         key, now = (period_key, figure.kind), monotonic()
+        row = await conn.fetchrow(READ_SQL, period_key, figure.kind)
+        at_rest = -1 if row is None else row["at_rest"]
         held = self._pending.get(key)
-        if held is not None and held.usable(now):
+        if held is not None and held.usable(now) and held.inputs_version >= at_rest:
             value: T = held.value
             return value
-        row = await conn.fetchrow(READ_SQL, period_key, figure.kind)
-        if row is None or not _usable(row["age"], row["seconds"], figure.floor):
+        if row is None or row["value"] is None or row["inputs_version"] < at_rest:
+            return None
+        if not _usable(row["age"], row["seconds"], figure.floor):
             return None
         self._decoded = {k: v for k, v in self._decoded.items() if now - v[2] < FORGET_AFTER}
         decoded = self._decoded.get(key)
@@ -156,12 +164,17 @@ class BankWide:
         self._decoded[key] = (row["stored_at"], found, now)
         return found
 
-    def offer(self, figure: Figure[T], period_key: str, value: T, seconds: float) -> None:
-        """A computation of this process, held until `store` (if worth keeping at all)."""
+    def offer(
+        self, figure: Figure[T], period_key: str, value: T, seconds: float, inputs_version: int
+    ) -> None:
+        """A computation of this process from inputs at `inputs_version` (at_rest.py), held
+        until `store` (if worth keeping at all)."""
         now = monotonic()
         self._pending = {k: h for k, h in self._pending.items() if h.usable(now)}
         if figure.kept(seconds):
-            self._pending[(period_key, figure.kind)] = _Held(value, seconds, figure.floor, now)
+            self._pending[(period_key, figure.kind)] = _Held(
+                value, seconds, figure.floor, now, inputs_version
+            )
 
     async def store(
         self, conn: Connection, period_key: str, figures: tuple[Figure[Any], ...]
@@ -177,6 +190,7 @@ class BankWide:
                     figure.kind,
                     orjson.dumps(figure.encode(held.value)).decode(),
                     held.seconds,
+                    held.inputs_version,
                 )
                 self._decoded[key] = (stored_at, held.value, monotonic())
 

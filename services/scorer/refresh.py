@@ -5,7 +5,8 @@ The batch transaction marks (employee, period) pairs dirty; this worker takes th
 scores of each period in one transaction with the clearing of its claims, so a crash leaves them
 dirty to be done again. Time alone also changes scores (a retention window ends, a period's
 working time elapses): a periodic sweep marks the relations whose windows closed since the last
-sweep, and the open periods' rows."""
+sweep, and the open periods' rows. Once the inputs stop changing, every open row is marked once
+more so that scores depend on the inputs alone (at_rest.py)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import asyncpg
 from prometheus_client import Counter, Histogram
 
 from services.scorer import tally
+from services.scorer.at_rest import Rest
 from services.scorer.scoring import Scorer, store_current, store_open
 from shared import governance
 from shared.calendar import PeriodKind, parse_period
@@ -160,8 +162,10 @@ class Refresher:
         settle: Mapping[PeriodKind, timedelta] | timedelta = DEFAULT_SETTLE,
         parallel: int = 2,
         lease: timedelta = timedelta(seconds=30),
+        rest: Rest | None = None,
     ) -> None:
         self._pool = pool
+        self._rest = rest
         self._scorer = scorer
         self._after = after
         # Rows per round: a round's recomputation shares the event loop and the cores with
@@ -323,7 +327,7 @@ class Refresher:
         recomputed about once. While a period closes (`closing`: it recomputes every employee
         of the period itself), the refresh waits between rounds: on two cores they would
         halve each other's speed, and the close has a deadline."""
-        last_sweep = 0.0
+        last_sweep = last_rest = 0.0
         last_round = time.monotonic()
         while True:
             try:
@@ -333,6 +337,9 @@ class Refresher:
                 if time.monotonic() - last_sweep > sweep_every:
                     await self.sweep()
                     last_sweep = time.monotonic()
+                if self._rest is not None and time.monotonic() - last_rest > 1.0:
+                    await self._rest.run_once()  # inputs quiet: every open row once more
+                    last_rest = time.monotonic()
                 # round after round while there is work, but back to the hold above as soon
                 # as the consumer falls behind: the quota figures it keeps come first
                 while not closing() and await self.run_once() and not catching_up():

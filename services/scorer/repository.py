@@ -250,8 +250,9 @@ async def upsert_contacts_from_adds(
     if not adds:
         return []
     first: dict[str, ContactEvent] = {}
-    for e in adds:
-        if e.external_userid not in first or e.occurred_at < first[e.external_userid].occurred_at:
+    for e in adds:  # a tie (the same second) goes to the lower employee id, in any order
+        known = first.get(e.external_userid)
+        if known is None or (e.occurred_at, e.employee_id) < (known.occurred_at, known.employee_id):
             first[e.external_userid] = e
     enriched: dict[str, ContactEvent] = {e.external_userid: e for e in adds if e.enriched}
     ids = sorted(first)
@@ -282,6 +283,9 @@ async def upsert_contacts_from_adds(
            ON CONFLICT (external_userid) DO UPDATE SET
                first_employee_id = CASE WHEN c.first_added_at IS NULL
                                           OR EXCLUDED.first_added_at < c.first_added_at
+                                          OR (EXCLUDED.first_added_at = c.first_added_at
+                                              AND EXCLUDED.first_employee_id
+                                                  < c.first_employee_id)
                                         THEN EXCLUDED.first_employee_id
                                         ELSE c.first_employee_id END,
                first_added_at = LEAST(c.first_added_at, EXCLUDED.first_added_at),

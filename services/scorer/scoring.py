@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import orjson
 
-from services.scorer import inputs, tally
+from services.scorer import at_rest, inputs, tally
 from services.scorer.bankwide import (
     BankWide,
     Figure,
@@ -79,8 +79,11 @@ class Scorer:
         block_interval_seconds: float = 30.0,
         *,
         clock: Clock,
+        inputs_group: str = "",
     ) -> None:
         self.rules = rules
+        # The consumer group whose stored offsets are part of the inputs' version (at_rest.py).
+        self.inputs_group = inputs_group
         self.calendar = calendar
         # What "now" is for pending windows, pace and closing: injected (shared.clock).
         self.clock = clock
@@ -111,12 +114,14 @@ class Scorer:
                 if cached is not None:  # {} is a result: no dense block
                     return cached
             started = monotonic()
+            version = await at_rest.inputs_version(conn, self.inputs_group)
             graph = await inputs.contact_graph(conn, period, self.calendar.tz)
             found = await asyncio.to_thread(dense_blocks, graph)  # CPU-bound: off the loop
             del graph
             by_employee = {e: b for b in found for e in b.employees}
             if not fresh:
-                self.bankwide.offer(figure, period.key, by_employee, monotonic() - started)
+                seconds = monotonic() - started
+                self.bankwide.offer(figure, period.key, by_employee, seconds, version)
             return by_employee
 
     async def anomaly(
@@ -167,11 +172,12 @@ class Scorer:
             if kept is not None:
                 return kept
         started = monotonic()
+        version = await at_rest.inputs_version(conn, self.inputs_group)
         found = await inputs.peer_baseline(
             conn, period, self.calendar.tz, now, self.tail(period, now)
         )
         if not fresh:
-            self.bankwide.offer(figure, period.key, found, monotonic() - started)
+            self.bankwide.offer(figure, period.key, found, monotonic() - started, version)
         return found
 
     def tail(self, period: Period, now: datetime | None = None) -> PeriodTail | None:

@@ -67,6 +67,14 @@ class ScorerSettings(RobotKeySettings, DatabaseSettings):
         "keep their default. The quota columns do not wait: they are current when a batch "
         "commits.",
     )
+    scores_rest_after_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Once no input has changed for this long (no record applied, no verdict, "
+        "no campaign), every open score is recomputed once more, the peers' baseline and dense "
+        "blocks afresh, so that figures depend on the inputs alone and not on the order or "
+        "batching they arrived in.",
+    )
 
     # Validity and quality rules (docs/product.md defaults; optional bank rules off).
     retention_days: int = Field(

@@ -12,6 +12,7 @@ import asyncpg
 import orjson
 import pytest
 
+from services.scorer.at_rest import Rest, inputs_version, overridden, settled
 from services.scorer.bankwide import encode_baseline, encode_blocks
 from services.scorer.domain.anomaly import PeerBaseline
 from services.scorer.domain.dense_block import DenseBlock
@@ -19,6 +20,7 @@ from services.scorer.domain.rules import ScoringRules
 from services.scorer.scoring import Scorer
 from shared.calendar import BusinessCalendar, parse_period
 from shared.clock import ManualClock
+from shared.db import Connection
 from tests.infra import Infra
 
 pytestmark = pytest.mark.integration
@@ -29,29 +31,37 @@ MARKED = PeerBaseline(median_first_adds=123.0)
 RING = DenseBlock(("e1", "e2", "e3"), ("wm-1", "wm-2"), 2.4, 1.5, 6)
 
 
-def scorer(block_interval: float = 30.0) -> Scorer:
+def scorer(block_interval: float = 30.0, group: str = "") -> Scorer:
     """A scorer process's own figures: a new Scorer has none in memory."""
     return Scorer(
         ScoringRules(),
         BusinessCalendar(),
         block_interval_seconds=block_interval,
         clock=ManualClock(NOW),
+        inputs_group=group,
     )
 
 
 async def stored(
-    conn: asyncpg.Connection, kind: str, value: object, seconds: float, age: float
+    conn: Connection,
+    kind: str,
+    value: object,
+    seconds: float,
+    age: float,
+    inputs_version: int = 0,
 ) -> None:
     await conn.execute(
-        """INSERT INTO period_aggregate (period, kind, value, seconds, stored_at)
-           VALUES ($1, $2, $3::jsonb, $4, clock_timestamp() - make_interval(secs => $5))
+        """INSERT INTO period_aggregate (period, kind, value, seconds, inputs_version, stored_at)
+           VALUES ($1, $2, $3::jsonb, $4, $6, clock_timestamp() - make_interval(secs => $5))
            ON CONFLICT (period, kind) DO UPDATE SET value = EXCLUDED.value,
-                  seconds = EXCLUDED.seconds, stored_at = EXCLUDED.stored_at""",
+                  seconds = EXCLUDED.seconds, inputs_version = EXCLUDED.inputs_version,
+                  stored_at = EXCLUDED.stored_at""",
         MONTH.key,
         kind,
         orjson.dumps(value).decode(),
         seconds,
         age,
+        inputs_version,
     )
 
 
@@ -94,3 +104,61 @@ async def test_an_expired_version_is_computed_again_and_stored_with_the_next_wri
         assert await scorer().blocks(conn, MONTH) == {}  # the other process reads it
     finally:
         await conn.close()
+
+
+async def test_a_figure_from_before_the_scores_came_to_rest_is_not_reused(
+    infra: Infra, database: str
+) -> None:
+    pool = await asyncpg.create_pool(infra.app_dsn(database), min_size=1, max_size=2)
+    assert pool is not None
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute(
+                """INSERT INTO consumer_offset (consumer_group, topic, partition, next_offset)
+                   VALUES ('g', 'contacts', 0, 4), ('g', 'bank', 0, 3), ('other', 'x', 0, 50)"""
+            )
+            # a long-lived version (an hour's floor), computed from the inputs at version 3
+            await stored(
+                conn,
+                "blocks",
+                encode_blocks(dict.fromkeys(RING.employees, RING)),
+                0.5,
+                10.0,
+                inputs_version=3,
+            )
+            process = scorer(block_interval=3600.0, group="g")
+            assert (await process.blocks(conn, MONTH))["e1"] == RING  # reused while inputs move
+            clock = [0.0]
+            rest = Rest(lambda: pool, "g", quiet_seconds=5.0, monotonic=lambda: clock[0])
+            assert not await rest.run_once()  # the version (7) seen for the first time
+            clock[0] = 4.0
+            assert not await rest.run_once()  # quiet for 4 s only
+            assert not await settled(conn, "g")
+            clock[0] = 6.0
+            assert await rest.run_once()  # quiet for 6 s: brought to rest at 7
+            assert await conn.fetchval("SELECT at_rest FROM scoring_inputs") == 7
+            assert not await rest.run_once()  # once per version
+            assert await settled(conn, "g")  # nothing to recompute in an empty bank
+            # the stored version (inputs 3) is no longer used: computed afresh (an empty bank)
+            assert await process.blocks(conn, MONTH) == {}
+            async with conn.transaction():
+                await process.bankwide.store(conn, MONTH.key, process.figures)
+            assert (
+                await conn.fetchval(
+                    "SELECT inputs_version FROM period_aggregate "
+                    "WHERE period = $1 AND kind = 'blocks'",
+                    MONTH.key,
+                )
+                == 7
+            )
+            # a verdict or campaign moves the version on: the scores are no longer at rest
+            async with conn.transaction():
+                await overridden(conn)
+            assert await inputs_version(conn, "g") == 8
+            assert not await settled(conn, "g")
+            # a computation held in memory from before the rest is not used either
+            held = scorer(block_interval=3600.0, group="g")
+            held.bankwide.offer(held.figures[1], MONTH.key, {"e1": RING}, 0.5, 6)
+            assert await held.blocks(conn, MONTH) == {}
+    finally:
+        await pool.close()

@@ -22,6 +22,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from services.scorer import at_rest
 from shared.auth import Role
 from shared.cli import issue
 from shared.clock import clock_from_env
@@ -75,20 +76,18 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
 
 
 async def wait_drained(dsn: str, group: str, total: int, timeout: float = 1800) -> float:
-    """Until the scorer has applied every record and recomputed every score; returns seconds."""
+    """Until the scorer has applied every record and its scores are at rest on them (every
+    score recomputed from the final inputs: services/scorer/at_rest.py); returns seconds."""
     started = time.monotonic()
     conn = await asyncpg.connect(dsn)
     try:
-        quiet = 0
         while time.monotonic() - started < timeout:
             applied = await conn.fetchval(
                 "SELECT COALESCE(sum(next_offset), 0) FROM consumer_offset "
                 "WHERE consumer_group = $1",
                 group,
             )
-            dirty = await conn.fetchval("SELECT count(*) FROM score_dirty")
-            quiet = quiet + 1 if applied >= total and dirty == 0 else 0
-            if quiet >= 3:
+            if applied >= total and await at_rest.settled(conn, group):
                 return time.monotonic() - started
             await asyncio.sleep(1.0)
     finally:

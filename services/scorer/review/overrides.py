@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.scorer import repository, tally
+from services.scorer import at_rest, repository, tally
 from services.scorer.domain.validity import GAMED, GENUINE
 from services.scorer.scoring import Scorer
 from services.scorer.state import period_keys
@@ -111,6 +111,7 @@ async def set_verdict(
     await tally.sync_scores(conn, scorer, totals.keys(), now, totals)
     touched = {(employee_id, k) for k in period_keys(added, scorer.calendar.tz)}
     await repository.mark_dirty(conn, touched | set(changes))
+    await at_rest.overridden(conn)
     return {
         "employee_id": employee_id,
         "external_userid": external_userid,
@@ -213,6 +214,7 @@ async def add_campaign(
         )
     ]
     await repository.mark_dirty(conn, {(e, k) for e in members for k in keys})
+    await at_rest.overridden(conn)
     return body
 
 
