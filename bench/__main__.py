@@ -207,11 +207,12 @@ def _scaleout_rows(r: dict[str, Any]) -> list[str]:
     return [
         _row(
             f"two scorers, {r['partitions']} partitions, {r['events']:,} records",
-            f"{r['two_instances']['per_second']}/s, figures identical: {r['figures_identical']}",
+            f"{r['two_instances']['per_second']}/s, figures identical: {r['figures_identical']}"
+            f", anomaly scores identical (at rest): {r.get('anomaly_scores_identical')}",
             f"one scorer: {r['one_instance']['per_second']}/s",
             r["ratio_two_to_one"],
-            "identical figures",
-            bool(r["figures_identical"]),
+            "identical figures, anomaly included",
+            bool(r["figures_identical"] and r.get("anomaly_scores_identical")),
         ),
         *(
             _verifier_row(f"the {n} run", r[key].get("verifier_differences"))

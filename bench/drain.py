@@ -139,7 +139,9 @@ async def naive(run: Run, topic: str, sample: int) -> dict[str, Any]:
     one) and the affected scores recomputed before the next record."""
     await apply_migrations(run.owner_dsn)
     pool = await create_pool(run.infra.app_dsn(run.database), 2)
-    scorer = Scorer(ScoringRules(), BusinessCalendar(tz=TZ), clock=system_clock)
+    scorer = Scorer(
+        ScoringRules(), BusinessCalendar(tz=TZ), clock=system_clock, inputs_group=run.group
+    )
 
     async def nowhere(raw: Any, reason: str) -> None:
         raise RuntimeError(reason)

@@ -74,7 +74,9 @@ INSERT INTO contact (external_userid, contact_type, first_added_at, first_employ
                      is_customer)
 SELECT DISTINCT ON (external_userid) external_userid, 1, first_added_at, employee_id,
        (hashtext(external_userid) % 3 = 0)
-  FROM employee_contact ORDER BY external_userid, first_added_at"""
+  FROM employee_contact
+ ORDER BY external_userid, first_added_at, employee_id COLLATE "C"
+"""
 SHARED_CONTACTS_SQL = """
 UPDATE contact c SET shared = true
   FROM (SELECT external_userid FROM employee_contact GROUP BY 1 HAVING count(*) >= 2) s

@@ -175,7 +175,12 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
         scorer,
         after=closer.after_refresh,
         settle=settings.refresh_settle(),
-        rest=Rest(state.get_pool, settings.scorer_group_id, settings.scores_rest_after_seconds),
+        rest=Rest(
+            state.get_pool,
+            settings.scorer_group_id,
+            settings.scores_rest_after_seconds,
+            settings.scores_rest_min_interval_seconds,
+        ),
     )
     schedule = Schedule(
         state.get_pool,

@@ -6,18 +6,29 @@ for a while rather than recomputed for every batch. So an employee's anomaly sco
 when it was last computed: on the order records came in, how they were batched, and how many
 scorer instances shared the work. Quota and quality counters do not (they are kept by deltas).
 
-Once the inputs stop changing — the inputs' version (below) has not moved for `quiet` seconds —
-one instance brings the scores to rest: it records the version as `at_rest`, which makes every
-bank-wide figure computed from older inputs unusable (bankwide.py computes them afresh), and
-marks every row of every open period to be recomputed. When those rows are done, every figure
-is a function of the inputs alone: identical after any order, batch split, rebalance, restart
-or replay, with one instance or several (`settled` tells a caller when that point is reached).
+Once the inputs stop changing — their version (below) has not moved for `quiet` seconds, and
+the last pass ended at least `min_interval` seconds ago — one instance brings the scores to
+rest, in three steps, each its own short transaction:
 
-The inputs' version is the sum of the scorer group's stored offsets, plus `overrides` (moved on
-by every reviewer verdict and campaign), plus the governance generation (erasures and purges):
-every change of what scores are computed from makes it grow. The clock is an input too: a
-retention window that ends changes scores without changing the version; the sweep (refresh.py)
-marks those rows."""
+1. it records the version as `at_rest`: from then on a bank-wide figure of an open period
+   computed from other inputs is not reused (bankwide.py computes it afresh);
+2. it marks every row of every open period to be recomputed, a period at a time, in key order
+   (as batches lock rows), so no long transaction holds the batches up;
+3. it records the version as `rested`: the pass is complete. A pass cut short (a crash, or
+   an input arriving meanwhile) leaves `rested` behind and is done again.
+
+When those rows are recomputed, every figure is a function of the inputs and of the clock
+reading alone: identical after any order, batch split, rebalance or restart, with one instance
+or several (`settled` tells a caller when that point is reached).
+
+The inputs' version is the sum of the scorer group's stored offsets, plus `changes` (moved on
+by every reviewer verdict and campaign, every batch of due timers and every rebuild under new
+rules), plus the governance generation (erasures and purges). Time passing changes scores
+too (pace, a window that ends before its timer runs): the sweep (refresh.py) marks those rows.
+
+Cost: a pass recomputes every open row once, as the sweep does every five minutes for rows
+not recomputed since; `min_interval` (5 minutes by default) bounds how often a trickle of
+records that leaves quiet gaps can ask for it."""
 
 from __future__ import annotations
 
@@ -39,38 +50,49 @@ AT_REST = Counter(
 
 VERSION_SQL = """
 SELECT coalesce((SELECT sum(next_offset) FROM consumer_offset WHERE consumer_group = $1), 0)::bigint
-     + (SELECT overrides FROM scoring_inputs)
+     + (SELECT changes FROM scoring_inputs)
      + coalesce((SELECT generation FROM contact_governance), 0)
 """
-# Every open (not closed, not purged) row: recomputed once more. A row claimed by a round in
-# flight is marked again (that round may have read older inputs), as a batch marks it.
-MARK_OPEN_SQL = """
-INSERT INTO score_dirty (employee_id, period)
-SELECT s.employee_id, s.period FROM employee_period_score s
+OPEN_PERIODS_SQL = """
+SELECT DISTINCT s.period FROM employee_period_score s
  WHERE NOT EXISTS (SELECT 1 FROM period_close c WHERE c.period = s.period)
    AND NOT EXISTS (SELECT 1 FROM purged_period p WHERE p.period = s.period)
+ ORDER BY 1
+"""
+# One open period's rows, recomputed once more, locked in key order. A row claimed by a round
+# in flight is marked again (that round may have read older inputs), as a batch marks it.
+MARK_PERIOD_SQL = """
+INSERT INTO score_dirty (employee_id, period)
+SELECT s.employee_id, s.period FROM employee_period_score s
+ WHERE s.period = $1
+ ORDER BY s.employee_id
 ON CONFLICT (employee_id, period) DO UPDATE SET marked_at = clock_timestamp()
  WHERE (score_dirty.claimed_at IS NOT NULL AND score_dirty.marked_at <= score_dirty.claimed_at)
     OR score_dirty.marked_at > clock_timestamp()
 """
-OVERRIDE_SQL = "UPDATE scoring_inputs SET overrides = overrides + 1"
+STATE_SQL = """
+SELECT at_rest, rested,
+       extract(epoch FROM clock_timestamp() - rested_at)::float8 AS since_rested
+  FROM scoring_inputs
+"""
 
 
 async def inputs_version(conn: Connection, group: str) -> int:
     return int(await conn.fetchval(VERSION_SQL, group))
 
 
-async def overridden(conn: Connection) -> None:
-    """A reviewer changed what scores are computed from (a verdict, a campaign): in the
-    caller's transaction."""
-    await conn.execute(OVERRIDE_SQL)
+async def inputs_changed(conn: Connection) -> None:
+    """Something the scores are computed from changed outside the consumed records (a
+    verdict, a campaign, due timers, a rebuild): in the caller's transaction, last (the row
+    is locked until it commits)."""
+    await conn.execute("UPDATE scoring_inputs SET changes = changes + 1")
 
 
 async def settled(conn: Connection, group: str) -> bool:
     """The scores are at rest for the current inputs and every row is recomputed: figures
     are now a function of the inputs alone."""
-    at_rest = await conn.fetchval("SELECT at_rest FROM scoring_inputs")
-    if at_rest != await inputs_version(conn, group):
+    rested = await conn.fetchval("SELECT rested FROM scoring_inputs")
+    if rested != await inputs_version(conn, group):
         return False
     return not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM score_dirty)")
 
@@ -83,11 +105,13 @@ class Rest:
         pool: Callable[[], asyncpg.Pool],
         group: str,
         quiet_seconds: float,
+        min_interval_seconds: float = 300.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._pool = pool
         self._group = group
         self._quiet = quiet_seconds
+        self._min_interval = min_interval_seconds
         self._monotonic = monotonic
         self._seen: int | None = None
         self._seen_since = 0.0
@@ -96,29 +120,44 @@ class Rest:
         """True when this call brought the scores to rest."""
         async with self._pool().acquire() as conn:
             version = await inputs_version(conn, self._group)
-            at_rest = await conn.fetchval("SELECT at_rest FROM scoring_inputs")
+            state = await conn.fetchrow(STATE_SQL)
+        if state is None:  # no scoring_inputs row: a database without migration 0022
+            return False
         now = self._monotonic()
         if version != self._seen:
             self._seen, self._seen_since = version, now
             return False
-        if version == at_rest or now - self._seen_since < self._quiet:
+        if version == state["rested"] or now - self._seen_since < self._quiet:
             return False
-        async with self._pool().acquire() as conn, conn.transaction():
-            # one instance at a time; the version read again under the lock
-            at_rest = await conn.fetchval("SELECT at_rest FROM scoring_inputs FOR UPDATE")
-            if at_rest == version or await inputs_version(conn, self._group) != version:
-                return False
-            await conn.execute(
-                "UPDATE scoring_inputs SET at_rest = $1, at_rest_since = clock_timestamp()",
-                version,
-            )
-            marked = await conn.execute(MARK_OPEN_SQL)
+        since = state["since_rested"]
+        if since is not None and since < self._min_interval:
+            return False
+        async with self._pool().acquire() as conn:
+            async with conn.transaction():  # 1: figures from other inputs no longer reused
+                await conn.execute("SELECT 1 FROM scoring_inputs FOR UPDATE")
+                if await inputs_version(conn, self._group) != version:
+                    return False
+                await conn.execute("UPDATE scoring_inputs SET at_rest = $1", version)
+            marked = 0
+            for period in [r["period"] for r in await conn.fetch(OPEN_PERIODS_SQL)]:
+                async with conn.transaction():  # 2: a period at a time
+                    status = await conn.execute(MARK_PERIOD_SQL, period)
+                    marked += int(status.rsplit(" ", 1)[-1])
+            async with conn.transaction():  # 3: complete, unless the inputs moved meanwhile
+                await conn.execute("SELECT 1 FROM scoring_inputs FOR UPDATE")
+                if await inputs_version(conn, self._group) != version:
+                    return False
+                await conn.execute(
+                    """UPDATE scoring_inputs SET rested = $1, rested_at = clock_timestamp()
+                        WHERE at_rest = $1""",
+                    version,
+                )
         AT_REST.inc()
         log.info(
-            "inputs quiet for %.0f s: scores brought to rest at inputs version %d (%s rows "
+            "inputs quiet for %.0f s: scores brought to rest at inputs version %d (%d rows "
             "marked; bank-wide figures computed afresh)",
             self._quiet,
             version,
-            marked.rsplit(" ", 1)[-1],
+            marked,
         )
         return True

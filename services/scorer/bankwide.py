@@ -99,7 +99,11 @@ def decode_blocks(j: list[dict[str, Any]]) -> dict[str, DenseBlock]:
 
 
 READ_SQL = """
-SELECT i.at_rest, a.value, a.stored_at, a.seconds, a.inputs_version,
+SELECT i.at_rest,
+       EXISTS (SELECT 1 FROM period_close c WHERE c.period = $1) AS closed,
+       coalesce((SELECT sum(next_offset) FROM consumer_offset WHERE consumer_group = $3), 0)
+         + i.changes + coalesce((SELECT generation FROM contact_governance), 0) AS version,
+       a.value, a.stored_at, a.seconds, a.inputs_version,
        extract(epoch FROM clock_timestamp() - a.stored_at)::float8 AS age
   FROM scoring_inputs i
   LEFT JOIN period_aggregate a ON a.period = $1 AND a.kind = $2
@@ -110,9 +114,12 @@ VALUES ($1, $2, $3::jsonb, $4, $5, clock_timestamp())
 ON CONFLICT (period, kind) DO UPDATE
    SET value = EXCLUDED.value, seconds = EXCLUDED.seconds,
        inputs_version = EXCLUDED.inputs_version, stored_at = EXCLUDED.stored_at
+ WHERE period_aggregate.inputs_version <= EXCLUDED.inputs_version
 RETURNING stored_at
 """
-# Ages are PostgreSQL's clock against PostgreSQL's clock: every process agrees on them.
+# Ages are PostgreSQL's clock against PostgreSQL's clock: every process agrees on them. A
+# computation from older inputs than the one stored (it took long, or ran before a rest) does
+# not replace it.
 
 
 @dataclass
@@ -140,17 +147,21 @@ class BankWide:
         # (period, kind) → (the stored version's time, its value, when last read: monotonic)
         self._decoded: dict[tuple[str, str], tuple[datetime, Any, float]] = {}
 
-    async def reuse(self, conn: Connection, figure: Figure[T], period_key: str) -> T | None:
-        """The figure if a usable version is held or stored, else None (compute it). A
-        computation from inputs older than the scores' last rest (at_rest.py) is not usable."""
+    async def reuse(
+        self, conn: Connection, figure: Figure[T], period_key: str, group: str
+    ) -> T | None:
+        """The figure if a usable version is held or stored, else None (compute it). In an
+        open period, a computation from inputs other than those since the scores' last rest
+        (at_rest.py; `group`'s offsets are part of the inputs' version) is not usable."""
         key, now = (period_key, figure.kind), monotonic()
-        row = await conn.fetchrow(READ_SQL, period_key, figure.kind)
-        at_rest = -1 if row is None else row["at_rest"]
+        row = await conn.fetchrow(READ_SQL, period_key, figure.kind, group)
+        if row is None:  # no scoring_inputs row: a database without migration 0022
+            return None
         held = self._pending.get(key)
-        if held is not None and held.usable(now) and held.inputs_version >= at_rest:
+        if held is not None and held.usable(now) and _current(held.inputs_version, row):
             value: T = held.value
             return value
-        if row is None or row["value"] is None or row["inputs_version"] < at_rest:
+        if row["value"] is None or not _current(row["inputs_version"], row):
             return None
         if not _usable(row["age"], row["seconds"], figure.floor):
             return None
@@ -192,11 +203,21 @@ class BankWide:
                     held.seconds,
                     held.inputs_version,
                 )
-                self._decoded[key] = (stored_at, held.value, monotonic())
+                if stored_at is not None:  # None: a computation from newer inputs is stored
+                    self._decoded[key] = (stored_at, held.value, monotonic())
 
     def held(self) -> set[tuple[str, str]]:
         """(period, kind) of the computations held, not stored yet."""
         return set(self._pending)
+
+
+def _current(inputs_version: int, row: Any) -> bool:
+    """Computed from inputs no newer than now's and, in an open period, not older than the
+    scores' last rest (a closed period is not brought to rest: its stored version is used
+    while its age allows, as its close computed its own figures afresh)."""
+    if inputs_version > row["version"]:  # another consumer group's inputs (a replay)
+        return False
+    return bool(row["closed"]) or inputs_version >= row["at_rest"]
 
 
 def _usable(age: float, seconds: float, floor: float) -> bool:

@@ -250,7 +250,7 @@ async def upsert_contacts_from_adds(
     if not adds:
         return []
     first: dict[str, ContactEvent] = {}
-    for e in adds:  # a tie (the same second) goes to the lower employee id, in any order
+    for e in adds:  # a tie (the same second): the lower employee id (code points, as "C")
         known = first.get(e.external_userid)
         if known is None or (e.occurred_at, e.employee_id) < (known.occurred_at, known.employee_id):
             first[e.external_userid] = e
@@ -284,8 +284,8 @@ async def upsert_contacts_from_adds(
                first_employee_id = CASE WHEN c.first_added_at IS NULL
                                           OR EXCLUDED.first_added_at < c.first_added_at
                                           OR (EXCLUDED.first_added_at = c.first_added_at
-                                              AND EXCLUDED.first_employee_id
-                                                  < c.first_employee_id)
+                                              AND EXCLUDED.first_employee_id COLLATE "C"
+                                                  < c.first_employee_id COLLATE "C")
                                         THEN EXCLUDED.first_employee_id
                                         ELSE c.first_employee_id END,
                first_added_at = LEAST(c.first_added_at, EXCLUDED.first_added_at),

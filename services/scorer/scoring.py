@@ -79,7 +79,7 @@ class Scorer:
         block_interval_seconds: float = 30.0,
         *,
         clock: Clock,
-        inputs_group: str = "",
+        inputs_group: str,
     ) -> None:
         self.rules = rules
         # The consumer group whose stored offsets are part of the inputs' version (at_rest.py).
@@ -110,7 +110,7 @@ class Scorer:
         figure = self._blocks
         async with self._block_pass:
             if not fresh:
-                cached = await self.bankwide.reuse(conn, figure, period.key)
+                cached = await self.bankwide.reuse(conn, figure, period.key, self.inputs_group)
                 if cached is not None:  # {} is a result: no dense block
                     return cached
             started = monotonic()
@@ -168,7 +168,7 @@ class Scorer:
         minutes anyway."""
         figure = self._baseline
         if not fresh:
-            kept = await self.bankwide.reuse(conn, figure, period.key)
+            kept = await self.bankwide.reuse(conn, figure, period.key, self.inputs_group)
             if kept is not None:
                 return kept
         started = monotonic()

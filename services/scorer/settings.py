@@ -75,6 +75,13 @@ class ScorerSettings(RobotKeySettings, DatabaseSettings):
         "blocks afresh, so that figures depend on the inputs alone and not on the order or "
         "batching they arrived in.",
     )
+    scores_rest_min_interval_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="At least this long between two such passes (each recomputes every open "
+        "score once): a trickle of records with quiet gaps between them asks for a pass at "
+        "most this often.",
+    )
 
     # Validity and quality rules (docs/product.md defaults; optional bank rules off).
     retention_days: int = Field(

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import orjson
 
-from services.scorer import chats, inputs, repository
+from services.scorer import at_rest, chats, inputs, repository
 from services.scorer.domain.chat_tally import CHAT_COUNTERS, sent_changes
 from services.scorer.domain.quality import ChatStats, quality_from
 from services.scorer.domain.quota import evaluate
@@ -364,6 +364,7 @@ async def run_due(conn: Connection, scorer: Scorer, now: datetime, limit: int = 
             totals = await count(conn, await settle(conn, scorer, pairs, now))
             await sync_scores(conn, scorer, totals, now, totals)
             await repository.mark_dirty(conn, set(totals))
+            await at_rest.inputs_changed(conn)
     return len(pairs)
 
 
@@ -625,6 +626,7 @@ async def judge_all_if_rules_changed(
                     await count(conn, await settle(conn, scorer, pairs, now))
                     await recount_chats(conn, scorer, employees[at : at + chunk])
             await resync_stale(conn, scorer, now, now)
+            await at_rest.inputs_changed(conn)
             await conn.execute(
                 """INSERT INTO quota_rules (fingerprint, rebuilt_at) VALUES ($1, $2)
                    ON CONFLICT (id) DO UPDATE SET fingerprint = $1, rebuilt_at = $2""",

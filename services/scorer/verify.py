@@ -239,7 +239,12 @@ async def verify_all(
 
 
 def scorer_of(settings: ScorerSettings) -> Scorer:
-    return Scorer(settings.rules(), settings.calendar(), clock=settings.clock())
+    return Scorer(
+        settings.rules(),
+        settings.calendar(),
+        clock=settings.clock(),
+        inputs_group=settings.scorer_group_id,
+    )
 
 
 async def main(periods: Sequence[str]) -> int:

@@ -12,7 +12,7 @@ import asyncpg
 import orjson
 import pytest
 
-from services.scorer.at_rest import Rest, inputs_version, overridden, settled
+from services.scorer.at_rest import Rest, inputs_changed, inputs_version, settled
 from services.scorer.bankwide import encode_baseline, encode_blocks
 from services.scorer.domain.anomaly import PeerBaseline
 from services.scorer.domain.dense_block import DenseBlock
@@ -129,7 +129,13 @@ async def test_a_figure_from_before_the_scores_came_to_rest_is_not_reused(
             process = scorer(block_interval=3600.0, group="g")
             assert (await process.blocks(conn, MONTH))["e1"] == RING  # reused while inputs move
             clock = [0.0]
-            rest = Rest(lambda: pool, "g", quiet_seconds=5.0, monotonic=lambda: clock[0])
+            rest = Rest(
+                lambda: pool,
+                "g",
+                quiet_seconds=5.0,
+                min_interval_seconds=60.0,
+                monotonic=lambda: clock[0],
+            )
             assert not await rest.run_once()  # the version (7) seen for the first time
             clock[0] = 4.0
             assert not await rest.run_once()  # quiet for 4 s only
@@ -137,6 +143,7 @@ async def test_a_figure_from_before_the_scores_came_to_rest_is_not_reused(
             clock[0] = 6.0
             assert await rest.run_once()  # quiet for 6 s: brought to rest at 7
             assert await conn.fetchval("SELECT at_rest FROM scoring_inputs") == 7
+            assert await conn.fetchval("SELECT rested FROM scoring_inputs") == 7
             assert not await rest.run_once()  # once per version
             assert await settled(conn, "g")  # nothing to recompute in an empty bank
             # the stored version (inputs 3) is no longer used: computed afresh (an empty bank)
@@ -153,12 +160,24 @@ async def test_a_figure_from_before_the_scores_came_to_rest_is_not_reused(
             )
             # a verdict or campaign moves the version on: the scores are no longer at rest
             async with conn.transaction():
-                await overridden(conn)
+                await inputs_changed(conn)
             assert await inputs_version(conn, "g") == 8
             assert not await settled(conn, "g")
-            # a computation held in memory from before the rest is not used either
+            # a computation held in memory from before the rest is not used either, nor one
+            # from inputs newer than the database's (another consumer group's, in a replay)
             held = scorer(block_interval=3600.0, group="g")
             held.bankwide.offer(held.figures[1], MONTH.key, {"e1": RING}, 0.5, 6)
             assert await held.blocks(conn, MONTH) == {}
+            newer = scorer(block_interval=3600.0, group="g")
+            newer.bankwide.offer(newer.figures[1], MONTH.key, {"e1": RING}, 0.5, 9)
+            assert await newer.blocks(conn, MONTH) == {}
+            # quiet again, but the last pass ended less than a minute ago: not yet
+            clock[0] = 7.0
+            assert not await rest.run_once()  # version 8 seen
+            clock[0] = 20.0
+            assert not await rest.run_once()
+            await conn.execute("UPDATE scoring_inputs SET rested_at = rested_at - interval '2 min'")
+            assert await rest.run_once()
+            assert await settled(conn, "g")
     finally:
         await pool.close()

@@ -131,7 +131,7 @@ async def scoring(infra: Infra, clock: ManualClock) -> AsyncIterator[tuple[Any, 
     database = await create_database(infra)
     pool = await asyncpg.create_pool(infra.app_dsn(database), min_size=1, max_size=2)
     try:
-        yield pool, Scorer(RULES, BusinessCalendar(), clock=clock)
+        yield pool, Scorer(RULES, BusinessCalendar(), clock=clock, inputs_group="")
     finally:
         await pool.close()
         await drop_database(infra, database)

@@ -23,6 +23,7 @@ async def test_dense_blocks_are_kept_for_the_periods_still_being_scored(
         BusinessCalendar(),
         block_interval_seconds=0.2,
         clock=ManualClock(datetime(2026, 9, 20, tzinfo=UTC)),
+        inputs_group="",
     )
     conn = await asyncpg.connect(infra.app_dsn(database))
     try:

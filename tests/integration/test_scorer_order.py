@@ -112,7 +112,12 @@ def topics_named(prefix: str) -> Topics:
 @asynccontextmanager
 async def scorer(infra: Infra, topics: Topics, database: str) -> AsyncIterator[httpx.AsyncClient]:
     settings = scorer_settings(
-        infra, topics, database, scorer_batch_max_records=17, scores_rest_after_seconds=1.0
+        infra,
+        topics,
+        database,
+        scorer_batch_max_records=17,
+        scores_rest_after_seconds=1.0,
+        scores_rest_min_interval_seconds=0.0,
     )
     async with running(create_app(settings)) as client:
         yield client

@@ -35,7 +35,9 @@ async def pool(infra: Infra, database: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 def refresher(pool: asyncpg.Pool, clock: Clock) -> Refresher:
-    return Refresher(lambda: pool, Scorer(ScoringRules(), BusinessCalendar(), clock=clock))
+    return Refresher(
+        lambda: pool, Scorer(ScoringRules(), BusinessCalendar(), clock=clock, inputs_group="")
+    )
 
 
 async def add_relation(pool: asyncpg.Pool, employee: str, added: datetime) -> None:

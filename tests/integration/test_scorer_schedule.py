@@ -54,7 +54,12 @@ class Stack:
         """A fresh Schedule, as a restarted scorer builds it: all it knows is in PostgreSQL."""
         # every step below is given its moment (`now`); the clock only backs that up
         clock = ManualClock(local("2026-10-15T12:00"))
-        scorer = Scorer(self.settings.rules(), BusinessCalendar(tz=SHANGHAI), clock=clock)
+        scorer = Scorer(
+            self.settings.rules(),
+            BusinessCalendar(tz=SHANGHAI),
+            clock=clock,
+            inputs_group=self.settings.scorer_group_id,
+        )
         closer = PeriodCloser(scorer, self.broker, self.settings.topics.breaches)
         return Schedule(
             lambda: self.pool,
@@ -274,7 +279,12 @@ async def test_an_anomaly_flag_clears_once_and_can_be_raised_again(
     infra: Infra, topics: Topics, stack: Stack
 ) -> None:
     clock = ManualClock(local("2026-09-20T10:00"))
-    scorer = Scorer(stack.settings.rules(), BusinessCalendar(tz=SHANGHAI), clock=clock)
+    scorer = Scorer(
+        stack.settings.rules(),
+        BusinessCalendar(tz=SHANGHAI),
+        clock=clock,
+        inputs_group=stack.settings.scorer_group_id,
+    )
     closer = PeriodCloser(scorer, stack.broker, stack.settings.topics.breaches)
 
     def row(score: float) -> dict[str, Any]:

@@ -395,7 +395,7 @@ def test_bursts_on_a_campaign_day_everyone_had_are_judged_against_that_day() -> 
 def test_while_the_month_runs_rates_are_per_working_day_worked_so_far() -> None:
     calendar = BusinessCalendar(None)
     mid = datetime(2026, 10, 16, 4, 0, tzinfo=UTC)  # noon in Shanghai
-    scorer = Scorer(RULES, calendar, clock=ManualClock(mid))
+    scorer = Scorer(RULES, calendar, clock=ManualClock(mid), inputs_group="")
     october_2026 = parse_period("2026-10")
     running = scorer.tail(october_2026, mid)
     closed = scorer.tail(october_2026, datetime(2026, 11, 2, tzinfo=UTC))

@@ -32,6 +32,7 @@ SCORER = Scorer(
     ScoringRules(max_adds_per_state_per_day=2, require_customer_match=False),
     BusinessCalendar(tz=SHANGHAI),
     clock=ManualClock(NOW),
+    inputs_group="",
 )
 
 minutes = st.integers(min_value=0, max_value=60 * 24 * 18)

@@ -127,6 +127,9 @@ async def _run(
         "INGESTOR_PORT": str(ports["ingestor"]),
         "SCORER_PORT": str(ports["scorer"]),
         "CLOSE_PERIOD_KINDS": "[]",
+        # scores at rest as soon as the feed is applied: an earlier pass (a pause in the feed)
+        # must not make the evaluation wait five minutes for the last one
+        "SCORES_REST_MIN_INTERVAL_SECONDS": "0",
         "LOG_LEVEL": "WARNING",
     }
     wecom = None

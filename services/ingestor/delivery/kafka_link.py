@@ -41,8 +41,8 @@ class KafkaLink:
         self._retry = retry_seconds
         self.connected = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
-        # The newest record timestamp (ms, the producer's CreateTime) Kafka has acknowledged:
-        # a position on Kafka's own time line that the lookups record with their answers.
+        # The newest record timestamp (ms, the producer's CreateTime: this host's clock as the
+        # records carry it) Kafka has acknowledged; the lookups record it with their answers.
         self.acked_ms = -1
 
     async def connect(self) -> bool:

@@ -8,8 +8,9 @@
   last answer did not cover appears (add_way and state are per follower);
 - `fold_offset`: how far the contact-event topic has been folded, per partition, written in
   the same transaction as the rows it produced (effectively once; the consumer seeks there);
-- `mark`: `recorded_kafka_ms`, a point on Kafka's time line before which every published
-  answer was recorded (approximately: recovery.py reads back from a margin before it).
+- `mark`: `recorded_kafka_ms`, the newest record timestamp Kafka had acknowledged when a batch
+  of answers was recorded: answers published well before it are recorded (recovery.py reads
+  back from a margin before it).
 
 WAL and synchronous=FULL (as reconcile_store.py): a committed fold or answer survives kill -9
 and power loss. Every method is one transaction behind one lock, so the workers' threads
@@ -94,6 +95,14 @@ class Failure:
     external_userid: str
     due_at: float
     error: str
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A contact waiting for a lookup: since when (unix seconds), for which followers."""
+
+    since: float
+    followers: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -259,18 +268,20 @@ class LookupLedger:
             ).fetchone()
         return None if row is None else int(row[0])
 
-    def waiting(self) -> dict[str, frozenset[str]]:
-        """Every waiting contact with its uncovered followers."""
+    def waiting(self) -> dict[str, Waiting]:
+        """Every waiting contact: since when, and its uncovered followers."""
         with self._lock:
             rows = self._db.execute(
-                """SELECT f.external_userid, f.employee_id FROM follower f
+                """SELECT f.external_userid, c.wanted_since, f.employee_id FROM follower f
                      JOIN contact c USING (external_userid)
                     WHERE c.due_at IS NOT NULL AND f.covered = 0"""
             ).fetchall()
-        out: dict[str, set[str]] = {}
-        for external_userid, employee_id in rows:
-            out.setdefault(str(external_userid), set()).add(str(employee_id))
-        return {x: frozenset(e) for x, e in out.items()}
+        since: dict[str, float] = {}
+        followers: dict[str, set[str]] = {}
+        for external_userid, wanted_since, employee_id in rows:
+            since[str(external_userid)] = float(wanted_since or 0.0)
+            followers.setdefault(str(external_userid), set()).add(str(employee_id))
+        return {x: Waiting(since[x], frozenset(es)) for x, es in followers.items()}
 
     def backlog(self) -> Backlog:
         with self._lock:

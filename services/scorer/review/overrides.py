@@ -111,7 +111,7 @@ async def set_verdict(
     await tally.sync_scores(conn, scorer, totals.keys(), now, totals)
     touched = {(employee_id, k) for k in period_keys(added, scorer.calendar.tz)}
     await repository.mark_dirty(conn, touched | set(changes))
-    await at_rest.overridden(conn)
+    await at_rest.inputs_changed(conn)
     return {
         "employee_id": employee_id,
         "external_userid": external_userid,
@@ -214,7 +214,7 @@ async def add_campaign(
         )
     ]
     await repository.mark_dirty(conn, {(e, k) for e in members for k in keys})
-    await at_rest.overridden(conn)
+    await at_rest.inputs_changed(conn)
     return body
 
 

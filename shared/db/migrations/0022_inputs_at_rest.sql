@@ -3,16 +3,19 @@
 -- the scorer recomputes them from the final inputs, so that the same inputs give the same
 -- figures whatever the order, batching or number of instances that applied them.
 --
--- The inputs' version is the sum of the scorer's stored offsets plus `overrides` (moved on by
--- every reviewer verdict and campaign) plus the governance generation (erasures, purges): it
--- grows with every change of what the scores are computed from. `at_rest` is the version the
--- scores were last brought to rest at; a bank-wide figure computed before it is not reused.
+-- The inputs' version is the sum of the scorer group's stored offsets plus `changes` (moved on
+-- by every reviewer verdict and campaign, every batch of due timers and every rebuild under
+-- new rules) plus the governance generation (erasures, purges). `at_rest` is the version of
+-- the last pass that brought the scores to rest: a bank-wide figure of an open period computed
+-- from other inputs is not reused after it. `rested` is set when that pass has marked every
+-- open row, at `rested_at`.
 ALTER TABLE period_aggregate ADD COLUMN inputs_version bigint NOT NULL DEFAULT 0;
 
 CREATE TABLE scoring_inputs (
     only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
-    overrides bigint NOT NULL DEFAULT 0,
+    changes bigint NOT NULL DEFAULT 0,
     at_rest bigint NOT NULL DEFAULT -1,
-    at_rest_since timestamptz
+    rested bigint NOT NULL DEFAULT -1,
+    rested_at timestamptz
 );
 INSERT INTO scoring_inputs DEFAULT VALUES;
