@@ -15,7 +15,11 @@ from datetime import date, datetime, timedelta
 from itertools import islice
 from typing import Any
 
+from services.scorer.domain.cadence import ChatTrace
+from services.scorer.domain.calibration import ACQUISITION_SILENCE
 from services.scorer.domain.dense_block import MIN_DENSITY_RATIO, DenseBlock
+from services.scorer.domain.scripted import scripted_chat
+from services.scorer.domain.segment import ACQUISITION, SegmentView, segment_of
 from services.scorer.domain.surprise import (
     Spread,
     beta_binomial_surprise,
@@ -49,6 +53,7 @@ CAPS = {
     "QUICK_DELETE": 50.0,
     "NO_ENGAGEMENT": 50.0,
     "PERIOD_END_PILEUP": 50.0,
+    "SCRIPTED_CHAT": 60.0,
 }
 
 
@@ -432,12 +437,17 @@ def no_engagement(
     baseline: PeerBaseline,
     now: datetime,
     result: AnomalyResult,
+    segment: SegmentView,
 ) -> None:
     """Hollow adds (neither a matched customer nor a conversation) far above the share the
     peers have, judged beta-binomially with the peers' own spread: a busy honest employee has
-    many hollow adds too, in about the same proportion as everyone else."""
+    many hollow adds too, in about the same proportion as everyone else. In acquisition, where
+    most adds are not customers by the nature of the work, `acquisition_silence` instead."""
     decided = [v for v in verdicts if _decided(v, now)]
     if len(decided) < BURST_MIN_ADDS:
+        return
+    if segment.segment == ACQUISITION:
+        acquisition_silence(verdicts, segment, now, result)
         return
     hollow = [v for v in decided if is_hollow(v)]
     peers = baseline.hollow_share
@@ -464,6 +474,50 @@ def no_engagement(
         # those nobody ever wrote to or from, the ones a reviewer should look at first
         [v.facts.external_userid for v in untouched],
     )
+
+
+def _silent(v: ContactVerdict) -> bool:
+    """The contact never wrote (a reviewer's verdict decides it, as for `is_hollow`)."""
+    if v.facts.review is not None:
+        return v.facts.review == GAMED
+    return v.facts.customer_msgs == 0
+
+
+def acquisition_silence(
+    verdicts: Sequence[ContactVerdict],
+    segment: SegmentView,
+    now: datetime,
+    result: AnomalyResult,
+) -> None:
+    """`NO_ENGAGEMENT` in acquisition: contacts who never wrote a word, far above the share
+    acquisition work has (the calibrated null, beta-binomial). Whether a contact is a bank
+    customer yet is not counted: a prospect who answers is the work, not a hollow add."""
+    decided = [v for v in verdicts if not _silent(v) or _decided_silence(v, now)]
+    silent = [v for v in decided if _silent(v)]
+    null = ACQUISITION_SILENCE
+    expected = len(decided) * null.centre
+    if len(silent) - expected < MIN_EXCESS:
+        return
+    surprise = beta_binomial_surprise(len(silent), len(decided), null)
+    result.add(
+        "NO_ENGAGEMENT",
+        _points(surprise),
+        {
+            "segment": segment.segment,
+            "silent_adds": len(silent),
+            "decided_adds": len(decided),
+            "silent_share": round(len(silent) / len(decided), 2),
+            "segment_silent_share": round(null.centre, 2),
+            "segment_silent_share_sd": round(null.sd, 2),
+            "silent_adds_above_segment": round(len(silent) - expected, 1),
+            "surprise": round(surprise, 1),
+        },
+        [v.facts.external_userid for v in silent if v.facts.one_to_one_msgs == 0],
+    )
+
+
+def _decided_silence(v: ContactVerdict, now: datetime, days: int = 7) -> bool:
+    return now >= v.facts.first_added_at + timedelta(days=days)
 
 
 @dataclass(frozen=True)
@@ -533,10 +587,16 @@ def assess(
     partners: dict[str, int] | None = None,
     tail: PeriodTail | None = None,
     block: DenseBlock | None = None,
+    chats: Mapping[str, ChatTrace] | None = None,
+    stated_segment: str | None = None,
 ) -> AnomalyResult:
     """`block` is the dense block the employee is in, if any; `tail` defaults to the last
-    three calendar days of a period ending at `period_end`."""
+    three calendar days of a period ending at `period_end`; `chats` are the one-to-one
+    messages of the employee's contacts (by contact), `stated_segment` the segment of the
+    employee record, if any."""
     result = AnomalyResult()
+    chats = chats or {}
+    segment = segment_of(verdicts, chats, stated_segment)
     tail = tail or PeriodTail(
         period_end - timedelta(days=3), 3 / max(period_days, 1), 3, max(period_days - 3, 0)
     )
@@ -546,7 +606,12 @@ def assess(
     shared_contacts(verdicts, shared, result)
     mutual_add_ring(verdicts, partners or {}, block, result)
     quick_delete(verdicts, result)
-    no_engagement(verdicts, baseline, now, result)
+    no_engagement(verdicts, baseline, now, result, segment)
+    scripted = scripted_chat(verdicts, chats, tz)
+    if scripted is not None:
+        result.add(
+            "SCRIPTED_CHAT", _points(scripted.surprise), scripted.evidence, scripted.contacts
+        )
     if period_days >= 7 and len(verdicts) >= 10:
         period_end_pileup(verdicts, tail, baseline, result)
     result.reasons.sort(key=lambda r: -r["contribution"])
@@ -556,6 +621,7 @@ def assess(
         "matched_customers": sum(1 for v in verdicts if v.facts.is_customer),
         "customers_who_wrote": sum(1 for v in verdicts if _engaged(v)),
         "conversations": sum(1 for v in verdicts if v.facts.customer_msgs >= 2),
+        "segment": segment.evidence(),
     }
     campaigns = Counter(v.facts.campaign for v in verdicts if v.facts.campaign is not None)
     if campaigns:

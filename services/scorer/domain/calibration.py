@@ -1,0 +1,21 @@
+"""The null models of honest behaviour the new signals are judged against, with how each was
+measured (docs/scoring.md, "Calibration"). Measured on the evaluation's tuning seeds only (1, 2, 3
+at camouflage 1 and 2: `tools/evaluate/split.py`), on honest employees and on matched customers,
+never on a gaming kind; a bank re-measures them on its own months."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from services.scorer.domain.cadence import HumanCadence
+from services.scorer.domain.surprise import Spread
+
+ACQUISITION_SILENCE: Final[Spread] = Spread(0.33, 0.08)
+"""Share of an acquisition employee's decided adds whose contact never wrote: the centre and
+the spread between people (prospectors of the tuning seeds)."""
+HUMAN_CADENCE: Final[HumanCadence] = HumanCadence(latency_log_sd=0.8, session_hour_sd=1.5)
+"""How irregular one real person is at the least (`cadence.py`): the reply latencies' log
+spread and the session hours' spread, lower bounds read off matched customers."""
+SCRIPTED_NULL_RATE: Final[float] = 0.003
+"""Share of matched customers (people known to be real) with a testable cadence whom the
+per-contact test (`scripted.SCRIPTED_LEVEL`) calls scripted all the same."""
