@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, time
 from time import monotonic
 from typing import Any, Literal
@@ -22,6 +22,7 @@ from services.scorer.bankwide import (
     encode_blocks,
 )
 from services.scorer.domain.anomaly import AnomalyResult, PeerBaseline, PeriodTail, assess
+from services.scorer.domain.cadence import ChatTrace
 from services.scorer.domain.dense_block import DenseBlock, dense_blocks
 from services.scorer.domain.rules import ScoringRules
 from services.scorer.domain.tally import COUNTERS
@@ -130,15 +131,22 @@ class Scorer:
         overlap: inputs.Overlap | None = None,
         blocks: dict[str, DenseBlock] | None = None,
         tail: PeriodTail | Literal["compute"] | None = "compute",
+        chats: Mapping[str, ChatTrace] | None = None,
+        segment: str | Literal["read"] | None = "read",
     ) -> AnomalyResult:
         """`tail` is the period's (`Scorer.tail`), computed here unless given (`compute` gives
-        it once for all its employees)."""
+        it once for all its employees); `chats` (the contacts' one-to-one messages) and the
+        stated `segment` are read here unless given."""
         tz = self.calendar.tz
         if overlap is None:
             found = await inputs.cross_team_overlap(conn, period, [employee_id], tz)
             overlap = found.get(employee_id, NO_OVERLAP)
         if blocks is None:
             blocks = await self.blocks(conn, period)
+        if chats is None:
+            chats = (await inputs.chat_traces(conn, period, [employee_id], tz)).get(employee_id, {})
+        if segment == "read":
+            segment = (await inputs.stated_segments(conn, [employee_id])).get(employee_id)
         return assess(
             verdicts,
             overlap.shared,
@@ -150,6 +158,8 @@ class Scorer:
             overlap.partners,
             self.tail(period, now) if tail == "compute" else tail,
             blocks.get(employee_id),
+            chats,
+            segment,
         )
 
     async def baseline(
@@ -251,6 +261,8 @@ class Scorer:
         for f in await inputs.relations(conn, period, known, tz):
             by_employee[f.employee_id].append(f)
         overlaps = await inputs.cross_team_overlap(conn, period, known, tz)
+        chats = await inputs.chat_traces(conn, period, known, tz)
+        segments = await inputs.stated_segments(conn, known)
         tail = self.tail(period, now)
         target = {o.employee_id: self.target_of(o.target, period) for o in org}
         counted = await tally.quota_fields(conn, self, period.key, target, now, closed)
@@ -271,6 +283,8 @@ class Scorer:
                 overlaps.get(o.employee_id, NO_OVERLAP),
                 blocks,
                 tail,
+                chats.get(o.employee_id, {}),
+                segments.get(o.employee_id),
             )
             out.append(
                 {
