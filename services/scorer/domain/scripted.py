@@ -9,11 +9,11 @@ binomially."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from services.scorer.domain.cadence import ChatTrace, HumanCadence, cadence, scripted_p
 from services.scorer.domain.calibration import HUMAN_CADENCE, SCRIPTED_NULL_RATE
+from services.scorer.domain.finding import Finding
 from services.scorer.domain.surprise import binomial_surprise
 from services.scorer.domain.validity import ContactVerdict
 
@@ -21,15 +21,6 @@ SCRIPTED_LEVEL = 1e-3
 """A contact whose cadence a real person shows less than once in a thousand is scripted."""
 MIN_SCRIPTED = 5
 """Fewer scripted contacts than this is not a pattern worth a reviewer's time."""
-
-
-@dataclass(frozen=True)
-class Finding:
-    """A signal's surprise, its evidence and the contacts it accuses."""
-
-    surprise: float
-    evidence: dict[str, Any]
-    contacts: list[str]
 
 
 def scripted_chat(
