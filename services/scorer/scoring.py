@@ -42,6 +42,8 @@ NO_OVERLAP = inputs.Overlap({}, {})
 BLOCK_PERIOD_KINDS = frozenset({PeriodKind.MONTH, PeriodKind.QUARTER})
 
 
+WEEK_TAIL_DAYS = 5
+"""The period's last working week, over which a pile-up spread thin is judged."""
 YIELD_EVERY = 16
 """Employees scored between two yields to the event loop."""
 COMPUTE_CHUNK = 1_000
@@ -133,6 +135,7 @@ class Scorer:
         tail: PeriodTail | Literal["compute"] | None = "compute",
         chats: Mapping[str, ChatTrace] | None = None,
         segment: str | Literal["read"] | None = "read",
+        week: PeriodTail | None = None,
     ) -> AnomalyResult:
         """`tail` is the period's (`Scorer.tail`), computed here unless given (`compute` gives
         it once for all its employees); `chats` (the contacts' one-to-one messages) and the
@@ -160,6 +163,8 @@ class Scorer:
             blocks.get(employee_id),
             chats,
             segment,
+            self.rules.retention_window,
+            self.tail(period, now, WEEK_TAIL_DAYS) if tail == "compute" else week,
         )
 
     async def baseline(
@@ -184,18 +189,20 @@ class Scorer:
             self.bankwide.offer(figure, period.key, found, monotonic() - started)
         return found
 
-    def tail(self, period: Period, now: datetime | None = None) -> PeriodTail | None:
-        """The last three working days (make-up days count, holidays don't); while the period
-        runs, rates are per working day worked so far."""
+    def tail(
+        self, period: Period, now: datetime | None = None, length: int = 3
+    ) -> PeriodTail | None:
+        """The last `length` working days (make-up days count, holidays don't); while the
+        period runs, rates are per working day worked so far."""
         days = self.calendar.working_days(period)
-        if len(days) < 5:
+        if len(days) < length + 2:
             return None
         elapsed = None if now is None else self.calendar.working_days_elapsed(period, now)
-        early = len(days) - 3 if elapsed is None else min(len(days) - 3, int(elapsed))
+        early = len(days) - length if elapsed is None else min(len(days) - length, int(elapsed))
         return PeriodTail(
-            datetime.combine(days[-3], time(), self.calendar.tz).astimezone(UTC),
-            3 / len(days),
-            days=3,
+            datetime.combine(days[-length], time(), self.calendar.tz).astimezone(UTC),
+            length / len(days),
+            days=length,
             early_days=early,
             elapsed_days=elapsed,
         )
@@ -264,6 +271,7 @@ class Scorer:
         chats = await inputs.chat_traces(conn, period, known, tz)
         segments = await inputs.stated_segments(conn, known)
         tail = self.tail(period, now)
+        week = self.tail(period, now, WEEK_TAIL_DAYS)
         target = {o.employee_id: self.target_of(o.target, period) for o in org}
         counted = await tally.quota_fields(conn, self, period.key, target, now, closed)
         out: list[dict[str, Any]] = []
@@ -285,6 +293,7 @@ class Scorer:
                 tail,
                 chats.get(o.employee_id, {}),
                 segments.get(o.employee_id),
+                week,
             )
             out.append(
                 {

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from services.scorer.domain.anomaly import (
+    AnomalyResult,
     EmployeeTally,
     PeerBaseline,
     PeriodTail,
@@ -452,3 +453,28 @@ def test_a_reviewers_verdict_decides_whether_an_add_is_hollow() -> None:
     gamed = verdicts(30, state="qr-777", is_customer=True, customer_msgs=5, review="gamed")
     assert "QR_BATCH_BURST" in codes(gamed)
     assert all("REVIEWED_GAMED" in v.flags for v in gamed)
+
+
+OCT_WEEK = PeriodTail(datetime(2026, 10, 26, 16, 0, tzinfo=UTC), 5 / 22, days=5, early_days=17)
+
+
+def test_a_pileup_spread_over_the_last_week_is_seen_over_the_week() -> None:
+    # 36 hollow adds over the last working week, seven or so a day: no three days stand out
+    # against the peers' month-end lift, the week does
+    spread = [
+        add(500 + i, datetime(2026, 10, 26, 17, 0, tzinfo=UTC) + timedelta(hours=3.3 * i))
+        for i in range(36)
+    ]
+    month = honest_month(days=17) + spread
+    lifted = replace(PEERS, tail_lift=2.5)
+    three_days = assess(month, {}, lifted, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
+    with_week = assess(month, {}, lifted, OCT_END, 31, NOW, TZ, tail=OCT_TAIL, week=OCT_WEEK)
+
+    def pileup(result: AnomalyResult) -> float:
+        return next(
+            (r["contribution"] for r in result.reasons if r["code"] == "PERIOD_END_PILEUP"), 0.0
+        )
+
+    assert pileup(with_week) > pileup(three_days)
+    reason = next(r for r in with_week.reasons if r["code"] == "PERIOD_END_PILEUP")
+    assert reason["evidence"]["last_working_days"] == 5

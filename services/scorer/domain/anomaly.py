@@ -18,6 +18,7 @@ from typing import Any
 from services.scorer.domain.cadence import ChatTrace
 from services.scorer.domain.calibration import ACQUISITION_SILENCE
 from services.scorer.domain.dense_block import MIN_DENSITY_RATIO, DenseBlock
+from services.scorer.domain.finding import Finding
 from services.scorer.domain.scripted import scripted_chat
 from services.scorer.domain.segment import ACQUISITION, SegmentView, segment_of
 from services.scorer.domain.surprise import (
@@ -27,6 +28,7 @@ from services.scorer.domain.surprise import (
     negative_binomial_surprise,
 )
 from services.scorer.domain.validity import GAMED, GENUINE, STAFF_ACCOUNT, ContactVerdict
+from services.scorer.domain.window_deletes import deleted_after_window
 
 BURST_WINDOW = timedelta(hours=2)
 BURST_MIN_ADDS = 8
@@ -54,6 +56,7 @@ CAPS = {
     "NO_ENGAGEMENT": 50.0,
     "PERIOD_END_PILEUP": 50.0,
     "SCRIPTED_CHAT": 60.0,
+    "DELETED_AFTER_WINDOW": 50.0,
 }
 
 
@@ -542,13 +545,25 @@ def period_end_pileup(
     tail: PeriodTail,
     baseline: PeerBaseline,
     result: AnomalyResult,
+    week: PeriodTail | None = None,
 ) -> None:
     """Hollow adds in the last working days far above the employee's own hollow rate before
     them (or the peers' typical rate, when higher: a new hire has no history), scaled by how
     much busier everyone's last days are (negative binomial). A team's busy month end brings
-    real customers: more adds, not more hollow ones."""
+    real customers: more adds, not more hollow ones. Judged over the last three working days
+    and, when given, over the last working `week` (a pile-up spread thin over a week so that no
+    three days stand out); the more surprising of the two counts."""
+    found = [f for t in (tail, week) if t is not None and (f := _pileup(verdicts, t, baseline))]
+    if found:
+        best = max(found, key=lambda f: f.surprise)
+        result.add("PERIOD_END_PILEUP", _points(best.surprise), best.evidence, best.contacts)
+
+
+def _pileup(
+    verdicts: Sequence[ContactVerdict], tail: PeriodTail, baseline: PeerBaseline
+) -> Finding | None:
     if tail.early_days < 3:
-        return
+        return None
     late = [v for v in verdicts if v.facts.first_added_at >= tail.start]
     hollow = [v for v in late if is_hollow(v)]
     early_hollow = sum(1 for v in verdicts if v.facts.first_added_at < tail.start and is_hollow(v))
@@ -556,12 +571,12 @@ def period_end_pileup(
     lift = max(1.0, baseline.tail_lift)
     expected = max(own_rate, baseline.hollow_per_day) * tail.days * lift
     if len(hollow) - expected < MIN_EXCESS:
-        return
+        return None
     surprise = negative_binomial_surprise(len(hollow), expected, COUNT_DISPERSION)
-    result.add(
-        "PERIOD_END_PILEUP",
-        _points(surprise),
+    return Finding(
+        surprise,
         {
+            "last_working_days": tail.days,
             "adds_in_last_working_days": len(late),
             "hollow_adds_in_last_working_days": len(hollow),
             "share_of_period": round(len(late) / max(len(verdicts), 1), 2),
@@ -589,11 +604,13 @@ def assess(
     block: DenseBlock | None = None,
     chats: Mapping[str, ChatTrace] | None = None,
     stated_segment: str | None = None,
+    retention: timedelta = timedelta(days=7),
+    week: PeriodTail | None = None,
 ) -> AnomalyResult:
     """`block` is the dense block the employee is in, if any; `tail` defaults to the last
     three calendar days of a period ending at `period_end`; `chats` are the one-to-one
     messages of the employee's contacts (by contact), `stated_segment` the segment of the
-    employee record, if any."""
+    employee record, if any; `week` the period's last working week (`period_end_pileup`)."""
     result = AnomalyResult()
     chats = chats or {}
     segment = segment_of(verdicts, chats, stated_segment)
@@ -607,13 +624,14 @@ def assess(
     mutual_add_ring(verdicts, partners or {}, block, result)
     quick_delete(verdicts, result)
     no_engagement(verdicts, baseline, now, result, segment)
-    scripted = scripted_chat(verdicts, chats, tz)
-    if scripted is not None:
-        result.add(
-            "SCRIPTED_CHAT", _points(scripted.surprise), scripted.evidence, scripted.contacts
-        )
+    for code, found in (
+        ("SCRIPTED_CHAT", scripted_chat(verdicts, chats, tz)),
+        ("DELETED_AFTER_WINDOW", deleted_after_window(verdicts, retention)),
+    ):
+        if found is not None:
+            result.add(code, _points(found.surprise), found.evidence, found.contacts)
     if period_days >= 7 and len(verdicts) >= 10:
-        period_end_pileup(verdicts, tail, baseline, result)
+        period_end_pileup(verdicts, tail, baseline, result, week)
     result.reasons.sort(key=lambda r: -r["contribution"])
     result.score = round(min(100.0, sum(r["contribution"] for r in result.reasons)), 1)
     in_favour: dict[str, Any] = {
