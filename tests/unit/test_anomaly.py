@@ -248,18 +248,43 @@ def test_silent_matched_customers_are_not_hollow() -> None:
     assert "NO_ENGAGEMENT" not in october(honest_month(rate=2) + quiet)
 
 
-def test_no_engagement_flags_the_untouched_contacts_only() -> None:
+def test_no_engagement_flags_the_untouched_contacts_when_the_excess_is_modest() -> None:
+    # 40 matched customers and 30 hollow adds: about 10 hollow adds are what peers have, so a
+    # hollow add is the excess only two times in three; only the untouched ones are accused
+    customers = [
+        add(
+            100 + i, datetime(2026, 10, 8, 3, 0, tzinfo=UTC) + timedelta(hours=5 * i), customer=True
+        )
+        for i in range(40)
+    ]
+    cold = [
+        add(
+            i,
+            datetime(2026, 10, 8, 4, 0, tzinfo=UTC) + timedelta(hours=7 * i),
+            one_to_one_msgs=i % 2,
+        )
+        for i in range(30)
+    ]
+    result = assess(customers + cold, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
+    flagged = {c for c, codes in result.contact_flags.items() if "NO_ENGAGEMENT" in codes}
+    assert flagged == {f"wm{i}" for i in range(0, 30, 2)}
+
+
+def test_no_engagement_flags_every_hollow_add_when_nearly_all_are_the_excess() -> None:
     cold = [
         add(
             i,
             datetime(2026, 10, 8, 3, 0, tzinfo=UTC) + timedelta(hours=7 * i),
             one_to_one_msgs=i % 2,
+            msgs=1 if i % 3 == 0 else 0,
         )
         for i in range(60)
     ]
     result = assess(cold, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
     flagged = {c for c, codes in result.contact_flags.items() if "NO_ENGAGEMENT" in codes}
-    assert flagged == {f"wm{i}" for i in range(0, 60, 2)}
+    assert flagged == {f"wm{i}" for i in range(60)}
+    reason = next(r for r in result.reasons if r["code"] == "NO_ENGAGEMENT")
+    assert reason["evidence"]["share_of_hollow_adds_above_peers"] >= 0.8
 
 
 def bought_burst(

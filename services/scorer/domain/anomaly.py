@@ -60,6 +60,9 @@ CAPS = {
 }
 
 
+EXCESS_TO_ACCUSE = 0.8
+"""`NO_ENGAGEMENT` accuses every hollow add when at least this share of them is above what the
+peers' share predicts; below it, only the adds nobody ever wrote to or from."""
 PRIOR_HOLLOW_SHARE = Spread(0.3, 0.12)
 CAMPAIGN_MIN_QUALITY = 0.2
 """A campaign's burst below this quality (`_quality_of`: matched customers count fully,
@@ -459,6 +462,7 @@ def no_engagement(
         return
     surprise = beta_binomial_surprise(len(hollow), len(decided), peers)
     untouched = [v for v in hollow if v.facts.customer_msgs == 0 and v.facts.one_to_one_msgs == 0]
+    excess_share = (len(hollow) - expected) / len(hollow)
     result.add(
         "NO_ENGAGEMENT",
         _points(surprise),
@@ -471,11 +475,17 @@ def no_engagement(
             "peer_hollow_share_sd": round(peers.sd, 2),
             "hollow_adds_above_peers": round(len(hollow) - expected, 1),
             "never_interacted": len(untouched),
+            "share_of_hollow_adds_above_peers": round(excess_share, 2),
             "surprise": round(surprise, 1),
         },
-        # which hollow adds are the excess is unknowable one by one; the contacts flagged are
-        # those nobody ever wrote to or from, the ones a reviewer should look at first
-        [v.facts.external_userid for v in untouched],
+        # which hollow adds are the excess is unknowable one by one: when at least
+        # EXCESS_TO_ACCUSE of them are above what the peers have, each is accused (four in five
+        # accusations right at the least); otherwise only those nobody ever wrote to or from,
+        # the ones a reviewer should look at first
+        [
+            v.facts.external_userid
+            for v in (hollow if excess_share >= EXCESS_TO_ACCUSE else untouched)
+        ],
     )
 
 
