@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from services.scorer.domain import anomaly
 from services.scorer.domain.anomaly import EmployeeTally, PeerBaseline, PeriodTail
+from services.scorer.domain.cadence import ChatTrace
 from services.scorer.domain.dense_block import Add
 from services.scorer.domain.quality import ChatStats
 from services.scorer.domain.validity import HANDOVER_MATCH, ContactFacts, Removal
@@ -169,6 +170,43 @@ def _facts(rows: Sequence[Any]) -> list[ContactFacts]:
         )
         for r in rows
     ]
+
+
+CHAT_TRACES_SQL = """
+SELECT m.employee_id, m.external_userid, m.sent_at, m.direction = 'from_customer' AS from_contact
+  FROM employee_contact r
+  JOIN message m ON m.employee_id = r.employee_id AND m.external_userid = r.external_userid
+                AND m.kind = 'one_to_one' AND m.sent_at >= $2
+ WHERE r.employee_id = ANY($1::text[]) AND r.first_added_at >= $2 AND r.first_added_at < $3
+ ORDER BY m.employee_id, m.external_userid, m.sent_at, m.message_id
+"""
+
+
+async def chat_traces(
+    conn: Connection, period: Period, ids: Sequence[str], tz: ZoneInfo
+) -> dict[str, dict[str, ChatTrace]]:
+    """Per employee and contact first added in `period`, the one-to-one messages (metadata:
+    when, which side) from the period's start on, in a fixed order: what `cadence.py` and the
+    segment's exchanges are read from."""
+    rows = await conn.fetch(CHAT_TRACES_SQL, list(ids), period.start_at(tz), period.end_at(tz))
+    grouped: dict[str, dict[str, list[tuple[datetime, bool]]]] = {}
+    for r in rows:
+        by_contact = grouped.setdefault(r["employee_id"], {})
+        by_contact.setdefault(r["external_userid"], []).append((r["sent_at"], r["from_contact"]))
+    return {
+        e: {c: ChatTrace(c, tuple(m)) for c, m in contacts.items()}
+        for e, contacts in grouped.items()
+    }
+
+
+async def stated_segments(conn: Connection, ids: Sequence[str]) -> dict[str, str]:
+    """The segment the `employee` records state (migration 0023), where they do."""
+    rows = await conn.fetch(
+        "SELECT employee_id, segment FROM employee "
+        "WHERE employee_id = ANY($1::text[]) AND segment IS NOT NULL",
+        list(ids),
+    )
+    return {r["employee_id"]: r["segment"] for r in rows}
 
 
 async def gross_adds(conn: Connection, period: Period, ids: Sequence[str]) -> dict[str, int]:

@@ -96,15 +96,16 @@ async def upsert_employees(
     }
     await conn.execute(
         """INSERT INTO employee (employee_id, name, branch_id, team_id, supervisor_id, role,
-                                 active, robot_webhook, email, as_of, event_id)
+                                 active, robot_webhook, email, as_of, event_id, segment)
            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                                 $6::text[], $7::bool[], $8::text[], $9::text[],
-                                $10::timestamptz[], $11::text[])
+                                $10::timestamptz[], $11::text[], $12::text[])
            ON CONFLICT (employee_id) DO UPDATE SET
                name = EXCLUDED.name, branch_id = EXCLUDED.branch_id, team_id = EXCLUDED.team_id,
                supervisor_id = EXCLUDED.supervisor_id, role = EXCLUDED.role,
                active = EXCLUDED.active, robot_webhook = EXCLUDED.robot_webhook,
-               email = EXCLUDED.email, as_of = EXCLUDED.as_of, event_id = EXCLUDED.event_id
+               email = EXCLUDED.email, as_of = EXCLUDED.as_of, event_id = EXCLUDED.event_id,
+               segment = EXCLUDED.segment
            WHERE EXCLUDED.as_of >= employee.as_of""",
         [r.employee_id for r in rows],
         [r.name for r in rows],
@@ -117,6 +118,7 @@ async def upsert_employees(
         [r.email for r in rows],
         [r.occurred_at for r in rows],
         [r.event_id for r in rows],
+        [r.segment for r in rows],
     )
     if robot_keys is not None and sealed:
         urls = [r for r in rows if r.employee_id in sealed]

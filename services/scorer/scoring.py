@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, time
 from time import monotonic
 from typing import Any, Literal
@@ -22,6 +22,7 @@ from services.scorer.bankwide import (
     encode_blocks,
 )
 from services.scorer.domain.anomaly import AnomalyResult, PeerBaseline, PeriodTail, assess
+from services.scorer.domain.cadence import ChatTrace
 from services.scorer.domain.dense_block import DenseBlock, dense_blocks
 from services.scorer.domain.rules import ScoringRules
 from services.scorer.domain.tally import COUNTERS
@@ -41,6 +42,8 @@ NO_OVERLAP = inputs.Overlap({}, {})
 BLOCK_PERIOD_KINDS = frozenset({PeriodKind.MONTH, PeriodKind.QUARTER})
 
 
+WEEK_TAIL_DAYS = 5
+"""The period's last working week, over which a pile-up spread thin is judged."""
 YIELD_EVERY = 16
 """Employees scored between two yields to the event loop."""
 COMPUTE_CHUNK = 1_000
@@ -135,15 +138,23 @@ class Scorer:
         overlap: inputs.Overlap | None = None,
         blocks: dict[str, DenseBlock] | None = None,
         tail: PeriodTail | Literal["compute"] | None = "compute",
+        chats: Mapping[str, ChatTrace] | None = None,
+        segment: str | Literal["read"] | None = "read",
+        week: PeriodTail | None = None,
     ) -> AnomalyResult:
         """`tail` is the period's (`Scorer.tail`), computed here unless given (`compute` gives
-        it once for all its employees)."""
+        it once for all its employees); `chats` (the contacts' one-to-one messages) and the
+        stated `segment` are read here unless given."""
         tz = self.calendar.tz
         if overlap is None:
             found = await inputs.cross_team_overlap(conn, period, [employee_id], tz)
             overlap = found.get(employee_id, NO_OVERLAP)
         if blocks is None:
             blocks = await self.blocks(conn, period)
+        if chats is None:
+            chats = (await inputs.chat_traces(conn, period, [employee_id], tz)).get(employee_id, {})
+        if segment == "read":
+            segment = (await inputs.stated_segments(conn, [employee_id])).get(employee_id)
         return assess(
             verdicts,
             overlap.shared,
@@ -155,6 +166,10 @@ class Scorer:
             overlap.partners,
             self.tail(period, now) if tail == "compute" else tail,
             blocks.get(employee_id),
+            chats,
+            segment,
+            self.rules.retention_window,
+            self.tail(period, now, WEEK_TAIL_DAYS) if tail == "compute" else week,
         )
 
     async def baseline(
@@ -180,18 +195,20 @@ class Scorer:
             self.bankwide.offer(figure, period.key, found, monotonic() - started, version)
         return found
 
-    def tail(self, period: Period, now: datetime | None = None) -> PeriodTail | None:
-        """The last three working days (make-up days count, holidays don't); while the period
-        runs, rates are per working day worked so far."""
+    def tail(
+        self, period: Period, now: datetime | None = None, length: int = 3
+    ) -> PeriodTail | None:
+        """The last `length` working days (make-up days count, holidays don't); while the
+        period runs, rates are per working day worked so far."""
         days = self.calendar.working_days(period)
-        if len(days) < 5:
+        if len(days) < length + 2:
             return None
         elapsed = None if now is None else self.calendar.working_days_elapsed(period, now)
-        early = len(days) - 3 if elapsed is None else min(len(days) - 3, int(elapsed))
+        early = len(days) - length if elapsed is None else min(len(days) - length, int(elapsed))
         return PeriodTail(
-            datetime.combine(days[-3], time(), self.calendar.tz).astimezone(UTC),
-            3 / len(days),
-            days=3,
+            datetime.combine(days[-length], time(), self.calendar.tz).astimezone(UTC),
+            length / len(days),
+            days=length,
             early_days=early,
             elapsed_days=elapsed,
         )
@@ -257,7 +274,10 @@ class Scorer:
         for f in await inputs.relations(conn, period, known, tz):
             by_employee[f.employee_id].append(f)
         overlaps = await inputs.cross_team_overlap(conn, period, known, tz)
+        chats = await inputs.chat_traces(conn, period, known, tz)
+        segments = await inputs.stated_segments(conn, known)
         tail = self.tail(period, now)
+        week = self.tail(period, now, WEEK_TAIL_DAYS)
         target = {o.employee_id: self.target_of(o.target, period) for o in org}
         counted = await tally.quota_fields(conn, self, period.key, target, now, closed)
         out: list[dict[str, Any]] = []
@@ -277,6 +297,9 @@ class Scorer:
                 overlaps.get(o.employee_id, NO_OVERLAP),
                 blocks,
                 tail,
+                chats.get(o.employee_id, {}),
+                segments.get(o.employee_id),
+                week,
             )
             out.append(
                 {

@@ -24,6 +24,7 @@ from shared.schemas.base import Message, PlainText, deterministic_id, utc_now
 from shared.schemas.contact import ContactEvent
 
 Id = Annotated[str, Field(min_length=1, max_length=128)]
+Segment = Literal["acquisition", "servicing", "counter"]
 _PERIOD_KEY = re.compile(r"^\d{4}(-\d{2}(-\d{2})?|-W\d{2}|-Q[1-4])$")
 
 
@@ -57,6 +58,14 @@ class EmployeeRecord(BankRecord):
     active: bool = True
     robot_webhook: str | None = Field(default=None, max_length=1000)
     email: str | None = Field(default=None, max_length=320)
+    segment: Segment | None = Field(
+        default=None,
+        description="The employee's segment of work, when the bank states it: `acquisition` "
+        "(new customers: most adds are not bank customers yet), `servicing` (an existing book) "
+        "or `counter` (walk-in customers at a branch counter). The anomaly signals compare an "
+        "employee with peers of the same segment; without it the scorer infers the segment "
+        "from the adds (docs/scoring.md).",
+    )
 
     def entity_key(self) -> str:
         return f"employee:{self.employee_id}"

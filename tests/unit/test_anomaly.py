@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from services.scorer.domain.anomaly import (
+    AnomalyResult,
     EmployeeTally,
     PeerBaseline,
     PeriodTail,
@@ -247,18 +248,43 @@ def test_silent_matched_customers_are_not_hollow() -> None:
     assert "NO_ENGAGEMENT" not in october(honest_month(rate=2) + quiet)
 
 
-def test_no_engagement_flags_the_untouched_contacts_only() -> None:
+def test_no_engagement_flags_the_untouched_contacts_when_the_excess_is_modest() -> None:
+    # 40 matched customers and 30 hollow adds: about 10 hollow adds are what peers have, so a
+    # hollow add is the excess only two times in three; only the untouched ones are accused
+    customers = [
+        add(
+            100 + i, datetime(2026, 10, 8, 3, 0, tzinfo=UTC) + timedelta(hours=5 * i), customer=True
+        )
+        for i in range(40)
+    ]
+    cold = [
+        add(
+            i,
+            datetime(2026, 10, 8, 4, 0, tzinfo=UTC) + timedelta(hours=7 * i),
+            one_to_one_msgs=i % 2,
+        )
+        for i in range(30)
+    ]
+    result = assess(customers + cold, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
+    flagged = {c for c, codes in result.contact_flags.items() if "NO_ENGAGEMENT" in codes}
+    assert flagged == {f"wm{i}" for i in range(0, 30, 2)}
+
+
+def test_no_engagement_flags_every_hollow_add_when_nearly_all_are_the_excess() -> None:
     cold = [
         add(
             i,
             datetime(2026, 10, 8, 3, 0, tzinfo=UTC) + timedelta(hours=7 * i),
             one_to_one_msgs=i % 2,
+            msgs=1 if i % 3 == 0 else 0,
         )
         for i in range(60)
     ]
     result = assess(cold, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
     flagged = {c for c, codes in result.contact_flags.items() if "NO_ENGAGEMENT" in codes}
-    assert flagged == {f"wm{i}" for i in range(0, 60, 2)}
+    assert flagged == {f"wm{i}" for i in range(60)}
+    reason = next(r for r in result.reasons if r["code"] == "NO_ENGAGEMENT")
+    assert reason["evidence"]["share_of_hollow_adds_above_peers"] >= 0.8
 
 
 def bought_burst(
@@ -452,3 +478,28 @@ def test_a_reviewers_verdict_decides_whether_an_add_is_hollow() -> None:
     gamed = verdicts(30, state="qr-777", is_customer=True, customer_msgs=5, review="gamed")
     assert "QR_BATCH_BURST" in codes(gamed)
     assert all("REVIEWED_GAMED" in v.flags for v in gamed)
+
+
+OCT_WEEK = PeriodTail(datetime(2026, 10, 26, 16, 0, tzinfo=UTC), 5 / 22, days=5, early_days=17)
+
+
+def test_a_pileup_spread_over_the_last_week_is_seen_over_the_week() -> None:
+    # 36 hollow adds over the last working week, seven or so a day: no three days stand out
+    # against the peers' month-end lift, the week does
+    spread = [
+        add(500 + i, datetime(2026, 10, 26, 17, 0, tzinfo=UTC) + timedelta(hours=3.3 * i))
+        for i in range(36)
+    ]
+    month = honest_month(days=17) + spread
+    lifted = replace(PEERS, tail_lift=2.5)
+    three_days = assess(month, {}, lifted, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
+    with_week = assess(month, {}, lifted, OCT_END, 31, NOW, TZ, tail=OCT_TAIL, week=OCT_WEEK)
+
+    def pileup(result: AnomalyResult) -> float:
+        return next(
+            (r["contribution"] for r in result.reasons if r["code"] == "PERIOD_END_PILEUP"), 0.0
+        )
+
+    assert pileup(with_week) > pileup(three_days)
+    reason = next(r for r in with_week.reasons if r["code"] == "PERIOD_END_PILEUP")
+    assert reason["evidence"]["last_working_days"] == 5

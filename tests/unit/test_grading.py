@@ -101,6 +101,7 @@ def test_grading_per_kind_and_per_side_of_the_split() -> None:
         "SLOW_DRIP": 0.0,
     }
     assert g["flag_rate_by_honest_kind"] == {"clean": 0.0, "hard_negative:prospector": 1.0}
+    assert g["flagged_by_segment"] == {"acquisition": [1, 1], "servicing": [0, 1]}
     # tuning kinds ranked a (90), p (70), b (10), e (0); c left out: (1/1 + 2/3) / 2
     assert g["average_precision_by_kind_set"]["tuning"] == pytest.approx(0.8333, abs=1e-4)
     # held-out: p (70) outranks c (50): 1/2
@@ -120,9 +121,11 @@ def test_summary_pools_runs_per_seed_side_and_refuses_unknown_seeds() -> None:
     assert tuning["caught_by_kind"]["SLOW_DRIP"] == [0, 2]
     assert tuning["recall_by_kind"]["held_out"] == {"BEHAVING_BOUGHT": 1.0}
     assert tuning["flagged_by_honest_kind"]["hard_negative:prospector"] == [2, 2]
+    assert tuning["flagged_by_segment"] == {"acquisition": [2, 2], "servicing": [0, 2]}
     assert tuning["contacts"]["honest_accused_by_fact"] == {"none": 2, "not_written_yet": 2}
     assert summary["held_out"]["average_precision"]["held_out"] == 0.5
     table = summary_table(summary)
     assert "held_out seeds (101; 1 runs)" in table and "BEHAVING_BOUGHT" in table
+    assert "acquisition                    2/2    1.000" in table
     with pytest.raises(ValueError):
         summarise([hand_made_run(7)])

@@ -73,6 +73,14 @@ def _side_ap(employees: Mapping[str, EmployeeResult], side: KindSet) -> float | 
     return round(average_precision([e.anomaly_score for e in chosen], positives), 4)
 
 
+def segment_of_honest(label: str) -> str:
+    """The segment of work of an honest kind, as the bank would state it: a prospector does
+    acquisition work, every other honest kind services an existing book (the simulator states
+    no segment on the `employee` records: the scorer infers it, and is graded per true
+    segment)."""
+    return "acquisition" if label == "hard_negative:prospector" else "servicing"
+
+
 def grade_contacts(
     contact_labels: Mapping[tuple[str, str], str],
     accusations: Mapping[tuple[str, str], Sequence[str]],
@@ -144,6 +152,11 @@ def grade(
         for label, group in sorted(by_pattern.items())
         if label in HONEST_KINDS
     }
+    by_segment: dict[str, list[int]] = {}
+    for label, (hits, total) in honest_flags.items():
+        pooled = by_segment.setdefault(segment_of_honest(label), [0, 0])
+        pooled[0] += hits
+        pooled[1] += total
     contacts = grade_contacts(
         contact_labels, contact_flags if accusations is None else accusations, facts or {}
     )
@@ -170,6 +183,7 @@ def grade(
         "flag_rate_by_honest_kind": {
             label: round(hits / total, 4) for label, (hits, total) in honest_flags.items()
         },
+        "flagged_by_segment": dict(sorted(by_segment.items())),
         "contact_counts": contacts,
         "contacts": contact_figures(contacts),
         "hard_negative_flag_rate": round(sum(e.flagged for e in hard) / max(len(hard), 1), 4),
@@ -200,6 +214,7 @@ def summarise(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     for side, group in sorted(sides.items()):
         caught: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         flagged: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        segments: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         contacts: dict[str, Any] = {
             "accused": 0,
             "accused_gaming": 0,
@@ -214,6 +229,9 @@ def summarise(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             for label, (hits, total) in run["flagged_by_honest_kind"].items():
                 flagged[label][0] += hits
                 flagged[label][1] += total
+            for segment, (hits, total) in run.get("flagged_by_segment", {}).items():
+                segments[segment][0] += hits
+                segments[segment][1] += total
             counts = run["contact_counts"]
             contacts["accused"] += counts["accused"]
             contacts["accused_gaming"] += counts["accused_gaming"]
@@ -245,6 +263,7 @@ def summarise(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                 label: round(hits / total, 4) for label, (hits, total) in sorted(flagged.items())
             },
             "flagged_by_honest_kind": dict(sorted(flagged.items())),
+            "flagged_by_segment": dict(sorted(segments.items())),
             "contacts": contact_figures(
                 {**contacts, "honest_accused_by_fact": dict(contacts["honest_accused_by_fact"])}
             ),
@@ -274,6 +293,9 @@ def summary_table(summary: Mapping[str, Any]) -> str:
         for label, rate in s["flag_rate_by_honest_kind"].items():
             hits, total = s["flagged_by_honest_kind"][label]
             lines.append(f"    {label:<28} {hits:>3}/{total:<3} {rate:6.2f}")
+        lines.append("  false-flag rate, honest employees by segment of work:")
+        for segment, (hits, total) in s.get("flagged_by_segment", {}).items():
+            lines.append(f"    {segment:<28} {hits:>3}/{total:<3} {hits / max(total, 1):6.3f}")
         c = s["contacts"]
         lines.append(
             f"  contacts: precision {c['precision']:.2f}, recall tuning "

@@ -15,7 +15,12 @@ from datetime import date, datetime, timedelta
 from itertools import islice
 from typing import Any
 
+from services.scorer.domain.cadence import ChatTrace
+from services.scorer.domain.calibration import ACQUISITION_SILENCE
 from services.scorer.domain.dense_block import MIN_DENSITY_RATIO, DenseBlock
+from services.scorer.domain.finding import Finding
+from services.scorer.domain.scripted import scripted_chat
+from services.scorer.domain.segment import ACQUISITION, SegmentView, segment_of
 from services.scorer.domain.surprise import (
     Spread,
     beta_binomial_surprise,
@@ -23,6 +28,7 @@ from services.scorer.domain.surprise import (
     negative_binomial_surprise,
 )
 from services.scorer.domain.validity import GAMED, GENUINE, STAFF_ACCOUNT, ContactVerdict
+from services.scorer.domain.window_deletes import deleted_after_window
 
 BURST_WINDOW = timedelta(hours=2)
 BURST_MIN_ADDS = 8
@@ -49,9 +55,14 @@ CAPS = {
     "QUICK_DELETE": 50.0,
     "NO_ENGAGEMENT": 50.0,
     "PERIOD_END_PILEUP": 50.0,
+    "SCRIPTED_CHAT": 60.0,
+    "DELETED_AFTER_WINDOW": 50.0,
 }
 
 
+EXCESS_TO_ACCUSE = 0.8
+"""`NO_ENGAGEMENT` accuses every hollow add when at least this share of them is above what the
+peers' share predicts; below it, only the adds nobody ever wrote to or from."""
 PRIOR_HOLLOW_SHARE = Spread(0.3, 0.12)
 CAMPAIGN_MIN_QUALITY = 0.2
 """A campaign's burst below this quality (`_quality_of`: matched customers count fully,
@@ -432,12 +443,17 @@ def no_engagement(
     baseline: PeerBaseline,
     now: datetime,
     result: AnomalyResult,
+    segment: SegmentView,
 ) -> None:
     """Hollow adds (neither a matched customer nor a conversation) far above the share the
     peers have, judged beta-binomially with the peers' own spread: a busy honest employee has
-    many hollow adds too, in about the same proportion as everyone else."""
+    many hollow adds too, in about the same proportion as everyone else. In acquisition, where
+    most adds are not customers by the nature of the work, `acquisition_silence` instead."""
     decided = [v for v in verdicts if _decided(v, now)]
     if len(decided) < BURST_MIN_ADDS:
+        return
+    if segment.segment == ACQUISITION:
+        acquisition_silence(verdicts, segment, now, result)
         return
     hollow = [v for v in decided if is_hollow(v)]
     peers = baseline.hollow_share
@@ -446,6 +462,7 @@ def no_engagement(
         return
     surprise = beta_binomial_surprise(len(hollow), len(decided), peers)
     untouched = [v for v in hollow if v.facts.customer_msgs == 0 and v.facts.one_to_one_msgs == 0]
+    excess_share = (len(hollow) - expected) / len(hollow)
     result.add(
         "NO_ENGAGEMENT",
         _points(surprise),
@@ -458,12 +475,62 @@ def no_engagement(
             "peer_hollow_share_sd": round(peers.sd, 2),
             "hollow_adds_above_peers": round(len(hollow) - expected, 1),
             "never_interacted": len(untouched),
+            "share_of_hollow_adds_above_peers": round(excess_share, 2),
             "surprise": round(surprise, 1),
         },
-        # which hollow adds are the excess is unknowable one by one; the contacts flagged are
-        # those nobody ever wrote to or from, the ones a reviewer should look at first
-        [v.facts.external_userid for v in untouched],
+        # which hollow adds are the excess is unknowable one by one: when at least
+        # EXCESS_TO_ACCUSE of them are above what the peers have, each is accused (four in five
+        # accusations right at the least); otherwise only those nobody ever wrote to or from,
+        # the ones a reviewer should look at first
+        [
+            v.facts.external_userid
+            for v in (hollow if excess_share >= EXCESS_TO_ACCUSE else untouched)
+        ],
     )
+
+
+def _silent(v: ContactVerdict) -> bool:
+    """The contact never wrote (a reviewer's verdict decides it, as for `is_hollow`)."""
+    if v.facts.review is not None:
+        return v.facts.review == GAMED
+    return v.facts.customer_msgs == 0
+
+
+def acquisition_silence(
+    verdicts: Sequence[ContactVerdict],
+    segment: SegmentView,
+    now: datetime,
+    result: AnomalyResult,
+) -> None:
+    """`NO_ENGAGEMENT` in acquisition: contacts who never wrote a word, far above the share
+    acquisition work has (the calibrated null, beta-binomial). Whether a contact is a bank
+    customer yet is not counted: a prospect who answers is the work, not a hollow add."""
+    decided = [v for v in verdicts if not _silent(v) or _decided_silence(v, now)]
+    silent = [v for v in decided if _silent(v)]
+    null = ACQUISITION_SILENCE
+    expected = len(decided) * null.centre
+    if len(silent) - expected < MIN_EXCESS:
+        return
+    surprise = beta_binomial_surprise(len(silent), len(decided), null)
+    result.add(
+        "NO_ENGAGEMENT",
+        _points(surprise),
+        {
+            "segment": segment.segment,
+            "silent_adds": len(silent),
+            "decided_adds": len(decided),
+            "silent_share": round(len(silent) / len(decided), 2),
+            "segment_silent_share": round(null.centre, 2),
+            "segment_silent_share_sd": round(null.sd, 2),
+            "silent_adds_above_segment": round(len(silent) - expected, 1),
+            "surprise": round(surprise, 1),
+        },
+        [v.facts.external_userid for v in silent if v.facts.one_to_one_msgs == 0],
+    )
+
+
+def _decided_silence(v: ContactVerdict, now: datetime, days: int = 7) -> bool:
+    return now >= v.facts.first_added_at + timedelta(days=days)
 
 
 @dataclass(frozen=True)
@@ -488,13 +555,25 @@ def period_end_pileup(
     tail: PeriodTail,
     baseline: PeerBaseline,
     result: AnomalyResult,
+    week: PeriodTail | None = None,
 ) -> None:
     """Hollow adds in the last working days far above the employee's own hollow rate before
     them (or the peers' typical rate, when higher: a new hire has no history), scaled by how
     much busier everyone's last days are (negative binomial). A team's busy month end brings
-    real customers: more adds, not more hollow ones."""
+    real customers: more adds, not more hollow ones. Judged over the last three working days
+    and, when given, over the last working `week` (a pile-up spread thin over a week so that no
+    three days stand out); the more surprising of the two counts."""
+    found = [f for t in (tail, week) if t is not None and (f := _pileup(verdicts, t, baseline))]
+    if found:
+        best = max(found, key=lambda f: f.surprise)
+        result.add("PERIOD_END_PILEUP", _points(best.surprise), best.evidence, best.contacts)
+
+
+def _pileup(
+    verdicts: Sequence[ContactVerdict], tail: PeriodTail, baseline: PeerBaseline
+) -> Finding | None:
     if tail.early_days < 3:
-        return
+        return None
     late = [v for v in verdicts if v.facts.first_added_at >= tail.start]
     hollow = [v for v in late if is_hollow(v)]
     early_hollow = sum(1 for v in verdicts if v.facts.first_added_at < tail.start and is_hollow(v))
@@ -502,12 +581,12 @@ def period_end_pileup(
     lift = max(1.0, baseline.tail_lift)
     expected = max(own_rate, baseline.hollow_per_day) * tail.days * lift
     if len(hollow) - expected < MIN_EXCESS:
-        return
+        return None
     surprise = negative_binomial_surprise(len(hollow), expected, COUNT_DISPERSION)
-    result.add(
-        "PERIOD_END_PILEUP",
-        _points(surprise),
+    return Finding(
+        surprise,
         {
+            "last_working_days": tail.days,
             "adds_in_last_working_days": len(late),
             "hollow_adds_in_last_working_days": len(hollow),
             "share_of_period": round(len(late) / max(len(verdicts), 1), 2),
@@ -533,10 +612,18 @@ def assess(
     partners: dict[str, int] | None = None,
     tail: PeriodTail | None = None,
     block: DenseBlock | None = None,
+    chats: Mapping[str, ChatTrace] | None = None,
+    stated_segment: str | None = None,
+    retention: timedelta = timedelta(days=7),
+    week: PeriodTail | None = None,
 ) -> AnomalyResult:
     """`block` is the dense block the employee is in, if any; `tail` defaults to the last
-    three calendar days of a period ending at `period_end`."""
+    three calendar days of a period ending at `period_end`; `chats` are the one-to-one
+    messages of the employee's contacts (by contact), `stated_segment` the segment of the
+    employee record, if any; `week` the period's last working week (`period_end_pileup`)."""
     result = AnomalyResult()
+    chats = chats or {}
+    segment = segment_of(verdicts, chats, stated_segment)
     tail = tail or PeriodTail(
         period_end - timedelta(days=3), 3 / max(period_days, 1), 3, max(period_days - 3, 0)
     )
@@ -546,9 +633,15 @@ def assess(
     shared_contacts(verdicts, shared, result)
     mutual_add_ring(verdicts, partners or {}, block, result)
     quick_delete(verdicts, result)
-    no_engagement(verdicts, baseline, now, result)
+    no_engagement(verdicts, baseline, now, result, segment)
+    for code, found in (
+        ("SCRIPTED_CHAT", scripted_chat(verdicts, chats, tz)),
+        ("DELETED_AFTER_WINDOW", deleted_after_window(verdicts, retention)),
+    ):
+        if found is not None:
+            result.add(code, _points(found.surprise), found.evidence, found.contacts)
     if period_days >= 7 and len(verdicts) >= 10:
-        period_end_pileup(verdicts, tail, baseline, result)
+        period_end_pileup(verdicts, tail, baseline, result, week)
     result.reasons.sort(key=lambda r: -r["contribution"])
     result.score = round(min(100.0, sum(r["contribution"] for r in result.reasons)), 1)
     in_favour: dict[str, Any] = {
@@ -556,6 +649,7 @@ def assess(
         "matched_customers": sum(1 for v in verdicts if v.facts.is_customer),
         "customers_who_wrote": sum(1 for v in verdicts if _engaged(v)),
         "conversations": sum(1 for v in verdicts if v.facts.customer_msgs >= 2),
+        "segment": segment.evidence(),
     }
     campaigns = Counter(v.facts.campaign for v in verdicts if v.facts.campaign is not None)
     if campaigns:

@@ -1,9 +1,10 @@
 """What a contact's flags say (pure): accusations kept apart from facts (docs/product.md).
 
-An accusation says the add itself looks gamed: bought in a burst, a peer institution's staff,
-an employee's own account, shared across teams or in a ring, removed by the employee soon after,
-piled up at the period's end, judged gamed by a reviewer. A fact is worth a reviewer's eye but
-accuses nobody: the customer removed the employee (the side that removed it is stated), no
+An accusation says the add itself looks gamed: bought in a burst, a peer institution's staff, an
+employee's own account, shared across teams or in a ring, removed by the employee soon after or
+just after the retention window (`DELETED_AFTER_WINDOW`), piled up at the period's end, writing
+like a script (`SCRIPTED_CHAT`), judged gamed by a reviewer. A fact is worth a reviewer's eye
+but accuses nobody: the customer removed the employee (the side that removed it is stated), no
 message yet, WeCom has no profile, a reviewer vouched for the contact. Silence accuses a contact
 only when its employee is flagged for it (`NO_ENGAGEMENT`, with the excess over the peers);
 otherwise it is the fact `NO_MESSAGE_YET`."""

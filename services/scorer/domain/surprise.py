@@ -99,3 +99,22 @@ def beta_binomial_surprise(hits: int, n: int, share: Spread) -> float:
         )
 
     return min(MAX_SURPRISE, max(0.0, -_log10_tail([log_pmf(k) for k in range(hits, n + 1)])))
+
+
+def binomial_surprise(hits: int, n: int, p: float) -> float:
+    """-log10 P(X >= hits) for X binomial over n trials of probability p: how surprising that
+    many contacts pass a test each real contact passes with probability p."""
+    if n <= 0 or hits <= 0:
+        return 0.0
+    p = min(max(p, 1e-12), 1 - 1e-12)
+
+    def log_pmf(k: int) -> float:
+        return (
+            math.lgamma(n + 1)
+            - math.lgamma(k + 1)
+            - math.lgamma(n - k + 1)
+            + k * math.log(p)
+            + (n - k) * math.log1p(-p)
+        )
+
+    return min(MAX_SURPRISE, max(0.0, -_log10_tail([log_pmf(k) for k in range(hits, n + 1)])))

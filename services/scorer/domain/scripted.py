@@ -1,0 +1,63 @@
+"""`SCRIPTED_CHAT`: an employee's non-customer contacts who write like a script, not a person
+(pure). Bought "real-person" adds greet at once and chat for weeks, so no silence or deletion
+shows; what a seller cannot cheaply fake across dozens of accounts is the irregularity of real
+people (`cadence.py`). Each contact is tested against the null model of human cadence; the
+employee is judged on how many of their contacts fail it, against how many real contacts fail
+it (`SCRIPTED_NULL_RATE`, measured on matched customers: docs/scoring.md, "Calibration"),
+binomially."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from services.scorer.domain.cadence import ChatTrace, HumanCadence, cadence, scripted_p
+from services.scorer.domain.calibration import HUMAN_CADENCE, SCRIPTED_NULL_RATE
+from services.scorer.domain.finding import Finding
+from services.scorer.domain.surprise import binomial_surprise
+from services.scorer.domain.validity import ContactVerdict
+
+SCRIPTED_LEVEL = 1e-3
+"""A contact whose cadence a real person shows less than once in a thousand is scripted."""
+MIN_SCRIPTED = 5
+"""Fewer scripted contacts than this is not a pattern worth a reviewer's time."""
+
+
+def scripted_chat(
+    verdicts: Sequence[ContactVerdict],
+    chats: Mapping[str, ChatTrace],
+    tz: Any,
+    human: HumanCadence = HUMAN_CADENCE,
+    null_rate: float = SCRIPTED_NULL_RATE,
+) -> Finding | None:
+    """The non-customer contacts with a testable cadence, how many are scripted, and how
+    surprising that many is when each real contact is scripted with probability `null_rate`
+    (measured: how often matched customers, people known to be real, fail the test)."""
+    tested: list[tuple[str, float, dict[str, Any]]] = []
+    for v in verdicts:
+        trace = chats.get(v.facts.external_userid)
+        if v.facts.is_customer or trace is None:
+            continue
+        c = cadence(trace, tz)
+        p = scripted_p(c, human)
+        if p is not None:
+            tested.append((v.facts.external_userid, p, c.evidence()))
+    scripted = sorted((t for t in tested if t[1] < SCRIPTED_LEVEL), key=lambda t: (t[1], t[0]))
+    if len(scripted) < MIN_SCRIPTED:
+        return None
+    surprise = binomial_surprise(len(scripted), len(tested), null_rate)
+    return Finding(
+        surprise,
+        {
+            "scripted_contacts": len(scripted),
+            "contacts_tested": len(tested),
+            "expected_of_real_people": round(len(tested) * null_rate, 2),
+            "human_reply_log_sd_at_least": human.latency_log_sd,
+            "human_session_hour_sd_at_least": human.session_hour_sd,
+            "examples": [
+                {"external_userid": e, "p": float(f"{p:.1e}"), **ev} for e, p, ev in scripted[:5]
+            ],
+            "surprise": round(surprise, 1),
+        },
+        [e for e, _, _ in scripted],
+    )
