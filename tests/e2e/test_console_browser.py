@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.wait import WebDriverWait
 
 from shared.auth import Role
 from tests import factories as f
@@ -47,8 +49,10 @@ def peer_adds(employee: str) -> list[dict[str, Any]]:
 
 def sign_in(browser: WebDriver, base: str, token: str) -> None:
     browser.get(f"{base}/console/login")
-    browser.find_element(By.ID, "token").send_keys(token)
+    field = browser.find_element(By.ID, "token")
+    field.send_keys(token)
     browser.find_element(By.ID, "sign-in").click()
+    WebDriverWait(browser, 30).until(staleness_of(field))  # the next page, whatever it is
 
 
 async def test_a_reviewer_dismisses_a_case_and_the_alert_resolves(
@@ -132,7 +136,11 @@ async def test_a_reviewer_dismisses_a_case_and_the_alert_resolves(
                     browser.find_element(By.ID, "reason").send_keys(
                         "代发工资合作行，已核实 verified"
                     )
+                    before = browser.find_element(By.ID, "case-status")
                     browser.find_element(By.ID, "dismiss").click()
+                    # the form posts and the case page loads again: read the new page, not
+                    # the one being replaced (slow on a busy machine)
+                    WebDriverWait(browser, 30).until(staleness_of(before))
                     status = browser.find_element(By.ID, "case-status").text
                     notice = browser.find_element(By.ID, "message").text
                     decisions = browser.find_element(By.ID, "decisions").text
