@@ -48,11 +48,13 @@ AT_REST = Counter(
     "(and the bank-wide figures afresh), so that figures depend on the inputs alone",
 )
 
-VERSION_SQL = """
-SELECT coalesce((SELECT sum(next_offset) FROM consumer_offset WHERE consumer_group = $1), 0)::bigint
-     + (SELECT changes FROM scoring_inputs)
-     + coalesce((SELECT generation FROM contact_governance), 0)
-"""
+
+VERSION_EXPR = """(coalesce((SELECT sum(next_offset) FROM consumer_offset
+                           WHERE consumer_group = $GROUP), 0)::bigint
+      + (SELECT changes FROM scoring_inputs)
+      + coalesce((SELECT generation FROM contact_governance), 0))"""
+"""The inputs' version as an SQL expression; `$GROUP` names the consumer group's parameter."""
+VERSION_SQL = "SELECT " + VERSION_EXPR.replace("$GROUP", "$1")
 OPEN_PERIODS_SQL = """
 SELECT DISTINCT s.period FROM employee_period_score s
  WHERE NOT EXISTS (SELECT 1 FROM period_close c WHERE c.period = s.period)

@@ -24,6 +24,7 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 
+from services.scorer.at_rest import VERSION_EXPR
 from services.scorer.domain.anomaly import PeerBaseline
 from services.scorer.domain.dense_block import DenseBlock
 from services.scorer.domain.reuse import WORTH_REUSING_SECONDS, Computed
@@ -101,13 +102,12 @@ def decode_blocks(j: list[dict[str, Any]]) -> dict[str, DenseBlock]:
 READ_SQL = """
 SELECT i.at_rest,
        EXISTS (SELECT 1 FROM period_close c WHERE c.period = $1) AS closed,
-       coalesce((SELECT sum(next_offset) FROM consumer_offset WHERE consumer_group = $3), 0)
-         + i.changes + coalesce((SELECT generation FROM contact_governance), 0) AS version,
+       $VERSION AS version,
        a.value, a.stored_at, a.seconds, a.inputs_version,
        extract(epoch FROM clock_timestamp() - a.stored_at)::float8 AS age
   FROM scoring_inputs i
   LEFT JOIN period_aggregate a ON a.period = $1 AND a.kind = $2
-"""
+""".replace("$VERSION", VERSION_EXPR.replace("$GROUP", "$3"))
 STORE_SQL = """
 INSERT INTO period_aggregate (period, kind, value, seconds, inputs_version, stored_at)
 VALUES ($1, $2, $3::jsonb, $4, $5, clock_timestamp())

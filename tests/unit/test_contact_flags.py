@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from services.scorer.domain.contact_flags import split
-from services.scorer.domain.rules import ScoringRules
 from services.scorer.domain.validity import ContactFacts, Removal, classify
-
-ADDED = datetime(2026, 10, 12, 2, 0, tzinfo=UTC)
-LATER = ADDED + timedelta(days=20)
-RULES = ScoringRules()
-
-
-def facts(**kw: object) -> ContactFacts:
-    base: dict[str, object] = {
-        "employee_id": "e1",
-        "external_userid": "wm1",
-        "first_added_at": ADDED,
-        "profile_found": True,
-    }
-    return ContactFacts(**{**base, **kw})  # type: ignore[arg-type]
+from tests.unit.test_validity import ADDED, LATER, RULES, facts
 
 
 def removed(by: str) -> ContactFacts:
