@@ -297,3 +297,15 @@ async def dispatch_at_rate(
         task.add_done_callback(running.discard)
     await asyncio.gather(*running)
     return lags
+
+
+def slope_per_10_min(ts: Sequence[float], ys: Sequence[float]) -> float:
+    """Least-squares slope of ys over ts (seconds), per 10 minutes."""
+    n = len(ts)
+    if n < 2:
+        return 0.0
+    mt, my = sum(ts) / n, sum(ys) / n
+    var = sum((t - mt) ** 2 for t in ts)
+    if var == 0:
+        return 0.0
+    return sum((t - mt) * (y - my) for t, y in zip(ts, ys, strict=True)) / var * 600

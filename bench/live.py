@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -46,6 +47,7 @@ from bench.common import (
     percentile,
     quick,
     service,
+    slope_per_10_min,
     verified,
     wait_until,
     write_result,
@@ -350,6 +352,13 @@ async def at_rate(
         "metrics": inside,
         "series": series,
     }
+
+
+def lag_growth(series: Sequence[dict[str, Any]], seconds: float) -> float:
+    """How fast the consumer lag rose while sending (records a second: the least-squares
+    slope over the last two thirds of the sending window, past the start-up)."""
+    sending = [s for s in series if seconds / 3 <= s["t"] <= seconds]
+    return slope_per_10_min([s["t"] for s in sending], [s["lag"] for s in sending]) / 600
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:

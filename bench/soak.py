@@ -53,6 +53,7 @@ from bench.common import (
     percentile,
     quick,
     service,
+    slope_per_10_min,
     wait_until,
     write_result,
 )
@@ -76,18 +77,6 @@ PARTITIONS = 3
 SCORE_POLL = 0.5
 SLOPE_LIMIT_MB_PER_10_MIN = 2.0
 SERVICES = ("ingestor", "scorer", "notifier")
-
-
-def slope_per_10_min(ts: Sequence[float], ys: Sequence[float]) -> float:
-    """Least-squares slope of ys over ts (seconds), per 10 minutes."""
-    n = len(ts)
-    if n < 2:
-        return 0.0
-    mt, my = sum(ts) / n, sum(ys) / n
-    var = sum((t - mt) ** 2 for t in ts)
-    if var == 0:
-        return 0.0
-    return sum((t - mt) * (y - my) for t, y in zip(ts, ys, strict=True)) / var * 600
 
 
 def judge(series: Sequence[dict[str, Any]], rate: float) -> dict[str, Any]:
