@@ -386,6 +386,9 @@ async def store_scores(
     conn: Connection, scores: Sequence[dict[str, Any]], statement: str = UPSERT_SQL
 ) -> None:
     if scores:
+        # in key order, as the batches write their rows (tally._write_quota): two writers that
+        # lock the same rows in different orders deadlock
+        scores = sorted(scores, key=lambda s: (s["employee_id"], s["period"]))
         await conn.execute(
             statement,
             *(

@@ -529,6 +529,9 @@ async def _write_quota(
 ) -> None:
     if not rows:
         return
+    # rows locked in key order, as every writer of score rows does (scoring.store_scores): a
+    # refresh storing the same rows in another order would deadlock with this batch
+    rows = sorted(rows, key=lambda r: (r[0].employee_id, r[1]))
     await conn.execute(
         SYNC_SQL,
         [o.employee_id for o, _, _ in rows],

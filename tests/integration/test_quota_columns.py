@@ -9,6 +9,7 @@ they moved (tally.py), and nobody else while the period is open.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -132,3 +133,43 @@ async def test_a_refresh_of_a_period_closed_since_its_claim_stores_nothing(infra
         async with pool.acquire() as conn, conn.transaction():
             assert not await store_open(conn, scorer, MONTH, scores)
         assert (await row(pool))["quality_score"] != -1.0
+
+
+async def test_a_refresh_and_a_batch_writing_the_same_rows_do_not_deadlock(infra: Infra) -> None:
+    """Both lock score rows in key order, whatever order they computed them in: the refresh's
+    rows come in claim order, the batch's org rows in whatever order a join returns them."""
+    clock = ManualClock(START)
+    records = as_consumed(
+        [f.employee("e1"), f.employee("e2"), f.add("e1", "wm-1", START), f.add("e2", "wm-2", START)]
+    )
+    async with scoring(infra, clock) as (pool, scorer):
+        await ScoringPipeline(lambda: pool, "g", scorer, nowhere).handle(records)
+        async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            scores = await scorer.compute(conn, parse_period(MONTH), ["e1", "e2"], clock(), False)
+        async with pool.acquire() as batch, pool.acquire() as refresh:
+            async with batch.transaction():
+                # the batch has e1's row; the refresh then stores e2's and e1's
+                await batch.execute(
+                    "SELECT 1 FROM employee_period_score WHERE period = $1 AND employee_id = 'e1'"
+                    " FOR UPDATE",
+                    MONTH,
+                )
+
+                async def store() -> bool:
+                    async with refresh.transaction():
+                        return await store_open(refresh, scorer, MONTH, scores[::-1])
+
+                storing = asyncio.create_task(store())
+                pid = refresh.get_server_pid()
+                for _ in range(100):  # until the refresh waits for e1's row
+                    waiting = await batch.fetchval(
+                        "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1",
+                        pid,
+                    )
+                    if waiting:
+                        break
+                    await asyncio.sleep(0.05)
+                assert waiting
+                # the batch writes both rows: e2's must not be held by the waiting refresh
+                await tally.sync_scores(batch, scorer, [("e2", MONTH), ("e1", MONTH)], clock())
+            assert await asyncio.wait_for(storing, 30)
