@@ -134,6 +134,14 @@ class _Held:
         return _usable(now - self.at, self.seconds, self.floor)
 
 
+SAME_INPUTS_SECONDS = 300.0
+"""A figure computed from the inputs as they still stand (no record, verdict or rule change
+since) is reused this long, however quickly it was computed: recomputing it would give the
+same figure but for time's own effect (retention windows ending, working days elapsing), which
+the sweep also brings to every open row after five minutes. Without it, the rows a rest marks
+(hundreds of thousands at a bank's month end) were recomputed at the pace of the bank-wide
+figures, each computed again every few rounds from unchanged inputs."""
+
 FORGET_AFTER = 600.0
 """A decoded version not read for this long (seconds) is dropped: a period no longer scored."""
 
@@ -158,12 +166,18 @@ class BankWide:
         if row is None:  # no scoring_inputs row: a database without migration 0022
             return None
         held = self._pending.get(key)
-        if held is not None and held.usable(now) and _current(held.inputs_version, row):
+        if (
+            held is not None
+            and _current(held.inputs_version, row)
+            and (held.usable(now) or _unchanged(held.inputs_version, now - held.at, row))
+        ):
             value: T = held.value
             return value
         if row["value"] is None or not _current(row["inputs_version"], row):
             return None
-        if not _usable(row["age"], row["seconds"], figure.floor):
+        if not _usable(row["age"], row["seconds"], figure.floor) and not _unchanged(
+            row["inputs_version"], row["age"], row
+        ):
             return None
         self._decoded = {k: v for k, v in self._decoded.items() if now - v[2] < FORGET_AFTER}
         decoded = self._decoded.get(key)
@@ -218,6 +232,11 @@ def _current(inputs_version: int, row: Any) -> bool:
     if inputs_version > row["version"]:  # another consumer group's inputs (a replay)
         return False
     return bool(row["closed"]) or inputs_version >= row["at_rest"]
+
+
+def _unchanged(inputs_version: int, age: float, row: Any) -> bool:
+    """Computed from the inputs as they stand now, recently enough (SAME_INPUTS_SECONDS)."""
+    return inputs_version == row["version"] and age < SAME_INPUTS_SECONDS
 
 
 def _usable(age: float, seconds: float, floor: float) -> bool:

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from services.scorer.at_rest import Rest, inputs_changed, inputs_version, settled
-from services.scorer.bankwide import encode_baseline, encode_blocks
+from services.scorer.bankwide import SAME_INPUTS_SECONDS, encode_baseline, encode_blocks
 from services.scorer.domain.anomaly import PeerBaseline
 from services.scorer.domain.dense_block import DenseBlock
 from services.scorer.domain.rules import ScoringRules
@@ -91,6 +91,7 @@ async def test_an_expired_version_is_computed_again_and_stored_with_the_next_wri
     conn = await asyncpg.connect(infra.app_dsn(database))
     try:
         await stored(conn, "blocks", encode_blocks(dict.fromkeys(RING.employees, RING)), 0.5, 60.0)
+        await inputs_changed(conn)  # the inputs moved since it was computed
         process = scorer(block_interval=30.0)
         assert await process.blocks(conn, MONTH) == {}  # 60 s old, usable 30 s: recomputed
         assert process.bankwide.held() == {(MONTH.key, "blocks")}
@@ -102,6 +103,22 @@ async def test_an_expired_version_is_computed_again_and_stored_with_the_next_wri
         )
         assert orjson.loads(value) == []
         assert await scorer().blocks(conn, MONTH) == {}  # the other process reads it
+    finally:
+        await conn.close()
+
+
+async def test_a_figure_from_the_inputs_as_they_stand_is_reused_for_five_minutes(
+    infra: Infra, database: str
+) -> None:
+    """Recomputing it would give the same figure: only time's own effect is bounded."""
+    conn = await asyncpg.connect(infra.app_dsn(database))
+    try:
+        version = await inputs_version(conn, "")
+        ring = encode_blocks(dict.fromkeys(RING.employees, RING))
+        await stored(conn, "blocks", ring, 0.5, 60.0, inputs_version=version)
+        assert (await scorer(block_interval=30.0).blocks(conn, MONTH))["e1"] == RING
+        await stored(conn, "blocks", ring, 0.5, SAME_INPUTS_SECONDS + 1, inputs_version=version)
+        assert await scorer(block_interval=30.0).blocks(conn, MONTH) == {}  # recomputed
     finally:
         await conn.close()
 
