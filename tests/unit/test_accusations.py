@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from services.scorer.domain.anomaly import PeriodTail, assess
 from services.scorer.domain.dense_block import DenseBlock
+from services.scorer.domain.excess import excess_accused, honest_count
 from services.scorer.domain.validity import ContactVerdict
 from services.scorer.scoring import Scorer
 from shared.calendar import BusinessCalendar, parse_period
@@ -105,3 +106,38 @@ def test_the_last_working_days_span_the_weekend_just_before_them() -> None:
     assert days.start == datetime(2026, 10, 28, tzinfo=TZ)  # no gap before Wednesday 28th
     november = scorer.tail(parse_period("2026-11"), after, 5)
     assert november is not None and november.start == datetime(2026, 11, 24, tzinfo=TZ)
+
+
+def test_an_excess_is_accused_whole_only_when_four_in_five_of_it_is_above_honest_work() -> None:
+    adds = list(range(10))
+    explained = {0, 1}.__contains__
+    assert honest_count(40, 0.2) == 10.0
+    assert excess_accused(adds, 1.6, explained) == (adds[2:], adds[2:])  # 6.4 of 8 above
+    assert excess_accused(adds, 1.7, explained) == (adds[2:], [])
+    assert excess_accused([0, 1], 0.0, explained) == ([], [])
+
+
+def test_acquisition_silence_accuses_the_excess_not_the_ungreeted() -> None:
+    """A stated acquisition employee: 20 contacts who answered predict about 7.4 silent ones at
+    acquisition work's share (0.27). Forty silent contacts are the excess four times in five
+    (greeted or not: the greeting is no evidence either way); twenty are not, and silence alone
+    then accuses none of them."""
+
+    def month(silent: int) -> list[ContactVerdict]:
+        start = datetime(2026, 10, 8, 3, 0, tzinfo=UTC)
+        answered = [add(i, start + timedelta(hours=5 * i), msgs=2) for i in range(20)]
+        quiet = [
+            add(100 + i, start + timedelta(hours=5 * i + 1), one_to_one_msgs=i % 2)
+            for i in range(silent)
+        ]
+        return answered + quiet
+
+    many = assess(month(40), {}, PEERS, OCT_END, 31, NOW, TZ, stated_segment="acquisition")
+    silence = next(r for r in many.reasons if r["code"] == "NO_ENGAGEMENT")
+    assert silence["evidence"]["silent_adds_own_answered_adds_predict"] == 7.4
+    assert {c for c, codes in many.contact_flags.items() if "NO_ENGAGEMENT" in codes} == {
+        f"wm{100 + i}" for i in range(40)
+    }
+    few = assess(month(20), {}, PEERS, OCT_END, 31, NOW, TZ, stated_segment="acquisition")
+    assert "NO_ENGAGEMENT" in {r["code"] for r in few.reasons}
+    assert not any("NO_ENGAGEMENT" in codes for codes in few.contact_flags.values())

@@ -19,6 +19,7 @@ from services.scorer.domain.cadence import ChatTrace
 from services.scorer.domain.calibration import ACQUISITION_SILENCE
 from services.scorer.domain.contact_flags import split
 from services.scorer.domain.dense_block import MIN_DENSITY_RATIO, DenseBlock
+from services.scorer.domain.excess import excess_accused, honest_count
 from services.scorer.domain.finding import Finding
 from services.scorer.domain.scripted import scripted_chat
 from services.scorer.domain.segment import ACQUISITION, SegmentView, segment_of
@@ -61,11 +62,6 @@ CAPS = {
 }
 
 
-EXCESS_TO_ACCUSE = 0.8
-"""`NO_ENGAGEMENT` accuses the hollow adds no other signal accuses when at least this share of
-them is above what the employee's own real adds predict (`honest_hollow`), so that four in five
-of its accusations are right at the least; below it, none: which hollow adds are the excess is
-unknowable one by one, and silence alone accuses nobody."""
 PRIOR_HOLLOW_SHARE = Spread(0.3, 0.12)
 CAMPAIGN_MIN_QUALITY = 0.2
 """A campaign's burst below this quality (`_quality_of`: matched customers count fully,
@@ -475,13 +471,9 @@ def no_engagement(
     surprise = beta_binomial_surprise(len(hollow), len(decided), peers)
     untouched = [v for v in hollow if v.facts.customer_msgs == 0 and v.facts.one_to_one_msgs == 0]
     excess_share = (len(hollow) - expected) / len(hollow)
-    unexplained = [v for v in hollow if not _accused(v, result)]
-    honest = honest_hollow(len(decided) - len(hollow), peers)
-    accused = (
-        unexplained
-        if unexplained and len(unexplained) - honest >= EXCESS_TO_ACCUSE * len(unexplained)
-        else []
-    )
+    # the real adds measure the honest work: it brings peers.centre hollow adds in all its adds
+    honest = honest_count(len(decided) - len(hollow), peers.centre)
+    unexplained, accused = excess_accused(hollow, honest, lambda v: _accused(v, result))
     result.add(
         "NO_ENGAGEMENT",
         _points(surprise),
@@ -502,15 +494,6 @@ def no_engagement(
         },
         [v.facts.external_userid for v in accused],
     )
-
-
-def honest_hollow(real_adds: int, peers: Spread) -> float:
-    """How many hollow adds an employee's honest work brings, judged from their real adds (a
-    matched customer or a conversation): at the peers' hollow share, real adds come with
-    share / (1 - share) hollow ones each. Gamed adds are nearly all hollow, so the real ones
-    measure the honest work alone, however much gaming is mixed in."""
-    share = min(peers.centre, 0.9)
-    return real_adds * share / (1 - share)
 
 
 def _accused(v: ContactVerdict, result: AnomalyResult) -> bool:
@@ -543,6 +526,8 @@ def acquisition_silence(
     if len(silent) - expected < MIN_EXCESS:
         return
     surprise = beta_binomial_surprise(len(silent), len(decided), null)
+    honest = honest_count(len(decided) - len(silent), null.centre)
+    unexplained, accused = excess_accused(silent, honest, lambda v: _accused(v, result))
     result.add(
         "NO_ENGAGEMENT",
         _points(surprise),
@@ -554,9 +539,12 @@ def acquisition_silence(
             "segment_silent_share": round(null.centre, 2),
             "segment_silent_share_sd": round(null.sd, 2),
             "silent_adds_above_segment": round(len(silent) - expected, 1),
+            "silent_adds_other_signals_accuse": len(silent) - len(unexplained),
+            "silent_adds_own_answered_adds_predict": round(honest, 1),
+            "accused_adds": len(accused),
             "surprise": round(surprise, 1),
         },
-        [v.facts.external_userid for v in silent if v.facts.one_to_one_msgs == 0],
+        [v.facts.external_userid for v in accused],
     )
 
 
