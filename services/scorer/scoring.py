@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from time import monotonic
 from typing import Any, Literal
 
@@ -198,15 +198,18 @@ class Scorer:
     def tail(
         self, period: Period, now: datetime | None = None, length: int = 3
     ) -> PeriodTail | None:
-        """The last `length` working days (make-up days count, holidays don't); while the
-        period runs, rates are per working day worked so far."""
+        """The last `length` working days (make-up days count, holidays don't), from the end of
+        the working day before them: the weekend or holiday just before is in the span too, or
+        a pile-up could start on it unseen; while the period runs, rates are per working day
+        worked so far."""
         days = self.calendar.working_days(period)
         if len(days) < length + 2:
             return None
         elapsed = None if now is None else self.calendar.working_days_elapsed(period, now)
         early = len(days) - length if elapsed is None else min(len(days) - length, int(elapsed))
+        starts = days[-length - 1] + timedelta(days=1)
         return PeriodTail(
-            datetime.combine(days[-length], time(), self.calendar.tz).astimezone(UTC),
+            datetime.combine(starts, time(), self.calendar.tz).astimezone(UTC),
             length / len(days),
             days=length,
             early_days=early,

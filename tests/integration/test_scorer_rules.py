@@ -65,7 +65,7 @@ CONTACT_EVENTS = [
     delete("e1", "wm-readd", "2026-09-20", by="employee"),
     f.add("e1", "wm-readd", f.at("2026-09-25")),
     f.add("e2", "wm-a", f.at("2026-09-15")),
-    delete("e2", "wm-ooo", "2026-09-17"),  # the removal arrives before its add
+    delete("e2", "wm-ooo", "2026-09-17", by="employee"),  # the removal arrives before its add
     f.add("e2", "wm-ooo", f.at("2026-09-16")),
     f.add("e9", "wm-e9", f.at("2026-09-05")),  # e9 is not known yet
 ]
@@ -151,6 +151,15 @@ async def test_quota_rules_case_by_case(
     assert {
         c: by_contact[c]["status"] for c in ("wm-a", "wm-late-del", "wm-transfer", "wm-readd")
     } == dict.fromkeys(("wm-a", "wm-late-del", "wm-transfer", "wm-readd"), "valid")
+
+    # removed by the employee within the window, but e2 is not flagged: the removal is in the
+    # contact's reasons and removed_by, and accuses nothing (a pattern accuses only a flagged
+    # employee's adds)
+    assert not e2["flagged"]
+    others = (await scorer.get("/v1/employees/e2/contacts", params={"period": "2026-09"})).json()
+    ooo = next(c for c in others if c["external_userid"] == "wm-ooo")
+    assert (ooo["status"], ooo["flags"], ooo["removed_by"]) == ("invalid", [], "employee")
+    assert "QUICK_DELETE" in ooo["reasons"]
 
     saturday = await scores(scorer, "2026-09-19")
     sunday = await scores(scorer, "2026-09-20")

@@ -142,7 +142,13 @@ def test_every_reason_has_evidence_and_the_employees_side() -> None:
     assert result.score == min(100.0, sum(r["contribution"] for r in result.reasons))
     for reason in result.reasons:
         assert reason["evidence"]["in_favour"]["adds"] == 30
-    assert result.contact_flags["wm0"] == ["QR_BATCH_BURST", "NO_ENGAGEMENT"]
+    # the burst (the first 25, within two hours) accuses its hollow adds; NO_ENGAGEMENT accuses
+    # none of them again, only the five after it (no real add: all of them are the excess)
+    assert result.contact_flags["wm0"] == ["QR_BATCH_BURST"]
+    assert result.contact_flags["wm29"] == ["NO_ENGAGEMENT"]
+    silence = next(r for r in result.reasons if r["code"] == "NO_ENGAGEMENT")
+    assert silence["evidence"]["hollow_adds_other_signals_accuse"] == 25
+    assert silence["evidence"]["accused_adds"] == 5
 
 
 def test_a_dense_block_of_partners_fires_and_a_single_shared_neighbour_does_not() -> None:
@@ -248,9 +254,10 @@ def test_silent_matched_customers_are_not_hollow() -> None:
     assert "NO_ENGAGEMENT" not in october(honest_month(rate=2) + quiet)
 
 
-def test_no_engagement_flags_the_untouched_contacts_when_the_excess_is_modest() -> None:
-    # 40 matched customers and 30 hollow adds: about 10 hollow adds are what peers have, so a
-    # hollow add is the excess only two times in three; only the untouched ones are accused
+def test_no_engagement_accuses_nobody_when_the_excess_is_modest() -> None:
+    # 40 matched customers and 30 hollow adds: the 40 real adds come with about 6.5 hollow
+    # ones at the peers' share, so a hollow add is the excess a little under four times in
+    # five; which ones are is unknowable, and silence alone accuses nobody
     customers = [
         add(
             100 + i, datetime(2026, 10, 8, 3, 0, tzinfo=UTC) + timedelta(hours=5 * i), customer=True
@@ -266,8 +273,17 @@ def test_no_engagement_flags_the_untouched_contacts_when_the_excess_is_modest() 
         for i in range(30)
     ]
     result = assess(customers + cold, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
+    silence = next(r for r in result.reasons if r["code"] == "NO_ENGAGEMENT")
+    assert silence["evidence"]["hollow_adds_own_real_adds_predict"] == 6.5
+    assert not any("NO_ENGAGEMENT" in codes for codes in result.contact_flags.values())
+    # ten more of them: 40 hollow adds, 6.5 of them honest work's, all accused
+    more = [
+        add(200 + i, datetime(2026, 10, 9, 4, 0, tzinfo=UTC) + timedelta(hours=7 * i))
+        for i in range(10)
+    ]
+    result = assess(customers + cold + more, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
     flagged = {c for c, codes in result.contact_flags.items() if "NO_ENGAGEMENT" in codes}
-    assert flagged == {f"wm{i}" for i in range(0, 30, 2)}
+    assert flagged == {v.facts.external_userid for v in cold + more}
 
 
 def test_no_engagement_flags_every_hollow_add_when_nearly_all_are_the_excess() -> None:

@@ -23,7 +23,19 @@ def test_a_customers_delete_is_a_fact_an_employees_an_accusation() -> None:
     by_customer = classify(removed("customer"), RULES, LATER)
     assert split(by_customer, ["QUICK_DELETE"], True) == ([], ["CUSTOMER_DELETED"])
     by_employee = classify(removed("employee"), RULES, LATER)
-    assert split(by_employee, ["QUICK_DELETE"], False) == (["QUICK_DELETE"], [])
+    assert split(by_employee, ["QUICK_DELETE"], True) == (["QUICK_DELETE"], [])
+
+
+def test_a_pattern_accuses_only_when_its_employee_is_flagged() -> None:
+    """Below the threshold a pattern is not shown to be gaming, nor any add in it: the removal
+    stays in the contact's reasons and `removed_by`, the pattern in the employee's reasons."""
+    by_employee = classify(removed("employee"), RULES, LATER)
+    assert split(by_employee, ["QUICK_DELETE"], False) == ([], [])
+    assert "QUICK_DELETE" in by_employee.reasons
+    plain = classify(facts(), RULES, LATER)
+    patterns = ["PERIOD_END_PILEUP", "QR_BATCH_BURST", "SCRIPTED_CHAT"]
+    assert split(plain, patterns, False) == ([], [])
+    assert split(plain, patterns, True) == (sorted(patterns), [])
 
 
 def test_profile_facts_and_a_reviewers_vouching_accuse_nobody() -> None:
@@ -32,4 +44,8 @@ def test_profile_facts_and_a_reviewers_vouching_accuse_nobody() -> None:
     vouched = classify(facts(review="genuine"), RULES, LATER)
     assert split(vouched, [], False) == ([], ["REVIEWED_GENUINE"])
     peer = classify(facts(is_employee_account=True), RULES, LATER)
-    assert split(peer, ["SHARED_CONTACTS"], False) == (["PEER_INSTITUTION", "SHARED_CONTACTS"], [])
+    # what the contact is accuses it whatever the employee's score; the sharing pattern not
+    assert split(peer, ["SHARED_CONTACTS"], False) == (["PEER_INSTITUTION"], [])
+    assert split(peer, ["SHARED_CONTACTS"], True) == (["PEER_INSTITUTION", "SHARED_CONTACTS"], [])
+    staff = classify(facts(staff_account_of="e9"), RULES, LATER)
+    assert split(staff, [], False) == (["STAFF_ACCOUNT"], [])

@@ -17,7 +17,9 @@ from typing import Any
 
 from services.scorer.domain.cadence import ChatTrace
 from services.scorer.domain.calibration import ACQUISITION_SILENCE
+from services.scorer.domain.contact_flags import split
 from services.scorer.domain.dense_block import MIN_DENSITY_RATIO, DenseBlock
+from services.scorer.domain.excess import excess_accused, honest_count
 from services.scorer.domain.finding import Finding
 from services.scorer.domain.scripted import scripted_chat
 from services.scorer.domain.segment import ACQUISITION, SegmentView, segment_of
@@ -60,9 +62,6 @@ CAPS = {
 }
 
 
-EXCESS_TO_ACCUSE = 0.8
-"""`NO_ENGAGEMENT` accuses every hollow add when at least this share of them is above what the
-peers' share predicts; below it, only the adds nobody ever wrote to or from."""
 PRIOR_HOLLOW_SHARE = Spread(0.3, 0.12)
 CAMPAIGN_MIN_QUALITY = 0.2
 """A campaign's burst below this quality (`_quality_of`: matched customers count fully,
@@ -386,6 +385,7 @@ def add_suspicion(is_customer: bool | None, customer_msgs: int) -> float:
 
 def mutual_add_ring(
     verdicts: Sequence[ContactVerdict],
+    shared: dict[str, int],
     partners: dict[str, int],
     block: DenseBlock | None,
     result: AnomalyResult,
@@ -400,10 +400,18 @@ def mutual_add_ring(
         evidence["partners"] = dict(sorted(partners.items(), key=lambda kv: (-kv[1], kv[0]))[:10])
         evidence["shared_with_partners"] = sum(partners.values())
     mine: list[str] = []
+    if len(partners) >= 2:
+        # the ring's own evidence: the non-customers it shares with employees of other teams
+        mine = sorted(
+            v.facts.external_userid
+            for v in verdicts
+            if shared.get(v.facts.external_userid, 0) >= 1 and not v.facts.is_customer
+        )
     if block is not None:
         rank = block.contact_rank
         own = {v.facts.external_userid for v in verdicts}
-        mine = sorted((c for c in own if c in rank), key=rank.__getitem__)
+        in_block = sorted((c for c in own if c in rank), key=rank.__getitem__)
+        mine = in_block + sorted(set(mine) - set(in_block))
         raw += 40.0 * block.ratio / MIN_DENSITY_RATIO
         employee = verdicts[0].facts.employee_id if verdicts else None
         evidence["dense_block"] = {
@@ -411,8 +419,8 @@ def mutual_add_ring(
             # large block, for each of them: quadratic)
             "other_employees": list(islice((e for e in block.employees if e != employee), 20)),
             "block_contacts": len(block.contacts),
-            "own_contacts_in_block": len(mine),
-            "examples": mine[:5],
+            "own_contacts_in_block": len(in_block),
+            "examples": in_block[:5],
             "density": round(block.density, 2),
             "densest_honest_shape": round(block.star_bound, 2),
         }
@@ -463,6 +471,9 @@ def no_engagement(
     surprise = beta_binomial_surprise(len(hollow), len(decided), peers)
     untouched = [v for v in hollow if v.facts.customer_msgs == 0 and v.facts.one_to_one_msgs == 0]
     excess_share = (len(hollow) - expected) / len(hollow)
+    # the real adds measure the honest work: it brings peers.centre hollow adds in all its adds
+    honest = honest_count(len(decided) - len(hollow), peers.centre)
+    unexplained, accused = excess_accused(hollow, honest, lambda v: _accused(v, result))
     result.add(
         "NO_ENGAGEMENT",
         _points(surprise),
@@ -476,17 +487,20 @@ def no_engagement(
             "hollow_adds_above_peers": round(len(hollow) - expected, 1),
             "never_interacted": len(untouched),
             "share_of_hollow_adds_above_peers": round(excess_share, 2),
+            "hollow_adds_other_signals_accuse": len(hollow) - len(unexplained),
+            "hollow_adds_own_real_adds_predict": round(honest, 1),
+            "accused_adds": len(accused),
             "surprise": round(surprise, 1),
         },
-        # which hollow adds are the excess is unknowable one by one: when at least
-        # EXCESS_TO_ACCUSE of them are above what the peers have, each is accused (four in five
-        # accusations right at the least); otherwise only those nobody ever wrote to or from,
-        # the ones a reviewer should look at first
-        [
-            v.facts.external_userid
-            for v in (hollow if excess_share >= EXCESS_TO_ACCUSE else untouched)
-        ],
+        [v.facts.external_userid for v in accused],
     )
+
+
+def _accused(v: ContactVerdict, result: AnomalyResult) -> bool:
+    """Whether another signal already accuses this add (a customer's own delete accuses
+    nobody: `contact_flags.split`)."""
+    flags = result.contact_flags.get(v.facts.external_userid, [])
+    return bool(flags and split(v, flags, employee_flagged=True)[0])
 
 
 def _silent(v: ContactVerdict) -> bool:
@@ -512,6 +526,8 @@ def acquisition_silence(
     if len(silent) - expected < MIN_EXCESS:
         return
     surprise = beta_binomial_surprise(len(silent), len(decided), null)
+    honest = honest_count(len(decided) - len(silent), null.centre)
+    unexplained, accused = excess_accused(silent, honest, lambda v: _accused(v, result))
     result.add(
         "NO_ENGAGEMENT",
         _points(surprise),
@@ -523,9 +539,12 @@ def acquisition_silence(
             "segment_silent_share": round(null.centre, 2),
             "segment_silent_share_sd": round(null.sd, 2),
             "silent_adds_above_segment": round(len(silent) - expected, 1),
+            "silent_adds_other_signals_accuse": len(silent) - len(unexplained),
+            "silent_adds_own_answered_adds_predict": round(honest, 1),
+            "accused_adds": len(accused),
             "surprise": round(surprise, 1),
         },
-        [v.facts.external_userid for v in silent if v.facts.one_to_one_msgs == 0],
+        [v.facts.external_userid for v in accused],
     )
 
 
@@ -631,9 +650,8 @@ def assess(
     peer_institution(verdicts, result)
     staff_accounts(verdicts, result)
     shared_contacts(verdicts, shared, result)
-    mutual_add_ring(verdicts, partners or {}, block, result)
+    mutual_add_ring(verdicts, shared, partners or {}, block, result)
     quick_delete(verdicts, result)
-    no_engagement(verdicts, baseline, now, result, segment)
     for code, found in (
         ("SCRIPTED_CHAT", scripted_chat(verdicts, chats, tz)),
         ("DELETED_AFTER_WINDOW", deleted_after_window(verdicts, retention)),
@@ -642,6 +660,8 @@ def assess(
             result.add(code, _points(found.surprise), found.evidence, found.contacts)
     if period_days >= 7 and len(verdicts) >= 10:
         period_end_pileup(verdicts, tail, baseline, result, week)
+    # last: the hollow adds it accuses are those no other signal has accused already
+    no_engagement(verdicts, baseline, now, result, segment)
     result.reasons.sort(key=lambda r: -r["contribution"])
     result.score = round(min(100.0, sum(r["contribution"] for r in result.reasons)), 1)
     in_favour: dict[str, Any] = {

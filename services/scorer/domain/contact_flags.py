@@ -5,9 +5,14 @@ employee's own account, shared across teams or in a ring, removed by the employe
 just after the retention window (`DELETED_AFTER_WINDOW`), piled up at the period's end, writing
 like a script (`SCRIPTED_CHAT`), judged gamed by a reviewer. A fact is worth a reviewer's eye
 but accuses nobody: the customer removed the employee (the side that removed it is stated), no
-message yet, WeCom has no profile, a reviewer vouched for the contact. Silence accuses a contact
-only when its employee is flagged for it (`NO_ENGAGEMENT`, with the excess over the peers);
-otherwise it is the fact `NO_MESSAGE_YET`."""
+message yet, WeCom has no profile, a reviewer vouched for the contact.
+
+What the contact itself is (a peer institution's staff, an employee's own account) or a
+reviewer's judgement accuses it on its own. A pattern (a burst, a pile-up, a ring, removals,
+silence, a script) accuses the contacts that are its evidence only when their employee's score
+reaches the threshold: below it, the pattern is not shown to be gaming, and neither is any add
+in it; the evidence stays in the employee's reasons. Silence below it is the fact
+`NO_MESSAGE_YET`."""
 
 from __future__ import annotations
 
@@ -19,6 +24,9 @@ CUSTOMER_DELETED = "CUSTOMER_DELETED"
 NO_MESSAGE_YET = "NO_MESSAGE_YET"
 FACTS = frozenset({"PROFILE_NOT_FOUND", "UNVERIFIED", "REVIEWED_GENUINE"})
 """Validity flags that are facts, never accusations."""
+OF_THE_CONTACT = frozenset({"PEER_INSTITUTION", "STAFF_ACCOUNT", "REVIEWED_GAMED"})
+"""Accusations that rest on the contact alone (its profile, HR's records, a reviewer), whatever
+the employee's score."""
 
 
 def split(
@@ -36,6 +44,6 @@ def split(
             facts.add(CUSTOMER_DELETED)
         elif flag == "NO_ENGAGEMENT" and not employee_flagged:
             facts.add(NO_MESSAGE_YET)
-        else:
+        elif employee_flagged or flag in OF_THE_CONTACT:
             accusations.add(flag)
     return sorted(accusations), sorted(facts)

@@ -1,0 +1,143 @@
+"""Which contacts each anomaly signal accuses: exactly the adds that are its evidence, and an
+add another signal already accounts for is not accused twice (domain/anomaly.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from services.scorer.domain.anomaly import PeriodTail, assess
+from services.scorer.domain.dense_block import DenseBlock
+from services.scorer.domain.excess import excess_accused, honest_count
+from services.scorer.domain.validity import ContactVerdict
+from services.scorer.scoring import Scorer
+from shared.calendar import BusinessCalendar, parse_period
+from shared.clock import ManualClock
+from tests.unit.test_anomaly import (
+    NOW,
+    OCT_END,
+    OCT_TAIL,
+    PEERS,
+    RULES,
+    TZ,
+    add,
+    honest_month,
+    verdicts,
+)
+
+OCT_WEEK = PeriodTail(datetime(2026, 10, 23, 16, 0, tzinfo=UTC), 5 / 22, days=5, early_days=17)
+"""The last working week of October 2026, from Saturday the 24th (after Friday's work)."""
+
+
+def accused(vs: list[ContactVerdict], code: str, **kw: object) -> set[str]:
+    result = assess(vs, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL, **kw)  # type: ignore[arg-type]
+    return {c for c, codes in result.contact_flags.items() if code in codes}
+
+
+def pile(first: int, day: int, n: int) -> list[ContactVerdict]:
+    """`n` hollow adds on a day of late October 2026 (Shanghai office hours)."""
+    start = datetime(2026, 10, day, 1, 0, tzinfo=UTC)
+    return [add(first + i, start + timedelta(minutes=20 * i)) for i in range(n)]
+
+
+def test_a_pileup_spread_over_the_week_from_the_sunday_before_is_accused_whole() -> None:
+    """Spread thin over the last seven days, from the Sunday before the last working week: the
+    week is the surprising span, and every one of its hollow adds is its evidence."""
+    week = [*pile(1000, 25, 6), *(a for d in range(26, 31) for a in pile(1000 + 100 * d, d, 6))]
+    vs = honest_month(rate=3, days=16) + week  # honest work through Friday 23rd
+    result = assess(vs, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL, week=OCT_WEEK)
+    pileup = next(r for r in result.reasons if r["code"] == "PERIOD_END_PILEUP")
+    assert pileup["evidence"]["last_working_days"] == 5
+    assert pileup["evidence"]["hollow_adds_in_last_working_days"] == 36
+    flagged = {c for c, codes in result.contact_flags.items() if "PERIOD_END_PILEUP" in codes}
+    assert flagged == {v.facts.external_userid for v in week}
+
+
+def test_no_engagement_does_not_accuse_again_what_a_pileup_accounts_for() -> None:
+    """A pile-up's hollow adds are the pile-up's accusations; the employee's other hollow adds
+    are what their honest work brings, and silence alone accuses none of them."""
+    vs = honest_month(rate=3) + pile(2000, 28, 20) + pile(2100, 29, 20) + pile(2200, 30, 20)
+    result = assess(vs, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
+    assert {"PERIOD_END_PILEUP", "NO_ENGAGEMENT"} <= {r["code"] for r in result.reasons}
+    assert not any("NO_ENGAGEMENT" in codes for codes in result.contact_flags.values())
+    honest_hollow = {
+        v.facts.external_userid
+        for v in honest_month(rate=3)
+        if not v.facts.is_customer and v.facts.customer_msgs < 2
+    }
+    assert honest_hollow and not honest_hollow & set(result.contact_flags)
+
+
+def test_a_ring_accuses_the_non_customers_it_shares_with_other_teams_beyond_its_block() -> None:
+    vs = verdicts(10, step=timedelta(hours=7), is_customer=False)
+    shared = {"wm4": 1, "wm5": 1, "wm6": 2}
+    block = DenseBlock(("e1", "e7", "e9"), ("wm1", "wm2", "wm3"), 1.2, 0.56, 11)
+    partners = {"e7": 4, "e9": 3}
+    result = assess(vs, shared, PEERS, OCT_END, 30, NOW, TZ, partners, block=block)
+    ring = {c for c, codes in result.contact_flags.items() if "MUTUAL_ADD_RING" in codes}
+    assert ring == {"wm1", "wm2", "wm3", "wm4", "wm5", "wm6"}
+    # a matched customer two teams share is ordinary, and without partners there is no ring
+    customers = [
+        v if i != 4 else add(4, v.facts.first_added_at, customer=True) for i, v in enumerate(vs)
+    ]
+    result = assess(customers, shared, PEERS, OCT_END, 30, NOW, TZ, partners, block=block)
+    assert "wm4" not in result.contact_flags
+    lone = assess(vs, shared, PEERS, OCT_END, 30, NOW, TZ, {"e7": 4}, block=block)
+    assert {c for c, codes in lone.contact_flags.items() if "MUTUAL_ADD_RING" in codes} == {
+        "wm1",
+        "wm2",
+        "wm3",
+    }
+
+
+def test_the_last_working_days_span_the_weekend_just_before_them() -> None:
+    """October 2026 ends on a Saturday: its last working week is Monday 26 to Friday 30, and a
+    pile-up begun on Sunday 25 belongs to it. November's last week has no gap before it."""
+    calendar = BusinessCalendar(None)
+    after = datetime(2026, 12, 5, tzinfo=UTC)
+    scorer = Scorer(RULES, calendar, clock=ManualClock(after), inputs_group="")
+    week = scorer.tail(parse_period("2026-10"), after, 5)
+    days = scorer.tail(parse_period("2026-10"), after, 3)
+    assert week is not None and days is not None
+    assert week.start == datetime(2026, 10, 24, tzinfo=TZ)  # after Friday 23rd's work
+    assert (
+        week.days == 5
+        and week.early_days == len(calendar.working_days(parse_period("2026-10"))) - 5
+    )
+    assert days.start == datetime(2026, 10, 28, tzinfo=TZ)  # no gap before Wednesday 28th
+    november = scorer.tail(parse_period("2026-11"), after, 5)
+    assert november is not None and november.start == datetime(2026, 11, 24, tzinfo=TZ)
+
+
+def test_an_excess_is_accused_whole_only_when_four_in_five_of_it_is_above_honest_work() -> None:
+    adds = list(range(10))
+    explained = {0, 1}.__contains__
+    assert honest_count(40, 0.2) == 10.0
+    assert excess_accused(adds, 1.6, explained) == (adds[2:], adds[2:])  # 6.4 of 8 above
+    assert excess_accused(adds, 1.7, explained) == (adds[2:], [])
+    assert excess_accused([0, 1], 0.0, explained) == ([], [])
+
+
+def test_acquisition_silence_accuses_the_excess_not_the_ungreeted() -> None:
+    """A stated acquisition employee: 20 contacts who answered predict about 7.4 silent ones at
+    acquisition work's share (0.27). Forty silent contacts are the excess four times in five
+    (greeted or not: the greeting is no evidence either way); twenty are not, and silence alone
+    then accuses none of them."""
+
+    def month(silent: int) -> list[ContactVerdict]:
+        start = datetime(2026, 10, 8, 3, 0, tzinfo=UTC)
+        answered = [add(i, start + timedelta(hours=5 * i), msgs=2) for i in range(20)]
+        quiet = [
+            add(100 + i, start + timedelta(hours=5 * i + 1), one_to_one_msgs=i % 2)
+            for i in range(silent)
+        ]
+        return answered + quiet
+
+    many = assess(month(40), {}, PEERS, OCT_END, 31, NOW, TZ, stated_segment="acquisition")
+    silence = next(r for r in many.reasons if r["code"] == "NO_ENGAGEMENT")
+    assert silence["evidence"]["silent_adds_own_answered_adds_predict"] == 7.4
+    assert {c for c, codes in many.contact_flags.items() if "NO_ENGAGEMENT" in codes} == {
+        f"wm{100 + i}" for i in range(40)
+    }
+    few = assess(month(20), {}, PEERS, OCT_END, 31, NOW, TZ, stated_segment="acquisition")
+    assert "NO_ENGAGEMENT" in {r["code"] for r in few.reasons}
+    assert not any("NO_ENGAGEMENT" in codes for codes in few.contact_flags.values())
