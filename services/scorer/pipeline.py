@@ -91,6 +91,10 @@ POISON_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.IntegrityConstraintViolationError,
     asyncpg.ProgramLimitExceededError,
 )
+CAUGHT_UP_AFTER = 1.0
+"""Seconds without a batch after a full one that tell a backlog was applied (a batch waits
+SCORER_BATCH_TIMEOUT_MS, 200 ms by default, to fill): the refresh, held while the consumer
+catches up, goes on (the last batch of a backlog is full, and no batch follows it)."""
 FUTURE_SLACK = timedelta(hours=1)
 PAST_HORIZON = timedelta(days=400)
 
@@ -178,6 +182,7 @@ class ScoringPipeline:
         full_batch: int | None = None,
         governance: Governance | None = None,
         robot_keys: KeyRing | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._scorer = scorer
         # the erasure list and the purge horizon, read again in every batch's transaction
@@ -191,6 +196,8 @@ class ScoringPipeline:
         self._undecodable: set[tuple[str, int, int]] = set()  # this batch's, dead-lettered
         self._full_batch = full_batch
         self._catching_up = False
+        self._monotonic = monotonic
+        self._done_at: float | None = 0.0  # when the last batch was applied; None: applying
 
     async def assigned(self, topic: str, partitions: Sequence[int]) -> None:
         """Partitions of the contact-event topic just assigned (closing waits for them)."""
@@ -198,9 +205,11 @@ class ScoringPipeline:
             await progress.record_assignment(conn, topic, partitions, self._clock())
 
     def catching_up(self) -> bool:
-        """The last batch was at least half full: a backlog is waiting in Kafka (steady traffic
-        fills a batch only to what arrived within the batch timeout)."""
-        return self._catching_up
+        """The last batch was at least half full and the next one is due: a backlog is waiting
+        in Kafka (steady traffic fills a batch only to what arrived within the batch timeout).
+        No batch for CAUGHT_UP_AFTER seconds after it: the backlog was applied."""
+        done = self._done_at
+        return self._catching_up and (done is None or self._monotonic() - done < CAUGHT_UP_AFTER)
 
     async def handle(self, records: Sequence[Any]) -> None:
         """Apply one consumed batch (aiokafka ConsumerRecords)."""
@@ -209,7 +218,11 @@ class ScoringPipeline:
             return
         BATCH_SIZE.observe(len(records))
         self._undecodable.clear()
-        await self._apply_isolating(records)
+        self._done_at = None
+        try:
+            await self._apply_isolating(records)
+        finally:
+            self._done_at = self._monotonic()
         # transport latency against Kafka's own timestamps: the machine's clock, not the
         # business clock (which tests may shift to another day)
         now_ms = system_clock().timestamp() * 1000

@@ -3,7 +3,8 @@
 - the last sweep's time is kept in the database: a restarted scorer marks only what time
   changed since then, not the last 40 days again (millions of rows at a bank's size), and a
   scorer that was down for days catches up on exactly those days;
-- while a period closes, the refresh waits (the close recomputes every employee itself)."""
+- while a period closes, the refresh waits (the close recomputes every employee itself);
+- while the consumer catches up on a backlog it waits too, and goes on once it is applied."""
 
 from __future__ import annotations
 
@@ -16,13 +17,17 @@ import asyncpg
 import pytest
 
 from services.scorer.domain.rules import ScoringRules
+from services.scorer.pipeline import CAUGHT_UP_AFTER, ScoringPipeline
 from services.scorer.refresh import Refresher
 from services.scorer.scoring import Scorer
 from shared.calendar import BusinessCalendar
 from shared.clock import Clock, ManualClock, system_clock
 from shared.db import create_pool
+from tests import factories as f
 from tests.clocks import AS_OF
 from tests.infra import Infra
+from tests.integration.test_quota_columns import nowhere
+from tests.integration.test_quota_tally import START, as_consumed
 
 pytestmark = pytest.mark.integration
 
@@ -107,3 +112,25 @@ async def test_the_refresh_waits_while_a_period_closes(pool: asyncpg.Pool) -> No
         worker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await worker
+
+
+async def test_the_hold_ends_once_a_backlogs_last_full_batch_is_applied(
+    pool: asyncpg.Pool,
+) -> None:
+    """The last batch of a backlog is full and no batch follows it: the refresh, held while
+    the consumer catches up, must not stay held (it did, a round every 10 s, after a drain)."""
+    clock, ticks = ManualClock(START), [0.0]
+    scorer = Scorer(ScoringRules(), BusinessCalendar(), clock=clock, inputs_group="")
+    pipeline = ScoringPipeline(
+        lambda: pool, "g", scorer, nowhere, full_batch=4, monotonic=lambda: ticks[0]
+    )
+    await pipeline.handle(
+        as_consumed([f.employee("e1"), f.add("e1", "wm-1", START)])  # half full: more may wait
+    )
+    assert pipeline.catching_up()
+    ticks[0] += CAUGHT_UP_AFTER / 2
+    assert pipeline.catching_up()  # the next batch may still come
+    ticks[0] += CAUGHT_UP_AFTER
+    assert not pipeline.catching_up()  # none came: the backlog is applied
+    await pipeline.handle(as_consumed([f.add("e1", "wm-2", START)]))  # steady traffic
+    assert not pipeline.catching_up()
