@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 from prometheus_client import Counter, Histogram
@@ -26,7 +27,7 @@ from services.scorer import tally
 from services.scorer.at_rest import Rest
 from services.scorer.scoring import Scorer, store_current, store_open
 from shared import governance
-from shared.calendar import PeriodKind, parse_period
+from shared.calendar import Period, PeriodKind, local_date, parse_period, periods_containing
 from shared.clock import system_clock
 from shared.db import Connection
 from shared.metrics import LATENCY_BUCKETS
@@ -150,6 +151,20 @@ FIRST_SWEEP = timedelta(days=40)
 
 # Runs inside the refresh transaction with the new scores (closed-period revisions).
 AfterScores = Callable[[Connection, list[dict[str, Any]]], Awaitable[None]]
+
+
+def running_between(since: datetime, now: datetime, tz: ZoneInfo) -> list[Period]:
+    """The periods whose working time elapsed between the last sweep (`since`, a day early:
+    rows computed just before their period ended) and `now`: those containing a day of it.
+    A row computed after its period ended is no longer moved by time, only by its inputs
+    (and by windows ending, which the sweep marks by relation): a month that stays open for
+    days before it is closed is not recomputed every five minutes meanwhile."""
+    day, last = local_date(since - timedelta(days=1), tz), local_date(now, tz)
+    found: dict[str, Period] = {}
+    while day <= last:
+        found.update((p.key, p) for p in periods_containing(day))
+        day += timedelta(days=1)
+    return [found[k] for k in sorted(found)]
 
 
 class Refresher:
@@ -295,14 +310,20 @@ class Refresher:
             for days in windows:
                 await conn.execute(WINDOW_ENDED_SQL, since, now, timedelta(days=days), tz)
             await conn.execute(PROFILE_WAIT_ENDED_SQL, since, now, rules.profile_wait, tz)
+            running = running_between(since, now, self._scorer.calendar.tz)
             await conn.execute(
                 """INSERT INTO score_dirty (employee_id, period)
-                   SELECT employee_id, period FROM employee_period_score s
+                   SELECT employee_id, s.period FROM employee_period_score s
+                     JOIN unnest($2::text[], $3::timestamptz[]) AS r(period, ends)
+                       ON r.period = s.period
                     WHERE NOT EXISTS (SELECT 1 FROM period_close c WHERE c.period = s.period)
                       AND NOT EXISTS (SELECT 1 FROM purged_period p WHERE p.period = s.period)
                       AND s.computed_at < $1::timestamptz - interval '5 minutes'
+                      AND s.computed_at < r.ends
                    ON CONFLICT DO NOTHING""",
                 now,
+                [p.key for p in running],
+                [p.end_at(self._scorer.calendar.tz) for p in running],
             )
             await conn.execute(
                 """INSERT INTO refresh_sweep (swept_at) VALUES ($1)
@@ -311,7 +332,7 @@ class Refresher:
                 now,
             )
         async with self._pool().acquire() as conn:
-            await tally.resync_stale(conn, self._scorer, now - QUOTA_RESYNC, now)
+            await tally.resync_stale(conn, self._scorer, now - QUOTA_RESYNC, now, running=running)
 
     async def run_forever(
         self,

@@ -496,6 +496,9 @@ async def sync_scores(
 STALE_SQL = """
 SELECT employee_id, period FROM employee_period_score s
  WHERE (s.quota_at IS NULL OR s.quota_at < $1)
+   AND ($3::text[] IS NULL OR EXISTS (
+         SELECT 1 FROM unnest($3::text[], $4::timestamptz[]) AS r(period, ends)
+          WHERE r.period = s.period AND (s.quota_at IS NULL OR s.quota_at < r.ends)))
    AND NOT EXISTS (SELECT 1 FROM period_close c WHERE c.period = s.period)
    AND NOT EXISTS (SELECT 1 FROM purged_period p WHERE p.period = s.period)
  ORDER BY employee_id, period LIMIT $2
@@ -504,16 +507,25 @@ RESYNC_CHUNK = 500
 
 
 async def resync_stale(
-    conn: Connection, scorer: Scorer, before: datetime, now: datetime, chunk: int = RESYNC_CHUNK
+    conn: Connection,
+    scorer: Scorer,
+    before: datetime,
+    now: datetime,
+    chunk: int = RESYNC_CHUNK,
+    running: Sequence[Period] | None = None,
 ) -> int:
     """Write again the quota columns of open periods' rows last written before `before`:
     pace, projection and status move with working time (and a row whose employee no batch
-    touched would keep its morning's pace), `chunk` rows per short transaction. Returns how
-    many rows it wrote."""
+    touched would keep its morning's pace), `chunk` rows per short transaction. `running`:
+    only these periods' rows, and only those written before their period ended (after it,
+    time no longer moves them). Returns how many rows it wrote."""
+    tz = scorer.calendar.tz
+    only = None if running is None else [p.key for p in running]
+    ends = None if running is None else [p.end_at(tz) for p in running]
     seen: set[Key] = set()
     while True:
         async with conn.transaction():
-            rows = await conn.fetch(STALE_SQL, before, chunk)
+            rows = await conn.fetch(STALE_SQL, before, chunk, only, ends)
             keys = [(r["employee_id"], r["period"]) for r in rows]
             fresh = [k for k in keys if k not in seen]  # rows sync_scores leaves (no org)
             if fresh:

@@ -173,3 +173,30 @@ async def test_a_refresh_and_a_batch_writing_the_same_rows_do_not_deadlock(infra
                 # the batch writes both rows: e2's must not be held by the waiting refresh
                 await tally.sync_scores(batch, scorer, [("e2", MONTH), ("e1", MONTH)], clock())
             assert await asyncio.wait_for(storing, 30)
+
+
+async def test_the_sweep_leaves_a_period_that_ended_before_its_rows_were_computed(
+    infra: Infra,
+) -> None:
+    """Time moves a row only while its period runs: once recomputed after the period's end,
+    a month left open for days before its close is not recomputed every five minutes."""
+    clock = ManualClock(START)
+    records = as_consumed(
+        [f.employee("e1"), f.target("employee", "e1", MONTH, 2), f.add("e1", "wm-1", START)]
+    )
+    async with scoring(infra, clock) as (pool, scorer):
+        await ScoringPipeline(lambda: pool, "g", scorer, nowhere).handle(records)
+        refresher = Refresher(lambda: pool, scorer, settle=timedelta(0))
+        month_end = parse_period(MONTH).end_at(scorer.calendar.tz)
+        clock.advance(month_end - clock() + timedelta(days=1))  # the month has ended
+        await refresher.sweep()  # written before the end: once more, as of now
+        assert (await row(pool))["quota_at"] == clock()
+        while await refresher.run_once():  # every marked row recomputed after the end
+            pass
+        assert (await row(pool))["computed_at"] == clock()
+        written = clock()
+        clock.advance(timedelta(minutes=10))
+        await refresher.sweep()
+        assert (await row(pool))["quota_at"] == written
+        marked = await pool.fetch("SELECT period FROM score_dirty WHERE employee_id = 'e1'")
+        assert MONTH not in {r["period"] for r in marked}
