@@ -21,6 +21,7 @@ import orjson
 
 from services.scorer.settings import ScorerSettings
 from services.scorer.verify import scorer_of, verify_all
+from shared.db import SERVER_SETTINGS
 from tests.infra import ROOT, Infra, create_database, drop_database, unique
 from tests.kafka_helpers import delete_topics_named
 from tests.standins.webhook_sink import free_port
@@ -105,7 +106,10 @@ async def fresh_run(infra: Infra, name: str) -> AsyncIterator[Run]:
     try:
         yield run
     finally:
-        await drop_database(infra, database)
+        if os.environ.get("BENCH_KEEP_DATABASE", "") in ("", "0"):
+            await drop_database(infra, database)
+        else:  # kept to look into (EXPLAIN a statement on the data the run left)
+            print(f"database kept: {database}")
         await delete_topics_named(infra, suffix)
 
 
@@ -113,7 +117,7 @@ async def verified(run: Run) -> int:
     """Differences the verifier (services.scorer.verify) finds between the kept quota figures
     of every period and a recount from the stored relations; the first ones are printed."""
     settings = ScorerSettings(database_url=run.infra.app_dsn(run.database))
-    conn = await asyncpg.connect(run.owner_dsn)
+    conn = await asyncpg.connect(run.owner_dsn, server_settings=SERVER_SETTINGS)
     try:
         found = await verify_all(conn, scorer_of(settings))
     finally:

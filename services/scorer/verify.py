@@ -34,7 +34,7 @@ from services.scorer.domain.validity import ContactFacts
 from services.scorer.scoring import Scorer
 from services.scorer.settings import ScorerSettings
 from shared.calendar import Period, parse_period
-from shared.db import Connection
+from shared.db import SERVER_SETTINGS, Connection
 from shared.schemas import ADD_CHANGES
 
 
@@ -251,7 +251,9 @@ async def main(periods: Sequence[str]) -> int:
     """`periods` empty: every period the counters hold."""
     settings = ScorerSettings()
     scorer = scorer_of(settings)
-    conn = await asyncpg.connect(settings.database_url.get_secret_value())
+    conn = await asyncpg.connect(
+        settings.database_url.get_secret_value(), server_settings=SERVER_SETTINGS
+    )
     try:
         differences: list[Difference] = []
         skipped: list[Skipped] = []

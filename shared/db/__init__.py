@@ -1,10 +1,11 @@
 """PostgreSQL access: a pool opened in a service's lifespan, and numbered migrations."""
 
 from shared.db.migrate import Migration, apply_migrations, load_migrations
-from shared.db.pool import Connection, create_pool
+from shared.db.pool import SERVER_SETTINGS, Connection, create_pool
 from shared.db.statements import filter_mask, filtered_statements
 
 __all__ = [
+    "SERVER_SETTINGS",
     "Connection",
     "Migration",
     "apply_migrations",
