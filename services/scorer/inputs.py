@@ -31,6 +31,7 @@ class OrgRow:
     target: int | None
 
 
+_ORG_FIELDS = tuple(f.name for f in fields(OrgRow))
 ORG_BY_PERIOD_SQL = """
 WITH ids AS (SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
                         AS x(employee_id, period, ends)),
@@ -67,7 +68,10 @@ async def org_rows_by_period(
         [p.key for _, p in keys],
         [p.end_at(tz) for _, p in keys],
     )
-    return [(r["period"], OrgRow(**{k: v for k, v in r.items() if k != "period"})) for r in rows]
+    # positionally (a batch reads thousands): the columns after `period` are OrgRow's fields
+    if rows and tuple(rows[0].keys()) != ("period", *_ORG_FIELDS):
+        raise RuntimeError("the org columns are not OrgRow's fields in order")
+    return [(r[0], OrgRow(*r[1:])) for r in rows]
 
 
 async def org_rows(

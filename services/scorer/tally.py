@@ -313,10 +313,12 @@ async def count(conn: Connection, changes: PeriodDeltas) -> Totals:
 
 def totals_of(rows: Iterable[Any]) -> Totals:
     """Counter rows (RETURNING or read) by key."""
-    return {
-        (r["employee_id"], r["period"]): {**{c: r[c] for c in HELD}, "tiers": tiers_of(r)}
-        for r in rows
-    }
+    out: Totals = {}
+    for r in rows:
+        held = dict(r.items())  # HELD and the key columns, in C (a batch returns thousands)
+        held["tiers"] = tiers_of(r)
+        out[(r["employee_id"], r["period"])] = held
+    return out
 
 
 def tiers_of(row: Any) -> dict[str, int]:
