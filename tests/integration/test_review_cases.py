@@ -14,6 +14,7 @@ import io
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import orjson
 import pytest
 
 from services.scorer.app import create_app
+from services.scorer.review.cases import Cases, ReviewRules
 from shared.auth import Role
 from shared.settings import Topics
 from tests import factories as f
@@ -352,3 +354,76 @@ async def test_an_erased_contact_leaves_no_trace_in_case_evidence(
             assert "wm-gone" not in text and "wm-kept" in text and "(erased)" in text, table
     finally:
         await owner.close()
+
+
+async def test_a_round_of_many_flags_joins_each_to_its_open_month_case(
+    infra: Infra, database: str
+) -> None:
+    """A refresh round that flags many weeks and quarters (a pile-up flags many employees at
+    once) links each to its employee's open month case, a week straddling two months to the
+    open one of either; a flag whose months have no case, and none waiting to be recomputed,
+    opens a case of its own; the same flags again change nothing."""
+    conn = await asyncpg.connect(infra.app_dsn(database))
+    published: list[Any] = []
+
+    async def publish(events: Any) -> None:
+        published.extend(events)
+
+    cases = Cases(ReviewRules(), publish, lambda: datetime(2026, 11, 3, 12, tzinfo=UTC))
+    reasons = [{"code": "PEER_INSTITUTION", "contribution": 48, "evidence": {"contacts": 4}}]
+
+    def flag(employee: str, period: str, score: float = 48.0) -> dict[str, Any]:
+        return {
+            **dict.fromkeys(("target", "valid_adds", "gross_adds", "first_adds")),
+            **dict.fromkeys(("pending_adds", "removed_adds", "quality_score", "status")),
+            "employee_id": employee,
+            "period": period,
+            "branch_id": "b1",
+            "team_id": "t1",
+            "supervisor_id": "lead1",
+            "anomaly_score": score,
+            "reasons": reasons,
+            "flagged": True,
+        }
+
+    try:
+        month_case = {}
+        for employee, month in (("m1", "2026-10"), ("m2", "2026-11")):
+            month_case[employee] = await conn.fetchval(
+                "INSERT INTO review_case (employee_id, period, anomaly_score, reasons, opened_at)"
+                " VALUES ($1, $2, 48, $3::text::jsonb, now()) RETURNING case_id",
+                employee,
+                month,
+                orjson.dumps(reasons).decode(),
+            )
+        flags = [
+            flag("m1", "2026-W42"),
+            flag("m1", "2026-Q4"),
+            flag("m2", "2026-W44"),  # 26 October to 1 November: m2's case is November's
+            flag("m3", "2026-W42"),  # no month case, nothing waiting: a case of its own
+        ]
+        await cases.on_scores(conn, flags)
+        links = {
+            (r["employee_id"], r["period"]): r["case_id"]
+            for r in await conn.fetch("SELECT * FROM review_case_link")
+        }
+        assert links == {
+            ("m1", "2026-W42"): month_case["m1"],
+            ("m1", "2026-Q4"): month_case["m1"],
+            ("m2", "2026-W44"): month_case["m2"],
+        }
+        own = await conn.fetch(
+            "SELECT employee_id, period FROM review_case WHERE employee_id = 'm3'"
+        )
+        assert [(r["employee_id"], r["period"]) for r in own] == [("m3", "2026-W42")]
+
+        await cases.on_scores(conn, [*flags[:3], flag("m1", "2026-W42", 52.0)])
+        again = await conn.fetch("SELECT * FROM review_case_link ORDER BY employee_id, period")
+        assert len(again) == 3
+        assert {(r["period"], r["anomaly_score"]) for r in again if r["employee_id"] == "m1"} == {
+            ("2026-W42", 52.0),
+            ("2026-Q4", 48.0),
+        }
+        assert await conn.fetchval("SELECT count(*) FROM review_case") == 3
+    finally:
+        await conn.close()

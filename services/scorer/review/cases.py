@@ -75,6 +75,25 @@ SELECT employee_id, period, branch_id, team_id, supervisor_id, anomaly_score,
   FROM employee_period_score
  WHERE employee_id = $1 AND period = ANY($2::text[]) AND flagged
  ORDER BY period"""
+MONTH_CASES_SQL = """
+SELECT DISTINCT ON (x.i) x.i, c.case_id
+  FROM unnest($1::int[], $2::text[], $3::text[]) AS x(i, e, m)
+  JOIN review_case c ON c.employee_id = x.e AND c.period = x.m AND c.status = 'open'
+ ORDER BY x.i, c.case_id DESC"""
+"""MONTH_CASE_SQL for many flags at once: (i, the i-th flag's open month case), one row per
+flag (i) that has one; each flag's months as rows (i, employee, month)."""
+LINK_ALL_SQL = """
+INSERT INTO review_case_link AS l (employee_id, period, case_id, anomaly_score, reasons,
+       linked_at)
+SELECT x.e, x.p, x.c, x.s, x.r::jsonb, $6
+  FROM unnest($1::text[], $2::text[], $3::bigint[], $4::float8[], $5::text[]) AS x(e, p, c, s, r)
+ ORDER BY x.e, x.p
+ON CONFLICT (employee_id, period) DO UPDATE
+   SET anomaly_score = EXCLUDED.anomaly_score, reasons = EXCLUDED.reasons
+ WHERE (l.anomaly_score, l.reasons) IS DISTINCT FROM (EXCLUDED.anomaly_score, EXCLUDED.reasons)
+RETURNING (xmax = 0) AS inserted"""
+"""LINK_SQL for many flags at once, in key order; a link that already says the same is left
+as it is."""
 DIRTY_SQL = """
 SELECT EXISTS (SELECT 1 FROM score_dirty WHERE employee_id = $1 AND period = ANY($2::text[]))"""
 UNCASED_FLAGS_SQL = """
@@ -227,7 +246,9 @@ class Cases:
         linked = [s for s in flagged if s not in own and kinds[id(s)] is not PeriodKind.DAY]
         if own:
             await self._open(conn, own, now)
-        for s in linked:
+        cased = await self._month_cases(conn, linked)
+        await self._link_all(conn, [(s, cased[i]) for i, s in enumerate(linked) if i in cased], now)
+        for s in (s for i, s in enumerate(linked) if i not in cased):
             months = months_of(parse_period(s["period"]))
             case_id = await conn.fetchval(MONTH_CASE_SQL, s["employee_id"], months)
             if case_id is None:
@@ -241,6 +262,42 @@ class Cases:
                 # no month of it is flagged, and none is waiting for its recomputation: the
                 # flag is a case of its own (a month flagged later picks it up instead)
                 await self._open(conn, [s], now)
+
+    async def _month_cases(
+        self, conn: Connection, flags: Sequence[dict[str, Any]]
+    ) -> dict[int, int]:
+        """The open month case of each flag that has one, by the flag's index, in one read."""
+        spots = [
+            (i, s["employee_id"], m)
+            for i, s in enumerate(flags)
+            for m in months_of(parse_period(s["period"]))
+        ]
+        if not spots:
+            return {}
+        rows = await conn.fetch(
+            MONTH_CASES_SQL, [x[0] for x in spots], [x[1] for x in spots], [x[2] for x in spots]
+        )
+        return {r["i"]: r["case_id"] for r in rows}
+
+    async def _link_all(
+        self, conn: Connection, links: Sequence[tuple[dict[str, Any], int]], now: datetime
+    ) -> None:
+        """`_link` for many flags, in one statement (a refresh round links thousands when a
+        pile-up flags many employees)."""
+        if not links:
+            return
+        rows = await conn.fetch(
+            LINK_ALL_SQL,
+            [s["employee_id"] for s, _ in links],
+            [s["period"] for s, _ in links],
+            [case_id for _, case_id in links],
+            [s["anomaly_score"] for s, _ in links],
+            [_json(s["reasons"]) for s, _ in links],
+            now,
+        )
+        inserted = sum(1 for r in rows if r["inserted"])
+        if inserted:
+            CASES.labels("linked").inc(inserted)
 
     async def _link(self, conn: Connection, s: dict[str, Any], case_id: int, now: datetime) -> None:
         inserted = await conn.fetchval(
