@@ -34,6 +34,9 @@ from bench.common import (
     service,
     write_result,
 )
+from services.scorer.settings import ScorerSettings
+from services.scorer.tally import rules_fingerprint
+from services.scorer.verify import scorer_of
 from shared.auth import Role
 from shared.cli import issue
 from tests.infra import provide_infra
@@ -127,11 +130,26 @@ async def bulk_load(run: Run, employees: int, relations: int) -> dict[str, Any]:
         for ix in indexes:
             await conn.execute(ix["indexdef"])
         await conn.execute("ANALYZE")
+        await _standings_as_judged(conn, run)
         size = await conn.fetchval("SELECT pg_size_pretty(pg_database_size(current_database()))")
         counted = await conn.fetchval("SELECT count(*) FROM employee_contact")
     finally:
         await conn.close()
     return {"seconds": round(time.monotonic() - started, 1), "relations": counted, "size": size}
+
+
+async def _standings_as_judged(conn: asyncpg.Connection, run: Run) -> None:
+    """Mark the loaded relations as judged under the scorer's current rules. Without it the
+    scorer would judge all of them again before it is ready (a start-up after a change of
+    rules: hours for 10,000,000 relations, `tally.judge_all_if_rules_changed`). The bulk load
+    writes no standings: the month's quota columns count its gross adds only, and the close's
+    cost is its anomaly recomputation, which reads the relations themselves."""
+    settings = ScorerSettings(database_url=run.infra.app_dsn(run.database))
+    await conn.execute(
+        """INSERT INTO quota_rules (fingerprint, rebuilt_at) VALUES ($1, now())
+           ON CONFLICT (id) DO UPDATE SET fingerprint = $1, rebuilt_at = now()""",
+        rules_fingerprint(scorer_of(settings)),
+    )
 
 
 async def reference_read(run: Run) -> float:
@@ -218,7 +236,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "scores_one_branch": reads,
         "scorer_rss_mb": rss_after_close,
         "scorer_peak_rss_mb": peak,
-        "targets": {"close_seconds": 60, "rss_mb": 500},
+        "targets": {"close_seconds": 15, "rss_mb": 500},
     }
 
 
