@@ -2,13 +2,16 @@
 table. `BENCH_QUICK=1` runs them small (minutes, the soak for 2); the full run leaves the
 30-minute soak out unless `SOAK_MINUTES` is set (`--only soak` runs it alone, 30 minutes by
 default); `--only` picks benchmarks. Each writes bench/results/<name>.json; the table is
-bench/results/table.md."""
+bench/results/table.md. A benchmark that fails is a row of the table saying why, the others
+run on, and the exit status is then 1."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -296,6 +299,9 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|",
     ]
     for name, result in results.items():
+        if "failed" in result:
+            lines.append(_row(f"`{name}` did not finish", result["failed"], "", "", "", False))
+            continue
         lines += ROWS[name](result)
     return "\n".join(lines)
 
@@ -311,8 +317,12 @@ def main() -> None:
         module = BENCHES[name]
         print(f"== {name}", flush=True)
         t0 = time.monotonic()
-        # uvloop: the load generators' own loop costs less of the shared cores
-        results[name] = uvloop.run(module.run(module.parser().parse_args([])))
+        try:
+            # uvloop: the load generators' own loop costs less of the shared cores
+            results[name] = uvloop.run(module.run(module.parser().parse_args([])))
+        except Exception as exc:  # one benchmark's failure leaves the others' figures
+            traceback.print_exc()
+            results[name] = {"failed": f"{type(exc).__name__}: {exc}"}
         write_result(name, results[name])
         print(f"   {name} done in {time.monotonic() - t0:.0f} s", flush=True)
     text = table(results)
@@ -322,6 +332,9 @@ def main() -> None:
     write_result("summary", {"mode": mode, "table": text})
     print(header + text)
     print(orjson.dumps({"results": str(RESULTS)}).decode())
+    failed = [name for name, result in results.items() if "failed" in result]
+    if failed:
+        sys.exit(f"benchmarks that did not finish: {', '.join(failed)} (the table has the rest)")
 
 
 if __name__ == "__main__":
