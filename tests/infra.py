@@ -42,7 +42,9 @@ class LocalStack:
 
     def ports(self) -> dict[str, int]:
         base = self.base_port
-        return {"kafka": base, "controller": base + 1, "postgres": base + 36341}
+        # Every port stays below Linux's ephemeral range (32768-60999): a port in it can be
+        # held for a moment by any outgoing connection, and PostgreSQL then cannot bind it.
+        return {"kafka": base, "controller": base + 1, "postgres": base + 50}
 
     def env(self) -> dict[str, str]:
         return {

@@ -107,9 +107,13 @@ up() {
   write_credentials
   socket_dir
   say "starting PostgreSQL on 127.0.0.1:$PG_PORT"
-  as_pg "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_DIR/server.log" -w -t 60 \
-      -o "-c unix_socket_directories=$PG_SOCKET_DIR" start >/dev/null \
-    || die "PostgreSQL did not start; see $PG_DIR/server.log"
+  # The port is given on the command line too: a cluster made earlier on another port follows.
+  if ! as_pg "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_DIR/server.log" -w -t 60 \
+      -o "-p $PG_PORT -c unix_socket_directories=$PG_SOCKET_DIR" start >/dev/null; then
+    echo "--- the last lines of $PG_DIR/server.log:" >&2
+    tail -n 20 "$PG_DIR/server.log" >&2 || true
+    die "PostgreSQL did not start on port $PG_PORT; see $PG_DIR/server.log"
+  fi
   head -n 1 "$PG_DATA/postmaster.pid" > "$PID_DIR/postgres.pid"
   create_roles "$bin"
 }

@@ -14,7 +14,7 @@ import pytest
 from tests.faults.harness import Figures, Workload, clean_figures, workload
 from tests.infra import Infra, LocalStack, create_database, drop_database, provide_infra
 
-PORT_OFFSET = 3  # kafka base+3, controller base+4, postgres base+36344
+PORT_OFFSET = 3  # kafka base+3, controller base+4, postgres base+53
 
 
 @pytest.fixture(scope="session")
