@@ -15,7 +15,8 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,7 +26,13 @@ from prometheus_client import Counter, Histogram
 
 from services.scorer import tally
 from services.scorer.at_rest import Rest
-from services.scorer.scoring import Scorer, store_current, store_open
+from services.scorer.scoring import (
+    BankFigures,
+    ChunkInputs,
+    Scorer,
+    store_current,
+    store_open,
+)
 from shared import governance
 from shared.calendar import Period, PeriodKind, local_date, parse_period, periods_containing
 from shared.clock import system_clock
@@ -133,11 +140,11 @@ SELECT r.employee_id, k
 ON CONFLICT DO NOTHING
 """
 
-PURGED_SQL = "SELECT 1 FROM purged_period WHERE period = $1"
-
 # How long a row's first mark settles before its recompute, by period kind (ScorerSettings).
+# Day, week and month alike: the rows a batch marks for one employee are claimed in the same
+# round, and their relations read once (`Refresher._compute`).
 DEFAULT_SETTLE: Mapping[PeriodKind, timedelta] = {
-    PeriodKind.DAY: timedelta(seconds=0.3),
+    PeriodKind.DAY: timedelta(seconds=2),
     PeriodKind.WEEK: timedelta(seconds=2),
     PeriodKind.MONTH: timedelta(seconds=2),
     PeriodKind.QUARTER: timedelta(seconds=10),
@@ -167,6 +174,26 @@ def running_between(since: datetime, now: datetime, tz: ZoneInfo) -> list[Period
     return [found[k] for k in sorted(found)]
 
 
+def span_of(periods: Sequence[Period]) -> Period:
+    """The span of time the periods cover together (from the earliest start to the latest
+    end), as a period for the reads: the longest of them, stretched."""
+    longest = max(periods, key=lambda p: (p.end - p.start, p.key))
+    start, end = min(p.start for p in periods), max(p.end for p in periods)
+    if (start, end) == (longest.start, longest.end):
+        return longest
+    return replace(longest, key=f"{start.isoformat()}/{end.isoformat()}", start=start, end=end)
+
+
+@dataclass
+class Round:
+    """A refresh round's computation: scores by period (a period absent: not computed), the
+    periods whose contact data was purged, and the erasure generation seen before any read."""
+
+    scores: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    purged: set[str] = field(default_factory=set)
+    seen: int = 0
+
+
 class Refresher:
     def __init__(
         self,
@@ -194,9 +221,12 @@ class Refresher:
         self._lease = lease
 
     async def run_once(self) -> int:
-        """Claim up to `batch` dirty rows, then recompute them period by period: each period in
-        a transaction of its own (scores, revisions and the clearing of its claims together),
-        `parallel` periods at a time so that PostgreSQL works while Python computes."""
+        """Claim up to `batch` dirty rows and recompute them: the relations and chat traces of
+        employees claimed in several periods are read once over the span of those periods
+        (a day, its week, month and quarter hold the same adds), `parallel` chunks at a time
+        so that PostgreSQL works while Python computes; then each period's scores are stored
+        in a transaction of its own (scores, revisions and the clearing of its claims
+        together)."""
         started = time.perf_counter()
         now = self._scorer.clock()
         async with self._pool().acquire() as conn:
@@ -215,14 +245,23 @@ class Refresher:
         for r in taken:
             by_period[r["period"]].append(r)
         gate = asyncio.Semaphore(self._parallel)
+        outcomes: list[Any] = []
+        try:
+            computed = await self._compute(by_period, now, closed, gate)
+        except BaseException as exc:
+            await self._release(taken)
+            if not isinstance(exc, Exception):
+                raise
+            outcomes.append(exc)
+        else:
 
-        async def one(key: str, rows: list[asyncpg.Record]) -> None:
-            async with gate:
-                await self._refresh_period(key, rows, now, key in closed)
+            async def one(key: str, rows: list[asyncpg.Record]) -> None:
+                async with gate:
+                    await self._store_period(key, rows, computed, now, key in closed)
 
-        outcomes = await asyncio.gather(
-            *(one(k, rows) for k, rows in sorted(by_period.items())), return_exceptions=True
-        )
+            outcomes = await asyncio.gather(
+                *(one(k, rows) for k, rows in sorted(by_period.items())), return_exceptions=True
+            )
         failed = [o for o in outcomes if isinstance(o, BaseException)]
         REFRESHED.inc(len(taken))
         # against marked_at, which PostgreSQL's clock wrote: the machine's clock on both sides
@@ -234,36 +273,123 @@ class Refresher:
             raise failed[0]
         return len(taken)
 
-    async def _refresh_period(
-        self, key: str, taken: list[asyncpg.Record], now: datetime, closed: bool
+    async def _release(self, taken: list[asyncpg.Record]) -> None:
+        with contextlib.suppress(Exception):
+            async with self._pool().acquire() as conn:
+                await conn.execute(
+                    RELEASE_SQL,
+                    [r["employee_id"] for r in taken],
+                    [r["period"] for r in taken],
+                    [r["claimed_at"] for r in taken],
+                )
+
+    async def _compute(
+        self,
+        by_period: Mapping[str, list[asyncpg.Record]],
+        now: datetime,
+        closed: set[str],
+        gate: asyncio.Semaphore,
+    ) -> Round:
+        """The round's scores by period. Employees are grouped by the set of periods claimed
+        for them; a group's relations and chat traces are read once, over the span of its
+        periods, a chunk of employees at a time, each chunk in a snapshot of its own that ends
+        before its scores are computed (no read snapshot stays open while Python computes, so
+        PostgreSQL prunes the row versions the batches leave behind as they go)."""
+        scorer = self._scorer
+        parsed: dict[str, Period] = {}
+        for key in by_period:
+            with contextlib.suppress(ValueError):
+                parsed[key] = parse_period(key)
+        found = Round()
+        async with (
+            self._pool().acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            found.seen = await governance.generation(conn)
+            found.purged = {
+                r[0]
+                for r in await conn.fetch(
+                    "SELECT period FROM purged_period WHERE period = ANY($1::text[])",
+                    sorted(parsed),
+                )
+            }
+            claimed: dict[str, list[str]] = defaultdict(list)
+            for key in sorted(parsed):
+                if key not in found.purged:
+                    for r in by_period[key]:
+                        claimed[r["employee_id"]].append(key)
+            groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
+            for employee, keys in sorted(claimed.items()):
+                groups[tuple(keys)].append(employee)
+            work: list[tuple[list[Period], Period, list[str]]] = []
+            for signature, employees in sorted(groups.items()):
+                periods = [parsed[k] for k in signature]
+                span = span_of(periods)
+                # weighed by their adds in the longest period, which holds most of the span's
+                weight = max(periods, key=lambda p: (p.end - p.start, p.key))
+                for chunk in await scorer.chunks(conn, weight, employees):
+                    work.append((periods, span, chunk))
+        found.scores = {k: [] for k in parsed if k not in found.purged}
+        banks: dict[str, BankFigures] = {}
+        reading: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+        async def bank_of(conn: Connection, period: Period) -> BankFigures:
+            """The period's bank-wide figures, read once for the round (a second chunk that
+            needs them waits for the first)."""
+            async with reading[period.key]:
+                if period.key not in banks:
+                    fresh = period.key in closed
+                    banks[period.key] = BankFigures(
+                        await scorer.baseline(conn, period, now, fresh=fresh),
+                        await scorer.blocks(conn, period, fresh=fresh),
+                    )
+            return banks[period.key]
+
+        async def one(periods: list[Period], span: Period, chunk: list[str]) -> None:
+            async with gate, self._pool().acquire() as conn:
+                reads: list[ChunkInputs] = []
+                async with conn.transaction(isolation="repeatable_read", readonly=True):
+                    shared = (
+                        await scorer.read_span(conn, span, chunk, now) if len(periods) > 1 else None
+                    )
+                    for period in periods:
+                        bank = await bank_of(conn, period)
+                        read = await scorer.read_chunk(
+                            conn, period, chunk, now, period.key in closed, bank, shared
+                        )
+                        if read is not None:
+                            reads.append(read)
+                del shared
+                for read in reads:
+                    found.scores[read.period.key] += await scorer.score_chunk(read)
+
+        async with asyncio.TaskGroup() as group:  # a failure cancels the other chunks
+            for w in work:
+                group.create_task(one(*w))
+        return found
+
+    async def _store_period(
+        self,
+        key: str,
+        taken: list[asyncpg.Record],
+        found: Round,
+        now: datetime,
+        closed: bool,
     ) -> None:
-        """Reads from one snapshot taken after the claim (every query of the computation sees
-        the same batches; a batch committed later marks the rows again), then writes the
-        scores and clears the claims in one transaction."""
+        """Store the period's scores and clear its claims in one transaction."""
         keys = (
             [r["employee_id"] for r in taken],
             [r["period"] for r in taken],
             [r["claimed_at"] for r in taken],
         )
-        try:
-            period = parse_period(key)
-        except ValueError:
-            period = None
         async with self._pool().acquire() as conn:
             try:
-                scores: list[dict[str, Any]] = []
-                seen, purged = 0, False
-                if period is not None:
-                    async with conn.transaction(isolation="repeatable_read", readonly=True):
-                        seen = await governance.generation(conn)
-                        purged = bool(await conn.fetchval(PURGED_SQL, key))
-                        if not purged:
-                            scores = await self._scorer.compute(conn, period, keys[0], now, closed)
                 # An employee without an org record yet (it travels on another partition, maybe
                 # through another instance, and may be committed after this snapshot) gets no
                 # score: its rows stay dirty and are tried again shortly, not cleared. A period
                 # whose contact data was purged keeps its rows as they stood: cleared, unstored.
-                computed = period is not None and not purged
+                computed = key in found.scores
+                scores = found.scores.get(key, [])
                 scored = {sc["employee_id"] for sc in scores} if computed else None
                 done = [i for i, e in enumerate(keys[0]) if scored is None or e in scored]
                 later = [i for i, e in enumerate(keys[0]) if scored is not None and e not in scored]
@@ -271,7 +397,7 @@ class Refresher:
                     # a contact erased (or data purged) since the snapshot: these scores may
                     # still quote it; computed again next round
                     await governance.hold_shared(conn)
-                    if computed and await governance.generation(conn) != seen:
+                    if computed and await governance.generation(conn) != found.seen:
                         await conn.execute(RELEASE_SQL, *keys)
                         return
                     if not computed:

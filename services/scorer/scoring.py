@@ -4,8 +4,8 @@ it, for the materialised table that the API, the SQL views and the alerts all re
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from time import monotonic
 from typing import Any, Literal
@@ -155,6 +155,36 @@ class Scorer:
             chats = (await inputs.chat_traces(conn, period, [employee_id], tz)).get(employee_id, {})
         if segment == "read":
             segment = (await inputs.stated_segments(conn, [employee_id])).get(employee_id)
+        if tail == "compute":
+            tail, week = self.tail(period, now), self.tail(period, now, WEEK_TAIL_DAYS)
+        return self.assess(
+            period,
+            verdicts,
+            baseline,
+            now,
+            overlap,
+            blocks.get(employee_id),
+            tail,
+            chats,
+            segment,
+            week,
+        )
+
+    def assess(
+        self,
+        period: Period,
+        verdicts: Sequence[ContactVerdict],
+        baseline: PeerBaseline,
+        now: datetime,
+        overlap: inputs.Overlap,
+        block: DenseBlock | None,
+        tail: PeriodTail | None,
+        chats: Mapping[str, ChatTrace],
+        segment: str | None,
+        week: PeriodTail | None,
+    ) -> AnomalyResult:
+        """An employee's anomaly in `period` from inputs already read (pure)."""
+        tz = self.calendar.tz
         return assess(
             verdicts,
             overlap.shared,
@@ -164,12 +194,12 @@ class Scorer:
             now,
             tz,
             overlap.partners,
-            self.tail(period, now) if tail == "compute" else tail,
-            blocks.get(employee_id),
+            tail,
+            block,
             chats,
             segment,
             self.rules.retention_window,
-            self.tail(period, now, WEEK_TAIL_DAYS) if tail == "compute" else week,
+            week,
         )
 
     async def baseline(
@@ -217,7 +247,10 @@ class Scorer:
         )
 
     def verdicts(self, facts: Sequence[Any], now: datetime) -> list[ContactVerdict]:
-        verdicts = [classify(f, self.rules, now) for f in facts]
+        """The relations judged, in (first add, contact) order: the same list whichever order
+        they were read in, and a span's verdicts sliced by time are a period's (`SpanReads`)."""
+        ordered = sorted(facts, key=lambda f: (f.first_added_at, f.external_userid))
+        verdicts = [classify(f, self.rules, now) for f in ordered]
         tz = self.calendar.tz
         return apply_state_cap(
             verdicts, self.rules.max_adds_per_state_per_day, lambda t: local_date(t, tz)
@@ -241,67 +274,113 @@ class Scorer:
     async def compute_chunks(
         self, conn: Connection, period: Period, ids: Sequence[str], now: datetime, closed: bool
     ) -> AsyncIterator[list[dict[str, Any]]]:
-        """The scores of `ids` in `period`, a chunk of employees at a time (COMPUTE_CHUNK
-        employees, COMPUTE_RELATIONS relations): memory is bounded by one chunk's relations
-        (and, for a caller that stores each chunk before asking for the next, by one chunk's
-        scores), not by how many employees are asked for nor how busy they were; the period's
-        peer baseline and dense blocks are read once for all chunks."""
-        tz = self.calendar.tz
-        shared: tuple[PeerBaseline, dict[str, DenseBlock]] | None = None
-        gross = await inputs.gross_adds(conn, period, ids)
-        for chunk in chunked(ids, gross, COMPUTE_CHUNK, COMPUTE_RELATIONS):
-            org = await inputs.org_rows(conn, period, chunk, tz)
-            if not org:
-                continue
-            if shared is None:
-                shared = (
-                    await self.baseline(conn, period, now, fresh=closed),
-                    await self.blocks(conn, period, fresh=closed),
-                )
-            yield await self._compute_known(conn, period, org, now, closed, gross, *shared)
+        """The scores of `ids` in `period`, a chunk of employees at a time (`chunks`): memory
+        is bounded by one chunk's relations (and, for a caller that stores each chunk before
+        asking for the next, by one chunk's scores), not by how many employees are asked for
+        nor how busy they were; the period's peer baseline and dense blocks are read once for
+        all chunks. Every chunk is read from the caller's snapshot."""
+        shared: BankFigures | None = None
+        for chunk in await self.chunks(conn, period, ids):
+            read = await self.read_chunk(conn, period, chunk, now, closed, shared)
+            if read is not None:
+                shared = read.bank
+                yield await self.score_chunk(read)
 
-    async def _compute_known(
+    async def chunks(self, conn: Connection, period: Period, ids: Sequence[str]) -> list[list[str]]:
+        """`ids` cut into chunks of at most COMPUTE_CHUNK employees and about COMPUTE_RELATIONS
+        relations (each employee weighs its gross adds in the period)."""
+        gross = await inputs.gross_adds(conn, period, ids)
+        return chunked(ids, gross, COMPUTE_CHUNK, COMPUTE_RELATIONS)
+
+    async def read_chunk(
         self,
         conn: Connection,
         period: Period,
-        org: Sequence[inputs.OrgRow],
+        ids: Sequence[str],
         now: datetime,
         closed: bool,
-        gross: dict[str, int],
-        baseline: PeerBaseline,
-        blocks: dict[str, DenseBlock],
-    ) -> list[dict[str, Any]]:
+        bank: BankFigures | None = None,
+        span: SpanReads | None = None,
+    ) -> ChunkInputs | None:
+        """Everything the scores of one chunk of employees are computed from, read in the
+        caller's snapshot (None: none of them has an org record yet); `bank`, the period's
+        peer baseline and dense blocks, is read unless given. The computation itself
+        (`score_chunk`) needs no snapshot: a caller may end its transaction before it, so that
+        no read snapshot stays open while Python computes (an open snapshot keeps PostgreSQL
+        from pruning the versions the consumer's batches leave behind). `span`: the chunk's
+        relations and chat traces already read over a span containing the period, sliced
+        here instead of read again."""
         tz = self.calendar.tz
+        org = await inputs.org_rows(conn, period, ids, tz)
+        if not org:
+            return None
+        if bank is None:
+            bank = BankFigures(
+                await self.baseline(conn, period, now, fresh=closed),
+                await self.blocks(conn, period, fresh=closed),
+            )
         known = [o.employee_id for o in org]
-        by_employee: dict[str, list[Any]] = defaultdict(list)
-        for f in await inputs.relations(conn, period, known, tz):
+        verdicts: dict[str, list[ContactVerdict]] = {}
+        if span is None:
+            by_employee: dict[str, list[Any]] = {e: [] for e in known}
+            for f in await inputs.relations(conn, period, known, tz):
+                by_employee[f.employee_id].append(f)
+            verdicts = {e: self.verdicts(facts, now) for e, facts in by_employee.items()}
+            chats = await inputs.chat_traces(conn, period, known, tz)
+        else:
+            start, end = period.start_at(tz), period.end_at(tz)
+            chats = {}
+            for e in known:
+                verdicts[e], chats[e] = span.of(e, start, end)
+        target = {o.employee_id: self.target_of(o.target, period) for o in org}
+        return ChunkInputs(
+            period,
+            now,
+            closed,
+            bank,
+            org,
+            verdicts,
+            await inputs.cross_team_overlap(conn, period, known, tz),
+            chats,
+            await inputs.stated_segments(conn, known),
+            await tally.quota_fields(conn, self, period.key, target, now, closed),
+        )
+
+    async def read_span(
+        self, conn: Connection, span: Period, ids: Sequence[str], now: datetime
+    ) -> SpanReads:
+        """The relations of `ids` first added in `span` (judged) and their chat traces: read
+        once for the several periods inside it that a refresh round recomputes for them."""
+        tz = self.calendar.tz
+        by_employee: dict[str, list[Any]] = {e: [] for e in ids}
+        for f in await inputs.relations(conn, span, ids, tz):
             by_employee[f.employee_id].append(f)
-        overlaps = await inputs.cross_team_overlap(conn, period, known, tz)
-        chats = await inputs.chat_traces(conn, period, known, tz)
-        segments = await inputs.stated_segments(conn, known)
+        return SpanReads(
+            {e: self.verdicts(facts, now) for e, facts in by_employee.items()},
+            await inputs.chat_traces(conn, span, ids, tz),
+        )
+
+    async def score_chunk(self, read: ChunkInputs) -> list[dict[str, Any]]:
+        """The scores of a chunk from what `read_chunk` read (CPU only, no I/O)."""
+        period, now = read.period, read.now
         tail = self.tail(period, now)
         week = self.tail(period, now, WEEK_TAIL_DAYS)
-        target = {o.employee_id: self.target_of(o.target, period) for o in org}
-        counted = await tally.quota_fields(conn, self, period.key, target, now, closed)
         out: list[dict[str, Any]] = []
-        for i, o in enumerate(org):
+        for i, o in enumerate(read.org):
             if i and i % YIELD_EVERY == 0:
                 # CPU-bound stretch: let the consumer's batch (which awaits PostgreSQL in the
                 # same event loop) go on between employees
                 await asyncio.sleep(0)
-            verdicts = self.verdicts(by_employee[o.employee_id], now)
-            anomaly = await self.anomaly(
-                conn,
+            anomaly = self.assess(
                 period,
-                o.employee_id,
-                verdicts,
-                baseline,
+                read.verdicts.get(o.employee_id, []),
+                read.bank.baseline,
                 now,
-                overlaps.get(o.employee_id, NO_OVERLAP),
-                blocks,
+                read.overlaps.get(o.employee_id, NO_OVERLAP),
+                read.bank.blocks.get(o.employee_id),
                 tail,
-                chats.get(o.employee_id, {}),
-                segments.get(o.employee_id),
+                read.chats.get(o.employee_id, {}),
+                read.segments.get(o.employee_id),
                 week,
             )
             out.append(
@@ -312,15 +391,71 @@ class Scorer:
                     "team_id": o.team_id,
                     "supervisor_id": o.supervisor_id,
                     "role": o.role,
-                    **counted[o.employee_id],  # quota and quality, from the counters
+                    **read.counted[o.employee_id],  # quota and quality, from the counters
                     "anomaly_score": anomaly.score,
                     "flagged": anomaly.score >= self.alert_threshold,
                     "reasons": anomaly.reasons,
                     "computed_at": now,
-                    "closed": closed,
+                    "closed": read.closed,
                 }
             )
         return out
+
+
+@dataclass(frozen=True)
+class BankFigures:
+    """A period's bank-wide figures that each employee's anomaly is judged against."""
+
+    baseline: PeerBaseline
+    blocks: dict[str, DenseBlock]
+
+
+@dataclass(frozen=True)
+class SpanReads:
+    """A chunk of employees' judged relations and chat traces over a span of time that holds
+    several of the periods recomputed for them (`Scorer.read_span`): each period's are a
+    slice, exactly what reading the period alone gives (relations by their first add; the
+    cap on adds per channel state counts per day, and periods are whole days; a period's
+    traces are its contacts' messages from its start on)."""
+
+    verdicts: Mapping[str, Sequence[ContactVerdict]]
+    """By employee, in (first add, contact) order."""
+    chats: Mapping[str, Mapping[str, ChatTrace]]
+
+    def of(
+        self, employee_id: str, start: datetime, end: datetime
+    ) -> tuple[list[ContactVerdict], dict[str, ChatTrace]]:
+        """The employee's verdicts and chat traces of the period [start, end)."""
+        verdicts = [
+            v for v in self.verdicts.get(employee_id, ()) if start <= v.facts.first_added_at < end
+        ]
+        traces = self.chats.get(employee_id, {})
+        chats: dict[str, ChatTrace] = {}
+        for v in verdicts:
+            trace = traces.get(v.facts.external_userid)
+            if trace is None:
+                continue
+            kept = tuple(m for m in trace.messages if m[0] >= start)
+            if kept:
+                chats[trace.external_userid] = ChatTrace(trace.external_userid, kept)
+        return verdicts, chats
+
+
+@dataclass(frozen=True)
+class ChunkInputs:
+    """What one chunk of employees' scores in a period are computed from (`read_chunk`)."""
+
+    period: Period
+    now: datetime
+    closed: bool
+    bank: BankFigures
+    org: Sequence[inputs.OrgRow]
+    verdicts: Mapping[str, Sequence[ContactVerdict]]
+    """By employee, the relations first added in the period, judged (`Scorer.verdicts`)."""
+    overlaps: Mapping[str, inputs.Overlap]
+    chats: Mapping[str, Mapping[str, ChatTrace]]
+    segments: Mapping[str, str]
+    counted: Mapping[str, dict[str, Any]]
 
 
 _ORG_COLUMNS = ("branch_id", "team_id", "supervisor_id", "role")

@@ -63,9 +63,10 @@ class ScorerSettings(RobotKeySettings, DatabaseSettings):
         default_factory=lambda: {k: t.total_seconds() for k, t in DEFAULT_SETTLE.items()},
         description="Per period kind, how long after an input changes a score row its quality "
         "and anomaly are recomputed (changes meanwhile are taken together): at most one "
-        'recompute per row per settle. JSON, e.g. {"day": 0.3, "quarter": 30}; kinds left out '
+        'recompute per row per settle. JSON, e.g. {"day": 0.5, "quarter": 30}; kinds left out '
         "keep their default. The quota columns do not wait: they are current when a batch "
-        "commits.",
+        "commits. Kinds with the same settle are recomputed in the same round, and an "
+        "employee's relations are then read once for all of them.",
     )
     scores_rest_after_seconds: float = Field(
         default=5.0,
