@@ -30,6 +30,7 @@ from services.scorer.scoring import (
     BankFigures,
     ChunkInputs,
     Scorer,
+    SpanReads,
     store_current,
     store_open,
 )
@@ -346,22 +347,33 @@ class Refresher:
             return banks[period.key]
 
         async def one(periods: list[Period], span: Period, chunk: list[str]) -> None:
-            async with gate, self._pool().acquire() as conn:
+            async with gate:
                 reads: list[ChunkInputs] = []
-                async with conn.transaction(isolation="repeatable_read", readonly=True):
-                    shared = (
-                        await scorer.read_span(conn, span, chunk, now) if len(periods) > 1 else None
-                    )
+                shared: SpanReads | None = None
+                async with (
+                    self._pool().acquire() as conn,
+                    conn.transaction(isolation="repeatable_read", readonly=True),
+                ):
+                    if len(periods) > 1:
+                        shared = await scorer.read_span(conn, span, chunk)
                     for period in periods:
                         bank = await bank_of(conn, period)
                         read = await scorer.read_chunk(
-                            conn, period, chunk, now, period.key in closed, bank, shared
+                            conn,
+                            period,
+                            chunk,
+                            now,
+                            period.key in closed,
+                            bank,
+                            from_span=shared is not None,
                         )
                         if read is not None:
                             reads.append(read)
+                # the snapshot and the connection are let go: from here on, Python computes
+                judged = None if shared is None else scorer.judge_span(shared, now)
                 del shared
                 for read in reads:
-                    found.scores[read.period.key] += await scorer.score_chunk(read)
+                    found.scores[read.period.key] += await scorer.score_chunk(read, judged)
 
         async with asyncio.TaskGroup() as group:  # a failure cancels the other chunks
             for w in work:

@@ -27,6 +27,7 @@ from services.scorer.domain.dense_block import DenseBlock, dense_blocks
 from services.scorer.domain.rules import ScoringRules
 from services.scorer.domain.tally import COUNTERS
 from services.scorer.domain.validity import (
+    ContactFacts,
     ContactVerdict,
     apply_state_cap,
     classify,
@@ -300,16 +301,16 @@ class Scorer:
         now: datetime,
         closed: bool,
         bank: BankFigures | None = None,
-        span: SpanReads | None = None,
+        from_span: bool = False,
     ) -> ChunkInputs | None:
         """Everything the scores of one chunk of employees are computed from, read in the
         caller's snapshot (None: none of them has an org record yet); `bank`, the period's
         peer baseline and dense blocks, is read unless given. The computation itself
         (`score_chunk`) needs no snapshot: a caller may end its transaction before it, so that
         no read snapshot stays open while Python computes (an open snapshot keeps PostgreSQL
-        from pruning the versions the consumer's batches leave behind). `span`: the chunk's
-        relations and chat traces already read over a span containing the period, sliced
-        here instead of read again."""
+        from pruning the versions the consumer's batches leave behind). `from_span`: the
+        relations and chat traces are not read here: the caller read them over a span holding
+        the period (`read_span`) and gives them, judged, to `score_chunk`."""
         tz = self.calendar.tz
         org = await inputs.org_rows(conn, period, ids, tz)
         if not org:
@@ -320,18 +321,13 @@ class Scorer:
                 await self.blocks(conn, period, fresh=closed),
             )
         known = [o.employee_id for o in org]
-        verdicts: dict[str, list[ContactVerdict]] = {}
-        if span is None:
-            by_employee: dict[str, list[Any]] = {e: [] for e in known}
+        relations: dict[str, list[ContactFacts]] | None = None
+        chats = None
+        if not from_span:
+            relations = {e: [] for e in known}
             for f in await inputs.relations(conn, period, known, tz):
-                by_employee[f.employee_id].append(f)
-            verdicts = {e: self.verdicts(facts, now) for e, facts in by_employee.items()}
+                relations[f.employee_id].append(f)
             chats = await inputs.chat_traces(conn, period, known, tz)
-        else:
-            start, end = period.start_at(tz), period.end_at(tz)
-            chats = {}
-            for e in known:
-                verdicts[e], chats[e] = span.of(e, start, end)
         target = {o.employee_id: self.target_of(o.target, period) for o in org}
         return ChunkInputs(
             period,
@@ -339,47 +335,59 @@ class Scorer:
             closed,
             bank,
             org,
-            verdicts,
+            relations,
             await inputs.cross_team_overlap(conn, period, known, tz),
             chats,
             await inputs.stated_segments(conn, known),
             await tally.quota_fields(conn, self, period.key, target, now, closed),
         )
 
-    async def read_span(
-        self, conn: Connection, span: Period, ids: Sequence[str], now: datetime
-    ) -> SpanReads:
-        """The relations of `ids` first added in `span` (judged) and their chat traces: read
-        once for the several periods inside it that a refresh round recomputes for them."""
+    async def read_span(self, conn: Connection, span: Period, ids: Sequence[str]) -> SpanReads:
+        """The relations of `ids` first added in `span` and their chat traces, read once for
+        the several periods inside it that a refresh round recomputes for them."""
         tz = self.calendar.tz
-        by_employee: dict[str, list[Any]] = {e: [] for e in ids}
+        by_employee: dict[str, list[ContactFacts]] = {e: [] for e in ids}
         for f in await inputs.relations(conn, span, ids, tz):
             by_employee[f.employee_id].append(f)
-        return SpanReads(
-            {e: self.verdicts(facts, now) for e, facts in by_employee.items()},
-            await inputs.chat_traces(conn, span, ids, tz),
+        return SpanReads(by_employee, await inputs.chat_traces(conn, span, ids, tz))
+
+    def judge_span(self, read: SpanReads, now: datetime) -> JudgedSpan:
+        """A span's relations judged once for every period inside it (CPU only)."""
+        return JudgedSpan(
+            {e: self.verdicts(facts, now) for e, facts in read.relations.items()}, read.chats
         )
 
-    async def score_chunk(self, read: ChunkInputs) -> list[dict[str, Any]]:
-        """The scores of a chunk from what `read_chunk` read (CPU only, no I/O)."""
+    async def score_chunk(
+        self, read: ChunkInputs, span: JudgedSpan | None = None
+    ) -> list[dict[str, Any]]:
+        """The scores of a chunk from what `read_chunk` read, and from `span` the relations
+        and chat traces it left to the caller (CPU only, no I/O)."""
         period, now = read.period, read.now
         tail = self.tail(period, now)
         week = self.tail(period, now, WEEK_TAIL_DAYS)
+        start, end = period.start_at(self.calendar.tz), period.end_at(self.calendar.tz)
         out: list[dict[str, Any]] = []
         for i, o in enumerate(read.org):
             if i and i % YIELD_EVERY == 0:
                 # CPU-bound stretch: let the consumer's batch (which awaits PostgreSQL in the
                 # same event loop) go on between employees
                 await asyncio.sleep(0)
+            if read.relations is not None:
+                verdicts = self.verdicts(read.relations[o.employee_id], now)
+                chats = (read.chats or {}).get(o.employee_id, {})
+            elif span is not None:
+                verdicts, chats = span.of(o.employee_id, start, end)
+            else:
+                raise ValueError("a chunk read from a span is scored with that span")
             anomaly = self.assess(
                 period,
-                read.verdicts.get(o.employee_id, []),
+                verdicts,
                 read.bank.baseline,
                 now,
                 read.overlaps.get(o.employee_id, NO_OVERLAP),
                 read.bank.blocks.get(o.employee_id),
                 tail,
-                read.chats.get(o.employee_id, {}),
+                chats,
                 read.segments.get(o.employee_id),
                 week,
             )
@@ -412,11 +420,19 @@ class BankFigures:
 
 @dataclass(frozen=True)
 class SpanReads:
-    """A chunk of employees' judged relations and chat traces over a span of time that holds
-    several of the periods recomputed for them (`Scorer.read_span`): each period's are a
-    slice, exactly what reading the period alone gives (relations by their first add; the
-    cap on adds per channel state counts per day, and periods are whole days; a period's
-    traces are its contacts' messages from its start on)."""
+    """A chunk of employees' relations (by employee) and chat traces over a span of time that
+    holds several of the periods recomputed for them (`Scorer.read_span`)."""
+
+    relations: Mapping[str, Sequence[ContactFacts]]
+    chats: Mapping[str, Mapping[str, ChatTrace]]
+
+
+@dataclass(frozen=True)
+class JudgedSpan:
+    """A span's relations judged (`Scorer.judge_span`), and its chat traces: each period's are
+    a slice, exactly what reading and judging the period alone gives (relations by their first
+    add; the cap on adds per channel state counts per day, and periods are whole days; a
+    period's traces are its contacts' messages from its start on)."""
 
     verdicts: Mapping[str, Sequence[ContactVerdict]]
     """By employee, in (first add, contact) order."""
@@ -450,10 +466,10 @@ class ChunkInputs:
     closed: bool
     bank: BankFigures
     org: Sequence[inputs.OrgRow]
-    verdicts: Mapping[str, Sequence[ContactVerdict]]
-    """By employee, the relations first added in the period, judged (`Scorer.verdicts`)."""
+    relations: Mapping[str, Sequence[ContactFacts]] | None
+    """By employee, the relations first added in the period (None: read over a span)."""
     overlaps: Mapping[str, inputs.Overlap]
-    chats: Mapping[str, Mapping[str, ChatTrace]]
+    chats: Mapping[str, Mapping[str, ChatTrace]] | None
     segments: Mapping[str, str]
     counted: Mapping[str, dict[str, Any]]
 

@@ -116,7 +116,7 @@ async def test_a_round_stores_what_computing_each_period_alone_gives(infra: Infr
         periods = [parse_period(k) for k in PERIODS]
         tz = scorer.calendar.tz
         async with pool.acquire() as conn:
-            span = await scorer.read_span(conn, span_of(periods), ids, now)
+            span = scorer.judge_span(await scorer.read_span(conn, span_of(periods), ids), now)
             for period in periods:
                 traces = await inputs.chat_traces(conn, period, ids, tz)
                 facts = await inputs.relations(conn, period, ids, tz)
