@@ -17,7 +17,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -185,6 +185,16 @@ def span_of(periods: Sequence[Period]) -> Period:
     return replace(longest, key=f"{start.isoformat()}/{end.isoformat()}", start=start, end=end)
 
 
+@dataclass(frozen=True)
+class Chunk:
+    """Employees whose relations a refresh round reads at once, over `span` (the span of each
+    one's claimed periods), and for each period inside it those claimed in it."""
+
+    span: Period
+    employees: list[str]
+    periods: list[tuple[Period, list[str]]]
+
+
 @dataclass
 class Round:
     """A refresh round's computation: scores by period (a period absent: not computed), the
@@ -319,17 +329,22 @@ class Refresher:
                 if key not in found.purged:
                     for r in by_period[key]:
                         claimed[r["employee_id"]].append(key)
-            groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
+            # grouped by the span of their own periods: nobody's relations are read over a
+            # longer span than theirs, and the groups are few (a day, a week, a month, a
+            # quarter, ...), however the claims of each employee differ
+            groups: dict[tuple[date, date], list[str]] = defaultdict(list)
             for employee, keys in sorted(claimed.items()):
-                groups[tuple(keys)].append(employee)
-            work: list[tuple[list[Period], Period, list[str]]] = []
-            for signature, employees in sorted(groups.items()):
-                periods = [parsed[k] for k in signature]
-                span = span_of(periods)
+                span = span_of([parsed[k] for k in keys])
+                groups[(span.start, span.end)].append(employee)
+            work: list[Chunk] = []
+            for employees in groups.values():
+                keys = sorted({k for e in employees for k in claimed[e]})
+                periods = [parsed[k] for k in keys]
                 # weighed by their adds in the longest period, which holds most of the span's
                 weight = max(periods, key=lambda p: (p.end - p.start, p.key))
                 for chunk in await scorer.chunks(conn, weight, employees):
-                    work.append((periods, span, chunk))
+                    asked = [(p, [e for e in chunk if p.key in claimed[e]]) for p in periods]
+                    work.append(Chunk(span_of(periods), chunk, [(p, i) for p, i in asked if i]))
         found.scores = {k: [] for k in parsed if k not in found.purged}
         banks: dict[str, BankFigures] = {}
         reading: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -346,7 +361,7 @@ class Refresher:
                     )
             return banks[period.key]
 
-        async def one(periods: list[Period], span: Period, chunk: list[str]) -> None:
+        async def one(work: Chunk) -> None:
             async with gate:
                 reads: list[ChunkInputs] = []
                 shared: SpanReads | None = None
@@ -354,14 +369,14 @@ class Refresher:
                     self._pool().acquire() as conn,
                     conn.transaction(isolation="repeatable_read", readonly=True),
                 ):
-                    if len(periods) > 1:
-                        shared = await scorer.read_span(conn, span, chunk)
-                    for period in periods:
+                    if len(work.periods) > 1:
+                        shared = await scorer.read_span(conn, work.span, work.employees)
+                    for period, ids in work.periods:
                         bank = await bank_of(conn, period)
                         read = await scorer.read_chunk(
                             conn,
                             period,
-                            chunk,
+                            ids,
                             now,
                             period.key in closed,
                             bank,
@@ -377,7 +392,7 @@ class Refresher:
 
         async with asyncio.TaskGroup() as group:  # a failure cancels the other chunks
             for w in work:
-                group.create_task(one(*w))
+                group.create_task(one(w))
         return found
 
     async def _store_period(
