@@ -32,6 +32,7 @@ from bench.common import (
     percentile,
     quick,
     service,
+    top_frames,
     write_result,
 )
 from services.scorer.settings import ScorerSettings
@@ -210,7 +211,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             loaded = await bulk_load(state_run, args.employees, args.relations)
             reference = await reference_read(state_run)
             log = RESULTS / "logs" / f"{state_run.suffix}-scorer.log"
-            with service("scorer", state_run.env(), log) as scorer:
+            profile = RESULTS / "profile-state.txt" if args.profile else None
+            with service("scorer", state_run.env(), log, profile) as scorer:
                 # the migrations are applied: an admin token in the run's database
                 token = await issue(state_run.env()["DATABASE_URL"], state_run.suffix, Role.ADMIN)
                 headers = {"authorization": f"Bearer {token}"}
@@ -236,6 +238,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "scores_one_branch": reads,
         "scorer_rss_mb": rss_after_close,
         "scorer_peak_rss_mb": peak,
+        "profile_top": top_frames(profile) if profile else [],
         "targets": {"close_seconds": 15, "rss_mb": 500},
     }
 
@@ -245,6 +248,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--employees", type=int, default=10_000 if quick() else 100_000)
     p.add_argument("--relations", type=int, default=1_000_000 if quick() else 10_000_000)
     p.add_argument("--reads", type=int, default=50 if quick() else 200)
+    p.add_argument("--profile", action="store_true", help="py-spy the scorer during the close")
     return p
 
 

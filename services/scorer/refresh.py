@@ -17,7 +17,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -35,7 +35,14 @@ from services.scorer.scoring import (
     store_open,
 )
 from shared import governance
-from shared.calendar import Period, PeriodKind, local_date, parse_period, periods_containing
+from shared.calendar import (
+    Period,
+    PeriodKind,
+    local_date,
+    parse_period,
+    period_of,
+    periods_containing,
+)
 from shared.clock import system_clock
 from shared.db import Connection
 from shared.metrics import LATENCY_BUCKETS
@@ -185,6 +192,18 @@ def span_of(periods: Sequence[Period]) -> Period:
     return replace(longest, key=f"{start.isoformat()}/{end.isoformat()}", start=start, end=end)
 
 
+def container_of(span: Period) -> Period | None:
+    """The month, else the quarter, that holds all of `span` (None: neither). Employees
+    whose claims share a container are read together, over the span of all their periods: a
+    drain claims different days of a month for each employee, and grouping by each one's exact
+    span made hundreds of small groups a round, each paying a read's fixed cost."""
+    for kind in (PeriodKind.MONTH, PeriodKind.QUARTER):
+        holder = period_of(kind, span.start)
+        if span.end <= holder.end:
+            return holder
+    return None
+
+
 @dataclass(frozen=True)
 class Chunk:
     """Employees whose relations a refresh round reads at once, over `span` (the span of each
@@ -329,22 +348,25 @@ class Refresher:
                 if key not in found.purged:
                     for r in by_period[key]:
                         claimed[r["employee_id"]].append(key)
-            # grouped by the span of their own periods: nobody's relations are read over a
-            # longer span than theirs, and the groups are few (a day, a week, a month, a
-            # quarter, ...), however the claims of each employee differ
-            groups: dict[tuple[date, date], list[str]] = defaultdict(list)
+            # grouped by the month (else quarter) holding the span of their own periods: the
+            # groups are few however the claims of each employee differ, and each chunk's
+            # relations are read over the span of its own employees' periods
+            groups: dict[tuple[Period, bool], list[str]] = defaultdict(list)
             for employee, keys in sorted(claimed.items()):
                 span = span_of([parsed[k] for k in keys])
-                groups[(span.start, span.end)].append(employee)
+                holder = container_of(span)
+                groups[(span, False) if holder is None else (holder, True)].append(employee)
             work: list[Chunk] = []
-            for employees in groups.values():
+            for (container, held), employees in groups.items():
                 keys = sorted({k for e in employees for k in claimed[e]})
                 periods = [parsed[k] for k in keys]
-                # weighed by their adds in the longest period, which holds most of the span's
-                weight = max(periods, key=lambda p: (p.end - p.start, p.key))
+                # weighed by their adds in the month or quarter that holds their periods, else
+                # in the longest period, which holds most of the span's
+                weight = container if held else max(periods, key=lambda p: (p.end - p.start, p.key))
                 for chunk in await scorer.chunks(conn, weight, employees):
                     asked = [(p, [e for e in chunk if p.key in claimed[e]]) for p in periods]
-                    work.append(Chunk(span_of(periods), chunk, [(p, i) for p, i in asked if i]))
+                    mine = [(p, i) for p, i in asked if i]
+                    work.append(Chunk(span_of([p for p, _ in mine]), chunk, mine))
         found.scores = {k: [] for k in parsed if k not in found.purged}
         banks: dict[str, BankFigures] = {}
         reading: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)

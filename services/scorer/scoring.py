@@ -249,7 +249,7 @@ class Scorer:
 
     def verdicts(self, facts: Sequence[Any], now: datetime) -> list[ContactVerdict]:
         """The relations judged, in (first add, contact) order: the same list whichever order
-        they were read in, and a span's verdicts sliced by time are a period's (`SpanReads`)."""
+        they were read in, and a span's verdicts sliced by time are a period's (`JudgedSpan`)."""
         ordered = sorted(facts, key=lambda f: (f.first_added_at, f.external_userid))
         verdicts = [classify(f, self.rules, now) for f in ordered]
         tz = self.calendar.tz
@@ -324,9 +324,7 @@ class Scorer:
         relations: dict[str, list[ContactFacts]] | None = None
         chats = None
         if not from_span:
-            relations = {e: [] for e in known}
-            for f in await inputs.relations(conn, period, known, tz):
-                relations[f.employee_id].append(f)
+            relations = await self._relations_by_employee(conn, period, known)
             chats = await inputs.chat_traces(conn, period, known, tz)
         target = {o.employee_id: self.target_of(o.target, period) for o in org}
         return ChunkInputs(
@@ -345,11 +343,18 @@ class Scorer:
     async def read_span(self, conn: Connection, span: Period, ids: Sequence[str]) -> SpanReads:
         """The relations of `ids` first added in `span` and their chat traces, read once for
         the several periods inside it that a refresh round recomputes for them."""
-        tz = self.calendar.tz
+        relations = await self._relations_by_employee(conn, span, ids)
+        return SpanReads(relations, await inputs.chat_traces(conn, span, ids, self.calendar.tz))
+
+    async def _relations_by_employee(
+        self, conn: Connection, period: Period, ids: Sequence[str]
+    ) -> dict[str, list[ContactFacts]]:
+        """The relations of `ids` first added in `period`, by employee (every one of `ids` has
+        a list, empty when it added nobody)."""
         by_employee: dict[str, list[ContactFacts]] = {e: [] for e in ids}
-        for f in await inputs.relations(conn, span, ids, tz):
+        for f in await inputs.relations(conn, period, ids, self.calendar.tz):
             by_employee[f.employee_id].append(f)
-        return SpanReads(by_employee, await inputs.chat_traces(conn, span, ids, tz))
+        return by_employee
 
     def judge_span(self, read: SpanReads, now: datetime) -> JudgedSpan:
         """A span's relations judged once for every period inside it (CPU only)."""

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from services.scorer import inputs
-from services.scorer.refresh import Refresher, span_of
+from services.scorer.refresh import Refresher, container_of, span_of
 from shared.calendar import parse_period
 from shared.clock import ManualClock
 from tests import factories as f
@@ -27,11 +27,13 @@ pytestmark = pytest.mark.integration
 
 FIRST = f.at("2026-09-28", 9)  # Monday of 2026-W40; the month and Q3 end on Wednesday
 PERIODS = ("2026-09-29", "2026-W40", "2026-09", "2026-Q3", "2026-10-01", "2026-10", "2026-Q4")
-# claimed differently: e1 every period, e2 a day and its month, e3 a week and two quarters
+# claimed differently: e1 every period, e2 a day and its month, e3 a week and two quarters, e4
+# another day of that month only (read with e2, over e2's span: their claims share October)
 CLAIMED = {
     *(("e1", p) for p in PERIODS),
     ("e2", "2026-10-01"),
     ("e2", "2026-10"),
+    ("e4", "2026-10-02"),
     ("e3", "2026-W40"),
     ("e3", "2026-Q3"),
     ("e3", "2026-Q4"),
@@ -55,7 +57,11 @@ def stream() -> list[dict[str, Any]]:
         f.employee("e1", team_id="t1"),
         f.employee("e2", team_id="t2"),
         f.employee("e3", team_id="t1"),
+        f.employee("e4", team_id="t3"),
     ]
+    for i in range(3):  # August: in the third quarter, outside every shorter period claimed
+        out.append(f.add("e1", f"wm-aug{i}", f.at("2026-08-20", 10 + i)))
+        out.append(f.add("e3", f"wm-aug{i}", f.at("2026-08-21", 10 + i)))
     n = 0
     for day in range(5):  # Monday to Friday: September's last days, October's first
         base = FIRST + timedelta(days=day)
@@ -63,6 +69,11 @@ def stream() -> list[dict[str, Any]]:
             at = base + timedelta(hours=i)
             out.append(f.add("e1", f"wm-a{day}-{i}", at, state="walk-in"))
             out.append(f.add("e3", f"wm-c{day}-{i}", at + timedelta(minutes=7)))
+            if i < 3:
+                out.append(f.add("e4", f"wm-d{day}-{i}", at + timedelta(minutes=11)))
+                n += 1
+                sent = at + timedelta(minutes=20, days=i)
+                out.append(message(n, "e4", f"wm-d{day}-{i}", sent, "from_customer"))
             if i % 2 == 0:  # a conversation that goes on into the next periods
                 for k, direction in enumerate(("from_customer", "to_customer") * 2):
                     n += 1
@@ -78,6 +89,9 @@ def stream() -> list[dict[str, Any]]:
         out.append(f.add("e1", contact, burst + timedelta(minutes=4 * i), state="qr-7"))
         if i < 6:  # the same bought contacts, added by someone of another team too
             out.append(f.add("e2", contact, burst + timedelta(minutes=4 * i + 2)))
+    burst = FIRST + timedelta(days=3, hours=12)  # Thursday 1 October, 21:00: e2's own QR burst
+    for i in range(14):
+        out.append(f.add("e2", f"wm-r{i}", burst + timedelta(minutes=3 * i), state="qr-9"))
     return out
 
 
@@ -102,7 +116,7 @@ async def test_a_round_stores_what_computing_each_period_alone_gives(infra: Infr
                 alone = {
                     s["employee_id"]: s
                     for s in await scorer.compute(
-                        conn, parse_period(key), ["e1", "e2", "e3"], now, False
+                        conn, parse_period(key), ["e1", "e2", "e3", "e4"], now, False
                     )
                 }
             stored = {
@@ -123,7 +137,7 @@ async def test_a_round_stores_what_computing_each_period_alone_gives(infra: Infr
         assert flagged >= 4  # e1's burst in its day, week, month and quarter, at least
 
         # the slices themselves: each period's verdicts and chat traces out of one span read
-        ids = ["e1", "e2", "e3"]
+        ids = ["e1", "e2", "e3", "e4"]
         periods = [parse_period(k) for k in PERIODS]
         tz = scorer.calendar.tz
         async with pool.acquire() as conn:
@@ -152,3 +166,14 @@ def test_the_span_of_periods_covers_them_all() -> None:
     span = span_of([week, month])  # Monday 28 September to Sunday 4 October
     assert (span.start, span.end) == (month.start, week.end)
     assert span_of([week]) == week
+
+
+def test_claims_in_one_month_or_quarter_are_read_together() -> None:
+    day, week, month, quarter = (
+        parse_period(k) for k in ("2026-10-02", "2026-W40", "2026-10", "2026-Q3")
+    )
+    assert container_of(day) == month == container_of(month)
+    across = parse_period("2026-W44")  # Monday 26 October to Sunday 1 November
+    assert container_of(span_of([across, month])) == parse_period("2026-Q4")
+    assert container_of(quarter) == quarter
+    assert container_of(span_of([week, month])) is None  # 28 September to 1 November
