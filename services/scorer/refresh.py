@@ -16,7 +16,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,7 +40,6 @@ from shared.calendar import (
     PeriodKind,
     local_date,
     parse_period,
-    period_of,
     periods_containing,
 )
 from shared.clock import system_clock
@@ -182,32 +181,23 @@ def running_between(since: datetime, now: datetime, tz: ZoneInfo) -> list[Period
     return [found[k] for k in sorted(found)]
 
 
-def span_of(periods: Sequence[Period]) -> Period:
-    """The span of time the periods cover together (from the earliest start to the latest
-    end), as a period for the reads: the longest of them, stretched."""
-    longest = max(periods, key=lambda p: (p.end - p.start, p.key))
-    start, end = min(p.start for p in periods), max(p.end for p in periods)
-    if (start, end) == (longest.start, longest.end):
-        return longest
-    return replace(longest, key=f"{start.isoformat()}/{end.isoformat()}", start=start, end=end)
-
-
-def container_of(span: Period) -> Period | None:
-    """The month, else the quarter, that holds all of `span` (None: neither). Employees
-    whose claims share a container are read together, over the span of all their periods: a
-    drain claims different days of a month for each employee, and grouping by each one's exact
-    span made hundreds of small groups a round, each paying a read's fixed cost."""
-    for kind in (PeriodKind.MONTH, PeriodKind.QUARTER):
-        holder = period_of(kind, span.start)
-        if span.end <= holder.end:
-            return holder
-    return None
+def covers(periods: Sequence[Period]) -> dict[Period, list[Period]]:
+    """The claimed periods of one employee, each under the longest of them that holds it:
+    a day, its week, month and quarter are read once, over the quarter, and sliced; days
+    that no longer period claimed for the employee holds are read each on its own (a drain
+    claims scattered days: reading their whole month for each would read most of it in
+    vain). In (cover, its periods) order of the longest first."""
+    found: dict[Period, list[Period]] = {}
+    for p in sorted(periods, key=lambda p: (p.start - p.end, p.start, p.key)):
+        cover = next((c for c in found if c.start <= p.start and p.end <= c.end), None)
+        found.setdefault(p if cover is None else cover, []).append(p)
+    return found
 
 
 @dataclass(frozen=True)
 class Chunk:
-    """Employees whose relations a refresh round reads at once, over `span` (the span of each
-    one's claimed periods), and for each period inside it those claimed in it."""
+    """Employees whose relations a refresh round reads at once, over `span` (a period claimed
+    for each of them: `covers`), and for each period inside it those claimed in it."""
 
     span: Period
     employees: list[str]
@@ -252,8 +242,8 @@ class Refresher:
 
     async def run_once(self) -> int:
         """Claim up to `batch` dirty rows and recompute them: the relations and chat traces of
-        employees claimed in several periods are read once over the span of those periods
-        (a day, its week, month and quarter hold the same adds), `parallel` chunks at a time
+        employees claimed in nested periods are read once over the longest of them (a day,
+        its week, month and quarter hold the same adds: `covers`), `parallel` chunks at a time
         so that PostgreSQL works while Python computes; then each period's scores are stored
         in a transaction of its own (scores, revisions and the clearing of its claims
         together)."""
@@ -320,9 +310,10 @@ class Refresher:
         closed: set[str],
         gate: asyncio.Semaphore,
     ) -> Round:
-        """The round's scores by period. Employees are grouped by the set of periods claimed
-        for them; a group's relations and chat traces are read once, over the span of its
-        periods, a chunk of employees at a time, each chunk in a snapshot of its own that ends
+        """The round's scores by period. Employees are grouped by the claimed periods that
+        cover others claimed for them (`covers`); a group's relations and chat traces are read
+        once, over its covering period, a chunk of employees at a time, each chunk in a
+        snapshot of its own that ends
         before its scores are computed (no read snapshot stays open while Python computes, so
         PostgreSQL prunes the row versions the batches leave behind as they go)."""
         scorer = self._scorer
@@ -348,25 +339,20 @@ class Refresher:
                 if key not in found.purged:
                     for r in by_period[key]:
                         claimed[r["employee_id"]].append(key)
-            # grouped by the month (else quarter) holding the span of their own periods: the
-            # groups are few however the claims of each employee differ, and each chunk's
-            # relations are read over the span of its own employees' periods
-            groups: dict[tuple[Period, bool], list[str]] = defaultdict(list)
+            # grouped by the claimed period that covers others claimed for them (`covers`):
+            # the groups are few however each employee's claims differ
+            groups: dict[Period, dict[str, list[Period]]] = defaultdict(dict)
             for employee, keys in sorted(claimed.items()):
-                span = span_of([parsed[k] for k in keys])
-                holder = container_of(span)
-                groups[(span, False) if holder is None else (holder, True)].append(employee)
+                for cover, inside in covers([parsed[k] for k in keys]).items():
+                    groups[cover][employee] = inside
             work: list[Chunk] = []
-            for (container, held), employees in groups.items():
-                keys = sorted({k for e in employees for k in claimed[e]})
-                periods = [parsed[k] for k in keys]
-                # weighed by their adds in the month or quarter that holds their periods, else
-                # in the longest period, which holds most of the span's
-                weight = container if held else max(periods, key=lambda p: (p.end - p.start, p.key))
-                for chunk in await scorer.chunks(conn, weight, employees):
-                    asked = [(p, [e for e in chunk if p.key in claimed[e]]) for p in periods]
-                    mine = [(p, i) for p, i in asked if i]
-                    work.append(Chunk(span_of([p for p, _ in mine]), chunk, mine))
+            for cover, members in sorted(groups.items(), key=lambda g: g[0].key):
+                periods = sorted(
+                    {p for inside in members.values() for p in inside}, key=lambda p: p.key
+                )
+                for chunk in await scorer.chunks(conn, cover, list(members)):
+                    asked = [(p, [e for e in chunk if p in members[e]]) for p in periods]
+                    work.append(Chunk(cover, chunk, [(p, i) for p, i in asked if i]))
         found.scores = {k: [] for k in parsed if k not in found.purged}
         banks: dict[str, BankFigures] = {}
         reading: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)

@@ -9,6 +9,7 @@ with a colleague of another team and chats that started before some of the perio
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ import orjson
 import pytest
 
 from services.scorer import inputs
-from services.scorer.refresh import Refresher, container_of, span_of
+from services.scorer.refresh import Refresher, covers
 from shared.calendar import parse_period
 from shared.clock import ManualClock
 from tests import factories as f
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.integration
 FIRST = f.at("2026-09-28", 9)  # Monday of 2026-W40; the month and Q3 end on Wednesday
 PERIODS = ("2026-09-29", "2026-W40", "2026-09", "2026-Q3", "2026-10-01", "2026-10", "2026-Q4")
 # claimed differently: e1 every period, e2 a day and its month, e3 a week and two quarters, e4
-# another day of that month only (read with e2, over e2's span: their claims share October)
+# another day of that month only (read on its own: no longer period claimed for e4 holds it)
 CLAIMED = {
     *(("e1", p) for p in PERIODS),
     ("e2", "2026-10-01"),
@@ -141,7 +142,10 @@ async def test_a_round_stores_what_computing_each_period_alone_gives(infra: Infr
         periods = [parse_period(k) for k in PERIODS]
         tz = scorer.calendar.tz
         async with pool.acquire() as conn:
-            span = scorer.judge_span(await scorer.read_span(conn, span_of(periods), ids), now)
+            whole = replace(
+                parse_period("2026-Q3"), key="Q3 and Q4", end=parse_period("2026-Q4").end
+            )
+            span = scorer.judge_span(await scorer.read_span(conn, whole, ids), now)
             for period in periods:
                 traces = await inputs.chat_traces(conn, period, ids, tz)
                 facts = await inputs.relations(conn, period, ids, tz)
@@ -160,20 +164,15 @@ def _json(value: Any) -> Any:
     return orjson.loads(value if isinstance(value, str | bytes) else orjson.dumps(value))
 
 
-def test_the_span_of_periods_covers_them_all() -> None:
-    week, month, quarter = (parse_period(k) for k in ("2026-W40", "2026-09", "2026-Q3"))
-    assert span_of([month, quarter]) == quarter  # the quarter holds the month: read as it is
-    span = span_of([week, month])  # Monday 28 September to Sunday 4 October
-    assert (span.start, span.end) == (month.start, week.end)
-    assert span_of([week]) == week
-
-
-def test_claims_in_one_month_or_quarter_are_read_together() -> None:
-    day, week, month, quarter = (
-        parse_period(k) for k in ("2026-10-02", "2026-W40", "2026-10", "2026-Q3")
+def test_each_claimed_period_is_read_under_the_longest_that_holds_it() -> None:
+    day, week, month, q3, q4 = (
+        parse_period(k) for k in ("2026-09-29", "2026-W40", "2026-09", "2026-Q3", "2026-Q4")
     )
-    assert container_of(day) == month == container_of(month)
-    across = parse_period("2026-W44")  # Monday 26 October to Sunday 1 November
-    assert container_of(span_of([across, month])) == parse_period("2026-Q4")
-    assert container_of(quarter) == quarter
-    assert container_of(span_of([week, month])) is None  # 28 September to 1 November
+    oct1, october = parse_period("2026-10-01"), parse_period("2026-10")
+    # a day, its week, month and quarter: one read, over the quarter (the week straddles Q4)
+    assert covers([day, week, month, q3]) == {q3: [q3, month, day], week: [week]}
+    assert covers([week, oct1, october, q4]) == {q4: [q4, october, oct1], week: [week]}
+    # scattered days, as a drain claims them: each read on its own, not their whole month
+    other = parse_period("2026-09-03")
+    assert covers([other, day]) == {other: [other], day: [day]}
+    assert covers([day, week]) == {week: [week, day]}
