@@ -1,10 +1,16 @@
 """A close's chunks computed by worker processes (services/scorer/compute_pool.py) give
 exactly the scores the closing process computes alone, in the same order, anomaly reasons
-included; a close through the workers stores those scores."""
+included; a worker killed mid-close fails that computation (the close's transaction rolls back
+and is tried again) and the next one gets a fresh worker."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+from concurrent.futures.process import BrokenProcessPool
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -73,4 +79,50 @@ async def test_workers_compute_what_the_closing_process_computes(infra: Infra) -
             assert flagged >= 4
             assert rings >= len(RING)
         finally:
+            workers.shutdown()
+
+
+def workers_of_this_process() -> list[int]:
+    """The compute workers this process started (spawned: their command line says so)."""
+    found: list[int] = []
+    for task in Path("/proc/self/task").glob("*/children"):
+        for pid in task.read_text().split():
+            with contextlib.suppress(OSError):
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(int(pid))
+    return found
+
+
+async def test_a_worker_killed_mid_close_fails_that_close_and_the_next_succeeds(
+    infra: Infra,
+) -> None:
+    clock = ManualClock(FIRST + timedelta(days=5, hours=2))
+    async with scoring(infra, clock) as (db, scorer):
+        await feed(db, scorer, clock, as_consumed(with_a_ring()), [])
+        period = parse_period("2026-09")
+        workers = ComputePool(scorer, 1)
+        scorer.chunk_employees = 1
+        try:
+            async with db.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+                alone = await scores(conn, scorer, period, None)
+                killed: list[int] = []
+
+                async def close_and_kill() -> None:
+                    chunks = scorer.compute_chunks(
+                        conn, period, EMPLOYEES, scorer.clock(), True, pool=workers
+                    )
+                    async for _ in chunks:  # the first chunk came back: kill -9 the worker
+                        if not killed:
+                            killed.extend(workers_of_this_process())
+                            for pid in killed:
+                                os.kill(pid, signal.SIGKILL)
+
+                with pytest.raises(BrokenProcessPool):
+                    await close_and_kill()
+                assert killed
+                # a fresh worker computes the next close, whole
+                assert await scores(conn, scorer, period, workers) == alone
+                assert not set(killed) & set(workers_of_this_process())
+        finally:
+            scorer.chunk_employees = COMPUTE_CHUNK
             workers.shutdown()
