@@ -61,17 +61,25 @@ SELECT DISTINCT s.period FROM employee_period_score s
    AND NOT EXISTS (SELECT 1 FROM purged_period p WHERE p.period = s.period)
  ORDER BY 1
 """
-# One open period's rows, recomputed once more, locked in key order. A row claimed by a round
-# in flight is marked again (that round may have read older inputs), as a batch marks it.
-MARK_PERIOD_SQL = """
+# The open periods' rows of a slice of employees, recomputed once more, marked (and locked)
+# in key order: an employee's rows one after the other, so that a refresh round claims all of
+# an employee's periods together and reads its relations once for them (refresh.covers). A row
+# claimed by a round in flight is marked again (that round may have read older inputs), as a
+# batch marks it.
+MARK_SLICE_SQL = """
 INSERT INTO score_dirty (employee_id, period)
 SELECT s.employee_id, s.period FROM employee_period_score s
- WHERE s.period = $1
- ORDER BY s.employee_id
+ WHERE s.period = ANY($1::text[]) AND s.employee_id >= $2 AND s.employee_id <= $3
+ ORDER BY s.employee_id, s.period
 ON CONFLICT (employee_id, period) DO UPDATE SET marked_at = clock_timestamp()
  WHERE (score_dirty.claimed_at IS NOT NULL AND score_dirty.marked_at <= score_dirty.claimed_at)
     OR score_dirty.marked_at > clock_timestamp()
 """
+EMPLOYEES_SQL = """
+SELECT DISTINCT employee_id FROM employee_period_score WHERE period = ANY($1::text[]) ORDER BY 1
+"""
+SLICE_EMPLOYEES = 1_000
+"""Employees whose open rows are marked in one transaction."""
 STATE_SQL = """
 SELECT at_rest, rested,
        extract(epoch FROM clock_timestamp() - rested_at)::float8 AS since_rested
@@ -141,9 +149,12 @@ class Rest:
                     return False
                 await conn.execute("UPDATE scoring_inputs SET at_rest = $1", version)
             marked = 0
-            for period in [r["period"] for r in await conn.fetch(OPEN_PERIODS_SQL)]:
-                async with conn.transaction():  # 2: a period at a time
-                    status = await conn.execute(MARK_PERIOD_SQL, period)
+            periods = [r["period"] for r in await conn.fetch(OPEN_PERIODS_SQL)]
+            ids = [r["employee_id"] for r in await conn.fetch(EMPLOYEES_SQL, periods)]
+            for i in range(0, len(ids), SLICE_EMPLOYEES):
+                last = ids[min(i + SLICE_EMPLOYEES, len(ids)) - 1]
+                async with conn.transaction():  # 2: a slice of employees at a time
+                    status = await conn.execute(MARK_SLICE_SQL, periods, ids[i], last)
                     marked += int(status.rsplit(" ", 1)[-1])
             async with conn.transaction():  # 3: complete, unless the inputs moved meanwhile
                 await conn.execute("SELECT 1 FROM scoring_inputs FOR UPDATE")
