@@ -503,8 +503,12 @@ SELECT employee_id, period FROM employee_period_score s
           WHERE r.period = s.period AND (s.quota_at IS NULL OR s.quota_at < r.ends)))
    AND NOT EXISTS (SELECT 1 FROM period_close c WHERE c.period = s.period)
    AND NOT EXISTS (SELECT 1 FROM purged_period p WHERE p.period = s.period)
- ORDER BY employee_id, period LIMIT $2
+   AND (s.period, s.employee_id) > ($5::text, $6::text)
+ ORDER BY s.period, s.employee_id LIMIT $2
 """
+# Chunks follow one another along the primary key ($5, $6: the last key of the chunk before):
+# the sweep reads the table once, however many of its rows are stale (each chunk scanning it
+# from its start took 0.3 s a chunk at 370,000 rows, 740 chunks when all were stale).
 RESYNC_CHUNK = 500
 
 
@@ -524,18 +528,19 @@ async def resync_stale(
     tz = scorer.calendar.tz
     only = None if running is None else [p.key for p in running]
     ends = None if running is None else [p.end_at(tz) for p in running]
-    seen: set[Key] = set()
+    written = 0
+    after = ("", "")
     while True:
         async with conn.transaction():
-            rows = await conn.fetch(STALE_SQL, before, chunk, only, ends)
+            rows = await conn.fetch(STALE_SQL, before, chunk, only, ends, *after)
             keys = [(r["employee_id"], r["period"]) for r in rows]
-            fresh = [k for k in keys if k not in seen]  # rows sync_scores leaves (no org)
-            if fresh:
-                await hold(conn, (e for e, _ in fresh))
-                await sync_scores(conn, scorer, fresh, now)
-        seen.update(fresh)
-        if not fresh or len(rows) < chunk:
-            return len(seen)
+            if keys:
+                await hold(conn, (e for e, _ in keys))
+                await sync_scores(conn, scorer, keys, now)
+        written += len(keys)
+        if len(rows) < chunk:
+            return written
+        after = (rows[-1]["period"], rows[-1]["employee_id"])
 
 
 async def _write_quota(

@@ -200,3 +200,24 @@ async def test_the_sweep_leaves_a_period_that_ended_before_its_rows_were_compute
         assert (await row(pool))["quota_at"] == written
         marked = await pool.fetch("SELECT period FROM score_dirty WHERE employee_id = 'e1'")
         assert MONTH not in {r["period"] for r in marked}
+
+
+async def test_the_sweep_writes_every_stale_row_once_a_chunk_after_another(infra: Infra) -> None:
+    clock = ManualClock(START)
+    staff = [f"e{i}" for i in range(1, 6)]
+    records = as_consumed(
+        [
+            *(f.employee(e) for e in staff),
+            *(f.add(e, f"wm-{e}", START) for e in staff),
+            f.add("nobody", "wm-x", START),  # no org record: its rows are left, not stuck on
+        ]
+    )
+    async with scoring(infra, clock) as (pool, scorer):
+        await ScoringPipeline(lambda: pool, "g", scorer, nowhere).handle(records)
+        clock.advance(timedelta(days=2))
+        async with pool.acquire() as conn:
+            written = await tally.resync_stale(conn, scorer, clock(), clock(), chunk=2)
+        rows = await pool.fetch("SELECT employee_id, quota_at FROM employee_period_score")
+        assert {r["employee_id"] for r in rows} == set(staff)
+        assert written == len(rows) == 4 * len(staff)  # day, week, month, quarter each
+        assert all(r["quota_at"] == clock() for r in rows)
