@@ -315,8 +315,8 @@ class Scorer:
                 left.cancel()
 
     async def chunks(self, conn: Connection, period: Period, ids: Sequence[str]) -> list[list[str]]:
-        """`ids` cut into chunks of at most COMPUTE_CHUNK employees and about COMPUTE_RELATIONS
-        relations (each employee weighs its gross adds in the period)."""
+        """`ids` cut into chunks of at most `chunk_employees` (COMPUTE_CHUNK) employees and
+        about COMPUTE_RELATIONS relations (each employee weighs its gross adds in the period)."""
         gross = await inputs.gross_adds(conn, period, ids)
         return chunked(ids, gross, self.chunk_employees, COMPUTE_RELATIONS)
 
