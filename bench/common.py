@@ -4,7 +4,6 @@ py-spy), resident memory, consumer lag, percentiles, and the results file."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import subprocess
@@ -138,14 +137,6 @@ class Service:
 
     def rss_peak_mb(self) -> float:
         return rss_mb(self.proc.pid, "VmHWM")
-
-    def children_peak_mb(self) -> list[float]:
-        """The peak resident memory of each process the service started (compute workers)."""
-        found: list[float] = []
-        for task in Path(f"/proc/{self.proc.pid}/task").glob("*/children"):
-            with contextlib.suppress(OSError):
-                found += (rss_mb(int(pid), "VmHWM") for pid in task.read_text().split())
-        return sorted(found, reverse=True)
 
     def metrics(self, *names: str) -> dict[str, float]:
         """Sums of the named Prometheus series (all labels together) from /metrics; a name

@@ -224,7 +224,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     closed = r.json()
                 rss_after_close = scorer.rss_mb()
                 peak = scorer.rss_peak_mb()
-                workers_peak = scorer.children_peak_mb()
                 reads = await read_branch(state_run, scorer.url, "b007", args.reads, headers)
     return {
         "employees": args.employees,
@@ -239,7 +238,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "scores_one_branch": reads,
         "scorer_rss_mb": rss_after_close,
         "scorer_peak_rss_mb": peak,
-        "close_workers_peak_rss_mb": workers_peak,
         "profile_top": top_frames(profile) if profile else [],
         "targets": {"close_seconds": 15, "rss_mb": 500},
     }

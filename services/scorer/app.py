@@ -24,7 +24,6 @@ from services.scorer.asyncapi import scorer_asyncapi
 from services.scorer.at_rest import Rest
 from services.scorer.close_gate import CloseGate, HeldCloses
 from services.scorer.closing import PeriodCloser
-from services.scorer.compute_pool import ComputePool, default_workers
 from services.scorer.gauges import ScorerGauges
 from services.scorer.pipeline import ScoringPipeline
 from services.scorer.refresh import Refresher
@@ -142,15 +141,7 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
         governance=Governance(settings.erasure_hmac_key),
         robot_keys=settings.robot_keys(),
     )
-    close_workers = settings.scorer_close_workers
-    closer = PeriodCloser(
-        scorer,
-        publisher,
-        topics.breaches,
-        pool=ComputePool(scorer, default_workers() if close_workers is None else close_workers)
-        if close_workers != 0
-        else None,
-    )
+    closer = PeriodCloser(scorer, publisher, topics.breaches)
     closer.gate = CloseGate(
         calendar,
         topics.contact_events,
@@ -269,8 +260,6 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
             await publisher.stop()
             await broker.stop()
             await state.pool.close()
-            if closer.pool is not None:
-                closer.pool.shutdown()
 
     async def kafka() -> None:
         await kafka_ready(broker)

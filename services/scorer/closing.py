@@ -22,7 +22,6 @@ from prometheus_client import Counter
 
 from services.scorer import tally
 from services.scorer.close_gate import CloseGate
-from services.scorer.compute_pool import ComputePool
 from services.scorer.scoring import Scorer, store_scores
 from shared.auth import Identity, Role, audit
 from shared.calendar import Period, PeriodKind, parse_period
@@ -77,10 +76,8 @@ class PeriodCloser:
         broker: KafkaBroker,
         breaches_topic: str,
         gate: CloseGate | None = None,
-        pool: ComputePool | None = None,
     ) -> None:
         self._scorer = scorer
-        self.pool = pool
         self._broker = broker
         self._topic = breaches_topic
         self._closing = 0
@@ -185,9 +182,7 @@ class PeriodCloser:
             at = min(now, period.end_at(self._scorer.calendar.tz))
             employees = 0
             missed: list[BreachEvent] = []
-            async for scores in self._scorer.compute_chunks(
-                conn, period, ids, now, closed=True, pool=self.pool
-            ):
+            async for scores in self._scorer.compute_chunks(conn, period, ids, now, closed=True):
                 await self._record(conn, period, scores)
                 employees += len(scores)
                 missed += (

@@ -4,12 +4,11 @@ it, for the materialised table that the API, the SQL views and the alerts all re
 from __future__ import annotations
 
 import asyncio
-from collections import deque
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from time import monotonic
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import orjson
 
@@ -37,9 +36,6 @@ from shared import governance
 from shared.calendar import BusinessCalendar, Period, PeriodKind, local_date
 from shared.clock import Clock
 from shared.db import Connection, filter_mask, filtered_statements
-
-if TYPE_CHECKING:
-    from services.scorer.compute_pool import ComputePool
 
 NO_OVERLAP = inputs.Overlap({}, {})
 
@@ -102,7 +98,6 @@ class Scorer:
         self._blocks = Figure("blocks", block_interval_seconds, encode_blocks, decode_blocks)
         self.figures: tuple[Figure[Any], ...] = (self._baseline, self._blocks)
         self._block_pass = asyncio.Lock()
-        self.chunk_employees = COMPUTE_CHUNK
 
     async def blocks(
         self, conn: Connection, period: Period, fresh: bool = False
@@ -278,47 +273,25 @@ class Scorer:
         return out
 
     async def compute_chunks(
-        self,
-        conn: Connection,
-        period: Period,
-        ids: Sequence[str],
-        now: datetime,
-        closed: bool,
-        pool: ComputePool | None = None,
+        self, conn: Connection, period: Period, ids: Sequence[str], now: datetime, closed: bool
     ) -> AsyncIterator[list[dict[str, Any]]]:
-        """The scores of `ids` in `period`, a chunk of employees at a time (`chunks`), in
-        chunk order: memory is bounded by the chunks in hand (and, for a caller that stores
-        each chunk before asking for the next, by their scores), not by how many employees
-        are asked for nor how busy they were; the period's peer baseline and dense blocks are
-        read once for all chunks. Every chunk is read from the caller's snapshot. With `pool`
-        and more than one chunk, the chunks are computed by its workers, as many at a time as
-        it has, while the next chunks are read."""
+        """The scores of `ids` in `period`, a chunk of employees at a time (`chunks`): memory
+        is bounded by one chunk's relations (and, for a caller that stores each chunk before
+        asking for the next, by one chunk's scores), not by how many employees are asked for
+        nor how busy they were; the period's peer baseline and dense blocks are read once for
+        all chunks. Every chunk is read from the caller's snapshot."""
         shared: BankFigures | None = None
-        chunks = await self.chunks(conn, period, ids)
-        pending: deque[asyncio.Future[list[dict[str, Any]]]] = deque()
-        try:
-            for chunk in chunks:
-                read = await self.read_chunk(conn, period, chunk, now, closed, shared)
-                if read is None:
-                    continue
+        for chunk in await self.chunks(conn, period, ids):
+            read = await self.read_chunk(conn, period, chunk, now, closed, shared)
+            if read is not None:
                 shared = read.bank
-                if pool is None or len(chunks) == 1:
-                    yield await self.score_chunk(read)
-                    continue
-                pending.append(asyncio.ensure_future(pool.score(read)))
-                if len(pending) > pool.workers:
-                    yield await pending.popleft()
-            while pending:
-                yield await pending.popleft()
-        finally:
-            for left in pending:
-                left.cancel()
+                yield await self.score_chunk(read)
 
     async def chunks(self, conn: Connection, period: Period, ids: Sequence[str]) -> list[list[str]]:
-        """`ids` cut into chunks of at most `chunk_employees` (COMPUTE_CHUNK) employees and
-        about COMPUTE_RELATIONS relations (each employee weighs its gross adds in the period)."""
+        """`ids` cut into chunks of at most COMPUTE_CHUNK employees and about COMPUTE_RELATIONS
+        relations (each employee weighs its gross adds in the period)."""
         gross = await inputs.gross_adds(conn, period, ids)
-        return chunked(ids, gross, self.chunk_employees, COMPUTE_RELATIONS)
+        return chunked(ids, gross, COMPUTE_CHUNK, COMPUTE_RELATIONS)
 
     async def read_chunk(
         self,
@@ -393,28 +366,17 @@ class Scorer:
         self, read: ChunkInputs, span: JudgedSpan | None = None
     ) -> list[dict[str, Any]]:
         """The scores of a chunk from what `read_chunk` read, and from `span` the relations
-        and chat traces it left to the caller (CPU only, no I/O), yielding to the event loop
-        between employees."""
-        out: list[dict[str, Any]] = []
-        for i, score in enumerate(self._scored(read, span)):
-            if i and i % YIELD_EVERY == 0:
-                # CPU-bound stretch: let the consumer's batch (which awaits PostgreSQL in the
-                # same event loop) go on between employees
-                await asyncio.sleep(0)
-            out.append(score)
-        return out
-
-    def score_rows(self, read: ChunkInputs) -> list[dict[str, Any]]:
-        """`score_chunk` of a chunk that read its own relations, without an event loop (a
-        compute worker's: compute_pool.py)."""
-        return list(self._scored(read, None))
-
-    def _scored(self, read: ChunkInputs, span: JudgedSpan | None) -> Iterator[dict[str, Any]]:
+        and chat traces it left to the caller (CPU only, no I/O)."""
         period, now = read.period, read.now
         tail = self.tail(period, now)
         week = self.tail(period, now, WEEK_TAIL_DAYS)
         start, end = period.start_at(self.calendar.tz), period.end_at(self.calendar.tz)
-        for o in read.org:
+        out: list[dict[str, Any]] = []
+        for i, o in enumerate(read.org):
+            if i and i % YIELD_EVERY == 0:
+                # CPU-bound stretch: let the consumer's batch (which awaits PostgreSQL in the
+                # same event loop) go on between employees
+                await asyncio.sleep(0)
             if read.relations is not None:
                 verdicts = self.verdicts(read.relations[o.employee_id], now)
                 chats = (read.chats or {}).get(o.employee_id, {})
@@ -434,20 +396,23 @@ class Scorer:
                 read.segments.get(o.employee_id),
                 week,
             )
-            yield {
-                "employee_id": o.employee_id,
-                "period": period.key,
-                "branch_id": o.branch_id,
-                "team_id": o.team_id,
-                "supervisor_id": o.supervisor_id,
-                "role": o.role,
-                **read.counted[o.employee_id],  # quota and quality, from the counters
-                "anomaly_score": anomaly.score,
-                "flagged": anomaly.score >= self.alert_threshold,
-                "reasons": anomaly.reasons,
-                "computed_at": now,
-                "closed": read.closed,
-            }
+            out.append(
+                {
+                    "employee_id": o.employee_id,
+                    "period": period.key,
+                    "branch_id": o.branch_id,
+                    "team_id": o.team_id,
+                    "supervisor_id": o.supervisor_id,
+                    "role": o.role,
+                    **read.counted[o.employee_id],  # quota and quality, from the counters
+                    "anomaly_score": anomaly.score,
+                    "flagged": anomaly.score >= self.alert_threshold,
+                    "reasons": anomaly.reasons,
+                    "computed_at": now,
+                    "closed": read.closed,
+                }
+            )
+        return out
 
 
 @dataclass(frozen=True)
@@ -512,13 +477,6 @@ class ChunkInputs:
     chats: Mapping[str, Mapping[str, ChatTrace]] | None
     segments: Mapping[str, str]
     counted: Mapping[str, dict[str, Any]]
-
-    def alone(self) -> ChunkInputs:
-        """The same inputs with only this chunk's dense blocks (the period's are the whole
-        bank's), to be sent to a compute worker."""
-        ids = [o.employee_id for o in self.org]
-        blocks = {e: self.bank.blocks[e] for e in ids if e in self.bank.blocks}
-        return replace(self, bank=BankFigures(self.bank.baseline, blocks))
 
 
 _ORG_COLUMNS = ("branch_id", "team_id", "supervisor_id", "role")

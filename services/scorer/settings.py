@@ -37,15 +37,6 @@ class ScorerSettings(RobotKeySettings, DatabaseSettings):
         description="In the `refresh` role: how much the process lowers its CPU priority "
         "(nice), so that on shared cores the consumer's batches go first.",
     )
-    scorer_close_workers: int | None = Field(
-        default=None,
-        ge=0,
-        le=64,
-        description="Worker processes that compute a close's scores while the closing "
-        "process reads the next employees: unset, one per core at most four; 0, none (the "
-        "closing process computes alone). A close of one chunk (1,000 employees or fewer) is "
-        "always computed in the closing process.",
-    )
     scorer_group_id: str = Field(
         default="scorer",
         description="Kafka consumer group of the scorer (its offsets are kept in PostgreSQL).",
