@@ -35,13 +35,7 @@ from services.scorer.scoring import (
     store_open,
 )
 from shared import governance
-from shared.calendar import (
-    Period,
-    PeriodKind,
-    local_date,
-    parse_period,
-    periods_containing,
-)
+from shared.calendar import Period, PeriodKind, local_date, parse_period, periods_containing
 from shared.clock import system_clock
 from shared.db import Connection
 from shared.metrics import LATENCY_BUCKETS
@@ -313,9 +307,9 @@ class Refresher:
         """The round's scores by period. Employees are grouped by the claimed periods that
         cover others claimed for them (`covers`); a group's relations and chat traces are read
         once, over its covering period, a chunk of employees at a time, each chunk in a
-        snapshot of its own that ends
-        before its scores are computed (no read snapshot stays open while Python computes, so
-        PostgreSQL prunes the row versions the batches leave behind as they go)."""
+        snapshot of its own that ends before its scores are computed (no read snapshot stays
+        open while Python computes, so PostgreSQL prunes the row versions the batches leave
+        behind as they go)."""
         scorer = self._scorer
         parsed: dict[str, Period] = {}
         for key in by_period:
