@@ -4,7 +4,6 @@ employee, every open row and no closed one."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
@@ -12,25 +11,12 @@ from services.scorer import at_rest
 from services.scorer.at_rest import Rest
 from services.scorer.refresh import Refresher
 from shared.clock import ManualClock
-from tests import factories as f
 from tests.infra import Infra
 from tests.integration.test_quota_tally import as_consumed, feed, scoring
 from tests.integration.test_refresh_round import FIRST, stream
 
 pytestmark = pytest.mark.integration
-RING = [f"r{i}" for i in range(6)]
-EMPLOYEES = ["e1", "e2", "e3", "e4", *RING]
-
-
-def with_a_ring() -> list[dict[str, Any]]:
-    """`stream()` and six employees of six teams who all add the same twelve strangers."""
-    out = stream()
-    for n, employee in enumerate(RING):
-        out.append(f.employee(employee, team_id=f"ring-{n}"))
-        for c in range(12):
-            at = FIRST + timedelta(days=1, hours=n, minutes=c)
-            out.append(f.add(employee, f"wm-ring-{c}", at))
-    return out
+EMPLOYEES = ["e1", "e2", "e3", "e4"]
 
 
 async def test_at_rest_each_employees_open_rows_are_marked_together(
@@ -41,7 +27,7 @@ async def test_at_rest_each_employees_open_rows_are_marked_together(
     monkeypatch.setattr(at_rest, "SLICE_EMPLOYEES", 3)  # slices of three employees
     clock = ManualClock(FIRST + timedelta(days=5, hours=2))
     async with scoring(infra, clock) as (db, scorer):
-        await feed(db, scorer, clock, as_consumed(with_a_ring()), [])
+        await feed(db, scorer, clock, as_consumed(stream()), [])
         refresher = Refresher(lambda: db, scorer, settle=timedelta(0))
         while await refresher.run_once():  # every row exists and nothing is dirty
             pass
