@@ -61,8 +61,10 @@ HOLD_BUCKETS = 512
 """Employees share this many advisory locks (by hash): a batch of thousands of employees takes
 at most this many, well inside PostgreSQL's lock table (max_locks_per_transaction ×
 max_connections), at the price of some employees waiting for others' writers."""
+QUOTA_LOCKS = 1296390000
+"""The advisory lock space of the quota writers (`hold`); the review cases use the next one."""
 HOLD_SQL = f"""
-SELECT count(pg_advisory_xact_lock(1296390000, b))
+SELECT count(pg_advisory_xact_lock($2::int, b))
   FROM (SELECT DISTINCT hashtext(e) & {HOLD_BUCKETS - 1} AS b FROM unnest($1::text[]) AS e
          ORDER BY 1) AS ordered
 """  # noqa: S608 - a constant
@@ -188,11 +190,12 @@ Totals = dict[Key, dict[str, Any]]
 """What `quota_counter` holds for each key (HELD), as a batch left it (`count`)."""
 
 
-async def hold(conn: Connection, employee_ids: Iterable[str]) -> None:
-    """This transaction is the only writer of these employees' quota figures until it ends."""
+async def hold(conn: Connection, employee_ids: Iterable[str], space: int = QUOTA_LOCKS) -> None:
+    """This transaction is the only writer of these employees' quota figures (or, in another
+    lock `space`, of whatever that space guards) until it ends."""
     ids = sorted(set(employee_ids))
     if ids:
-        await conn.fetchval(HOLD_SQL, ids)
+        await conn.fetchval(HOLD_SQL, ids, space)
 
 
 def _stored(row: Any) -> Standing | None:

@@ -23,7 +23,7 @@ import orjson
 import pytest
 
 from services.scorer.app import create_app
-from services.scorer.review.cases import Cases, ReviewRules
+from services.scorer.review.cases import FIGURES, Cases, ReviewRules
 from shared.auth import Role
 from shared.settings import Topics
 from tests import factories as f
@@ -428,3 +428,57 @@ async def test_a_round_of_many_flags_joins_each_to_its_open_month_case(
         assert await conn.fetchval("SELECT count(*) FROM review_case") == 3
     finally:
         await conn.close()
+
+
+async def test_a_week_stored_beside_its_month_joins_the_month_case(
+    infra: Infra, database: str
+) -> None:
+    """The refresh stores each period in a transaction of its own, side by side: a week's flag
+    stored while its month's new case is not committed yet waits for it and joins it, instead
+    of finding neither a case nor a month waiting and being left without one (or opening a
+    second case a moment after the month's)."""
+    setup = await asyncpg.connect(infra.owner_dsn(database))
+    month_tx = await asyncpg.connect(infra.app_dsn(database))
+    week_tx = await asyncpg.connect(infra.app_dsn(database))
+
+    async def publish(events: Any) -> None:
+        pass
+
+    cases = Cases(ReviewRules(), publish, lambda: datetime(2026, 11, 3, 12, tzinfo=UTC))
+    reasons = [{"code": "PEER_INSTITUTION", "contribution": 48, "evidence": {"contacts": 4}}]
+
+    def flag(period: str) -> dict[str, Any]:
+        return {
+            **dict.fromkeys(FIGURES),
+            "employee_id": "m1",
+            "period": period,
+            "team_id": "t1",
+            "anomaly_score": 48.0,
+            "reasons": reasons,
+            "flagged": True,
+        }
+
+    try:
+        await setup.execute(
+            "INSERT INTO score_dirty (employee_id, period)"
+            " VALUES ('m1', '2026-10'), ('m1', '2026-W42')"
+        )
+        month = month_tx.transaction()
+        await month.start()
+        await month_tx.execute("DELETE FROM score_dirty WHERE period = '2026-10'")
+        await cases.on_scores(month_tx, [flag("2026-10")])
+        week = week_tx.transaction()
+        await week.start()
+        await week_tx.execute("DELETE FROM score_dirty WHERE period = '2026-W42'")
+        storing = asyncio.create_task(cases.on_scores(week_tx, [flag("2026-W42")]))
+        await asyncio.sleep(0.3)  # the week's store gets as far as it can before the month's
+        await month.commit()
+        await storing
+        await week.commit()
+        opened = await setup.fetch("SELECT case_id, period FROM review_case")
+        assert [r["period"] for r in opened] == ["2026-10"]
+        linked = await setup.fetch("SELECT period, case_id FROM review_case_link")
+        assert [(r["period"], r["case_id"]) for r in linked] == [("2026-W42", opened[0]["case_id"])]
+    finally:
+        for conn in (setup, month_tx, week_tx):
+            await conn.close()

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from prometheus_client import Counter
 
+from services.scorer import tally
 from services.scorer.closing import ANOMALY_PERIOD_KINDS
 from shared.auth import Identity, audit
 from shared.auth.subtree import SUBTREE_CTE, in_subtree
@@ -43,6 +44,10 @@ STATUSES = ("open", "confirmed", "dismissed")
 FIGURES: tuple[str, ...] = ("target", "valid_adds", "gross_adds", "first_adds")
 FIGURES += ("pending_adds", "removed_adds", "quality_score", "status")
 MAX_REASON = 2000
+CASE_LOCKS = tally.QUOTA_LOCKS + 1
+"""The advisory lock space that serialises opening and joining an employee's cases: the
+refresh stores each period in a transaction of its own, side by side, and a week stored
+beside its month must see the month's case (or the month must see the week's flag)."""
 
 LATEST_CASES_SQL = """
 SELECT DISTINCT ON (c.employee_id, c.period) c.case_id, c.employee_id, c.period, c.status,
@@ -239,6 +244,9 @@ class Cases:
             log.exception("review cases not opened for this refresh batch")
 
     async def _on_flagged(self, conn: Connection, flagged: Sequence[dict[str, Any]]) -> None:
+        # until this transaction commits, no other opens or joins these employees' cases:
+        # whoever comes second reads what the first committed
+        await tally.hold(conn, [s["employee_id"] for s in flagged], CASE_LOCKS)
         now = self.clock()
         kinds = {id(s): parse_period(s["period"]).kind for s in flagged}
         own = [s for s in flagged if self._own_case(kinds[id(s)])]
