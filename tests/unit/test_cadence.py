@@ -16,7 +16,7 @@ from services.scorer.domain.cadence import (
     scripted_p,
 )
 from services.scorer.domain.rules import ScoringRules
-from services.scorer.domain.scripted import scripted_chat
+from services.scorer.domain.scripted import accused_at, scripted_chat
 from services.scorer.domain.surprise import binomial_surprise
 from services.scorer.domain.validity import ContactFacts, ContactVerdict, classify
 
@@ -157,3 +157,46 @@ def test_binomial_surprise() -> None:
     assert binomial_surprise(0, 10, 0.1) == 0.0
     assert abs(binomial_surprise(10, 10, 0.1) - 10.0) < 1e-9
     assert binomial_surprise(5, 100, 0.003) > 3
+
+
+def short_regular_trace(contact: str) -> ChatTrace:
+    """One session: a greeting, then three replies 115, 120 and 125 s after the employee's
+    answers; regular, but too short to be called scripted on its own (p about 0.003)."""
+    messages: list[tuple[datetime, bool]] = [(ADDED + timedelta(minutes=1), True)]
+    at = ADDED + timedelta(minutes=5)
+    for latency in (115, 120, 125):
+        messages += [(at, False), (at + timedelta(seconds=latency), True)]
+        at += timedelta(minutes=10)
+    return ChatTrace(contact, tuple(messages))
+
+
+def test_a_shown_pattern_accuses_its_contacts_at_a_stated_false_discovery_rate() -> None:
+    rng = random.Random(4)
+    vs = contacts(70, is_customer=False)
+    ids = [v.facts.external_userid for v in vs]
+    chats = {
+        c: scripted_trace(c, rng)
+        if i < 20
+        else short_regular_trace(c)
+        if i < 30
+        else human_trace(c, rng)
+        for i, c in enumerate(ids)
+    }
+    weak = scripted_p(cadence(chats[ids[20]], TZ), HumanCadence())
+    assert weak is not None and 1e-3 < weak < 1e-2
+    found = scripted_chat(vs, chats, TZ)
+    assert found is not None
+    assert found.evidence["scripted_contacts"] == 20  # the pattern: each below 1e-3
+    assert found.evidence["accused_contacts"] == 30
+    assert found.evidence["accused_at_false_discovery_rate"] == 0.05
+    assert sorted(found.contacts) == sorted(ids[:30])  # the short regular chats too, no person
+    # the same short chats without the pattern accuse nobody
+    assert scripted_chat(vs[20:], {c: chats[c] for c in ids[20:]}, TZ) is None
+
+
+def test_benjamini_hochberg() -> None:
+    ps = [("a", 0.001), ("b", 0.02), ("c", 0.03), ("d", 0.5)]
+    # ranks 1..4 of 4 at 0.05: thresholds 0.0125, 0.025, 0.0375, 0.05 -> the first three
+    assert accused_at(ps, 0.05) == ["a", "b", "c"]
+    assert accused_at([("a", 0.2), ("b", 0.3)], 0.05) == []
+    assert accused_at([], 0.05) == []

@@ -4,7 +4,9 @@ shows; what a seller cannot cheaply fake across dozens of accounts is the irregu
 people (`cadence.py`). Each contact is tested against the null model of human cadence; the
 employee is judged on how many of their contacts fail it, against how many real contacts fail
 it (`SCRIPTED_NULL_RATE`, measured on matched customers: docs/scoring.md, "Calibration"),
-binomially."""
+binomially. Once the pattern is shown, the contacts it accuses are chosen at a stated false
+discovery rate among those tested (`accused_at`, Benjamini-Hochberg): a script run by one
+operator is regular in every account, but a short chat shows it less clearly than a long one."""
 
 from __future__ import annotations
 
@@ -21,6 +23,19 @@ SCRIPTED_LEVEL = 1e-3
 """A contact whose cadence a real person shows less than once in a thousand is scripted."""
 MIN_SCRIPTED = 5
 """Fewer scripted contacts than this is not a pattern worth a reviewer's time."""
+FALSE_DISCOVERY_RATE = 0.05
+"""Of the contacts a shown pattern accuses, at most this share is expected to be real people
+(more rarely still: the human null is a lower bound on real irregularity, so real people's
+p-values sit above uniform)."""
+
+
+def accused_at(ps: Sequence[tuple[str, float]], rate: float) -> list[str]:
+    """Benjamini-Hochberg: the contacts with the k smallest p-values, k the largest rank whose
+    p-value is at most rate · k / (contacts tested); in order of p."""
+    ordered = sorted(ps, key=lambda t: (t[1], t[0]))
+    m = len(ordered)
+    k = max((i + 1 for i, (_, p) in enumerate(ordered) if p <= rate * (i + 1) / m), default=0)
+    return [c for c, _ in ordered[:k]]
 
 
 def scripted_chat(
@@ -46,6 +61,8 @@ def scripted_chat(
     if len(scripted) < MIN_SCRIPTED:
         return None
     surprise = binomial_surprise(len(scripted), len(tested), null_rate)
+    discovered = accused_at([(c, p) for c, p, _ in tested], FALSE_DISCOVERY_RATE)
+    accused = [c for c, _, _ in scripted] + sorted(set(discovered) - {c for c, _, _ in scripted})
     return Finding(
         surprise,
         {
@@ -57,7 +74,9 @@ def scripted_chat(
             "examples": [
                 {"external_userid": e, "p": float(f"{p:.1e}"), **ev} for e, p, ev in scripted[:5]
             ],
+            "accused_contacts": len(accused),
+            "accused_at_false_discovery_rate": FALSE_DISCOVERY_RATE,
             "surprise": round(surprise, 1),
         },
-        [e for e, _, _ in scripted],
+        accused,
     )
