@@ -225,8 +225,27 @@ async def create_and_check(admin: Any, specs: Sequence[TopicSpec], refuse_mismat
     await check_topics(admin, specs, refuse_mismatch)
 
 
-async def check_topics(admin: Any, specs: Sequence[TopicSpec], refuse_mismatch: bool) -> None:
-    states = await topic_states(admin, [s.name for s in specs])
+TOPIC_SETTLE_SECONDS = 10.0
+"""How long a topic's settings may take to show on every broker after it was made (a broker
+that has not heard of a new topic yet describes it without its configs)."""
+
+
+async def check_topics(
+    admin: Any,
+    specs: Sequence[TopicSpec],
+    refuse_mismatch: bool,
+    settle: float = TOPIC_SETTLE_SECONDS,
+) -> None:
+    """Log (and in production refuse) every setting that differs. A topic that is not
+    described yet, or described without its configs (a broker that has not heard of it yet),
+    is asked about again for up to `settle` seconds first."""
+    deadline = asyncio.get_running_loop().time() + settle
+    while True:
+        states = await topic_states(admin, [s.name for s in specs])
+        unknown = [s.name for s in specs if s.name not in states or not states[s.name].configs]
+        if not unknown or asyncio.get_running_loop().time() >= deadline:
+            break
+        await asyncio.sleep(0.5)
     problems = mismatches(specs, states)
     for line in problems:
         log.error("Kafka topic differs from its settings: %s", line, extra={"topic": line})
