@@ -3,11 +3,13 @@ pipeline is bench/soak.py).
 
 One scorer process runs on fresh topics (keyed by employee, as the ingestor publishes) with E
 employees. An open-loop producer publishes contact adds happening now at R events/s for D
-seconds. Every 100 ms the benchmark reads each employee's month row (the most expensive score
-to recompute) from `employee_period_score`: the k-th add of an employee has reached its score
-when that row's `gross_adds` reaches k; its latency is the first read that shows it minus the
-moment it was sent (so latencies are over-stated by up to one poll interval). Its anomaly
-score (and quality) holds it once the row is recomputed from a snapshot taken after that read.
+seconds. Every 100 ms the benchmark reads each employee's month counters (`quota_counter`,
+from which `GET /v1/scores` computes an open period's quota figures) and month row (the most
+expensive score to recompute, `employee_period_score`): the k-th add of an employee has
+reached its quota figure when the counters' `gross_adds` reaches k; its latency is the first
+read that shows it minus the moment it was sent (so latencies are over-stated by up to one
+poll interval). Its anomaly score (and quality) holds it once the row is recomputed from a
+snapshot taken after that read.
 Each second it also records the consumer lag (records sent minus offsets the scorer stored
 with its data), the dirty rows waiting for a recompute, and the scorer's resident memory.
 
@@ -171,8 +173,10 @@ async def observe(run: Run, traffic: Traffic, scorer_pid_rss: Any, stop: asyncio
     try:
         while not stop.is_set():
             rows = await conn.fetch(
-                "SELECT employee_id, gross_adds, computed_at, anomaly_score IS NOT NULL AS scored"
-                " FROM employee_period_score WHERE period = $1",
+                "SELECT q.employee_id, q.gross_adds, s.computed_at,"
+                " s.anomaly_score IS NOT NULL AS scored FROM quota_counter q"
+                " LEFT JOIN employee_period_score s USING (employee_id, period)"
+                " WHERE q.period = $1",
                 key,
             )
             now, wall = time.perf_counter(), time.time()

@@ -13,8 +13,9 @@ ten a repeat of an earlier id) is also published on the breaches topic, as the s
 Every `--sample-seconds` (10) it records each service's resident memory, the consumer lag of
 the scorer's and the notifier's groups (end offsets minus the offsets each stored with its
 data), the dirty score rows, and, over the window, the callbacks' response p99 and the event →
-month score latency (an employee's k-th add is scored when its month row shows k gross adds;
-polled every 0.5 s, so over-stated by up to that).
+month quota figure latency (an employee's k-th add shows when its month counters, from which
+the read API computes the figures, hold k gross adds; polled every 0.5 s, so over-stated by up
+to that).
 
 Flat, judged on the series (`judge`): per service, the 2nd half's peak RSS is within 5 % (or
 5 MB) of the 1st half's and the least-squares slope over the last two thirds is under
@@ -357,13 +358,13 @@ class Lag:
 
 
 async def scored(pool: asyncpg.Pool, load: Load, stop: asyncio.Event, window: list[float]) -> None:
-    """Event → month score latency: the k-th add of an employee is scored once its month row
-    shows k gross adds."""
+    """Event → month quota figure latency: the k-th add of an employee shows once its month
+    counters (what `GET /v1/scores` shows of an open period) hold k gross adds."""
     reached: dict[str, int] = defaultdict(int)
     key = month_key()
     while not stop.is_set():
         rows = await pool.fetch(
-            "SELECT employee_id, gross_adds FROM employee_period_score WHERE period = $1", key
+            "SELECT employee_id, gross_adds FROM quota_counter WHERE period = $1", key
         )
         now = time.perf_counter()
         for r in rows:

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.scorer import inputs, repository
+from services.scorer import inputs, repository, tally
 from services.scorer.domain.contact_flags import split
 from services.scorer.review.overrides import verdicts_of
 from services.scorer.scoring import COLUMNS, Scorer, ensure_scores
@@ -19,6 +19,7 @@ from shared.auth import Action, Identity
 from shared.auth.http import Authenticator, identity_of, out_of_scope, request_id
 from shared.auth.subtree import in_subtree, scores_in_subtree_sql
 from shared.calendar import Period, parse_period
+from shared.db import Connection
 from shared.http import JSONResponse, error
 
 MAX_PAGE = 100_000
@@ -26,15 +27,39 @@ Closer = Callable[[Period, Identity, bool, str | None], Awaitable[dict[str, Any]
 """Close a period as this caller (force, request id): it writes the audit row itself."""
 SUBTREE_SCORES_SQL = scores_in_subtree_sql(repository.SCORE_FIELDS)
 # Team and branch totals of a period (a viewer's view): never a per-employee row.
+# In an open period ($2) the counts are the counters' as they stand (`current`).
 AGGREGATES_SQL = """
-SELECT branch_id, team_id, count(*) AS employees, sum(target) AS target,
-       sum(gross_adds) AS gross_adds, sum(first_adds) AS first_adds,
-       sum(new_to_bank) AS new_to_bank, sum(valid_adds) AS valid_adds,
-       count(*) FILTER (WHERE flagged) AS flagged
-  FROM employee_period_score WHERE period = $1
- GROUP BY GROUPING SETS ((branch_id, team_id), (branch_id))
- ORDER BY branch_id, team_id NULLS FIRST"""
-PUBLIC_FIELDS = tuple(c for c in COLUMNS if c not in ("period", "role", "computed_at"))
+SELECT s.branch_id, s.team_id, count(*) AS employees, sum(s.target) AS target,
+       sum(COALESCE(q.gross_adds, s.gross_adds)) AS gross_adds,
+       sum(COALESCE(q.first_adds, s.first_adds)) AS first_adds,
+       sum(COALESCE(q.new_to_bank, s.new_to_bank)) AS new_to_bank,
+       sum(COALESCE(q.valid_adds, s.valid_adds)) AS valid_adds,
+       count(*) FILTER (WHERE s.flagged) AS flagged
+  FROM employee_period_score s
+  LEFT JOIN quota_counter q ON $2 AND q.employee_id = s.employee_id AND q.period = s.period
+ WHERE s.period = $1
+ GROUP BY GROUPING SETS ((s.branch_id, s.team_id), (s.branch_id))
+ ORDER BY s.branch_id, s.team_id NULLS FIRST"""
+PUBLIC_FIELDS = tuple(
+    c for c in COLUMNS if c not in ("period", "role", "computed_at", "quota_version")
+)
+
+
+async def current(
+    conn: Connection, scorer: Scorer, period: Period, rows: list[Any], closed: bool
+) -> list[dict[str, Any]]:
+    """The rows with an open period's quota and quality figures computed from the counters as
+    they stand: an event's effect shows as soon as its batch commits (the rows' own copies
+    are written by the refresh once the row has settled). A closed period's rows are its
+    figures."""
+    out = [dict(r) for r in rows]
+    if closed or not out:
+        return out
+    targets = {r["employee_id"]: r["target"] for r in out}
+    fields = await tally.quota_fields(conn, scorer, period.key, targets, scorer.clock(), False)
+    for r in out:
+        r.update(fields[r["employee_id"]])
+    return out
 
 
 def _period(value: str | None) -> Period | Response:
@@ -74,14 +99,16 @@ def score_routes(
             where = (None, None) if caller.scoped else (q.get("branch_id"), q.get("team_id"))
             await ensure_scores(conn, scorer, period, *where, closed)
         filters = (q.get("branch_id"), q.get("team_id"), q.get("after"))
-        if caller.scoped:  # a supervisor: their subtree only, through filters and pages
-            rows = list(
-                await pool().fetch(
-                    SUBTREE_SCORES_SQL, period.key, caller.employee_id, *filters, limit
+        async with pool().acquire() as conn:
+            if caller.scoped:  # a supervisor: their subtree only, through filters and pages
+                found = list(
+                    await conn.fetch(
+                        SUBTREE_SCORES_SQL, period.key, caller.employee_id, *filters, limit
+                    )
                 )
-            )
-        else:
-            rows = await repository.read_scores(pool(), period.key, *filters, limit)
+            else:
+                found = await repository.read_scores(conn, period.key, *filters, limit)
+            rows = await current(conn, scorer, period, found, closed)
         as_of = max((r["computed_at"] for r in rows), default=scorer.clock())
         body: dict[str, Any] = {
             "period": period.key,
@@ -100,7 +127,7 @@ def score_routes(
         closed = await repository.is_closed(pool(), period.key)
         async with pool().acquire() as conn:
             await ensure_scores(conn, scorer, period, None, None, closed)
-            rows = await conn.fetch(AGGREGATES_SQL, period.key)
+            rows = await conn.fetch(AGGREGATES_SQL, period.key, not closed)
         totals = [
             {k: v for k, v in r.items() if k != "team_id"} for r in rows if r["team_id"] is None
         ]

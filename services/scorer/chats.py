@@ -72,7 +72,7 @@ SELECT x.e, x.p,
   FROM unnest($1::text[], $2::text[], $3::date[], $4::date[]) AS x(e, p, s, t)
  WHERE NOT EXISTS (SELECT 1 FROM purged_period p WHERE p.period = x.p)
 ON CONFLICT (employee_id, period) DO UPDATE SET
-    median_reply_seconds = EXCLUDED.median_reply_seconds
+    median_reply_seconds = EXCLUDED.median_reply_seconds, version = q.version + 1
 RETURNING *
 """
 

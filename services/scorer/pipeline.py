@@ -62,7 +62,8 @@ EVENT_TO_STATE = Histogram(
 PHASE_SECONDS = Histogram(
     "scorer_batch_phase_seconds",
     "Time of each phase of a batch's transaction: take the partitions' offsets (lock), decode, "
-    "store the records, judge the touched relations (tally), write the quota columns (sync), "
+    "store the records, judge the touched relations (tally), write the quota columns of rows "
+    "the refresh does not (sync), "
     "mark rows and store the offsets, commit",
     ["phase"],
     buckets=LATENCY_BUCKETS,
@@ -297,7 +298,7 @@ class ScoringPipeline:
             await state.apply_staff_accounts(conn, decoded.staff_accounts, self._tz, dirty, judge)
             await progress.record_sources(conn, decoded.source_watermarks)
             await progress.record_partitions(conn, decoded.progress, now)
-            # the quota figures, current when this commits (tally.py); the employees held in
+            # the quota counters, current when this commits (tally.py); the employees held in
             # one go, in order, before any of their figures is read
             phase = _observe("store", phase)
             grossed = gross_add_increments(new_events, self._tz)
@@ -311,7 +312,12 @@ class ScoringPipeline:
             totals = await tally.count(conn, tally.merged(changes, chat_changes))
             totals.update(tally.totals_of(await chats.medians(conn, replies)))
             phase = _observe("tally", phase)
-            await tally.sync_scores(conn, self._scorer, totals.keys() | reorged, now, totals)
+            # the read API computes an open period's quota figures from the counters: the
+            # rows' copies of the keys marked dirty are written by the refresh (scoring.
+            # store_open); the rest, and every row whose org or target changed, here
+            await tally.sync_scores(
+                conn, self._scorer, (totals.keys() - dirty) | reorged, now, totals
+            )
             phase = _observe("sync", phase)
             await repository.mark_dirty(conn, dirty)
             await store_offsets(conn, self._group, records)

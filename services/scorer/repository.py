@@ -714,7 +714,7 @@ READ_SCORES_SQL = filtered_statements(
 
 
 async def read_scores(
-    pool: asyncpg.Pool,
+    conn: Connection,
     period: str,
     branch_id: str | None = None,
     team_id: str | None = None,
@@ -723,4 +723,4 @@ async def read_scores(
 ) -> list[asyncpg.Record]:
     given = [v for v in (branch_id, team_id, after) if v is not None]
     sql = READ_SCORES_SQL[filter_mask(branch_id, team_id, after)]
-    return list(await pool.fetch(sql, period, *given, limit))
+    return list(await conn.fetch(sql, period, *given, limit))

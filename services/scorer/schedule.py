@@ -23,6 +23,12 @@ from shared.calendar import Period, PeriodKind, parse_period, period_of
 from shared.db import Connection
 from shared.schemas import AlertName, BreachEvent
 
+CURRENT_FIELDS = """s.employee_id, s.branch_id, s.team_id, s.supervisor_id, s.target,
+       COALESCE(q.valid_adds, s.valid_adds) AS valid_adds,
+       COALESCE(q.pending_adds, s.pending_adds) AS pending_adds"""
+"""What the pace checks read of an open month's rows (`s`): the counts from the counters
+(`q`), as the read API shows them; the rows' copies follow after the refresh's settle."""
+
 log = logging.getLogger(__name__)
 
 
@@ -112,25 +118,25 @@ class Schedule:
         async with conn.transaction():  # published before the marks commit: at least once
             share = self._scorer.calendar.elapsed_share(month, now)
             firing = await conn.fetch(
-                """SELECT s.* FROM scheduler_mark m JOIN employee_period_score s
-                     ON s.period = $1 AND m.mark = 'pace-firing:' || $1 || ':' || s.employee_id
-                    FOR UPDATE OF m""",
+                f"""SELECT {CURRENT_FIELDS} FROM scheduler_mark m JOIN employee_period_score s
+                      ON s.period = $1 AND m.mark = 'pace-firing:' || $1 || ':' || s.employee_id
+                    LEFT JOIN quota_counter q
+                      ON q.employee_id = s.employee_id AND q.period = s.period
+                    FOR UPDATE OF m""",  # noqa: S608 - constant column names
                 month.key,
             )
-            rows = [
-                r
+            judged = [
+                (r, evaluate(r["target"], r["valid_adds"], r["pending_adds"], share, closed=False))
                 for r in firing
-                if evaluate(
-                    r["target"], r["valid_adds"], r["pending_adds"], share, closed=False
-                ).status
-                is not Status.BEHIND
             ]
+            rows = [(r, q) for r, q in judged if q.status is not Status.BEHIND]
             await conn.execute(
                 "DELETE FROM scheduler_mark WHERE mark = ANY($1::text[])",
-                [f"pace-firing:{month.key}:{r['employee_id']}" for r in rows],
+                [f"pace-firing:{month.key}:{r['employee_id']}" for r, _ in rows],
             )
             breaches = []
-            for r in rows:
+            for r, q in rows:
+                status = q.status.value if q.status else None
                 cleared = await conn.fetchval(
                     """INSERT INTO scheduler_mark (mark)
                        SELECT 'pace-cleared:' || $1 || ':' || $2 || ':' || count(*)
@@ -156,13 +162,13 @@ class Schedule:
                         summary=(
                             f"{r['employee_id']} is back on pace in {month.key}: "
                             f"{r['valid_adds']} valid + {r['pending_adds']} pending against "
-                            f"{r['target']} ({r['status']})"
+                            f"{r['target']} ({status})"
                         ),
                         values={
                             "valid_adds": r["valid_adds"],
                             "pending_adds": r["pending_adds"],
                             "target": r["target"],
-                            "status": r["status"],
+                            "status": status,
                         },
                     )
                 )
@@ -177,8 +183,10 @@ class Schedule:
         checkpoint and runs it later asks the same question."""
         share = self._scorer.calendar.elapsed_share(month, checkpoint_end)
         scored = await conn.fetch(
-            """SELECT * FROM employee_period_score
-                WHERE period = $1 AND target IS NOT NULL AND target > 0""",
+            f"""SELECT {CURRENT_FIELDS} FROM employee_period_score s
+                  LEFT JOIN quota_counter q
+                    ON q.employee_id = s.employee_id AND q.period = s.period
+                 WHERE s.period = $1 AND s.target IS NOT NULL AND s.target > 0""",  # noqa: S608
             month.key,
         )
         at_checkpoint = [

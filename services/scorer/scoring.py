@@ -494,6 +494,7 @@ COLUMNS = (
     "projection",
     "status",
     *_QUALITY,
+    "quota_version",
     *_RECOMPUTED,
 )
 _TYPES = (
@@ -512,6 +513,7 @@ _TYPES = (
     "text",
     "float8",
     "text",
+    "int8",
     "float8",
     "bool",
     "text",
@@ -519,26 +521,43 @@ _TYPES = (
 )
 _JSON = frozenset({"quality", "reasons"})
 OWN_COLUMNS = (*_ORG_COLUMNS, *_RECOMPUTED)
-"""What the refresh writes of an open period's existing row: its quota and quality columns are
-the batches' (tally.sync_scores), current to the last commit, never overwritten by figures read
-from an older snapshot."""
+"""What the refresh writes of an open period's existing row as it computed it; its quota and
+quality columns it writes from the counters as they stand when it stores them, and only when
+they are at least as new as the row's (`quota_version`): a refresh never puts back figures
+older than a batch's or a timer's."""
+_FROM_COUNTERS = (
+    "target",
+    "gross_adds",
+    *COUNTERS,
+    "attainment",
+    "pace",
+    "projection",
+    "status",
+    *_QUALITY,
+    "quota_version",
+    "quota_at",
+)
 
 
-def _upsert(updated: Sequence[str]) -> str:
+def _upsert(updated: Sequence[str], newer: Sequence[str] = ()) -> str:
     """A new row gets every column (its quota columns written as of `computed_at`); an
-    existing one, `updated`."""
+    existing one, `updated`, and `newer` when its quota version is not older than the row's."""
+    fresh = "EXCLUDED.quota_version >= s.quota_version"
     return (
-        f"INSERT INTO employee_period_score ({', '.join(COLUMNS)}, quota_at) "  # noqa: S608
+        f"INSERT INTO employee_period_score AS s ({', '.join(COLUMNS)}, quota_at) "  # noqa: S608
         f"SELECT {', '.join(f'{c}::jsonb' if c in _JSON else c for c in COLUMNS)}, computed_at "
         f"FROM unnest({', '.join(f'${i + 1}::{t}[]' for i, t in enumerate(_TYPES))}) "
         f"AS x({', '.join(COLUMNS)}) "
         "ON CONFLICT (period, employee_id) DO UPDATE SET "
-        + ", ".join(f"{c} = EXCLUDED.{c}" for c in updated)
+        + ", ".join(
+            [f"{c} = EXCLUDED.{c}" for c in updated]
+            + [f"{c} = CASE WHEN {fresh} THEN EXCLUDED.{c} ELSE s.{c} END" for c in newer]
+        )
     )
 
 
 UPSERT_SQL = _upsert([*(c for c in COLUMNS if c not in ("employee_id", "period")), "quota_at"])
-STORE_OWN_SQL = _upsert(OWN_COLUMNS)
+STORE_OWN_SQL = _upsert(OWN_COLUMNS, _FROM_COUNTERS)
 
 
 async def store_scores(
@@ -562,16 +581,23 @@ async def store_scores(
 async def store_open(
     conn: Connection, scorer: Scorer, period_key: str, scores: list[dict[str, Any]]
 ) -> bool:
-    """Store the refresh's scores of a period still open: quality, anomaly and org columns of
-    the rows that exist, whole rows for the ones that do not yet (their quota columns from the
-    computation's snapshot: a batch that moved the counters since then wrote the row itself,
-    first or after). No employee is held, so the batches' quota writes never wait for a
-    refresh. False, with nothing stored, when the period was closed meanwhile (the close
-    takes this lock exclusively): its rows are then recomputed as closed."""
+    """Store the refresh's scores of a period still open: anomaly and org columns as computed,
+    the quota and quality columns from the counters as they stand now (read again: the
+    batches leave them to the refresh, `tally.sync_scores`), written only over older ones.
+    No employee is held, so the batches' quota writes never wait for a refresh; a batch that
+    commits after this read marked the row dirty, and the next round writes it again. False,
+    with nothing stored, when the period was closed meanwhile (the close takes this lock
+    exclusively): its rows are then recomputed as closed."""
     await conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext('close:' || $1))", period_key)
     if await conn.fetchval("SELECT 1 FROM period_close WHERE period = $1", period_key):
         return False
     await scorer.bankwide.store(conn, period_key, scorer.figures)
+    if scores:
+        targets = {s["employee_id"]: s["target"] for s in scores}
+        now = scorer.clock()
+        current = await tally.quota_fields(conn, scorer, period_key, targets, now, False)
+        for s in scores:
+            s.update(current[s["employee_id"]])
     await store_scores(conn, scores, STORE_OWN_SQL)
     return True
 
@@ -619,7 +645,9 @@ async def ensure_scores(
 ) -> None:
     """Every active employee has a row for a period someone asks about, even without a single
     add in it: a supervisor must see who has nothing. Not in a period whose contact data was
-    purged (its rows stay as they stood)."""
+    purged (its rows stay as they stood). A missing row waiting for the refresh (an employee's
+    first adds: the batch left the row to it) gets its org and quota columns now and its
+    anomaly from the refresh, whose store raises any flag, breach and review case."""
     if await conn.fetchval("SELECT 1 FROM purged_period WHERE period = $1", period.key):
         return
     missing = [
@@ -630,6 +658,22 @@ async def ensure_scores(
             *(v for v in (branch_id, team_id) if v is not None),
         )
     ]
+    if missing and not closed:
+        pending = {
+            r["employee_id"]
+            for r in await conn.fetch(
+                """SELECT employee_id FROM score_dirty
+                    WHERE period = $1 AND employee_id = ANY($2::text[])""",
+                period.key,
+                missing,
+            )
+        }
+        if pending:
+            async with conn.transaction():
+                await tally.hold(conn, pending)
+                keys = [(e, period.key) for e in sorted(pending)]
+                await tally.sync_scores(conn, scorer, keys, scorer.clock())
+            missing = [e for e in missing if e not in pending]
     if missing:
         # one snapshot for every query of the computation, as the refresh does: read
         # committed, a batch committing between two of them gave a row of half its data

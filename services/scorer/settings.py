@@ -64,8 +64,9 @@ class ScorerSettings(RobotKeySettings, DatabaseSettings):
         description="Per period kind, how long after an input changes a score row its quality "
         "and anomaly are recomputed (changes meanwhile are taken together): at most one "
         'recompute per row per settle. JSON, e.g. {"day": 0.5, "quarter": 30}; kinds left out '
-        "keep their default. The quota columns do not wait: they are current when a batch "
-        "commits. Kinds with the same settle are recomputed in the same round, and an "
+        "keep their default. The read API's quota figures do not wait: it reads them from "
+        "the counters, current when a batch commits; the rows' copies follow with the "
+        "recompute. Kinds with the same settle are recomputed in the same round, and an "
         "employee's relations are then read once for all of them.",
     )
     scores_rest_after_seconds: float = Field(

@@ -3,16 +3,19 @@
 A batch (or a due timer) names the relations whose facts it changed; `settle` judges just
 those again and returns how the counters of their periods move (domain/tally.py); `count`
 adds those deltas (and the batch's gross adds) to `quota_counter` in one statement that
-returns the new totals; `sync_scores` writes the quota columns of the touched score rows from
-them, so `GET /v1/scores` shows an event's effect as soon as its batch commits; quality and
-anomaly follow from the refresh, which writes only its own columns of open periods' rows.
+returns the new totals and moves each counter row's `version`. `GET /v1/scores` computes an
+open period's quota figures from the counters (`quota_fields`), so it shows an event's effect
+as soon as its batch commits. The score rows' copies of those columns: the refresh writes
+those of the rows a batch marked dirty, from the counters as they stand when it stores them
+and never over a newer version (scoring.store_open); `sync_scores` the others (org and target
+changes, timers, the sweep, erasures).
 
 Serialisation: every writer of an employee's standings, counters or score rows holds that
 employee's transaction-scoped advisory lock (`hold`: one of HOLD_BUCKETS by hash, taken in
 bucket order) from before it reads them until it commits. Whoever takes it last reads
 everything committed before, so the last writer of a row always wrote the latest figures:
-batches of several partitions or instances, timers and the refresh never lose each other's
-changes."""
+batches of several partitions or instances and timers never lose each other's changes. The
+refresh holds no employee: the counters' versions keep it from writing older figures."""
 
 from __future__ import annotations
 
@@ -114,15 +117,16 @@ SELECT x.employee_id, x.period, {", ".join(f"x.{c}" for c in ADDED)}, x.tiers::j
 ON CONFLICT (employee_id, period) DO UPDATE SET
     {", ".join(f"{c} = q.{c} + EXCLUDED.{c}" for c in ADDED)},
     tiers = CASE WHEN EXCLUDED.tiers = '{{}}'::jsonb THEN q.tiers
-                 ELSE wq_add_counts(q.tiers, EXCLUDED.tiers) END
-RETURNING employee_id, period, {", ".join(HELD)}
+                 ELSE wq_add_counts(q.tiers, EXCLUDED.tiers) END,
+    version = q.version + 1
+RETURNING employee_id, period, {", ".join(HELD)}, version
 """  # noqa: S608 - constant column names
 """A period whose contact data was purged keeps its counters as they stood (migration 0017)."""
 
 _RECOUNTED = (*TALLIED, *CHAT_COUNTERS)
 RESET_COUNTERS_SQL = f"""
 UPDATE quota_counter SET {", ".join(f"{c} = 0" for c in _RECOUNTED)}, tiers = '{{}}',
-       median_reply_seconds = NULL
+       median_reply_seconds = NULL, version = version + 1
  WHERE NOT EXISTS (SELECT 1 FROM purged_period p WHERE p.period = quota_counter.period)
 """  # noqa: S608 - constant column names
 """Every relation and chat-day counted again from nothing; the add events (gross adds) stay,
@@ -135,14 +139,15 @@ SELECT employee_id, period, {", ".join(_RECOUNTED)}, tiers FROM erasure_carry c
  WHERE NOT EXISTS (SELECT 1 FROM purged_period p WHERE p.period = c.period)
 ON CONFLICT (employee_id, period) DO UPDATE SET
     {", ".join(f"{c} = q.{c} + EXCLUDED.{c}" for c in _RECOUNTED)},
-    tiers = wq_add_counts(q.tiers, EXCLUDED.tiers)
+    tiers = wq_add_counts(q.tiers, EXCLUDED.tiers), version = q.version + 1
 """  # noqa: S608 - constant column names
 """After a reset: what erased contacts still count in closed periods (`wecom-quota erase`)."""
 
 COUNTERS_SQL = f"""
 SELECT x.e AS employee_id, x.p AS period,
        {", ".join(f"COALESCE(q.{c}, 0) AS {c}" for c in ADDED)},
-       COALESCE(q.tiers, '{{}}') AS tiers, q.median_reply_seconds
+       COALESCE(q.tiers, '{{}}') AS tiers, q.median_reply_seconds,
+       COALESCE(q.version, 0) AS version
   FROM unnest($1::text[], $2::text[]) AS x(e, p)
   LEFT JOIN quota_counter q ON q.employee_id = x.e AND q.period = x.p
 """  # noqa: S608 - constant column names
@@ -168,6 +173,7 @@ _SYNCED = (
     ("status", "text"),
     ("quality_score", "float8"),
     ("quality", "text"),
+    ("quota_version", "int8"),
 )
 _NOW = f"${len(_SYNCED) + 1}"
 SYNC_SQL = f"""
@@ -181,7 +187,7 @@ ON CONFLICT (period, employee_id) DO UPDATE SET
     branch_id = EXCLUDED.branch_id, team_id = EXCLUDED.team_id,
     supervisor_id = EXCLUDED.supervisor_id, role = EXCLUDED.role,
     {", ".join(f"{c} = EXCLUDED.{c}" for c in (*QUOTA_COLUMNS, *QUALITY_COLUMNS))},
-    quota_at = EXCLUDED.quota_at
+    quota_version = EXCLUDED.quota_version, quota_at = EXCLUDED.quota_at
 """  # noqa: S608 - constant column names
 
 Key = tuple[str, str]
@@ -435,6 +441,7 @@ async def quota_fields_of(
             "projection": figures.projection,
             "status": figures.status.value if figures.status else None,
             **quality_fields(r, weights),
+            "quota_version": r["version"],
         }
     return out
 
@@ -564,6 +571,7 @@ async def _write_quota(
         [o.role for o, _, _ in rows],
         *([f[c] for _, _, f in rows] for c in (*QUOTA_COLUMNS, "quality_score")),
         [orjson.dumps(f["quality"]).decode() for _, _, f in rows],
+        [f["quota_version"] for _, _, f in rows],
         now,
     )
 

@@ -6,9 +6,11 @@ then, in one repeatable-read snapshot, every relation whose first add falls in t
 judged from the stored facts, the quota and quality counters (matched customers by tier
 included) are recounted from those verdicts, the chat figures (chat-days, answered ones, the
 median first reply, messages sent) from the stored messages, the gross adds from the stored add
-events, and each is compared with `quota_counter` and, for a period still open, the quota and
-quality columns of `employee_period_score`. Every difference is listed; the exit status is 1
-if there is any.
+events, and each is compared with `quota_counter` (what the read API shows of an open period)
+and, for a period still open, with the quota and quality columns of `employee_period_score`
+(their copies in the rows, which the refresh writes once a row has settled: a row still
+waiting for it in `score_dirty` is not compared yet). Every difference is listed; the exit
+status is 1 if there is any.
 
 A period whose contact data was purged (CONTACT_DATA_RETENTION_MONTHS, migration 0017) cannot
 be recounted: it is skipped, and the output says so. What erased contacts still count in a
@@ -130,6 +132,14 @@ def _counts(r: Any) -> Counter[str]:
     return out
 
 
+SETTLED_ROWS_SQL = """
+SELECT * FROM employee_period_score s
+ WHERE s.period = $1
+   AND NOT EXISTS (SELECT 1 FROM score_dirty d
+                    WHERE d.employee_id = s.employee_id AND d.period = s.period)"""
+"""The period's score rows the refresh is not about to write again."""
+
+
 async def kept(conn: Connection, scorer: Scorer, period: Period) -> Kept:
     """The counters as kept, the medians, and what the score rows hold of them: the quota
     columns, and the quality columns beside those the counters give."""
@@ -139,7 +149,7 @@ async def kept(conn: Connection, scorer: Scorer, period: Period) -> Kept:
         out.counters[r["employee_id"]].update(_counts(r))
         out.medians[r["employee_id"]] = r["median_reply_seconds"]
         out.quality[r["employee_id"]] = tally.quality_fields(dict(r), weights)
-    for r in await conn.fetch("SELECT * FROM employee_period_score WHERE period = $1", period.key):
+    for r in await conn.fetch(SETTLED_ROWS_SQL, period.key):
         out.rows[r["employee_id"]] = r
     return out
 

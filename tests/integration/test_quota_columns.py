@@ -1,8 +1,9 @@
-"""Who writes a score row's quota columns, on real PostgreSQL: the batches, from the counters
-they moved (tally.py), and nobody else while the period is open.
+"""Who writes a score row's quota columns, on real PostgreSQL, and what the read API shows.
 
-- the refresh, which computes quality and anomaly from a snapshot, never writes quota figures
-  older than a batch that committed after that snapshot;
+- a batch moves the counters (tally.py); the read API computes an open period's quota figures
+  from them at once; the row's copy of a key the batch marked dirty is the refresh's to write;
+- the refresh writes the counters as they stand when it stores the row, never a version older
+  than the row holds;
 - a target or an org record changes the quota columns in its own batch;
 - pace and status move with working time: the sweep writes again the rows no batch touched;
 - a refresh whose period was closed after its claim stores nothing (the close has the row)."""
@@ -15,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from services.scorer import tally
+from services.scorer import repository, tally
+from services.scorer.api import current
 from services.scorer.pipeline import ScoringPipeline
 from services.scorer.refresh import Refresher
 from services.scorer.scoring import Scorer, store_open
@@ -47,7 +49,9 @@ async def snapshot_scores(pool: Any, scorer: Scorer, clock: ManualClock) -> list
         return await scorer.compute(conn, parse_period(MONTH), ["e1"], clock(), False)
 
 
-async def test_the_refresh_never_writes_quota_figures_older_than_a_batch(infra: Infra) -> None:
+async def test_the_refresh_writes_the_counters_as_they_stand_never_older_ones(
+    infra: Infra,
+) -> None:
     clock = ManualClock(START)
     records = as_consumed(
         [f.employee("e1"), f.add("e1", "wm-1", START), f.add("e1", "wm-2", START)]
@@ -58,13 +62,59 @@ async def test_the_refresh_never_writes_quota_figures_older_than_a_batch(infra: 
         scores = await snapshot_scores(pool, scorer, clock)  # sees one add
         assert scores[0]["gross_adds"] == 1
         await pipeline.handle(records[2:])  # commits after the snapshot
-        assert (await row(pool))["gross_adds"] == 2
+        # the batch leaves the row of a key it marked dirty to the refresh; the API reads
+        # the counters (test_the_read_api_shows_the_counters_before_the_refresh)
+        assert (await row(pool))["gross_adds"] == 1
         async with pool.acquire() as conn, conn.transaction():
             assert await store_open(conn, scorer, MONTH, scores)
         stored = await row(pool)
-        assert stored["gross_adds"] == 2  # the batch's figure stands
-        assert stored["first_adds"] == 2
-        assert stored["quality_score"] == scores[0]["quality_score"]  # the refresh's own
+        assert (stored["gross_adds"], stored["first_adds"]) == (2, 2)  # read when stored
+        assert stored["anomaly_score"] == scores[0]["anomaly_score"]  # the refresh's own
+        version = await pool.fetchval(
+            "SELECT version FROM quota_counter WHERE employee_id = 'e1' AND period = $1", MONTH
+        )
+        assert stored["quota_version"] == version
+        # a row written from a newer version than a store's read keeps its figures
+        await pool.execute(
+            "UPDATE employee_period_score SET gross_adds = 7, quota_version = $2"
+            " WHERE employee_id = 'e1' AND period = $1",
+            MONTH,
+            version + 1,
+        )
+        scores[0]["anomaly_score"] = 12.5
+        async with pool.acquire() as conn, conn.transaction():
+            assert await store_open(conn, scorer, MONTH, scores)
+        stored = await row(pool)
+        assert (stored["gross_adds"], stored["quota_version"]) == (7, version + 1)
+        assert stored["anomaly_score"] == 12.5
+
+
+async def test_the_read_api_shows_the_counters_before_the_refresh(infra: Infra) -> None:
+    clock = ManualClock(START)
+    records = as_consumed(
+        [
+            f.employee("e1"),
+            f.target("employee", "e1", MONTH, 4),
+            f.add("e1", "wm-1", START),
+            f.add("e1", "wm-2", START),
+        ]
+    )
+    async with scoring(infra, clock) as (pool, scorer):
+        pipeline = ScoringPipeline(lambda: pool, "g", scorer, nowhere)
+        await pipeline.handle(records[:3])
+        async with pool.acquire() as conn, conn.transaction():
+            assert await store_open(conn, scorer, MONTH, await snapshot_scores(pool, scorer, clock))
+        await pipeline.handle(records[3:])  # no refresh after this batch
+        period = parse_period(MONTH)
+        async with pool.acquire() as conn:
+            found = await repository.read_scores(conn, MONTH)
+            assert found[0]["gross_adds"] == 1  # the row's copy waits for the refresh
+            shown = await current(conn, scorer, period, found, closed=False)
+            assert (shown[0]["gross_adds"], shown[0]["first_adds"]) == (2, 2)
+            fields = await tally.quota_fields(conn, scorer, MONTH, {"e1": 4}, clock(), False)
+            assert {k: shown[0][k] for k in fields["e1"]} == fields["e1"]
+            # a closed period's rows are its figures
+            assert (await current(conn, scorer, period, found, closed=True))[0]["gross_adds"] == 1
 
 
 async def test_a_row_the_refresh_creates_gets_the_snapshot_figures(infra: Infra) -> None:

@@ -167,8 +167,10 @@ async def feed(
 
 
 async def counters(pool: Any) -> list[tuple[Any, ...]]:
+    """The counter rows, without their version (how many changes made them: the split's)."""
     rows = await pool.fetch("SELECT * FROM quota_counter ORDER BY employee_id, period")
-    return [tuple(r) for r in rows if any(v for v in tuple(r)[2:])]
+    held = [tuple(v for k, v in r.items() if k != "version") for r in rows]
+    return [r for r in held if any(v for v in r[2:])]
 
 
 @settings(
