@@ -482,10 +482,7 @@ class ChunkInputs:
 _ORG_COLUMNS = ("branch_id", "team_id", "supervisor_id", "role")
 _QUALITY = ("quality_score", "quality")
 _RECOMPUTED = ("anomaly_score", "flagged", "reasons", "computed_at")
-COLUMNS = (
-    "employee_id",
-    "period",
-    *_ORG_COLUMNS,
+_QUOTA = (
     "target",
     "gross_adds",
     *COUNTERS,
@@ -495,8 +492,9 @@ COLUMNS = (
     "status",
     *_QUALITY,
     "quota_version",
-    *_RECOMPUTED,
 )
+"""The columns a row's figures from the counters fill (`tally.quota_fields`)."""
+COLUMNS = ("employee_id", "period", *_ORG_COLUMNS, *_QUOTA, *_RECOMPUTED)
 _TYPES = (
     "text",
     "text",
@@ -525,18 +523,6 @@ OWN_COLUMNS = (*_ORG_COLUMNS, *_RECOMPUTED)
 quality columns it writes from the counters as they stand when it stores them, and only when
 they are at least as new as the row's (`quota_version`): a refresh never puts back figures
 older than a batch's or a timer's."""
-_FROM_COUNTERS = (
-    "target",
-    "gross_adds",
-    *COUNTERS,
-    "attainment",
-    "pace",
-    "projection",
-    "status",
-    *_QUALITY,
-    "quota_version",
-    "quota_at",
-)
 
 
 def _upsert(updated: Sequence[str], newer: Sequence[str] = ()) -> str:
@@ -557,7 +543,7 @@ def _upsert(updated: Sequence[str], newer: Sequence[str] = ()) -> str:
 
 
 UPSERT_SQL = _upsert([*(c for c in COLUMNS if c not in ("employee_id", "period")), "quota_at"])
-STORE_OWN_SQL = _upsert(OWN_COLUMNS, _FROM_COUNTERS)
+STORE_OWN_SQL = _upsert(OWN_COLUMNS, (*_QUOTA, "quota_at"))
 
 
 async def store_scores(
