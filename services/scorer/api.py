@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -25,7 +26,7 @@ from shared.http import JSONResponse, error
 MAX_PAGE = 100_000
 Closer = Callable[[Period, Identity, bool, str | None], Awaitable[dict[str, Any]]]
 """Close a period as this caller (force, request id): it writes the audit row itself."""
-SUBTREE_SCORES_SQL = scores_in_subtree_sql(repository.SCORE_FIELDS)
+SUBTREE_SCORES_SQL = scores_in_subtree_sql(repository.COUNTED_FIELDS)
 # Team and branch totals of a period (a viewer's view): never a per-employee row.
 # In an open period ($2) the counts are the counters' as they stand (`current`).
 AGGREGATES_SQL = """
@@ -55,11 +56,26 @@ async def current(
     out = [dict(r) for r in rows]
     if closed or not out:
         return out
-    targets = {r["employee_id"]: r["target"] for r in out}
-    fields = await tally.quota_fields(conn, scorer, period.key, targets, scorer.clock(), False)
-    for r in out:
-        r.update(fields[r["employee_id"]])
+    keys = [(r["employee_id"], period.key) for r in out]
+    counted = {k: _counters(r.get("counters")) for k, r in zip(keys, out, strict=True)}
+    targets = {k: r["target"] for k, r in zip(keys, out, strict=True)}
+    fields = await tally.quota_fields_of(conn, scorer, targets, scorer.clock(), False, counted)
+    for k, r in zip(keys, out, strict=True):
+        r.update(fields[k])
     return out
+
+
+def _counters(value: Any) -> dict[str, Any]:
+    """A row's counter row as `repository.COUNTED_FIELDS` reads it (JSON, decoded by the pool's
+    codec or not); nothing counted yet: zeros."""
+    if value is None:
+        return {
+            **dict.fromkeys(tally.ADDED, 0),
+            "tiers": {},
+            "median_reply_seconds": None,
+            "version": 0,
+        }
+    return dict(orjson.loads(value) if isinstance(value, str) else value)
 
 
 def _period(value: str | None) -> Period | Response:

@@ -705,8 +705,19 @@ SCORE_FIELDS = """employee_id, branch_id, team_id, supervisor_id, role, target, 
        projection, status, quality_score, quality, anomaly_score, flagged, reasons, computed_at"""
 
 
+COUNTED_FIELDS = (
+    SCORE_FIELDS  # noqa: S608 - constants only
+    + """,
+       (SELECT to_jsonb(q) FROM quota_counter q
+         WHERE q.employee_id = employee_period_score.employee_id
+           AND q.period = employee_period_score.period) AS counters"""
+)
+"""The score row's columns and its counter row (as JSON; null: nothing counted yet), read in
+the same statement: the read API computes an open period's quota figures from it."""
+
+
 READ_SCORES_SQL = filtered_statements(
-    f"SELECT {SCORE_FIELDS} FROM employee_period_score WHERE period = $1",  # noqa: S608
+    f"SELECT {COUNTED_FIELDS} FROM employee_period_score WHERE period = $1",  # noqa: S608
     1,
     ("branch_id =", "team_id =", "employee_id >"),
     " ORDER BY employee_id LIMIT $next",
