@@ -383,6 +383,8 @@ class Refresher:
                             period.key in closed,
                             bank,
                             from_span=shared is not None,
+                            # an open period's store reads the counters as they stand then
+                            counters=period.key in closed,
                         )
                         if read is not None:
                             reads.append(read)

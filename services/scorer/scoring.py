@@ -4,6 +4,7 @@ it, for the materialised table that the API, the SQL views and the alerts all re
 from __future__ import annotations
 
 import asyncio
+from bisect import bisect_left
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -45,6 +46,11 @@ BLOCK_PERIOD_KINDS = frozenset({PeriodKind.MONTH, PeriodKind.QUARTER})
 
 WEEK_TAIL_DAYS = 5
 """The period's last working week, over which a pile-up spread thin is judged."""
+BASELINE_INTERVAL_SECONDS = 10.0
+"""The peers' baseline is recomputed at most this often while a period's inputs stream in
+(bankwide.py; a rest and a close compute it afresh): a bank-wide median moves slowly, and
+recomputing it every refresh round, about every second under load, was the refresh's second
+costliest statement (70 ms of PostgreSQL's time a round at 2,000 employees)."""
 YIELD_EVERY = 16
 """Employees scored between two yields to the event loop."""
 COMPUTE_CHUNK = 1_000
@@ -84,6 +90,7 @@ class Scorer:
         *,
         clock: Clock,
         inputs_group: str,
+        baseline_interval_seconds: float = BASELINE_INTERVAL_SECONDS,
     ) -> None:
         self.rules = rules
         # The consumer group whose stored offsets are part of the inputs' version (at_rest.py).
@@ -94,7 +101,9 @@ class Scorer:
         self.alert_threshold = alert_threshold
         self.block_interval_seconds = block_interval_seconds
         self.bankwide = BankWide()
-        self._baseline = Figure("baseline", 0.0, encode_baseline, decode_baseline)
+        self._baseline = Figure(
+            "baseline", baseline_interval_seconds, encode_baseline, decode_baseline
+        )
         self._blocks = Figure("blocks", block_interval_seconds, encode_blocks, decode_blocks)
         self.figures: tuple[Figure[Any], ...] = (self._baseline, self._blocks)
         self._block_pass = asyncio.Lock()
@@ -208,10 +217,10 @@ class Scorer:
     ) -> PeerBaseline:
         """The peers' baseline the anomaly signals of `period` are judged against: a scan of
         the whole bank's relations in the period (seconds for a national bank's month),
-        afresh on close and otherwise reused while that pays (domain/reuse.py), by every
-        scorer process (bankwide.py). A score computed with a reused baseline is at most a
-        few of its computations old; the sweep recomputes open periods' rows every few
-        minutes anyway."""
+        afresh on close and otherwise reused for BASELINE_INTERVAL_SECONDS, or longer while
+        that pays (domain/reuse.py), by every scorer process (bankwide.py). A score computed
+        with a reused baseline is at most that old; once the inputs rest, every open row is
+        recomputed against a fresh one (at_rest.py)."""
         figure = self._baseline
         if not fresh:
             kept = await self.bankwide.reuse(conn, figure, period.key, self.inputs_group)
@@ -302,6 +311,7 @@ class Scorer:
         closed: bool,
         bank: BankFigures | None = None,
         from_span: bool = False,
+        counters: bool = True,
     ) -> ChunkInputs | None:
         """Everything the scores of one chunk of employees are computed from, read in the
         caller's snapshot (None: none of them has an org record yet); `bank`, the period's
@@ -310,7 +320,10 @@ class Scorer:
         no read snapshot stays open while Python computes (an open snapshot keeps PostgreSQL
         from pruning the versions the consumer's batches leave behind). `from_span`: the
         relations and chat traces are not read here: the caller read them over a span holding
-        the period (`read_span`) and gives them, judged, to `score_chunk`."""
+        the period (`read_span`) and gives them, judged, to `score_chunk`. `counters`: the
+        quota and quality columns are read from the counters in this snapshot; without, the
+        scores carry only their target, and their store fills the rest (`store_open` reads
+        the counters as they stand when it stores)."""
         tz = self.calendar.tz
         org = await inputs.org_rows(conn, period, ids, tz)
         if not org:
@@ -337,7 +350,11 @@ class Scorer:
             await inputs.cross_team_overlap(conn, period, known, tz),
             chats,
             await inputs.stated_segments(conn, known),
-            await tally.quota_fields(conn, self, period.key, target, now, closed),
+            (
+                await tally.quota_fields(conn, self, period.key, target, now, closed)
+                if counters
+                else {e: {"target": t} for e, t in target.items()}
+            ),
         )
 
     async def read_span(self, conn: Connection, span: Period, ids: Sequence[str]) -> SpanReads:
@@ -404,7 +421,7 @@ class Scorer:
                     "team_id": o.team_id,
                     "supervisor_id": o.supervisor_id,
                     "role": o.role,
-                    **read.counted[o.employee_id],  # quota and quality, from the counters
+                    **read.counted[o.employee_id],  # quota and quality, or the target alone
                     "anomaly_score": anomaly.score,
                     "flagged": anomaly.score >= self.alert_threshold,
                     "reasons": anomaly.reasons,
@@ -446,20 +463,33 @@ class JudgedSpan:
     def of(
         self, employee_id: str, start: datetime, end: datetime
     ) -> tuple[list[ContactVerdict], dict[str, ChatTrace]]:
-        """The employee's verdicts and chat traces of the period [start, end)."""
-        verdicts = [
-            v for v in self.verdicts.get(employee_id, ()) if start <= v.facts.first_added_at < end
-        ]
+        """The employee's verdicts and chat traces of the period [start, end): the verdicts
+        are in first-add order and a trace's messages in time order, so both are cut where
+        the period starts and ends, not filtered one by one."""
+        judged = self.verdicts.get(employee_id, ())
+        first = bisect_left(judged, start, key=_first_added_at)
+        verdicts = list(judged[first : bisect_left(judged, end, key=_first_added_at)])
         traces = self.chats.get(employee_id, {})
         chats: dict[str, ChatTrace] = {}
         for v in verdicts:
             trace = traces.get(v.facts.external_userid)
             if trace is None:
                 continue
-            kept = tuple(m for m in trace.messages if m[0] >= start)
+            kept = trace.messages[bisect_left(trace.messages, start, key=_sent_at) :]
             if kept:
-                chats[trace.external_userid] = ChatTrace(trace.external_userid, kept)
+                whole = len(kept) == len(trace.messages)
+                chats[trace.external_userid] = (
+                    trace if whole else ChatTrace(trace.external_userid, kept)
+                )
         return verdicts, chats
+
+
+def _first_added_at(v: ContactVerdict) -> datetime:
+    return v.facts.first_added_at
+
+
+def _sent_at(message: tuple[datetime, bool]) -> datetime:
+    return message[0]
 
 
 @dataclass(frozen=True)
@@ -477,6 +507,7 @@ class ChunkInputs:
     chats: Mapping[str, Mapping[str, ChatTrace]] | None
     segments: Mapping[str, str]
     counted: Mapping[str, dict[str, Any]]
+    """By employee, the quota and quality columns from the counters (or only the target)."""
 
 
 _ORG_COLUMNS = ("branch_id", "team_id", "supervisor_id", "role")
