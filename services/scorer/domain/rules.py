@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from functools import cached_property
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -83,15 +85,15 @@ class ScoringRules(BaseModel):
     count_inherited_as_valid: bool = False
     inherit_shared_by_colleague: bool = False
 
-    @property
+    @cached_property
     def retention_window(self) -> timedelta:
         return timedelta(days=self.retention_days)
 
-    @property
+    @cached_property
     def profile_wait(self) -> timedelta:
         return timedelta(hours=self.profile_wait_hours)
 
-    @property
+    @cached_property
     def inherited_add_ways(self) -> frozenset[int]:
         """`add_way` codes of customers the employee did not win: 202 assigned by an admin
         (handovers included), and 201 shared by a colleague when the bank says so."""
@@ -105,6 +107,15 @@ class ScoringRules(BaseModel):
     def _peer_regex(self) -> re.Pattern[str]:
         names = [*self.peer_corp_patterns, *self.own_corp_names]
         return re.compile("|".join(re.escape(n) for n in names if n), re.IGNORECASE)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy whose derived values (the cached properties above, judged with for every
+        relation) are computed again from its own fields."""
+        copy = super().model_copy(update=update, deep=deep)
+        for name, member in vars(ScoringRules).items():
+            if isinstance(member, cached_property):
+                copy.__dict__.pop(name, None)
+        return copy
 
     def is_peer_institution(self, contact_type: int | None, corp_name: str | None) -> bool:
         """A WeCom user (type 2) of a bank or other financial institution is a peer."""

@@ -133,6 +133,8 @@ class ContactVerdict:
 def churn_after(facts: ContactFacts, within: timedelta) -> Removal | None:
     """The first removal (not a handover) within `within` of the first add; of removals at the
     same moment, the same one whatever order they were read in."""
+    if not facts.removals:  # most relations
+        return None
     end = facts.first_added_at + within
     hits = [r for r in facts.removals if r.is_churn and facts.first_added_at <= r.removed_at < end]
     return min(hits, key=lambda r: (r.removed_at, r.removed_by, r.source or "")) if hits else None
