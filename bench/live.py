@@ -265,7 +265,10 @@ async def at_rate(
     async with fresh_run(infra, name) as run:
         await produce(infra, run.topics["TOPIC_BANK_RECORDS"], workload.staff(employees))
         logs = RESULTS / "logs"
-        spy = RESULTS / f"profile-live{int(rate)}.txt" if profile else None
+        spies = {
+            role: RESULTS / f"profile-live{int(rate)}-{role}.txt" if profile else None
+            for role in ("consume", "refresh", "stream")
+        }
         roles = (*(["consume"] * consumers), "refresh") if split else ("stream",)
         with contextlib.ExitStack() as stack:
             scorer, *others = [
@@ -274,7 +277,7 @@ async def at_rate(
                         "scorer",
                         run.env(SCORER_ROLE=role),
                         logs / f"{run.suffix}-scorer-{role}{i}.log",
-                        spy if i == 0 else None,
+                        spies[role] if i in (0, len(roles) - 1) else None,
                     )
                 )
                 for i, role in enumerate(roles)
@@ -398,7 +401,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rates", type=float, nargs="*", default=[1000, 2000, 5000])
     p.add_argument("--seconds", type=float, default=30 if quick() else 180)
     p.add_argument("--employees", type=int, default=2_000)
-    p.add_argument("--profile", action="store_true", help="py-spy the scorer at each rate")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy the first stream process and the refresh at each rate",
+    )
     p.add_argument(
         "--consumers", type=int, default=1, help="consume processes sharing the partitions"
     )
