@@ -17,12 +17,13 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal
 
+import asyncpg
 from faststream.kafka import KafkaBroker
 from prometheus_client import Counter
 
 from services.scorer import tally
 from services.scorer.close_gate import CloseGate
-from services.scorer.scoring import Scorer, store_scores
+from services.scorer.scoring import READ_AHEAD, Scorer, store_scores
 from shared.auth import Identity, Role, audit
 from shared.calendar import Period, PeriodKind, parse_period
 from shared.db import Connection
@@ -39,6 +40,11 @@ BREACHES = Counter(
 )
 REVISIONS = Counter("scorer_period_revisions_total", "Closed-period outcomes revised", ["flipped"])
 PURGED = "contact_data_purged"
+READERS_POOL_SIZE = 3 + READ_AHEAD + 2
+"""The pool a close reads on alongside its own connection is used when it holds at least this
+many connections: the close's, its readers (`Scorer.compute_chunks_alongside`: the baseline,
+the dense blocks, READ_AHEAD chunks) and the refresh's two stores, which wait for the close to
+commit; a smaller pool (DB_POOL_SIZE) closes on its one connection."""
 """Why a period whose contact data was purged (shared/governance.py) cannot be closed now."""
 
 
@@ -76,8 +82,12 @@ class PeriodCloser:
         broker: KafkaBroker,
         breaches_topic: str,
         gate: CloseGate | None = None,
+        readers: Callable[[], asyncpg.Pool] | None = None,
     ) -> None:
         self._scorer = scorer
+        # connections of its own for the close's reads, side by side with its writes
+        # (`Scorer.compute_chunks_alongside`); without, everything on the close's connection
+        self._readers = readers
         self._broker = broker
         self._topic = breaches_topic
         self._closing = 0
@@ -182,7 +192,14 @@ class PeriodCloser:
             at = min(now, period.end_at(self._scorer.calendar.tz))
             employees = 0
             missed: list[BreachEvent] = []
-            async for scores in self._scorer.compute_chunks(conn, period, ids, now, closed=True):
+            computed = (
+                self._scorer.compute_chunks_alongside(
+                    conn, self._readers, period, ids, now, closed=True
+                )
+                if self._readers is not None and self._readers().get_max_size() >= READERS_POOL_SIZE
+                else self._scorer.compute_chunks(conn, period, ids, now, closed=True)
+            )
+            async for scores in computed:
                 await self._record(conn, period, scores)
                 employees += len(scores)
                 missed += (

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from bisect import bisect_left
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from time import monotonic
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
+import asyncpg
 import orjson
 
 from services.scorer import at_rest, inputs, tally
@@ -39,6 +41,7 @@ from shared.clock import Clock
 from shared.db import Connection, filter_mask, filtered_statements
 
 NO_OVERLAP = inputs.Overlap({}, {})
+T = TypeVar("T")
 
 
 BLOCK_PERIOD_KINDS = frozenset({PeriodKind.MONTH, PeriodKind.QUARTER})
@@ -46,6 +49,9 @@ BLOCK_PERIOD_KINDS = frozenset({PeriodKind.MONTH, PeriodKind.QUARTER})
 
 WEEK_TAIL_DAYS = 5
 """The period's last working week, over which a pile-up spread thin is judged."""
+READ_AHEAD = 2
+"""Chunks read at once on connections of their own while one is scored
+(`compute_chunks_alongside`)."""
 BASELINE_INTERVAL_SECONDS = 10.0
 """The peers' baseline is recomputed at most this often while a period's inputs stream in
 (bankwide.py; a rest and a close compute it afresh): a bank-wide median moves slowly, and
@@ -296,6 +302,50 @@ class Scorer:
                 shared = read.bank
                 yield await self.score_chunk(read)
 
+    async def compute_chunks_alongside(
+        self,
+        conn: Connection,
+        readers: Callable[[], asyncpg.Pool],
+        period: Period,
+        ids: Sequence[str],
+        now: datetime,
+        closed: bool,
+    ) -> AsyncGenerator[list[dict[str, Any]], None]:
+        """`compute_chunks` with the reads on connections of their own (`readers`), side by
+        side: the peers' baseline, the dense blocks and up to READ_AHEAD chunks at once, the
+        next chunks read while Python scores this one. The same scores, chunk by chunk in the
+        same order, for a caller in a read-committed transaction, whose every statement reads
+        what is committed when it runs (the close: its writes stay on `conn`; nothing it reads
+        is written by it)."""
+
+        async def pooled(read: Callable[[Connection], Awaitable[T]]) -> T:
+            async with readers().acquire() as c:
+                return await read(c)
+
+        def reader(chunk: list[str]) -> Callable[[Connection], Awaitable[ChunkInputs | None]]:
+            return lambda c: self.read_chunk(c, period, chunk, now, closed, UNREAD_BANK)
+
+        fresh = closed
+        baseline = asyncio.create_task(pooled(lambda c: self.baseline(c, period, now, fresh=fresh)))
+        blocks = asyncio.create_task(pooled(lambda c: self.blocks(c, period, fresh=fresh)))
+        pending: deque[asyncio.Task[ChunkInputs | None]] = deque()
+        try:
+            todo = deque(await self.chunks(conn, period, ids))
+            bank: BankFigures | None = None
+            while todo or pending:
+                while todo and len(pending) < READ_AHEAD:
+                    pending.append(asyncio.create_task(pooled(reader(todo.popleft()))))
+                read = await pending.popleft()
+                if read is None:
+                    continue
+                if bank is None:
+                    bank = BankFigures(await baseline, await blocks)
+                yield await self.score_chunk(replace(read, bank=bank))
+        finally:
+            for task in (baseline, blocks, *pending):
+                task.cancel()
+            await asyncio.gather(baseline, blocks, *pending, return_exceptions=True)
+
     async def chunks(self, conn: Connection, period: Period, ids: Sequence[str]) -> list[list[str]]:
         """`ids` cut into chunks of at most COMPUTE_CHUNK employees and about COMPUTE_RELATIONS
         relations (each employee weighs its gross adds in the period)."""
@@ -438,6 +488,10 @@ class BankFigures:
 
     baseline: PeerBaseline
     blocks: dict[str, DenseBlock]
+
+
+UNREAD_BANK = BankFigures(PeerBaseline(), {})
+"""Given to `read_chunk` by a caller that reads the bank-wide figures itself."""
 
 
 @dataclass(frozen=True)

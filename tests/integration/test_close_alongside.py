@@ -1,0 +1,99 @@
+"""A close reads on connections of its own beside its transaction (the peers' baseline, the
+dense blocks and the next chunks while one is scored): on real PostgreSQL it computes exactly
+the scores the one-connection computation gives, chunk by chunk in the same order, over
+several chunks (one employee bursts through a QR code with contacts a colleague of another
+team shares, so the anomaly reasons, blocks and overlap are all exercised)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import orjson
+import pytest
+
+from services.scorer import scoring
+from shared.calendar import parse_period
+from shared.clock import ManualClock
+from tests import factories as f
+from tests.infra import Infra
+from tests.integration.test_quota_tally import as_consumed, feed
+from tests.integration.test_quota_tally import scoring as scoring_db
+from tests.integration.test_refresh_round import FIRST, stream
+
+pytestmark = pytest.mark.integration
+
+
+IDS = ["e1", "e2", "e3", "e4", *(f"r{i}" for i in range(5)), *(f"p{i}" for i in range(12))]
+
+
+def records() -> list[dict[str, object]]:
+    """`test_refresh_round`'s stream, a ring of five employees of five teams who all add the
+    same twelve contacts (a dense block), and twelve peers whose steady adds make the peers'
+    baseline."""
+    out = stream()
+    for i in range(5):
+        out.append(f.employee(f"r{i}", team_id=f"t{5 + i}"))
+        for k in range(12):
+            out.append(f.add(f"r{i}", f"wm-ring{k}", FIRST + timedelta(hours=k, minutes=i)))
+    for i in range(12):
+        out.append(f.employee(f"p{i}", team_id="t20"))
+        for k in range(2 + i % 5):
+            out.append(f.add(f"p{i}", f"wm-p{i}-{k}", FIRST + timedelta(days=k % 4, hours=i)))
+    return out
+
+
+def _plain(scores: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [orjson.loads(orjson.dumps(s, default=str)) for s in scores]
+
+
+async def test_the_close_computes_alongside_what_one_connection_computes(
+    infra: Infra, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = ManualClock(FIRST + timedelta(days=5, hours=2))
+    monkeypatch.setattr(scoring, "COMPUTE_CHUNK", 1)  # a chunk an employee
+    async with scoring_db(infra, clock) as (pool, scorer):
+        await feed(pool, scorer, clock, as_consumed(records()), [])
+        # the test's pool holds two connections: the caller's, and one its reads queue for
+        readers = pool
+        now = clock()
+        for key in ("2026-09", "2026-Q3", "2026-10"):
+            period = parse_period(key)
+            async with pool.acquire() as conn, conn.transaction():
+                alone = [c async for c in scorer.compute_chunks(conn, period, IDS, now, True)]
+            async with pool.acquire() as conn, conn.transaction():
+                beside = [
+                    c
+                    async for c in scorer.compute_chunks_alongside(
+                        conn, lambda: readers, period, IDS, now, True
+                    )
+                ]
+            assert len(beside) == len(alone) >= 3, key
+            assert [_plain(c) for c in beside] == [_plain(c) for c in alone], key
+        assert any(s["anomaly_score"] > 0 for c in alone for s in c)
+        # the bank-wide figures matter here: scored without them, the month differs
+        async with pool.acquire() as conn, conn.transaction():
+            month = parse_period("2026-09")
+            unbanked = [
+                await scorer.score_chunk(read)
+                for chunk in await scorer.chunks(conn, month, IDS)
+                if (
+                    read := await scorer.read_chunk(
+                        conn, month, chunk, now, True, scoring.UNREAD_BANK
+                    )
+                )
+                is not None
+            ]
+            async with pool.acquire() as other, other.transaction():
+                banked = [c async for c in scorer.compute_chunks(other, month, IDS, now, True)]
+        assert [_plain(c) for c in unbanked] != [_plain(c) for c in banked]
+
+        # a caller that stops early leaves no read running behind it
+        async with pool.acquire() as conn, conn.transaction():
+            chunks = scorer.compute_chunks_alongside(
+                conn, lambda: readers, parse_period("2026-10"), IDS, now, True
+            )
+            assert await anext(chunks)
+            await chunks.aclose()
+        await asyncio.sleep(0)
+        assert readers.get_idle_size() == readers.get_size()
