@@ -73,7 +73,7 @@ SELECT x.e, x.p,
  WHERE NOT EXISTS (SELECT 1 FROM purged_period p WHERE p.period = x.p)
 ON CONFLICT (employee_id, period) DO UPDATE SET
     median_reply_seconds = EXCLUDED.median_reply_seconds, version = q.version + 1
-RETURNING *
+RETURNING employee_id, period
 """
 
 
@@ -134,7 +134,7 @@ async def recount_days(
 
 
 async def medians(conn: Connection, keys: Iterable[tuple[str, str]]) -> list[Any]:
-    """Write the median first reply of these keys; their whole counter rows."""
+    """Write the median first reply of these keys; the keys of the counter rows written."""
     wanted = sorted(set(keys))
     if not wanted:
         return []

@@ -425,12 +425,10 @@ async def erase(
             kept[r["period"]] = r["why"]
     live = {k: d for k, d in changes.items() if k[1] not in kept}
     carried = {k: d for k, d in changes.items() if kept.get(k[1]) == "closed"}
-    totals = await tally.count(conn, live)
-    totals.update(
-        tally.totals_of(await chats.medians(conn, {k for k in replies if k[1] not in kept}))
-    )
-    await tally.sync_scores(conn, scorer, totals.keys(), now, totals)
-    await repository.mark_dirty(conn, set(totals) | {k for k in touched if k[1] not in kept})
+    moved = await tally.count(conn, live)
+    moved |= tally.keys_of(await chats.medians(conn, {k for k in replies if k[1] not in kept}))
+    await tally.sync_scores(conn, scorer, moved, now)
+    await repository.mark_dirty(conn, moved | {k for k in touched if k[1] not in kept})
     await _carry(conn, carried)
     out.open_periods = sorted({k for _, k in (*live, *touched) if k not in kept})
     out.closed_periods = sorted({k for k, why in kept.items() if why == "closed"})

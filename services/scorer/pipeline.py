@@ -309,15 +309,13 @@ class ScoringPipeline:
                 conn, (chats.message_of(m) for m in new_messages), self._tz
             )
             changes = tally.with_gross(await tally.settle(conn, self._scorer, judge, now), grossed)
-            totals = await tally.count(conn, tally.merged(changes, chat_changes))
-            totals.update(tally.totals_of(await chats.medians(conn, replies)))
+            moved = await tally.count(conn, tally.merged(changes, chat_changes))
+            moved |= tally.keys_of(await chats.medians(conn, replies))
             phase = _observe("tally", phase)
             # the read API computes an open period's quota figures from the counters: the
             # rows' copies of the keys marked dirty are written by the refresh (scoring.
             # store_open); the rest, and every row whose org or target changed, here
-            await tally.sync_scores(
-                conn, self._scorer, (totals.keys() - dirty) | reorged, now, totals
-            )
+            await tally.sync_scores(conn, self._scorer, (moved - dirty) | reorged, now)
             phase = _observe("sync", phase)
             await repository.mark_dirty(conn, dirty)
             await store_offsets(conn, self._group, records)

@@ -3,7 +3,7 @@
 A batch (or a due timer) names the relations whose facts it changed; `settle` judges just
 those again and returns how the counters of their periods move (domain/tally.py); `count`
 adds those deltas (and the batch's gross adds) to `quota_counter` in one statement that
-returns the new totals and moves each counter row's `version`. `GET /v1/scores` computes an
+moves each counter row's `version` and returns the keys that moved. `GET /v1/scores` computes an
 open period's quota figures from the counters (`quota_fields`), so it shows an event's effect
 as soon as its batch commits. The score rows' copies of those columns: the refresh writes
 those of the rows a batch marked dirty, from the counters as they stand when it stores them
@@ -119,7 +119,7 @@ ON CONFLICT (employee_id, period) DO UPDATE SET
     tiers = CASE WHEN EXCLUDED.tiers = '{{}}'::jsonb THEN q.tiers
                  ELSE wq_add_counts(q.tiers, EXCLUDED.tiers) END,
     version = q.version + 1
-RETURNING employee_id, period, {", ".join(HELD)}, version
+RETURNING employee_id, period
 """  # noqa: S608 - constant column names
 """A period whose contact data was purged keeps its counters as they stood (migration 0017)."""
 
@@ -305,11 +305,13 @@ async def settle(
     return as_deltas(changes, tiers)
 
 
-async def count(conn: Connection, changes: PeriodDeltas) -> Totals:
-    """Add the changes to the counters; the new totals of every key that moved."""
+async def count(conn: Connection, changes: PeriodDeltas) -> set[Key]:
+    """Add the changes to the counters; the keys that moved (not those of purged periods).
+    Their new figures are not returned: a batch moves thousands of counter rows and the
+    figures of only a few of them are written to score rows (`sync_scores` reads those)."""
     keys = sorted(k for k, d in changes.items() if any(d.values()))
     if not keys:
-        return {}
+        return set()
     rows = await conn.fetch(
         ADD_COUNTERS_SQL,
         [k[0] for k in keys],
@@ -317,11 +319,16 @@ async def count(conn: Connection, changes: PeriodDeltas) -> Totals:
         *([changes[k][c] for k in keys] for c in ADDED),
         [orjson.dumps(tier_changes(changes[k])).decode() for k in keys],
     )
-    return totals_of(rows)
+    return keys_of(rows)
+
+
+def keys_of(rows: Iterable[Any]) -> set[Key]:
+    """The (employee, period) keys of counter rows."""
+    return {(r["employee_id"], r["period"]) for r in rows}
 
 
 def totals_of(rows: Iterable[Any]) -> Totals:
-    """Counter rows (RETURNING or read) by key."""
+    """Counter rows, as read, by key."""
     out: Totals = {}
     for r in rows:
         held = dict(r.items())  # HELD and the key columns, in C (a batch returns thousands)
@@ -372,9 +379,9 @@ async def run_due(conn: Connection, scorer: Scorer, now: datetime, limit: int = 
         await hold_shared(conn)
         pairs = await due_relations(conn, now, limit)
         if pairs:
-            totals = await count(conn, await settle(conn, scorer, pairs, now))
-            await sync_scores(conn, scorer, totals, now, totals)
-            await repository.mark_dirty(conn, set(totals))
+            moved = await count(conn, await settle(conn, scorer, pairs, now))
+            await sync_scores(conn, scorer, moved, now)
+            await repository.mark_dirty(conn, moved)
             await at_rest.inputs_changed(conn)
     return len(pairs)
 
@@ -468,11 +475,10 @@ async def sync_scores(
     scorer: Scorer,
     keys: Iterable[tuple[str, str]],
     now: datetime,
-    totals: Totals | None = None,
 ) -> None:
     """Write the quota columns of these (employee, period) rows of still-open periods from
-    their counters (`totals` where the caller has them; a new row gets its org columns;
-    quality and anomaly follow from the refresh). A closed period's rows are the refresh's:
+    their counters (a new row gets its org columns; quality and anomaly follow from the
+    refresh). A closed period's rows are the refresh's:
     its revisions are recorded there. The caller holds the employees."""
     wanted = sorted(set(keys))
     periods = sorted({p for _, p in wanted})
@@ -501,7 +507,7 @@ async def sync_scores(
     open_keys = [(e, parsed[p]) for e, p in wanted if p in parsed and p not in closed]
     org = await inputs.org_rows_by_period(conn, open_keys, scorer.calendar.tz)
     targets = {(o.employee_id, p): scorer.target_of(o.target, parsed[p]) for p, o in org}
-    fields = await quota_fields_of(conn, scorer, targets, now, closed=False, totals=totals)
+    fields = await quota_fields_of(conn, scorer, targets, now, closed=False)
     await _write_quota(conn, [(o, p, fields[(o.employee_id, p)]) for p, o in org], now)
 
 

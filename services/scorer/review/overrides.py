@@ -107,8 +107,8 @@ async def set_verdict(
         now,
     )
     changes = await tally.settle(conn, scorer, [(employee_id, external_userid)], now)
-    totals = await tally.count(conn, changes)
-    await tally.sync_scores(conn, scorer, totals.keys(), now, totals)
+    moved = await tally.count(conn, changes)
+    await tally.sync_scores(conn, scorer, moved, now)
     touched = {(employee_id, k) for k in period_keys(added, scorer.calendar.tz)}
     await repository.mark_dirty(conn, touched | set(changes))
     await at_rest.inputs_changed(conn)
