@@ -25,6 +25,10 @@ from shared.topics import TopicSpec
 
 log = logging.getLogger(__name__)
 HEADERS = [("content-type", b"application/json")]
+ATTEMPT_SECONDS = 30.0
+"""One connection attempt (start the producer, create and check the topics) is given up after
+this long and tried again: a broker that accepts connections but does not answer yet (one
+restarting) once held an attempt, and with it every callback in the spool, for good."""
 
 
 class KafkaLink:
@@ -34,8 +38,10 @@ class KafkaLink:
         topics: Sequence[TopicSpec],
         retry_seconds: float,
         refuse_mismatch: bool = False,
+        attempt_seconds: float = ATTEMPT_SECONDS,
     ) -> None:
         self.broker = broker
+        self._attempt = attempt_seconds
         self._topics = list(topics)
         self._refuse_mismatch = refuse_mismatch
         self._retry = retry_seconds
@@ -46,20 +52,21 @@ class KafkaLink:
         self.acked_ms = -1
 
     async def connect(self) -> bool:
-        """One attempt: start the producer, create missing topics and check the others
-        (TopicMismatchError, in a production profile, is no reason to try again: it is raised)."""
+        """One attempt, given up after `attempt_seconds`: start the producer, create missing
+        topics and check the others (TopicMismatchError, in a production profile, is no reason
+        to try again: it is raised)."""
         try:
-            await self.broker.start()
-            await ensure_topics(self.broker, self._topics, self._refuse_mismatch)
+            async with asyncio.timeout(self._attempt):
+                await self.broker.start()
+                await ensure_topics(self.broker, self._topics, self._refuse_mismatch)
         except TopicMismatchError:
             log.critical("Kafka topics differ from their settings: not publishing")
-            with contextlib.suppress(Exception):
-                await self.broker.stop()
+            await self._stop()
             raise
         except Exception as exc:  # any failure means: not yet; the next attempt decides
-            log.warning("Kafka not reachable yet (%s); callbacks go to the spool", exc)
-            with contextlib.suppress(Exception):
-                await self.broker.stop()
+            reason = "no answer in time" if isinstance(exc, TimeoutError) else exc
+            log.warning("Kafka not reachable yet (%s); callbacks go to the spool", reason)
+            await self._stop()
             return False
         self._producer = started_producer(self.broker)  # a programming error: never retried
         self.connected.set()
@@ -82,8 +89,13 @@ class KafkaLink:
         self.connected.clear()
         self._producer = None
         log.warning("renewing the Kafka producer after repeated failures")
+        await self._stop()
+
+    async def _stop(self) -> None:
+        """Stop the broker's producer, however it fails, and without waiting for ever."""
         with contextlib.suppress(Exception):
-            await self.broker.stop()
+            async with asyncio.timeout(self._attempt):
+                await self.broker.stop()
 
     async def send(self, items: Sequence[Outgoing]) -> None:
         """Publish in order and wait for every acknowledgement (`acks=all`)."""
@@ -98,8 +110,7 @@ class KafkaLink:
             self.acked_ms = max(self.acked_ms, meta.timestamp)
 
     async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.broker.stop()
+        await self._stop()
 
 
 def started_producer(broker: KafkaBroker) -> AIOKafkaProducer:
