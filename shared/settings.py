@@ -182,14 +182,7 @@ class DatabaseSettings(CommonSettings):
         "start; unset: DATABASE_URL.",
     )
     db_pool_size: int = Field(
-        default=10,
-        ge=1,
-        le=200,
-        description=(
-            "Most connections in the PostgreSQL pool. The scorer closes a period reading on "
-            "connections of its own beside the close's transaction when the pool holds 7 or "
-            "more (on one connection otherwise)."
-        ),
+        default=10, ge=1, le=200, description="Most connections in the PostgreSQL pool."
     )
     # How often gauges read from Kafka and PostgreSQL (consumer lag, backlogs) are refreshed.
     metrics_probe_interval_seconds: float = Field(default=5.0, gt=0)

@@ -141,7 +141,12 @@ def create_app(settings: ScorerSettings, *, clock: Clock | None = None) -> Starl
         governance=Governance(settings.erasure_hmac_key),
         robot_keys=settings.robot_keys(),
     )
-    closer = PeriodCloser(scorer, publisher, topics.breaches, readers=state.get_pool)
+    closer = PeriodCloser(
+        scorer,
+        publisher,
+        topics.breaches,
+        readers_dsn=settings.database_url.get_secret_value(),
+    )
     closer.gate = CloseGate(
         calendar,
         topics.contact_events,

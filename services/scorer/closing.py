@@ -11,13 +11,13 @@ resolved breach when missed becomes met, a firing one when met becomes missed.""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal
 
-import asyncpg
 from faststream.kafka import KafkaBroker
 from prometheus_client import Counter
 
@@ -26,7 +26,7 @@ from services.scorer.close_gate import CloseGate
 from services.scorer.scoring import READ_AHEAD, Scorer, store_scores
 from shared.auth import Identity, Role, audit
 from shared.calendar import Period, PeriodKind, parse_period
-from shared.db import Connection
+from shared.db import Connection, create_pool
 from shared.governance import hold_shared
 from shared.kafka import publish_all
 from shared.schemas import AlertName, BreachEvent
@@ -40,12 +40,12 @@ BREACHES = Counter(
 )
 REVISIONS = Counter("scorer_period_revisions_total", "Closed-period outcomes revised", ["flipped"])
 PURGED = "contact_data_purged"
-READERS_POOL_SIZE = 3 + READ_AHEAD + 2
-"""The pool a close reads on alongside its own connection is used when it holds at least this
-many connections: the close's, its readers (`Scorer.compute_chunks_alongside`: the baseline,
-the dense blocks, READ_AHEAD chunks) and the refresh's two stores, which wait for the close to
-commit; a smaller pool (DB_POOL_SIZE) closes on its one connection."""
 """Why a period whose contact data was purged (shared/governance.py) cannot be closed now."""
+CLOSE_READERS = READ_AHEAD + 2
+"""Connections a close opens for its reads, its own: the baseline, the dense blocks and
+READ_AHEAD chunks (`Scorer.compute_chunks_alongside`). Not taken from the service's pool: the
+batches, timers and API requests that write a closing period's rows wait there for the close
+to commit, holding their connections, and a close waiting for one of those would never end."""
 
 
 def target_breach(
@@ -82,12 +82,12 @@ class PeriodCloser:
         broker: KafkaBroker,
         breaches_topic: str,
         gate: CloseGate | None = None,
-        readers: Callable[[], asyncpg.Pool] | None = None,
+        readers_dsn: str | None = None,
     ) -> None:
         self._scorer = scorer
-        # connections of its own for the close's reads, side by side with its writes
+        # where a close opens connections of its own for its reads, beside its writes
         # (`Scorer.compute_chunks_alongside`); without, everything on the close's connection
-        self._readers = readers
+        self._readers_dsn = readers_dsn
         self._broker = broker
         self._topic = breaches_topic
         self._closing = 0
@@ -192,21 +192,25 @@ class PeriodCloser:
             at = min(now, period.end_at(self._scorer.calendar.tz))
             employees = 0
             missed: list[BreachEvent] = []
-            computed = (
-                self._scorer.compute_chunks_alongside(
-                    conn, self._readers, period, ids, now, closed=True
-                )
-                if self._readers is not None and self._readers().get_max_size() >= READERS_POOL_SIZE
-                else self._scorer.compute_chunks(conn, period, ids, now, closed=True)
-            )
-            async for scores in computed:
-                await self._record(conn, period, scores)
-                employees += len(scores)
-                missed += (
-                    target_breach(s, period.key, at, "firing")
-                    for s in scores
-                    if s["status"] == "missed"
-                )
+            async with contextlib.AsyncExitStack() as stack:
+                if self._readers_dsn is None:
+                    computed = self._scorer.compute_chunks(conn, period, ids, now, closed=True)
+                else:
+                    readers = await create_pool(self._readers_dsn, CLOSE_READERS)
+                    stack.push_async_callback(readers.close)
+                    computed = self._scorer.compute_chunks_alongside(
+                        conn, lambda: readers, period, ids, now, closed=True
+                    )
+                # a failure or a cancel stops the reads at once, before the pool closes
+                chunks = await stack.enter_async_context(contextlib.aclosing(computed))
+                async for scores in chunks:
+                    await self._record(conn, period, scores)
+                    employees += len(scores)
+                    missed += (
+                        target_breach(s, period.key, at, "firing")
+                        for s in scores
+                        if s["status"] == "missed"
+                    )
             await self.publish(missed)
             await conn.execute(
                 "INSERT INTO period_close (period, closed_by, closed_at) VALUES ($1, $2, $3) "

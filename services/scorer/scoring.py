@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from bisect import bisect_left
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from time import monotonic
@@ -289,7 +289,7 @@ class Scorer:
 
     async def compute_chunks(
         self, conn: Connection, period: Period, ids: Sequence[str], now: datetime, closed: bool
-    ) -> AsyncIterator[list[dict[str, Any]]]:
+    ) -> AsyncGenerator[list[dict[str, Any]], None]:
         """The scores of `ids` in `period`, a chunk of employees at a time (`chunks`): memory
         is bounded by one chunk's relations (and, for a caller that stores each chunk before
         asking for the next, by one chunk's scores), not by how many employees are asked for
@@ -314,9 +314,10 @@ class Scorer:
         """`compute_chunks` with the reads on connections of their own (`readers`), side by
         side: the peers' baseline, the dense blocks and up to READ_AHEAD chunks at once, the
         next chunks read while Python scores this one. The same scores, chunk by chunk in the
-        same order, for a caller in a read-committed transaction, whose every statement reads
-        what is committed when it runs (the close: its writes stay on `conn`; nothing it reads
-        is written by it)."""
+        same order, for a caller in a read-committed transaction whose every statement reads
+        what is committed when it runs (the close), and whose writes (score rows, outcomes)
+        these reads do not see, as its own reads did not: the baseline, the one read of score
+        rows, is awaited before the first chunk is scored and so before anything is written."""
 
         async def pooled(read: Callable[[Connection], Awaitable[T]]) -> T:
             async with readers().acquire() as c:
