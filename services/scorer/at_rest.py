@@ -10,8 +10,9 @@ Once the inputs stop changing — their version (below) has not moved for `quiet
 the last pass ended at least `min_interval` seconds ago — one instance brings the scores to
 rest, in three steps, each its own short transaction:
 
-1. it records the version as `at_rest`: from then on a bank-wide figure of an open period
-   computed from other inputs is not reused (bankwide.py computes it afresh);
+1. it moves the version on by one and records it as `at_rest`: from then on a bank-wide figure
+   of an open period computed before (even from the same inputs, while they were quiet) is not
+   reused (bankwide.py computes it afresh);
 2. it marks every row of every open period to be recomputed, a period at a time, in key order
    (as batches lock rows), so no long transaction holds the batches up;
 3. it records the version as `rested`: the pass is complete. A pass cut short (a crash, or
@@ -22,9 +23,10 @@ reading alone: identical after any order, batch split, rebalance or restart, wit
 or several (`settled` tells a caller when that point is reached).
 
 The inputs' version is the sum of the scorer group's stored offsets, plus `changes` (moved on
-by every reviewer verdict and campaign, every batch of due timers and every rebuild under new
-rules), plus the governance generation (erasures and purges). Time passing changes scores
-too (pace, a window that ends before its timer runs): the sweep (refresh.py) marks those rows.
+by every reviewer verdict and campaign, every batch of due timers, every rebuild under new
+rules and every rest), plus the governance generation (erasures and purges). Time passing
+changes scores too (pace, a window that ends before its timer runs): the sweep (refresh.py)
+marks those rows.
 
 Cost: a pass recomputes every open row once, as the sweep does every five minutes for rows
 not recomputed since; `min_interval` (5 minutes by default) bounds how often a trickle of
@@ -93,8 +95,8 @@ async def inputs_version(conn: Connection, group: str) -> int:
 
 async def inputs_changed(conn: Connection) -> None:
     """Something the scores are computed from changed outside the consumed records (a
-    verdict, a campaign, due timers, a rebuild): in the caller's transaction, last (the row
-    is locked until it commits)."""
+    verdict, a campaign, due timers, a rebuild; a rest, which starts afresh): in the caller's
+    transaction, last (the row is locked until it commits)."""
     await conn.execute("UPDATE scoring_inputs SET changes = changes + 1")
 
 
@@ -147,6 +149,11 @@ class Rest:
                 await conn.execute("SELECT 1 FROM scoring_inputs FOR UPDATE")
                 if await inputs_version(conn, self._group) != version:
                     return False
+                # the rest moves the version on itself: a figure computed from these same
+                # inputs before the rest (reused while the inputs were quiet) is from an
+                # older version, and computed afresh
+                await inputs_changed(conn)
+                version += 1
                 await conn.execute("UPDATE scoring_inputs SET at_rest = $1", version)
             marked = 0
             periods = [r["period"] for r in await conn.fetch(OPEN_PERIODS_SQL)]

@@ -157,14 +157,21 @@ async def test_a_figure_from_before_the_scores_came_to_rest_is_not_reused(
             clock[0] = 4.0
             assert not await rest.run_once()  # quiet for 4 s only
             assert not await settled(conn, "g")
+            # computed while the inputs were quiet, from the very inputs the rest will see
+            quiet = scorer(block_interval=3600.0, group="g")
+            quiet.bankwide.offer(quiet.figures[1], MONTH.key, {"e1": RING}, 0.5, 7)
+            assert (await quiet.blocks(conn, MONTH))["e1"] == RING
             clock[0] = 6.0
-            assert await rest.run_once()  # quiet for 6 s: brought to rest at 7
-            assert await conn.fetchval("SELECT at_rest FROM scoring_inputs") == 7
-            assert await conn.fetchval("SELECT rested FROM scoring_inputs") == 7
+            # quiet for 6 s: brought to rest, the version moved on to 8 by the rest itself
+            assert await rest.run_once()
+            assert await conn.fetchval("SELECT at_rest FROM scoring_inputs") == 8
+            assert await conn.fetchval("SELECT rested FROM scoring_inputs") == 8
             assert not await rest.run_once()  # once per version
             assert await settled(conn, "g")  # nothing to recompute in an empty bank
             # the stored version (inputs 3) is no longer used: computed afresh (an empty bank)
             assert await process.blocks(conn, MONTH) == {}
+            # nor the one from the quiet seconds before the rest, from the same inputs
+            assert await quiet.blocks(conn, MONTH) == {}
             async with conn.transaction():
                 await process.bankwide.store(conn, MONTH.key, process.figures)
             assert (
@@ -173,24 +180,24 @@ async def test_a_figure_from_before_the_scores_came_to_rest_is_not_reused(
                     "WHERE period = $1 AND kind = 'blocks'",
                     MONTH.key,
                 )
-                == 7
+                == 8
             )
             # a verdict or campaign moves the version on: the scores are no longer at rest
             async with conn.transaction():
                 await inputs_changed(conn)
-            assert await inputs_version(conn, "g") == 8
+            assert await inputs_version(conn, "g") == 9
             assert not await settled(conn, "g")
             # a computation held in memory from before the rest is not used either, nor one
             # from inputs newer than the database's (another consumer group's, in a replay)
             held = scorer(block_interval=3600.0, group="g")
-            held.bankwide.offer(held.figures[1], MONTH.key, {"e1": RING}, 0.5, 6)
+            held.bankwide.offer(held.figures[1], MONTH.key, {"e1": RING}, 0.5, 7)
             assert await held.blocks(conn, MONTH) == {}
             newer = scorer(block_interval=3600.0, group="g")
-            newer.bankwide.offer(newer.figures[1], MONTH.key, {"e1": RING}, 0.5, 9)
+            newer.bankwide.offer(newer.figures[1], MONTH.key, {"e1": RING}, 0.5, 10)
             assert await newer.blocks(conn, MONTH) == {}
             # quiet again, but the last pass ended less than a minute ago: not yet
             clock[0] = 7.0
-            assert not await rest.run_once()  # version 8 seen
+            assert not await rest.run_once()  # version 9 seen
             clock[0] = 20.0
             assert not await rest.run_once()
             await conn.execute("UPDATE scoring_inputs SET rested_at = rested_at - interval '2 min'")
