@@ -417,7 +417,8 @@ async def quota_fields_of(
     totals: Mapping[Key, Mapping[str, int]] | None = None,
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """`quota_fields` for (employee, period key) pairs of any periods, from `totals` where
-    given (`count` returned them) and otherwise from one read of the counters."""
+    given (counter rows the caller read: the read API's, in its own statement) and otherwise
+    from one read of the counters."""
     given = totals or {}
     unread = sorted(k for k in targets if k not in given)
     read: Totals = {}
