@@ -383,8 +383,9 @@ class Refresher:
                             period.key in closed,
                             bank,
                             from_span=shared is not None,
-                            # an open period's store reads the counters as they stand then
-                            counters=period.key in closed,
+                            # its store reads the counters as they stand then (store_open,
+                            # store_current): not in this snapshot too
+                            counters=False,
                         )
                         if read is not None:
                             reads.append(read)

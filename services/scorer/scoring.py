@@ -96,7 +96,6 @@ class Scorer:
         *,
         clock: Clock,
         inputs_group: str,
-        baseline_interval_seconds: float = BASELINE_INTERVAL_SECONDS,
     ) -> None:
         self.rules = rules
         # The consumer group whose stored offsets are part of the inputs' version (at_rest.py).
@@ -108,7 +107,7 @@ class Scorer:
         self.block_interval_seconds = block_interval_seconds
         self.bankwide = BankWide()
         self._baseline = Figure(
-            "baseline", baseline_interval_seconds, encode_baseline, decode_baseline
+            "baseline", BASELINE_INTERVAL_SECONDS, encode_baseline, decode_baseline
         )
         self._blocks = Figure("blocks", block_interval_seconds, encode_blocks, decode_blocks)
         self.figures: tuple[Figure[Any], ...] = (self._baseline, self._blocks)
@@ -224,9 +223,9 @@ class Scorer:
         """The peers' baseline the anomaly signals of `period` are judged against: a scan of
         the whole bank's relations in the period (seconds for a national bank's month),
         afresh on close and otherwise reused for BASELINE_INTERVAL_SECONDS, or longer while
-        that pays (domain/reuse.py), by every scorer process (bankwide.py). A score computed
-        with a reused baseline is at most that old; once the inputs rest, every open row is
-        recomputed against a fresh one (at_rest.py)."""
+        that pays (domain/reuse.py), and up to five minutes while the inputs do not change, by
+        every scorer process (bankwide.py); once the inputs rest, every open row is recomputed
+        against a fresh one (at_rest.py)."""
         figure = self._baseline
         if not fresh:
             kept = await self.bankwide.reuse(conn, figure, period.key, self.inputs_group)
@@ -326,9 +325,10 @@ class Scorer:
         def reader(chunk: list[str]) -> Callable[[Connection], Awaitable[ChunkInputs | None]]:
             return lambda c: self.read_chunk(c, period, chunk, now, closed, UNREAD_BANK)
 
-        fresh = closed
-        baseline = asyncio.create_task(pooled(lambda c: self.baseline(c, period, now, fresh=fresh)))
-        blocks = asyncio.create_task(pooled(lambda c: self.blocks(c, period, fresh=fresh)))
+        baseline = asyncio.create_task(
+            pooled(lambda c: self.baseline(c, period, now, fresh=closed))
+        )
+        blocks = asyncio.create_task(pooled(lambda c: self.blocks(c, period, fresh=closed)))
         pending: deque[asyncio.Task[ChunkInputs | None]] = deque()
         try:
             todo = deque(await self.chunks(conn, period, ids))
@@ -373,8 +373,8 @@ class Scorer:
         relations and chat traces are not read here: the caller read them over a span holding
         the period (`read_span`) and gives them, judged, to `score_chunk`. `counters`: the
         quota and quality columns are read from the counters in this snapshot; without, the
-        scores carry only their target, and their store fills the rest (`store_open` reads
-        the counters as they stand when it stores)."""
+        scores carry only their target, and their store fills the rest (`store_open` and
+        `store_current` read the counters as they stand when they store)."""
         tz = self.calendar.tz
         org = await inputs.org_rows(conn, period, ids, tz)
         if not org:
@@ -654,7 +654,7 @@ async def store_open(
     conn: Connection, scorer: Scorer, period_key: str, scores: list[dict[str, Any]]
 ) -> bool:
     """Store the refresh's scores of a period still open: anomaly and org columns as computed,
-    the quota and quality columns from the counters as they stand now (read again: the
+    the quota and quality columns from the counters as they stand now (read here: the
     batches leave them to the refresh, `tally.sync_scores`), written only over older ones.
     No employee is held, so the batches' quota writes never wait for a refresh; a batch that
     commits after this read marked the row dirty, and the next round writes it again. False,
