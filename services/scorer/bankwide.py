@@ -50,8 +50,6 @@ class Figure(Generic[T]):
 
 def encode_baseline(b: PeerBaseline) -> dict[str, Any]:
     return {
-        "median_first_adds": b.median_first_adds,
-        "median_engagement": b.median_engagement,
         "hollow_share": [b.hollow_share.centre, b.hollow_share.sd, b.hollow_share.peers],
         "hollow_per_day": b.hollow_per_day,
         "tail_lift": b.tail_lift,
@@ -62,8 +60,6 @@ def encode_baseline(b: PeerBaseline) -> dict[str, Any]:
 def decode_baseline(j: dict[str, Any]) -> PeerBaseline:
     centre, sd, peers = j["hollow_share"]
     return PeerBaseline(
-        median_first_adds=j["median_first_adds"],
-        median_engagement=j["median_engagement"],
         hollow_share=Spread(centre, sd, peers),
         hollow_per_day=j["hollow_per_day"],
         tail_lift=j["tail_lift"],

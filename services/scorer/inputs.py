@@ -283,13 +283,6 @@ async def chat_stats(
     }
 
 
-BASELINE_SQL = """
-SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY first_adds) AS median_first_adds,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY (quality ->> 'engagement')::float8)
-         AS median_engagement
-  FROM employee_period_score WHERE period = $1 AND first_adds > 0
-"""
-
 # One row per employee with adds in the period: the counts of `anomaly.tally`, with `hollow`
 # as `anomaly.is_hollow` has it (not a matched customer, fewer than two customer messages).
 TALLY_SQL = """
@@ -325,13 +318,10 @@ SELECT t.*, COALESCE(x.days, '{}') AS days, COALESCE(x.counts, '{}') AS counts
 async def peer_baseline(
     conn: Connection, period: Period, tz: ZoneInfo, now: datetime, tail: PeriodTail | None
 ) -> PeerBaseline:
-    row = await conn.fetchrow(BASELINE_SQL, period.key)
-    known = PeerBaseline(
-        median_first_adds=float(row["median_first_adds"] or 0.0) if row else 0.0,
-        median_engagement=row["median_engagement"] if row else None,
-    )
+    """The peers' baseline from every employee's tally of the period; the prior
+    (`PeerBaseline()`) when the period has no working days left to compare or too few peers."""
     if tail is None:
-        return known
+        return PeerBaseline()
     rows = await conn.fetch(
         TALLY_SQL, period.start_at(tz), period.end_at(tz), now, tail.start, tz.key
     )
@@ -346,7 +336,7 @@ async def peer_baseline(
         )
         for r in rows
     ]
-    return anomaly.peer_baseline(tallies, tail.early_days, tail.days, known)
+    return anomaly.peer_baseline(tallies, tail.early_days, tail.days, PeerBaseline())
 
 
 OVERLAP_SQL = """

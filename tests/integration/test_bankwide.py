@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 
 MONTH = parse_period("2026-09")
 NOW = datetime(2026, 9, 20, tzinfo=UTC)
-MARKED = PeerBaseline(median_first_adds=123.0)
+MARKED = PeerBaseline(hollow_per_day=123.0)
 RING = DenseBlock(("e1", "e2", "e3"), ("wm-1", "wm-2"), 2.4, 1.5, 6)
 
 

@@ -48,7 +48,7 @@ def verdicts(n: int, step: timedelta = timedelta(minutes=5), **kw: object) -> li
 
 
 def codes(vs: list[ContactVerdict], shared: dict[str, int] | None = None) -> dict[str, float]:
-    result = assess(vs, shared or {}, PeerBaseline(median_engagement=0.6), END, 30, NOW, TZ)
+    result = assess(vs, shared or {}, PeerBaseline(), END, 30, NOW, TZ)
     return {r["code"]: r["contribution"] for r in result.reasons}
 
 
@@ -162,9 +162,7 @@ def test_a_dense_block_of_partners_fires_and_a_single_shared_neighbour_does_not(
 
 # --- over-dispersed surprise, peers, and the camouflaged patterns -------------------------------
 
-PEERS = PeerBaseline(
-    median_engagement=0.6, hollow_share=Spread(0.14, 0.05, 200), hollow_per_day=0.5
-)
+PEERS = PeerBaseline(hollow_share=Spread(0.14, 0.05, 200), hollow_per_day=0.5)
 OCT_TAIL = PeriodTail(datetime(2026, 10, 28, 16, 0, tzinfo=UTC), 3 / 22, days=3, early_days=19)
 OCT_END = datetime(2026, 10, 31, 16, 0, tzinfo=UTC)
 
@@ -450,7 +448,7 @@ def test_while_the_month_runs_rates_are_per_working_day_worked_so_far() -> None:
 
 def test_staff_accounts_are_evidence_even_alone() -> None:
     one = verdicts(1, staff_account_of="e1")
-    result = assess(one, {}, PeerBaseline(median_engagement=0.6), END, 30, NOW, TZ)
+    result = assess(one, {}, PeerBaseline(), END, 30, NOW, TZ)
     (reason,) = [r for r in result.reasons if r["code"] == "STAFF_ACCOUNT"]
     assert reason["evidence"]["accounts_of_employees"] == ["e1"]
     assert reason["evidence"]["own_account"] is True
@@ -480,7 +478,7 @@ def test_a_known_campaign_burst_is_context_unless_its_quality_is_low() -> None:
 def test_the_campaign_and_reviewed_contacts_are_evidence_in_favour() -> None:
     vs = verdicts(30, state="qr-777", is_customer=False)
     vs += verdicts(2, campaign="Autumn fair", is_customer=True)
-    result = assess(vs, {}, PeerBaseline(median_engagement=0.6), END, 30, NOW, TZ)
+    result = assess(vs, {}, PeerBaseline(), END, 30, NOW, TZ)
     favour = result.reasons[0]["evidence"]["in_favour"]
     assert favour["campaign_adds"] == {"Autumn fair": 2}
 

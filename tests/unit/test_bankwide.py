@@ -24,8 +24,6 @@ def roundtrip(value: object) -> object:
 
 def test_a_baseline_comes_back_equal() -> None:
     baseline = PeerBaseline(
-        median_first_adds=12.5,
-        median_engagement=None,
         hollow_share=Spread(0.21, 0.07, 48),
         hollow_per_day=0.8,
         tail_lift=1.6,

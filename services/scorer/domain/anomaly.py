@@ -74,8 +74,6 @@ class PeerBaseline:
     gamers among the peers do not move it). The defaults are a cautious prior for a bank whose
     peers are not known yet: hollow adds are common and vary a lot."""
 
-    median_first_adds: float = 0.0
-    median_engagement: float | None = None
     hollow_share: Spread = PRIOR_HOLLOW_SHARE
     """Share of an employee's decided adds that are hollow (see `is_hollow`)."""
     hollow_per_day: float = 1.0
