@@ -13,7 +13,6 @@ from time import monotonic
 from typing import Any, Literal, TypeVar
 
 import asyncpg
-import orjson
 
 from services.scorer import at_rest, inputs, tally
 from services.scorer.bankwide import (
@@ -38,7 +37,7 @@ from services.scorer.domain.validity import (
 from shared import governance
 from shared.calendar import BusinessCalendar, Period, PeriodKind, local_date
 from shared.clock import Clock
-from shared.db import Connection, filter_mask, filtered_statements
+from shared.db import Connection, columns, filter_mask, filtered_statements, recordset
 
 NO_OVERLAP = inputs.Overlap({}, {})
 T = TypeVar("T")
@@ -604,6 +603,7 @@ _TYPES = (
     "timestamptz",
 )
 _JSON = frozenset({"quality", "reasons"})
+_TYPED = tuple((c, "jsonb" if c in _JSON else t) for c, t in zip(COLUMNS, _TYPES, strict=True))
 OWN_COLUMNS = (*_ORG_COLUMNS, *_RECOMPUTED)
 """What the refresh writes of an open period's existing row as it computed it; its quota and
 quality columns it writes from the counters as they stand when it stores them, and only when
@@ -617,9 +617,9 @@ def _upsert(updated: Sequence[str], newer: Sequence[str] = ()) -> str:
     fresh = "EXCLUDED.quota_version >= s.quota_version"
     return (
         f"INSERT INTO employee_period_score AS s ({', '.join(COLUMNS)}, quota_at) "  # noqa: S608
-        f"SELECT {', '.join(f'{c}::jsonb' if c in _JSON else c for c in COLUMNS)}, computed_at "
-        f"FROM unnest({', '.join(f'${i + 1}::{t}[]' for i, t in enumerate(_TYPES))}) "
-        f"AS x({', '.join(COLUMNS)}) "
+        f"SELECT {', '.join(COLUMNS)}, computed_at "
+        "FROM json_to_recordset($1::text::json) "
+        f"AS x{columns(_TYPED)} "
         "ON CONFLICT (period, employee_id) DO UPDATE SET "
         + ", ".join(
             [f"{c} = EXCLUDED.{c}" for c in updated]
@@ -639,15 +639,7 @@ async def store_scores(
         # in key order, as the batches write their rows (tally._write_quota): two writers that
         # lock the same rows in different orders deadlock
         scores = sorted(scores, key=lambda s: (s["employee_id"], s["period"]))
-        await conn.execute(
-            statement,
-            *(
-                [orjson.dumps(s[c]).decode() for s in scores]
-                if c in _JSON
-                else [s[c] for s in scores]
-                for c in COLUMNS
-            ),
-        )
+        await conn.execute(statement, recordset({c: s[c] for c in COLUMNS} for s in scores))
 
 
 async def store_open(

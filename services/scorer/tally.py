@@ -40,6 +40,7 @@ from services.scorer.domain.rules import QualityWeights
 from services.scorer.domain.tally import (
     COUNTERS,
     TALLIED,
+    TIER_PREFIX,
     PeriodDeltas,
     Standing,
     Vectors,
@@ -51,7 +52,7 @@ from services.scorer.domain.tally import (
 )
 from services.scorer.domain.validity import ContactFacts, ContactStatus
 from shared.calendar import Period, local_date, parse_period
-from shared.db import Connection
+from shared.db import Connection, columns, recordset
 from shared.governance import hold_shared
 
 if TYPE_CHECKING:  # scoring imports this module
@@ -87,12 +88,24 @@ _STANDING_FLAGS = (
     "considered",
     "matched",
 )
+_STANDING_COLUMNS = (
+    ("employee_id", "text"),
+    ("external_userid", "text"),
+    ("first_added_at", "timestamptz"),
+    ("status", "text"),
+    *((flag, "bool") for flag in _STANDING_FLAGS),
+    ("tier", "text"),
+    ("engaged", "bool"),
+    ("retained", "bool"),
+    ("next_change_at", "timestamptz"),
+)
+_STANDING_VALUES = ", ".join(
+    f"COALESCE(x.{c}, false)" if c in _STANDING_FLAGS else f"x.{c}" for c, _ in _STANDING_COLUMNS
+)
 WRITE_STANDINGS_SQL = f"""
-INSERT INTO relation_standing AS s (employee_id, external_userid, first_added_at, status,
-       {", ".join(_STANDING_FLAGS)}, tier, engaged, retained, next_change_at)
-SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[],
-       {", ".join(f"${i + 5}::bool[]" for i, _ in enumerate(_STANDING_FLAGS))}, $12::text[],
-       $13::bool[], $14::bool[], $15::timestamptz[])
+INSERT INTO relation_standing AS s ({", ".join(c for c, _ in _STANDING_COLUMNS)})
+SELECT {_STANDING_VALUES}
+  FROM json_to_recordset($1::text::json) AS x{columns(_STANDING_COLUMNS)}
 ON CONFLICT (employee_id, external_userid) DO UPDATE SET
     first_added_at = EXCLUDED.first_added_at, status = EXCLUDED.status,
     {", ".join(f"{c} = EXCLUDED.{c}" for c in _STANDING_FLAGS)}, tier = EXCLUDED.tier,
@@ -106,13 +119,18 @@ relations' standings count (quota and quality), the chat figures, and the add ev
 HELD = (*ADDED, "tiers", "median_reply_seconds")
 """Everything a counter row holds: the counts, the matched adds by tier, the median first
 reply (set from the chat-days, not added)."""
-_COUNTER_ARRAYS = ", ".join(f"${i + 3}::int[]" for i, _ in enumerate(ADDED))
-_TIERS_PARAM = f"${len(ADDED) + 3}::text[]"
+_COUNTER_COLUMNS = (
+    ("employee_id", "text"),
+    ("period", "text"),
+    *((c, "int") for c in ADDED),
+    ("tiers", "jsonb"),
+)
 ADD_COUNTERS_SQL = f"""
 INSERT INTO quota_counter AS q (employee_id, period, {", ".join(ADDED)}, tiers)
-SELECT x.employee_id, x.period, {", ".join(f"x.{c}" for c in ADDED)}, x.tiers::jsonb
-  FROM unnest($1::text[], $2::text[], {_COUNTER_ARRAYS}, {_TIERS_PARAM})
-       AS x(employee_id, period, {", ".join(ADDED)}, tiers)
+SELECT x.employee_id, x.period, {", ".join(f"COALESCE(x.{c}, 0)" for c in ADDED)},
+       COALESCE(x.tiers, '{{}}')
+  FROM json_to_recordset($1::text::json)
+       AS x{columns(_COUNTER_COLUMNS)}
  WHERE NOT EXISTS (SELECT 1 FROM purged_period p WHERE p.period = x.period)
 ON CONFLICT (employee_id, period) DO UPDATE SET
     {", ".join(f"{c} = q.{c} + EXCLUDED.{c}" for c in ADDED)},
@@ -204,6 +222,19 @@ async def hold(conn: Connection, employee_ids: Iterable[str], space: int = QUOTA
         await conn.fetchval(HOLD_SQL, ids, space)
 
 
+def _standing_row(standing: Standing) -> dict[str, Any]:
+    """A standing's columns of `relation_standing` (`WRITE_STANDINGS_SQL`); a relation that
+    counts nowhere leaves them out (NULL, and false for the flags)."""
+    return {
+        "first_added_at": standing.first_added_at,
+        "status": standing.status.value,
+        **{flag: bool(getattr(standing, flag)) for flag in _STANDING_FLAGS},
+        "tier": standing.tier,
+        "engaged": standing.engaged,
+        "retained": standing.retained,
+    }
+
+
 def _stored(row: Any) -> Standing | None:
     if row["first_added_at"] is None or row["status"] is None:
         return None
@@ -289,18 +320,15 @@ async def settle(
     if written:
         await conn.execute(
             WRITE_STANDINGS_SQL,
-            [w[0] for w in written],
-            [w[1] for w in written],
-            [w[2].first_added_at if w[2] else None for w in written],
-            [w[2].status.value if w[2] else None for w in written],
-            *(
-                [bool(getattr(w[2], flag)) if w[2] else False for w in written]
-                for flag in _STANDING_FLAGS
+            recordset(
+                {
+                    "employee_id": employee_id,
+                    "external_userid": external_userid,
+                    "next_change_at": due,
+                    **({} if after is None else _standing_row(after)),
+                }
+                for employee_id, external_userid, after, due in written
             ),
-            [w[2].tier if w[2] else None for w in written],
-            [w[2].engaged if w[2] else None for w in written],
-            [w[2].retained if w[2] else None for w in written],
-            [w[3] for w in written],
         )
     return as_deltas(changes, tiers)
 
@@ -314,10 +342,15 @@ async def count(conn: Connection, changes: PeriodDeltas) -> set[Key]:
         return set()
     rows = await conn.fetch(
         ADD_COUNTERS_SQL,
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        *([changes[k][c] for k in keys] for c in ADDED),
-        [orjson.dumps(tier_changes(changes[k])).decode() for k in keys],
+        recordset(
+            {
+                "employee_id": k[0],
+                "period": k[1],
+                **{c: n for c, n in changes[k].items() if not c.startswith(TIER_PREFIX)},
+                "tiers": tier_changes(changes[k]),
+            }
+            for k in keys
+        ),
     )
     return keys_of(rows)
 

@@ -2,6 +2,7 @@
 
 from shared.db.migrate import Migration, apply_migrations, load_migrations
 from shared.db.pool import SERVER_SETTINGS, Connection, create_pool
+from shared.db.recordset import columns, recordset
 from shared.db.statements import filter_mask, filtered_statements
 
 __all__ = [
@@ -9,8 +10,10 @@ __all__ = [
     "Connection",
     "Migration",
     "apply_migrations",
+    "columns",
     "create_pool",
     "filter_mask",
     "filtered_statements",
     "load_migrations",
+    "recordset",
 ]
