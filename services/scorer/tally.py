@@ -137,7 +137,6 @@ ON CONFLICT (employee_id, period) DO UPDATE SET
     tiers = CASE WHEN EXCLUDED.tiers = '{{}}'::jsonb THEN q.tiers
                  ELSE wq_add_counts(q.tiers, EXCLUDED.tiers) END,
     version = q.version + 1
-RETURNING employee_id, period
 """  # noqa: S608 - constant column names
 """A period whose contact data was purged keeps its counters as they stood (migration 0017)."""
 
@@ -340,19 +339,26 @@ async def count(conn: Connection, changes: PeriodDeltas) -> set[Key]:
     keys = sorted(k for k, d in changes.items() if any(d.values()))
     if not keys:
         return set()
-    rows = await conn.fetch(
-        ADD_COUNTERS_SQL,
-        recordset(
-            {
-                "employee_id": k[0],
-                "period": k[1],
-                **{c: n for c, n in changes[k].items() if not c.startswith(TIER_PREFIX)},
-                "tiers": tier_changes(changes[k]),
-            }
-            for k in keys
-        ),
-    )
-    return keys_of(rows)
+    await conn.execute(ADD_COUNTERS_SQL, recordset(_counter_row(k, changes[k]) for k in keys))
+    purged = {
+        r[0]
+        for r in await conn.fetch(
+            "SELECT period FROM purged_period WHERE period = ANY($1::text[])",
+            sorted({k[1] for k in keys}),
+        )
+    }
+    return {k for k in keys if k[1] not in purged}
+
+
+def _counter_row(key: Key, delta: Counter[str]) -> dict[str, Any]:
+    """One key's changes as `ADD_COUNTERS_SQL` reads them: the counts by column, and the
+    matched adds by tier under `tiers`."""
+    return {
+        "employee_id": key[0],
+        "period": key[1],
+        **{name: n for name, n in delta.items() if not name.startswith(TIER_PREFIX)},
+        "tiers": tier_changes(delta),
+    }
 
 
 def keys_of(rows: Iterable[Any]) -> set[Key]:
