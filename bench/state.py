@@ -89,6 +89,15 @@ REMOVALS_SQL = """
 INSERT INTO contact_removal (employee_id, external_userid, removed_at, removed_by)
 SELECT employee_id, external_userid, first_added_at + interval '2 days', 'customer'
   FROM employee_contact WHERE hashtext(external_userid) % 20 = 0"""
+# What a running scorer's standings keep of each relation's looked-up facts (tally.settle): the
+# close reads them there. Nothing else of a standing is loaded (see `_standings_as_judged`).
+STANDINGS_SQL = """
+INSERT INTO relation_standing (employee_id, external_userid, derived, removed_since_add)
+SELECT r.employee_id, r.external_userid, true,
+       EXISTS (SELECT 1 FROM contact_removal x
+                WHERE x.employee_id = r.employee_id AND x.external_userid = r.external_userid
+                  AND x.removed_at >= r.first_added_at)
+  FROM employee_contact r"""
 GROSS_SQL = """
 INSERT INTO quota_counter (employee_id, period, gross_adds)
 SELECT employee_id, to_char(first_added_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM'), count(*)
@@ -101,6 +110,7 @@ LOAD_SQL: list[tuple[str, tuple[str, ...]]] = [
     (CONTACTS_SQL, ()),
     (SHARED_CONTACTS_SQL, ()),
     (REMOVALS_SQL, ()),
+    (STANDINGS_SQL, ()),
     (GROSS_SQL, ()),
 ]
 REFERENCE_SQL = """
@@ -151,8 +161,9 @@ async def _standings_as_judged(conn: asyncpg.Connection, run: Run) -> None:
     """Mark the loaded relations as judged under the scorer's current rules. Without it the
     scorer would judge all of them again before it is ready (a start-up after a change of
     rules: hours for 10,000,000 relations, `tally.judge_all_if_rules_changed`). The bulk load
-    writes no standings: the month's quota columns count its gross adds only, and the close's
-    cost is its anomaly recomputation, which reads the relations themselves."""
+    writes of the standings only the looked-up facts they keep (STANDINGS_SQL): the month's
+    quota columns count its gross adds only, and the close's cost is its anomaly
+    recomputation, which reads the relations themselves."""
     settings = ScorerSettings(database_url=run.infra.app_dsn(run.database))
     await conn.execute(
         """INSERT INTO quota_rules (fingerprint, rebuilt_at) VALUES ($1, now())

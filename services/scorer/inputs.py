@@ -82,12 +82,55 @@ async def org_rows(
     return [o for _, o in await org_rows_by_period(conn, [(e, period) for e in ids], tz)]
 
 
+# What a relation's facts need beyond its row and its contact's: looked up per relation. The
+# batch that judges a relation stores their values with its standing (`tally.settle`), and the
+# reads of whole periods take them from there (`stored`); a relation without them (judged before
+# they were stored, or not judged yet) has them looked up as it is read.
+_LOOKUPS = {
+    "staff_account_of": """COALESCE((SELECT min(s.employee_id) FROM staff_account s
+                  WHERE s.external_userid = r.external_userid),
+                (SELECT min(s.employee_id) FROM staff_account s
+                  WHERE s.unionid = c.unionid))""",
+    "handed_over": """EXISTS (SELECT 1 FROM contact_removal x
+                WHERE x.external_userid = r.external_userid AND x.source = 'DELETE_BY_TRANSFER'
+                  AND x.employee_id <> r.employee_id
+                  AND x.removed_at BETWEEN r.first_added_at - $HANDOVER::interval
+                                       AND r.first_added_at + $HANDOVER::interval)""",
+    "review": """(SELECT v.verdict FROM contact_verdict v
+         WHERE v.employee_id = r.employee_id AND v.external_userid = r.external_userid)""",
+    "removals": """COALESCE((SELECT array_agg(ROW(x.removed_at, x.removed_by, x.source)
+                                 ORDER BY x.removed_at)
+                   FROM contact_removal x
+                  WHERE x.employee_id = r.employee_id AND x.external_userid = r.external_userid
+                    AND x.removed_at >= r.first_added_at), '{}')""",
+}
+STORED_LOOKUPS = ("staff_account_of", "handed_over", "review")
+"""Kept in `relation_standing` as they are; of the removals, only whether there are any
+(`removed_since_add`): most relations have none, and the few that do read them."""
+
+
+def _stored(name: str) -> str:
+    if name == "removals":
+        return (
+            f"CASE WHEN d.derived AND NOT d.removed_since_add THEN '{{}}' ELSE {_LOOKUPS[name]} END"
+        )
+    return f"CASE WHEN d.derived THEN d.{name} ELSE {_LOOKUPS[name]} END"
+
+
+_STANDING_JOIN = """  LEFT JOIN relation_standing d
+    ON d.employee_id = r.employee_id AND d.external_userid = r.external_userid
+"""
+
+
 # Columns in ContactFacts' field order: rows become facts positionally (the hot loop of a
 # recompute); `new_to_bank` and `removals` are converted on the way.
-def _relation_facts_sql(handover: str) -> str:
+def _relation_facts_sql(handover: str, stored: bool) -> str:
     """The facts of relations (r: employee_contact, c: its contact), `handover` the parameter
-    holding HANDOVER_MATCH; a WHERE or JOIN on `r` follows."""
-    return """
+    holding HANDOVER_MATCH; a WHERE or JOIN on `r` follows. `stored`: the lookups as the
+    relations' standings keep them (d), where they do; else each looked up."""
+    lookup = _stored if stored else _LOOKUPS.__getitem__
+    standing = _STANDING_JOIN if stored else ""
+    return f"""
 SELECT r.employee_id, r.external_userid, r.first_added_at, r.add_count,
        c.contact_type, c.corp_name, c.is_customer, c.customer_tier, c.assigned_employee_id,
        r.state, r.add_way, r.first_customer_msg_at, r.customer_msgs, r.one_to_one_msgs,
@@ -95,39 +138,30 @@ SELECT r.employee_id, r.external_userid, r.first_added_at, r.add_count,
        COALESCE(c.first_employee_id = r.employee_id AND c.first_added_at = r.first_added_at,
                 false) AS new_to_bank,
        c.profile_found,
-       COALESCE((SELECT min(s.employee_id) FROM staff_account s
-                  WHERE s.external_userid = r.external_userid),
-                (SELECT min(s.employee_id) FROM staff_account s
-                  WHERE s.unionid = c.unionid)) AS staff_account_of,
-       EXISTS (SELECT 1 FROM contact_removal x
-                WHERE x.external_userid = r.external_userid AND x.source = 'DELETE_BY_TRANSFER'
-                  AND x.employee_id <> r.employee_id
-                  AND x.removed_at BETWEEN r.first_added_at - $HANDOVER::interval
-                                       AND r.first_added_at + $HANDOVER::interval) AS handed_over,
-       (SELECT v.verdict FROM contact_verdict v
-         WHERE v.employee_id = r.employee_id AND v.external_userid = r.external_userid) AS review,
-       (SELECT min(g.name) FROM campaign g JOIN employee e ON e.team_id = g.team_id
-         WHERE e.employee_id = r.employee_id AND g.state = r.state
-           AND r.first_added_at >= g.starts_at AND r.first_added_at < g.ends_at) AS campaign,
-       COALESCE((SELECT array_agg(ROW(x.removed_at, x.removed_by, x.source) ORDER BY x.removed_at)
-                   FROM contact_removal x
-                  WHERE x.employee_id = r.employee_id AND x.external_userid = r.external_userid
-                    AND x.removed_at >= r.first_added_at), '{}') AS removals,
+       {lookup("staff_account_of")} AS staff_account_of,
+       {lookup("handed_over")} AS handed_over,
+       {lookup("review")} AS review,
+       (SELECT min(g.name) FROM campaign g
+         WHERE g.state = r.state
+           AND r.first_added_at >= g.starts_at AND r.first_added_at < g.ends_at
+           AND g.team_id = (SELECT e.team_id FROM employee e
+                             WHERE e.employee_id = r.employee_id)) AS campaign,
+       {lookup("removals")} AS removals,
        EXISTS (SELECT 1 FROM employee e WHERE e.employee_id = r.external_userid)
          AS is_employee_account,
        r.seen_at
   FROM employee_contact r
   LEFT JOIN contact c USING (external_userid)
-""".replace("$HANDOVER", handover)
+{standing}""".replace("$HANDOVER", handover)  # noqa: S608 - constant lookups
 
 
-RELATIONS_SQL = (
-    _relation_facts_sql("$4")
-    + " WHERE r.employee_id = ANY($1::text[]) AND r.first_added_at >= $2"
-    + " AND r.first_added_at < $3"
+_PERIOD_WHERE = (
+    " WHERE r.employee_id = ANY($1::text[]) AND r.first_added_at >= $2 AND r.first_added_at < $3"
 )
+RELATIONS_SQL = _relation_facts_sql("$4", stored=True) + _PERIOD_WHERE
+LIVE_RELATIONS_SQL = _relation_facts_sql("$4", stored=False) + _PERIOD_WHERE
 PAIRS_SQL = (
-    _relation_facts_sql("$3")
+    _relation_facts_sql("$3", stored=False)
     + " JOIN unnest($1::text[], $2::text[]) AS x(e, u)"
     + " ON r.employee_id = x.e AND r.external_userid = x.u WHERE r.first_added_at IS NOT NULL"
 )
@@ -142,11 +176,16 @@ def _removals(raw: Sequence[tuple[datetime, str, str | None]]) -> tuple[Removal,
 
 
 async def relations(
-    conn: Connection, period: Period, ids: Sequence[str], tz: ZoneInfo
+    conn: Connection, period: Period, ids: Sequence[str], tz: ZoneInfo, live: bool = False
 ) -> list[ContactFacts]:
-    """The relations of `ids` whose first add is in `period`."""
+    """The relations of `ids` whose first add is in `period`; `live`: every lookup made
+    afresh, none taken from the standings (what the verifier checks them against)."""
     rows = await conn.fetch(
-        RELATIONS_SQL, list(ids), period.start_at(tz), period.end_at(tz), HANDOVER_MATCH
+        LIVE_RELATIONS_SQL if live else RELATIONS_SQL,
+        list(ids),
+        period.start_at(tz),
+        period.end_at(tz),
+        HANDOVER_MATCH,
     )
     return _facts(rows)
 
@@ -154,7 +193,8 @@ async def relations(
 async def relations_by_pair(
     conn: Connection, pairs: Sequence[tuple[str, str]]
 ) -> list[ContactFacts]:
-    """The relations (employee_id, external_userid) asked for that have been added."""
+    """The relations (employee_id, external_userid) asked for that have been added, every
+    lookup made afresh (they are judged from these, and their standings keep them)."""
     if not pairs:
         return []
     rows = await conn.fetch(PAIRS_SQL, [p[0] for p in pairs], [p[1] for p in pairs], HANDOVER_MATCH)

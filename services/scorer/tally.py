@@ -98,9 +98,24 @@ _STANDING_COLUMNS = (
     ("engaged", "bool"),
     ("retained", "bool"),
     ("next_change_at", "timestamptz"),
+    ("derived", "bool"),
+    ("staff_account_of", "text"),
+    ("handed_over", "bool"),
+    ("review", "text"),
+    ("removed_since_add", "bool"),
 )
+NOT_LOOKED_UP: dict[str, Any] = {
+    "derived": False,
+    "staff_account_of": None,
+    "handed_over": False,
+    "review": None,
+    "removed_since_add": False,
+}
+"""The lookups a standing keeps of its relation's facts (migration 0026, `inputs.
+_relation_facts_sql`), for a relation that has none (not added yet)."""
+_NOT_NULL = frozenset((*_STANDING_FLAGS, "derived", "handed_over", "removed_since_add"))
 _STANDING_VALUES = ", ".join(
-    f"COALESCE(x.{c}, false)" if c in _STANDING_FLAGS else f"x.{c}" for c, _ in _STANDING_COLUMNS
+    f"COALESCE(x.{c}, false)" if c in _NOT_NULL else f"x.{c}" for c, _ in _STANDING_COLUMNS
 )
 WRITE_STANDINGS_SQL = f"""
 INSERT INTO relation_standing AS s ({", ".join(c for c, _ in _STANDING_COLUMNS)})
@@ -110,7 +125,8 @@ ON CONFLICT (employee_id, external_userid) DO UPDATE SET
     first_added_at = EXCLUDED.first_added_at, status = EXCLUDED.status,
     {", ".join(f"{c} = EXCLUDED.{c}" for c in _STANDING_FLAGS)}, tier = EXCLUDED.tier,
     engaged = EXCLUDED.engaged, retained = EXCLUDED.retained,
-    next_change_at = EXCLUDED.next_change_at
+    next_change_at = EXCLUDED.next_change_at,
+    {", ".join(f"{c} = EXCLUDED.{c}" for c in NOT_LOOKED_UP)}
 """  # noqa: S608 - constant column names
 
 ADDED = (*TALLIED, *CHAT_COUNTERS, "gross_adds")
@@ -305,31 +321,46 @@ async def settle(
     rules = scorer.rules
     changes: Vectors = {}
     tiers: Counter[tuple[str, str, str]] = Counter()
-    written: list[tuple[str, str, Standing | None, datetime | None]] = []
+    written: list[dict[str, Any]] = []
     for pair in wanted:
         verdict = verdicts.get(pair)
         after = standing_of(verdict, rules, now) if verdict is not None else None
         due = next_change(verdict, rules, now) if verdict is not None else None
+        looked_up = NOT_LOOKED_UP if verdict is None else lookups(verdict.facts)
         row = before.get(pair)
         old = _stored(row) if row is not None else None
-        if row is not None and old == after and row["next_change_at"] == due:
+        if (
+            row is not None
+            and old == after
+            and row["next_change_at"] == due
+            and all(row[c] == v for c, v in looked_up.items())
+        ):
             continue
-        accumulate(changes, pair[0], old, after, tz, tiers)
-        written.append((*pair, after, due))
-    if written:
-        await conn.execute(
-            WRITE_STANDINGS_SQL,
-            recordset(
-                {
-                    "employee_id": employee_id,
-                    "external_userid": external_userid,
-                    "next_change_at": due,
-                    **({} if after is None else _standing_row(after)),
-                }
-                for employee_id, external_userid, after, due in written
-            ),
+        if old != after:
+            accumulate(changes, pair[0], old, after, tz, tiers)
+        written.append(
+            {
+                "employee_id": pair[0],
+                "external_userid": pair[1],
+                "next_change_at": due,
+                **looked_up,
+                **({} if after is None else _standing_row(after)),
+            }
         )
+    if written:
+        await conn.execute(WRITE_STANDINGS_SQL, recordset(written))
     return as_deltas(changes, tiers)
+
+
+def lookups(facts: ContactFacts) -> dict[str, Any]:
+    """What a standing keeps of its relation's looked-up facts (NOT_LOOKED_UP)."""
+    return {
+        "derived": True,
+        "staff_account_of": facts.staff_account_of,
+        "handed_over": facts.handed_over,
+        "review": facts.review,
+        "removed_since_add": bool(facts.removals),
+    }
 
 
 async def count(conn: Connection, changes: PeriodDeltas) -> set[Key]:
@@ -635,7 +666,7 @@ async def timers_forever(
         await asyncio.sleep(every)
 
 
-STANDING_VERSION = "2: quality counters, chat-days"
+STANDING_VERSION = "3: quality counters, chat-days, looked-up facts"
 """What a standing holds: a new version has every standing judged again at start-up."""
 
 

@@ -3,14 +3,15 @@ quality figures kept by deltas, checked against a recount the slow way.
 
 Due timers are run first (a window that ended is not a difference, only work not yet done);
 then, in one repeatable-read snapshot, every relation whose first add falls in the period is
-judged from the stored facts, the quota and quality counters (matched customers by tier
-included) are recounted from those verdicts, the chat figures (chat-days, answered ones, the
-median first reply, messages sent) from the stored messages, the gross adds from the stored add
-events, and each is compared with `quota_counter` (what the read API shows of an open period)
-and, for a period still open, with the quota and quality columns of `employee_period_score`
-(their copies in the rows, which the refresh writes once a row has settled: a row still
-waiting for it in `score_dirty` is not compared yet). Every difference is listed; the exit
-status is 1 if there is any.
+judged from the stored facts (each lookup made afresh, and compared with what its standing
+keeps of them: a staff account, a handover, a reviewer's verdict, removals), the quota and
+quality counters (matched customers by tier included) are recounted from those verdicts, the
+chat figures (chat-days, answered ones, the median first reply, messages sent) from the stored
+messages, the gross adds from the stored add events, and each is compared with `quota_counter`
+(what the read API shows of an open period) and, for a period still open, with the quota and
+quality columns of `employee_period_score` (their copies in the rows, which the refresh writes
+once a row has settled: a row still waiting for it in `score_dirty` is not compared yet). Every
+difference is listed; the exit status is 1 if there is any.
 
 A period whose contact data was purged (CONTACT_DATA_RETENTION_MONTHS, migration 0017) cannot
 be recounted: it is skipped, and the output says so. What erased contacts still count in a
@@ -79,15 +80,11 @@ SELECT employee_id, count(*)::int AS gross_adds FROM contact_event
 """
 
 
-async def recount(
-    conn: Connection,
-    scorer: Scorer,
-    period: Period,
-    now: datetime,
-    medians: dict[str, float | None],
-) -> dict[str, Counter[str]]:
-    """Per employee, the period's counters (tiers as `tier:<name>`) and gross adds recounted
-    from the facts; the median first replies go to `medians`."""
+async def added_in(
+    conn: Connection, scorer: Scorer, period: Period, live: bool
+) -> list[ContactFacts]:
+    """The facts of every relation first added in `period`: `live`, every lookup made afresh;
+    else as the refresh and the close read them (the lookups the standings keep)."""
     tz = scorer.calendar.tz
     ids = [
         r["employee_id"]
@@ -98,8 +95,43 @@ async def recount(
             period.end_at(tz),
         )
     ]
+    return await inputs.relations(conn, period, ids, tz, live=live)
+
+
+LOOKED_UP = ("staff_account_of", "handed_over", "review", "removals")
+"""The facts of a relation that the standings keep (`inputs._relation_facts_sql`)."""
+
+
+def lookup_differences(
+    period: Period, kept: Sequence[ContactFacts], live: Sequence[ContactFacts]
+) -> list[Difference]:
+    """Relations whose facts as read from their standings differ from the lookups made afresh
+    (named by employee and fact, never by contact)."""
+    fresh = {(f.employee_id, f.external_userid): f for f in live}
+    out: list[Difference] = []
+    for f in kept:
+        wanted = fresh.get((f.employee_id, f.external_userid))
+        for name in LOOKED_UP:
+            have, want = getattr(f, name), getattr(wanted, name, None)
+            if have != want:
+                out.append(Difference(period.key, f.employee_id, f"relation {name}", have, want))
+    return out
+
+
+async def recount(
+    conn: Connection,
+    scorer: Scorer,
+    period: Period,
+    now: datetime,
+    medians: dict[str, float | None],
+    relations: Sequence[ContactFacts],
+) -> dict[str, Counter[str]]:
+    """Per employee, the period's counters (tiers as `tier:<name>`) and gross adds recounted
+    from the facts of its `relations` (`added_in`, live); the median first replies go to
+    `medians`."""
+    tz = scorer.calendar.tz
     by_employee: dict[str, list[ContactFacts]] = defaultdict(list)
-    for facts in await inputs.relations(conn, period, ids, tz):
+    for facts in relations:
         by_employee[facts.employee_id].append(facts)
     standings = [
         (e, standing_of(v, scorer.rules, now))
@@ -183,14 +215,17 @@ async def verify_period(
     await tally.run_all_due(conn, scorer, now)
     medians: dict[str, float | None] = {}
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        expected = await recount(conn, scorer, period, now, medians)
+        live = await added_in(conn, scorer, period, live=True)
+        expected = await recount(conn, scorer, period, now, medians, live)
+        stale = lookup_differences(period, await added_in(conn, scorer, period, live=False), live)
+        del live
         for r in await conn.fetch(CARRY_SQL, period.key):  # erased contacts, still counted
             expected[r["employee_id"]].update(_counts(r))
         have = await kept(conn, scorer, period)
         still_open = not await conn.fetchval(
             "SELECT 1 FROM period_close WHERE period = $1", period.key
         )
-    out: list[Difference] = []
+    out: list[Difference] = stale
     for employee_id in sorted(set(expected) | set(have.counters)):
         want = expected.get(employee_id, Counter())
         counted = have.counters.get(employee_id, Counter())

@@ -1,0 +1,76 @@
+"""The facts looked up per relation (a staff account, a handover, a reviewer's verdict,
+removals) are kept with its standing by the batch that judges it; the reads of whole periods
+(the refresh, the close) take them from there, and the verifier lists every one that differs
+from the lookups made afresh. (The property test of test_quota_tally checks, after every batch
+of random streams, that none differs.)"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from services.scorer import inputs
+from services.scorer.domain.validity import ContactFacts
+from services.scorer.verify import Difference, verify_period
+from shared.calendar import parse_period
+from shared.clock import ManualClock
+from tests import factories as f
+from tests.infra import Infra
+from tests.integration.test_quota_tally import START, as_consumed, feed, handover, scoring
+
+pytestmark = pytest.mark.integration
+
+MONTH = parse_period("2026-09")
+MINUTE = timedelta(minutes=1)
+
+
+async def test_period_reads_take_the_lookups_from_the_standings(infra: Infra) -> None:
+    clock = ManualClock(START)
+    async with scoring(infra, clock) as (pool, scorer):
+        records = [
+            *(f.employee(e) for e in ("e1", "e2", "e3")),
+            f.staff_account("e3", external_userid="wm-3"),
+            f.add("e1", "wm-1", START),
+            handover("e2", "wm-1", START + MINUTE),  # e2 handed wm-1 over to e1
+            f.add("e1", "wm-2", START + 2 * MINUTE),
+            {**f.add("e1", "wm-2", START + 3 * MINUTE), "ChangeType": "del_follow_user"},
+            f.add("e1", "wm-3", START + 4 * MINUTE),  # e3's own WeChat
+            f.add("e1", "wm-4", START + 5 * MINUTE),
+        ]
+        await feed(pool, scorer, clock, as_consumed(records), [])
+        tz = scorer.calendar.tz
+        async with pool.acquire() as conn:
+
+            async def read(live: bool) -> dict[str, ContactFacts]:
+                found = await inputs.relations(conn, MONTH, ["e1"], tz, live=live)
+                return {r.external_userid: r for r in found}
+
+            kept, fresh = await read(live=False), await read(live=True)
+            assert kept == fresh
+            assert kept["wm-1"].handed_over and not kept["wm-2"].handed_over
+            assert [r.removed_by for r in kept["wm-2"].removals] == ["customer"]
+            assert kept["wm-3"].staff_account_of == "e3"
+            assert await conn.fetchval("SELECT bool_and(derived) FROM relation_standing")
+            assert await verify_period(conn, scorer, MONTH) == []
+
+            # what a standing keeps is what the period's reads see
+            await conn.execute(
+                """UPDATE relation_standing SET review = 'gamed', removed_since_add = false
+                    WHERE employee_id = 'e1' AND external_userid IN ('wm-4', 'wm-2')"""
+            )
+            kept = await read(live=False)
+            assert kept["wm-4"].review == "gamed" and kept["wm-2"].removals == ()
+            assert {
+                d for d in await verify_period(conn, scorer, MONTH) if "relation" in d.figure
+            } == {
+                Difference("2026-09", "e1", "relation review", "gamed", None),
+                Difference("2026-09", "e1", "relation removals", (), fresh["wm-2"].removals),
+            }
+
+            # a standing that keeps none (judged before they were kept) is looked up afresh
+            await conn.execute(
+                """UPDATE relation_standing SET derived = false, staff_account_of = NULL
+                    WHERE employee_id = 'e1' AND external_userid = 'wm-3'"""
+            )
+            assert (await read(live=False))["wm-3"].staff_account_of == "e3"
