@@ -22,10 +22,11 @@ SERVER_SETTINGS = {
     "timezone": "UTC",
     "jit": "off",
     "plan_cache_mode": "force_custom_plan",
+    "random_page_cost": "1.1",
 }
-"""Every connection's session settings, both for the same reason: the services' statements
-take arrays of keys and time bounds as parameters, and only their values tell PostgreSQL how
-much a statement reads.
+"""Every connection's session settings. The first two for the same reason: the services'
+statements take arrays of keys and time bounds as parameters, and only their values tell
+PostgreSQL how much a statement reads.
 - Custom plans: asyncpg prepares every statement, and after five runs PostgreSQL may switch to
   a generic plan that cannot see the bounds. For a period's chat traces that plan probes every
   monthly partition of `message` once per relation: 500 ms for 500 employees' month, against
@@ -33,7 +34,11 @@ much a statement reads.
   costs a millisecond or less.
 - No JIT: the per-relation lookups make the cost estimate cross the JIT threshold, and then
   compiling takes 0.4 s of a 0.6 s read; nothing the services run is long enough to win it
-  back."""
+  back.
+- Random reads priced as on SSD or in memory (PostgreSQL's default, 4, prices a disk's seek):
+  with it, the relations of 200 employees' month (14,000 of 700,000) were read by scanning
+  all 700,000 standings and 680,000 contacts and hashing them (330 ms), instead of looking
+  each one up by key (115 ms)."""
 
 
 async def create_pool(dsn: str, size: int = 10) -> asyncpg.Pool:
