@@ -666,7 +666,7 @@ async def timers_forever(
         await asyncio.sleep(every)
 
 
-STANDING_VERSION = "3: quality counters, chat-days, looked-up facts"
+STANDING_VERSION = "2: quality counters, chat-days"
 """What a standing holds: a new version has every standing judged again at start-up."""
 
 

@@ -3,8 +3,9 @@
 -- the transaction that judges it (services/scorer/tally.py, `settle`), so that the reads of
 -- whole periods (the refresh, the close) take them from here instead of six lookups per
 -- relation. `derived`: the row holds them; a row without them (judged before this migration)
--- has them looked up as it is read, until the next start-up judges every relation again (the
--- standing's version changed) and stores them. The verifier checks them against the lookups.
+-- has them looked up as it is read, until its relation is judged again. Nothing is judged
+-- again for this (a bank's whole history would be, at start-up): a new period's relations
+-- all have them. The verifier checks them against the lookups.
 ALTER TABLE relation_standing
     ADD COLUMN derived boolean NOT NULL DEFAULT false,
     ADD COLUMN staff_account_of text,
