@@ -1,19 +1,25 @@
 """A Kafka that accepts connections and never answers (a broker restarting) holds one
 connection attempt of the ingestor at most ATTEMPT_SECONDS: the attempt is given up, the link
 stays unconnected (callbacks keep going to the spool) and the next attempt is made. Before,
-an attempt could wait for ever, and the spool with it."""
+an attempt could wait for ever, and the spool with it. A renewal of the producer and an
+attempt at once leave the link connected."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 
 from services.ingestor.delivery.kafka_link import KafkaLink
+from services.ingestor.delivery.outgoing import Outgoing
 from shared.kafka import make_broker
+from shared.topics import TopicSpec
+from tests.infra import Infra
 
 pytestmark = pytest.mark.integration
 
@@ -54,3 +60,34 @@ async def test_an_unanswered_attempt_is_given_up_and_tried_again() -> None:
             keeping.cancel()
             await asyncio.gather(keeping, return_exceptions=True)
             await link.close()
+
+
+async def test_a_renewal_while_the_link_reconnects_leaves_it_connected(infra: Infra) -> None:
+    """The spool's replayer renews the producer; stopping the broker takes a while (aiokafka
+    flushes what it holds), and the connecting task, seeing the link down, makes its next
+    attempt meanwhile. Before, the attempt ran during the stop and ended connected to a
+    stopped broker (or found no producer and ended the connecting task): every later callback
+    stayed in the spool."""
+    topic = TopicSpec(f"link-{uuid.uuid4().hex[:8]}", 1, 1, 1, 3_600_000)
+    broker = make_broker(infra.kafka_bootstrap, "ingestor")
+    stop = broker.stop
+
+    async def slow_stop(*args: Any, **kwargs: Any) -> None:
+        await asyncio.sleep(0.5)  # a stop with batches still to flush
+        await stop(*args, **kwargs)
+
+    broker.stop = slow_stop  # type: ignore[method-assign]
+    link = KafkaLink(broker, [topic], 0.05)
+    keeping = asyncio.create_task(link.keep_connecting())
+    try:
+        for _ in range(3):
+            await asyncio.wait_for(link.connected.wait(), timeout=30)
+            await link.renew()
+            await asyncio.wait_for(link.connected.wait(), timeout=30)
+            assert not keeping.done()
+            await asyncio.wait_for(link.send([Outgoing(topic.name, "k", b"{}")]), timeout=30)
+            assert link.acked_ms > 0
+    finally:
+        keeping.cancel()
+        await asyncio.gather(keeping, return_exceptions=True)
+        await link.close()

@@ -47,6 +47,10 @@ class KafkaLink:
         self._retry = retry_seconds
         self.connected = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
+        # Starting and stopping the broker never overlap: a `renew` (the spool's replayer)
+        # stopping it while `keep_connecting` started it again left a broker without a
+        # producer, and the connecting task died of it with every callback in the spool.
+        self._switching = asyncio.Lock()
         # The newest record timestamp (ms, the producer's CreateTime: this host's clock as the
         # records carry it) Kafka has acknowledged; the lookups record it with their answers.
         self.acked_ms = -1
@@ -54,31 +58,42 @@ class KafkaLink:
     async def connect(self) -> bool:
         """One attempt, given up after `attempt_seconds`: start the producer, create missing
         topics and check the others (TopicMismatchError, in a production profile, is no reason
-        to try again: it is raised)."""
-        try:
-            async with asyncio.timeout(self._attempt):
-                await self.broker.start()
-                await ensure_topics(self.broker, self._topics, self._refuse_mismatch)
-        except TopicMismatchError:
-            log.critical("Kafka topics differ from their settings: not publishing")
-            await self._stop()
-            raise
-        except Exception as exc:  # any failure means: not yet; the next attempt decides
-            reason = "no answer in time" if isinstance(exc, TimeoutError) else exc
-            log.warning("Kafka not reachable yet (%s); callbacks go to the spool", reason)
-            await self._stop()
-            return False
-        self._producer = started_producer(self.broker)  # a programming error: never retried
-        self.connected.set()
+        to try again: it is raised). Never while the broker is being stopped (`renew`)."""
+        async with self._switching:
+            try:
+                async with asyncio.timeout(self._attempt):
+                    await self.broker.start()
+                    await ensure_topics(self.broker, self._topics, self._refuse_mismatch)
+            except TopicMismatchError:
+                log.critical("Kafka topics differ from their settings: not publishing")
+                await self._stop()
+                raise
+            except Exception as exc:  # any failure means: not yet; the next attempt decides
+                reason = "no answer in time" if isinstance(exc, TimeoutError) else exc
+                log.warning("Kafka not reachable yet (%s); callbacks go to the spool", reason)
+                await self._stop()
+                return False
+            self._producer = started_producer(self.broker)  # a programming error: raised
+            self.connected.set()
         log.info("connected to Kafka")
         return True
 
     async def keep_connecting(self) -> None:
         """Forever: connect whenever not connected (at start, and after `renew`); while
-        connected, aiokafka itself reconnects as brokers come and go."""
+        connected, aiokafka itself reconnects as brokers come and go. A failure nobody
+        foresaw is logged and the next attempt made: this task ending would leave every
+        callback in the spool for good. Topics that differ from their settings (in a
+        production profile) end it, as they should."""
         while True:
-            if not self.connected.is_set() and await self.connect():
-                continue
+            try:
+                if not self.connected.is_set() and await self.connect():
+                    continue
+            except TopicMismatchError:
+                raise
+            except Exception:
+                log.exception("connecting to Kafka failed unexpectedly; trying again")
+                async with self._switching:
+                    await self._stop()
             await asyncio.sleep(self._retry)
 
     async def renew(self) -> None:
@@ -86,10 +101,11 @@ class KafkaLink:
         After a broker lost its producer state (an unclean restart), an idempotent producer's
         sequence numbers no longer match (OutOfOrderSequenceNumber) and aiokafka never
         recovers by itself; the spool holds the records meanwhile."""
-        self.connected.clear()
-        self._producer = None
-        log.warning("renewing the Kafka producer after repeated failures")
-        await self._stop()
+        async with self._switching:  # after an attempt under way, which it then undoes
+            self.connected.clear()
+            self._producer = None
+            log.warning("renewing the Kafka producer after repeated failures")
+            await self._stop()
 
     async def _stop(self) -> None:
         """Stop the broker's producer, however it fails (not cut short: a broker stopped
@@ -110,7 +126,8 @@ class KafkaLink:
             self.acked_ms = max(self.acked_ms, meta.timestamp)
 
     async def close(self) -> None:
-        await self._stop()
+        async with self._switching:
+            await self._stop()
 
 
 def started_producer(broker: KafkaBroker) -> AIOKafkaProducer:
