@@ -276,6 +276,7 @@ class ScoringPipeline:
             fresh = unseen(records, stored)
             decoded = await self._decode_all(fresh, now)
             phase = _observe("decode", phase)
+            await state.hold_contacts(conn, decoded.events, decoded.staff_accounts)
             new_events = await state.apply_contact_events(
                 conn, decoded.events, self._tz, dirty, now, judge
             )

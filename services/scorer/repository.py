@@ -367,6 +367,17 @@ async def _relations(conn: Connection, pairs: Sequence[tuple[str, str]]) -> list
     return [(r["employee_id"], r["external_userid"], r["first_added_at"]) for r in rows]
 
 
+async def lock_contacts(conn: Connection, contacts: set[str]) -> None:
+    """Lock these contacts' rows (those stored), in key order, until the transaction ends."""
+    if contacts:
+        await conn.fetchval(
+            """SELECT count(*) FROM (
+                 SELECT 1 FROM contact c JOIN unnest($1::text[]) AS x(u) ON c.external_userid = x.u
+                  ORDER BY c.external_userid FOR UPDATE OF c) AS locked""",
+            sorted(contacts),
+        )
+
+
 async def relations_of(conn: Connection, contacts: set[str]) -> list[Relation]:
     if not contacts:
         return []

@@ -6,6 +6,7 @@ of random streams, that none differs.)"""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -74,3 +75,31 @@ async def test_period_reads_take_the_lookups_from_the_standings(infra: Infra) ->
                     WHERE employee_id = 'e1' AND external_userid = 'wm-3'"""
             )
             assert (await read(live=False))["wm-3"].staff_account_of == "e3"
+
+
+async def test_a_handover_waits_for_a_batch_holding_its_contact(infra: Infra) -> None:
+    """Handovers and adds of one contact travel on different partitions (keyed by employee)
+    and may be applied at once. A batch holds the rows of the contacts it adds, hands over or
+    declares staff accounts from its start: a handover applied beside the receiver's add
+    waits for it, and then judges the add (read committed) as inherited. Before, it read no
+    relation of the receiver, the add read no handover, and the add's standing kept
+    `handed_over` false."""
+    clock = ManualClock(START)
+    async with scoring(infra, clock) as (pool, scorer):
+        records = as_consumed(
+            [
+                *(f.employee(e) for e in ("e1", "e2")),
+                f.add("e2", "wm-9", START),
+                handover("e2", "wm-9", START + MINUTE),
+            ]
+        )
+        await feed(pool, scorer, clock, records[:3], [])
+        async with pool.acquire() as adding, adding.transaction():
+            # the receiver's batch, under way: it holds the contact's row
+            await adding.execute("SELECT 1 FROM contact WHERE external_userid = 'wm-9' FOR UPDATE")
+            handing = asyncio.create_task(feed(pool, scorer, clock, records[3:], []))
+            await asyncio.sleep(1.0)
+            assert not handing.done()  # waits for the receiver's batch to commit
+        await asyncio.wait_for(handing, timeout=30)
+        async with pool.acquire() as conn:
+            assert await verify_period(conn, scorer, MONTH) == []
