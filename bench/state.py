@@ -90,10 +90,12 @@ INSERT INTO contact_removal (employee_id, external_userid, removed_at, removed_b
 SELECT employee_id, external_userid, first_added_at + interval '2 days', 'customer'
   FROM employee_contact WHERE hashtext(external_userid) % 20 = 0"""
 # What a running scorer's standings keep of each relation's looked-up facts (tally.settle): the
-# close reads them there. Nothing else of a standing is loaded (see `_standings_as_judged`).
+# close reads them there; and its first add (the retention purge finds them by it). Nothing
+# else of a standing is loaded (see `_standings_as_judged`).
 STANDINGS_SQL = """
-INSERT INTO relation_standing (employee_id, external_userid, derived, removed_since_add)
-SELECT r.employee_id, r.external_userid, true,
+INSERT INTO relation_standing (employee_id, external_userid, first_added_at, derived,
+                               removed_since_add)
+SELECT r.employee_id, r.external_userid, r.first_added_at, true,
        EXISTS (SELECT 1 FROM contact_removal x
                 WHERE x.employee_id = r.employee_id AND x.external_userid = r.external_userid
                   AND x.removed_at >= r.first_added_at)

@@ -116,12 +116,17 @@ PURGES: tuple[tuple[str, str], ...] = (
     ),
     (
         "relation_standing",
+        # by the index on first_added_at (migration 0026): those of relations added before
+        # the cutoff, and those of relations never added that were purged (a standing that
+        # only held the lock). Looking for standings without a relation among all of them
+        # read every standing of the bank for each chunk, under the exclusive hold.
         """DELETE FROM relation_standing WHERE ctid = ANY(ARRAY(
              SELECT s.ctid FROM relation_standing s
               WHERE s.first_added_at < $1
-                 OR NOT EXISTS (SELECT 1 FROM employee_contact c
-                                 WHERE c.employee_id = s.employee_id
-                                   AND c.external_userid = s.external_userid)
+                 OR (s.first_added_at IS NULL
+                     AND NOT EXISTS (SELECT 1 FROM employee_contact c
+                                      WHERE c.employee_id = s.employee_id
+                                        AND c.external_userid = s.external_userid))
               LIMIT $2))""",
     ),
     (

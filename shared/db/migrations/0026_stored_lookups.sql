@@ -12,3 +12,7 @@ ALTER TABLE relation_standing
     ADD COLUMN handed_over boolean NOT NULL DEFAULT false,
     ADD COLUMN review text,
     ADD COLUMN removed_since_add boolean NOT NULL DEFAULT false;
+
+-- The retention purge finds the standings of relations added before its cutoff (and those of
+-- relations never added, `first_added_at` NULL) by this index, not by reading every standing.
+CREATE INDEX relation_standing_added ON relation_standing (first_added_at);
