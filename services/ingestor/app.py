@@ -109,8 +109,7 @@ def create_app(settings: IngestorSettings, *, clock: Clock | None = None) -> Sta
             settings.spool_replay_batch,
             timeout=10.0,
         )
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(link.connect(), FIRST_CONNECT_SECONDS)
+        await link.connect(within=FIRST_CONNECT_SECONDS)  # else `keep_connecting` goes on
         tasks = [asyncio.create_task(link.keep_connecting()), asyncio.create_task(replayer.run())]
         if lookups:
             lookups.start()

@@ -51,6 +51,9 @@ async def test_an_unanswered_attempt_is_given_up_and_tried_again() -> None:
         assert await asyncio.wait_for(link.connect(), timeout=5) is False
         assert time.monotonic() - started < 3
         assert not link.connected.is_set()
+        started = time.monotonic()  # the ingestor's first attempt, bounded shorter
+        assert await asyncio.wait_for(link.connect(within=0.2), timeout=5) is False
+        assert time.monotonic() - started < 2
         keeping = asyncio.create_task(link.keep_connecting())
         try:
             await asyncio.sleep(1.5)  # attempts go on, each given up in turn

@@ -55,13 +55,15 @@ class KafkaLink:
         # records carry it) Kafka has acknowledged; the lookups record it with their answers.
         self.acked_ms = -1
 
-    async def connect(self) -> bool:
-        """One attempt, given up after `attempt_seconds`: start the producer, create missing
-        topics and check the others (TopicMismatchError, in a production profile, is no reason
-        to try again: it is raised). Never while the broker is being stopped (`renew`)."""
+    async def connect(self, within: float | None = None) -> bool:
+        """One attempt, given up after `within` seconds (`attempt_seconds` by default): start
+        the producer, create missing topics and check the others (TopicMismatchError, in a
+        production profile, is no reason to try again: it is raised). Never while the broker
+        is being stopped (`renew`). An attempt given up stops what it started; so bound it
+        with `within`, not by cancelling it from outside."""
         async with self._switching:
             try:
-                async with asyncio.timeout(self._attempt):
+                async with asyncio.timeout(self._attempt if within is None else within):
                     await self.broker.start()
                     await ensure_topics(self.broker, self._topics, self._refuse_mismatch)
             except TopicMismatchError:
