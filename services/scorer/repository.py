@@ -368,12 +368,16 @@ async def _relations(conn: Connection, pairs: Sequence[tuple[str, str]]) -> list
 
 
 async def lock_contacts(conn: Connection, contacts: set[str]) -> None:
-    """Lock these contacts' rows (those stored), in key order, until the transaction ends."""
+    """Lock these contacts' rows, in key order, until the transaction ends; a contact without
+    a row gets a bare one (every column but its id NULL, as a profile or an add would find
+    it), locked too: another transaction adding it waits for this one, or this one for it."""
     if contacts:
-        await conn.fetchval(
-            """SELECT count(*) FROM (
-                 SELECT 1 FROM contact c JOIN unnest($1::text[]) AS x(u) ON c.external_userid = x.u
-                  ORDER BY c.external_userid FOR UPDATE OF c) AS locked""",
+        # DO UPDATE ... WHERE false changes nothing but locks the row it finds
+        await conn.execute(
+            """INSERT INTO contact AS c (external_userid)
+               SELECT u FROM unnest($1::text[]) AS x(u) ORDER BY u
+               ON CONFLICT (external_userid) DO UPDATE SET external_userid = c.external_userid
+               WHERE false""",
             sorted(contacts),
         )
 

@@ -60,17 +60,17 @@ def _mark_relations(
 async def hold_contacts(
     conn: Connection, events: Sequence[ContactEvent], accounts: Sequence[StaffAccountRecord]
 ) -> None:
-    """Before anything else of a batch: the contacts its adds, handovers and staff accounts
-    are about, locked in one go and in order. A batch adding a contact and another handing it
-    over or declaring it a staff account (other partitions, maybe other instances) then apply
-    one after the other, and the later one judges the relations with what the earlier one
-    wrote. Without it, a handover applied beside the receiver's add read no relation to judge
-    again, while the add read no handover: the add stayed judged not inherited, and its
-    standing kept that. A contact not stored yet has no row to lock (its first add's upsert
-    orders those batches); nor are staff accounts declared by unionid alone."""
+    """Before anything else of a batch: the contacts its handovers and staff accounts are
+    about, locked in one go and in order (a bare row made for one not stored yet). A batch
+    adding such a contact (another partition, maybe another instance) locks its row too
+    (`repository.upsert_contacts_from_adds`) before it judges the add: the two apply one
+    after the other, and the later one judges with what the earlier one wrote. Without it, a
+    handover applied beside the receiver's add read no relation to judge again while the add
+    read no handover: the add stayed judged not inherited, and its standing kept that. Staff
+    accounts declared by unionid alone are not covered."""
     await repository.lock_contacts(
         conn,
-        {e.external_userid for e in events if e.is_add or e.source == DELETE_BY_TRANSFER}
+        {e.external_userid for e in events if e.source == DELETE_BY_TRANSFER}
         | {a.external_userid for a in accounts if a.external_userid},
     )
 

@@ -91,15 +91,23 @@ async def test_a_handover_waits_for_a_batch_holding_its_contact(infra: Infra) ->
                 *(f.employee(e) for e in ("e1", "e2")),
                 f.add("e2", "wm-9", START),
                 handover("e2", "wm-9", START + MINUTE),
+                handover("e2", "wm-8", START + MINUTE),  # added before the scorer's history
             ]
         )
         await feed(pool, scorer, clock, records[:3], [])
         async with pool.acquire() as adding, adding.transaction():
             # the receiver's batch, under way: it holds the contact's row
             await adding.execute("SELECT 1 FROM contact WHERE external_userid = 'wm-9' FOR UPDATE")
-            handing = asyncio.create_task(feed(pool, scorer, clock, records[3:], []))
+            handing = asyncio.create_task(feed(pool, scorer, clock, records[3:4], []))
             await asyncio.sleep(1.0)
             assert not handing.done()  # waits for the receiver's batch to commit
+        await asyncio.wait_for(handing, timeout=30)
+        async with pool.acquire() as adding, adding.transaction():
+            # a contact the scorer has no row of yet, being added by the receiver's batch
+            await adding.execute("INSERT INTO contact (external_userid) VALUES ('wm-8')")
+            handing = asyncio.create_task(feed(pool, scorer, clock, records[4:], []))
+            await asyncio.sleep(1.0)
+            assert not handing.done()
         await asyncio.wait_for(handing, timeout=30)
         async with pool.acquire() as conn:
             assert await verify_period(conn, scorer, MONTH) == []
