@@ -104,9 +104,10 @@ _LOOKUPS = {
                   WHERE x.employee_id = r.employee_id AND x.external_userid = r.external_userid
                     AND x.removed_at >= r.first_added_at), '{}')""",
 }
-STORED_LOOKUPS = ("staff_account_of", "handed_over", "review")
-"""Kept in `relation_standing` as they are; of the removals, only whether there are any
-(`removed_since_add`): most relations have none, and the few that do read them."""
+LOOKED_UP = tuple(_LOOKUPS)
+"""The facts kept with a relation's standing: all but the removals as they are; of those,
+only whether there are any (`removed_since_add`): most relations have none, and the few that
+do read them."""
 
 
 def _stored(name: str) -> str:

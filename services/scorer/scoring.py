@@ -595,15 +595,14 @@ _TYPES = (
     "float8",
     "text",
     "float8",
-    "text",
+    "jsonb",
     "int8",
     "float8",
     "bool",
-    "text",
+    "jsonb",
     "timestamptz",
 )
-_JSON = frozenset({"quality", "reasons"})
-_TYPED = tuple((c, "jsonb" if c in _JSON else t) for c, t in zip(COLUMNS, _TYPES, strict=True))
+_TYPED = tuple(zip(COLUMNS, _TYPES, strict=True))
 OWN_COLUMNS = (*_ORG_COLUMNS, *_RECOMPUTED)
 """What the refresh writes of an open period's existing row as it computed it; its quota and
 quality columns it writes from the counters as they stand when it stores them, and only when

@@ -98,10 +98,6 @@ async def added_in(
     return await inputs.relations(conn, period, ids, tz, live=live)
 
 
-LOOKED_UP = ("staff_account_of", "handed_over", "review", "removals")
-"""The facts of a relation that the standings keep (`inputs._relation_facts_sql`)."""
-
-
 def lookup_differences(
     period: Period, kept: Sequence[ContactFacts], live: Sequence[ContactFacts]
 ) -> list[Difference]:
@@ -111,7 +107,7 @@ def lookup_differences(
     out: list[Difference] = []
     for f in kept:
         wanted = fresh.get((f.employee_id, f.external_userid))
-        for name in LOOKED_UP:
+        for name in inputs.LOOKED_UP:
             have, want = getattr(f, name), getattr(wanted, name, None)
             if have != want:
                 out.append(Difference(period.key, f.employee_id, f"relation {name}", have, want))

@@ -1,7 +1,7 @@
 -- A relation's facts that are looked up per relation (a staff account, a handover, a
 -- reviewer's verdict, whether it was removed since its add) are stored with its standing by
 -- the transaction that judges it (services/scorer/tally.py, `settle`), so that the reads of
--- whole periods (the refresh, the close) take them from here instead of six lookups per
+-- whole periods (the refresh, the close) take them from here instead of five lookups per
 -- relation. `derived`: the row holds them; a row without them (judged before this migration)
 -- has them looked up as it is read, until its relation is judged again. Nothing is judged
 -- again for this (a bank's whole history would be, at start-up): a new period's relations
