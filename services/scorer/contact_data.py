@@ -281,6 +281,14 @@ SELECT employee_id, occurred_at FROM contact_event
  WHERE external_userid = $1 AND change_type = ANY($2::text[])
 """
 UNIONID_SQL = "SELECT unionid FROM contact WHERE external_userid = $1"
+# The relations of other contacts with the same unionid whose staff account goes with it
+# (ERASE_STAFF_SQL): judged again without it.
+SAME_PERSON_SQL = """
+SELECT r.employee_id, r.external_userid, r.first_added_at AS at FROM employee_contact r
+  JOIN contact c ON c.external_userid = r.external_userid
+ WHERE c.unionid = $1 AND c.external_userid <> $2
+   AND EXISTS (SELECT 1 FROM staff_account s WHERE s.unionid = $1)
+"""
 # Facts about the contact, each DELETE counted by table (relation_standing after `settle`).
 ERASE_FACTS: tuple[tuple[str, str], ...] = (
     ("contact_event", "DELETE FROM contact_event WHERE external_userid = $1"),
@@ -391,19 +399,23 @@ async def erase(
         )
     tz = scorer.calendar.tz
     out = Erased()
+    unionid = await conn.fetchval(UNIONID_SQL, external_userid)
+    # the same person's other contacts lose the staff account erased with this one
+    same_person = await conn.fetch(SAME_PERSON_SQL, unionid, external_userid) if unionid else []
     employees = sorted(r["employee_id"] for r in await conn.fetch(EMPLOYEES_SQL, external_userid))
-    await tally.hold(conn, employees)
+    await tally.hold(conn, [*employees, *(r["employee_id"] for r in same_person)])
     pairs = [(r[0], r[1]) for r in await conn.fetch(PAIRS_SQL, external_userid)]
+    pairs += [(r[0], r[1]) for r in same_person]
     judged = await tally.with_cap_groups(conn, scorer, pairs)  # the day's others, under a cap
     touched: set[tuple[str, str]] = set()
-    for r in await conn.fetch(TIMES_SQL, external_userid):
-        touched.update((r["employee_id"], k) for k in period_keys(r["at"], tz))
+    for r in [*await conn.fetch(TIMES_SQL, external_userid), *same_person]:
+        if r["at"] is not None:
+            touched.update((r["employee_id"], k) for k in period_keys(r["at"], tz))
     gross: Counter[tuple[str, str]] = Counter()
     adds = sorted(c.value for c in ADD_CHANGES)
     for r in await conn.fetch(ADDS_SQL, external_userid, adds):
         for k in period_keys(r["occurred_at"], tz):
             gross[(r["employee_id"], k)] += 1
-    unionid = await conn.fetchval(UNIONID_SQL, external_userid)
     messages = [
         (r[0], r[1], r[2], r[3], r[4]) for r in await conn.fetch(MESSAGES_SQL, external_userid)
     ]

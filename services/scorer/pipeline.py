@@ -276,7 +276,9 @@ class ScoringPipeline:
             fresh = unseen(records, stored)
             decoded = await self._decode_all(fresh, now)
             phase = _observe("decode", phase)
-            await state.hold_contacts(conn, decoded.events, decoded.staff_accounts)
+            await state.hold_contacts(
+                conn, decoded.events, decoded.staff_accounts, decoded.profiles
+            )
             new_events = await state.apply_contact_events(
                 conn, decoded.events, self._tz, dirty, now, judge
             )

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from prometheus_client import Counter
 
-from services.scorer import repository
+from services.scorer import repository, tally
 from shared.auth import Identity, Role, audit
 from shared.calendar import local_date, period_keys_of
 from shared.db import Connection
@@ -57,8 +57,16 @@ def _mark_relations(
         judge.add((employee_id, external_userid))
 
 
+UNIONID_LOCK = (tally.QUOTA_LOCKS + 2, 0)
+"""The advisory lock (two-key form) between batches that declare staff accounts by unionid
+(exclusive) and batches that learn contacts' unionids (shared): `hold_contacts`."""
+
+
 async def hold_contacts(
-    conn: Connection, events: Sequence[ContactEvent], accounts: Sequence[StaffAccountRecord]
+    conn: Connection,
+    events: Sequence[ContactEvent],
+    accounts: Sequence[StaffAccountRecord],
+    profiles: Sequence[ContactProfileRecord] = (),
 ) -> None:
     """Before anything else of a batch: the contacts its handovers and staff accounts are
     about, locked in one go and in order (a bare row made for one not stored yet). A batch
@@ -66,8 +74,19 @@ async def hold_contacts(
     (`repository.upsert_contacts_from_adds`) before it judges the add: the two apply one
     after the other, and the later one judges with what the earlier one wrote. Without it, a
     handover applied beside the receiver's add read no relation to judge again while the add
-    read no handover: the add stayed judged not inherited, and its standing kept that. Staff
-    accounts declared by unionid alone are not covered."""
+    read no handover: the add stayed judged not inherited, and its standing kept that.
+
+    A staff account declared by unionid alone names no contact row to lock: the contacts are
+    found by the unionid their profile carries, which an add or a profile in another batch may
+    be storing at that moment (neither would see the other). Batches that store unionids hold
+    UNIONID_LOCK shared, which never makes them wait for each other; a batch declaring staff
+    accounts by unionid (rare: HR's records) holds it exclusively, after the batches under
+    way and before the next. Taken first, so a batch waiting for it holds no other lock a
+    batch under way could need."""
+    if any(a.unionid for a in accounts):
+        await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", *UNIONID_LOCK)
+    elif any(e.unionid for e in events) or any(p.unionid for p in profiles):
+        await conn.execute("SELECT pg_advisory_xact_lock_shared($1, $2)", *UNIONID_LOCK)
     await repository.lock_contacts(
         conn,
         {e.external_userid for e in events if e.source == DELETE_BY_TRANSFER}

@@ -12,7 +12,9 @@ from datetime import timedelta
 import pytest
 
 from services.scorer import inputs
+from services.scorer.contact_data import erase
 from services.scorer.domain.validity import ContactFacts
+from services.scorer.state import UNIONID_LOCK
 from services.scorer.verify import Difference, verify_period
 from shared.calendar import parse_period
 from shared.clock import ManualClock
@@ -110,4 +112,79 @@ async def test_a_handover_waits_for_a_batch_holding_its_contact(infra: Infra) ->
             assert not handing.done()
         await asyncio.wait_for(handing, timeout=30)
         async with pool.acquire() as conn:
+            assert await verify_period(conn, scorer, MONTH) == []
+
+
+async def test_a_staff_account_by_unionid_waits_for_batches_storing_unionids(
+    infra: Infra,
+) -> None:
+    """A staff account declared by unionid alone finds its contacts by the unionid of their
+    profiles, which a batch on another partition may be storing at that moment: neither would
+    see the other, and the add would stay judged not a staff account. Batches that store
+    unionids hold UNIONID_LOCK shared, a batch declaring staff accounts by unionid holds it
+    exclusively: each waits for the other kind under way."""
+    clock = ManualClock(START)
+    async with scoring(infra, clock) as (pool, scorer):
+        records = as_consumed(
+            [
+                *(f.employee(e) for e in ("e1", "e2")),
+                f.staff_account("e2", unionid="u-7"),
+                f.add("e1", "wm-7", START),
+                f.profile("wm-7", unionid="u-7"),
+                f.add("e1", "wm-6", START + MINUTE),
+            ]
+        )
+        await feed(pool, scorer, clock, records[:2], [])
+        async with pool.acquire() as storing, storing.transaction():
+            # a batch storing a contact's unionid, under way
+            await storing.execute("SELECT pg_advisory_xact_lock_shared($1, $2)", *UNIONID_LOCK)
+            declaring = asyncio.create_task(feed(pool, scorer, clock, records[2:3], []))
+            await asyncio.sleep(1.0)
+            assert not declaring.done()  # waits for it to commit
+        await asyncio.wait_for(declaring, timeout=30)
+        async with pool.acquire() as declaring_conn, declaring_conn.transaction():
+            # a batch declaring a staff account by unionid, under way
+            await declaring_conn.execute("SELECT pg_advisory_xact_lock($1, $2)", *UNIONID_LOCK)
+            storing_task = asyncio.create_task(feed(pool, scorer, clock, records[3:5], []))
+            await asyncio.sleep(1.0)
+            assert not storing_task.done()
+        await asyncio.wait_for(storing_task, timeout=30)
+        await feed(pool, scorer, clock, records[5:], [])
+        async with pool.acquire() as conn:
+            kept = {
+                r.external_userid: r
+                for r in await inputs.relations(conn, MONTH, ["e1"], scorer.calendar.tz)
+            }
+            assert kept["wm-7"].staff_account_of == "e2"
+            assert kept["wm-6"].staff_account_of is None
+            assert await verify_period(conn, scorer, MONTH) == []
+
+
+async def test_erasing_a_contact_judges_again_the_same_persons_other_contacts(
+    infra: Infra,
+) -> None:
+    """Erasing a contact removes HR's staff account of its unionid: the other contacts with that
+    unionid (the same person) are no staff account any more, and their relations are judged
+    again without it (before, their standings kept it and the verifier listed them)."""
+    clock = ManualClock(START)
+    async with scoring(infra, clock) as (pool, scorer):
+        records = as_consumed(
+            [
+                *(f.employee(e) for e in ("e1", "e2")),
+                f.staff_account("e2", unionid="u-5"),
+                f.add("e1", "wm-5a", START),
+                f.add("e1", "wm-5b", START + MINUTE),
+                f.profile("wm-5a", unionid="u-5"),
+                f.profile("wm-5b", unionid="u-5"),
+            ]
+        )
+        await feed(pool, scorer, clock, records, [])
+        tz = scorer.calendar.tz
+        async with pool.acquire() as conn:
+            kept = {r.external_userid: r for r in await inputs.relations(conn, MONTH, ["e1"], tz)}
+            assert kept["wm-5b"].staff_account_of == "e2"
+            async with conn.transaction():
+                await erase(conn, scorer, "wm-5a", lambda u: "h:" + u, clock())
+            kept = {r.external_userid: r for r in await inputs.relations(conn, MONTH, ["e1"], tz)}
+            assert set(kept) == {"wm-5b"} and kept["wm-5b"].staff_account_of is None
             assert await verify_period(conn, scorer, MONTH) == []
