@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,6 +46,9 @@ class ChatTrace:
 
     external_userid: str
     messages: tuple[tuple[datetime, bool], ...]
+    known: dict[Any, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    """What was worked out from the messages (`judged_cadence`, segment.exchanged), kept with
+    them: a refresh round scores the same trace for a day, its week, month and quarter."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,16 @@ def cadence(trace: ChatTrace, tz: Any) -> Cadence:
             awaiting = at
         last_any = at
     return Cadence(tuple(latencies), tuple(hours))
+
+
+def judged_cadence(trace: ChatTrace, tz: Any, null: HumanCadence) -> tuple[Cadence, float | None]:
+    """The trace's cadence and `scripted_p`, worked out once per trace."""
+    key = ("tested", tz, null)
+    found: tuple[Cadence, float | None] | None = trace.known.get(key)
+    if found is None:
+        c = cadence(trace, tz)
+        found = trace.known[key] = (c, scripted_p(c, null))
+    return found
 
 
 def scripted_p(c: Cadence, null: HumanCadence) -> float | None:

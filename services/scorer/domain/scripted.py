@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from services.scorer.domain.cadence import ChatTrace, HumanCadence, cadence, scripted_p
+from services.scorer.domain.cadence import ChatTrace, HumanCadence, judged_cadence
 from services.scorer.domain.calibration import HUMAN_CADENCE, SCRIPTED_NULL_RATE
 from services.scorer.domain.finding import Finding
 from services.scorer.domain.surprise import binomial_surprise
@@ -53,8 +53,7 @@ def scripted_chat(
         trace = chats.get(v.facts.external_userid)
         if v.facts.is_customer or trace is None:
             continue
-        c = cadence(trace, tz)
-        p = scripted_p(c, human)
+        c, p = judged_cadence(trace, tz, human)
         if p is not None:
             tested.append((v.facts.external_userid, p, c.evidence()))
     scripted = sorted((t for t in tested if t[1] < SCRIPTED_LEVEL), key=lambda t: (t[1], t[0]))

@@ -62,10 +62,13 @@ def exchanged(trace: ChatTrace | None) -> bool:
     """The contact wrote, and the employee answered one-to-one after it."""
     if trace is None:
         return False
-    first = next((at for at, from_contact in trace.messages if from_contact), None)
-    return first is not None and any(
-        not from_contact and at > first for at, from_contact in trace.messages
-    )
+    found: bool | None = trace.known.get("exchanged")
+    if found is None:
+        first = next((at for at, from_contact in trace.messages if from_contact), None)
+        found = trace.known["exchanged"] = first is not None and any(
+            not from_contact and at > first for at, from_contact in trace.messages
+        )
+    return found
 
 
 def segment_of(
