@@ -17,8 +17,10 @@ transaction holding the governance lock (consumer batches and stored recomputati
 open periods it stops counting (its relations' standings leave the counters, its add events the
 gross adds; with the daily cap rule, the same day's other adds are judged again) and the rows
 are recomputed; in closed periods the counters stay and what the contact still counts there is
-kept in `erasure_carry` (the verifier adds it to its recount). Its id quoted in anomaly evidence
-becomes `(erased)`."""
+kept in `erasure_carry` (the verifier adds it to its recount). HR's staff-account rows naming it
+or its unionid go with it: the other contacts they made staff accounts (the same person's) are
+judged again without them, in open periods counted again, in closed ones carried like its own.
+Its id quoted in anomaly evidence becomes `(erased)`."""
 
 from __future__ import annotations
 
@@ -281,13 +283,18 @@ SELECT employee_id, occurred_at FROM contact_event
  WHERE external_userid = $1 AND change_type = ANY($2::text[])
 """
 UNIONID_SQL = "SELECT unionid FROM contact WHERE external_userid = $1"
-# The relations of other contacts with the same unionid whose staff account goes with it
-# (ERASE_STAFF_SQL): judged again without it.
+# The relations of the other contacts whose staff account goes with the erased one's
+# (ERASE_STAFF_SQL: HR's rows naming it, or its unionid): a contact such a row names, and one
+# whose profile carries such a row's unionid. Judged again without it.
 SAME_PERSON_SQL = """
+WITH gone AS (
+  SELECT unionid, external_userid FROM staff_account
+   WHERE external_userid = $1 OR ($2::text IS NOT NULL AND unionid = $2))
 SELECT r.employee_id, r.external_userid, r.first_added_at AS at FROM employee_contact r
-  JOIN contact c ON c.external_userid = r.external_userid
- WHERE c.unionid = $1 AND c.external_userid <> $2
-   AND EXISTS (SELECT 1 FROM staff_account s WHERE s.unionid = $1)
+ WHERE r.external_userid <> $1
+   AND (r.external_userid IN (SELECT external_userid FROM gone)
+        OR r.external_userid IN (SELECT c.external_userid FROM contact c
+                                   JOIN gone g ON c.unionid = g.unionid))
 """
 # Facts about the contact, each DELETE counted by table (relation_standing after `settle`).
 ERASE_FACTS: tuple[tuple[str, str], ...] = (
@@ -400,8 +407,8 @@ async def erase(
     tz = scorer.calendar.tz
     out = Erased()
     unionid = await conn.fetchval(UNIONID_SQL, external_userid)
-    # the same person's other contacts lose the staff account erased with this one
-    same_person = await conn.fetch(SAME_PERSON_SQL, unionid, external_userid) if unionid else []
+    # other contacts lose the staff account erased with this one (the same person's)
+    same_person = await conn.fetch(SAME_PERSON_SQL, external_userid, unionid)
     employees = sorted(r["employee_id"] for r in await conn.fetch(EMPLOYEES_SQL, external_userid))
     await tally.hold(conn, [*employees, *(r["employee_id"] for r in same_person)])
     pairs = [(r[0], r[1]) for r in await conn.fetch(PAIRS_SQL, external_userid)]
@@ -467,8 +474,9 @@ async def erase(
 
 
 async def _carry(conn: Connection, carried: dict[tuple[str, str], Counter[str]]) -> None:
-    """What the erased relations and add events counted in closed periods: the negation of
-    the changes they would have made there (a recount without them plus this is the kept)."""
+    """What the erasure changed in closed periods (the erased relations and add events, and
+    the relations judged again without the staff accounts that went with them): the negation
+    of those changes (a recount after the erasure plus this is what the closed period kept)."""
     rows: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     for key, delta in carried.items():
         rows[key].subtract(delta)

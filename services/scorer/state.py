@@ -76,22 +76,23 @@ async def hold_contacts(
     handover applied beside the receiver's add read no relation to judge again while the add
     read no handover: the add stayed judged not inherited, and its standing kept that.
 
-    A staff account declared by unionid alone names no contact row to lock: the contacts are
-    found by the unionid their profile carries, which an add or a profile in another batch may
-    be storing at that moment (neither would see the other). Batches that store unionids hold
-    UNIONID_LOCK shared, which never makes them wait for each other; a batch declaring staff
-    accounts by unionid (rare: HR's records) holds it exclusively, after the batches under
-    way and before the next. Taken first, so a batch waiting for it holds no other lock a
-    batch under way could need."""
+    A staff account declared by unionid alone names no contact: its contacts are those whose
+    profile carries the unionid. A batch declaring such accounts (rare: HR's records) holds
+    UNIONID_LOCK exclusively, then locks the rows of the contacts that carry the unionids by
+    then, with the others: an add of one of them in another batch waits for it, or it for the
+    add, as above. A batch that stores unionids (a profile, an enriched add) holds the lock
+    shared: such batches do not wait for each other, only for a declaration under way (and,
+    while one waits for the lock, the next of them wait behind it). Taken first, so a batch
+    waiting for it holds no other lock a batch under way could need."""
+    contacts = {e.external_userid for e in events if e.source == DELETE_BY_TRANSFER}
     if any(a.unionid for a in accounts):
         await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", *UNIONID_LOCK)
-    elif any(e.unionid for e in events) or any(p.unionid for p in profiles):
-        await conn.execute("SELECT pg_advisory_xact_lock_shared($1, $2)", *UNIONID_LOCK)
-    await repository.lock_contacts(
-        conn,
-        {e.external_userid for e in events if e.source == DELETE_BY_TRANSFER}
-        | {a.external_userid for a in accounts if a.external_userid},
-    )
+        contacts |= await repository.contacts_of_staff_accounts(conn, accounts)
+    else:
+        if any(e.unionid for e in events) or any(p.unionid for p in profiles):
+            await conn.execute("SELECT pg_advisory_xact_lock_shared($1, $2)", *UNIONID_LOCK)
+        contacts |= {a.external_userid for a in accounts if a.external_userid}
+    await repository.lock_contacts(conn, contacts)
 
 
 async def apply_contact_events(

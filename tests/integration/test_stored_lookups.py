@@ -122,7 +122,9 @@ async def test_a_staff_account_by_unionid_waits_for_batches_storing_unionids(
     profiles, which a batch on another partition may be storing at that moment: neither would
     see the other, and the add would stay judged not a staff account. Batches that store
     unionids hold UNIONID_LOCK shared, a batch declaring staff accounts by unionid holds it
-    exclusively: each waits for the other kind under way."""
+    exclusively: each waits for the other kind under way. A contact whose profile carried the
+    unionid before is locked by the declaring batch like one it names: an add of it (which
+    carries no unionid) under way in another batch holds its row, and the declaration waits."""
     clock = ManualClock(START)
     async with scoring(infra, clock) as (pool, scorer):
         records = as_consumed(
@@ -132,6 +134,8 @@ async def test_a_staff_account_by_unionid_waits_for_batches_storing_unionids(
                 f.add("e1", "wm-7", START),
                 f.profile("wm-7", unionid="u-7"),
                 f.add("e1", "wm-6", START + MINUTE),
+                f.profile("wm-4", unionid="u-4"),
+                f.staff_account("e2", unionid="u-4"),
             ]
         )
         await feed(pool, scorer, clock, records[:2], [])
@@ -149,7 +153,14 @@ async def test_a_staff_account_by_unionid_waits_for_batches_storing_unionids(
             await asyncio.sleep(1.0)
             assert not storing_task.done()
         await asyncio.wait_for(storing_task, timeout=30)
-        await feed(pool, scorer, clock, records[5:], [])
+        await feed(pool, scorer, clock, records[5:7], [])
+        async with pool.acquire() as adding, adding.transaction():
+            # a batch adding wm-4 (its profile known before), under way: it holds the row
+            await adding.execute("SELECT 1 FROM contact WHERE external_userid = 'wm-4' FOR UPDATE")
+            declaring = asyncio.create_task(feed(pool, scorer, clock, records[7:], []))
+            await asyncio.sleep(1.0)
+            assert not declaring.done()
+        await asyncio.wait_for(declaring, timeout=30)
         async with pool.acquire() as conn:
             kept = {
                 r.external_userid: r
@@ -176,15 +187,22 @@ async def test_erasing_a_contact_judges_again_the_same_persons_other_contacts(
                 f.add("e1", "wm-5b", START + MINUTE),
                 f.profile("wm-5a", unionid="u-5"),
                 f.profile("wm-5b", unionid="u-5"),
+                # HR names wm-3a and its unionid; only wm-3b's profile carries the unionid
+                f.staff_account("e2", unionid="u-3", external_userid="wm-3a"),
+                f.add("e1", "wm-3a", START + 2 * MINUTE),
+                f.add("e1", "wm-3b", START + 3 * MINUTE),
+                f.profile("wm-3b", unionid="u-3"),
             ]
         )
         await feed(pool, scorer, clock, records, [])
         tz = scorer.calendar.tz
         async with pool.acquire() as conn:
             kept = {r.external_userid: r for r in await inputs.relations(conn, MONTH, ["e1"], tz)}
-            assert kept["wm-5b"].staff_account_of == "e2"
+            assert kept["wm-5b"].staff_account_of == kept["wm-3b"].staff_account_of == "e2"
             async with conn.transaction():
                 await erase(conn, scorer, "wm-5a", lambda u: "h:" + u, clock())
+                await erase(conn, scorer, "wm-3a", lambda u: "h:" + u, clock())
             kept = {r.external_userid: r for r in await inputs.relations(conn, MONTH, ["e1"], tz)}
-            assert set(kept) == {"wm-5b"} and kept["wm-5b"].staff_account_of is None
+            assert set(kept) == {"wm-5b", "wm-3b"}
+            assert kept["wm-5b"].staff_account_of is kept["wm-3b"].staff_account_of is None
             assert await verify_period(conn, scorer, MONTH) == []

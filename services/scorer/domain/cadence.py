@@ -46,7 +46,9 @@ class ChatTrace:
 
     external_userid: str
     messages: tuple[tuple[datetime, bool], ...]
-    known: dict[Any, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    known: dict[Any, Any] = field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False
+    )
     """What was worked out from the messages (`judged_cadence`, segment.exchanged), kept with
     them: a refresh round scores the same trace for a day, its week, month and quarter."""
 
