@@ -131,17 +131,28 @@ PURGES: tuple[tuple[str, str], ...] = (
                                         AND c.external_userid = s.external_userid))
               LIMIT $2))""",
     ),
-    (
-        # followed by nobody any more, and nothing about it since the cutoff
-        "contact",
-        """DELETE FROM contact WHERE ctid = ANY(ARRAY(
-             SELECT k.ctid FROM contact k
-              WHERE coalesce(GREATEST(k.first_added_at, k.profile_at, k.link_at), '-infinity') < $1
-                AND NOT EXISTS (SELECT 1 FROM employee_contact c
-                                 WHERE c.external_userid = k.external_userid)
-              LIMIT $2))""",
-    ),
 )
+# Contacts followed by nobody any more, with nothing about them since the cutoff, after the
+# tables above (their relations gone first). Chunk after chunk in the order of the index on
+# their latest fact (migration 0027), each from where the last one stopped ($3, $4): the old
+# contacts still followed (re-added since by someone else) are passed over once, not read
+# again by every chunk (asyncpg gives '-infinity' as datetime.min, and sends it back so).
+# Returns how many went and the last key the chunk read.
+CONTACTS_PURGE_SQL = """
+WITH picked AS (
+  SELECT k.ctid, coalesce(GREATEST(k.first_added_at, k.profile_at, k.link_at), '-infinity') AS at,
+         k.external_userid
+    FROM contact k
+   WHERE coalesce(GREATEST(k.first_added_at, k.profile_at, k.link_at), '-infinity') < $1
+     AND (coalesce(GREATEST(k.first_added_at, k.profile_at, k.link_at), '-infinity'),
+          k.external_userid) > (coalesce($3::timestamptz, '-infinity'), coalesce($4::text, ''))
+     AND NOT EXISTS (SELECT 1 FROM employee_contact c WHERE c.external_userid = k.external_userid)
+   ORDER BY 2, 3 LIMIT $2),
+gone AS (DELETE FROM contact WHERE ctid IN (SELECT ctid FROM picked) RETURNING 1)
+SELECT (SELECT count(*) FROM gone) AS deleted, last.at, last.external_userid
+  FROM (SELECT at, external_userid FROM picked ORDER BY at DESC, external_userid DESC LIMIT 1)
+       AS last
+"""
 # The dense-block cache of the frozen periods lists contact ids (services/scorer/bankwide.py).
 DROP_AGGREGATES_SQL = """
 DELETE FROM period_aggregate a USING purged_period p WHERE p.period = a.period
@@ -197,6 +208,17 @@ async def purge_due(conn: Connection, scorer: Scorer, months: int, now: datetime
             PURGED_ROWS.labels(table).inc(deleted)
             if deleted < PURGE_CHUNK:
                 break
+    after: tuple[datetime | None, str | None] = (None, None)  # from the first key on
+    while True:
+        async with conn.transaction():
+            await hold_exclusive(conn)
+            chunk = await conn.fetchrow(CONTACTS_PURGE_SQL, cutoff, PURGE_CHUNK, *after)
+        deleted = 0 if chunk is None else int(chunk["deleted"])
+        result.rows["contact"] += deleted
+        PURGED_ROWS.labels("contact").inc(deleted)
+        if chunk is None or deleted < PURGE_CHUNK:
+            break
+        after = (chunk["at"], chunk["external_userid"])
     async with conn.transaction():
         await hold_exclusive(conn)
         aggregates = await conn.execute(DROP_AGGREGATES_SQL)

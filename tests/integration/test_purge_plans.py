@@ -7,13 +7,16 @@ its index's would show here. (Reviewers' verdicts are few: read whole.)"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 
-from services.scorer.contact_data import PURGE_CHUNK, PURGES
+from services.scorer import contact_data
+from services.scorer.contact_data import CONTACTS_PURGE_SQL, PURGE_CHUNK, PURGES
+from shared.clock import ManualClock
 from tests.infra import Infra, create_database, drop_database
+from tests.integration.test_quota_tally import scoring
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +27,6 @@ INDEXED = {
     "contact_removal": "contact_removal_time",
     "employee_contact": "employee_contact_window",
     "relation_standing": "relation_standing_added",
-    "contact": "contact_last_fact",
 }
 
 
@@ -32,24 +34,64 @@ def test_every_purge_is_checked() -> None:
     assert set(dict(PURGES)) == {*INDEXED, "contact_verdict"}
 
 
-@pytest.mark.parametrize("table", sorted(INDEXED))
-async def test_a_purge_chunk_is_found_by_its_index(infra: Infra, table: str) -> None:
+async def plan_of(infra: Infra, statement: str, *args: object, sort: bool = True) -> str:
     database = await create_database(infra)
     try:
         conn = await asyncpg.connect(infra.app_dsn(database))
         try:
             async with conn.transaction():
                 await conn.execute("SET LOCAL enable_seqscan = off")
-                plan = "\n".join(
-                    r[0]
-                    for r in await conn.fetch(
-                        "EXPLAIN " + dict(PURGES)[table],
-                        datetime(2024, 12, 1, tzinfo=UTC),
-                        PURGE_CHUNK,
-                    )
-                )
+                if not sort:
+                    await conn.execute("SET LOCAL enable_sort = off")
+                return "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + statement, *args))
         finally:
             await conn.close()
     finally:
         await drop_database(infra, database)
+
+
+CUTOFF = datetime(2024, 12, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("after", [(None, None), (datetime(2023, 1, 1, tzinfo=UTC), "wm-1")])
+async def test_the_contacts_are_found_in_their_index_order(
+    infra: Infra, after: tuple[datetime | None, str | None]
+) -> None:
+    """Chunk after chunk from where the last one stopped: a range of the index, in its order
+    (sorting priced out too: an empty table is sorted for nothing)."""
+    plan = await plan_of(infra, CONTACTS_PURGE_SQL, CUTOFF, PURGE_CHUNK, *after, sort=False)
+    picked = plan.split("CTE gone")[0]  # the chunk's choice (the last key is sorted from it)
+    assert "Seq Scan" not in plan and "Index Scan using contact_last_fact" in picked, plan
+    assert "Sort" not in picked and "ROW(" in picked, plan  # where the last chunk stopped
+
+
+@pytest.mark.parametrize("table", sorted(INDEXED))
+async def test_a_purge_chunk_is_found_by_its_index(infra: Infra, table: str) -> None:
+    plan = await plan_of(infra, dict(PURGES)[table], CUTOFF, PURGE_CHUNK)
     assert "Seq Scan" not in plan and INDEXED[table] in plan, plan
+
+
+async def test_the_contact_purge_goes_chunk_after_chunk_past_followed_ones(
+    infra: Infra, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of two: the old contacts nobody follows go, whatever number of old contacts
+    still followed (re-added since) and of equal keys lie between them; the others stay."""
+    monkeypatch.setattr(contact_data, "PURGE_CHUNK", 2)
+    old = datetime(2024, 3, 1, tzinfo=UTC)
+    clock = ManualClock(datetime(2026, 12, 15, 2, tzinfo=UTC))
+    async with scoring(infra, clock) as (pool, scorer), pool.acquire() as conn:
+        contacts = [(f"wm-{i:02}", old + timedelta(days=i // 3)) for i in range(12)]
+        contacts += [("wm-none", None), ("wm-new", datetime(2026, 1, 1, tzinfo=UTC))]
+        await conn.executemany(
+            "INSERT INTO contact (external_userid, first_added_at) VALUES ($1, $2)", contacts
+        )
+        followed = ["wm-01", "wm-02", "wm-05", "wm-09", "wm-new"]
+        await conn.executemany(
+            """INSERT INTO employee_contact (employee_id, external_userid, first_added_at)
+                   VALUES ('e1', $1, '2026-11-02T00:00:00Z')""",
+            [(c,) for c in followed],
+        )
+        purged = await contact_data.purge_due(conn, scorer, 24, clock())
+        assert purged is not None and purged.rows["contact"] == len(contacts) - len(followed)
+        left = {r[0] for r in await conn.fetch("SELECT external_userid FROM contact")}
+        assert left == set(followed)
