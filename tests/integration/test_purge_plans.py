@@ -80,7 +80,9 @@ async def test_the_contact_purge_goes_chunk_after_chunk_past_followed_ones(
     old = datetime(2024, 3, 1, tzinfo=UTC)
     clock = ManualClock(datetime(2026, 12, 15, 2, tzinfo=UTC))
     async with scoring(infra, clock) as (pool, scorer), pool.acquire() as conn:
-        contacts = [(f"wm-{i:02}", old + timedelta(days=i // 3)) for i in range(12)]
+        contacts: list[tuple[str, datetime | None]] = [
+            (f"wm-{i:02}", old + timedelta(days=i // 3)) for i in range(12)
+        ]
         contacts += [("wm-none", None), ("wm-new", datetime(2026, 1, 1, tzinfo=UTC))]
         await conn.executemany(
             "INSERT INTO contact (external_userid, first_added_at) VALUES ($1, $2)", contacts
