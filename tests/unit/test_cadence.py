@@ -13,6 +13,7 @@ from services.scorer.domain.cadence import (
     HumanCadence,
     cadence,
     chi2_cdf,
+    judged_cadence,
     scripted_p,
 )
 from services.scorer.domain.rules import ScoringRules
@@ -88,6 +89,22 @@ def test_a_script_fails_the_human_null_and_a_person_passes() -> None:
     person = scripted_p(cadence(human_trace("wm2", rng), TZ), human)
     assert script is not None and script < 1e-6
     assert person is not None and person > 1e-2
+
+
+def test_a_trace_is_judged_once_per_time_zone_and_null() -> None:
+    """A refresh round scores one trace for a day, its week, month and quarter: its cadence test
+    is worked out once, and stays apart for another time zone or null model."""
+    rng = random.Random(7)
+    trace = scripted_trace("wm1", rng)
+    strict, loose = HumanCadence(), HumanCadence(latency_log_sd=0.05, session_hour_sd=0.05)
+    first = judged_cadence(trace, TZ, strict)
+    assert judged_cadence(trace, TZ, strict) is first  # kept, not worked out again
+    assert first == (cadence(trace, TZ), scripted_p(cadence(trace, TZ), strict))
+    assert judged_cadence(trace, TZ, loose)[1] == scripted_p(cadence(trace, TZ), loose)
+    assert judged_cadence(trace, TZ, loose)[1] != first[1]
+    utc = judged_cadence(trace, ZoneInfo("UTC"), strict)
+    assert utc[0].session_hours != first[0].session_hours
+    assert ChatTrace("wm1", trace.messages) == trace  # what it keeps is not part of the trace
 
 
 def test_too_short_a_chat_is_not_judged() -> None:
