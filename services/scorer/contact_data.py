@@ -137,7 +137,7 @@ PURGES: tuple[tuple[str, str], ...] = (
 # their latest fact (migration 0027), each from where the last one stopped ($3, $4): the old
 # contacts still followed (re-added since by someone else) are passed over once, not read
 # again by every chunk (asyncpg gives '-infinity' as datetime.min, and sends it back so).
-# Returns how many went and the last key the chunk read.
+# Returns how many it picked and deleted, and the last key it picked.
 CONTACTS_PURGE_SQL = """
 WITH picked AS (
   SELECT k.ctid, coalesce(GREATEST(k.first_added_at, k.profile_at, k.link_at), '-infinity') AS at,
@@ -148,8 +148,9 @@ WITH picked AS (
           k.external_userid) > (coalesce($3::timestamptz, '-infinity'), coalesce($4::text, ''))
      AND NOT EXISTS (SELECT 1 FROM employee_contact c WHERE c.external_userid = k.external_userid)
    ORDER BY 2, 3 LIMIT $2),
-gone AS (DELETE FROM contact WHERE ctid IN (SELECT ctid FROM picked) RETURNING 1)
-SELECT (SELECT count(*) FROM gone) AS deleted, last.at, last.external_userid
+gone AS (DELETE FROM contact WHERE ctid = ANY(ARRAY(SELECT ctid FROM picked)) RETURNING 1)
+SELECT (SELECT count(*) FROM picked) AS picked, (SELECT count(*) FROM gone) AS deleted,
+       last.at, last.external_userid
   FROM (SELECT at, external_userid FROM picked ORDER BY at DESC, external_userid DESC LIMIT 1)
        AS last
 """
@@ -216,7 +217,7 @@ async def purge_due(conn: Connection, scorer: Scorer, months: int, now: datetime
         deleted = 0 if chunk is None else int(chunk["deleted"])
         result.rows["contact"] += deleted
         PURGED_ROWS.labels("contact").inc(deleted)
-        if chunk is None or deleted < PURGE_CHUNK:
+        if chunk is None or chunk["picked"] < PURGE_CHUNK:
             break
         after = (chunk["at"], chunk["external_userid"])
     async with conn.transaction():

@@ -61,6 +61,7 @@ async def test_the_contacts_are_found_in_their_index_order(
     (sorting priced out too: an empty table is sorted for nothing)."""
     plan = await plan_of(infra, CONTACTS_PURGE_SQL, CUTOFF, PURGE_CHUNK, *after, sort=False)
     picked = plan.split("CTE gone")[0]  # the chunk's choice (the last key is sorted from it)
+    assert "Tid Scan on contact" in plan, plan  # deletes by the picked rows' addresses
     assert "Seq Scan" not in plan and "Index Scan using contact_last_fact" in picked, plan
     assert "Sort" not in picked and "ROW(" in picked, plan  # where the last chunk stopped
 
@@ -83,11 +84,13 @@ async def test_the_contact_purge_goes_chunk_after_chunk_past_followed_ones(
         contacts: list[tuple[str, datetime | None]] = [
             (f"wm-{i:02}", old + timedelta(days=i // 3)) for i in range(12)
         ]
-        contacts += [("wm-none", None), ("wm-new", datetime(2026, 1, 1, tzinfo=UTC))]
+        # nothing known of when: '-infinity', which chunks must end on and start from again
+        contacts += [(f"wm-none{i}", None) for i in range(5)]
+        contacts += [("wm-new", datetime(2026, 1, 1, tzinfo=UTC))]
         await conn.executemany(
             "INSERT INTO contact (external_userid, first_added_at) VALUES ($1, $2)", contacts
         )
-        followed = ["wm-01", "wm-02", "wm-05", "wm-09", "wm-new"]
+        followed = ["wm-01", "wm-02", "wm-05", "wm-09", "wm-new", "wm-none2"]
         await conn.executemany(
             """INSERT INTO employee_contact (employee_id, external_userid, first_added_at)
                    VALUES ('e1', $1, '2026-11-02T00:00:00Z')""",
