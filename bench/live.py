@@ -267,7 +267,7 @@ async def at_rate(
         logs = RESULTS / "logs"
         spies = {
             role: RESULTS / f"profile-live{int(rate)}-{role}.txt" if profile else None
-            for role in ("consume", "refresh", "stream")
+            for role in ("consume", "refresh", "stream", "api")
         }
         roles = (*(["consume"] * consumers), "refresh") if split else ("stream",)
         with contextlib.ExitStack() as stack:
@@ -283,7 +283,12 @@ async def at_rate(
                 for i, role in enumerate(roles)
             ]
             reader = stack.enter_context(
-                service("scorer", run.env(SCORER_ROLE="api"), logs / f"{run.suffix}-scorer-api.log")
+                service(
+                    "scorer",
+                    run.env(SCORER_ROLE="api"),
+                    logs / f"{run.suffix}-scorer-api.log",
+                    spies["api"],
+                )
             )
             conn = await asyncpg.connect(run.owner_dsn)
             try:

@@ -109,13 +109,11 @@ def score_routes(
         limit = _limit(q.get("limit"))
         if isinstance(limit, Response):
             return limit
-        closed = await repository.is_closed(pool(), period.key)
-        async with pool().acquire() as conn:
-            # a supervisor's subtree is walked over the whole period's rows, whatever the filter
-            where = (None, None) if caller.scoped else (q.get("branch_id"), q.get("team_id"))
-            await ensure_scores(conn, scorer, period, *where, closed)
         filters = (q.get("branch_id"), q.get("team_id"), q.get("after"))
         async with pool().acquire() as conn:
+            # a supervisor's subtree is walked over the whole period's rows, whatever the filter
+            where = (None, None) if caller.scoped else filters[:2]
+            closed = await ensure_scores(conn, scorer, period, *where)
             if caller.scoped:  # a supervisor: their subtree only, through filters and pages
                 found = list(
                     await conn.fetch(
@@ -140,9 +138,8 @@ def score_routes(
         period = _period(request.query_params.get("period"))
         if isinstance(period, Response):
             return period
-        closed = await repository.is_closed(pool(), period.key)
         async with pool().acquire() as conn:
-            await ensure_scores(conn, scorer, period, None, None, closed)
+            closed = await ensure_scores(conn, scorer, period, None, None)
             rows = await conn.fetch(AGGREGATES_SQL, period.key, not closed)
         totals = [
             {k: v for k, v in r.items() if k != "team_id"} for r in rows if r["team_id"] is None
@@ -161,8 +158,7 @@ def score_routes(
         now = scorer.clock()
         async with pool().acquire() as conn:
             if caller.scoped:
-                closed = await repository.is_closed(pool(), period.key)
-                await ensure_scores(conn, scorer, period, None, None, closed)
+                await ensure_scores(conn, scorer, period, None, None)
                 assert caller.employee_id is not None
                 if not await in_subtree(conn, period.key, caller.employee_id, employee_id):
                     return out_of_scope(f"employee {employee_id} in {period.key}")

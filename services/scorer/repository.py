@@ -182,10 +182,6 @@ async def upsert_targets(
     return changed
 
 
-async def is_closed(pool: asyncpg.Pool, period: str) -> bool:
-    return bool(await pool.fetchval("SELECT 1 FROM period_close WHERE period = $1", period))
-
-
 async def upsert_relations_from_adds(
     conn: Connection, adds: Sequence[ContactEvent], seen_at: datetime
 ) -> list[tuple[str, Any]]:

@@ -687,15 +687,19 @@ async def store_current(
     await store_scores(conn, scores)
 
 
-# Active employees without a row, in the branch or team asked about (if any).
-MISSING_SQL = filtered_statements(
-    """SELECT e.employee_id FROM employee e
-        WHERE NOT EXISTS (SELECT 1 FROM employee_period_score s
-                           WHERE s.period = $1 AND s.employee_id = e.employee_id)
-          AND e.active""",
+VIEW_SQL = filtered_statements(
+    """SELECT EXISTS (SELECT 1 FROM period_close WHERE period = $1) AS closed,
+              EXISTS (SELECT 1 FROM purged_period WHERE period = $1) AS purged,
+              ARRAY(SELECT e.employee_id FROM employee e
+                     WHERE NOT EXISTS (SELECT 1 FROM employee_period_score s
+                                        WHERE s.period = $1 AND s.employee_id = e.employee_id)
+                       AND e.active""",
     1,
     ("e.branch_id =", "e.team_id ="),
+    " ORDER BY e.employee_id) AS missing",
 )
+"""Whether the period is closed, whether its contact data was purged, and its active employees
+(of a branch or team) without a score row: one round trip before each read of scores."""
 
 
 async def ensure_scores(
@@ -704,23 +708,21 @@ async def ensure_scores(
     period: Period,
     branch_id: str | None,
     team_id: str | None,
-    closed: bool,
-) -> None:
+) -> bool:
     """Every active employee has a row for a period someone asks about, even without a single
     add in it: a supervisor must see who has nothing. Not in a period whose contact data was
     purged (its rows stay as they stood). A missing row waiting for the refresh (an employee's
     first adds: the batch left the row to it) gets its org and quota columns now and its
-    anomaly from the refresh, whose store raises any flag, breach and review case."""
-    if await conn.fetchval("SELECT 1 FROM purged_period WHERE period = $1", period.key):
-        return
-    missing = [
-        r["employee_id"]
-        for r in await conn.fetch(
-            MISSING_SQL[filter_mask(branch_id, team_id)],
-            period.key,
-            *(v for v in (branch_id, team_id) if v is not None),
-        )
-    ]
+    anomaly from the refresh, whose store raises any flag, breach and review case. Returns
+    whether the period is closed."""
+    view = await conn.fetchrow(
+        VIEW_SQL[filter_mask(branch_id, team_id)],
+        period.key,
+        *(v for v in (branch_id, team_id) if v is not None),
+    )
+    assert view is not None  # one row, always
+    closed: bool = view["closed"]
+    missing: list[str] = [] if view["purged"] else list(view["missing"])
     if missing and not closed:
         pending = {
             r["employee_id"]
@@ -748,3 +750,4 @@ async def ensure_scores(
             await governance.hold_shared(conn)
             if await governance.generation(conn) == seen:  # else: asked again, computed then
                 await store_current(conn, scorer, period.key, scores, now, closed)
+    return closed

@@ -109,6 +109,11 @@ def test_grading_per_kind_and_per_side_of_the_split() -> None:
     contacts = g["contacts"]
     assert contacts["precision"] == 0.5
     assert contacts["recall"] == {"tuning": 0.5, "held_out": 1.0}
+    assert contacts["recall_by_kind"] == {
+        "BEHAVING_BOUGHT": 1.0,
+        "QR_BATCH_BURST": 1.0,
+        "SLOW_DRIP": 0.0,
+    }
     assert contacts["honest_accused"] == 2
     assert contacts["honest_accused_by_fact"] == {"none": 1, "not_written_yet": 1}
 
@@ -123,9 +128,12 @@ def test_summary_pools_runs_per_seed_side_and_refuses_unknown_seeds() -> None:
     assert tuning["flagged_by_honest_kind"]["hard_negative:prospector"] == [2, 2]
     assert tuning["flagged_by_segment"] == {"acquisition": [2, 2], "servicing": [0, 2]}
     assert tuning["contacts"]["honest_accused_by_fact"] == {"none": 2, "not_written_yet": 2}
+    assert tuning["contacts"]["recall_by_kind"]["SLOW_DRIP"] == 0.0
+    assert tuning["contacts"]["caught_by_kind"]["QR_BATCH_BURST"] == [2, 2]
     assert summary["held_out"]["average_precision"]["held_out"] == 0.5
     table = summary_table(summary)
     assert "held_out seeds (101; 1 runs)" in table and "BEHAVING_BOUGHT" in table
     assert "acquisition                    2/2    1.000" in table
+    assert "contact recall, SLOW_DRIP" in table
     with pytest.raises(ValueError):
         summarise([hand_made_run(7)])

@@ -98,6 +98,7 @@ def grade_contacts(
         "honest_accused_by_fact": {},
     }
     by_fact: Counter[str] = Counter()
+    by_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for key, label in contact_labels.items():
         hit = key in accused
         if is_gaming(label):
@@ -105,10 +106,13 @@ def grade_contacts(
             counts["gaming"][side] += 1
             counts["caught"][side] += hit
             counts["accused_gaming"] += hit
+            by_kind[label][0] += hit
+            by_kind[label][1] += 1
         elif hit:
             for fact in facts.get(key, ()) or (NO_FACT,):
                 by_fact[fact] += 1
     counts["honest_accused_by_fact"] = dict(sorted(by_fact.items()))
+    counts["caught_by_kind"] = dict(sorted(by_kind.items()))
     return counts
 
 
@@ -120,6 +124,11 @@ def contact_figures(counts: Mapping[str, Any]) -> dict[str, Any]:
             side: round(counts["caught"][side] / max(counts["gaming"][side], 1), 4)
             for side in GAMING_SIDES
         },
+        "recall_by_kind": {
+            label: round(hits / max(total, 1), 4)
+            for label, (hits, total) in counts.get("caught_by_kind", {}).items()
+        },
+        "caught_by_kind": counts.get("caught_by_kind", {}),
         "honest_accused": counts["accused"] - counts["accused_gaming"],
         "honest_accused_by_fact": counts["honest_accused_by_fact"],
     }
@@ -221,6 +230,7 @@ def summarise(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             "gaming": Counter(),
             "caught": Counter(),
             "honest_accused_by_fact": Counter(),
+            "caught_by_kind": defaultdict(lambda: [0, 0]),
         }
         for run in group:
             for label, (hits, total) in run["caught_by_kind"].items():
@@ -237,6 +247,9 @@ def summarise(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             contacts["accused_gaming"] += counts["accused_gaming"]
             for key in ("gaming", "caught", "honest_accused_by_fact"):
                 contacts[key].update(counts[key])
+            for label, (hits, total) in counts.get("caught_by_kind", {}).items():
+                contacts["caught_by_kind"][label][0] += hits
+                contacts["caught_by_kind"][label][1] += total
         aps = {
             kinds: [r["average_precision_by_kind_set"][kinds] for r in group]
             for kinds in GAMING_SIDES
@@ -265,7 +278,11 @@ def summarise(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             "flagged_by_honest_kind": dict(sorted(flagged.items())),
             "flagged_by_segment": dict(sorted(segments.items())),
             "contacts": contact_figures(
-                {**contacts, "honest_accused_by_fact": dict(contacts["honest_accused_by_fact"])}
+                {
+                    **contacts,
+                    "honest_accused_by_fact": dict(contacts["honest_accused_by_fact"]),
+                    "caught_by_kind": dict(sorted(contacts["caught_by_kind"].items())),
+                }
             ),
         }
     return summary
@@ -303,6 +320,8 @@ def summary_table(summary: Mapping[str, Any]) -> str:
             f"honest contacts accused {c['honest_accused']} "
             f"(by fact: {c['honest_accused_by_fact']})"
         )
+        for label, recall in c.get("recall_by_kind", {}).items():
+            lines.append(f"    contact recall, {label:<28} {recall:6.2f}")
     return "\n".join(lines)
 
 
