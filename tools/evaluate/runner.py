@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from services.scorer import at_rest
 from shared.auth import Role
 from shared.cli import issue
 from shared.clock import clock_from_env
+from tests.faults.harness import records_on
 from tests.infra import ROOT, Infra, create_database, drop_database, unique
 from tests.standins.webhook_sink import free_port
 from tools.evaluate.grading import EmployeeResult
@@ -75,9 +76,12 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
     raise TimeoutError(f"{url} not ready")
 
 
-async def wait_drained(dsn: str, group: str, total: int, timeout: float = 1800) -> float:
-    """Until the scorer has applied every record and its scores are at rest on them (every
-    score recomputed from the final inputs: services/scorer/at_rest.py); returns seconds."""
+async def wait_drained(
+    dsn: str, group: str, total: int | Callable[[], Awaitable[int]], timeout: float = 1800
+) -> float:
+    """Until the scorer has applied every record (`total`, or what the callable says it is
+    when asked) and its scores are at rest on them (every score recomputed from the final
+    inputs: services/scorer/at_rest.py); returns seconds."""
     started = time.monotonic()
     conn = await asyncpg.connect(dsn)
     try:
@@ -87,12 +91,46 @@ async def wait_drained(dsn: str, group: str, total: int, timeout: float = 1800) 
                 "WHERE consumer_group = $1",
                 group,
             )
-            if applied >= total and await at_rest.settled(conn, group):
+            wanted = total if isinstance(total, int) else await total()
+            if applied >= wanted and await at_rest.settled(conn, group):
                 return time.monotonic() - started
             await asyncio.sleep(1.0)
     finally:
         await conn.close()
     raise TimeoutError(f"scorer did not drain {total} records in {timeout} s")
+
+
+NOT_YET = 1 << 62
+"""What `published` says while the ingestor still has lookups to make: more than can be
+applied."""
+
+
+def published(infra: Infra, ingestor_url: str, topics: list[str]) -> Callable[[], Awaitable[int]]:
+    """How many records the scorer's topics hold once the ingestor has no WeCom lookup left
+    (its durable backlog, `ingestor_lookup_backlog`, refreshed every second: read empty twice,
+    a second apart). The ingestor publishes one profile per contact and employee it looks up,
+    so with callbacks the count is not the scenario's (which may hold a contact's profile
+    twice, as the bank's own feed can)."""
+    empty_since: list[float] = []
+
+    async def count() -> int:
+        async with httpx.AsyncClient(timeout=10) as client:
+            metrics = (await client.get(f"{ingestor_url}/metrics")).text
+        backlog = next(
+            float(line.split()[1])
+            for line in metrics.splitlines()
+            if line.startswith("ingestor_lookup_backlog ")
+        )
+        if backlog > 0:
+            empty_since.clear()
+            return NOT_YET
+        if not empty_since:
+            empty_since.append(time.monotonic())
+        if time.monotonic() - empty_since[0] < 1.5:
+            return NOT_YET
+        return await records_on(infra, topics)
+
+    return count
 
 
 async def run_scenario(
@@ -176,8 +214,11 @@ async def _run(
                 finally:
                     sender.close()
             feed_seconds = time.monotonic() - started
+            topics = [env["TOPIC_CONTACT_EVENTS"], env["TOPIC_BANK_RECORDS"]]
             drain = await wait_drained(
-                infra.owner_dsn(database), f"scorer-{suffix}", len(scenario.records)
+                infra.owner_dsn(database),
+                f"scorer-{suffix}",
+                len(scenario.records) if wecom is None else published(infra, ingestor_url, topics),
             )
             reader = await issue(infra.app_dsn(database), f"eval-{suffix}", Role.RISK)
             accusations: Flags = {}
