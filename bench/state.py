@@ -89,17 +89,19 @@ REMOVALS_SQL = """
 INSERT INTO contact_removal (employee_id, external_userid, removed_at, removed_by)
 SELECT employee_id, external_userid, first_added_at + interval '2 days', 'customer'
   FROM employee_contact WHERE hashtext(external_userid) % 20 = 0"""
-# What a running scorer's standings keep of each relation's looked-up facts (tally.settle): the
-# close reads them there; and its first add (the retention purge finds them by it). Nothing
-# else of a standing is loaded (see `_standings_as_judged`).
+# What a running scorer's standings keep of each relation's looked-up facts and of what the
+# peers' baseline counts (tally.settle): the close reads them there; and its first add (the
+# retention purge and the baseline find them by it). Nothing else of a standing is loaded (see
+# `_standings_as_judged`).
 STANDINGS_SQL = """
 INSERT INTO relation_standing (employee_id, external_userid, first_added_at, derived,
-                               removed_since_add)
+                               removed_since_add, customer, conversation)
 SELECT r.employee_id, r.external_userid, r.first_added_at, true,
        EXISTS (SELECT 1 FROM contact_removal x
                 WHERE x.employee_id = r.employee_id AND x.external_userid = r.external_userid
-                  AND x.removed_at >= r.first_added_at)
-  FROM employee_contact r"""
+                  AND x.removed_at >= r.first_added_at),
+       c.is_customer IS TRUE, r.customer_msgs >= 2
+  FROM employee_contact r LEFT JOIN contact c USING (external_userid)"""
 GROSS_SQL = """
 INSERT INTO quota_counter (employee_id, period, gross_adds)
 SELECT employee_id, to_char(first_added_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM'), count(*)

@@ -11,7 +11,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.scorer.domain import anomaly
-from services.scorer.domain.anomaly import EmployeeTally, PeerBaseline, PeriodTail
+from services.scorer.domain.anomaly import (
+    CONVERSATION_MESSAGES,
+    EmployeeTally,
+    PeerBaseline,
+    PeriodTail,
+)
 from services.scorer.domain.cadence import ChatTrace
 from services.scorer.domain.dense_block import Add
 from services.scorer.domain.quality import ChatStats
@@ -326,14 +331,7 @@ async def chat_stats(
 
 # One row per employee with adds in the period: the counts of `anomaly.tally`, with `hollow`
 # as `anomaly.is_hollow` has it (not a matched customer, fewer than two customer messages).
-TALLY_SQL = """
-WITH r AS (
-  SELECT r.employee_id, r.first_added_at,
-         (c.is_customer IS NOT TRUE AND r.customer_msgs < 2) AS hollow
-    FROM employee_contact r
-    LEFT JOIN contact c USING (external_userid)
-   WHERE r.first_added_at >= $1 AND r.first_added_at < $2
-),
+_TALLIES = """
 t AS (
   SELECT employee_id,
          count(*) FILTER (WHERE NOT hollow OR first_added_at + interval '7 days' <= $3) AS decided,
@@ -353,7 +351,51 @@ x AS (
 )
 SELECT t.*, COALESCE(x.days, '{}') AS days, COALESCE(x.counts, '{}') AS counts
   FROM t LEFT JOIN x USING (employee_id)
+ ORDER BY employee_id
 """
+_HOLLOW = f"(c.is_customer IS NOT TRUE AND r.customer_msgs < {CONVERSATION_MESSAGES})"
+RELATION_TALLY_SQL = f"""
+WITH r AS (
+  SELECT r.employee_id, r.first_added_at, {_HOLLOW} AS hollow
+    FROM employee_contact r
+    LEFT JOIN contact c USING (external_userid)
+   WHERE r.first_added_at >= $1 AND r.first_added_at < $2
+),
+{_TALLIES}"""  # noqa: S608 - constants only
+"""Every employee's tally of the period from the relations and their contacts (the verifier's
+recount of `TALLY_SQL`)."""
+TALLY_SQL = f"""
+WITH r AS (
+  SELECT s.employee_id, s.first_added_at,
+         COALESCE(NOT (s.customer OR s.conversation),
+                  (SELECT {_HOLLOW} FROM employee_contact r
+                     LEFT JOIN contact c USING (external_userid)
+                    WHERE r.employee_id = s.employee_id
+                      AND r.external_userid = s.external_userid)) AS hollow
+    FROM relation_standing s
+   WHERE s.first_added_at >= $1 AND s.first_added_at < $2
+),
+{_TALLIES}"""  # noqa: S608 - constants only
+"""Every employee's tally of the period from the standings of its relations, by their first add
+(`relation_standing_added`): whether each contact is a matched customer and holds a
+conversation is kept there (migration 0028); a standing judged before that is looked up as
+`RELATION_TALLY_SQL` does."""
+
+
+async def tallies_of(
+    conn: Connection,
+    period: Period,
+    tz: ZoneInfo,
+    now: datetime,
+    tail: PeriodTail,
+    from_relations: bool = False,
+) -> list[Any]:
+    """Every employee's tally of the period, by employee: from the standings, or the slow way
+    from the relations (the verifier)."""
+    sql = RELATION_TALLY_SQL if from_relations else TALLY_SQL
+    return list(
+        await conn.fetch(sql, period.start_at(tz), period.end_at(tz), now, tail.start, tz.key)
+    )
 
 
 async def peer_baseline(
@@ -363,9 +405,7 @@ async def peer_baseline(
     (`PeerBaseline()`) when the period has no working days left to compare or too few peers."""
     if tail is None:
         return PeerBaseline()
-    rows = await conn.fetch(
-        TALLY_SQL, period.start_at(tz), period.end_at(tz), now, tail.start, tz.key
-    )
+    rows = await tallies_of(conn, period, tz, now, tail)
     tallies = [
         EmployeeTally(
             decided=r["decided"],

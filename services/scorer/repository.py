@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from services.scorer.domain.anomaly import CONVERSATION_MESSAGES
 from shared.db import Connection, filter_mask, filtered_statements
 from shared.schemas import (
     ChangeType,
@@ -416,8 +417,9 @@ async def add_engagement(
     conn: Connection, messages: Sequence[MessageRecord]
 ) -> list[tuple[str, str, Any, bool]]:
     """Per relation: when the customer first wrote, and message counts by direction and kind.
-    Returns (employee_id, external_userid, first added, whether these messages hold the
-    customer's first message)."""
+    Returns (employee_id, external_userid, first added, whether these messages change what the
+    relation's standing keeps: they hold the customer's first message, or the one that makes
+    the contact's messages a conversation, `CONVERSATION_MESSAGES`)."""
     if not messages:
         return []
     agg: dict[tuple[str, str], list[Any]] = {}
@@ -445,21 +447,26 @@ async def add_engagement(
                one_to_one_msgs = c.one_to_one_msgs + EXCLUDED.one_to_one_msgs,
                mass_msgs = c.mass_msgs + EXCLUDED.mass_msgs,
                group_msgs = c.group_msgs + EXCLUDED.group_msgs
-           RETURNING employee_id, external_userid, first_added_at, first_customer_msg_at""",
+           RETURNING employee_id, external_userid, first_added_at, first_customer_msg_at,
+                     customer_msgs""",
         [k[0] for k in keys],
         [k[1] for k in keys],
         *([agg[k][i] for k in keys] for i in range(5)),
     )
-    return [
-        (
-            r["employee_id"],
-            r["external_userid"],
-            r["first_added_at"],
-            r["first_customer_msg_at"] is not None
-            and r["first_customer_msg_at"] == agg[(r["employee_id"], r["external_userid"])][0],
+    out = []
+    for r in rows:
+        first, written = agg[(r["employee_id"], r["external_userid"])][:2]
+        before = r["customer_msgs"] - written
+        out.append(
+            (
+                r["employee_id"],
+                r["external_userid"],
+                r["first_added_at"],
+                (r["first_customer_msg_at"] is not None and r["first_customer_msg_at"] == first)
+                or before < CONVERSATION_MESSAGES <= r["customer_msgs"],
+            )
         )
-        for r in rows
-    ]
+    return out
 
 
 async def upsert_links(conn: Connection, links: Sequence[CustomerLinkRecord]) -> None:

@@ -150,15 +150,16 @@ async def apply_messages(
     conn: Connection, messages: Sequence[MessageRecord], tz: ZoneInfo, dirty: Dirty, judge: Judge
 ) -> list[MessageRecord]:
     """Store the messages not stored before (returned); a relation whose customer's first
-    message they hold is judged again (its engagement)."""
+    message they hold is judged again (its engagement), and one whose customer's messages they
+    make a conversation (what the peers' baseline counts of it)."""
     fresh = await repository.insert_new_messages(conn, messages)
     for m in fresh:
         _mark(dirty, m.employee_id, m.sent_at, tz)
-    for employee_id, external_userid, first_added, first in await repository.add_engagement(
+    for employee_id, external_userid, first_added, changed in await repository.add_engagement(
         conn, fresh
     ):
         _mark(dirty, employee_id, first_added, tz)
-        if first and first_added is not None:
+        if changed and first_added is not None:
             judge.add((employee_id, external_userid))
     return fresh
 

@@ -33,6 +33,7 @@ import asyncpg
 import orjson
 
 from services.scorer import at_rest, chats, inputs, repository
+from services.scorer.domain.anomaly import CONVERSATION_MESSAGES
 from services.scorer.domain.chat_tally import CHAT_COUNTERS, sent_changes
 from services.scorer.domain.quality import ChatStats, quality_from
 from services.scorer.domain.quota import evaluate
@@ -103,6 +104,8 @@ _STANDING_COLUMNS = (
     ("handed_over", "bool"),
     ("review", "text"),
     ("removed_since_add", "bool"),
+    ("customer", "bool"),
+    ("conversation", "bool"),
 )
 NOT_LOOKED_UP: dict[str, Any] = {
     "derived": False,
@@ -110,9 +113,12 @@ NOT_LOOKED_UP: dict[str, Any] = {
     "handed_over": False,
     "review": None,
     "removed_since_add": False,
+    "customer": None,
+    "conversation": None,
 }
 """The lookups a standing keeps of its relation's facts (migration 0026, `inputs.
-_relation_facts_sql`), for a relation that has none (not added yet)."""
+_relation_facts_sql`), and what the peers' baseline counts of it (migration 0028, `inputs.
+TALLY_SQL`), for a relation that has none (not added yet)."""
 _NOT_NULL = frozenset((*_STANDING_FLAGS, "derived", "handed_over", "removed_since_add"))
 _STANDING_VALUES = ", ".join(
     f"COALESCE(x.{c}, false)" if c in _NOT_NULL else f"x.{c}" for c, _ in _STANDING_COLUMNS
@@ -353,13 +359,16 @@ async def settle(
 
 
 def lookups(facts: ContactFacts) -> dict[str, Any]:
-    """What a standing keeps of its relation's looked-up facts (NOT_LOOKED_UP)."""
+    """What a standing keeps of its relation's looked-up facts, and whether the contact is a
+    matched customer and holds a conversation (NOT_LOOKED_UP)."""
     return {
         "derived": True,
         "staff_account_of": facts.staff_account_of,
         "handed_over": facts.handed_over,
         "review": facts.review,
         "removed_since_add": bool(facts.removals),
+        "customer": facts.is_customer is True,
+        "conversation": facts.customer_msgs >= CONVERSATION_MESSAGES,
     }
 
 

@@ -114,6 +114,34 @@ def lookup_differences(
     return out
 
 
+TALLIED = ("decided", "hollow", "early_adds", "early_hollow", "late_adds", "days", "counts")
+
+
+async def tally_differences(
+    conn: Connection, scorer: Scorer, period: Period, now: datetime
+) -> list[Difference]:
+    """Employees whose tally for the peers' baseline, as the scorer reads it from the
+    standings, differs from the tally counted from the relations and their contacts."""
+    tail = scorer.tail(period, now)
+    if tail is None:
+        return []
+    tz = scorer.calendar.tz
+    kept = {r["employee_id"]: r for r in await inputs.tallies_of(conn, period, tz, now, tail)}
+    counted = {
+        r["employee_id"]: r
+        for r in await inputs.tallies_of(conn, period, tz, now, tail, from_relations=True)
+    }
+    out: list[Difference] = []
+    for employee_id in sorted(set(kept) | set(counted)):
+        have, want = kept.get(employee_id), counted.get(employee_id)
+        for name in TALLIED:
+            a = None if have is None else have[name]
+            b = None if want is None else want[name]
+            if a != b:
+                out.append(Difference(period.key, employee_id, f"baseline tally {name}", a, b))
+    return out
+
+
 async def recount(
     conn: Connection,
     scorer: Scorer,
@@ -215,6 +243,7 @@ async def verify_period(
         expected = await recount(conn, scorer, period, now, medians, live)
         stale = lookup_differences(period, await added_in(conn, scorer, period, live=False), live)
         del live
+        stale += await tally_differences(conn, scorer, period, now)
         for r in await conn.fetch(CARRY_SQL, period.key):  # erased contacts, still counted
             expected[r["employee_id"]].update(_counts(r))
         have = await kept(conn, scorer, period)

@@ -7,7 +7,8 @@ of random streams, that none differs.)"""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -206,3 +207,83 @@ async def test_erasing_a_contact_judges_again_the_same_persons_other_contacts(
             assert set(kept) == {"wm-5b", "wm-3b"}
             assert kept["wm-5b"].staff_account_of is kept["wm-3b"].staff_account_of is None
             assert await verify_period(conn, scorer, MONTH) == []
+
+
+def customer_message(i: int, employee: str, contact: str, at: datetime) -> dict[str, Any]:
+    return {
+        "type": "message",
+        "message_id": f"m{i}",
+        "employee_id": employee,
+        "external_userid": contact,
+        "direction": "from_customer",
+        "kind": "one_to_one",
+        "sent_at": at.isoformat(),
+    }
+
+
+async def test_the_peers_baseline_reads_what_the_standings_keep(infra: Infra) -> None:
+    """Whether a contact is a matched customer and holds a conversation (two messages of its
+    own) is kept with the standing; the peers' baseline counts hollow adds from the standings
+    alone. The second message comes in a batch of its own: only it makes a conversation."""
+    clock = ManualClock(START)
+    async with scoring(infra, clock) as (pool, scorer):
+        records = as_consumed(
+            [
+                f.employee("e1"),
+                f.add("e1", "wm-1", START),
+                f.add("e1", "wm-2", START + MINUTE),
+                f.add("e1", "wm-3", START + 2 * MINUTE),
+                customer_message(1, "e1", "wm-2", START + 3 * MINUTE),
+                {
+                    "type": "customer_link",
+                    "external_userid": "wm-1",
+                    "is_customer": True,
+                    "customer_tier": "gold",
+                    "occurred_at": (START + 4 * MINUTE).isoformat(),
+                },
+                customer_message(2, "e1", "wm-2", START + 5 * MINUTE),
+            ]
+        )
+        await feed(pool, scorer, clock, records, [6])
+        now, tz = scorer.clock(), scorer.calendar.tz
+        tail = scorer.tail(MONTH, now)
+        assert tail is not None
+        async with pool.acquire() as conn:
+            signs = {
+                r["external_userid"]: (r["customer"], r["conversation"])
+                for r in await conn.fetch("SELECT * FROM relation_standing")
+            }
+            assert signs == {
+                "wm-1": (True, False),
+                "wm-2": (False, True),
+                "wm-3": (False, False),
+            }
+            kept = await inputs.tallies_of(conn, MONTH, tz, now, tail)
+            # three adds on one day, one of them hollow (wm-3)
+            assert [(r["employee_id"], r["late_adds"], r["counts"]) for r in kept] == [
+                ("e1", 3, [1])
+            ]
+            assert kept == await inputs.tallies_of(conn, MONTH, tz, now, tail, from_relations=True)
+            assert await verify_period(conn, scorer, MONTH) == []
+
+            # a standing judged before the signs were kept is counted from its relation
+            await conn.execute(
+                "UPDATE relation_standing SET customer = NULL, conversation = NULL "
+                "WHERE external_userid = 'wm-2'"
+            )
+            assert await inputs.tallies_of(conn, MONTH, tz, now, tail) == kept
+
+            # what a standing keeps is what the baseline counts, and the verifier says so
+            await conn.execute(
+                "UPDATE relation_standing SET customer = false, conversation = false "
+                "WHERE external_userid = 'wm-2'"
+            )
+            found = {
+                d.figure: (d.kept, d.recounted)
+                for d in await verify_period(conn, scorer, MONTH)
+                if d.figure.startswith("baseline tally")
+            }
+            assert found == {
+                "baseline tally counts": ([2], [1]),
+                "baseline tally decided": (1, 2),  # a hollow add is decided after 7 days
+            }

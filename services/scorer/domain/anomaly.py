@@ -62,6 +62,9 @@ CAPS = {
 }
 
 
+CONVERSATION_MESSAGES = 2
+"""A contact who wrote this many messages holds a conversation; one message, which bought
+accounts send to look alive, is not one."""
 PRIOR_HOLLOW_SHARE = Spread(0.3, 0.12)
 CAMPAIGN_MIN_QUALITY = 0.2
 """A campaign's burst below this quality (`_quality_of`: matched customers count fully,
@@ -192,7 +195,7 @@ def is_hollow(v: ContactVerdict) -> bool:
     verdict decides it: `gamed` is hollow, `genuine` is not."""
     if v.facts.review is not None:
         return v.facts.review == GAMED
-    return not v.facts.is_customer and v.facts.customer_msgs < 2
+    return not v.facts.is_customer and v.facts.customer_msgs < CONVERSATION_MESSAGES
 
 
 def _decided(v: ContactVerdict, now: datetime, days: int = 7) -> bool:
@@ -207,7 +210,12 @@ def _quality_of(verdicts: Sequence[ContactVerdict]) -> float:
     if not verdicts:
         return 0.0
     worth = sum(
-        1.0 if v.facts.is_customer else 0.5 if v.facts.customer_msgs >= 2 else 0.0 for v in verdicts
+        1.0
+        if v.facts.is_customer
+        else 0.5
+        if v.facts.customer_msgs >= CONVERSATION_MESSAGES
+        else 0.0
+        for v in verdicts
     )
     return worth / len(verdicts)
 
@@ -378,7 +386,7 @@ def add_suspicion(is_customer: bool | None, customer_msgs: int) -> float:
     hollow add fully, a non-customer who holds a conversation half, a matched customer little."""
     if is_customer:
         return 0.1
-    return 0.5 if customer_msgs >= 2 else 1.0
+    return 0.5 if customer_msgs >= CONVERSATION_MESSAGES else 1.0
 
 
 def mutual_add_ring(
@@ -666,7 +674,7 @@ def assess(
         "adds": len(verdicts),
         "matched_customers": sum(1 for v in verdicts if v.facts.is_customer),
         "customers_who_wrote": sum(1 for v in verdicts if _engaged(v)),
-        "conversations": sum(1 for v in verdicts if v.facts.customer_msgs >= 2),
+        "conversations": sum(1 for v in verdicts if v.facts.customer_msgs >= CONVERSATION_MESSAGES),
         "segment": segment.evidence(),
     }
     campaigns = Counter(v.facts.campaign for v in verdicts if v.facts.campaign is not None)
