@@ -7,7 +7,7 @@ of random streams, that none differs.)"""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from shared.calendar import parse_period
 from shared.clock import ManualClock
 from tests import factories as f
 from tests.infra import Infra
+from tests.integration.test_purge_plans import plan_of
 from tests.integration.test_quota_tally import START, as_consumed, feed, handover, scoring
 
 pytestmark = pytest.mark.integration
@@ -287,3 +288,14 @@ async def test_the_peers_baseline_reads_what_the_standings_keep(infra: Infra) ->
                 "baseline tally counts": ([2], [1]),
                 "baseline tally decided": (1, 2),  # a hollow add is decided after 7 days
             }
+
+
+async def test_the_baseline_reads_the_standings_by_their_first_add(infra: Infra) -> None:
+    """A period's standings by the index on their first add: no table read whole, and no
+    contact joined for a standing that has its signs (only in the subplan for one that has
+    not)."""
+    start, end = datetime(2026, 9, 1, tzinfo=UTC), datetime(2026, 10, 1, tzinfo=UTC)
+    plan = await plan_of(infra, inputs.TALLY_SQL, start, end, end, end, "Asia/Shanghai")
+    assert "Seq Scan" not in plan, plan
+    assert "relation_standing_added" in plan, plan
+    assert "on contact" not in plan.split("SubPlan")[0], plan
