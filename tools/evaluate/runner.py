@@ -97,38 +97,46 @@ async def wait_drained(
             await asyncio.sleep(1.0)
     finally:
         await conn.close()
-    raise TimeoutError(f"scorer did not drain {total} records in {timeout} s")
+    what = total if isinstance(total, int) else "every published"
+    raise TimeoutError(f"scorer did not drain {what} records in {timeout} s")
 
 
 NOT_YET = 1 << 62
-"""What `published` says while the ingestor still has lookups to make: more than can be
-applied."""
+"""What `published` says while the ingestor may still publish: more than can be applied."""
+QUIET_SECONDS = 5.0
+"""How long the scorer's topics must stay unchanged, with nothing left to look up or spooled,
+before their records are taken as all there will be."""
+
+
+def gauge(metrics: str, name: str) -> float:
+    """A gauge's value from a Prometheus text page; a clear error when it is not there."""
+    for line in metrics.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise RuntimeError(f"the ingestor's /metrics has no {name}")
 
 
 def published(infra: Infra, ingestor_url: str, topics: list[str]) -> Callable[[], Awaitable[int]]:
-    """How many records the scorer's topics hold once the ingestor has no WeCom lookup left
-    (its durable backlog, `ingestor_lookup_backlog`, refreshed every second: read empty twice,
-    a second apart). The ingestor publishes one profile per contact and employee it looks up,
-    so with callbacks the count is not the scenario's (which may hold a contact's profile
-    twice, as the bank's own feed can)."""
-    empty_since: list[float] = []
+    """How many records the scorer's topics hold once the ingestor has published all it will:
+    nothing left to look up in WeCom (its durable backlog, `ingestor_lookup_backlog`), nothing
+    spooled (`ingestor_spool_depth`), and the topics unchanged for QUIET_SECONDS (the lookups'
+    own consumer of the contact events, which queues them, may be behind). The ingestor
+    publishes one profile per contact and employee it looks up, so with callbacks the count is
+    not the scenario's (which may hold a contact's profile twice, as the bank's own feed can)."""
+    since: list[tuple[int, float]] = []
 
     async def count() -> int:
-        async with httpx.AsyncClient(timeout=10) as client:
-            metrics = (await client.get(f"{ingestor_url}/metrics")).text
-        backlog = next(
-            float(line.split()[1])
-            for line in metrics.splitlines()
-            if line.startswith("ingestor_lookup_backlog ")
-        )
-        if backlog > 0:
-            empty_since.clear()
+        try:
+            async with httpx.AsyncClient(timeout=10) as client:
+                metrics = (await client.get(f"{ingestor_url}/metrics")).text
+        except httpx.HTTPError:
+            return NOT_YET  # asked again at the next poll
+        waiting = gauge(metrics, "ingestor_lookup_backlog") + gauge(metrics, "ingestor_spool_depth")
+        held = await records_on(infra, topics)
+        if waiting > 0 or not since or since[0][0] != held:
+            since[:] = [(held, time.monotonic())]
             return NOT_YET
-        if not empty_since:
-            empty_since.append(time.monotonic())
-        if time.monotonic() - empty_since[0] < 1.5:
-            return NOT_YET
-        return await records_on(infra, topics)
+        return held if time.monotonic() - since[0][1] >= QUIET_SECONDS else NOT_YET
 
     return count
 
