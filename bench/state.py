@@ -35,6 +35,7 @@ from bench.common import (
     top_frames,
     write_result,
 )
+from services.scorer.domain.anomaly import CONVERSATION_MESSAGES
 from services.scorer.settings import ScorerSettings
 from services.scorer.tally import rules_fingerprint
 from services.scorer.verify import scorer_of
@@ -93,14 +94,14 @@ SELECT employee_id, external_userid, first_added_at + interval '2 days', 'custom
 # peers' baseline counts (tally.settle): the close reads them there; and its first add (the
 # retention purge and the baseline find them by it). Nothing else of a standing is loaded (see
 # `_standings_as_judged`).
-STANDINGS_SQL = """
+STANDINGS_SQL = f"""
 INSERT INTO relation_standing (employee_id, external_userid, first_added_at, derived,
                                removed_since_add, customer, conversation)
 SELECT r.employee_id, r.external_userid, r.first_added_at, true,
        EXISTS (SELECT 1 FROM contact_removal x
                 WHERE x.employee_id = r.employee_id AND x.external_userid = r.external_userid
                   AND x.removed_at >= r.first_added_at),
-       c.is_customer IS TRUE, r.customer_msgs >= 2
+       c.is_customer IS TRUE, r.customer_msgs >= {CONVERSATION_MESSAGES}
   FROM employee_contact r LEFT JOIN contact c USING (external_userid)"""
 GROSS_SQL = """
 INSERT INTO quota_counter (employee_id, period, gross_adds)

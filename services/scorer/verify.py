@@ -114,7 +114,7 @@ def lookup_differences(
     return out
 
 
-TALLIED = ("decided", "hollow", "early_adds", "early_hollow", "late_adds", "days", "counts")
+BASELINE_TALLY = ("decided", "hollow", "early_adds", "early_hollow", "late_adds", "days", "counts")
 
 
 async def tally_differences(
@@ -134,7 +134,7 @@ async def tally_differences(
     out: list[Difference] = []
     for employee_id in sorted(set(kept) | set(counted)):
         have, want = kept.get(employee_id), counted.get(employee_id)
-        for name in TALLIED:
+        for name in BASELINE_TALLY:
             a = None if have is None else have[name]
             b = None if want is None else want[name]
             if a != b:

@@ -126,9 +126,9 @@ def contact_figures(counts: Mapping[str, Any]) -> dict[str, Any]:
         },
         "recall_by_kind": {
             label: round(hits / max(total, 1), 4)
-            for label, (hits, total) in counts.get("caught_by_kind", {}).items()
+            for label, (hits, total) in counts["caught_by_kind"].items()
         },
-        "caught_by_kind": counts.get("caught_by_kind", {}),
+        "caught_by_kind": counts["caught_by_kind"],
         "honest_accused": counts["accused"] - counts["accused_gaming"],
         "honest_accused_by_fact": counts["honest_accused_by_fact"],
     }
@@ -247,7 +247,7 @@ def summarise(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             contacts["accused_gaming"] += counts["accused_gaming"]
             for key in ("gaming", "caught", "honest_accused_by_fact"):
                 contacts[key].update(counts[key])
-            for label, (hits, total) in counts.get("caught_by_kind", {}).items():
+            for label, (hits, total) in counts["caught_by_kind"].items():
                 contacts["caught_by_kind"][label][0] += hits
                 contacts["caught_by_kind"][label][1] += total
         aps = {
@@ -320,8 +320,9 @@ def summary_table(summary: Mapping[str, Any]) -> str:
             f"honest contacts accused {c['honest_accused']} "
             f"(by fact: {c['honest_accused_by_fact']})"
         )
-        for label, recall in c.get("recall_by_kind", {}).items():
-            lines.append(f"    contact recall, {label:<28} {recall:6.2f}")
+        for label, (hits, total) in c["caught_by_kind"].items():
+            recall = c["recall_by_kind"][label]
+            lines.append(f"    contact recall, {label:<28} {hits:>5}/{total:<5} {recall:6.2f}")
     return "\n".join(lines)
 
 

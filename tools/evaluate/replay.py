@@ -337,27 +337,13 @@ def tuning_only(scenario: Scenario, scored: Scored) -> dict[str, Any]:
         for k, v in scenario.labels.contacts.items()
         if k[0] in kept and evaluation_split.kind_set(v) != "held_out"
     }
-    graded = grade(
+    return grade(
         kept,
         labels,
         {k: v for k, v in scored.flags.items() if k[0] in kept},
         {k: v for k, v in scored.accusations.items() if k[0] in kept},
         scenario.labels.facts,
     )
-    graded["contact_recall_by_kind"] = recall_by_kind(labels, scored.accusations)
-    return graded
-
-
-def recall_by_kind(
-    labels: Mapping[tuple[str, str], str], accusations: Mapping[tuple[str, str], Sequence[str]]
-) -> dict[str, list[int]]:
-    """Per gaming kind, [accused, all] of its gamed contacts."""
-    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for key, label in labels.items():
-        if evaluation_split.kind_set(label) == "tuning":
-            out[label][0] += bool(accusations.get(key))
-            out[label][1] += 1
-    return dict(sorted(out.items()))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -370,7 +356,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     if any(evaluation_split.seed_set(s) != "tuning" for s in args.seeds):
         parser.error("the replay is for tuning: tuning seeds only (tools/evaluate/split.py)")
     runs = []
-    by_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for seed in args.seeds:
         for camouflage in args.camouflage:
             config = SimulationConfig(
@@ -380,13 +365,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             now = scenario.clock.end + timedelta(days=35)
             graded = tuning_only(scenario, score_month(scenario, now))
             runs.append({"seed": seed, **graded})
-            for kind, (hit, total) in graded["contact_recall_by_kind"].items():
-                by_kind[kind][0] += hit
-                by_kind[kind][1] += total
     print(summary_table(summarise(runs)))
-    print("  contacts accused per tuning gaming kind:")
-    for kind, (hit, total) in sorted(by_kind.items()):
-        print(f"    {kind:<28} {hit:>5}/{total:<5} {hit / max(total, 1):6.2f}")
 
 
 if __name__ == "__main__":

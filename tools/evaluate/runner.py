@@ -30,6 +30,7 @@ from tests.faults.harness import records_on
 from tests.infra import ROOT, Infra, create_database, drop_database, unique
 from tests.standins.webhook_sink import free_port
 from tools.evaluate.grading import EmployeeResult
+from tools.live_summary.metrics import counter_total
 from tools.simulator import Scenario
 from tools.simulator.callbacks import CallbackSender, api_contacts, without_profiles
 from tools.simulator.feed import feed
@@ -109,11 +110,11 @@ before their records are taken as all there will be."""
 
 
 def gauge(metrics: str, name: str) -> float:
-    """A gauge's value from a Prometheus text page; a clear error when it is not there."""
-    for line in metrics.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise RuntimeError(f"the ingestor's /metrics has no {name}")
+    """A gauge's value from the ingestor's /metrics; a clear error when it is not there."""
+    value = counter_total(metrics, name)
+    if value is None:
+        raise RuntimeError(f"the ingestor's /metrics has no {name}")
+    return value
 
 
 def published(infra: Infra, ingestor_url: str, topics: list[str]) -> Callable[[], Awaitable[int]]:
