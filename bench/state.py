@@ -36,6 +36,7 @@ from bench.common import (
     write_result,
 )
 from services.scorer.domain.anomaly import CONVERSATION_MESSAGES
+from services.scorer.domain.rules import ScoringRules
 from services.scorer.settings import ScorerSettings
 from services.scorer.tally import rules_fingerprint
 from services.scorer.verify import scorer_of
@@ -90,18 +91,30 @@ REMOVALS_SQL = """
 INSERT INTO contact_removal (employee_id, external_userid, removed_at, removed_by)
 SELECT employee_id, external_userid, first_added_at + interval '2 days', 'customer'
   FROM employee_contact WHERE hashtext(external_userid) % 20 = 0"""
-# What a running scorer's standings keep of each relation's looked-up facts and of what the
-# peers' baseline counts (tally.settle): the close reads them there; and its first add (the
-# retention purge and the baseline find them by it). Nothing else of a standing is loaded (see
-# `_standings_as_judged`).
+# What a running scorer's standings keep of each relation's looked-up facts, of what the
+# peers' baseline counts and of what the anomaly screen counts (tally.settle, screen.signs, under
+# the default rules: every removal here is a customer's, no contact is a peer or reviewed): the
+# close reads them there; and its first add (the retention purge and the baseline find them by
+# it). Nothing else of a standing is loaded (see `_standings_as_judged`).
+RETENTION = ScoringRules().retention_window
 STANDINGS_SQL = f"""
 INSERT INTO relation_standing (employee_id, external_userid, first_added_at, derived,
-                               removed_since_add, customer, conversation)
+                               removed_since_add, customer, conversation, channel, hollow,
+                               silent, peer, quick, re_added, after_window)
 SELECT r.employee_id, r.external_userid, r.first_added_at, true,
        EXISTS (SELECT 1 FROM contact_removal x
                 WHERE x.employee_id = r.employee_id AND x.external_userid = r.external_userid
                   AND x.removed_at >= r.first_added_at),
-       c.is_customer IS TRUE, r.customer_msgs >= {CONVERSATION_MESSAGES}
+       c.is_customer IS TRUE, r.customer_msgs >= {CONVERSATION_MESSAGES},
+       COALESCE(r.state, 'add_way:' || COALESCE(r.add_way::text, 'None')),
+       c.is_customer IS NOT TRUE AND r.customer_msgs < {CONVERSATION_MESSAGES},
+       r.customer_msgs = 0, false,
+       EXISTS (SELECT 1 FROM contact_removal x
+                WHERE x.employee_id = r.employee_id AND x.external_userid = r.external_userid
+                  AND x.removed_at >= r.first_added_at
+                  AND x.removed_at < r.first_added_at
+                                     + interval '{RETENTION.total_seconds():.0f} seconds'),
+       r.add_count > 1, false
   FROM employee_contact r LEFT JOIN contact c USING (external_userid)"""
 GROSS_SQL = """
 INSERT INTO quota_counter (employee_id, period, gross_adds)

@@ -20,6 +20,7 @@ from services.scorer.domain.anomaly import (
 from services.scorer.domain.cadence import ChatTrace
 from services.scorer.domain.dense_block import Add
 from services.scorer.domain.quality import ChatStats
+from services.scorer.domain.screen import SIGNS, Screen
 from services.scorer.domain.validity import HANDOVER_MATCH, ContactFacts, Removal
 from shared.calendar import Period
 from shared.db import Connection
@@ -238,13 +239,27 @@ SELECT m.employee_id, m.external_userid, m.sent_at, m.direction = 'from_customer
 """
 
 
+TALKER_TRACES_SQL = """
+SELECT m.employee_id, m.external_userid, m.sent_at, m.direction = 'from_customer' AS from_contact
+  FROM relation_standing r
+  JOIN message m ON m.employee_id = r.employee_id AND m.external_userid = r.external_userid
+                AND m.kind = 'one_to_one' AND m.sent_at >= $2
+ WHERE r.employee_id = ANY($1::text[]) AND r.first_added_at >= $2 AND r.first_added_at < $3
+   AND r.conversation AND NOT r.customer
+ ORDER BY m.employee_id, m.external_userid, m.sent_at, m.message_id
+"""
+"""`CHAT_TRACES_SQL` of the `screen.talker` contacts alone, by their standings' signs."""
+
+
 async def chat_traces(
-    conn: Connection, period: Period, ids: Sequence[str], tz: ZoneInfo
+    conn: Connection, period: Period, ids: Sequence[str], tz: ZoneInfo, talkers: bool = False
 ) -> dict[str, dict[str, ChatTrace]]:
     """Per employee and contact first added in `period`, the one-to-one messages (metadata:
     when, which side) from the period's start on, in a fixed order: what `cadence.py` and the
-    segment's exchanges are read from."""
-    rows = await conn.fetch(CHAT_TRACES_SQL, list(ids), period.start_at(tz), period.end_at(tz))
+    segment's exchanges are read from. `talkers`: of non-customers who wrote twice or more
+    alone (whose cadence can be tested: the screen's `SCRIPTED_CHAT`)."""
+    sql = TALKER_TRACES_SQL if talkers else CHAT_TRACES_SQL
+    rows = await conn.fetch(sql, list(ids), period.start_at(tz), period.end_at(tz))
     grouped: dict[str, dict[str, list[tuple[datetime, bool]]]] = {}
     for r in rows:
         by_contact = grouped.setdefault(r["employee_id"], {})
@@ -418,6 +433,51 @@ async def peer_baseline(
         for r in rows
     ]
     return anomaly.peer_baseline(tallies, tail.early_days, tail.days, PeerBaseline())
+
+
+_SIGNED = " AND ".join(f"{c} IS NOT NULL" for c in ("channel", "customer", "conversation", *SIGNS))
+SCREEN_SQL = f"""
+SELECT employee_id, count(*)::int AS adds,
+       count(*) FILTER (WHERE NOT ({_SIGNED}))::int AS unknown,
+       count(*) FILTER (WHERE hollow)::int AS hollow,
+       count(*) FILTER (WHERE silent)::int AS silent,
+       count(*) FILTER (WHERE hollow AND first_added_at >= $4)::int AS tail_hollow,
+       count(*) FILTER (WHERE hollow AND near >= $6)::int AS burst_hollow,
+       count(*) FILTER (WHERE peer)::int AS peer,
+       count(*) FILTER (WHERE staff_account_of IS NOT NULL)::int AS staff,
+       (count(*) FILTER (WHERE quick) + count(*) FILTER (WHERE re_added))::int AS churned,
+       count(*) FILTER (WHERE after_window)::int AS after_window,
+       count(*) FILTER (WHERE conversation AND NOT customer)::int AS talkers,
+       count(*) FILTER (WHERE NOT customer)::int AS noncustomers,
+       count(*) FILTER (WHERE NOT customer AND (NOT silent OR review IS NOT NULL))::int
+           AS writers
+  FROM (SELECT s.*, count(*) OVER (PARTITION BY employee_id, channel ORDER BY first_added_at
+                                   RANGE BETWEEN $5::interval PRECEDING
+                                             AND $5::interval FOLLOWING) AS near
+          FROM relation_standing s
+         WHERE s.employee_id = ANY($1::text[])
+           AND s.first_added_at >= $2 AND s.first_added_at < $3) q
+ GROUP BY employee_id
+"""  # noqa: S608 - constants only
+"""Per employee with adds in the period, its screen (`screen.Screen`) counted from the signs its
+standings keep (migration 0029), by `relation_standing_employee_added`."""
+
+
+async def screens(
+    conn: Connection, period: Period, ids: Sequence[str], tz: ZoneInfo, pileup_start: datetime
+) -> dict[str, Screen]:
+    """The screens of `ids` in `period` (an employee without adds in it has none: nothing to
+    count, `Screen()`)."""
+    rows = await conn.fetch(
+        SCREEN_SQL,
+        list(ids),
+        period.start_at(tz),
+        period.end_at(tz),
+        pileup_start,
+        anomaly.BURST_WINDOW,
+        anomaly.BURST_MIN_ADDS,
+    )
+    return {r["employee_id"]: Screen.of_row(r) for r in rows}
 
 
 OVERLAP_SQL = """

@@ -371,8 +371,7 @@ class Refresher:
                     self._pool().acquire() as conn,
                     conn.transaction(isolation="repeatable_read", readonly=True),
                 ):
-                    if len(work.periods) > 1:
-                        shared = await scorer.read_span(conn, work.span, work.employees)
+                    spanned = len(work.periods) > 1
                     for period, ids in work.periods:
                         bank = await bank_of(conn, period)
                         read = await scorer.read_chunk(
@@ -382,13 +381,17 @@ class Refresher:
                             now,
                             period.key in closed,
                             bank,
-                            from_span=shared is not None,
+                            from_span=spanned,
                             # its store reads the counters as they stand then (store_open,
                             # store_current): not in this snapshot too
                             counters=False,
                         )
                         if read is not None:
                             reads.append(read)
+                    if spanned:
+                        # the relations of those whose screen is loud in one of the periods
+                        assessed = sorted({e for read in reads for e in read.assessed})
+                        shared = await scorer.read_span(conn, work.span, assessed)
                 # the snapshot and the connection are let go: from here on, Python computes
                 judged = None if shared is None else scorer.judge_span(shared, now)
                 del shared

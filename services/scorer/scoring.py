@@ -7,12 +7,13 @@ import asyncio
 from bisect import bisect_left
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from time import monotonic
 from typing import Any, Literal, TypeVar
 
 import asyncpg
+from prometheus_client import Counter
 
 from services.scorer import at_rest, inputs, tally
 from services.scorer.bankwide import (
@@ -23,10 +24,17 @@ from services.scorer.bankwide import (
     encode_baseline,
     encode_blocks,
 )
-from services.scorer.domain.anomaly import AnomalyResult, PeerBaseline, PeriodTail, assess
+from services.scorer.domain.anomaly import (
+    AnomalyResult,
+    PeerBaseline,
+    PeriodTail,
+    assess,
+    pileup_from,
+)
 from services.scorer.domain.cadence import ChatTrace
 from services.scorer.domain.dense_block import DenseBlock, dense_blocks
 from services.scorer.domain.rules import ScoringRules
+from services.scorer.domain.screen import Screen, loud, scripted_closed
 from services.scorer.domain.tally import COUNTERS
 from services.scorer.domain.validity import (
     ContactFacts,
@@ -40,6 +48,13 @@ from shared.clock import Clock
 from shared.db import Connection, columns, filter_mask, filtered_statements, recordset
 
 NO_OVERLAP = inputs.Overlap({}, {})
+NO_ADDS = Screen()
+SCREENED = Counter(
+    "scorer_anomaly_screened_total",
+    "Employee-period anomaly scores computed, by outcome of the screen: quiet (no signal can "
+    "fire: score 0, relations not read) or assessed (relations read and judged)",
+    ["outcome"],
+)
 T = TypeVar("T")
 
 
@@ -315,14 +330,20 @@ class Scorer:
         same order, for a caller in a read-committed transaction whose every statement reads
         what is committed when it runs (the close), and whose writes (score rows, outcomes)
         these reads do not see, as its own reads did not: the baseline, the one read of score
-        rows, is awaited before the first chunk is scored and so before anything is written."""
+        rows, is awaited before the first chunk is scored and so before anything is written.
+        A chunk's read awaits the baseline and the blocks after its screens (which employees'
+        relations it reads depends on them), holding its connection: `readers` holds at least
+        READ_AHEAD + 2 connections, and the baseline and the blocks take theirs first."""
 
         async def pooled(read: Callable[[Connection], Awaitable[T]]) -> T:
             async with readers().acquire() as c:
                 return await read(c)
 
         def reader(chunk: list[str]) -> Callable[[Connection], Awaitable[ChunkInputs | None]]:
-            return lambda c: self.read_chunk(c, period, chunk, now, closed, UNREAD_BANK)
+            return lambda c: self.read_chunk(c, period, chunk, now, closed, bank)
+
+        async def bank() -> BankFigures:
+            return BankFigures(await baseline, await blocks)
 
         baseline = asyncio.create_task(
             pooled(lambda c: self.baseline(c, period, now, fresh=closed))
@@ -331,16 +352,12 @@ class Scorer:
         pending: deque[asyncio.Task[ChunkInputs | None]] = deque()
         try:
             todo = deque(await self.chunks(conn, period, ids))
-            bank: BankFigures | None = None
             while todo or pending:
                 while todo and len(pending) < READ_AHEAD:
                     pending.append(asyncio.create_task(pooled(reader(todo.popleft()))))
                 read = await pending.popleft()
-                if read is None:
-                    continue
-                if bank is None:
-                    bank = BankFigures(await baseline, await blocks)
-                yield await self.score_chunk(replace(read, bank=bank))
+                if read is not None:
+                    yield await self.score_chunk(read)
         finally:
             for task in (baseline, blocks, *pending):
                 task.cancel()
@@ -359,13 +376,15 @@ class Scorer:
         ids: Sequence[str],
         now: datetime,
         closed: bool,
-        bank: BankFigures | None = None,
+        bank: BankFigures | Callable[[], Awaitable[BankFigures]] | None = None,
         from_span: bool = False,
         counters: bool = True,
     ) -> ChunkInputs | None:
         """Everything the scores of one chunk of employees are computed from, read in the
         caller's snapshot (None: none of them has an org record yet); `bank`, the period's
-        peer baseline and dense blocks, is read unless given. The computation itself
+        peer baseline and dense blocks, is read unless given (or awaited, when given as a
+        function: a caller reading them alongside). Only the relations of employees for whom
+        an anomaly signal can fire are read (`quiet`: the screen). The computation itself
         (`score_chunk`) needs no snapshot: a caller may end its transaction before it, so that
         no read snapshot stays open while Python computes (an open snapshot keeps PostgreSQL
         from pruning the versions the consumer's batches leave behind). `from_span`: the
@@ -378,17 +397,32 @@ class Scorer:
         org = await inputs.org_rows(conn, period, ids, tz)
         if not org:
             return None
+        known = [o.employee_id for o in org]
+        found = await inputs.screens(conn, period, known, tz, self.pileup_start(period, now))
+        overlaps = await inputs.cross_team_overlap(conn, period, known, tz)
         if bank is None:
             bank = BankFigures(
                 await self.baseline(conn, period, now, fresh=closed),
                 await self.blocks(conn, period, fresh=closed),
             )
-        known = [o.employee_id for o in org]
+        elif not isinstance(bank, BankFigures):
+            bank = await bank()
+        segments = await inputs.stated_segments(conn, known)
+        codes = self.loud(period, known, found, overlaps, bank, segments)
+        scripted = [e for e, c in codes.items() if c == ["SCRIPTED_CHAT"]]
+        if scripted:  # closed by the chats of the few contacts that can be scripted
+            traces = await inputs.chat_traces(conn, period, scripted, tz, talkers=True)
+            for e in scripted:
+                codes[e] = scripted_closed(codes[e], traces.get(e, {}).values(), tz)
+        quiet = frozenset(e for e, c in codes.items() if not c)
+        SCREENED.labels("quiet").inc(len(quiet))
+        SCREENED.labels("assessed").inc(len(known) - len(quiet))
+        assessed = [e for e in known if e not in quiet]
         relations: dict[str, list[ContactFacts]] | None = None
         chats = None
         if not from_span:
-            relations = await self._relations_by_employee(conn, period, known)
-            chats = await inputs.chat_traces(conn, period, known, tz)
+            relations = await self._relations_by_employee(conn, period, assessed)
+            chats = await inputs.chat_traces(conn, period, assessed, tz)
         target = {o.employee_id: self.target_of(o.target, period) for o in org}
         return ChunkInputs(
             period,
@@ -397,15 +431,51 @@ class Scorer:
             bank,
             org,
             relations,
-            await inputs.cross_team_overlap(conn, period, known, tz),
+            overlaps,
             chats,
-            await inputs.stated_segments(conn, known),
+            segments,
             (
                 await tally.quota_fields(conn, self, period.key, target, now, closed)
                 if counters
                 else {e: {"target": t} for e, t in target.items()}
             ),
+            quiet,
         )
+
+    def pileup_start(self, period: Period, now: datetime) -> datetime:
+        """The earliest add a pile-up at the end of `period` may count (`anomaly.pileup_from`)."""
+        tz = self.calendar.tz
+        return pileup_from(
+            self.tail(period, now),
+            self.tail(period, now, WEEK_TAIL_DAYS),
+            period.end_at(tz),
+            (period.end - period.start).days,
+        )
+
+    def loud(
+        self,
+        period: Period,
+        ids: Sequence[str],
+        screens: Mapping[str, Screen],
+        overlaps: Mapping[str, inputs.Overlap],
+        bank: BankFigures,
+        segments: Mapping[str, str],
+    ) -> dict[str, list[str]]:
+        """By employee of `ids`, the anomaly signals that may fire by its screen
+        (`screen.loud`)."""
+        days = (period.end - period.start).days
+        return {
+            e: loud(
+                screens.get(e, NO_ADDS),
+                bank.baseline,
+                (o := overlaps.get(e, NO_OVERLAP)).shared,
+                o.partners,
+                bank.blocks.get(e),
+                days,
+                segments.get(e),
+            )
+            for e in ids
+        }
 
     async def read_span(self, conn: Connection, span: Period, ids: Sequence[str]) -> SpanReads:
         """The relations of `ids` first added in `span` and their chat traces, read once for
@@ -444,25 +514,28 @@ class Scorer:
                 # CPU-bound stretch: let the consumer's batch (which awaits PostgreSQL in the
                 # same event loop) go on between employees
                 await asyncio.sleep(0)
-            if read.relations is not None:
-                verdicts = self.verdicts(read.relations[o.employee_id], now)
-                chats = (read.chats or {}).get(o.employee_id, {})
-            elif span is not None:
-                verdicts, chats = span.of(o.employee_id, start, end)
+            if o.employee_id in read.quiet:
+                anomaly = AnomalyResult()  # what `assess` gives: no signal can fire
             else:
-                raise ValueError("a chunk read from a span is scored with that span")
-            anomaly = self.assess(
-                period,
-                verdicts,
-                read.bank.baseline,
-                now,
-                read.overlaps.get(o.employee_id, NO_OVERLAP),
-                read.bank.blocks.get(o.employee_id),
-                tail,
-                chats,
-                read.segments.get(o.employee_id),
-                week,
-            )
+                if read.relations is not None:
+                    verdicts = self.verdicts(read.relations[o.employee_id], now)
+                    chats = (read.chats or {}).get(o.employee_id, {})
+                elif span is not None:
+                    verdicts, chats = span.of(o.employee_id, start, end)
+                else:
+                    raise ValueError("a chunk read from a span is scored with that span")
+                anomaly = self.assess(
+                    period,
+                    verdicts,
+                    read.bank.baseline,
+                    now,
+                    read.overlaps.get(o.employee_id, NO_OVERLAP),
+                    read.bank.blocks.get(o.employee_id),
+                    tail,
+                    chats,
+                    read.segments.get(o.employee_id),
+                    week,
+                )
             out.append(
                 {
                     "employee_id": o.employee_id,
@@ -488,10 +561,6 @@ class BankFigures:
 
     baseline: PeerBaseline
     blocks: dict[str, DenseBlock]
-
-
-UNREAD_BANK = BankFigures(PeerBaseline(), {})
-"""Given to `read_chunk` by a caller that reads the bank-wide figures itself."""
 
 
 @dataclass(frozen=True)
@@ -562,6 +631,14 @@ class ChunkInputs:
     segments: Mapping[str, str]
     counted: Mapping[str, dict[str, Any]]
     """By employee, the quota and quality columns from the counters (or only the target)."""
+    quiet: frozenset[str] = frozenset()
+    """Employees whose screen shows that no anomaly signal can fire (`Scorer.quiet`): their
+    relations were not read, and their anomaly is none."""
+
+    @property
+    def assessed(self) -> list[str]:
+        """The employees whose relations `score_chunk` judges."""
+        return [o.employee_id for o in self.org if o.employee_id not in self.quiet]
 
 
 _ORG_COLUMNS = ("branch_id", "team_id", "supervisor_id", "role")

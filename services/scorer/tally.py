@@ -33,11 +33,13 @@ import asyncpg
 import orjson
 
 from services.scorer import at_rest, chats, inputs, repository
+from services.scorer.domain import screen
 from services.scorer.domain.anomaly import CONVERSATION_MESSAGES
 from services.scorer.domain.chat_tally import CHAT_COUNTERS, sent_changes
 from services.scorer.domain.quality import ChatStats, quality_from
 from services.scorer.domain.quota import evaluate
-from services.scorer.domain.rules import QualityWeights
+from services.scorer.domain.rules import QualityWeights, ScoringRules
+from services.scorer.domain.screen import SIGNS
 from services.scorer.domain.tally import (
     COUNTERS,
     TALLIED,
@@ -51,7 +53,7 @@ from services.scorer.domain.tally import (
     standing_of,
     tier_changes,
 )
-from services.scorer.domain.validity import ContactFacts, ContactStatus
+from services.scorer.domain.validity import ContactFacts, ContactStatus, ContactVerdict
 from shared.calendar import Period, local_date, parse_period
 from shared.db import Connection, columns, recordset
 from shared.governance import hold_shared
@@ -106,6 +108,8 @@ _STANDING_COLUMNS = (
     ("removed_since_add", "bool"),
     ("customer", "bool"),
     ("conversation", "bool"),
+    ("channel", "text"),
+    *((sign, "bool") for sign in SIGNS),
 )
 NOT_LOOKED_UP: dict[str, Any] = {
     "derived": False,
@@ -115,10 +119,13 @@ NOT_LOOKED_UP: dict[str, Any] = {
     "removed_since_add": False,
     "customer": None,
     "conversation": None,
+    "channel": None,
+    **dict.fromkeys(SIGNS),
 }
 """The lookups a standing keeps of its relation's facts (migration 0026, `inputs.
-_relation_facts_sql`), and what the peers' baseline counts of it (migration 0028, `inputs.
-TALLY_SQL`), for a relation that has none (not added yet)."""
+_relation_facts_sql`), what the peers' baseline counts of it (migration 0028, `inputs.
+TALLY_SQL`) and what the anomaly screen counts of it (migration 0029, `screen.signs`), for a
+relation that has none (not added yet)."""
 _NOT_NULL = frozenset((*_STANDING_FLAGS, "derived", "handed_over", "removed_since_add"))
 _STANDING_VALUES = ", ".join(
     f"COALESCE(x.{c}, false)" if c in _NOT_NULL else f"x.{c}" for c, _ in _STANDING_COLUMNS
@@ -332,7 +339,7 @@ async def settle(
         verdict = verdicts.get(pair)
         after = standing_of(verdict, rules, now) if verdict is not None else None
         due = next_change(verdict, rules, now) if verdict is not None else None
-        looked_up = NOT_LOOKED_UP if verdict is None else lookups(verdict.facts)
+        looked_up = NOT_LOOKED_UP if verdict is None else lookups(verdict, rules)
         row = before.get(pair)
         old = _stored(row) if row is not None else None
         if (
@@ -358,9 +365,10 @@ async def settle(
     return as_deltas(changes, tiers)
 
 
-def lookups(facts: ContactFacts) -> dict[str, Any]:
-    """What a standing keeps of its relation's looked-up facts, and whether the contact is a
-    matched customer and holds a conversation (NOT_LOOKED_UP)."""
+def lookups(verdict: ContactVerdict, rules: ScoringRules) -> dict[str, Any]:
+    """What a standing keeps of its relation's looked-up facts, whether the contact is a
+    matched customer and holds a conversation, and its signs for the screen (NOT_LOOKED_UP)."""
+    facts = verdict.facts
     return {
         "derived": True,
         "staff_account_of": facts.staff_account_of,
@@ -369,6 +377,7 @@ def lookups(facts: ContactFacts) -> dict[str, Any]:
         "removed_since_add": bool(facts.removals),
         "customer": facts.is_customer is True,
         "conversation": facts.customer_msgs >= CONVERSATION_MESSAGES,
+        **screen.signs(verdict, rules.retention_window),
     }
 
 

@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from services.scorer import scoring
+from services.scorer.domain.anomaly import PeerBaseline
 from shared.calendar import parse_period
 from shared.clock import ManualClock
 from tests import factories as f
@@ -24,6 +25,8 @@ from tests.integration.test_refresh_round import FIRST, stream
 pytestmark = pytest.mark.integration
 
 
+PRIOR_ONLY = scoring.BankFigures(PeerBaseline(), {})
+"""A period's bank-wide figures not read: the prior baseline and no dense blocks."""
 IDS = ["e1", "e2", "e3", "e4", *(f"r{i}" for i in range(5)), *(f"p{i}" for i in range(12))]
 
 
@@ -77,11 +80,7 @@ async def test_the_close_computes_alongside_what_one_connection_computes(
             unbanked = [
                 await scorer.score_chunk(read)
                 for chunk in await scorer.chunks(conn, month, IDS)
-                if (
-                    read := await scorer.read_chunk(
-                        conn, month, chunk, now, True, scoring.UNREAD_BANK
-                    )
-                )
+                if (read := await scorer.read_chunk(conn, month, chunk, now, True, PRIOR_ONLY))
                 is not None
             ]
             async with pool.acquire() as other, other.transaction():

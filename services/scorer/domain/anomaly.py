@@ -509,7 +509,7 @@ def _accused(v: ContactVerdict, result: AnomalyResult) -> bool:
     return bool(flags and split(v, flags, employee_flagged=True)[0])
 
 
-def _silent(v: ContactVerdict) -> bool:
+def is_silent(v: ContactVerdict) -> bool:
     """The contact never wrote (a reviewer's verdict decides it, as for `is_hollow`)."""
     if v.facts.review is not None:
         return v.facts.review == GAMED
@@ -525,8 +525,8 @@ def acquisition_silence(
     """`NO_ENGAGEMENT` in acquisition: contacts who never wrote a word, far above the share
     acquisition work has (the calibrated null, beta-binomial). Whether a contact is a bank
     customer yet is not counted: a prospect who answers is the work, not a hollow add."""
-    decided = [v for v in verdicts if not _silent(v) or _decided_silence(v, now)]
-    silent = [v for v in decided if _silent(v)]
+    decided = [v for v in verdicts if not is_silent(v) or _decided_silence(v, now)]
+    silent = [v for v in decided if is_silent(v)]
     null = ACQUISITION_SILENCE
     expected = len(decided) * null.centre
     if len(silent) - expected < MIN_EXCESS:
@@ -573,6 +573,21 @@ class PeriodTail:
     @property
     def worked_days(self) -> float:
         return self.early_days + self.days if self.elapsed_days is None else self.elapsed_days
+
+
+def effective_tail(tail: PeriodTail | None, period_end: datetime, period_days: int) -> PeriodTail:
+    """The tail `assess` judges: the one given, else the period's last three calendar days."""
+    return tail or PeriodTail(
+        period_end - timedelta(days=3), 3 / max(period_days, 1), 3, max(period_days - 3, 0)
+    )
+
+
+def pileup_from(
+    tail: PeriodTail | None, week: PeriodTail | None, period_end: datetime, period_days: int
+) -> datetime:
+    """The earliest add `period_end_pileup` may count as piled up at the period's end."""
+    start = effective_tail(tail, period_end, period_days).start
+    return start if week is None else min(start, week.start)
 
 
 def period_end_pileup(
@@ -649,9 +664,7 @@ def assess(
     result = AnomalyResult()
     chats = chats or {}
     segment = segment_of(verdicts, chats, stated_segment)
-    tail = tail or PeriodTail(
-        period_end - timedelta(days=3), 3 / max(period_days, 1), 3, max(period_days - 3, 0)
-    )
+    tail = effective_tail(tail, period_end, period_days)
     qr_batch_burst(verdicts, baseline, tail.worked_days, result, tz)
     peer_institution(verdicts, result)
     staff_accounts(verdicts, result)

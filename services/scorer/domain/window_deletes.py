@@ -25,7 +25,7 @@ def _employee_removals(v: ContactVerdict) -> list[Removal]:
     return [r for r in v.facts.removals if r.is_churn and r.removed_by == "employee"]
 
 
-def _just_after(v: ContactVerdict, retention: timedelta) -> Removal | None:
+def removed_just_after(v: ContactVerdict, retention: timedelta) -> Removal | None:
     start = v.facts.first_added_at + retention
     return next(
         (r for r in _employee_removals(v) if start <= r.removed_at < start + AFTER_WINDOW), None
@@ -36,7 +36,7 @@ def deleted_after_window(
     verdicts: Sequence[ContactVerdict], retention: timedelta
 ) -> Finding | None:
     hits = sorted(
-        ((v, r) for v in verdicts if (r := _just_after(v, retention)) is not None),
+        ((v, r) for v in verdicts if (r := removed_just_after(v, retention)) is not None),
         key=lambda vr: (vr[1].removed_at, vr[0].facts.external_userid),
     )
     if len(hits) < MIN_DELETES:

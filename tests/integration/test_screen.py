@@ -1,0 +1,118 @@
+"""The anomaly screen on real PostgreSQL: each relation's standing keeps its signs, a period's
+reads count them per employee, and only employees for whom a signal can fire have their
+relations read and judged. The scores are exactly those of a full assessment of everyone; the
+verifier lists every screen count that differs from the relations, and a standing judged before
+its signs were kept sends its employee to the full assessment."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+
+from services.scorer import inputs
+from services.scorer.verify import Difference, verify_period
+from shared.calendar import parse_period
+from shared.clock import ManualClock
+from tests import factories as f
+from tests.infra import Infra
+from tests.integration.test_purge_plans import plan_of
+from tests.integration.test_quota_tally import START, as_consumed, feed, scoring
+
+pytestmark = pytest.mark.integration
+
+MONTH = parse_period("2026-09")
+MINUTE = timedelta(minutes=1)
+IDS = ["e1", "e2", "e3", "e4"]
+
+
+def screened(outcome: str) -> float:
+    return REGISTRY.get_sample_value("scorer_anomaly_screened_total", {"outcome": outcome}) or 0.0
+
+
+def month_records() -> list[dict[str, Any]]:
+    """e1 and e4 honest; e2 adds two staff of a peer bank, e3 a colleague's own WeChat."""
+    adds = [
+        *(f.add("e1", f"wm-1{i}", START + i * MINUTE, "qr-e1") for i in range(3)),
+        *(f.add("e2", f"wm-2{i}", START + i * MINUTE) for i in range(3)),
+        f.add("e3", "wm-30", START),
+        *(f.add("e4", f"wm-4{i}", START + i * 30 * MINUTE) for i in range(4)),
+    ]
+    return [
+        *(f.employee(e) for e in IDS),
+        f.staff_account("e1", external_userid="wm-30"),
+        *adds,
+        *(f.profile(c) for c in ("wm-10", "wm-11", "wm-12", "wm-22", "wm-30")),
+        *(f.profile(c) for c in ("wm-40", "wm-41", "wm-42", "wm-43")),
+        *(f.profile(c, 2, "某某银行股份有限公司") for c in ("wm-20", "wm-21")),
+    ]
+
+
+async def test_only_loud_employees_are_assessed_and_scores_are_unchanged(infra: Infra) -> None:
+    clock = ManualClock(START)
+    async with scoring(infra, clock) as (pool, scorer):
+        await feed(pool, scorer, clock, as_consumed(month_records()), [])
+        clock.advance(timedelta(days=3))
+        now, tz = scorer.clock(), scorer.calendar.tz
+        async with pool.acquire() as conn:
+            signs = {
+                r["external_userid"]: (r["channel"], r["hollow"], r["silent"], r["peer"])
+                for r in await conn.fetch(
+                    "SELECT * FROM relation_standing WHERE employee_id IN ('e1', 'e2')"
+                )
+            }
+            assert signs["wm-10"] == ("qr-e1", True, True, False)
+            assert signs["wm-20"][3] and signs["wm-21"][3] and not signs["wm-22"][3]
+            assert await verify_period(conn, scorer, MONTH) == []
+
+            quiet, assessed = screened("quiet"), screened("assessed")
+            async with conn.transaction(isolation="repeatable_read"):
+                rows = {
+                    r["employee_id"]: r for r in await scorer.compute(conn, MONTH, IDS, now, True)
+                }
+                # every employee assessed in full, the screen aside
+                baseline = await scorer.baseline(conn, MONTH, now, fresh=True)
+                relations = await inputs.relations(conn, MONTH, IDS, tz)
+                full = {}
+                for e in IDS:
+                    verdicts = scorer.verdicts([r for r in relations if r.employee_id == e], now)
+                    found = await scorer.anomaly(conn, MONTH, e, verdicts, baseline, now)
+                    full[e] = (found.score, found.reasons)
+            assert (screened("quiet") - quiet, screened("assessed") - assessed) == (2, 2)
+            assert {e: (r["anomaly_score"], r["reasons"]) for e, r in rows.items()} == full
+            assert {r["code"] for r in rows["e2"]["reasons"]} == {"PEER_INSTITUTION"}
+            assert {r["code"] for r in rows["e3"]["reasons"]} == {"STAFF_ACCOUNT"}
+            assert rows["e1"]["reasons"] == rows["e4"]["reasons"] == []
+
+            # a sign changed by hand: the verifier lists the count it moves
+            await conn.execute(
+                "UPDATE relation_standing SET peer = true WHERE external_userid = 'wm-22'"
+            )
+            assert [
+                d for d in await verify_period(conn, scorer, MONTH) if "screen" in d.figure
+            ] == [Difference("2026-09", "e2", "screen peer", 3, 2)]
+
+            # a standing judged before the signs were kept: its employee is assessed in full,
+            # and the verifier has nothing to compare
+            await conn.execute(
+                "UPDATE relation_standing SET silent = NULL WHERE external_userid = 'wm-10'"
+            )
+            before = screened("assessed")
+            async with conn.transaction(isolation="repeatable_read"):
+                again = await scorer.compute(conn, MONTH, ["e1"], now, True)
+            assert screened("assessed") - before == 1
+            assert again[0]["reasons"] == []
+            assert not [
+                d
+                for d in await verify_period(conn, scorer, MONTH)
+                if d.employee_id == "e1" and "screen" in d.figure
+            ]
+
+
+async def test_the_screen_reads_one_employees_period_by_its_index(infra: Infra) -> None:
+    start, end = datetime(2026, 9, 1, tzinfo=UTC), datetime(2026, 10, 1, tzinfo=UTC)
+    plan = await plan_of(infra, inputs.SCREEN_SQL, ["e1"], start, end, end, timedelta(hours=2), 8)
+    assert "Seq Scan" not in plan, plan
+    assert "relation_standing_employee_added" in plan, plan
