@@ -5,7 +5,7 @@ gross counts and chat statistics. Bulk reads for a list of employees at once."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,7 +20,7 @@ from services.scorer.domain.anomaly import (
 from services.scorer.domain.cadence import ChatTrace
 from services.scorer.domain.dense_block import Add
 from services.scorer.domain.quality import ChatStats
-from services.scorer.domain.screen import SIGNS, Screen
+from services.scorer.domain.screen import SIGNS, Screen, counts_bursts
 from services.scorer.domain.validity import HANDOVER_MATCH, ContactFacts, Removal
 from shared.calendar import Period
 from shared.db import Connection
@@ -442,7 +442,7 @@ SELECT employee_id, count(*)::int AS adds,
        count(*) FILTER (WHERE hollow)::int AS hollow,
        count(*) FILTER (WHERE silent)::int AS silent,
        count(*) FILTER (WHERE hollow AND first_added_at >= $4)::int AS tail_hollow,
-       count(*) FILTER (WHERE hollow AND near >= $6)::int AS burst_hollow,
+       0 AS burst_hollow,
        count(*) FILTER (WHERE peer)::int AS peer,
        count(*) FILTER (WHERE staff_account_of IS NOT NULL)::int AS staff,
        (count(*) FILTER (WHERE quick) + count(*) FILTER (WHERE re_added))::int AS churned,
@@ -451,33 +451,51 @@ SELECT employee_id, count(*)::int AS adds,
        count(*) FILTER (WHERE NOT customer)::int AS noncustomers,
        count(*) FILTER (WHERE NOT customer AND (NOT silent OR review IS NOT NULL))::int
            AS writers
-  FROM (SELECT s.*, count(*) OVER (PARTITION BY employee_id, channel ORDER BY first_added_at
-                                   RANGE BETWEEN $5::interval PRECEDING
-                                             AND $5::interval FOLLOWING) AS near
-          FROM relation_standing s
-         WHERE s.employee_id = ANY($1::text[])
-           AND s.first_added_at >= $2 AND s.first_added_at < $3) q
+  FROM relation_standing
+ WHERE employee_id = ANY($1::text[]) AND first_added_at >= $2 AND first_added_at < $3
  GROUP BY employee_id
 """  # noqa: S608 - constants only
 """Per employee with adds in the period, its screen (`screen.Screen`) counted from the signs its
-standings keep (migration 0029), by `relation_standing_employee_added`."""
+standings keep (migration 0029), by `relation_standing_employee_added`; the hollow adds in
+bursts are counted apart (`BURSTS_SQL`)."""
+BURSTS_SQL = """
+SELECT employee_id, count(*) FILTER (WHERE hollow AND near >= $5)::int AS burst_hollow
+  FROM (SELECT employee_id, hollow,
+               count(*) OVER (PARTITION BY employee_id, channel ORDER BY first_added_at
+                              RANGE BETWEEN $4::interval PRECEDING
+                                        AND $4::interval FOLLOWING) AS near
+          FROM relation_standing
+         WHERE employee_id = ANY($1::text[]) AND first_added_at >= $2 AND first_added_at < $3) q
+ GROUP BY employee_id
+"""
+"""Per employee, its hollow adds with BURST_MIN_ADDS adds of their channel within BURST_WINDOW
+either side (`Screen.burst_hollow`): a sort of the employee's standings, which most screens
+need not pay (`screen.counts_bursts`)."""
 
 
 async def screens(
-    conn: Connection, period: Period, ids: Sequence[str], tz: ZoneInfo, pileup_start: datetime
+    conn: Connection,
+    period: Period,
+    ids: Sequence[str],
+    tz: ZoneInfo,
+    pileup_start: datetime,
+    bursts: bool = True,
 ) -> dict[str, Screen]:
     """The screens of `ids` in `period` (an employee without adds in it has none: nothing to
-    count, `Screen()`)."""
-    rows = await conn.fetch(
-        SCREEN_SQL,
-        list(ids),
-        period.start_at(tz),
-        period.end_at(tz),
-        pileup_start,
-        anomaly.BURST_WINDOW,
-        anomaly.BURST_MIN_ADDS,
-    )
-    return {r["employee_id"]: Screen.of_row(r) for r in rows}
+    count, `Screen()`); `bursts`: with the hollow adds in bursts counted where
+    `screen.counts_bursts` (else 0: a caller whose peers' baseline lets no burst fire)."""
+    start, end = period.start_at(tz), period.end_at(tz)
+    rows = await conn.fetch(SCREEN_SQL, list(ids), start, end, pileup_start)
+    found = {r["employee_id"]: Screen.of_row(r) for r in rows}
+    busy = sorted(e for e, s in found.items() if counts_bursts(s)) if bursts else []
+    if busy:
+        for r in await conn.fetch(
+            BURSTS_SQL, busy, start, end, anomaly.BURST_WINDOW, anomaly.BURST_MIN_ADDS
+        ):
+            found[r["employee_id"]] = replace(
+                found[r["employee_id"]], burst_hollow=r["burst_hollow"]
+            )
+    return found
 
 
 OVERLAP_SQL = """

@@ -34,7 +34,7 @@ from services.scorer.domain.anomaly import (
 from services.scorer.domain.cadence import ChatTrace
 from services.scorer.domain.dense_block import DenseBlock, dense_blocks
 from services.scorer.domain.rules import ScoringRules
-from services.scorer.domain.screen import Screen, loud, scripted_closed
+from services.scorer.domain.screen import Screen, bursts_can_fire, loud, scripted_closed
 from services.scorer.domain.tally import COUNTERS
 from services.scorer.domain.validity import (
     ContactFacts,
@@ -398,7 +398,6 @@ class Scorer:
         if not org:
             return None
         known = [o.employee_id for o in org]
-        found = await inputs.screens(conn, period, known, tz, self.pileup_start(period, now))
         overlaps = await inputs.cross_team_overlap(conn, period, known, tz)
         if bank is None:
             bank = BankFigures(
@@ -407,6 +406,14 @@ class Scorer:
             )
         elif not isinstance(bank, BankFigures):
             bank = await bank()
+        found = await inputs.screens(
+            conn,
+            period,
+            known,
+            tz,
+            self.pileup_start(period, now),
+            bursts=bursts_can_fire(bank.baseline),
+        )
         segments = await inputs.stated_segments(conn, known)
         codes = self.loud(period, known, found, overlaps, bank, segments)
         scripted = [e for e, c in codes.items() if c == ["SCRIPTED_CHAT"]]

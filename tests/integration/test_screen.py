@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 MONTH = parse_period("2026-09")
 MINUTE = timedelta(minutes=1)
-IDS = ["e1", "e2", "e3", "e4"]
+IDS = ["e1", "e2", "e3", "e4", "e5"]
 
 
 def screened(outcome: str) -> float:
@@ -33,12 +33,14 @@ def screened(outcome: str) -> float:
 
 
 def month_records() -> list[dict[str, Any]]:
-    """e1 and e4 honest; e2 adds two staff of a peer bank, e3 a colleague's own WeChat."""
+    """e1 and e4 honest; e2 adds two staff of a peer bank, e3 a colleague's own WeChat, e5 nine
+    silent contacts through one QR code within minutes (a burst the screen must look at)."""
     adds = [
         *(f.add("e1", f"wm-1{i}", START + i * MINUTE, "qr-e1") for i in range(3)),
         *(f.add("e2", f"wm-2{i}", START + i * MINUTE) for i in range(3)),
         f.add("e3", "wm-30", START),
         *(f.add("e4", f"wm-4{i}", START + i * 30 * MINUTE) for i in range(4)),
+        *(f.add("e5", f"wm-5{i}", START + i * MINUTE, "qr-e5") for i in range(9)),
     ]
     return [
         *(f.employee(e) for e in IDS),
@@ -46,6 +48,7 @@ def month_records() -> list[dict[str, Any]]:
         *adds,
         *(f.profile(c) for c in ("wm-10", "wm-11", "wm-12", "wm-22", "wm-30")),
         *(f.profile(c) for c in ("wm-40", "wm-41", "wm-42", "wm-43")),
+        *(f.profile(f"wm-5{i}") for i in range(9)),
         *(f.profile(c, 2, "某某银行股份有限公司") for c in ("wm-20", "wm-21")),
     ]
 
@@ -66,6 +69,9 @@ async def test_only_loud_employees_are_assessed_and_scores_are_unchanged(infra: 
             assert signs["wm-10"] == ("qr-e1", True, True, False)
             assert signs["wm-20"][3] and signs["wm-21"][3] and not signs["wm-22"][3]
             assert await verify_period(conn, scorer, MONTH) == []
+            found = await inputs.screens(conn, MONTH, IDS, tz, scorer.pileup_start(MONTH, now))
+            assert (found["e5"].hollow, found["e5"].burst_hollow) == (9, 9)
+            assert found["e1"].burst_hollow == 0  # too few hollow adds to count bursts
 
             quiet, assessed = screened("quiet"), screened("assessed")
             async with conn.transaction(isolation="repeatable_read"):
@@ -80,7 +86,7 @@ async def test_only_loud_employees_are_assessed_and_scores_are_unchanged(infra: 
                     verdicts = scorer.verdicts([r for r in relations if r.employee_id == e], now)
                     found = await scorer.anomaly(conn, MONTH, e, verdicts, baseline, now)
                     full[e] = (found.score, found.reasons)
-            assert (screened("quiet") - quiet, screened("assessed") - assessed) == (2, 2)
+            assert (screened("quiet") - quiet, screened("assessed") - assessed) == (2, 3)
             assert {e: (r["anomaly_score"], r["reasons"]) for e, r in rows.items()} == full
             assert {r["code"] for r in rows["e2"]["reasons"]} == {"PEER_INSTITUTION"}
             assert {r["code"] for r in rows["e3"]["reasons"]} == {"STAFF_ACCOUNT"}
@@ -113,6 +119,10 @@ async def test_only_loud_employees_are_assessed_and_scores_are_unchanged(infra: 
 
 async def test_the_screen_reads_one_employees_period_by_its_index(infra: Infra) -> None:
     start, end = datetime(2026, 9, 1, tzinfo=UTC), datetime(2026, 10, 1, tzinfo=UTC)
-    plan = await plan_of(infra, inputs.SCREEN_SQL, ["e1"], start, end, end, timedelta(hours=2), 8)
-    assert "Seq Scan" not in plan, plan
-    assert "relation_standing_employee_added" in plan, plan
+    for sql, args in (
+        (inputs.SCREEN_SQL, (end,)),
+        (inputs.BURSTS_SQL, (timedelta(hours=2), 8)),
+    ):
+        plan = await plan_of(infra, sql, ["e1"], start, end, *args)
+        assert "Seq Scan" not in plan, plan
+        assert "relation_standing_employee_added" in plan, plan

@@ -81,8 +81,8 @@ class Screen:
     tail_hollow: int = 0
     """Hollow adds from the earliest start of the period's tails on (`anomaly.pileup_from`)."""
     burst_hollow: int = 0
-    """Hollow adds with BURST_MIN_ADDS adds of their channel within BURST_WINDOW either side:
-    every add of a burst is one of these."""
+    """Hollow adds with BURST_MIN_ADDS adds of their channel within BURST_WINDOW either side
+    (every add of a burst is one of these), counted only where `counts_bursts` (else 0)."""
     peer: int = 0
     staff: int = 0
     churned: int = 0
@@ -118,12 +118,15 @@ def screen_of(
         return sum(1 for u in times[channel] if abs(u - t) <= BURST_WINDOW)
 
     hollow = [(v, s) for v, s in marks if s["hollow"]]
+    bursts = len(hollow) >= MIN_EXCESS
     return Screen(
         adds=len(marks),
         hollow=len(hollow),
         silent=sum(1 for _, s in marks if s["silent"]),
         tail_hollow=sum(1 for v, _ in hollow if v.facts.first_added_at >= pileup_start),
-        burst_hollow=sum(1 for v, s in hollow if near(v, s["channel"]) >= BURST_MIN_ADDS),
+        burst_hollow=(
+            sum(1 for v, s in hollow if near(v, s["channel"]) >= BURST_MIN_ADDS) if bursts else 0
+        ),
         peer=sum(1 for _, s in marks if s["peer"]),
         staff=sum(1 for v, _ in marks if v.facts.staff_account_of is not None),
         churned=sum(int(s["quick"]) + int(s["re_added"]) for _, s in marks),
@@ -136,6 +139,18 @@ def screen_of(
             if v.facts.is_customer is not True and (not s["silent"] or v.facts.review is not None)
         ),
     )
+
+
+def counts_bursts(screen: Screen) -> bool:
+    """Whether the hollow adds in bursts are worth counting: with fewer than MIN_EXCESS hollow
+    adds in all, none can make a burst fire."""
+    return screen.hollow >= MIN_EXCESS
+
+
+def bursts_can_fire(baseline: PeerBaseline) -> bool:
+    """A burst is suspicious only when its hollow share is above the peers' share plus two
+    spreads: never, when that is a whole."""
+    return baseline.hollow_share.centre + 2 * baseline.hollow_share.sd < 1
 
 
 def talker(v: ContactVerdict) -> bool:
@@ -161,7 +176,7 @@ def loud(
     peers = baseline.hollow_share
     # a burst is suspicious only above the peers' share plus two spreads; its hollow adds must
     # exceed their expectation (at least 0) by MIN_EXCESS
-    if screen.burst_hollow >= MIN_EXCESS and peers.centre + 2 * peers.sd < 1:
+    if screen.burst_hollow >= MIN_EXCESS and bursts_can_fire(baseline):
         found.append("QR_BATCH_BURST")
     if screen.peer >= 2:
         found.append("PEER_INSTITUTION")
