@@ -69,9 +69,9 @@ async def test_only_loud_employees_are_assessed_and_scores_are_unchanged(infra: 
             assert signs["wm-10"] == ("qr-e1", True, True, False)
             assert signs["wm-20"][3] and signs["wm-21"][3] and not signs["wm-22"][3]
             assert await verify_period(conn, scorer, MONTH) == []
-            found = await inputs.screens(conn, MONTH, IDS, tz, scorer.pileup_start(MONTH, now))
-            assert (found["e5"].hollow, found["e5"].burst_hollow) == (9, 9)
-            assert found["e1"].burst_hollow == 0  # too few hollow adds to count bursts
+            counted = await inputs.screens(conn, MONTH, IDS, tz, scorer.pileup_start(MONTH, now))
+            assert (counted["e5"].hollow, counted["e5"].burst_hollow) == (9, 9)
+            assert counted["e1"].burst_hollow == 0  # too few hollow adds to count bursts
 
             quiet, assessed = screened("quiet"), screened("assessed")
             async with conn.transaction(isolation="repeatable_read"):
