@@ -483,19 +483,31 @@ async def screens(
 ) -> dict[str, Screen]:
     """The screens of `ids` in `period` (an employee without adds in it has none: nothing to
     count, `Screen()`); `bursts`: with the hollow adds in bursts counted where
-    `screen.counts_bursts` (else 0: a caller whose peers' baseline lets no burst fire)."""
+    `screen.counts_bursts` (else 0: a caller counts them where it needs them, `burst_counts`)."""
     start, end = period.start_at(tz), period.end_at(tz)
     rows = await conn.fetch(SCREEN_SQL, list(ids), start, end, pileup_start)
     found = {r["employee_id"]: Screen.of_row(r) for r in rows}
     busy = sorted(e for e, s in found.items() if counts_bursts(s)) if bursts else []
-    if busy:
-        for r in await conn.fetch(
-            BURSTS_SQL, busy, start, end, anomaly.BURST_WINDOW, anomaly.BURST_MIN_ADDS
-        ):
-            found[r["employee_id"]] = replace(
-                found[r["employee_id"]], burst_hollow=r["burst_hollow"]
-            )
+    for e, n in (await burst_counts(conn, period, busy, tz)).items():
+        found[e] = replace(found[e], burst_hollow=n)
     return found
+
+
+async def burst_counts(
+    conn: Connection, period: Period, ids: Sequence[str], tz: ZoneInfo
+) -> dict[str, int]:
+    """`Screen.burst_hollow` of `ids` in `period` (those with adds in it)."""
+    if not ids:
+        return {}
+    rows = await conn.fetch(
+        BURSTS_SQL,
+        list(ids),
+        period.start_at(tz),
+        period.end_at(tz),
+        anomaly.BURST_WINDOW,
+        anomaly.BURST_MIN_ADDS,
+    )
+    return {r["employee_id"]: r["burst_hollow"] for r in rows}
 
 
 OVERLAP_SQL = """

@@ -7,7 +7,7 @@ import asyncio
 from bisect import bisect_left
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from time import monotonic
 from typing import Any, Literal, TypeVar
@@ -34,7 +34,13 @@ from services.scorer.domain.anomaly import (
 from services.scorer.domain.cadence import ChatTrace
 from services.scorer.domain.dense_block import DenseBlock, dense_blocks
 from services.scorer.domain.rules import ScoringRules
-from services.scorer.domain.screen import Screen, bursts_can_fire, loud, scripted_closed
+from services.scorer.domain.screen import (
+    Screen,
+    bursts_can_fire,
+    counts_bursts,
+    loud,
+    scripted_closed,
+)
 from services.scorer.domain.tally import COUNTERS
 from services.scorer.domain.validity import (
     ContactFacts,
@@ -406,24 +412,8 @@ class Scorer:
             )
         elif not isinstance(bank, BankFigures):
             bank = await bank()
-        found = await inputs.screens(
-            conn,
-            period,
-            known,
-            tz,
-            self.pileup_start(period, now),
-            bursts=bursts_can_fire(bank.baseline),
-        )
         segments = await inputs.stated_segments(conn, known)
-        codes = self.loud(period, known, found, overlaps, bank, segments)
-        scripted = [e for e, c in codes.items() if c == ["SCRIPTED_CHAT"]]
-        if scripted:  # closed by the chats of the few contacts that can be scripted
-            traces = await inputs.chat_traces(conn, period, scripted, tz, talkers=True)
-            for e in scripted:
-                codes[e] = scripted_closed(codes[e], traces.get(e, {}).values(), tz)
-        quiet = frozenset(e for e, c in codes.items() if not c)
-        SCREENED.labels("quiet").inc(len(quiet))
-        SCREENED.labels("assessed").inc(len(known) - len(quiet))
+        quiet = await self.screened(conn, period, known, now, overlaps, bank, segments)
         assessed = [e for e in known if e not in quiet]
         relations: dict[str, list[ContactFacts]] | None = None
         chats = None
@@ -459,30 +449,55 @@ class Scorer:
             (period.end - period.start).days,
         )
 
-    def loud(
+    async def screened(
         self,
+        conn: Connection,
         period: Period,
         ids: Sequence[str],
-        screens: Mapping[str, Screen],
+        now: datetime,
         overlaps: Mapping[str, inputs.Overlap],
         bank: BankFigures,
         segments: Mapping[str, str],
-    ) -> dict[str, list[str]]:
-        """By employee of `ids`, the anomaly signals that may fire by its screen
-        (`screen.loud`)."""
+    ) -> frozenset[str]:
+        """Those of `ids` for whom no anomaly signal can fire in `period` (`screen.loud`),
+        counted in SCREENED. What costs more than counting is asked only of employees the
+        counts leave quiet: the hollow adds in bursts (a sort of their standings), and for
+        those whose only open signal is `SCRIPTED_CHAT`, the chats of the contacts that can be
+        scripted."""
+        tz = self.calendar.tz
         days = (period.end - period.start).days
-        return {
-            e: loud(
-                screens.get(e, NO_ADDS),
+        found = await inputs.screens(
+            conn, period, ids, tz, self.pileup_start(period, now), bursts=False
+        )
+
+        def codes_of(e: str) -> list[str]:
+            o = overlaps.get(e, NO_OVERLAP)
+            return loud(
+                found.get(e, NO_ADDS),
                 bank.baseline,
-                (o := overlaps.get(e, NO_OVERLAP)).shared,
+                o.shared,
                 o.partners,
                 bank.blocks.get(e),
                 days,
                 segments.get(e),
             )
-            for e in ids
-        }
+
+        codes = {e: codes_of(e) for e in ids}
+        if bursts_can_fire(bank.baseline):
+            busy = [e for e, c in codes.items() if not c and counts_bursts(found.get(e, NO_ADDS))]
+            if busy:
+                for e, n in (await inputs.burst_counts(conn, period, busy, tz)).items():
+                    found[e] = replace(found[e], burst_hollow=n)
+                    codes[e] = codes_of(e)
+        scripted = [e for e, c in codes.items() if c == ["SCRIPTED_CHAT"]]
+        if scripted:
+            traces = await inputs.chat_traces(conn, period, scripted, tz, talkers=True)
+            for e in scripted:
+                codes[e] = scripted_closed(codes[e], traces.get(e, {}).values(), tz)
+        quiet = frozenset(e for e, c in codes.items() if not c)
+        SCREENED.labels("quiet").inc(len(quiet))
+        SCREENED.labels("assessed").inc(len(ids) - len(quiet))
+        return quiet
 
     async def read_span(self, conn: Connection, span: Period, ids: Sequence[str]) -> SpanReads:
         """The relations of `ids` first added in `span` and their chat traces, read once for
