@@ -41,11 +41,12 @@ BREACHES = Counter(
 REVISIONS = Counter("scorer_period_revisions_total", "Closed-period outcomes revised", ["flipped"])
 PURGED = "contact_data_purged"
 """Why a period whose contact data was purged (shared/governance.py) cannot be closed now."""
-CLOSE_READERS = READ_AHEAD + 2
-"""Connections a close opens for its reads, its own: the baseline, the dense blocks and
-READ_AHEAD chunks (`Scorer.compute_chunks_alongside`). Not taken from the service's pool: the
-batches, timers and API requests that write a closing period's rows wait there for the close
-to commit, holding their connections, and a close waiting for one of those would never end."""
+CLOSE_READERS = READ_AHEAD + 3
+"""Connections a close opens for its reads, its own: the baseline, the dense blocks, the
+cross-team overlap and READ_AHEAD chunks (`Scorer.compute_chunks_alongside`). Not taken from
+the service's pool: the batches, timers and API requests that write a closing period's rows
+wait there for the close to commit, holding their connections, and a close waiting for one of
+those would never end."""
 
 
 def target_breach(

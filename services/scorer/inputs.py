@@ -533,10 +533,34 @@ class Overlap:
     partners: dict[str, int]
 
 
+BANK_OVERLAP_SQL = """
+SELECT DISTINCT r.employee_id, r.external_userid, o.employee_id AS other
+  FROM contact c
+  JOIN employee_contact r ON r.external_userid = c.external_userid
+  JOIN employee_contact o ON o.external_userid = c.external_userid
+                         AND o.employee_id <> r.employee_id AND o.first_added_at IS NOT NULL
+  LEFT JOIN employee er ON er.employee_id = r.employee_id
+  LEFT JOIN employee eo ON eo.employee_id = o.employee_id
+ WHERE c.shared AND r.first_added_at >= $1 AND r.first_added_at < $2
+   AND er.team_id IS DISTINCT FROM eo.team_id
+"""
+"""`OVERLAP_SQL` of every employee at once (the close), from the few shared contacts (as
+`GRAPH_SQL`) rather than from each employee's relations."""
+
+
 async def cross_team_overlap(
-    conn: Connection, period: Period, ids: Sequence[str], tz: ZoneInfo, min_partner: int = 3
+    conn: Connection,
+    period: Period,
+    ids: Sequence[str] | None,
+    tz: ZoneInfo,
+    min_partner: int = 3,
 ) -> dict[str, Overlap]:
-    rows = await conn.fetch(OVERLAP_SQL, list(ids), period.start_at(tz), period.end_at(tz))
+    """By employee of `ids` (None: of every employee), its `Overlap` in `period`."""
+    start, end = period.start_at(tz), period.end_at(tz)
+    if ids is None:
+        rows = await conn.fetch(BANK_OVERLAP_SQL, start, end)
+    else:
+        rows = await conn.fetch(OVERLAP_SQL, list(ids), start, end)
     shared: dict[str, dict[str, int]] = {}
     edges: dict[str, dict[str, int]] = {}
     for r in rows:
@@ -555,12 +579,17 @@ GRAPH_SQL = """
 WITH r AS (
   SELECT r.employee_id, r.external_userid, c.is_customer, r.customer_msgs,
          count(*) OVER (PARTITION BY r.external_userid) AS degree
-    FROM employee_contact r
-    LEFT JOIN contact c USING (external_userid)
-   WHERE r.first_added_at >= $1 AND r.first_added_at < $2 AND r.add_way IS DISTINCT FROM 202
+    FROM contact c
+    JOIN employee_contact r ON r.external_userid = c.external_userid
+   WHERE c.shared
+     AND r.first_added_at >= $1 AND r.first_added_at < $2 AND r.add_way IS DISTINCT FROM 202
 )
 SELECT employee_id, external_userid, is_customer, customer_msgs FROM r WHERE degree >= 2
 """
+"""A contact two employees added in the period is `shared` (migration 0013; every add makes its
+contact's row first, `repository.mark_shared`): the period's relations of the few shared
+contacts are read, by `contact_shared` and each contact's relations, not every relation of the
+period joined with its contact."""
 
 
 async def contact_graph(conn: Connection, period: Period, tz: ZoneInfo) -> list[Add]:

@@ -337,9 +337,10 @@ class Scorer:
         what is committed when it runs (the close), and whose writes (score rows, outcomes)
         these reads do not see, as its own reads did not: the baseline, the one read of score
         rows, is awaited before the first chunk is scored and so before anything is written.
-        A chunk's read awaits the baseline and the blocks after its screens (which employees'
-        relations it reads depends on them), holding its connection: `readers` holds at least
-        READ_AHEAD + 2 connections, and the baseline and the blocks take theirs first."""
+        Every employee's overlap with other teams is read at once beside them, from the few
+        shared contacts. A chunk's read awaits these three before its screens (which
+        employees' relations it reads depends on them), holding its connection: `readers` holds
+        at least READ_AHEAD + 3 connections, and the three take theirs first."""
 
         async def pooled(read: Callable[[Connection], Awaitable[T]]) -> T:
             async with readers().acquire() as c:
@@ -349,12 +350,15 @@ class Scorer:
             return lambda c: self.read_chunk(c, period, chunk, now, closed, bank)
 
         async def bank() -> BankFigures:
-            return BankFigures(await baseline, await blocks)
+            return BankFigures(await baseline, await blocks, await overlaps)
 
         baseline = asyncio.create_task(
             pooled(lambda c: self.baseline(c, period, now, fresh=closed))
         )
         blocks = asyncio.create_task(pooled(lambda c: self.blocks(c, period, fresh=closed)))
+        overlaps = asyncio.create_task(
+            pooled(lambda c: inputs.cross_team_overlap(c, period, None, self.calendar.tz))
+        )
         pending: deque[asyncio.Task[ChunkInputs | None]] = deque()
         try:
             todo = deque(await self.chunks(conn, period, ids))
@@ -365,9 +369,9 @@ class Scorer:
                 if read is not None:
                     yield await self.score_chunk(read)
         finally:
-            for task in (baseline, blocks, *pending):
+            for task in (baseline, blocks, overlaps, *pending):
                 task.cancel()
-            await asyncio.gather(baseline, blocks, *pending, return_exceptions=True)
+            await asyncio.gather(baseline, blocks, overlaps, *pending, return_exceptions=True)
 
     async def chunks(self, conn: Connection, period: Period, ids: Sequence[str]) -> list[list[str]]:
         """`ids` cut into chunks of at most COMPUTE_CHUNK employees and about COMPUTE_RELATIONS
@@ -404,7 +408,6 @@ class Scorer:
         if not org:
             return None
         known = [o.employee_id for o in org]
-        overlaps = await inputs.cross_team_overlap(conn, period, known, tz)
         if bank is None:
             bank = BankFigures(
                 await self.baseline(conn, period, now, fresh=closed),
@@ -412,6 +415,11 @@ class Scorer:
             )
         elif not isinstance(bank, BankFigures):
             bank = await bank()
+        overlaps = (
+            bank.overlaps
+            if bank.overlaps is not None
+            else await inputs.cross_team_overlap(conn, period, known, tz)
+        )
         segments = await inputs.stated_segments(conn, known)
         quiet = await self.screened(conn, period, known, now, overlaps, bank, segments)
         assessed = [e for e in known if e not in quiet]
@@ -583,6 +591,9 @@ class BankFigures:
 
     baseline: PeerBaseline
     blocks: dict[str, DenseBlock]
+    overlaps: Mapping[str, inputs.Overlap] | None = None
+    """Every employee's overlap with other teams, read at once (the close); None: each chunk
+    reads its employees'."""
 
 
 @dataclass(frozen=True)
