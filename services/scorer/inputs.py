@@ -436,7 +436,7 @@ async def peer_baseline(
 
 
 _SIGNED = " AND ".join(f"{c} IS NOT NULL" for c in ("channel", "customer", "conversation", *SIGNS))
-SCREEN_SQL = f"""
+_SCREEN = f"""
 SELECT employee_id, count(*)::int AS adds,
        count(*) FILTER (WHERE NOT ({_SIGNED}))::int AS unknown,
        count(*) FILTER (WHERE hollow)::int AS hollow,
@@ -452,12 +452,15 @@ SELECT employee_id, count(*)::int AS adds,
        count(*) FILTER (WHERE NOT customer AND (NOT silent OR review IS NOT NULL))::int
            AS writers
   FROM relation_standing
- WHERE employee_id = ANY($1::text[]) AND first_added_at >= $2 AND first_added_at < $3
+ WHERE {{employees}} first_added_at >= $2 AND first_added_at < $3
  GROUP BY employee_id
 """  # noqa: S608 - constants only
+SCREEN_SQL = _SCREEN.format(employees="employee_id = ANY($1::text[]) AND")
 """Per employee with adds in the period, its screen (`screen.Screen`) counted from the signs its
 standings keep (migration 0029), by `relation_standing_employee_added`; the hollow adds in
 bursts are counted apart (`BURSTS_SQL`)."""
+BANK_SCREEN_SQL = _SCREEN.format(employees="$1::text[] IS NULL AND")
+"""`SCREEN_SQL` of every employee at once (the close), by `relation_standing_added`."""
 BURSTS_SQL = """
 SELECT employee_id, count(*) FILTER (WHERE hollow AND near >= $5)::int AS burst_hollow
   FROM (SELECT employee_id, hollow,
@@ -476,16 +479,19 @@ need not pay (`screen.counts_bursts`)."""
 async def screens(
     conn: Connection,
     period: Period,
-    ids: Sequence[str],
+    ids: Sequence[str] | None,
     tz: ZoneInfo,
     pileup_start: datetime,
     bursts: bool = True,
 ) -> dict[str, Screen]:
-    """The screens of `ids` in `period` (an employee without adds in it has none: nothing to
-    count, `Screen()`); `bursts`: with the hollow adds in bursts counted where
+    """The screens of `ids` (None: of every employee) in `period` (one without adds in it has
+    none: nothing to count, `Screen()`); `bursts`: with the hollow adds in bursts counted where
     `screen.counts_bursts` (else 0: a caller counts them where it needs them, `burst_counts`)."""
     start, end = period.start_at(tz), period.end_at(tz)
-    rows = await conn.fetch(SCREEN_SQL, list(ids), start, end, pileup_start)
+    if ids is None:
+        rows = await conn.fetch(BANK_SCREEN_SQL, None, start, end, pileup_start)
+    else:
+        rows = await conn.fetch(SCREEN_SQL, list(ids), start, end, pileup_start)
     found = {r["employee_id"]: Screen.of_row(r) for r in rows}
     busy = sorted(e for e, s in found.items() if counts_bursts(s)) if bursts else []
     for e, n in (await burst_counts(conn, period, busy, tz)).items():

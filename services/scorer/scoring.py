@@ -337,10 +337,10 @@ class Scorer:
         what is committed when it runs (the close), and whose writes (score rows, outcomes)
         these reads do not see, as its own reads did not: the baseline, the one read of score
         rows, is awaited before the first chunk is scored and so before anything is written.
-        Every employee's overlap with other teams is read at once beside them, from the few
-        shared contacts. A chunk's read awaits these three before its screens (which
-        employees' relations it reads depends on them), holding its connection: `readers` holds
-        at least READ_AHEAD + 3 connections, and the three take theirs first."""
+        Every employee's overlap with other teams (from the few shared contacts) and screen
+        are read at once beside them. A chunk's read awaits these before its screens decide
+        which employees' relations it reads, holding its connection: `readers` holds at least
+        READ_AHEAD + 3 connections, and the three bank-wide reads take theirs first."""
 
         async def pooled(read: Callable[[Connection], Awaitable[T]]) -> T:
             async with readers().acquire() as c:
@@ -350,15 +350,24 @@ class Scorer:
             return lambda c: self.read_chunk(c, period, chunk, now, closed, bank)
 
         async def bank() -> BankFigures:
-            return BankFigures(await baseline, await blocks, await overlaps)
+            return BankFigures(await baseline, await blocks, *await everyone)
+
+        async def everyone_of(
+            c: Connection,
+        ) -> tuple[dict[str, inputs.Overlap], dict[str, Screen]]:
+            tz = self.calendar.tz
+            return (
+                await inputs.cross_team_overlap(c, period, None, tz),
+                await inputs.screens(
+                    c, period, None, tz, self.pileup_start(period, now), bursts=False
+                ),
+            )
 
         baseline = asyncio.create_task(
             pooled(lambda c: self.baseline(c, period, now, fresh=closed))
         )
         blocks = asyncio.create_task(pooled(lambda c: self.blocks(c, period, fresh=closed)))
-        overlaps = asyncio.create_task(
-            pooled(lambda c: inputs.cross_team_overlap(c, period, None, self.calendar.tz))
-        )
+        everyone = asyncio.create_task(pooled(everyone_of))
         pending: deque[asyncio.Task[ChunkInputs | None]] = deque()
         try:
             todo = deque(await self.chunks(conn, period, ids))
@@ -369,9 +378,9 @@ class Scorer:
                 if read is not None:
                     yield await self.score_chunk(read)
         finally:
-            for task in (baseline, blocks, overlaps, *pending):
+            for task in (baseline, blocks, everyone, *pending):
                 task.cancel()
-            await asyncio.gather(baseline, blocks, overlaps, *pending, return_exceptions=True)
+            await asyncio.gather(baseline, blocks, everyone, *pending, return_exceptions=True)
 
     async def chunks(self, conn: Connection, period: Period, ids: Sequence[str]) -> list[list[str]]:
         """`ids` cut into chunks of at most COMPUTE_CHUNK employees and about COMPUTE_RELATIONS
@@ -474,8 +483,12 @@ class Scorer:
         scripted."""
         tz = self.calendar.tz
         days = (period.end - period.start).days
-        found = await inputs.screens(
-            conn, period, ids, tz, self.pileup_start(period, now), bursts=False
+        found = (
+            {e: bank.screens.get(e, NO_ADDS) for e in ids}
+            if bank.screens is not None
+            else await inputs.screens(
+                conn, period, ids, tz, self.pileup_start(period, now), bursts=False
+            )
         )
 
         def codes_of(e: str) -> list[str]:
@@ -593,6 +606,9 @@ class BankFigures:
     blocks: dict[str, DenseBlock]
     overlaps: Mapping[str, inputs.Overlap] | None = None
     """Every employee's overlap with other teams, read at once (the close); None: each chunk
+    reads its employees'."""
+    screens: Mapping[str, Screen] | None = None
+    """Every employee's screen without its bursts, read at once (the close); None: each chunk
     reads its employees'."""
 
 

@@ -126,3 +126,6 @@ async def test_the_screen_reads_one_employees_period_by_its_index(infra: Infra) 
         plan = await plan_of(infra, sql, ["e1"], start, end, *args)
         assert "Seq Scan" not in plan, plan
         assert "relation_standing_employee_added" in plan, plan
+    # the close's: every employee's at once, by the standings' first add
+    plan = await plan_of(infra, inputs.BANK_SCREEN_SQL, None, start, end, end)
+    assert "Seq Scan" not in plan and "relation_standing_added" in plan, plan
