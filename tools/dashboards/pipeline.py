@@ -177,6 +177,10 @@ def build() -> db.Dashboard:
                 "short",
                 ("scorer_dirty_scores", "waiting"),
                 ("rate(scorer_scores_refreshed_total[1m])", "recomputed per second"),
+                (
+                    'rate(scorer_anomaly_screened_total{outcome="assessed"}[1m])',
+                    "anomaly assessed in full per second (refresh and close)",
+                ),
             )
         )
         .with_row(n(db.Row("Latency")))
