@@ -403,7 +403,7 @@ class Scorer:
         caller's snapshot (None: none of them has an org record yet); `bank`, the period's
         peer baseline and dense blocks, is read unless given (or awaited, when given as a
         function: a caller reading them alongside). Only the relations of employees for whom
-        an anomaly signal can fire are read (`quiet`: the screen). The computation itself
+        an anomaly signal can fire are read (`screened`). The computation itself
         (`score_chunk`) needs no snapshot: a caller may end its transaction before it, so that
         no read snapshot stays open while Python computes (an open snapshot keeps PostgreSQL
         from pruning the versions the consumer's batches leave behind). `from_span`: the
@@ -505,7 +505,12 @@ class Scorer:
 
         codes = {e: codes_of(e) for e in ids}
         if bursts_can_fire(bank.baseline):
-            busy = [e for e, c in codes.items() if not c and counts_bursts(found.get(e, NO_ADDS))]
+            # before the chats may close SCRIPTED_CHAT: a burst must not be missed behind it
+            busy = [
+                e
+                for e, c in codes.items()
+                if set(c) <= {"SCRIPTED_CHAT"} and counts_bursts(found.get(e, NO_ADDS))
+            ]
             if busy:
                 for e, n in (await inputs.burst_counts(conn, period, busy, tz)).items():
                     found[e] = replace(found[e], burst_hollow=n)
@@ -681,7 +686,7 @@ class ChunkInputs:
     counted: Mapping[str, dict[str, Any]]
     """By employee, the quota and quality columns from the counters (or only the target)."""
     quiet: frozenset[str] = frozenset()
-    """Employees whose screen shows that no anomaly signal can fire (`Scorer.quiet`): their
+    """Employees whose screen shows that no anomaly signal can fire (`Scorer.screened`): their
     relations were not read, and their anomaly is none."""
 
     @property

@@ -275,12 +275,9 @@ async def verify_period(
         expected = await recount(conn, scorer, period, now, medians, live)
         stale = lookup_differences(period, await added_in(conn, scorer, period, live=False), live)
         stale += await tally_differences(conn, scorer, period, now)
+        # every employee with standings in the period, with relations or not
         screens = await inputs.screens(
-            conn,
-            period,
-            sorted({f.employee_id for f in live}),
-            scorer.calendar.tz,
-            scorer.pileup_start(period, now),
+            conn, period, None, scorer.calendar.tz, scorer.pileup_start(period, now)
         )
         stale += screen_differences(scorer, period, now, screens, live)
         del live

@@ -20,12 +20,15 @@ from tests import factories as f
 from tests.infra import Infra
 from tests.integration.test_purge_plans import plan_of
 from tests.integration.test_quota_tally import START, as_consumed, feed, scoring
+from tests.integration.test_stored_lookups import customer_message
 
 pytestmark = pytest.mark.integration
 
 MONTH = parse_period("2026-09")
 MINUTE = timedelta(minutes=1)
-IDS = ["e1", "e2", "e3", "e4", "e5"]
+IDS = ["e1", "e2", "e3", "e4", "e5", "e6"]
+EARLY = START - timedelta(days=20)
+"""Well before the month's last working week: no pile-up can be judged there."""
 
 
 def screened(outcome: str) -> float:
@@ -34,13 +37,18 @@ def screened(outcome: str) -> float:
 
 def month_records() -> list[dict[str, Any]]:
     """e1 and e4 honest; e2 adds two staff of a peer bank, e3 a colleague's own WeChat, e5 nine
-    silent contacts through one QR code within minutes (a burst the screen must look at)."""
+    silent contacts through one QR code within minutes (a burst the screen must look at), e6
+    twelve such besides five contacts who wrote twice (too few messages to test a script: the
+    chats close `SCRIPTED_CHAT`, and the burst behind it must still be counted)."""
+    talkers = [f"wm-6t{i}" for i in range(5)]
     adds = [
         *(f.add("e1", f"wm-1{i}", START + i * MINUTE, "qr-e1") for i in range(3)),
         *(f.add("e2", f"wm-2{i}", START + i * MINUTE) for i in range(3)),
         f.add("e3", "wm-30", START),
         *(f.add("e4", f"wm-4{i}", START + i * 30 * MINUTE) for i in range(4)),
         *(f.add("e5", f"wm-5{i}", START + i * MINUTE, "qr-e5") for i in range(9)),
+        *(f.add("e6", f"wm-6{i:02d}", EARLY + i * MINUTE, "qr-e6") for i in range(12)),
+        *(f.add("e6", c, EARLY + 3 * 60 * MINUTE) for c in talkers),
     ]
     return [
         *(f.employee(e) for e in IDS),
@@ -49,6 +57,13 @@ def month_records() -> list[dict[str, Any]]:
         *(f.profile(c) for c in ("wm-10", "wm-11", "wm-12", "wm-22", "wm-30")),
         *(f.profile(c) for c in ("wm-40", "wm-41", "wm-42", "wm-43")),
         *(f.profile(f"wm-5{i}") for i in range(9)),
+        *(f.profile(f"wm-6{i:02d}") for i in range(12)),
+        *(f.profile(c) for c in talkers),
+        *(
+            customer_message(100 + 2 * i + k, "e6", c, EARLY + (4 * 60 + k) * MINUTE)
+            for i, c in enumerate(talkers)
+            for k in range(2)
+        ),
         *(f.profile(c, 2, "某某银行股份有限公司") for c in ("wm-20", "wm-21")),
     ]
 
@@ -86,10 +101,11 @@ async def test_only_loud_employees_are_assessed_and_scores_are_unchanged(infra: 
                     verdicts = scorer.verdicts([r for r in relations if r.employee_id == e], now)
                     found = await scorer.anomaly(conn, MONTH, e, verdicts, baseline, now)
                     full[e] = (found.score, found.reasons)
-            assert (screened("quiet") - quiet, screened("assessed") - assessed) == (2, 3)
+            assert (screened("quiet") - quiet, screened("assessed") - assessed) == (2, 4)
             assert {e: (r["anomaly_score"], r["reasons"]) for e, r in rows.items()} == full
             assert {r["code"] for r in rows["e2"]["reasons"]} == {"PEER_INSTITUTION"}
             assert {r["code"] for r in rows["e3"]["reasons"]} == {"STAFF_ACCOUNT"}
+            assert "QR_BATCH_BURST" in {r["code"] for r in rows["e6"]["reasons"]}
             assert rows["e1"]["reasons"] == rows["e4"]["reasons"] == []
 
             # a sign changed by hand: the verifier lists the count it moves
