@@ -229,25 +229,19 @@ def _facts(rows: Sequence[Any]) -> list[ContactFacts]:
     return out
 
 
-CHAT_TRACES_SQL = """
+_TRACES = """
 SELECT m.employee_id, m.external_userid, m.sent_at, m.direction = 'from_customer' AS from_contact
-  FROM employee_contact r
+  FROM {relations} r
   JOIN message m ON m.employee_id = r.employee_id AND m.external_userid = r.external_userid
                 AND m.kind = 'one_to_one' AND m.sent_at >= $2
  WHERE r.employee_id = ANY($1::text[]) AND r.first_added_at >= $2 AND r.first_added_at < $3
+   {only}
  ORDER BY m.employee_id, m.external_userid, m.sent_at, m.message_id
 """
-
-
-TALKER_TRACES_SQL = """
-SELECT m.employee_id, m.external_userid, m.sent_at, m.direction = 'from_customer' AS from_contact
-  FROM relation_standing r
-  JOIN message m ON m.employee_id = r.employee_id AND m.external_userid = r.external_userid
-                AND m.kind = 'one_to_one' AND m.sent_at >= $2
- WHERE r.employee_id = ANY($1::text[]) AND r.first_added_at >= $2 AND r.first_added_at < $3
-   AND r.conversation AND NOT r.customer
- ORDER BY m.employee_id, m.external_userid, m.sent_at, m.message_id
-"""
+CHAT_TRACES_SQL = _TRACES.format(relations="employee_contact", only="")
+TALKER_TRACES_SQL = _TRACES.format(
+    relations="relation_standing", only="AND r.conversation AND NOT r.customer"
+)
 """`CHAT_TRACES_SQL` of the `screen.talker` contacts alone, by their standings' signs."""
 
 

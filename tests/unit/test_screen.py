@@ -14,8 +14,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from services.scorer.domain import anomaly
-from services.scorer.domain.anomaly import AnomalyResult, PeerBaseline, assess
+from services.scorer.domain.anomaly import AnomalyResult, PeerBaseline
 from services.scorer.domain.cadence import ChatTrace
 from services.scorer.domain.rules import ScoringRules
 from services.scorer.domain.screen import (
@@ -29,11 +28,11 @@ from services.scorer.domain.screen import (
 from services.scorer.domain.surprise import Spread
 from services.scorer.domain.validity import ContactFacts, ContactVerdict, Removal
 from services.scorer.inputs import Overlap
-from services.scorer.scoring import NO_OVERLAP, WEEK_TAIL_DAYS, Scorer
+from services.scorer.scoring import WEEK_TAIL_DAYS, Scorer
 from shared.calendar import BusinessCalendar, parse_period
 from shared.clock import ManualClock
 from shared.schemas import DELETE_BY_TRANSFER
-from tools.evaluate.replay import month_inputs
+from tools.evaluate.replay import assessments
 from tools.simulator import SimulationConfig, generate
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -170,7 +169,8 @@ def talkers_traces(
 
 def test_a_quiet_screen_is_the_empty_result_on_simulated_months() -> None:
     """Seeds 41 and 42 (the evaluation's tuning and held-out seeds are 1-10), both camouflage
-    levels: most employees are screened quiet, and every one of them has no reason in full."""
+    levels, assessed as the evaluation's replay does: most employees are screened quiet, and
+    every one of them has no reason in full."""
     calendar, rules = BusinessCalendar(), ScoringRules()
     quiet = total = fired = 0
     for seed, camouflage in ((41, 0), (42, 1)):
@@ -178,51 +178,23 @@ def test_a_quiet_screen_is_the_empty_result_on_simulated_months() -> None:
         period, tz = scenario.clock.period, calendar.tz
         now = period.end_at(tz) + timedelta(hours=1)
         scorer = Scorer(rules, calendar, clock=ManualClock(now), inputs_group="")
-        read = month_inputs(scenario.records, period.start_at(tz), period.end_at(tz))
-        tail, week = scorer.tail(period, now), scorer.tail(period, now, WEEK_TAIL_DAYS)
-        verdicts = {e: scorer.verdicts(fs, now) for e, fs in read.facts.items()}
-        tallies = (
-            [anomaly.tally(vs, tail.start, now, tz) for vs in verdicts.values()] if tail else []
-        )
-        baseline = anomaly.peer_baseline(
-            tallies, tail.early_days if tail else 0, tail.days if tail else 0, PeerBaseline()
-        )
         start = scorer.pileup_start(period, now)
-        for e in sorted(read.teams):
-            vs = verdicts.get(e, [])
-            overlap = read.overlaps.get(e, NO_OVERLAP)
-            block = read.blocks.get(e)
-            result = assess(
-                vs,
-                overlap.shared,
-                baseline,
-                period.end_at(tz),
-                (period.end - period.start).days,
-                now,
-                tz,
-                overlap.partners,
-                tail,
-                block,
-                read.chats.get(e, {}),
-                None,
-                rules.retention_window,
-                week,
-            )
+        for a in assessments(scenario, now):
             may = loud(
-                screen_of(vs, start, rules.retention_window),
-                baseline,
-                overlap.shared,
-                overlap.partners,
-                block,
+                screen_of(a.verdicts, start, rules.retention_window),
+                a.baseline,
+                a.overlap.shared,
+                a.overlap.partners,
+                a.block,
                 (period.end - period.start).days,
             )
-            may = scripted_closed(may, talkers_traces(vs, read.chats.get(e, {})), tz)
-            assert {r["code"] for r in result.reasons} <= set(may), e
+            may = scripted_closed(may, talkers_traces(a.verdicts, a.chats), tz)
+            assert {r["code"] for r in a.result.reasons} <= set(may), a.employee_id
             total += 1
-            fired += bool(result.reasons)
+            fired += bool(a.result.reasons)
             if not may:
                 quiet += 1
-                assert result == AnomalyResult(), e
+                assert a.result == AnomalyResult(), a.employee_id
     assert fired > 0
     # what the screen is for: most employees of a realistic month need no relation read
     assert quiet > total / 2, (quiet, total)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -256,12 +256,25 @@ class Scored:
     flags: dict[tuple[str, str], list[str]]
 
 
-def score_month(scenario: Scenario, now: datetime, threshold: float = 40.0) -> Scored:
-    """Every employee's anomaly score and contact accusations, as the API gives them at `now`
-    under the default rules and calendar."""
+@dataclass(frozen=True)
+class Assessed:
+    """One employee's month as the domain assessed it, with what it was assessed from."""
+
+    employee_id: str
+    verdicts: list[ContactVerdict]
+    overlap: Overlap
+    block: DenseBlock | None
+    baseline: PeerBaseline
+    result: AnomalyResult
+    chats: Mapping[str, ChatTrace]
+
+
+def assessments(scenario: Scenario, now: datetime) -> Iterator[Assessed]:
+    """Every employee's month assessed at `now` under the default rules and calendar, as the
+    API assesses it, in employee order."""
     calendar = BusinessCalendar()
     rules = ScoringRules()
-    scorer = Scorer(rules, calendar, threshold, clock=ManualClock(now), inputs_group="replay")
+    scorer = Scorer(rules, calendar, clock=ManualClock(now), inputs_group="replay")
     period, tz = scenario.clock.period, calendar.tz
     inputs = month_inputs(scenario.records, period.start_at(tz), period.end_at(tz))
     tail, week = scorer.tail(period, now), scorer.tail(period, now, WEEK_TAIL_DAYS)
@@ -273,12 +286,10 @@ def score_month(scenario: Scenario, now: datetime, threshold: float = 40.0) -> S
     if tail is not None:
         tallies = [anomaly.tally(vs, tail.start, now, tz) for vs in verdicts.values()]
         baseline = anomaly.peer_baseline(tallies, tail.early_days, tail.days, baseline)
-    expected = scenario.expected_at(now)
-    employees: dict[str, EmployeeResult] = {}
-    accusations: dict[tuple[str, str], list[str]] = {}
     for e in sorted(inputs.teams):
         vs = verdicts.get(e, [])
         overlap = inputs.overlaps.get(e, NO_OVERLAP)
+        block = inputs.blocks.get(e)
         result = anomaly.assess(
             vs,
             overlap.shared,
@@ -289,12 +300,23 @@ def score_month(scenario: Scenario, now: datetime, threshold: float = 40.0) -> S
             tz,
             overlap.partners,
             tail,
-            inputs.blocks.get(e),
+            block,
             inputs.chats.get(e, {}),
             None,
             rules.retention_window,
             week,
         )
+        yield Assessed(e, vs, overlap, block, baseline, result, inputs.chats.get(e, {}))
+
+
+def score_month(scenario: Scenario, now: datetime, threshold: float = 40.0) -> Scored:
+    """Every employee's anomaly score and contact accusations, as the API gives them at `now`
+    under the default rules and calendar."""
+    expected = scenario.expected_at(now)
+    employees: dict[str, EmployeeResult] = {}
+    accusations: dict[tuple[str, str], list[str]] = {}
+    for a in assessments(scenario, now):
+        e, vs, result = a.employee_id, a.verdicts, a.result
         employees[e] = _employee(scenario, e, result, threshold, vs, expected)
         codes = employees[e].codes
         if codes:
