@@ -244,6 +244,11 @@ def _bursts(group: Sequence[ContactVerdict]) -> list[list[ContactVerdict]]:
     return out
 
 
+def channel_of(v: ContactVerdict) -> str:
+    """The channel a QR burst is counted in: the add's channel state, else its add way."""
+    return v.facts.state or f"add_way:{v.facts.add_way}"
+
+
 def known_campaign(burst: Sequence[ContactVerdict]) -> bool:
     """Most of the burst came through a campaign ops registered (its channel state, the team,
     the time) and its quality is not low: context, not an anomaly."""
@@ -264,7 +269,7 @@ def qr_batch_burst(
     burst is there, the hollow excess is not."""
     by_state: dict[str, list[ContactVerdict]] = defaultdict(list)
     for v in verdicts:
-        by_state[v.facts.state or f"add_way:{v.facts.add_way}"].append(v)
+        by_state[channel_of(v)].append(v)
     bursts: list[tuple[str, list[ContactVerdict]]] = []
     for state, group in sorted(by_state.items()):
         group.sort(key=lambda v: (v.facts.first_added_at, v.facts.external_userid))

@@ -21,8 +21,10 @@ from typing import Any
 from services.scorer.domain.anomaly import (
     BURST_MIN_ADDS,
     BURST_WINDOW,
+    CONVERSATION_MESSAGES,
     MIN_EXCESS,
     PeerBaseline,
+    channel_of,
     is_hollow,
     is_silent,
 )
@@ -48,11 +50,6 @@ missed by a rounding)."""
 
 SIGNS = ("hollow", "silent", "peer", "quick", "re_added", "after_window")
 """The yes/no signs a standing keeps (`signs`), beside its `channel`."""
-
-
-def channel_of(v: ContactVerdict) -> str:
-    """The channel a QR burst is counted in: the add's channel state, else its add way."""
-    return v.facts.state or f"add_way:{v.facts.add_way}"
 
 
 def signs(v: ContactVerdict, retention: timedelta) -> dict[str, Any]:
@@ -154,7 +151,7 @@ def bursts_can_fire(baseline: PeerBaseline) -> bool:
 
 
 def talker(v: ContactVerdict) -> bool:
-    return v.facts.is_customer is not True and v.facts.customer_msgs >= 2
+    return v.facts.is_customer is not True and v.facts.customer_msgs >= CONVERSATION_MESSAGES
 
 
 def loud(
