@@ -89,8 +89,10 @@ class Run:
 
 
 @asynccontextmanager
-async def fresh_run(infra: Infra, name: str) -> AsyncIterator[Run]:
-    database = await create_database(infra)
+async def fresh_run(infra: Infra, name: str, kept: str | None = None) -> AsyncIterator[Run]:
+    """A new database and topics for one benchmark; with `kept`, a database an earlier run
+    kept (BENCH_KEEP_DATABASE) is used again, and kept again."""
+    database = kept or await create_database(infra)
     suffix = unique(name)
     run = Run(
         infra,
@@ -106,7 +108,7 @@ async def fresh_run(infra: Infra, name: str) -> AsyncIterator[Run]:
     try:
         yield run
     finally:
-        if os.environ.get("BENCH_KEEP_DATABASE", "") in ("", "0"):
+        if kept is None and os.environ.get("BENCH_KEEP_DATABASE", "") in ("", "0"):
             await drop_database(infra, database)
         else:  # kept to look into (EXPLAIN a statement on the data the run left)
             print(f"database kept: {database}")

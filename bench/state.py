@@ -190,6 +190,21 @@ async def _standings_as_judged(conn: asyncpg.Connection, run: Run) -> None:
     )
 
 
+async def reopen(run: Run) -> dict[str, Any]:
+    """The month of a kept database open again, as before its close: no close, outcomes,
+    revisions or scheduler marks of it."""
+    conn = await asyncpg.connect(run.owner_dsn)
+    try:
+        async with conn.transaction():
+            for table in ("period_revision", "period_outcome", "period_close"):
+                await conn.execute(f"DELETE FROM {table} WHERE period = $1", MONTH)
+        relations = await conn.fetchval("SELECT count(*) FROM employee_contact")
+        size = await conn.fetchval("SELECT pg_size_pretty(pg_database_size(current_database()))")
+    finally:
+        await conn.close()
+    return {"seconds": 0.0, "relations": relations, "size": size, "kept": run.database}
+
+
 async def reference_read(run: Run) -> float:
     conn = await asyncpg.connect(run.owner_dsn)
     try:
@@ -244,8 +259,11 @@ async def read_branch(
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     with provide_infra() as infra:
-        async with fresh_run(infra, "state") as state_run:
-            loaded = await bulk_load(state_run, args.employees, args.relations)
+        async with fresh_run(infra, "state", args.database) as state_run:
+            if args.database:
+                loaded = await reopen(state_run)
+            else:
+                loaded = await bulk_load(state_run, args.employees, args.relations)
             reference = await reference_read(state_run)
             log = RESULTS / "logs" / f"{state_run.suffix}-scorer.log"
             profile = RESULTS / "profile-state.txt" if args.profile else None
@@ -286,6 +304,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--relations", type=int, default=1_000_000 if quick() else 10_000_000)
     p.add_argument("--reads", type=int, default=50 if quick() else 200)
     p.add_argument("--profile", action="store_true", help="py-spy the scorer during the close")
+    p.add_argument(
+        "--database",
+        help="a database an earlier run kept (BENCH_KEEP_DATABASE=1): its month is reopened "
+        "and closed again, without the load",
+    )
     return p
 
 

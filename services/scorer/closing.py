@@ -47,6 +47,11 @@ cross-team overlap and READ_AHEAD chunks (`Scorer.compute_chunks_alongside`). No
 the service's pool: the batches, timers and API requests that write a closing period's rows
 wait there for the close to commit, holding their connections, and a close waiting for one of
 those would never end."""
+CLOSE_READER_SETTINGS = {"work_mem": "64MB"}
+"""The close's readers count and group every standing of the period bank-wide (the peers'
+tallies, the hollow adds per day, the screens): with PostgreSQL's default 4 MB, a national
+bank's month (800,000 standings) spills those to disk and sorts instead of hashing. Per sort or
+hash of one statement, on CLOSE_READERS connections while a close runs."""
 
 
 def target_breach(
@@ -197,7 +202,9 @@ class PeriodCloser:
                 if self._readers_dsn is None:
                     computed = self._scorer.compute_chunks(conn, period, ids, now, closed=True)
                 else:
-                    readers = await create_pool(self._readers_dsn, CLOSE_READERS)
+                    readers = await create_pool(
+                        self._readers_dsn, CLOSE_READERS, CLOSE_READER_SETTINGS
+                    )
                     stack.push_async_callback(readers.close)
                     computed = self._scorer.compute_chunks_alongside(
                         conn, lambda: readers, period, ids, now, closed=True

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -341,39 +341,31 @@ async def chat_stats(
 # One row per employee with adds in the period: the counts of `anomaly.tally`, with `hollow`
 # as `anomaly.is_hollow` has it (not a matched customer, fewer than two customer messages).
 _TALLIES = """
-t AS (
-  SELECT employee_id,
-         count(*) FILTER (WHERE NOT hollow OR first_added_at + interval '7 days' <= $3) AS decided,
-         count(*) FILTER (WHERE hollow AND first_added_at + interval '7 days' <= $3) AS hollow,
-         count(*) FILTER (WHERE first_added_at < $4) AS early_adds,
-         count(*) FILTER (WHERE hollow AND first_added_at < $4) AS early_hollow,
-         count(*) FILTER (WHERE first_added_at >= $4) AS late_adds
-    FROM r GROUP BY employee_id
-),
-d AS (
-  SELECT employee_id, (first_added_at AT TIME ZONE $5)::date AS day, count(*)::int AS n
-    FROM r WHERE hollow GROUP BY 1, 2
-),
-x AS (
-  SELECT employee_id, array_agg(day ORDER BY day) AS days, array_agg(n ORDER BY day) AS counts
-    FROM d GROUP BY employee_id
-)
-SELECT t.*, COALESCE(x.days, '{}') AS days, COALESCE(x.counts, '{}') AS counts
-  FROM t LEFT JOIN x USING (employee_id)
- ORDER BY employee_id
+SELECT employee_id,
+       count(*) FILTER (WHERE NOT hollow OR first_added_at + interval '7 days' <= $3) AS decided,
+       count(*) FILTER (WHERE hollow AND first_added_at + interval '7 days' <= $3) AS hollow,
+       count(*) FILTER (WHERE first_added_at < $4) AS early_adds,
+       count(*) FILTER (WHERE hollow AND first_added_at < $4) AS early_hollow,
+       count(*) FILTER (WHERE first_added_at >= $4) AS late_adds
+  FROM r GROUP BY employee_id ORDER BY employee_id
+"""
+# Per local day, how many employees had how many hollow adds (`anomaly.HollowDays`): what the
+# peers' median per day is taken from, without a row per employee and day leaving PostgreSQL.
+_HOLLOW_DAYS = """
+SELECT day, n, count(*)::int AS employees
+  FROM (SELECT employee_id, (first_added_at AT TIME ZONE $3)::date AS day, count(*)::int AS n
+          FROM r WHERE hollow GROUP BY 1, 2) AS d
+ GROUP BY day, n
 """
 _HOLLOW = f"(c.is_customer IS NOT TRUE AND r.customer_msgs < {CONVERSATION_MESSAGES})"
-RELATION_TALLY_SQL = f"""
+_RELATIONS = f"""
 WITH r AS (
   SELECT r.employee_id, r.first_added_at, {_HOLLOW} AS hollow
     FROM employee_contact r
     LEFT JOIN contact c USING (external_userid)
    WHERE r.first_added_at >= $1 AND r.first_added_at < $2
-),
-{_TALLIES}"""  # noqa: S608 - constants only
-"""Every employee's tally of the period from the relations and their contacts (the verifier's
-recount of `TALLY_SQL`)."""
-TALLY_SQL = f"""
+)"""  # noqa: S608 - constants only
+_STANDINGS = f"""
 WITH r AS (
   SELECT s.employee_id, s.first_added_at,
          COALESCE(NOT (s.customer OR s.conversation),
@@ -383,12 +375,31 @@ WITH r AS (
                       AND r.external_userid = s.external_userid)) AS hollow
     FROM relation_standing s
    WHERE s.first_added_at >= $1 AND s.first_added_at < $2
-),
-{_TALLIES}"""  # noqa: S608 - constants only
+)"""  # noqa: S608 - constants only
+TALLY_SQL = _STANDINGS + _TALLIES
 """Every employee's tally of the period from the standings of its relations, by their first add
 (`relation_standing_added`): whether each contact is a matched customer and holds a
 conversation is kept there (migration 0028); a standing judged before that is looked up as
 `RELATION_TALLY_SQL` does."""
+HOLLOW_DAYS_SQL = _STANDINGS + _HOLLOW_DAYS
+"""The period's hollow adds per day over the employees, from the standings as `TALLY_SQL`."""
+RELATION_TALLY_SQL = _RELATIONS + _TALLIES
+"""Every employee's tally of the period from the relations and their contacts (the verifier's
+recount of `TALLY_SQL`)."""
+RELATION_HOLLOW_DAYS_SQL = _RELATIONS + _HOLLOW_DAYS
+"""The verifier's recount of `HOLLOW_DAYS_SQL`."""
+
+
+@dataclass(frozen=True)
+class Tallies:
+    """What the peers' baseline of a period is built from."""
+
+    employees: list[EmployeeTally]
+    """By employee id, every employee with adds in the period."""
+    ids: list[str]
+    """The employees' ids, in the same order."""
+    days: dict[date, dict[int, int]]
+    """`anomaly.HollowDays`"""
 
 
 async def tallies_of(
@@ -398,12 +409,31 @@ async def tallies_of(
     now: datetime,
     tail: PeriodTail,
     from_relations: bool = False,
-) -> list[Any]:
-    """Every employee's tally of the period, by employee: from the standings, or the slow way
-    from the relations (the verifier)."""
-    sql = RELATION_TALLY_SQL if from_relations else TALLY_SQL
-    return list(
-        await conn.fetch(sql, period.start_at(tz), period.end_at(tz), now, tail.start, tz.key)
+) -> Tallies:
+    """Every employee's tally of the period and the hollow adds per day over them: from the
+    standings, or the slow way from the relations (the verifier)."""
+    start, end = period.start_at(tz), period.end_at(tz)
+    rows = await conn.fetch(
+        RELATION_TALLY_SQL if from_relations else TALLY_SQL, start, end, now, tail.start
+    )
+    days: dict[date, dict[int, int]] = {}
+    for r in await conn.fetch(
+        RELATION_HOLLOW_DAYS_SQL if from_relations else HOLLOW_DAYS_SQL, start, end, tz.key
+    ):
+        days.setdefault(r["day"], {})[r["n"]] = r["employees"]
+    return Tallies(
+        [
+            EmployeeTally(
+                decided=r["decided"],
+                hollow=r["hollow"],
+                early_adds=r["early_adds"],
+                early_hollow=r["early_hollow"],
+                late_adds=r["late_adds"],
+            )
+            for r in rows
+        ],
+        [r["employee_id"] for r in rows],
+        days,
     )
 
 
@@ -414,19 +444,10 @@ async def peer_baseline(
     (`PeerBaseline()`) when the period has no working days left to compare or too few peers."""
     if tail is None:
         return PeerBaseline()
-    rows = await tallies_of(conn, period, tz, now, tail)
-    tallies = [
-        EmployeeTally(
-            decided=r["decided"],
-            hollow=r["hollow"],
-            early_adds=r["early_adds"],
-            early_hollow=r["early_hollow"],
-            late_adds=r["late_adds"],
-            hollow_by_day=tuple(zip(r["days"], r["counts"], strict=True)),
-        )
-        for r in rows
-    ]
-    return anomaly.peer_baseline(tallies, tail.early_days, tail.days, PeerBaseline())
+    found = await tallies_of(conn, period, tz, now, tail)
+    return anomaly.peer_baseline(
+        found.employees, tail.early_days, tail.days, PeerBaseline(), found.days
+    )
 
 
 _SIGNED = " AND ".join(f"{c} IS NOT NULL" for c in ("channel", "customer", "conversation", *SIGNS))

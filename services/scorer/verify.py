@@ -117,31 +117,37 @@ def lookup_differences(
     return out
 
 
-BASELINE_TALLY = ("decided", "hollow", "early_adds", "early_hollow", "late_adds", "days", "counts")
+BASELINE_TALLY = ("decided", "hollow", "early_adds", "early_hollow", "late_adds")
+BANK = "(every employee)"
+"""The employee a bank-wide figure's difference is reported under."""
 
 
 async def tally_differences(
     conn: Connection, scorer: Scorer, period: Period, now: datetime
 ) -> list[Difference]:
     """Employees whose tally for the peers' baseline, as the scorer reads it from the
-    standings, differs from the tally counted from the relations and their contacts."""
+    standings, differs from the tally counted from the relations and their contacts; and days
+    whose hollow adds over the employees differ (under BANK)."""
     tail = scorer.tail(period, now)
     if tail is None:
         return []
     tz = scorer.calendar.tz
-    kept = {r["employee_id"]: r for r in await inputs.tallies_of(conn, period, tz, now, tail)}
-    counted = {
-        r["employee_id"]: r
-        for r in await inputs.tallies_of(conn, period, tz, now, tail, from_relations=True)
-    }
+    kept = await inputs.tallies_of(conn, period, tz, now, tail)
+    counted = await inputs.tallies_of(conn, period, tz, now, tail, from_relations=True)
+    have_of = dict(zip(kept.ids, kept.employees, strict=True))
+    want_of = dict(zip(counted.ids, counted.employees, strict=True))
     out: list[Difference] = []
-    for employee_id in sorted(set(kept) | set(counted)):
-        have, want = kept.get(employee_id), counted.get(employee_id)
+    for employee_id in sorted(set(have_of) | set(want_of)):
+        have, want = have_of.get(employee_id), want_of.get(employee_id)
         for name in BASELINE_TALLY:
-            a = None if have is None else have[name]
-            b = None if want is None else want[name]
+            a = None if have is None else getattr(have, name)
+            b = None if want is None else getattr(want, name)
             if a != b:
                 out.append(Difference(period.key, employee_id, f"baseline tally {name}", a, b))
+    for day in sorted(set(kept.days) | set(counted.days)):
+        a_day, b_day = kept.days.get(day), counted.days.get(day)
+        if a_day != b_day:
+            out.append(Difference(period.key, BANK, f"baseline hollow adds {day}", a_day, b_day))
     return out
 
 

@@ -41,14 +41,17 @@ PostgreSQL how much a statement reads.
   each one up by key (115 ms)."""
 
 
-async def create_pool(dsn: str, size: int = 10) -> asyncpg.Pool:
+async def create_pool(
+    dsn: str, size: int = 10, settings: dict[str, str] | None = None
+) -> asyncpg.Pool:
+    """A pool whose connections have SERVER_SETTINGS, and `settings` over them."""
     pool = await asyncpg.create_pool(
         dsn,
         min_size=1,
         max_size=size,
         init=_init_connection,
         command_timeout=60,
-        server_settings=SERVER_SETTINGS,
+        server_settings={**SERVER_SETTINGS, **(settings or {})},
     )
     assert pool is not None
     return pool

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from statistics import median
 from zoneinfo import ZoneInfo
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.scorer.domain.anomaly import (
     AnomalyResult,
@@ -13,6 +17,7 @@ from services.scorer.domain.anomaly import (
     PeriodTail,
     assess,
     day_hollow_medians,
+    hollow_days,
     peer_baseline,
 )
 from services.scorer.domain.dense_block import DenseBlock
@@ -416,10 +421,34 @@ def test_a_bank_wide_campaign_day_raises_every_expectation_but_one_gamer_moves_n
     campaign = [
         EmployeeTally(40, 5, 40, 5, 5, hollow_by_day=((date(2026, 10, 15), 12),)) for _ in range(30)
     ]
-    medians = day_hollow_medians(quiet + campaign)
+    medians = day_hollow_medians(hollow_days(quiet + campaign), 50)
     assert medians == {date(2026, 10, 15): 12.0}
     gamer = EmployeeTally(40, 35, 40, 35, 5, hollow_by_day=((date(2026, 10, 16), 35),))
-    assert date(2026, 10, 16) not in day_hollow_medians([*quiet, *campaign, gamer])
+    everyone = [*quiet, *campaign, gamer]
+    assert date(2026, 10, 16) not in day_hollow_medians(hollow_days(everyone), len(everyone))
+
+
+@given(
+    st.lists(st.lists(st.integers(0, 4), max_size=4), min_size=1, max_size=40),
+)
+def test_the_day_medians_from_counts_over_the_employees_are_the_medians_of_the_people(
+    people: list[list[int]],
+) -> None:
+    """Each person's hollow adds on days 1-4 (0: none that day); the medians taken from how
+    many people had how many are those of the list of people, zeros included."""
+    days = [date(2026, 10, d) for d in range(1, 5)]
+    tallies = [
+        EmployeeTally(
+            0, 0, 0, 0, 0, hollow_by_day=tuple((days[i], n) for i, n in enumerate(p) if n)
+        )
+        for p in people
+    ]
+    wanted = {
+        d: m
+        for i, d in enumerate(days)
+        if (m := median([float(p[i]) if i < len(p) else 0.0 for p in people])) > 0
+    }
+    assert day_hollow_medians(hollow_days(tallies), len(tallies)) == wanted
 
 
 def test_bursts_on_a_campaign_day_everyone_had_are_judged_against_that_day() -> None:

@@ -122,25 +122,55 @@ def tally(
     )
 
 
-def day_hollow_medians(tallies: Sequence[EmployeeTally]) -> dict[date, float]:
-    """The median employee's hollow adds per day (zeros included), where above zero: a median
-    over people, so one gamer's burst moves no day."""
-    counts: dict[date, list[float]] = defaultdict(list)
+HollowDays = Mapping[date, Mapping[int, int]]
+"""Per local day, how many employees had how many hollow adds that day (none: left out)."""
+
+
+def hollow_days(tallies: Sequence[EmployeeTally]) -> dict[date, Counter[int]]:
+    """The employees' hollow adds per day, counted over the employees (`HollowDays`)."""
+    out: dict[date, Counter[int]] = defaultdict(Counter)
     for t in tallies:
         for d, n in t.hollow_by_day:
-            counts[d].append(float(n))
+            out[d][n] += 1
+    return dict(out)
+
+
+def day_hollow_medians(days: HollowDays, employees: int) -> dict[date, float]:
+    """The median employee's hollow adds per day (the `employees` without any that day count
+    as zeros), where above zero: a median over people, so one gamer's burst moves no day."""
     out: dict[date, float] = {}
-    for d, ns in sorted(counts.items()):
-        m = median(ns + [0.0] * (len(tallies) - len(ns)))
+    for d, counts in sorted(days.items()):
+        m = _median_of_counts(counts, employees)
         if m > 0:
             out[d] = m
     return out
 
 
+def _median_of_counts(counts: Mapping[int, int], size: int) -> float:
+    """`statistics.median` of `size` values given as value → how many, zeros filling up."""
+    ordered = sorted({0: size - sum(counts.values()), **counts}.items())
+
+    def at(i: int) -> int:
+        for value, n in ordered:
+            if i < n:
+                return value
+            i -= n
+        raise IndexError(i)
+
+    if size % 2:
+        return float(at(size // 2))
+    return (at(size // 2 - 1) + at(size // 2)) / 2
+
+
 def peer_baseline(
-    tallies: Sequence[EmployeeTally], early_days: int, tail_days: int, known: PeerBaseline
+    tallies: Sequence[EmployeeTally],
+    early_days: int,
+    tail_days: int,
+    known: PeerBaseline,
+    days: HollowDays | None = None,
 ) -> PeerBaseline:
-    """The peer baseline from every employee's tally (those with enough adds to say something)."""
+    """The peer baseline from every employee's tally (those with enough adds to say something)
+    and their hollow adds per day (`days`, or each tally's `hollow_by_day`)."""
     shares = [t.hollow / t.decided for t in tallies if t.decided >= 20]
     busy = [t for t in tallies if t.early_adds >= 10]
     if len(shares) < 5 or len(busy) < 5 or early_days <= 0:
@@ -162,7 +192,9 @@ def peer_baseline(
         hollow_share=Spread(spread.centre, between, spread.peers),
         hollow_per_day=median([t.early_hollow / early_days for t in busy]),
         tail_lift=median(lifts),
-        day_hollow_median=day_hollow_medians(tallies),
+        day_hollow_median=day_hollow_medians(
+            hollow_days(tallies) if days is None else days, len(tallies)
+        ),
     )
 
 
