@@ -223,15 +223,30 @@ def accumulate(
 def as_deltas(vectors: Vectors, tiers: Counter[tuple[str, str, str]] | None = None) -> PeriodDeltas:
     """The summed changes by name (tiers as `tier:<name>`), zero changes (and keys that do
     not move) left out."""
-    out = {
-        key: Counter({n: v for n, v in zip(TALLIED, summed, strict=True) if v})
-        for key, summed in vectors.items()
-        if any(summed)
-    }
-    for (employee_id, key, tier), n in (tiers or Counter()).items():
+    out: PeriodDeltas = {}
+    for key, summed in vectors.items():
+        if any(summed):
+            out[key] = delta_of((n, v) for n, v in zip(TALLIED, summed, strict=True) if v)
+    for (employee_id, period, tier), n in (tiers or Counter()).items():
         if n:
-            out.setdefault((employee_id, key), Counter())[TIER_PREFIX + tier] += n
+            delta_at(out, (employee_id, period))[TIER_PREFIX + tier] += n
     return out
+
+
+def delta_of(changes: Iterable[tuple[str, int]]) -> Delta:
+    """A delta of these (name, change) pairs. Not `Counter(dict)`: that asks `collections.abc`
+    whether its argument is a mapping, and a batch builds tens of thousands of deltas."""
+    delta: Delta = Counter()
+    dict.update(delta, changes)
+    return delta
+
+
+def delta_at(deltas: PeriodDeltas, key: tuple[str, str]) -> Delta:
+    """The delta of `key`, an empty one added if it has none."""
+    delta = deltas.get(key)
+    if delta is None:
+        delta = deltas[key] = Counter()
+    return delta
 
 
 def tier_changes(delta: Counter[str]) -> dict[str, int]:
