@@ -191,8 +191,8 @@ async def _standings_as_judged(conn: asyncpg.Connection, run: Run) -> None:
 
 
 async def reopen(run: Run) -> dict[str, Any]:
-    """The month of a kept database open again, as before its close: no close, outcomes,
-    revisions or scheduler marks of it."""
+    """The month of a kept database open again, as before its close: no close, outcomes or
+    revisions of it."""
     conn = await asyncpg.connect(run.owner_dsn)
     try:
         async with conn.transaction():

@@ -4,6 +4,7 @@ gross counts and chat statistics. Bulk reads for a list of employees at once."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
@@ -411,15 +412,23 @@ async def tallies_of(
     from_relations: bool = False,
 ) -> Tallies:
     """Every employee's tally of the period and the hollow adds per day over them: from the
-    standings, or the slow way from the relations (the verifier)."""
+    standings, or the slow way from the relations (the verifier). Both in one snapshot: the
+    caller's transaction (the close's, which the writers of the period's standings wait for,
+    or a repeatable-read one), or one of their own."""
     start, end = period.start_at(tz), period.end_at(tz)
-    rows = await conn.fetch(
-        RELATION_TALLY_SQL if from_relations else TALLY_SQL, start, end, now, tail.start
-    )
+    async with contextlib.AsyncExitStack() as stack:
+        if not conn.is_in_transaction():  # both statements in one snapshot
+            await stack.enter_async_context(
+                conn.transaction(isolation="repeatable_read", readonly=True)
+            )
+        rows = await conn.fetch(
+            RELATION_TALLY_SQL if from_relations else TALLY_SQL, start, end, now, tail.start
+        )
+        hollow = await conn.fetch(
+            RELATION_HOLLOW_DAYS_SQL if from_relations else HOLLOW_DAYS_SQL, start, end, tz.key
+        )
     days: dict[date, dict[int, int]] = {}
-    for r in await conn.fetch(
-        RELATION_HOLLOW_DAYS_SQL if from_relations else HOLLOW_DAYS_SQL, start, end, tz.key
-    ):
+    for r in hollow:
         days.setdefault(r["day"], {})[r["n"]] = r["employees"]
     return Tallies(
         [

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from statistics import median
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -546,3 +547,11 @@ def test_a_pileup_spread_over_the_last_week_is_seen_over_the_week() -> None:
     assert pileup(with_week) > pileup(three_days)
     reason = next(r for r in with_week.reasons if r["code"] == "PERIOD_END_PILEUP")
     assert reason["evidence"]["last_working_days"] == 5
+
+
+def test_the_day_medians_take_explicit_zeros_and_refuse_more_people_than_there_are() -> None:
+    day = date(2026, 10, 9)
+    assert day_hollow_medians({day: {0: 1, 1: 1}}, 5) == {}  # 0, 0, 0, 0, 1
+    assert day_hollow_medians({day: {0: 1, 2: 3}}, 5) == {day: 2.0}  # 0, 0, 2, 2, 2
+    with pytest.raises(ValueError, match="3 employees"):
+        day_hollow_medians({day: {1: 3}}, 2)

@@ -148,7 +148,10 @@ def day_hollow_medians(days: HollowDays, employees: int) -> dict[date, float]:
 
 def _median_of_counts(counts: Mapping[int, int], size: int) -> float:
     """`statistics.median` of `size` values given as value → how many, zeros filling up."""
-    ordered = sorted({0: size - sum(counts.values()), **counts}.items())
+    zeros = size - sum(n for value, n in counts.items() if value)
+    if zeros < 0:
+        raise ValueError(f"{size - zeros} employees with hollow adds on a day, {size} in all")
+    ordered = sorted({**counts, 0: zeros}.items())
 
     def at(i: int) -> int:
         for value, n in ordered:
