@@ -395,10 +395,8 @@ RELATION_HOLLOW_DAYS_SQL = _RELATIONS + _HOLLOW_DAYS
 class Tallies:
     """What the peers' baseline of a period is built from."""
 
-    employees: list[EmployeeTally]
+    employees: dict[str, EmployeeTally]
     """By employee id, every employee with adds in the period."""
-    ids: list[str]
-    """The employees' ids, in the same order."""
     days: dict[date, dict[int, int]]
     """`anomaly.HollowDays`"""
 
@@ -431,8 +429,8 @@ async def tallies_of(
     for r in hollow:
         days.setdefault(r["day"], {})[r["n"]] = r["employees"]
     return Tallies(
-        [
-            EmployeeTally(
+        {
+            r["employee_id"]: EmployeeTally(
                 decided=r["decided"],
                 hollow=r["hollow"],
                 early_adds=r["early_adds"],
@@ -440,8 +438,7 @@ async def tallies_of(
                 late_adds=r["late_adds"],
             )
             for r in rows
-        ],
-        [r["employee_id"] for r in rows],
+        },
         days,
     )
 
@@ -455,7 +452,7 @@ async def peer_baseline(
         return PeerBaseline()
     found = await tallies_of(conn, period, tz, now, tail)
     return anomaly.peer_baseline(
-        found.employees, tail.early_days, tail.days, PeerBaseline(), found.days
+        list(found.employees.values()), tail.early_days, tail.days, PeerBaseline(), found.days
     )
 
 

@@ -134,11 +134,9 @@ async def tally_differences(
     tz = scorer.calendar.tz
     kept = await inputs.tallies_of(conn, period, tz, now, tail)
     counted = await inputs.tallies_of(conn, period, tz, now, tail, from_relations=True)
-    have_of = dict(zip(kept.ids, kept.employees, strict=True))
-    want_of = dict(zip(counted.ids, counted.employees, strict=True))
     out: list[Difference] = []
-    for employee_id in sorted(set(have_of) | set(want_of)):
-        have, want = have_of.get(employee_id), want_of.get(employee_id)
+    for employee_id in sorted(set(kept.employees) | set(counted.employees)):
+        have, want = kept.employees.get(employee_id), counted.employees.get(employee_id)
         for name in BASELINE_TALLY:
             a = None if have is None else getattr(have, name)
             b = None if want is None else getattr(want, name)
