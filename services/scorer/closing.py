@@ -11,6 +11,7 @@ resolved breach when missed becomes met, a firing one when met becomes missed.""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -211,14 +212,32 @@ class PeriodCloser:
                     )
                 # a failure or a cancel stops the reads at once, before the pool closes
                 chunks = await stack.enter_async_context(contextlib.aclosing(computed))
-                async for scores in chunks:
-                    await self._record(conn, period, scores)
-                    employees += len(scores)
-                    missed += (
-                        target_breach(s, period.key, at, "firing")
-                        for s in scores
-                        if s["status"] == "missed"
-                    )
+                # With readers of its own, a chunk is stored on the close's connection while
+                # the next is read and scored: PostgreSQL writes while Python computes, and
+                # the stores still go one after the other, in order. Without, the reads take
+                # that connection too: each store is awaited before the next read.
+                storing: asyncio.Task[None] | None = None
+                try:
+                    async for scores in chunks:
+                        if storing is not None:
+                            await storing
+                        storing = asyncio.create_task(self._record(conn, period, scores))
+                        if self._readers_dsn is None:
+                            await storing
+                        else:
+                            await asyncio.sleep(0)  # its statement goes out before the scoring
+                        employees += len(scores)
+                        missed += (
+                            target_breach(s, period.key, at, "firing")
+                            for s in scores
+                            if s["status"] == "missed"
+                        )
+                    if storing is not None:
+                        await storing
+                finally:
+                    if storing is not None and not storing.done():
+                        storing.cancel()
+                        await asyncio.gather(storing, return_exceptions=True)
             await self.publish(missed)
             await conn.execute(
                 "INSERT INTO period_close (period, closed_by, closed_at) VALUES ($1, $2, $3) "

@@ -9,15 +9,18 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import asyncpg
 import orjson
 import pytest
 
 from services.scorer import scoring
+from services.scorer.closing import PeriodCloser
 from services.scorer.domain.anomaly import PeerBaseline
 from shared.calendar import parse_period
 from shared.clock import ManualClock
+from shared.kafka import make_broker
 from tests import factories as f
-from tests.infra import Infra
+from tests.infra import Infra, unique
 from tests.integration.test_quota_tally import as_consumed, feed
 from tests.integration.test_quota_tally import scoring as scoring_db
 from tests.integration.test_refresh_round import FIRST, stream
@@ -96,3 +99,50 @@ async def test_the_close_computes_alongside_what_one_connection_computes(
             await chunks.aclose()
         await asyncio.sleep(0)
         assert readers.get_idle_size() == readers.get_size()
+
+
+async def test_a_close_whose_store_fails_midway_closes_nothing_and_closes_when_tried_again(
+    infra: Infra, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A close stores each chunk while it scores the next: when the store of one chunk fails
+    (PostgreSQL refuses one employee's outcome), the close fails whole, nothing of it stays,
+    and the same close tried again closes every employee."""
+    clock = ManualClock(FIRST + timedelta(days=40))
+    monkeypatch.setattr(scoring, "COMPUTE_CHUNK", 1)  # a chunk an employee
+    month = parse_period("2026-09")
+    async with scoring_db(infra, clock) as (pool, scorer):
+        await feed(pool, scorer, clock, as_consumed(records()), [])
+        database = await pool.fetchval("SELECT current_database()")
+        owner = await asyncpg.connect(infra.owner_dsn(database))
+        await owner.execute(
+            """CREATE FUNCTION refuse_r2() RETURNS trigger LANGUAGE plpgsql AS $$
+               BEGIN
+                 IF NEW.employee_id = 'r2' THEN RAISE EXCEPTION 'outcome refused'; END IF;
+                 RETURN NEW;
+               END $$;
+               CREATE TRIGGER refuse_r2 BEFORE INSERT ON period_outcome
+                  FOR EACH ROW EXECUTE FUNCTION refuse_r2();"""
+        )
+        broker = make_broker(infra.kafka_bootstrap, "test-close")
+        await broker.start()
+        closer = PeriodCloser(
+            scorer, broker, unique("breaches"), readers_dsn=infra.app_dsn(database)
+        )
+        try:
+            rows = "SELECT * FROM employee_period_score WHERE period = $1 ORDER BY employee_id"
+            async with pool.acquire() as conn:
+                before = await conn.fetch(rows, month.key)
+                with pytest.raises(asyncpg.RaiseError, match="outcome refused"):
+                    await closer.close(conn, month, "test", force=True)
+                assert not await conn.fetchval("SELECT count(*) FROM period_close")
+                assert not await conn.fetchval("SELECT count(*) FROM period_outcome")
+                assert await conn.fetch(rows, month.key) == before  # the stored chunks undone
+                await owner.execute("DROP TRIGGER refuse_r2 ON period_outcome")
+                closed = await closer.close(conn, month, "test", force=True)
+                outcomes = await conn.fetchval("SELECT count(*) FROM period_outcome")
+                stored = len(await conn.fetch(rows, month.key))
+            assert closed["closed"] and closed["employees"] == len(IDS) == outcomes == stored
+            assert len(before) < stored
+        finally:
+            await broker.stop()
+            await owner.close()
