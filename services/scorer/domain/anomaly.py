@@ -62,6 +62,8 @@ CAPS = {
 }
 
 
+ENGAGEMENT_WINDOW = timedelta(days=7)
+"""An add still hollow this long after it is decided: its contact had the time to engage."""
 CONVERSATION_MESSAGES = 2
 """A contact who wrote this many messages holds a conversation; one message, which bought
 accounts send to look alive, is not one."""
@@ -233,9 +235,9 @@ def is_hollow(v: ContactVerdict) -> bool:
     return not v.facts.is_customer and v.facts.customer_msgs < CONVERSATION_MESSAGES
 
 
-def _decided(v: ContactVerdict, now: datetime, days: int = 7) -> bool:
+def _decided(v: ContactVerdict, now: datetime) -> bool:
     """Whether an add's engagement is known: it is real already, or its window has passed."""
-    return not is_hollow(v) or now >= v.facts.first_added_at + timedelta(days=days)
+    return not is_hollow(v) or now >= v.facts.first_added_at + ENGAGEMENT_WINDOW
 
 
 def _quality_of(verdicts: Sequence[ContactVerdict]) -> float:
@@ -318,11 +320,11 @@ def qr_batch_burst(
     per_window = max(own_rate, baseline.hollow_per_day) * (
         BURST_WINDOW.total_seconds() / 3600 / WORKING_HOURS_PER_DAY
     )
+    above = baseline.hollow_share.centre + 2 * baseline.hollow_share.sd
     suspicious = [
-        (state, b, [v for v in b if is_hollow(v)])
+        (state, b, h)
         for state, b in bursts
-        if sum(1 for v in b if is_hollow(v)) / len(b)
-        > baseline.hollow_share.centre + 2 * baseline.hollow_share.sd
+        if len(h := [v for v in b if is_hollow(v)]) / len(b) > above
     ]
     hollow = sum(len(h) for _, _, h in suspicious)
 
@@ -503,13 +505,19 @@ def no_engagement(
     peers have, judged beta-binomially with the peers' own spread: a busy honest employee has
     many hollow adds too, in about the same proportion as everyone else. In acquisition, where
     most adds are not customers by the nature of the work, `acquisition_silence` instead."""
-    decided = [v for v in verdicts if _decided(v, now)]
+    decided: list[ContactVerdict] = []
+    hollow: list[ContactVerdict] = []
+    for v in verdicts:
+        if not is_hollow(v):
+            decided.append(v)
+        elif now >= v.facts.first_added_at + ENGAGEMENT_WINDOW:  # `_decided`, in one pass
+            decided.append(v)
+            hollow.append(v)
     if len(decided) < BURST_MIN_ADDS:
         return
     if segment.segment == ACQUISITION:
         acquisition_silence(verdicts, segment, now, result)
         return
-    hollow = [v for v in decided if is_hollow(v)]
     peers = baseline.hollow_share
     expected = len(decided) * peers.centre
     if len(hollow) - expected < MIN_EXCESS:
@@ -594,8 +602,8 @@ def acquisition_silence(
     )
 
 
-def _decided_silence(v: ContactVerdict, now: datetime, days: int = 7) -> bool:
-    return now >= v.facts.first_added_at + timedelta(days=days)
+def _decided_silence(v: ContactVerdict, now: datetime) -> bool:
+    return now >= v.facts.first_added_at + ENGAGEMENT_WINDOW
 
 
 @dataclass(frozen=True)

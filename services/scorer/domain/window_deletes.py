@@ -35,13 +35,14 @@ def removed_just_after(v: ContactVerdict, retention: timedelta) -> Removal | Non
 def deleted_after_window(
     verdicts: Sequence[ContactVerdict], retention: timedelta
 ) -> Finding | None:
+    removed = [v for v in verdicts if v.facts.removals]  # most adds never are
     hits = sorted(
-        ((v, r) for v in verdicts if (r := removed_just_after(v, retention)) is not None),
+        ((v, r) for v in removed if (r := removed_just_after(v, retention)) is not None),
         key=lambda vr: (vr[1].removed_at, vr[0].facts.external_userid),
     )
     if len(hits) < MIN_DELETES:
         return None
-    elsewhere = sum(1 for v in verdicts if _employee_removals(v)) - len(hits)
+    elsewhere = sum(1 for v in removed if _employee_removals(v)) - len(hits)
     # the employee's own removal rate, spread over the time an add can be removed in the
     # period (about a month), per span as long as the one judged
     own = elsewhere / max(len(verdicts), 1) * (AFTER_WINDOW / timedelta(days=30))
