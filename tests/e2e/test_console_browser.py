@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.expected_conditions import staleness_of
@@ -32,6 +33,9 @@ pytestmark = [
     ),
 ]
 MONTH = "2026-10"
+NODE_GONE = (NoSuchElementException, StaleElementReferenceException)
+"""What finding or reading an element raises while the page replaces it (chromium: "Node with
+given id does not belong to the document")."""
 
 
 def org() -> list[dict[str, Any]]:
@@ -45,6 +49,31 @@ def org() -> list[dict[str, Any]]:
 
 def peer_adds(employee: str) -> list[dict[str, Any]]:
     return [f.add(employee, f"wp-{employee}-{d}", f.at(f"{MONTH}-{d:02d}")) for d in range(5, 10)]
+
+
+def text_of(browser: WebDriver, element: str, holds: str = "", by: str = By.ID) -> str:
+    """The element's text once the page has loaded and it holds `holds` (any text by
+    default), read again whenever the page replaced the node in between: its scripts render
+    parts of it (the contacts, the timeline) after the load, and a form's answer replaces the
+    whole document."""
+    found: str = WebDriverWait(browser, 30, ignored_exceptions=NODE_GONE).until(
+        lambda b: (
+            b.execute_script("return document.readyState") == "complete"
+            and holds in (text := b.find_element(by, element).text)
+            and text
+        )
+    )
+    return found
+
+
+def click(browser: WebDriver, by: str, value: str) -> None:
+    """Click the element, found again if the page replaced it before the click landed."""
+
+    def clicked(b: WebDriver) -> bool:
+        b.find_element(by, value).click()
+        return True
+
+    WebDriverWait(browser, 30, ignored_exceptions=NODE_GONE).until(clicked)
 
 
 def sign_in(browser: WebDriver, base: str, token: str) -> None:
@@ -123,16 +152,18 @@ async def test_a_reviewer_dismisses_a_case_and_the_alert_resolves(
                 browser = chromium(1280, 900)
                 try:
                     sign_in(browser, base, risk)
+                    queue = text_of(browser, "cases", "PEER_INSTITUTION")
                     assert browser.current_url.endswith("/console/cases"), browser.page_source
-                    queue = browser.find_element(By.ID, "cases").text
-                    assert "m1" in queue and "PEER_INSTITUTION" in queue
-                    browser.find_element(By.LINK_TEXT, "m1").click()
+                    assert "m1" in queue
+                    click(browser, By.LINK_TEXT, "m1")
+                    assert text_of(browser, "case-status") == "open"
                     case_url = browser.current_url
-                    assert browser.find_element(By.ID, "case-status").text == "open"
                     assert "PEER_INSTITUTION" in browser.page_source
-                    contacts = browser.find_element(By.ID, "contacts").text
-                    assert "wp-m1-5" in contacts  # the API's contacts listing, with flags
-                    assert browser.find_elements(By.CSS_SELECTOR, "#timeline rect")  # adds drawn
+                    # the API's contacts listing, with flags; the adds drawn on the timeline
+                    assert "wp-m1-5" in text_of(browser, "contacts", "wp-m1-5")
+                    WebDriverWait(browser, 30, ignored_exceptions=NODE_GONE).until(
+                        lambda b: b.find_elements(By.CSS_SELECTOR, "#timeline rect")
+                    )
                     browser.find_element(By.ID, "reason").send_keys(
                         "代发工资合作行，已核实 verified"
                     )
@@ -141,9 +172,9 @@ async def test_a_reviewer_dismisses_a_case_and_the_alert_resolves(
                     # the form posts and the case page loads again: read the new page, not
                     # the one being replaced (slow on a busy machine)
                     WebDriverWait(browser, 30).until(staleness_of(before))
-                    status = browser.find_element(By.ID, "case-status").text
-                    notice = browser.find_element(By.ID, "message").text
-                    decisions = browser.find_element(By.ID, "decisions").text
+                    notice = text_of(browser, "message", "Dismissed")
+                    status = text_of(browser, "case-status")
+                    decisions = text_of(browser, "decisions")
                     return {
                         "url": case_url,
                         "status": status,
@@ -166,9 +197,9 @@ async def test_a_reviewer_dismisses_a_case_and_the_alert_resolves(
                 browser = chromium(390, 844)  # a phone
                 try:
                     sign_in(browser, base, lead2)
-                    queue = browser.find_element(By.ID, "cases").text
+                    queue = text_of(browser, "cases")
                     browser.get(seen["url"])  # m1 is lead1's, not lead2's
-                    return queue, browser.find_element(By.TAG_NAME, "main").text
+                    return queue, text_of(browser, "main", "403", By.TAG_NAME)
                 finally:
                     browser.quit()
 
