@@ -213,19 +213,20 @@ class PeriodCloser:
                 # a failure or a cancel stops the reads at once, before the pool closes
                 chunks = await stack.enter_async_context(contextlib.aclosing(computed))
                 # With readers of its own, a chunk is stored on the close's connection while
-                # the next is read and scored: PostgreSQL writes while Python computes, and
-                # the stores still go one after the other, in order. Without, the reads take
-                # that connection too: each store is awaited before the next read.
+                # the next is read and scored (the reads use the readers; the close's
+                # connection only before the first chunk): PostgreSQL writes while Python
+                # computes, and the stores still go one after the other, in order. Without,
+                # the reads take that connection too: each store before the next read.
                 storing: asyncio.Task[None] | None = None
                 try:
                     async for scores in chunks:
                         if storing is not None:
                             await storing
-                        storing = asyncio.create_task(self._record(conn, period, scores))
                         if self._readers_dsn is None:
-                            await storing
+                            await self._record(conn, period, scores)
                         else:
-                            await asyncio.sleep(0)  # its statement goes out before the scoring
+                            storing = asyncio.create_task(self._record(conn, period, scores))
+                            await asyncio.sleep(0)  # let it start before the scoring
                         employees += len(scores)
                         missed += (
                             target_breach(s, period.key, at, "firing")
@@ -235,7 +236,9 @@ class PeriodCloser:
                     if storing is not None:
                         await storing
                 finally:
-                    if storing is not None and not storing.done():
+                    # a failed store's error is collected whatever ended the loop (a read
+                    # failing after it, a cancel); a store still running is stopped
+                    if storing is not None:
                         storing.cancel()
                         await asyncio.gather(storing, return_exceptions=True)
             await self.publish(missed)

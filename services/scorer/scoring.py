@@ -311,9 +311,11 @@ class Scorer:
     ) -> AsyncGenerator[list[dict[str, Any]], None]:
         """The scores of `ids` in `period`, a chunk of employees at a time (`chunks`): memory
         is bounded by one chunk's relations (and, for a caller that stores each chunk before
-        asking for the next, by one chunk's scores), not by how many employees are asked for
-        nor how busy they were; the period's peer baseline and dense blocks are read once for
-        all chunks. Every chunk is read from the caller's snapshot."""
+        asking for the next, by one chunk's scores; by two for one that stores a chunk while
+        the next is scored, as the close does with `compute_chunks_alongside`), not by how
+        many employees are asked for nor how busy they were; the period's peer baseline and
+        dense blocks are read once for all chunks. Every chunk is read from the caller's
+        snapshot."""
         shared: BankFigures | None = None
         for chunk in await self.chunks(conn, period, ids):
             read = await self.read_chunk(conn, period, chunk, now, closed, shared)
@@ -340,7 +342,9 @@ class Scorer:
         Every employee's overlap with other teams (from the few shared contacts) and screen
         are read at once beside them. A chunk's read awaits these before its screens decide
         which employees' relations it reads, holding its connection: `readers` holds at least
-        READ_AHEAD + 3 connections, and the three bank-wide reads take theirs first."""
+        READ_AHEAD + 3 connections, and the three bank-wide reads take theirs first. The caller's
+        `conn` is used only before the first chunk is yielded: the caller may store each chunk
+        on it while the next is read and scored (`PeriodCloser._close`)."""
 
         async def pooled(read: Callable[[Connection], Awaitable[T]]) -> T:
             async with readers().acquire() as c:

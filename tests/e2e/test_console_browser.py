@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import pytest
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.wait import WebDriverWait
 
 from shared.auth import Role
@@ -33,9 +38,35 @@ pytestmark = [
     ),
 ]
 MONTH = "2026-10"
-NODE_GONE = (NoSuchElementException, StaleElementReferenceException)
-"""What finding or reading an element raises while the page replaces it (chromium: "Node with
-given id does not belong to the document")."""
+T = TypeVar("T")
+GONE_MESSAGES = ("does not belong to the document", "No node with given id")
+"""How chromium's driver answers about a node its page removed when selenium does not map the
+answer to a stale element (a plain WebDriverException, 'unknown error: unhandled inspector
+error')."""
+
+
+def node_gone(exc: WebDriverException) -> bool:
+    """The exception says the element is gone from the page (not found, stale, or removed):
+    look again. Any other error is real and raised at once, not waited out."""
+    return isinstance(exc, NoSuchElementException | StaleElementReferenceException) or any(
+        m in (exc.msg or "") for m in GONE_MESSAGES
+    )
+
+
+def until(browser: WebDriver, found: Callable[[WebDriver], T]) -> T:
+    """`found` once it returns something true within 30 s, tried again while the element it
+    reads is gone from the page (the page's scripts render parts of it after the load, and a
+    form's answer replaces the whole document)."""
+
+    def attempt(b: WebDriver) -> T | bool:
+        try:
+            return found(b)
+        except WebDriverException as exc:
+            if node_gone(exc):
+                return False
+            raise
+
+    return cast(T, WebDriverWait(browser, 30).until(attempt))
 
 
 def org() -> list[dict[str, Any]]:
@@ -53,17 +84,15 @@ def peer_adds(employee: str) -> list[dict[str, Any]]:
 
 def text_of(browser: WebDriver, element: str, holds: str = "", by: str = By.ID) -> str:
     """The element's text once the page has loaded and it holds `holds` (any text by
-    default), read again whenever the page replaced the node in between: its scripts render
-    parts of it (the contacts, the timeline) after the load, and a form's answer replaces the
-    whole document."""
-    found: str = WebDriverWait(browser, 30, ignored_exceptions=NODE_GONE).until(
-        lambda b: (
-            b.execute_script("return document.readyState") == "complete"
-            and holds in (text := b.find_element(by, element).text)
-            and text
-        )
-    )
-    return found
+    default)."""
+
+    def read(b: WebDriver) -> str | bool:
+        if b.execute_script("return document.readyState") != "complete":
+            return False
+        text: str = b.find_element(by, element).text
+        return bool(text) and holds in text and text
+
+    return cast(str, until(browser, read))
 
 
 def click(browser: WebDriver, by: str, value: str) -> None:
@@ -73,7 +102,22 @@ def click(browser: WebDriver, by: str, value: str) -> None:
         b.find_element(by, value).click()
         return True
 
-    WebDriverWait(browser, 30, ignored_exceptions=NODE_GONE).until(clicked)
+    until(browser, clicked)
+
+
+def replaced(browser: WebDriver, element: WebElement) -> None:
+    """Wait until the page that held `element` is gone (a form was posted)."""
+
+    def gone(_: WebDriver) -> bool:
+        try:
+            element.is_enabled()
+        except WebDriverException as exc:
+            if node_gone(exc):
+                return True
+            raise
+        return False
+
+    WebDriverWait(browser, 30).until(gone)
 
 
 def sign_in(browser: WebDriver, base: str, token: str) -> None:
@@ -81,7 +125,7 @@ def sign_in(browser: WebDriver, base: str, token: str) -> None:
     field = browser.find_element(By.ID, "token")
     field.send_keys(token)
     browser.find_element(By.ID, "sign-in").click()
-    WebDriverWait(browser, 30).until(staleness_of(field))  # the next page, whatever it is
+    replaced(browser, field)  # the next page, whatever it is
 
 
 async def test_a_reviewer_dismisses_a_case_and_the_alert_resolves(
@@ -152,18 +196,17 @@ async def test_a_reviewer_dismisses_a_case_and_the_alert_resolves(
                 browser = chromium(1280, 900)
                 try:
                     sign_in(browser, base, risk)
-                    queue = text_of(browser, "cases", "PEER_INSTITUTION")
                     assert browser.current_url.endswith("/console/cases"), browser.page_source
-                    assert "m1" in queue
+                    queue = text_of(browser, "cases")
+                    assert "m1" in queue and "PEER_INSTITUTION" in queue, queue
                     click(browser, By.LINK_TEXT, "m1")
                     assert text_of(browser, "case-status") == "open"
                     case_url = browser.current_url
                     assert "PEER_INSTITUTION" in browser.page_source
-                    # the API's contacts listing, with flags; the adds drawn on the timeline
-                    assert "wp-m1-5" in text_of(browser, "contacts", "wp-m1-5")
-                    WebDriverWait(browser, 30, ignored_exceptions=NODE_GONE).until(
-                        lambda b: b.find_elements(By.CSS_SELECTOR, "#timeline rect")
-                    )
+                    # the API's contacts listing, with flags, and the adds drawn on the
+                    # timeline, both rendered by the page's script after the load
+                    text_of(browser, "contacts", "wp-m1-5")
+                    until(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#timeline rect"))
                     browser.find_element(By.ID, "reason").send_keys(
                         "代发工资合作行，已核实 verified"
                     )
@@ -171,7 +214,7 @@ async def test_a_reviewer_dismisses_a_case_and_the_alert_resolves(
                     browser.find_element(By.ID, "dismiss").click()
                     # the form posts and the case page loads again: read the new page, not
                     # the one being replaced (slow on a busy machine)
-                    WebDriverWait(browser, 30).until(staleness_of(before))
+                    replaced(browser, before)
                     notice = text_of(browser, "message", "Dismissed")
                     status = text_of(browser, "case-status")
                     decisions = text_of(browser, "decisions")
@@ -199,7 +242,7 @@ async def test_a_reviewer_dismisses_a_case_and_the_alert_resolves(
                     sign_in(browser, base, lead2)
                     queue = text_of(browser, "cases")
                     browser.get(seen["url"])  # m1 is lead1's, not lead2's
-                    return queue, text_of(browser, "main", "403", By.TAG_NAME)
+                    return queue, text_of(browser, "main", by=By.TAG_NAME)
                 finally:
                     browser.quit()
 

@@ -7,6 +7,7 @@ team shares, so the anomaly reasons, blocks and overlap are all exercised)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from datetime import timedelta
 
 import asyncpg
@@ -101,48 +102,59 @@ async def test_the_close_computes_alongside_what_one_connection_computes(
         assert readers.get_idle_size() == readers.get_size()
 
 
-async def test_a_close_whose_store_fails_midway_closes_nothing_and_closes_when_tried_again(
-    infra: Infra, monkeypatch: pytest.MonkeyPatch
+async def test_a_close_whose_store_fails_closes_nothing_and_closes_when_tried_again(
+    infra: Infra, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A close stores each chunk while it scores the next: when the store of one chunk fails
-    (PostgreSQL refuses one employee's outcome), the close fails whole, nothing of it stays,
-    and the same close tried again closes every employee."""
+    (PostgreSQL refuses one employee's outcome), midway or in the last chunk, the close fails
+    whole with that error, nothing of it stays, no task's error is left uncollected, and the
+    same close tried again closes every employee."""
     clock = ManualClock(FIRST + timedelta(days=40))
     monkeypatch.setattr(scoring, "COMPUTE_CHUNK", 1)  # a chunk an employee
     month = parse_period("2026-09")
+    last = sorted(IDS)[-1]
     async with scoring_db(infra, clock) as (pool, scorer):
         await feed(pool, scorer, clock, as_consumed(records()), [])
         database = await pool.fetchval("SELECT current_database()")
-        owner = await asyncpg.connect(infra.owner_dsn(database))
-        await owner.execute(
-            """CREATE FUNCTION refuse_r2() RETURNS trigger LANGUAGE plpgsql AS $$
-               BEGIN
-                 IF NEW.employee_id = 'r2' THEN RAISE EXCEPTION 'outcome refused'; END IF;
-                 RETURN NEW;
-               END $$;
-               CREATE TRIGGER refuse_r2 BEFORE INSERT ON period_outcome
-                  FOR EACH ROW EXECUTE FUNCTION refuse_r2();"""
-        )
         broker = make_broker(infra.kafka_bootstrap, "test-close")
-        await broker.start()
-        closer = PeriodCloser(
-            scorer, broker, unique("breaches"), readers_dsn=infra.app_dsn(database)
-        )
+        owner = await asyncpg.connect(infra.owner_dsn(database))
         try:
+            await broker.start()
+            await owner.execute(
+                """CREATE TABLE refused (employee_id text PRIMARY KEY);
+                   GRANT SELECT ON refused TO PUBLIC;
+                   CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+                   BEGIN
+                     IF EXISTS (SELECT 1 FROM refused r WHERE r.employee_id = NEW.employee_id)
+                     THEN RAISE EXCEPTION 'outcome of % refused', NEW.employee_id; END IF;
+                     RETURN NEW;
+                   END $$;
+                   CREATE TRIGGER refuse BEFORE INSERT ON period_outcome
+                      FOR EACH ROW EXECUTE FUNCTION refuse();"""
+            )
+            closer = PeriodCloser(
+                scorer, broker, unique("breaches"), readers_dsn=infra.app_dsn(database)
+            )
             rows = "SELECT * FROM employee_period_score WHERE period = $1 ORDER BY employee_id"
             async with pool.acquire() as conn:
                 before = await conn.fetch(rows, month.key)
-                with pytest.raises(asyncpg.RaiseError, match="outcome refused"):
-                    await closer.close(conn, month, "test", force=True)
-                assert not await conn.fetchval("SELECT count(*) FROM period_close")
-                assert not await conn.fetchval("SELECT count(*) FROM period_outcome")
-                assert await conn.fetch(rows, month.key) == before  # the stored chunks undone
-                await owner.execute("DROP TRIGGER refuse_r2 ON period_outcome")
+                for refused in ("r2", last):  # the 19th of 21 chunks, and the last
+                    await owner.execute("TRUNCATE refused")
+                    await owner.execute("INSERT INTO refused VALUES ($1)", refused)
+                    with pytest.raises(asyncpg.RaiseError, match=f"outcome of {refused} refused"):
+                        await closer.close(conn, month, "test", force=True)
+                    assert not await conn.fetchval("SELECT count(*) FROM period_close")
+                    assert not await conn.fetchval("SELECT count(*) FROM period_outcome")
+                    assert await conn.fetch(rows, month.key) == before  # stored chunks undone
+                await owner.execute("TRUNCATE refused")
                 closed = await closer.close(conn, month, "test", force=True)
                 outcomes = await conn.fetchval("SELECT count(*) FROM period_outcome")
                 stored = len(await conn.fetch(rows, month.key))
             assert closed["closed"] and closed["employees"] == len(IDS) == outcomes == stored
             assert len(before) < stored
+            gc.collect()  # a task whose error nobody collected says so when it is collected
+            await asyncio.sleep(0)
+            assert "never retrieved" not in caplog.text
         finally:
             await broker.stop()
             await owner.close()
