@@ -56,7 +56,8 @@ CLAIM_SQL = """
 UPDATE score_dirty SET claimed_at = clock_timestamp()
  WHERE (employee_id, period) IN (
    SELECT employee_id, period FROM score_dirty
-    WHERE marked_at < now() - least($3::interval, $4::interval, $5::interval, $6::interval)
+    WHERE marked_at < transaction_timestamp()
+                      - least($3::interval, $4::interval, $5::interval, $6::interval)
       AND (claimed_at IS NULL OR marked_at > claimed_at
            OR claimed_at < clock_timestamp() - $2::interval)
       AND marked_at < clock_timestamp() - CASE
@@ -67,8 +68,9 @@ UPDATE score_dirty SET claimed_at = clock_timestamp()
     ORDER BY marked_at LIMIT $1 FOR UPDATE SKIP LOCKED)
 RETURNING employee_id, period, claimed_at, marked_at
 """
-# The first condition bounds the scan of the marks' index (the shortest settle; `now()`, not
-# the volatile clock, so that it can): with every row still settling, a claim reads nothing.
+# The first condition bounds the scan of the marks' index (the shortest settle; the
+# transaction's time, not the volatile clock, so that it can): with every row still settling,
+# a claim reads nothing.
 # A row is claimable once the first mark since its last recompute has settled for its kind's
 # time ($3..$6: day, week, month and quarter keys as shared.calendar makes them): a row is
 # recomputed at most about once per settle however busy its employee, and the longer periods,

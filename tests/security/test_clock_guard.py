@@ -36,7 +36,8 @@ WALL_CLOCK_FUNCTIONS = {"utc_now"}  # shared.schemas.base.utc_now: a wall clock 
 # PostgreSQL's clock in SQL text of the services: a time compared with the injected clock must
 # be written from it. Two uses of the database's clock stay: column DEFAULT now() of audit-only
 # columns in the migrations, and clock_timestamp() for the refresh queue's settle time and
-# lease, which are written and compared by PostgreSQL's clock alone.
+# lease, which are written and compared by PostgreSQL's clock alone (with
+# transaction_timestamp(), its stable form, as the bound an index scan of the queue can use).
 SQL_NOW = re.compile(r"\b(now|statement_timestamp)\(\)|\bcurrent_(date|timestamp)\b", re.IGNORECASE)
 
 
