@@ -44,6 +44,12 @@ SCORER_METRICS = (
     "scorer_refresh_seconds_count",
     "scorer_refresh_seconds_sum",
     "scorer_scores_refreshed_total",
+    # Kafka's timestamp → the batch committed, as the consumer sees it (the benchmark's own
+    # latency adds its polling): the mean, and how many within 0.5 s and 1 s
+    "scorer_event_to_state_seconds_count",
+    "scorer_event_to_state_seconds_sum",
+    'scorer_event_to_state_seconds_bucket{le="0.5"}',
+    'scorer_event_to_state_seconds_bucket{le="1.0"}',
     *(
         f'scorer_batch_phase_seconds_sum{{phase="{p}"}}'
         for p in ("lock", "decode", "store", "hold", "tally", "sync", "offsets", "commit")
