@@ -103,10 +103,12 @@ with 10,000, a drain's batch transactions took 8–21 % less time (four back-to-
 
 
 def tune_collector() -> None:
-    """Garbage collection for a long-running service: what was built while starting (modules,
-    settings, the app) is moved out of the collector's sight (`gc.freeze`: it lives as long as
-    the process), and the youngest generation is collected every YOUNG_COLLECTION_EVERY
-    allocations; the older generations keep Python's ratios."""
+    """Garbage collection for a long-running service: the garbage of starting is collected,
+    and what was built (modules, settings, the app, but not what its startup hooks open
+    later) is moved out of the collector's sight (`gc.freeze`: never traversed again, freed
+    only when nothing refers to it), and the youngest generation is collected every
+    YOUNG_COLLECTION_EVERY allocations; the older generations keep Python's ratios."""
+    gc.collect()
     gc.freeze()
     _, middle, oldest = gc.get_threshold()
     gc.set_threshold(YOUNG_COLLECTION_EVERY, middle, oldest)
