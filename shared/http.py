@@ -97,9 +97,8 @@ def openapi_route(package: str) -> Route:
 YOUNG_COLLECTION_EVERY = 10_000
 """Allocations (net of frees) between two collections of the youngest generation: Python's
 default is 700. A scorer batch builds hundreds of thousands of short-lived objects (decoded
-records, verdicts, standings, rows), and at 700 the collector ran through them over and over:
-with 10,000, a drain's batch transactions took 8–21 % less time (four back-to-back pairs of
-`BENCH_QUICK=1 python -m bench.drain`; decoding alone about 20 %), resident memory unchanged."""
+records, verdicts, standings, rows), and at 700 the collector ran through them over and over
+(measured in docs/performance.md, "The garbage collector")."""
 
 
 def tune_collector() -> None:

@@ -63,7 +63,8 @@ CAPS = {
 
 
 ENGAGEMENT_WINDOW = timedelta(days=7)
-"""An add still hollow this long after it is decided: its contact had the time to engage."""
+"""How long a contact has to engage after its add: an add still hollow once it has passed is
+decided hollow, and a contact who wrote within it engaged."""
 CONVERSATION_MESSAGES = 2
 """A contact who wrote this many messages holds a conversation; one message, which bought
 accounts send to look alive, is not one."""
@@ -219,10 +220,10 @@ class AnomalyResult:
                 self.contact_flags[c].append(code)
 
 
-def _engaged(v: ContactVerdict, days: int = 7) -> bool:
+def _engaged(v: ContactVerdict) -> bool:
     f = v.facts
     return f.first_customer_msg_at is not None and (
-        f.first_customer_msg_at < f.first_added_at + timedelta(days=days)
+        f.first_customer_msg_at < f.first_added_at + ENGAGEMENT_WINDOW
     )
 
 
