@@ -4,15 +4,16 @@ pipeline is bench/soak.py).
 One scorer process runs on fresh topics (keyed by employee, as the ingestor publishes) with E
 employees. An open-loop producer publishes contact adds happening now at R events/s for D
 seconds. Every 100 ms the benchmark reads the month counters (`quota_counter`, from which
-`GET /v1/scores` computes an open period's quota figures) and month row (the most expensive
-score to recompute, `employee_period_score`) of one employee in FOLLOW (`--follow`; every
-employee alike sends and is scored, only the reads are fewer: reading all 2,000 rows every
-100 ms was PostgreSQL's second costliest statement, the instrument loading the cores it
-measures): the k-th add of a followed employee has
-reached its quota figure when the counters' `gross_adds` reaches k; its latency is the first
-read that shows it minus the moment it was sent (so latencies are over-stated by up to one
-poll interval). Its anomaly score (and quality) holds it once the row is recomputed from a
-snapshot taken after that read.
+`GET /v1/scores` computes an open period's quota figures) and the month row (the most
+expensive score to recompute, `employee_period_score`) of the employees it follows: one in ten
+by default (`--follow`), drawn at random with a fixed seed. Every employee sends and is scored
+alike; only the reads are fewer (reading all 2,000 rows every 100 ms cost PostgreSQL more than
+any statement of the scorer's but one: the instrument loading the cores it measures). The k-th
+add of a followed employee has reached its quota figure when the counters' `gross_adds`
+reaches k; its latency is the first read that shows it minus the moment it was sent (so
+latencies are over-stated by up to one poll interval). Its anomaly score (and quality) holds it
+once the row is recomputed from a snapshot taken after that read. `scored` counts the followed
+adds whose quota figure was seen.
 Each second it also records the consumer lag (records sent minus offsets the scorer stored
 with its data), the dirty rows waiting for a recompute, and the scorer's resident memory.
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import random
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -66,6 +68,7 @@ from tests.kafka_helpers import produce
 TZ = ZoneInfo("Asia/Shanghai")
 POLL = 0.1
 FOLLOW = 10
+FOLLOW_SEED = 20261207
 CATCH_UP_LIMIT = 1200.0
 """Seconds after sending stops for the scorer to apply and then score everything; a step
 that takes longer is reported as not caught up (its latencies cover what was scored)."""
@@ -161,6 +164,13 @@ class Observed:
     series: list[dict[str, Any]] = field(default_factory=list)
 
 
+def followed_employees(employees: int, follow: int) -> list[str]:
+    """One employee in `follow`, at random with a fixed seed: no branch or team favoured (a
+    stride would pick whole branches of `workload.staff`)."""
+    picked = random.Random(FOLLOW_SEED).sample(range(employees), max(1, employees // follow))
+    return [workload.employee_id(i) for i in sorted(picked)]
+
+
 async def observe(
     run: Run, traffic: Traffic, scorer_pid_rss: Any, stop: asyncio.Event, follow: int = FOLLOW
 ) -> Observed:
@@ -168,7 +178,7 @@ async def observe(
     is the scorer's clock before its snapshot was taken: a row computed at or after the moment
     an add's quota figure was seen holds that add (so the anomaly latency is over-stated by up
     to a poll interval, like the quota one)."""
-    followed = [workload.employee_id(i) for i in range(0, traffic.employees, follow)]
+    followed = followed_employees(traffic.employees, follow)
     conn = await asyncpg.connect(run.owner_dsn)
     out = Observed()
     reached: dict[str, int] = defaultdict(int)
@@ -353,7 +363,7 @@ async def at_rate(
         "rate": rate,
         "seconds": seconds,
         "employees": employees,
-        "followed_employees": len(range(0, employees, follow)),
+        "followed_employees": len(followed_employees(employees, follow)),
         "sent": total,
         "scored": scored,
         "p50_ms": round(percentile(latencies, 0.5) * 1000),
@@ -413,6 +423,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _at_least_one(value: str) -> int:
+    n = int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return n
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--rates", type=float, nargs="*", default=[1000, 2000, 5000])
@@ -428,7 +445,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--follow",
-        type=int,
+        type=_at_least_one,
         default=FOLLOW,
         help="latencies of one employee in N (1: every employee; the polling is load)",
     )
