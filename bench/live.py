@@ -172,13 +172,12 @@ def followed_employees(employees: int, follow: int) -> list[str]:
 
 
 async def observe(
-    run: Run, traffic: Traffic, scorer_pid_rss: Any, stop: asyncio.Event, follow: int = FOLLOW
+    run: Run, traffic: Traffic, scorer_pid_rss: Any, stop: asyncio.Event, followed: list[str]
 ) -> Observed:
-    """The adds of one employee in `follow` (1: every employee). A recompute's `computed_at`
-    is the scorer's clock before its snapshot was taken: a row computed at or after the moment
-    an add's quota figure was seen holds that add (so the anomaly latency is over-stated by up
-    to a poll interval, like the quota one)."""
-    followed = followed_employees(traffic.employees, follow)
+    """The adds of the `followed` employees. A recompute's `computed_at` is the scorer's clock
+    before its snapshot was taken: a row computed at or after the moment an add's quota figure
+    was seen holds that add (so the anomaly latency is over-stated by up to a poll interval,
+    like the quota one)."""
     conn = await asyncpg.connect(run.owner_dsn)
     out = Observed()
     reached: dict[str, int] = defaultdict(int)
@@ -281,7 +280,8 @@ async def at_rate(
 ) -> dict[str, Any]:
     """`split`: the stream work in `consumers` `consume` processes (one group: they share the
     topics' partitions) and a `refresh` process, as a bank runs it at its peak; otherwise in
-    one `stream` process."""
+    one `stream` process. `follow`: the latencies of one employee in that many."""
+    followed = followed_employees(employees, follow)
     async with fresh_run(infra, name) as run:
         await produce(infra, run.topics["TOPIC_BANK_RECORDS"], workload.staff(employees))
         logs = RESULTS / "logs"
@@ -321,7 +321,7 @@ async def at_rate(
                 await conn.close()
             traffic = Traffic(run, employees, rate, seconds)
             stop = asyncio.Event()
-            watcher = asyncio.create_task(observe(run, traffic, scorer.rss_mb, stop, follow))
+            watcher = asyncio.create_task(observe(run, traffic, scorer.rss_mb, stop, followed))
             bare = asyncio.create_task(bare_latency(run, traffic, stop))
             sending = asyncio.Event()
             reads = asyncio.create_task(branch_reads(run, reader.url, sending))
@@ -363,7 +363,7 @@ async def at_rate(
         "rate": rate,
         "seconds": seconds,
         "employees": employees,
-        "followed_employees": len(followed_employees(employees, follow)),
+        "followed_employees": len(followed),
         "sent": total,
         "scored": scored,
         "p50_ms": round(percentile(latencies, 0.5) * 1000),

@@ -133,7 +133,7 @@ _STANDING_JOIN = """  LEFT JOIN relation_standing d
 # Columns in ContactFacts' field order: rows become facts positionally (the hot loop of a
 # recompute); `new_to_bank` and `removals` are converted on the way. A campaign is looked up
 # only for an add with a channel state (none can match one without): probing the employee's
-# team for every relation was a third of a whole period's read where most adds had none.
+# team for every relation was a third of the read of relations that had none.
 def _relation_facts_sql(handover: str, stored: bool) -> str:
     """The facts of relations (r: employee_contact, c: its contact), `handover` the parameter
     holding HANDOVER_MATCH; a WHERE or JOIN on `r` follows. `stored`: the lookups as the
