@@ -16,6 +16,7 @@ from services.scorer.domain.cadence import (
     judged_cadence,
     scripted_p,
 )
+from services.scorer.domain.finding import Finding
 from services.scorer.domain.rules import ScoringRules
 from services.scorer.domain.scripted import accused_at, scripted_chat
 from services.scorer.domain.surprise import binomial_surprise
@@ -25,6 +26,12 @@ TZ = ZoneInfo("Asia/Shanghai")
 ADDED = datetime(2026, 10, 12, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 END = datetime(2026, 10, 31, 16, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def scripted_of(vs: list[ContactVerdict], chats: dict[str, ChatTrace]) -> Finding | None:
+    """`scripted_chat` of the chats of these adds' non-customer contacts, as `assess` calls it."""
+    others = {v.facts.external_userid for v in vs if not v.facts.is_customer}
+    return scripted_chat({c: t for c, t in chats.items() if c in others}, TZ)
 
 
 def scripted_trace(contact: str, rng: random.Random, latency: float = 120.0) -> ChatTrace:
@@ -147,13 +154,13 @@ def test_real_people_and_scripted_customers_are_not_flagged() -> None:
     rng = random.Random(2)
     people = contacts(40, is_customer=False)
     chats = {v.facts.external_userid: human_trace(v.facts.external_userid, rng) for v in people}
-    assert scripted_chat(people, chats, TZ) is None
+    assert scripted_of(people, chats) is None
     # matched customers are real by the bank's own records: their cadence is not judged
     customers = contacts(30, is_customer=True)
     chats = {
         v.facts.external_userid: scripted_trace(v.facts.external_userid, rng) for v in customers
     }
-    assert scripted_chat(customers, chats, TZ) is None
+    assert scripted_of(customers, chats) is None
 
 
 def test_a_handful_of_regular_people_is_not_a_pattern() -> None:
@@ -167,7 +174,7 @@ def test_a_handful_of_regular_people_is_not_a_pattern() -> None:
         )
         for i, v in enumerate(vs)
     }
-    assert scripted_chat(vs, chats, TZ) is None
+    assert scripted_of(vs, chats) is None
 
 
 def test_binomial_surprise() -> None:
@@ -201,14 +208,14 @@ def test_a_shown_pattern_accuses_its_contacts_at_a_stated_false_discovery_rate()
     }
     weak = scripted_p(cadence(chats[ids[20]], TZ), HumanCadence())
     assert weak is not None and 1e-3 < weak < 1e-2
-    found = scripted_chat(vs, chats, TZ)
+    found = scripted_of(vs, chats)
     assert found is not None
     assert found.evidence["scripted_contacts"] == 20  # the pattern: each below 1e-3
     assert found.evidence["accused_contacts"] == 30
     assert found.evidence["accused_at_false_discovery_rate"] == 0.05
     assert sorted(found.contacts) == sorted(ids[:30])  # the short regular chats too, no person
     # the same short chats without the pattern accuse nobody
-    assert scripted_chat(vs[20:], {c: chats[c] for c in ids[20:]}, TZ) is None
+    assert scripted_of(vs[20:], {c: chats[c] for c in ids[20:]}) is None
 
 
 def test_benjamini_hochberg() -> None:

@@ -1,17 +1,30 @@
-"""DELETED_AFTER_WINDOW (domain/window_deletes.py): adds removed by the employee just after the
-retention window ended are accused; removals at other times, or by the customer, are not."""
+"""DELETED_AFTER_WINDOW (domain/window_deletes.py, domain/signals.py): adds removed by the
+employee just after the retention window ended are accused; removals at other times, or by the
+customer, are not."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from services.scorer.domain.anomaly import PeerBaseline, assess
 from services.scorer.domain.rules import ScoringRules
 from services.scorer.domain.validity import ContactFacts, ContactVerdict, Removal, classify
-from services.scorer.domain.window_deletes import deleted_after_window
 
 START = datetime(2026, 10, 8, 2, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 WINDOW = timedelta(days=7)
+END = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def deleted_after_window(vs: list[ContactVerdict]) -> tuple[dict[str, Any], list[str]] | None:
+    """The reason's evidence and the contacts it accuses, as `assess` gives them (None: none)."""
+    result = assess(vs, {}, PeerBaseline(), END, 31, NOW, UTC, retention=WINDOW)
+    reason = next((r for r in result.reasons if r["code"] == "DELETED_AFTER_WINDOW"), None)
+    if reason is None:
+        return None
+    accused = [c for c, codes in result.contact_flags.items() if "DELETED_AFTER_WINDOW" in codes]
+    return reason["evidence"], sorted(accused)
 
 
 def adds(n: int, removed_after: timedelta | None, by: str = "employee") -> list[ContactVerdict]:
@@ -46,19 +59,18 @@ def test_removals_just_after_the_window_are_accused() -> None:
         )
         for i in range(20)
     ]
-    found = deleted_after_window(kept + late, WINDOW)
-    assert found is not None and found.surprise > 3
-    assert found.evidence["removed_just_after_window"] == 20
-    assert found.evidence["hours_after_window_median"] == 3.0
-    assert sorted(found.contacts) == sorted(v.facts.external_userid for v in late)
+    found = deleted_after_window(kept + late)
+    assert found is not None
+    evidence, accused = found
+    assert evidence["surprise"] > 3
+    assert evidence["removed_just_after_window"] == 20
+    assert evidence["hours_after_window_median"] == 3.0
+    assert evidence["examples"] == [f"late{i}" for i in range(5)]
+    assert accused == sorted(v.facts.external_userid for v in late)
 
 
 def test_removals_at_other_times_or_by_the_customer_are_not() -> None:
-    assert deleted_after_window(adds(30, timedelta(days=20)), WINDOW) is None
-    assert (
-        deleted_after_window(adds(30, WINDOW + timedelta(hours=3), by="customer"), WINDOW) is None
-    )
+    assert deleted_after_window(adds(30, timedelta(days=20))) is None
+    assert deleted_after_window(adds(30, WINDOW + timedelta(hours=3), by="customer")) is None
     # a handful is not a pattern
-    assert (
-        deleted_after_window(adds(4, WINDOW + timedelta(hours=3)) + adds(50, None), WINDOW) is None
-    )
+    assert deleted_after_window(adds(4, WINDOW + timedelta(hours=3)) + adds(50, None)) is None

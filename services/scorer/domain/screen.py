@@ -33,16 +33,15 @@ from services.scorer.domain.calibration import ACQUISITION_SILENCE
 from services.scorer.domain.dense_block import DenseBlock
 from services.scorer.domain.scripted import MIN_SCRIPTED, scripted_count
 from services.scorer.domain.segment import ACQUISITION, MIN_ADDS, MOST, SEGMENTS
+from services.scorer.domain.signals import (
+    PILEUP_MIN_ADDS,
+    PILEUP_MIN_DAYS,
+    QUICK_MIN,
+    QUICK_MIN_SHARE,
+)
 from services.scorer.domain.validity import PEER_INSTITUTION, ContactVerdict
 from services.scorer.domain.window_deletes import MIN_DELETES, removed_just_after
 
-QUICK_MIN = 3
-QUICK_MIN_SHARE = 0.15
-"""`anomaly.quick_delete` asks for this many quick deletes and re-adds, and this share of the
-adds."""
-PILEUP_MIN_DAYS = 7
-PILEUP_MIN_ADDS = 10
-"""`anomaly.assess` judges a pile-up in periods this long with this many adds."""
 EPSILON = 1e-9
 """Slack for the floating-point products the signals compare against (a bound must not be
 missed by a rounding)."""
@@ -83,7 +82,7 @@ class Screen:
     peer: int = 0
     staff: int = 0
     churned: int = 0
-    """Adds removed within the retention window, plus re-adds (`anomaly.quick_delete`'s n)."""
+    """Adds removed within the retention window, plus re-adds (`signals.quick_delete`'s n)."""
     after_window: int = 0
     talkers: int = 0
     """Non-customers who wrote at least twice: every contact whose cadence can be tested

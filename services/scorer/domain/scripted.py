@@ -17,7 +17,6 @@ from services.scorer.domain.cadence import ChatTrace, HumanCadence, judged_caden
 from services.scorer.domain.calibration import HUMAN_CADENCE, SCRIPTED_NULL_RATE
 from services.scorer.domain.finding import Finding
 from services.scorer.domain.surprise import binomial_surprise
-from services.scorer.domain.validity import ContactVerdict
 
 SCRIPTED_LEVEL = 1e-3
 """A contact whose cadence a real person shows less than once in a thousand is scripted."""
@@ -50,23 +49,20 @@ def scripted_count(
 
 
 def scripted_chat(
-    verdicts: Sequence[ContactVerdict],
     chats: Mapping[str, ChatTrace],
     tz: Any,
     human: HumanCadence = HUMAN_CADENCE,
     null_rate: float = SCRIPTED_NULL_RATE,
 ) -> Finding | None:
-    """The non-customer contacts with a testable cadence, how many are scripted, and how
-    surprising that many is when each real contact is scripted with probability `null_rate`
-    (measured: how often matched customers, people known to be real, fail the test)."""
+    """Of the non-customer contacts (`chats`: their traces, by contact) those with a testable
+    cadence, how many are scripted, and how surprising that many is when each real contact is
+    scripted with probability `null_rate` (measured: how often matched customers, people known
+    to be real, fail the test)."""
     tested: list[tuple[str, float, dict[str, Any]]] = []
-    for v in verdicts:
-        trace = chats.get(v.facts.external_userid)
-        if v.facts.is_customer or trace is None:
-            continue
+    for contact, trace in sorted(chats.items()):
         c, p = judged_cadence(trace, tz, human)
         if p is not None:
-            tested.append((v.facts.external_userid, p, c.evidence()))
+            tested.append((contact, p, c.evidence()))
     scripted = sorted((t for t in tested if t[1] < SCRIPTED_LEVEL), key=lambda t: (t[1], t[0]))
     if len(scripted) < MIN_SCRIPTED:
         return None
