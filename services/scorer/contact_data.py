@@ -131,6 +131,12 @@ PURGES: tuple[tuple[str, str], ...] = (
                                         AND c.external_userid = s.external_userid))
               LIMIT $2))""",
     ),
+    (
+        # the anomaly features of the adds before the cutoff (their periods are frozen)
+        "add_bucket",
+        """DELETE FROM add_bucket WHERE ctid = ANY(ARRAY(
+             SELECT ctid FROM add_bucket WHERE span_start < $1 LIMIT $2))""",
+    ),
 )
 # Contacts followed by nobody any more, with nothing about them since the cutoff, after the
 # tables above (their relations gone first). Chunk after chunk in the order of the index on

@@ -33,9 +33,11 @@ import asyncpg
 import orjson
 
 from services.scorer import at_rest, chats, inputs, repository
+from services.scorer import buckets as buckets_kept
 from services.scorer.domain import screen
 from services.scorer.domain.anomaly import CONVERSATION_MESSAGES
 from services.scorer.domain.chat_tally import CHAT_COUNTERS, sent_changes
+from services.scorer.domain.features import bits, signs_of
 from services.scorer.domain.quality import ChatStats, quality_from
 from services.scorer.domain.quota import evaluate
 from services.scorer.domain.rules import QualityWeights, ScoringRules
@@ -110,6 +112,8 @@ _STANDING_COLUMNS = (
     ("conversation", "bool"),
     ("channel", "text"),
     *((sign, "bool") for sign in SIGNS),
+    ("campaign", "text"),
+    ("feature_bits", "int"),
 )
 NOT_LOOKED_UP: dict[str, Any] = {
     "derived": False,
@@ -121,10 +125,13 @@ NOT_LOOKED_UP: dict[str, Any] = {
     "conversation": None,
     "channel": None,
     **dict.fromkeys(SIGNS),
+    "campaign": None,
+    "feature_bits": None,
 }
 """The lookups a standing keeps of its relation's facts (migration 0026, `inputs.
 _relation_facts_sql`), what the peers' baseline counts of it (migration 0028, `inputs.
-TALLY_SQL`) and what the anomaly screen counts of it (migration 0029, `screen.signs`), for a
+TALLY_SQL`), what the anomaly screen counts of it (migration 0029, `screen.signs`) and what it
+counts in its bucket of the anomaly features (migration 0031, `features.signs_of`), for a
 relation that has none (not added yet)."""
 _NOT_NULL = frozenset((*_STANDING_FLAGS, "derived", "handed_over", "removed_since_add"))
 _STANDING_VALUES = ", ".join(
@@ -334,6 +341,7 @@ async def settle(
     rules = scorer.rules
     changes: Vectors = {}
     tiers: Counter[tuple[str, str, str]] = Counter()
+    buckets: dict[buckets_kept.Key, list[int]] = {}
     written: list[dict[str, Any]] = []
     for pair in wanted:
         verdict = verdicts.get(pair)
@@ -351,6 +359,7 @@ async def settle(
             continue
         if old != after:
             accumulate(changes, pair[0], old, after, tz, tiers)
+        buckets_kept.move(buckets, pair[0], row, looked_up, after, tz)
         written.append(
             {
                 "employee_id": pair[0],
@@ -362,6 +371,7 @@ async def settle(
         )
     if written:
         await conn.execute(WRITE_STANDINGS_SQL, recordset(written))
+    await buckets_kept.add(conn, buckets)
     return as_deltas(changes, tiers)
 
 
@@ -378,6 +388,8 @@ def lookups(verdict: ContactVerdict, rules: ScoringRules) -> dict[str, Any]:
         "customer": facts.is_customer is True,
         "conversation": facts.customer_msgs >= CONVERSATION_MESSAGES,
         **screen.signs(verdict, rules.retention_window),
+        "campaign": facts.campaign,
+        "feature_bits": bits(signs_of(verdict, rules.retention_window)),
     }
 
 
@@ -688,7 +700,7 @@ async def timers_forever(
         await asyncio.sleep(every)
 
 
-STANDING_VERSION = "2: quality counters, chat-days"
+STANDING_VERSION = "3: quality counters, chat-days, anomaly features"
 """What a standing holds: a new version has every standing judged again at start-up."""
 
 
@@ -735,6 +747,7 @@ async def judge_all_if_rules_changed(
             started = time.perf_counter()
             async with conn.transaction():
                 await conn.execute("DELETE FROM relation_standing")
+                await conn.execute("DELETE FROM add_bucket")
                 await conn.execute("DELETE FROM chat_day")
                 # the add events counted stay: they do not depend on the rules
                 await conn.execute(RESET_COUNTERS_SQL)

@@ -33,7 +33,8 @@ from typing import Any
 import asyncpg
 import orjson
 
-from services.scorer import inputs, tally
+from services.scorer import buckets, inputs, tally
+from services.scorer.domain.features import FIELDS, Bucket, Features, features_of
 from services.scorer.domain.screen import Screen, screen_of
 from services.scorer.domain.tally import COUNTERS, TIER_PREFIX, standing_of, totals
 from services.scorer.domain.validity import ContactFacts
@@ -178,6 +179,43 @@ def screen_differences(
     return out
 
 
+def feature_differences(
+    scorer: Scorer, period: Period, kept: Mapping[str, Features], live: Sequence[ContactFacts]
+) -> list[Difference]:
+    """Employees whose anomaly features, as kept by deltas (`add_bucket`), differ from those
+    counted from their relations judged afresh: one difference per bucket and count."""
+    by_employee: dict[str, list[ContactFacts]] = defaultdict(list)
+    for facts in live:
+        by_employee[facts.employee_id].append(facts)
+    now, tz = scorer.clock(), scorer.calendar.tz
+    retention = scorer.rules.retention_window
+    out: list[Difference] = []
+    for employee_id in sorted(set(kept) | set(by_employee)):
+        have = kept.get(employee_id, Features({})).buckets
+        want = features_of(scorer.verdicts(by_employee.get(employee_id, []), now), tz, retention)
+        for b in sorted(set(have) | set(want.buckets), key=_bucket_order):
+            a, w = have.get(b, NO_COUNTS), want.buckets.get(b, NO_COUNTS)
+            out += [
+                Difference(
+                    period.key,
+                    employee_id,
+                    f"features {b.start.isoformat()} {b.channel} {b.campaign or '-'} {f}",
+                    x,
+                    y,
+                )
+                for f, x, y in zip(FIELDS, a, w, strict=True)
+                if x != y
+            ]
+    return out
+
+
+NO_COUNTS = (0,) * len(FIELDS)
+
+
+def _bucket_order(b: Bucket) -> tuple[datetime, str, str]:
+    return b.start, b.channel, b.campaign or ""
+
+
 async def recount(
     conn: Connection,
     scorer: Scorer,
@@ -284,6 +322,9 @@ async def verify_period(
             conn, period, None, scorer.calendar.tz, scorer.pileup_start(period, now)
         )
         stale += screen_differences(scorer, period, now, screens, live)
+        stale += feature_differences(
+            scorer, period, await buckets.features(conn, period, None, scorer.calendar.tz), live
+        )
         del live
         for r in await conn.fetch(CARRY_SQL, period.key):  # erased contacts, still counted
             expected[r["employee_id"]].update(_counts(r))

@@ -27,6 +27,7 @@ INDEXED = {
     "contact_removal": "contact_removal_time",
     "employee_contact": "employee_contact_window",
     "relation_standing": "relation_standing_added",
+    "add_bucket": "add_bucket_span",
 }
 
 

@@ -154,6 +154,17 @@ def signs_of(v: ContactVerdict, retention: timedelta) -> tuple[int, ...]:
     )
 
 
+def bits(signs: Sequence[int]) -> int:
+    """The signs of one add as a bit set (bit i: the i-th of FIELDS), as its standing keeps
+    them."""
+    return sum(1 << i for i, n in enumerate(signs) if n)
+
+
+def unpacked(bits: int) -> tuple[int, ...]:
+    """The signs of a bit set (`bits`)."""
+    return tuple((bits >> i) & 1 for i in range(len(FIELDS)))
+
+
 Counts = list[int]
 """A bucket's counts, in the order of FIELDS."""
 

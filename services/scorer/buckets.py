@@ -1,0 +1,122 @@
+"""The anomaly features kept by deltas: each employee's adds counted by local ten minutes,
+channel and campaign in `add_bucket` (migration 0031, domain/features.py).
+
+`tally.settle`, which judges relations again in the transaction that changed them, moves each
+relation's signs from the bucket its old standing counted in to the one its new standing counts
+in (`move`) and adds the summed changes in one statement (`add`), under the employees'
+advisory locks. The refresh and the close read a period's buckets (`features`) instead of its
+relations; the verifier counts them again from the relations."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from services.scorer.domain.features import FIELDS, Bucket, Features, span_of, unpacked
+from services.scorer.domain.tally import Standing
+from shared.calendar import Period
+from shared.db import Connection, columns, recordset
+
+Key = tuple[str, datetime, str, str]
+"""(employee_id, span_start, channel, campaign or '')"""
+
+_COLUMNS = (
+    ("employee_id", "text"),
+    ("span_start", "timestamptz"),
+    ("channel", "text"),
+    ("campaign", "text"),
+    *((f, "int") for f in FIELDS),
+)
+ADD_SQL = f"""
+INSERT INTO add_bucket AS b ({", ".join(c for c, _ in _COLUMNS)})
+SELECT {", ".join(f"x.{c}" for c, _ in _COLUMNS)}
+  FROM json_to_recordset($1::text::json) AS x{columns(_COLUMNS)}
+ON CONFLICT (employee_id, span_start, channel, campaign) DO UPDATE SET
+    {", ".join(f"{f} = b.{f} + EXCLUDED.{f}" for f in FIELDS)}
+"""  # noqa: S608 - constant column names
+
+_FEATURES = f"""
+SELECT employee_id, span_start, channel, campaign, {", ".join(FIELDS)} FROM add_bucket
+ WHERE {{employees}} span_start >= $2 AND span_start < $3
+"""  # noqa: S608 - constant column names
+FEATURES_SQL = _FEATURES.format(employees="employee_id = ANY($1::text[]) AND")
+"""A period's buckets of these employees, by the primary key."""
+BANK_FEATURES_SQL = _FEATURES.format(employees="$1::text[] IS NULL AND")
+"""A period's buckets of every employee (the verifier)."""
+
+
+def move(
+    into: dict[Key, list[int]],
+    employee_id: str,
+    row: Any,
+    looked_up: Mapping[str, Any],
+    after: Standing | None,
+    tz: ZoneInfo,
+) -> None:
+    """Add to `into` the change of one relation's bucket counts: out of the bucket its stored
+    standing `row` (a `relation_standing` record) counted in (none when it counted nowhere,
+    or was judged before migration 0031), into the one its new standing (`after`, with its
+    `looked_up` signs) counts in."""
+    if row is not None and row["feature_bits"] is not None and row["first_added_at"] is not None:
+        old = (
+            employee_id,
+            span_of(row["first_added_at"], tz),
+            row["channel"],
+            row["campaign"] or "",
+        )
+        _add(into, old, row["feature_bits"], -1)
+    if after is not None and looked_up["feature_bits"] is not None:
+        new = (
+            employee_id,
+            span_of(after.first_added_at, tz),
+            looked_up["channel"],
+            looked_up["campaign"] or "",
+        )
+        _add(into, new, looked_up["feature_bits"], 1)
+
+
+def _add(into: dict[Key, list[int]], key: Key, bits: int, sign: int) -> None:
+    summed = into.get(key)
+    if summed is None:
+        summed = into[key] = [0] * len(FIELDS)
+    for i, n in enumerate(unpacked(bits)):
+        if n:
+            summed[i] += sign
+
+
+async def add(conn: Connection, changes: Mapping[Key, Sequence[int]]) -> None:
+    """Add the summed changes to `add_bucket` (keys that do not move left out)."""
+    rows = [
+        {
+            "employee_id": key[0],
+            "span_start": key[1],
+            "channel": key[2],
+            "campaign": key[3],
+            **dict(zip(FIELDS, counts, strict=True)),
+        }
+        for key, counts in sorted(changes.items())
+        if any(counts)
+    ]
+    if rows:
+        await conn.execute(ADD_SQL, recordset(rows))
+
+
+async def features(
+    conn: Connection, period: Period, ids: Sequence[str] | None, tz: ZoneInfo
+) -> dict[str, Features]:
+    """The features of `ids` (None: of every employee) in `period` (an employee without adds
+    in it has none; a bucket whose adds all moved to another is left out)."""
+    start, end = period.start_at(tz), period.end_at(tz)
+    if ids is None:
+        rows = await conn.fetch(BANK_FEATURES_SQL, None, start, end)
+    else:
+        rows = await conn.fetch(FEATURES_SQL, list(ids), start, end)
+    found: dict[str, dict[Bucket, list[int]]] = {}
+    for r in rows:
+        if not any(r[f] for f in FIELDS):
+            continue
+        bucket = Bucket(r["span_start"].astimezone(tz), r["channel"], r["campaign"] or None)
+        found.setdefault(r["employee_id"], {})[bucket] = [r[f] for f in FIELDS]
+    return {e: Features(b) for e, b in found.items()}
