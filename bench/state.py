@@ -35,7 +35,7 @@ from bench.common import (
     top_frames,
     write_result,
 )
-from services.scorer.domain.anomaly import CONVERSATION_MESSAGES
+from services.scorer.domain.features import CONVERSATION_MESSAGES, FIELDS, INDEX
 from services.scorer.domain.rules import ScoringRules
 from services.scorer.settings import ScorerSettings
 from services.scorer.tally import rules_fingerprint
@@ -92,30 +92,48 @@ INSERT INTO contact_removal (employee_id, external_userid, removed_at, removed_b
 SELECT employee_id, external_userid, first_added_at + interval '2 days', 'customer'
   FROM employee_contact WHERE hashtext(external_userid) % 20 = 0"""
 # What a running scorer's standings keep of each relation's looked-up facts, of what the
-# peers' baseline counts and of what the anomaly screen counts (tally.settle, screen.signs, under
-# the default rules: every removal here is a customer's, no contact is a peer or reviewed): the
-# close reads them there; and its first add (the retention purge and the baseline find them by
-# it). Nothing else of a standing is loaded (see `_standings_as_judged`).
+# peers' baseline counts and of what the anomaly features count (tally.settle,
+# features.signs_of, under the default rules: every removal here is a customer's, nobody has
+# written, no contact is a peer or reviewed), and the buckets those add up to: the close reads
+# them there; and its first add (the retention purge and the baseline find them by it). Nothing
+# else of a standing is loaded (see `_standings_as_judged`).
 RETENTION = ScoringRules().retention_window
+_REMOVED_IN_WINDOW = f"""EXISTS (SELECT 1 FROM contact_removal x
+                WHERE x.employee_id = r.employee_id AND x.external_userid = r.external_userid
+                  AND x.removed_at >= r.first_added_at
+                  AND x.removed_at < r.first_added_at
+                                     + interval '{RETENTION.total_seconds():.0f} seconds')"""
+_NOT_CUSTOMER = "c.is_customer IS NOT TRUE"
+_SIGNS = {
+    "adds": "true",
+    "hollow": f"{_NOT_CUSTOMER} AND r.customer_msgs < {CONVERSATION_MESSAGES}",
+    "silent": "r.customer_msgs = 0",
+    "customers": "c.is_customer IS TRUE",
+    "quick": _REMOVED_IN_WINDOW,
+    "re_added": "r.add_count > 1",
+    "noncustomers": _NOT_CUSTOMER,
+}
+_BITS = " + ".join(
+    f"(CASE WHEN {condition} THEN {1 << INDEX[name]} ELSE 0 END)"
+    for name, condition in _SIGNS.items()
+)
 STANDINGS_SQL = f"""
 INSERT INTO relation_standing (employee_id, external_userid, first_added_at, derived,
-                               removed_since_add, customer, conversation, channel, hollow,
-                               silent, peer, quick, re_added, after_window)
+                               removed_since_add, customer, conversation, channel, feature_bits)
 SELECT r.employee_id, r.external_userid, r.first_added_at, true,
        EXISTS (SELECT 1 FROM contact_removal x
                 WHERE x.employee_id = r.employee_id AND x.external_userid = r.external_userid
                   AND x.removed_at >= r.first_added_at),
        c.is_customer IS TRUE, r.customer_msgs >= {CONVERSATION_MESSAGES},
-       COALESCE(r.state, 'add_way:' || COALESCE(r.add_way::text, 'None')),
-       c.is_customer IS NOT TRUE AND r.customer_msgs < {CONVERSATION_MESSAGES},
-       r.customer_msgs = 0, false,
-       EXISTS (SELECT 1 FROM contact_removal x
-                WHERE x.employee_id = r.employee_id AND x.external_userid = r.external_userid
-                  AND x.removed_at >= r.first_added_at
-                  AND x.removed_at < r.first_added_at
-                                     + interval '{RETENTION.total_seconds():.0f} seconds'),
-       r.add_count > 1, false
+       COALESCE(r.state, 'add_way:' || COALESCE(r.add_way::text, 'None')), {_BITS}
   FROM employee_contact r LEFT JOIN contact c USING (external_userid)"""
+BUCKETS_SQL = f"""
+INSERT INTO add_bucket (employee_id, span_start, channel, campaign, {", ".join(FIELDS)})
+SELECT employee_id,
+       date_bin('10 minutes', first_added_at AT TIME ZONE 'Asia/Shanghai',
+                timestamp '2000-01-01') AT TIME ZONE 'Asia/Shanghai',
+       channel, '', {", ".join(f"sum((feature_bits >> {i}) & 1)" for i in range(len(FIELDS)))}
+  FROM relation_standing GROUP BY 1, 2, 3"""
 GROSS_SQL = """
 INSERT INTO quota_counter (employee_id, period, gross_adds)
 SELECT employee_id, to_char(first_added_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM'), count(*)
@@ -129,6 +147,7 @@ LOAD_SQL: list[tuple[str, tuple[str, ...]]] = [
     (SHARED_CONTACTS_SQL, ()),
     (REMOVALS_SQL, ()),
     (STANDINGS_SQL, ()),
+    (BUCKETS_SQL, ()),
     (GROSS_SQL, ()),
 ]
 REFERENCE_SQL = """
@@ -181,7 +200,7 @@ async def _standings_as_judged(conn: asyncpg.Connection, run: Run) -> None:
     rules: hours for 10,000,000 relations, `tally.judge_all_if_rules_changed`). The bulk load
     writes of the standings only the looked-up facts they keep (STANDINGS_SQL): the month's
     quota columns count its gross adds only, and the close's cost is its anomaly
-    recomputation, which reads the relations themselves."""
+    recomputation, from the buckets, and the relations of those whose evidence names them."""
     settings = ScorerSettings(database_url=run.infra.app_dsn(run.database))
     await conn.execute(
         """INSERT INTO quota_rules (fingerprint, rebuilt_at) VALUES ($1, now())

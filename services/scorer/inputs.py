@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,7 +21,6 @@ from services.scorer.domain.anomaly import (
 from services.scorer.domain.cadence import ChatTrace
 from services.scorer.domain.dense_block import Add
 from services.scorer.domain.quality import ChatStats
-from services.scorer.domain.screen import SIGNS, Screen, counts_bursts
 from services.scorer.domain.validity import HANDOVER_MATCH, ContactFacts, Removal
 from shared.calendar import Period
 from shared.db import Connection
@@ -245,7 +244,8 @@ CHAT_TRACES_SQL = _TRACES.format(relations="employee_contact", only="")
 TALKER_TRACES_SQL = _TRACES.format(
     relations="relation_standing", only="AND r.conversation AND NOT r.customer"
 )
-"""`CHAT_TRACES_SQL` of the `screen.talker` contacts alone, by their standings' signs."""
+"""`CHAT_TRACES_SQL` of the talkers alone (non-customers who wrote twice or more: every contact
+whose cadence can be tested is one), by their standings."""
 
 
 async def chat_traces(
@@ -254,7 +254,7 @@ async def chat_traces(
     """Per employee and contact first added in `period`, the one-to-one messages (metadata:
     when, which side) from the period's start on, in a fixed order: what `cadence.py` and the
     segment's exchanges are read from. `talkers`: of non-customers who wrote twice or more
-    alone (whose cadence can be tested: the screen's `SCRIPTED_CHAT`)."""
+    alone (whose cadence can be tested: `SCRIPTED_CHAT`, `anomaly.from_features`)."""
     sql = TALKER_TRACES_SQL if talkers else CHAT_TRACES_SQL
     rows = await conn.fetch(sql, list(ids), period.start_at(tz), period.end_at(tz))
     grouped: dict[str, dict[str, list[tuple[datetime, bool]]]] = {}
@@ -456,87 +456,6 @@ async def peer_baseline(
     return anomaly.peer_baseline(
         list(found.employees.values()), tail.early_days, tail.days, PeerBaseline(), found.days
     )
-
-
-_SIGNED = " AND ".join(f"{c} IS NOT NULL" for c in ("channel", "customer", "conversation", *SIGNS))
-_SCREEN = f"""
-SELECT employee_id, count(*)::int AS adds,
-       count(*) FILTER (WHERE NOT ({_SIGNED}))::int AS unknown,
-       count(*) FILTER (WHERE hollow)::int AS hollow,
-       count(*) FILTER (WHERE silent)::int AS silent,
-       count(*) FILTER (WHERE hollow AND first_added_at >= $4)::int AS tail_hollow,
-       0 AS burst_hollow,
-       count(*) FILTER (WHERE peer)::int AS peer,
-       count(*) FILTER (WHERE staff_account_of IS NOT NULL)::int AS staff,
-       (count(*) FILTER (WHERE quick) + count(*) FILTER (WHERE re_added))::int AS churned,
-       count(*) FILTER (WHERE after_window)::int AS after_window,
-       count(*) FILTER (WHERE conversation AND NOT customer)::int AS talkers,
-       count(*) FILTER (WHERE NOT customer)::int AS noncustomers,
-       count(*) FILTER (WHERE NOT customer AND (NOT silent OR review IS NOT NULL))::int
-           AS writers
-  FROM relation_standing
- WHERE {{employees}} first_added_at >= $2 AND first_added_at < $3
- GROUP BY employee_id
-"""  # noqa: S608 - constants only
-SCREEN_SQL = _SCREEN.format(employees="employee_id = ANY($1::text[]) AND")
-"""Per employee with adds in the period, its screen (`screen.Screen`) counted from the signs its
-standings keep (migration 0029), by `relation_standing_employee_added`; the hollow adds in
-bursts are counted apart (`BURSTS_SQL`)."""
-BANK_SCREEN_SQL = _SCREEN.format(employees="$1::text[] IS NULL AND")
-"""`SCREEN_SQL` of every employee at once (the close), by `relation_standing_added`."""
-BURSTS_SQL = """
-SELECT employee_id, count(*) FILTER (WHERE hollow AND near >= $5)::int AS burst_hollow
-  FROM (SELECT employee_id, hollow,
-               count(*) OVER (PARTITION BY employee_id, channel ORDER BY first_added_at
-                              RANGE BETWEEN $4::interval PRECEDING
-                                        AND $4::interval FOLLOWING) AS near
-          FROM relation_standing
-         WHERE employee_id = ANY($1::text[]) AND first_added_at >= $2 AND first_added_at < $3) q
- GROUP BY employee_id
-"""
-"""Per employee, its hollow adds with BURST_MIN_ADDS adds of their channel within BURST_WINDOW
-either side (`Screen.burst_hollow`): a sort of the employee's standings, which most screens
-need not pay (`screen.counts_bursts`)."""
-
-
-async def screens(
-    conn: Connection,
-    period: Period,
-    ids: Sequence[str] | None,
-    tz: ZoneInfo,
-    pileup_start: datetime,
-    bursts: bool = True,
-) -> dict[str, Screen]:
-    """The screens of `ids` (None: of every employee) in `period` (one without adds in it has
-    none: nothing to count, `Screen()`); `bursts`: with the hollow adds in bursts counted where
-    `screen.counts_bursts` (else 0: a caller counts them where it needs them, `burst_counts`)."""
-    start, end = period.start_at(tz), period.end_at(tz)
-    if ids is None:
-        rows = await conn.fetch(BANK_SCREEN_SQL, None, start, end, pileup_start)
-    else:
-        rows = await conn.fetch(SCREEN_SQL, list(ids), start, end, pileup_start)
-    found = {r["employee_id"]: Screen.of_row(r) for r in rows}
-    busy = sorted(e for e, s in found.items() if counts_bursts(s)) if bursts else []
-    for e, n in (await burst_counts(conn, period, busy, tz)).items():
-        found[e] = replace(found[e], burst_hollow=n)
-    return found
-
-
-async def burst_counts(
-    conn: Connection, period: Period, ids: Sequence[str], tz: ZoneInfo
-) -> dict[str, int]:
-    """`Screen.burst_hollow` of `ids` in `period` (those with adds in it)."""
-    if not ids:
-        return {}
-    rows = await conn.fetch(
-        BURSTS_SQL,
-        list(ids),
-        period.start_at(tz),
-        period.end_at(tz),
-        anomaly.BURST_WINDOW,
-        anomaly.BURST_MIN_ADDS,
-    )
-    return {r["employee_id"]: r["burst_hollow"] for r in rows}
 
 
 OVERLAP_SQL = """

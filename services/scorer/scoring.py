@@ -7,7 +7,7 @@ import asyncio
 from bisect import bisect_left
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from time import monotonic
 from typing import Any, Literal, TypeVar
@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar
 import asyncpg
 from prometheus_client import Counter
 
-from services.scorer import at_rest, inputs, tally
+from services.scorer import at_rest, buckets, inputs, tally
 from services.scorer.bankwide import (
     BankWide,
     Figure,
@@ -25,22 +25,19 @@ from services.scorer.bankwide import (
     encode_blocks,
 )
 from services.scorer.domain.anomaly import (
+    NO_FEATURES,
     AnomalyResult,
     PeerBaseline,
     PeriodTail,
     assess,
+    from_features,
     pileup_from,
 )
 from services.scorer.domain.cadence import ChatTrace
 from services.scorer.domain.dense_block import DenseBlock, dense_blocks
+from services.scorer.domain.features import Features
 from services.scorer.domain.rules import ScoringRules
-from services.scorer.domain.screen import (
-    Screen,
-    bursts_can_fire,
-    counts_bursts,
-    loud,
-    scripted_closed,
-)
+from services.scorer.domain.scripted import MIN_SCRIPTED
 from services.scorer.domain.tally import COUNTERS
 from services.scorer.domain.validity import (
     ContactFacts,
@@ -54,11 +51,11 @@ from shared.clock import Clock
 from shared.db import Connection, columns, filter_mask, filtered_statements, recordset
 
 NO_OVERLAP = inputs.Overlap({}, {})
-NO_ADDS = Screen()
 SCREENED = Counter(
     "scorer_anomaly_screened_total",
-    "Employee-period anomaly scores computed, by outcome of the screen: quiet (no signal can "
-    "fire: score 0, relations not read) or assessed (relations read and judged)",
+    "Employee-period anomaly scores computed, by how: quiet (no signal fired on the kept "
+    "features: score 0), features (scored from the kept features alone) or assessed (relations "
+    "read and judged: evidence that names contacts)",
     ["outcome"],
 )
 T = TypeVar("T")
@@ -217,6 +214,7 @@ class Scorer:
         chats: Mapping[str, ChatTrace],
         segment: str | None,
         week: PeriodTail | None,
+        employee_id: str | None = None,
     ) -> AnomalyResult:
         """An employee's anomaly in `period` from inputs already read (pure)."""
         tz = self.calendar.tz
@@ -235,6 +233,7 @@ class Scorer:
             segment,
             self.rules.retention_window,
             week,
+            employee_id,
         )
 
     async def baseline(
@@ -358,13 +357,11 @@ class Scorer:
 
         async def everyone_of(
             c: Connection,
-        ) -> tuple[dict[str, inputs.Overlap], dict[str, Screen]]:
+        ) -> tuple[dict[str, inputs.Overlap], dict[str, Features]]:
             tz = self.calendar.tz
             return (
                 await inputs.cross_team_overlap(c, period, None, tz),
-                await inputs.screens(
-                    c, period, None, tz, self.pileup_start(period, now), bursts=False
-                ),
+                await buckets.features(c, period, None, tz),
             )
 
         baseline = asyncio.create_task(
@@ -434,8 +431,8 @@ class Scorer:
             else await inputs.cross_team_overlap(conn, period, known, tz)
         )
         segments = await inputs.stated_segments(conn, known)
-        quiet = await self.screened(conn, period, known, now, overlaps, bank, segments)
-        assessed = [e for e in known if e not in quiet]
+        ready = await self.screened(conn, period, known, now, overlaps, bank, segments)
+        assessed = [e for e in known if e not in ready]
         relations: dict[str, list[ContactFacts]] | None = None
         chats = None
         if not from_span:
@@ -457,7 +454,7 @@ class Scorer:
                 if counters
                 else {e: {"target": t} for e, t in target.items()}
             ),
-            quiet,
+            ready,
         )
 
     def pileup_start(self, period: Period, now: datetime) -> datetime:
@@ -479,55 +476,50 @@ class Scorer:
         overlaps: Mapping[str, inputs.Overlap],
         bank: BankFigures,
         segments: Mapping[str, str],
-    ) -> frozenset[str]:
-        """Those of `ids` for whom no anomaly signal can fire in `period` (`screen.loud`),
-        counted in SCREENED. What costs more than counting is asked only of employees the
-        counts leave quiet: the hollow adds in bursts (a sort of their standings), and for
-        those whose only open signal is `SCRIPTED_CHAT`, the chats of the contacts that can be
-        scripted."""
+    ) -> dict[str, AnomalyResult]:
+        """The anomalies of those of `ids` that their kept features give alone
+        (`anomaly.from_features`), counted in SCREENED: quiet (no signal fired), or scored
+        from the features; the others' relations are read (assessed). The chats of the
+        contacts that may be scripted are read for those with enough of them."""
         tz = self.calendar.tz
-        days = (period.end - period.start).days
         found = (
-            {e: bank.screens.get(e, NO_ADDS) for e in ids}
-            if bank.screens is not None
-            else await inputs.screens(
-                conn, period, ids, tz, self.pileup_start(period, now), bursts=False
-            )
+            bank.features
+            if bank.features is not None
+            else await buckets.features(conn, period, ids, tz)
         )
-
-        def codes_of(e: str) -> list[str]:
+        talkative = [
+            e for e in ids if (f := found.get(e)) is not None and f.total("talkers") >= MIN_SCRIPTED
+        ]
+        traces = await inputs.chat_traces(conn, period, talkative, tz, talkers=True)
+        tail, week = self.tail(period, now), self.tail(period, now, WEEK_TAIL_DAYS)
+        days = (period.end - period.start).days
+        out: dict[str, AnomalyResult] = {}
+        for e in ids:
             o = overlaps.get(e, NO_OVERLAP)
-            return loud(
-                found.get(e, NO_ADDS),
-                bank.baseline,
+            result = from_features(
+                found.get(e, NO_FEATURES),
+                e,
                 o.shared,
                 o.partners,
                 bank.blocks.get(e),
+                bank.baseline,
+                period.end_at(tz),
                 days,
+                now,
+                tz,
+                tail,
+                week,
                 segments.get(e),
+                self.rules.retention_window,
+                traces.get(e, {}),
             )
-
-        codes = {e: codes_of(e) for e in ids}
-        if bursts_can_fire(bank.baseline):
-            # before the chats may close SCRIPTED_CHAT: a burst must not be missed behind it
-            busy = [
-                e
-                for e, c in codes.items()
-                if set(c) <= {"SCRIPTED_CHAT"} and counts_bursts(found.get(e, NO_ADDS))
-            ]
-            if busy:
-                for e, n in (await inputs.burst_counts(conn, period, busy, tz)).items():
-                    found[e] = replace(found[e], burst_hollow=n)
-                    codes[e] = codes_of(e)
-        scripted = [e for e, c in codes.items() if c == ["SCRIPTED_CHAT"]]
-        if scripted:
-            traces = await inputs.chat_traces(conn, period, scripted, tz, talkers=True)
-            for e in scripted:
-                codes[e] = scripted_closed(codes[e], traces.get(e, {}).values(), tz)
-        quiet = frozenset(e for e, c in codes.items() if not c)
-        SCREENED.labels("quiet").inc(len(quiet))
-        SCREENED.labels("assessed").inc(len(ids) - len(quiet))
-        return quiet
+            if result is not None:
+                out[e] = result
+        quiet = sum(1 for r in out.values() if not r.reasons)
+        SCREENED.labels("quiet").inc(quiet)
+        SCREENED.labels("features").inc(len(out) - quiet)
+        SCREENED.labels("assessed").inc(len(ids) - len(out))
+        return out
 
     async def read_span(self, conn: Connection, span: Period, ids: Sequence[str]) -> SpanReads:
         """The relations of `ids` first added in `span` and their chat traces, read once for
@@ -566,8 +558,9 @@ class Scorer:
                 # CPU-bound stretch: let the consumer's batch (which awaits PostgreSQL in the
                 # same event loop) go on between employees
                 await asyncio.sleep(0)
-            if o.employee_id in read.quiet:
-                anomaly = AnomalyResult()  # what `assess` gives: no signal can fire
+            ready = read.ready.get(o.employee_id)
+            if ready is not None:
+                anomaly = ready  # what `assess` gives, from the features alone
             else:
                 if read.relations is not None:
                     verdicts = self.verdicts(read.relations[o.employee_id], now)
@@ -587,6 +580,7 @@ class Scorer:
                     chats,
                     read.segments.get(o.employee_id),
                     week,
+                    o.employee_id,
                 )
             out.append(
                 {
@@ -616,9 +610,9 @@ class BankFigures:
     overlaps: Mapping[str, inputs.Overlap] | None = None
     """Every employee's overlap with other teams, read at once (the close); None: each chunk
     reads its employees'."""
-    screens: Mapping[str, Screen] | None = None
-    """Every employee's screen without its bursts, read at once (the close); None: each chunk
-    reads its employees'."""
+    features: Mapping[str, Features] | None = None
+    """Every employee's anomaly features, read at once (the close); None: each chunk reads its
+    employees'."""
 
 
 @dataclass(frozen=True)
@@ -689,14 +683,14 @@ class ChunkInputs:
     segments: Mapping[str, str]
     counted: Mapping[str, dict[str, Any]]
     """By employee, the quota and quality columns from the counters (or only the target)."""
-    quiet: frozenset[str] = frozenset()
-    """Employees whose screen shows that no anomaly signal can fire (`Scorer.screened`): their
-    relations were not read, and their anomaly is none."""
+    ready: Mapping[str, AnomalyResult] = field(default_factory=dict)
+    """By employee, the anomalies their features gave alone (`Scorer.screened`): their
+    relations were not read."""
 
     @property
     def assessed(self) -> list[str]:
         """The employees whose relations `score_chunk` judges."""
-        return [o.employee_id for o in self.org if o.employee_id not in self.quiet]
+        return [o.employee_id for o in self.org if o.employee_id not in self.ready]
 
 
 _ORG_COLUMNS = ("branch_id", "team_id", "supervisor_id", "role")

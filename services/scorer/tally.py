@@ -34,14 +34,12 @@ import orjson
 
 from services.scorer import at_rest, chats, inputs, repository
 from services.scorer import buckets as buckets_kept
-from services.scorer.domain import screen
 from services.scorer.domain.anomaly import CONVERSATION_MESSAGES
 from services.scorer.domain.chat_tally import CHAT_COUNTERS, sent_changes
-from services.scorer.domain.features import bits, signs_of
+from services.scorer.domain.features import bits, channel_of, signs_of
 from services.scorer.domain.quality import ChatStats, quality_from
 from services.scorer.domain.quota import evaluate
 from services.scorer.domain.rules import QualityWeights, ScoringRules
-from services.scorer.domain.screen import SIGNS
 from services.scorer.domain.tally import (
     COUNTERS,
     TALLIED,
@@ -111,7 +109,6 @@ _STANDING_COLUMNS = (
     ("customer", "bool"),
     ("conversation", "bool"),
     ("channel", "text"),
-    *((sign, "bool") for sign in SIGNS),
     ("campaign", "text"),
     ("feature_bits", "int"),
 )
@@ -124,15 +121,14 @@ NOT_LOOKED_UP: dict[str, Any] = {
     "customer": None,
     "conversation": None,
     "channel": None,
-    **dict.fromkeys(SIGNS),
     "campaign": None,
     "feature_bits": None,
 }
 """The lookups a standing keeps of its relation's facts (migration 0026, `inputs.
 _relation_facts_sql`), what the peers' baseline counts of it (migration 0028, `inputs.
-TALLY_SQL`), what the anomaly screen counts of it (migration 0029, `screen.signs`) and what it
-counts in its bucket of the anomaly features (migration 0031, `features.signs_of`), for a
-relation that has none (not added yet)."""
+TALLY_SQL`) and where and what it counts in the anomaly features (migrations 0029 and 0031:
+its channel, campaign and `features.signs_of`), for a relation that has none (not added
+yet)."""
 _NOT_NULL = frozenset((*_STANDING_FLAGS, "derived", "handed_over", "removed_since_add"))
 _STANDING_VALUES = ", ".join(
     f"COALESCE(x.{c}, false)" if c in _NOT_NULL else f"x.{c}" for c, _ in _STANDING_COLUMNS
@@ -377,7 +373,8 @@ async def settle(
 
 def lookups(verdict: ContactVerdict, rules: ScoringRules) -> dict[str, Any]:
     """What a standing keeps of its relation's looked-up facts, whether the contact is a
-    matched customer and holds a conversation, and its signs for the screen (NOT_LOOKED_UP)."""
+    matched customer and holds a conversation, and its signs for the anomaly features
+    (NOT_LOOKED_UP)."""
     facts = verdict.facts
     return {
         "derived": True,
@@ -387,7 +384,7 @@ def lookups(verdict: ContactVerdict, rules: ScoringRules) -> dict[str, Any]:
         "removed_since_add": bool(facts.removals),
         "customer": facts.is_customer is True,
         "conversation": facts.customer_msgs >= CONVERSATION_MESSAGES,
-        **screen.signs(verdict, rules.retention_window),
+        "channel": channel_of(verdict),
         "campaign": facts.campaign,
         "feature_bits": bits(signs_of(verdict, rules.retention_window)),
     }

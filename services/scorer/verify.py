@@ -11,9 +11,9 @@ messages, the gross adds from the stored add events, and each is compared with `
 (what the read API shows of an open period) and, for a period still open, with the quota and
 quality columns of `employee_period_score` (their copies in the rows, which the refresh writes
 once a row has settled: a row still waiting for it in `score_dirty` is not compared yet). The
-peers' baseline tallies and each employee's anomaly screen (domain/screen.py), as counted from
-what the standings keep, are compared with the same counted from the relations. Every
-difference is listed; the exit status is 1 if there is any.
+peers' baseline tallies, as counted from what the standings keep, and each employee's anomaly
+features as kept by deltas (`add_bucket`, domain/features.py) are compared with the same
+counted from the relations. Every difference is listed; the exit status is 1 if there is any.
 
 A period whose contact data was purged (CONTACT_DATA_RETENTION_MONTHS, migration 0017) cannot
 be recounted: it is skipped, and the output says so. What erased contacts still count in a
@@ -26,7 +26,7 @@ import asyncio
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -35,10 +35,9 @@ import orjson
 
 from services.scorer import buckets, inputs, tally
 from services.scorer.domain.features import FIELDS, Bucket, Features, features_of
-from services.scorer.domain.screen import Screen, screen_of
 from services.scorer.domain.tally import COUNTERS, TIER_PREFIX, standing_of, totals
 from services.scorer.domain.validity import ContactFacts
-from services.scorer.scoring import NO_ADDS, Scorer
+from services.scorer.scoring import Scorer
 from services.scorer.settings import ScorerSettings
 from shared.calendar import Period, parse_period
 from shared.db import SERVER_SETTINGS, Connection
@@ -147,35 +146,6 @@ async def tally_differences(
         a_day, b_day = kept.days.get(day), counted.days.get(day)
         if a_day != b_day:
             out.append(Difference(period.key, BANK, f"baseline hollow adds {day}", a_day, b_day))
-    return out
-
-
-def screen_differences(
-    scorer: Scorer,
-    period: Period,
-    now: datetime,
-    kept: Mapping[str, Screen],
-    live: Sequence[ContactFacts],
-) -> list[Difference]:
-    """Employees whose screen, as counted from the signs their standings keep, differs from the
-    screen counted from their relations judged afresh. An employee with standings judged
-    before the signs were kept (`unknown`) is assessed in full whatever its screen: skipped."""
-    by_employee: dict[str, list[ContactFacts]] = defaultdict(list)
-    for facts in live:
-        by_employee[facts.employee_id].append(facts)
-    start = scorer.pileup_start(period, now)
-    retention = scorer.rules.retention_window
-    out: list[Difference] = []
-    for employee_id in sorted(set(kept) | set(by_employee)):
-        have = kept.get(employee_id, NO_ADDS)
-        if have.unknown:
-            continue
-        want = screen_of(scorer.verdicts(by_employee.get(employee_id, []), now), start, retention)
-        out += [
-            Difference(period.key, employee_id, f"screen {f.name}", a, b)
-            for f in fields(Screen)
-            if (a := getattr(have, f.name)) != (b := getattr(want, f.name))
-        ]
     return out
 
 
@@ -317,11 +287,6 @@ async def verify_period(
         expected = await recount(conn, scorer, period, now, medians, live)
         stale = lookup_differences(period, await added_in(conn, scorer, period, live=False), live)
         stale += await tally_differences(conn, scorer, period, now)
-        # every employee with standings in the period, with relations or not
-        screens = await inputs.screens(
-            conn, period, None, scorer.calendar.tz, scorer.pileup_start(period, now)
-        )
-        stale += screen_differences(scorer, period, now, screens, live)
         stale += feature_differences(
             scorer, period, await buckets.features(conn, period, None, scorer.calendar.tz), live
         )

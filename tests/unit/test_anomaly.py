@@ -148,14 +148,14 @@ def test_every_reason_has_evidence_and_the_employees_side() -> None:
     assert result.score == min(100.0, sum(r["contribution"] for r in result.reasons))
     for reason in result.reasons:
         assert reason["evidence"]["in_favour"]["adds"] == 30
-    # the burst (the first 24: two hours from the first add's ten minutes) accuses its hollow adds;
-    # NO_ENGAGEMENT accuses none of them again, only the six after it (no real add: all of them
-    # are the excess)
+    # the burst (the first 26: the first add's ten minutes to the ten minutes two hours on)
+    # accuses its hollow adds; NO_ENGAGEMENT accuses none of them again, only the four after it
+    # (no real add: all of them are the excess)
     assert result.contact_flags["wm0"] == ["QR_BATCH_BURST"]
     assert result.contact_flags["wm29"] == ["NO_ENGAGEMENT"]
     silence = next(r for r in result.reasons if r["code"] == "NO_ENGAGEMENT")
-    assert silence["evidence"]["hollow_adds_other_signals_accuse"] == 24
-    assert silence["evidence"]["accused_adds"] == 6
+    assert silence["evidence"]["hollow_adds_other_signals_accuse"] == 26
+    assert silence["evidence"]["accused_adds"] == 4
 
 
 def test_a_dense_block_of_partners_fires_and_a_single_shared_neighbour_does_not() -> None:

@@ -102,6 +102,14 @@ def test_a_burst_across_the_hour_is_one_burst() -> None:
     assert [(b.adds, b.start, b.end) for b in found] == [(10, local(10, 50), local(11, 20))]
 
 
+def test_a_burst_runs_to_the_ten_minutes_two_hours_on() -> None:
+    first = [add(i, local(9, 3) + timedelta(minutes=i)) for i in range(7)]
+    inside = add(7, local(11, 9, 59))  # in the ten minutes two hours after 9:00
+    outside = add(7, local(11, 10))
+    assert [b.adds for b in bursts(features_of([*first, inside], TZ, RETENTION))] == [8]
+    assert bursts(features_of([*first, outside], TZ, RETENTION)) == []
+
+
 def test_adds_spread_over_more_than_the_window_are_no_burst() -> None:
     adds = [add(i, local(9) + timedelta(minutes=20 * i)) for i in range(12)]  # 3 an hour
     assert bursts(features_of(adds, TZ, RETENTION)) == []

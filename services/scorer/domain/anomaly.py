@@ -37,14 +37,23 @@ from services.scorer.domain.features import (
     CONVERSATION_MESSAGES,
     ENGAGEMENT_WINDOW,
     SPAN,
+    Features,
     channel_of,
     features_of,
     is_hollow,
     is_silent,
     span_of,
 )
-from services.scorer.domain.scripted import scripted_chat
-from services.scorer.domain.segment import ACQUISITION, segment_of
+from services.scorer.domain.scripted import MIN_SCRIPTED, scripted_chat
+from services.scorer.domain.segment import (
+    ACQUISITION,
+    MIN_ADDS,
+    MOST,
+    SEGMENTS,
+    SERVICING,
+    SegmentView,
+    segment_of,
+)
 from services.scorer.domain.signals import (
     BURST_MIN_ADDS,
     BURST_WINDOW,
@@ -75,6 +84,7 @@ __all__ = [
     "day_hollow_medians",
     "effective_tail",
     "explain",
+    "from_features",
     "hollow_days",
     "is_hollow",
     "is_silent",
@@ -201,6 +211,10 @@ def _excess(
     decided = evidence["decided_adds"]
     honest = honest_count(decided - len(candidates), share)
     unexplained, accused = excess_accused(candidates, honest, lambda v: _accused(v, result))
+    if not acquisition:
+        evidence["never_interacted"] = sum(
+            1 for v in candidates if v.facts.customer_msgs == 0 and v.facts.one_to_one_msgs == 0
+        )
     noun = "silent" if acquisition else "hollow"
     evidence[f"{noun}_adds_other_signals_accuse"] = len(candidates) - len(unexplained)
     evidence["accused_adds"] = len(accused)
@@ -261,3 +275,77 @@ def assess(
     talking = {c: t for c, t in chats.items() if c in others}
     fired = judge(features, ctx, scripted_chat(talking, tz))
     return explain(fired, verdicts, ctx, in_favour(features, ctx.segment))
+
+
+NAMED = frozenset({"PEER_INSTITUTION", "STAFF_ACCOUNT", "DELETED_AFTER_WINDOW", "NO_ENGAGEMENT"})
+"""Signals whose evidence names contacts (examples, names, delays, which hollow adds are
+accused), read from the relations; `MUTUAL_ADD_RING` too, with a dense block."""
+NO_FEATURES = Features({})
+
+
+def from_features(
+    features: Features,
+    employee_id: str,
+    shared: Mapping[str, int],
+    partners: Mapping[str, int],
+    block: DenseBlock | None,
+    baseline: PeerBaseline,
+    period_end: datetime,
+    period_days: int,
+    now: datetime,
+    tz: Any,
+    tail: PeriodTail | None,
+    week: PeriodTail | None,
+    stated_segment: str | None,
+    retention: timedelta,
+    talkers: Mapping[str, ChatTrace],
+) -> AnomalyResult | None:
+    """An employee's anomaly from its kept features alone: what `assess` gives from its
+    relations, as long as the features are theirs (the verifier checks that). None when the
+    relations are needed:
+    - the employee may be inferred to be in acquisition (that needs its chats' exchanges);
+    - three or more of its contacts were added by two or more employees of other teams (which
+      of them are customers decides `SHARED_CONTACTS`);
+    - a signal fired whose evidence names contacts (`NAMED`, or a ring with a dense block), or
+      the segment's evidence in the employee's favour needs the exchanges.
+    `talkers` are the chats of its non-customer contacts who wrote twice or more (what
+    `SCRIPTED_CHAT` is judged on), needed only with MIN_SCRIPTED of them."""
+    adds = features.total("adds")
+    noncustomers, writers = features.total("noncustomers"), features.total("writers")
+    stated = stated_segment in SEGMENTS
+    if (
+        not stated
+        and adds >= MIN_ADDS
+        and noncustomers > MOST * adds
+        and writers > MOST * noncustomers
+    ):
+        return None
+    if sum(1 for n in shared.values() if n >= 2) >= 3:
+        return None
+    if stated:
+        segment = SegmentView(str(stated_segment), True, adds)
+    else:
+        share = noncustomers / adds if adds else 0.0
+        segment = SegmentView(SERVICING, False, adds, share, 0.0)
+    ctx = Context(
+        employee_id,
+        baseline,
+        now,
+        tz,
+        period_days,
+        effective_tail(tail, period_end, period_days),
+        week,
+        segment,
+        retention,
+        {},
+        partners,
+        block,
+    )
+    found = scripted_chat(talkers, tz) if features.total("talkers") >= MIN_SCRIPTED else None
+    fired = judge(features, ctx, found)
+    if not fired:
+        return AnomalyResult()
+    named = any(f.code in NAMED or (f.code == "MUTUAL_ADD_RING" and block) for f in fired)
+    if named or (not stated and noncustomers and writers):
+        return None
+    return explain(fired, [], ctx, in_favour(features, segment))

@@ -8,7 +8,7 @@ counts its adds by the signs the signals ask of one add (`FIELDS`). A period's f
 the buckets of the adds first made in it; every signal's count is a sum over some of them:
 - the last working days start at a local midnight, and the working hours (8:00 to 20:00) on
   the hour, so counts by time are exact;
-- a burst is judged over two hours of one channel from a bucket's start
+- a burst is judged from one bucket of a channel to the bucket two hours on, both included
   (`signals.qr_batch_burst`);
 - an add's engagement is decided once its bucket's last add has had its whole engagement
   window (`ENGAGEMENT_WINDOW`), up to ten minutes after its own window ended."""
@@ -48,7 +48,6 @@ FIELDS = (
     "talkers",
     "engaged",
     "hollow_engaged",
-    "untouched",
     "peer",
     "staff",
     "quick",
@@ -65,7 +64,6 @@ FIELDS = (
 - `customers`: matched bank customers; `conversations`: contacts who wrote at least twice;
   `talkers`: those of them who are not matched customers;
 - `engaged`: wrote within the engagement window; `hollow_engaged`: hollow and engaged;
-- `untouched`: hollow, and no message either way;
 - `peer`, `staff`: a peer institution's staff, an employee's own account;
 - `quick`: removed within the retention window; `re_added`: added more than once;
   `after_window`: removed by the employee just after the window; `employee_removed`: removed by
@@ -141,7 +139,6 @@ def signs_of(v: ContactVerdict, retention: timedelta) -> tuple[int, ...]:
         int(conversation and not customer),
         int(engaged),
         int(hollow and engaged),
-        int(hollow and f.customer_msgs == 0 and f.one_to_one_msgs == 0),
         int(v.has(PEER_INSTITUTION)),
         int(v.has(STAFF_ACCOUNT)),
         int(v.removed_in_window is not None),

@@ -10,7 +10,7 @@ evidence that names them, is `anomaly.explain`'s, from the relations themselves.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -40,7 +40,8 @@ from services.scorer.domain.validity import ContactVerdict
 from services.scorer.domain.window_deletes import AFTER_WINDOW, MIN_DELETES, removed_just_after
 
 BURST_WINDOW = timedelta(hours=2)
-"""A burst is judged over this long from one of its channel's buckets."""
+"""A burst is judged from one of its channel's buckets to the bucket this long after it, both
+included: every add within this long of the first is in, and at most ten minutes more."""
 BURST_MIN_ADDS = 8
 WORKING_HOURS_PER_DAY = 9.0
 MIN_EXCESS = 8.0
@@ -117,7 +118,8 @@ def quality_of(customers: int, talkers: int, adds: int) -> float:
 
 @dataclass(frozen=True)
 class Burst:
-    """BURST_WINDOW from one bucket of a channel with BURST_MIN_ADDS adds or more."""
+    """The buckets of a channel from one to the one BURST_WINDOW on, with BURST_MIN_ADDS adds or
+    more."""
 
     channel: str
     buckets: tuple[Bucket, ...]
@@ -145,8 +147,8 @@ def _order(b: Bucket) -> tuple[datetime, str]:
 
 
 def bursts(features: Features) -> list[Burst]:
-    """Per channel, disjoint runs of at least BURST_MIN_ADDS adds within BURST_WINDOW of the
-    first one's bucket, earliest first (channels in order)."""
+    """Per channel, disjoint runs of at least BURST_MIN_ADDS adds from one bucket to the one
+    BURST_WINDOW on (both included), earliest first (channels in order)."""
     by_channel: dict[str, dict[datetime, list[Bucket]]] = defaultdict(lambda: defaultdict(list))
     for b in features.buckets:
         by_channel[b.channel][b.start].append(b)
@@ -156,7 +158,7 @@ def bursts(features: Features) -> list[Burst]:
         starts = sorted(spans)
         first = 0
         while first < len(starts):
-            end = bisect_left(starts, starts[first] + BURST_WINDOW)
+            end = bisect_right(starts, starts[first] + BURST_WINDOW)
             keys = tuple(sorted((b for s in starts[first:end] for b in spans[s]), key=_order))
             adds = features.total("adds", keys)
             if adds < BURST_MIN_ADDS:
@@ -471,7 +473,6 @@ def no_engagement(features: Features, ctx: Context) -> Fired | None:
             "peer_hollow_share": round(peers.centre, 2),
             "peer_hollow_share_sd": round(peers.sd, 2),
             "hollow_adds_above_peers": round(hollow - expected, 1),
-            "never_interacted": features.decided("untouched", now),
             "share_of_hollow_adds_above_peers": round((hollow - expected) / hollow, 2),
             "hollow_adds_own_real_adds_predict": round(
                 honest_count(decided - hollow, peers.centre), 1

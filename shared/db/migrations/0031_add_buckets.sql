@@ -24,7 +24,6 @@ CREATE TABLE add_bucket (
     talkers int NOT NULL DEFAULT 0,
     engaged int NOT NULL DEFAULT 0,
     hollow_engaged int NOT NULL DEFAULT 0,
-    untouched int NOT NULL DEFAULT 0,
     peer int NOT NULL DEFAULT 0,
     staff int NOT NULL DEFAULT 0,
     quick int NOT NULL DEFAULT 0,

@@ -1,8 +1,8 @@
-"""The anomaly screen on real PostgreSQL: each relation's standing keeps its signs, a period's
-reads count them per employee, and only employees for whom a signal can fire have their
+"""The anomaly features kept by deltas on real PostgreSQL: each relation's standing keeps its
+signs, the batch moves them into its bucket of `add_bucket`, a period's read sums them per
+employee, and only employees whose evidence names contacts (or needs their chats) have their
 relations read and judged. The scores are exactly those of a full assessment of everyone; the
-verifier lists every screen count that differs from the relations, and a standing judged before
-its signs were kept sends its employee to the full assessment."""
+verifier lists every bucket count that differs from the relations."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from services.scorer import inputs
-from services.scorer.verify import Difference, verify_period
+from services.scorer import buckets, inputs
+from services.scorer.verify import verify_period
 from shared.calendar import parse_period
 from shared.clock import ManualClock
 from tests import factories as f
@@ -37,9 +37,9 @@ def screened(outcome: str) -> float:
 
 def month_records() -> list[dict[str, Any]]:
     """e1 and e4 honest; e2 adds two staff of a peer bank, e3 a colleague's own WeChat, e5 nine
-    silent contacts through one QR code within minutes (a burst the screen must look at), e6
-    twelve such besides five contacts who wrote twice (too few messages to test a script: the
-    chats close `SCRIPTED_CHAT`, and the burst behind it must still be counted)."""
+    silent contacts through one QR code within minutes (a burst), e6 twelve such besides five
+    contacts who wrote twice (too few messages to test a script, and their exchanges decide the
+    segment's evidence: its relations are read)."""
     talkers = [f"wm-6t{i}" for i in range(5)]
     adds = [
         *(f.add("e1", f"wm-1{i}", START + i * MINUTE, "qr-e1") for i in range(3)),
@@ -68,27 +68,28 @@ def month_records() -> list[dict[str, Any]]:
     ]
 
 
-async def test_only_loud_employees_are_assessed_and_scores_are_unchanged(infra: Infra) -> None:
+async def test_only_employees_whose_evidence_names_contacts_are_assessed(infra: Infra) -> None:
     clock = ManualClock(START)
     async with scoring(infra, clock) as (pool, scorer):
         await feed(pool, scorer, clock, as_consumed(month_records()), [])
         clock.advance(timedelta(days=3))
         now, tz = scorer.clock(), scorer.calendar.tz
         async with pool.acquire() as conn:
-            signs = {
-                r["external_userid"]: (r["channel"], r["hollow"], r["silent"], r["peer"])
+            bits = {
+                r["external_userid"]: (r["channel"], r["feature_bits"])
                 for r in await conn.fetch(
                     "SELECT * FROM relation_standing WHERE employee_id IN ('e1', 'e2')"
                 )
             }
-            assert signs["wm-10"] == ("qr-e1", True, True, False)
-            assert signs["wm-20"][3] and signs["wm-21"][3] and not signs["wm-22"][3]
+            # an add, hollow, silent, not a customer
+            assert bits["wm-10"] == ("qr-e1", 0b111 | 1 << 14)
             assert await verify_period(conn, scorer, MONTH) == []
-            counted = await inputs.screens(conn, MONTH, IDS, tz, scorer.pileup_start(MONTH, now))
-            assert (counted["e5"].hollow, counted["e5"].burst_hollow) == (9, 9)
-            assert counted["e1"].burst_hollow == 0  # too few hollow adds to count bursts
+            kept = await buckets.features(conn, MONTH, IDS, tz)
+            assert (kept["e5"].total("adds"), kept["e5"].total("hollow")) == (9, 9)
+            assert {b.channel for b in kept["e5"].buckets} == {"qr-e5"}
+            assert kept["e2"].total("peer") == 2
 
-            quiet, assessed = screened("quiet"), screened("assessed")
+            before = {o: screened(o) for o in ("quiet", "features", "assessed")}
             async with conn.transaction(isolation="repeatable_read"):
                 rows = {
                     r["employee_id"]: r for r in await scorer.compute(conn, MONTH, IDS, now, True)
@@ -101,47 +102,38 @@ async def test_only_loud_employees_are_assessed_and_scores_are_unchanged(infra: 
                     verdicts = scorer.verdicts([r for r in relations if r.employee_id == e], now)
                     found = await scorer.anomaly(conn, MONTH, e, verdicts, baseline, now)
                     full[e] = (found.score, found.reasons)
-            assert (screened("quiet") - quiet, screened("assessed") - assessed) == (2, 4)
+            # e1 and e4 quiet; e5's burst from its features alone; the others' evidence names
+            # contacts (e2, e3), or the segment's needs their chats (e6)
+            assert {o: screened(o) - n for o, n in before.items()} == {
+                "quiet": 2,
+                "features": 1,
+                "assessed": 3,
+            }
             assert {e: (r["anomaly_score"], r["reasons"]) for e, r in rows.items()} == full
             assert {r["code"] for r in rows["e2"]["reasons"]} == {"PEER_INSTITUTION"}
             assert {r["code"] for r in rows["e3"]["reasons"]} == {"STAFF_ACCOUNT"}
             assert "QR_BATCH_BURST" in {r["code"] for r in rows["e6"]["reasons"]}
             assert rows["e1"]["reasons"] == rows["e4"]["reasons"] == []
 
-            # a sign changed by hand: the verifier lists the count it moves
+            # a bucket changed by hand: the verifier lists the count it moves
             await conn.execute(
-                "UPDATE relation_standing SET peer = true WHERE external_userid = 'wm-22'"
+                "UPDATE add_bucket SET peer = peer + 1 WHERE employee_id = 'e2' AND peer > 0"
             )
-            assert [
-                d for d in await verify_period(conn, scorer, MONTH) if "screen" in d.figure
-            ] == [Difference("2026-09", "e2", "screen peer", 3, 2)]
-
-            # a standing judged before the signs were kept: its employee is assessed in full,
-            # and the verifier has nothing to compare
-            await conn.execute(
-                "UPDATE relation_standing SET silent = NULL WHERE external_userid = 'wm-10'"
-            )
-            before = screened("assessed")
-            async with conn.transaction(isolation="repeatable_read"):
-                again = await scorer.compute(conn, MONTH, ["e1"], now, True)
-            assert screened("assessed") - before == 1
-            assert again[0]["reasons"] == []
-            assert not [
-                d
-                for d in await verify_period(conn, scorer, MONTH)
-                if d.employee_id == "e1" and "screen" in d.figure
+            [moved] = [
+                d for d in await verify_period(conn, scorer, MONTH) if "features" in d.figure
             ]
+            assert (moved.employee_id, moved.figure.split()[-1], moved.kept, moved.recounted) == (
+                "e2",
+                "peer",
+                3,
+                2,
+            )
 
 
-async def test_the_screen_reads_one_employees_period_by_its_index(infra: Infra) -> None:
+async def test_the_features_are_read_by_their_indexes(infra: Infra) -> None:
     start, end = datetime(2026, 9, 1, tzinfo=UTC), datetime(2026, 10, 1, tzinfo=UTC)
-    for sql, args in (
-        (inputs.SCREEN_SQL, (end,)),
-        (inputs.BURSTS_SQL, (timedelta(hours=2), 8)),
-    ):
-        plan = await plan_of(infra, sql, ["e1"], start, end, *args)
-        assert "Seq Scan" not in plan, plan
-        assert "relation_standing_employee_added" in plan, plan
-    # the close's: every employee's at once, by the standings' first add
-    plan = await plan_of(infra, inputs.BANK_SCREEN_SQL, None, start, end, end)
-    assert "Seq Scan" not in plan and "relation_standing_added" in plan, plan
+    plan = await plan_of(infra, buckets.FEATURES_SQL, ["e1"], start, end)
+    assert "Seq Scan" not in plan and "add_bucket_pkey" in plan, plan
+    # the close's and the verifier's: every employee's at once, by the buckets' start
+    plan = await plan_of(infra, buckets.BANK_FEATURES_SQL, None, start, end)
+    assert "Seq Scan" not in plan and "add_bucket_span" in plan, plan
