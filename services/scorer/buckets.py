@@ -9,6 +9,7 @@ relations; the verifier counts them again from the relations."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -47,8 +48,14 @@ BANK_FEATURES_SQL = _FEATURES.format(employees="$1::text[] IS NULL AND")
 """A period's buckets of every employee (the verifier)."""
 
 
+Moves = dict[Key, Counter[int]]
+"""Per bucket, how many relations with each set of signs (`features.bits`) came in (or went
+out, negative) while a batch judged them: a batch's relations share a few sets of signs, so
+they are summed as sets and expanded into counts once per bucket (`add`)."""
+
+
 def move(
-    into: dict[Key, list[int]],
+    into: Moves,
     employee_id: str,
     row: Any,
     looked_up: Mapping[str, Any],
@@ -59,46 +66,49 @@ def move(
     standing `row` (a `relation_standing` record) counted in (none when it counted nowhere,
     or was judged before migration 0031), into the one its new standing (`after`, with its
     `looked_up` signs) counts in."""
+    old: tuple[Key, int] | None = None
     if row is not None and row["feature_bits"] is not None and row["first_added_at"] is not None:
-        old = (
-            employee_id,
-            span_of(row["first_added_at"], tz),
-            row["channel"],
-            row["campaign"] or "",
-        )
-        _add(into, old, row["feature_bits"], -1)
+        at = span_of(row["first_added_at"], tz)
+        old = ((employee_id, at, row["channel"], row["campaign"] or ""), row["feature_bits"])
+    new: tuple[Key, int] | None = None
     if after is not None and looked_up["feature_bits"] is not None:
-        new = (
-            employee_id,
-            span_of(after.first_added_at, tz),
-            looked_up["channel"],
-            looked_up["campaign"] or "",
-        )
-        _add(into, new, looked_up["feature_bits"], 1)
+        at = span_of(after.first_added_at, tz)
+        key = (employee_id, at, looked_up["channel"], looked_up["campaign"] or "")
+        new = (key, looked_up["feature_bits"])
+    if old == new:
+        return
+    if old is not None:
+        into.setdefault(old[0], Counter())[old[1]] -= 1
+    if new is not None:
+        into.setdefault(new[0], Counter())[new[1]] += 1
 
 
-def _add(into: dict[Key, list[int]], key: Key, bits: int, sign: int) -> None:
-    summed = into.get(key)
-    if summed is None:
-        summed = into[key] = [0] * len(FIELDS)
-    for i, n in enumerate(unpacked(bits)):
+def counts_of(moved: Counter[int]) -> list[int]:
+    """The counts, in the order of FIELDS, of relations with these sets of signs."""
+    counts = [0] * len(FIELDS)
+    for signs, n in moved.items():
         if n:
-            summed[i] += sign
+            for i, on in enumerate(unpacked(signs)):
+                if on:
+                    counts[i] += n
+    return counts
 
 
-async def add(conn: Connection, changes: Mapping[Key, Sequence[int]]) -> None:
-    """Add the summed changes to `add_bucket` (keys that do not move left out)."""
-    rows = [
-        {
-            "employee_id": key[0],
-            "span_start": key[1],
-            "channel": key[2],
-            "campaign": key[3],
-            **dict(zip(FIELDS, counts, strict=True)),
-        }
-        for key, counts in sorted(changes.items())
-        if any(counts)
-    ]
+async def add(conn: Connection, changes: Moves) -> None:
+    """Add the moves to `add_bucket` (buckets whose counts do not change left out)."""
+    rows = []
+    for key, moved in sorted(changes.items()):
+        counts = counts_of(moved)
+        if any(counts):
+            rows.append(
+                {
+                    "employee_id": key[0],
+                    "span_start": key[1],
+                    "channel": key[2],
+                    "campaign": key[3],
+                    **dict(zip(FIELDS, counts, strict=True)),
+                }
+            )
     if rows:
         await conn.execute(ADD_SQL, recordset(rows))
 

@@ -148,11 +148,13 @@ ON CONFLICT DO NOTHING
 
 # How long a row's first mark settles before its recompute, by period kind (ScorerSettings).
 # Day, week and month alike: the rows a batch marks for one employee are claimed in the same
-# round, and their relations read once (`Refresher._compute`).
+# round, and their relations read once (`Refresher._compute`). 4 s, not 2: from the features a
+# recompute is cheap, and with 2 s the refresh recomputed each busy row about every 4 s,
+# taking the cores and PostgreSQL from the consumer (docs/performance.md).
 DEFAULT_SETTLE: Mapping[PeriodKind, timedelta] = {
-    PeriodKind.DAY: timedelta(seconds=2),
-    PeriodKind.WEEK: timedelta(seconds=2),
-    PeriodKind.MONTH: timedelta(seconds=2),
+    PeriodKind.DAY: timedelta(seconds=4),
+    PeriodKind.WEEK: timedelta(seconds=4),
+    PeriodKind.MONTH: timedelta(seconds=4),
     PeriodKind.QUARTER: timedelta(seconds=10),
 }
 

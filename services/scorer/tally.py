@@ -337,7 +337,7 @@ async def settle(
     rules = scorer.rules
     changes: Vectors = {}
     tiers: Counter[tuple[str, str, str]] = Counter()
-    buckets: dict[buckets_kept.Key, list[int]] = {}
+    buckets: buckets_kept.Moves = {}
     written: list[dict[str, Any]] = []
     for pair in wanted:
         verdict = verdicts.get(pair)

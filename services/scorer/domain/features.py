@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from services.scorer.domain.validity import (
@@ -172,10 +173,18 @@ class Features:
 
     buckets: Mapping[Bucket, Sequence[int]]
 
+    @cached_property
+    def totals(self) -> tuple[int, ...]:
+        """Every count over all buckets, in the order of FIELDS."""
+        return tuple(sum(column) for column in zip(*self.buckets.values(), strict=True)) or (
+            (0,) * len(FIELDS)
+        )
+
     def total(self, name: str, where: Iterable[Bucket] | None = None) -> int:
         i = INDEX[name]
-        keys = self.buckets if where is None else where
-        return sum(self.buckets[b][i] for b in keys if b in self.buckets)
+        if where is None:
+            return self.totals[i]
+        return sum(self.buckets[b][i] for b in where if b in self.buckets)
 
     def since(self, name: str, start: datetime) -> int:
         """Of the adds first made from `start` on (a bucket's start: a local midnight)."""
