@@ -128,11 +128,11 @@ SELECT r.employee_id, r.external_userid, r.first_added_at, true,
        COALESCE(r.state, 'add_way:' || COALESCE(r.add_way::text, 'None')), {_BITS}
   FROM employee_contact r LEFT JOIN contact c USING (external_userid)"""
 BUCKETS_SQL = f"""
-INSERT INTO add_bucket (employee_id, span_start, channel, campaign, {", ".join(FIELDS)})
+INSERT INTO add_bucket (employee_id, span_start, channel, {", ".join(FIELDS)})
 SELECT employee_id,
        date_bin('10 minutes', first_added_at AT TIME ZONE 'Asia/Shanghai',
                 timestamp '2000-01-01') AT TIME ZONE 'Asia/Shanghai',
-       channel, '', {", ".join(f"sum((feature_bits >> {i}) & 1)" for i in range(len(FIELDS)))}
+       channel, {", ".join(f"sum((feature_bits >> {i}) & 1)" for i in range(len(FIELDS)))}
   FROM relation_standing GROUP BY 1, 2, 3"""
 GROSS_SQL = """
 INSERT INTO quota_counter (employee_id, period, gross_adds)

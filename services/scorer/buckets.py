@@ -1,5 +1,5 @@
-"""The anomaly features kept by deltas: each employee's adds counted by local ten minutes,
-channel and campaign in `add_bucket` (migration 0031, domain/features.py).
+"""The anomaly features kept by deltas: each employee's adds counted by local ten minutes and
+channel in `add_bucket` (migration 0031, domain/features.py; campaigns are left out there).
 
 `tally.settle`, which judges relations again in the transaction that changed them, moves each
 relation's signs from the bucket its old standing counted in to the one its new standing counts
@@ -20,26 +20,25 @@ from services.scorer.domain.tally import Standing
 from shared.calendar import Period
 from shared.db import Connection, columns, recordset
 
-Key = tuple[str, datetime, str, str]
-"""(employee_id, span_start, channel, campaign or '')"""
+Key = tuple[str, datetime, str]
+"""(employee_id, span_start, channel)"""
 
 _COLUMNS = (
     ("employee_id", "text"),
     ("span_start", "timestamptz"),
     ("channel", "text"),
-    ("campaign", "text"),
     *((f, "int") for f in FIELDS),
 )
 ADD_SQL = f"""
 INSERT INTO add_bucket AS b ({", ".join(c for c, _ in _COLUMNS)})
 SELECT {", ".join(f"x.{c}" for c, _ in _COLUMNS)}
   FROM json_to_recordset($1::text::json) AS x{columns(_COLUMNS)}
-ON CONFLICT (employee_id, span_start, channel, campaign) DO UPDATE SET
+ON CONFLICT (employee_id, span_start, channel) DO UPDATE SET
     {", ".join(f"{f} = b.{f} + EXCLUDED.{f}" for f in FIELDS)}
 """  # noqa: S608 - constant column names
 
 _FEATURES = f"""
-SELECT employee_id, span_start, channel, campaign, {", ".join(FIELDS)} FROM add_bucket
+SELECT employee_id, span_start, channel, {", ".join(FIELDS)} FROM add_bucket
  WHERE {{employees}} span_start >= $2 AND span_start < $3
 """  # noqa: S608 - constant column names
 FEATURES_SQL = _FEATURES.format(employees="employee_id = ANY($1::text[]) AND")
@@ -69,11 +68,11 @@ def move(
     old: tuple[Key, int] | None = None
     if row is not None and row["feature_bits"] is not None and row["first_added_at"] is not None:
         at = span_of(row["first_added_at"], tz)
-        old = ((employee_id, at, row["channel"], row["campaign"] or ""), row["feature_bits"])
+        old = ((employee_id, at, row["channel"]), row["feature_bits"])
     new: tuple[Key, int] | None = None
     if after is not None and looked_up["feature_bits"] is not None:
         at = span_of(after.first_added_at, tz)
-        key = (employee_id, at, looked_up["channel"], looked_up["campaign"] or "")
+        key = (employee_id, at, looked_up["channel"])
         new = (key, looked_up["feature_bits"])
     if old == new:
         return
@@ -105,7 +104,6 @@ async def add(conn: Connection, changes: Moves) -> None:
                     "employee_id": key[0],
                     "span_start": key[1],
                     "channel": key[2],
-                    "campaign": key[3],
                     **dict(zip(FIELDS, counts, strict=True)),
                 }
             )
@@ -127,6 +125,9 @@ async def features(
     for r in rows:
         if not any(r[f] for f in FIELDS):
             continue
-        bucket = Bucket(r["span_start"].astimezone(tz), r["channel"], r["campaign"] or None)
-        found.setdefault(r["employee_id"], {})[bucket] = [r[f] for f in FIELDS]
+        counts = found.setdefault(r["employee_id"], {}).setdefault(
+            Bucket(r["span_start"], r["channel"]), [0] * len(FIELDS)
+        )
+        for i, f in enumerate(FIELDS):
+            counts[i] += r[f]
     return {e: Features(b) for e, b in found.items()}

@@ -50,7 +50,7 @@ wait there for the close to commit, holding their connections, and a close waiti
 those would never end."""
 CLOSE_READER_SETTINGS = {"work_mem": "64MB"}
 """The close's readers count and group every standing of the period bank-wide (the peers'
-tallies, the hollow adds per day, the screens): with PostgreSQL's default 4 MB, a national
+tallies, the hollow adds per day): with PostgreSQL's default 4 MB, a national
 bank's month (800,000 standings) spills those to disk and sorts instead of hashing. Per sort or
 hash of one statement, on CLOSE_READERS connections while a close runs."""
 

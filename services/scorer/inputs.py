@@ -267,6 +267,26 @@ async def chat_traces(
     }
 
 
+CAMPAIGN_TEAMS_SQL = """
+SELECT e.employee_id FROM employee e
+ WHERE e.employee_id = ANY($1::text[])
+   AND EXISTS (SELECT 1 FROM campaign g
+                WHERE g.team_id = e.team_id AND g.starts_at < $3 AND g.ends_at > $2)
+"""
+
+
+async def with_campaigns(
+    conn: Connection, period: Period, ids: Sequence[str], tz: ZoneInfo
+) -> set[str]:
+    """Those of `ids` whose team has a campaign (ops register them, `campaign`) overlapping
+    `period`: some of their adds there may have come through it (the kept anomaly features
+    leave campaigns out, `anomaly.from_features`)."""
+    if not ids:
+        return set()
+    rows = await conn.fetch(CAMPAIGN_TEAMS_SQL, list(ids), period.start_at(tz), period.end_at(tz))
+    return {r["employee_id"] for r in rows}
+
+
 async def stated_segments(conn: Connection, ids: Sequence[str]) -> dict[str, str]:
     """The segment the `employee` records state (migration 0023), where they do."""
     rows = await conn.fetch(

@@ -396,7 +396,8 @@ class Refresher:
                         if read is not None:
                             reads.append(read)
                     if spanned:
-                        # the relations of those whose screen is loud in one of the periods
+                        # the relations of those whose features alone do not give their anomaly
+                        # in one of the periods
                         assessed = sorted({e for read in reads for e in read.assessed})
                         shared = await scorer.read_span(conn, work.span, assessed)
                 # the snapshot and the connection are let go: from here on, Python computes

@@ -31,7 +31,6 @@ from services.scorer.domain.anomaly import (
     PeriodTail,
     assess,
     from_features,
-    pileup_from,
 )
 from services.scorer.domain.cadence import ChatTrace
 from services.scorer.domain.dense_block import DenseBlock, dense_blocks
@@ -338,9 +337,9 @@ class Scorer:
         what is committed when it runs (the close), and whose writes (score rows, outcomes)
         these reads do not see, as its own reads did not: the baseline, the one read of score
         rows, is awaited before the first chunk is scored and so before anything is written.
-        Every employee's overlap with other teams (from the few shared contacts) and screen
-        are read at once beside them. A chunk's read awaits these before its screens decide
-        which employees' relations it reads, holding its connection: `readers` holds at least
+        Every employee's overlap with other teams (from the few shared contacts) and anomaly
+        features are read at once beside them. A chunk's read awaits these before the features
+        decide which employees' relations it reads, holding its connection: `readers` holds at least
         READ_AHEAD + 3 connections, and the three bank-wide reads take theirs first. The caller's
         `conn` is used only before the first chunk is yielded: the caller may store each chunk
         on it while the next is read and scored (`PeriodCloser._close`)."""
@@ -403,8 +402,8 @@ class Scorer:
         """Everything the scores of one chunk of employees are computed from, read in the
         caller's snapshot (None: none of them has an org record yet); `bank`, the period's
         peer baseline and dense blocks, is read unless given (or awaited, when given as a
-        function: a caller reading them alongside). Only the relations of employees for whom
-        an anomaly signal can fire are read (`screened`). The computation itself
+        function: a caller reading them alongside). Only the relations of employees whose
+        anomaly their kept features cannot give alone are read (`screened`). The computation itself
         (`score_chunk`) needs no snapshot: a caller may end its transaction before it, so that
         no read snapshot stays open while Python computes (an open snapshot keeps PostgreSQL
         from pruning the versions the consumer's batches leave behind). `from_span`: the
@@ -457,16 +456,6 @@ class Scorer:
             ready,
         )
 
-    def pileup_start(self, period: Period, now: datetime) -> datetime:
-        """The earliest add a pile-up at the end of `period` may count (`anomaly.pileup_from`)."""
-        tz = self.calendar.tz
-        return pileup_from(
-            self.tail(period, now),
-            self.tail(period, now, WEEK_TAIL_DAYS),
-            period.end_at(tz),
-            (period.end - period.start).days,
-        )
-
     async def screened(
         self,
         conn: Connection,
@@ -480,7 +469,8 @@ class Scorer:
         """The anomalies of those of `ids` that their kept features give alone
         (`anomaly.from_features`), counted in SCREENED: quiet (no signal fired), or scored
         from the features; the others' relations are read (assessed). The chats of the
-        contacts that may be scripted are read for those with enough of them."""
+        contacts that may be scripted are read for those with enough of them, and which of
+        them have a campaign of their team in the period."""
         tz = self.calendar.tz
         found = (
             bank.features
@@ -491,6 +481,7 @@ class Scorer:
             e for e in ids if (f := found.get(e)) is not None and f.total("talkers") >= MIN_SCRIPTED
         ]
         traces = await inputs.chat_traces(conn, period, talkative, tz, talkers=True)
+        campaigns = await inputs.with_campaigns(conn, period, ids, tz)
         tail, week = self.tail(period, now), self.tail(period, now, WEEK_TAIL_DAYS)
         days = (period.end - period.start).days
         out: dict[str, AnomalyResult] = {}
@@ -512,6 +503,7 @@ class Scorer:
                 segments.get(e),
                 self.rules.retention_window,
                 traces.get(e, {}),
+                e in campaigns,
             )
             if result is not None:
                 out[e] = result

@@ -109,7 +109,6 @@ _STANDING_COLUMNS = (
     ("customer", "bool"),
     ("conversation", "bool"),
     ("channel", "text"),
-    ("campaign", "text"),
     ("feature_bits", "int"),
 )
 NOT_LOOKED_UP: dict[str, Any] = {
@@ -121,13 +120,12 @@ NOT_LOOKED_UP: dict[str, Any] = {
     "customer": None,
     "conversation": None,
     "channel": None,
-    "campaign": None,
     "feature_bits": None,
 }
 """The lookups a standing keeps of its relation's facts (migration 0026, `inputs.
 _relation_facts_sql`), what the peers' baseline counts of it (migration 0028, `inputs.
 TALLY_SQL`) and where and what it counts in the anomaly features (migrations 0029 and 0031:
-its channel, campaign and `features.signs_of`), for a relation that has none (not added
+its channel and `features.signs_of`), for a relation that has none (not added
 yet)."""
 _NOT_NULL = frozenset((*_STANDING_FLAGS, "derived", "handed_over", "removed_since_add"))
 _STANDING_VALUES = ", ".join(
@@ -385,7 +383,6 @@ def lookups(verdict: ContactVerdict, rules: ScoringRules) -> dict[str, Any]:
         "customer": facts.is_customer is True,
         "conversation": facts.customer_msgs >= CONVERSATION_MESSAGES,
         "channel": channel_of(verdict),
-        "campaign": facts.campaign,
         "feature_bits": bits(signs_of(verdict, rules.retention_window)),
     }
 

@@ -162,14 +162,15 @@ def feature_differences(
     out: list[Difference] = []
     for employee_id in sorted(set(kept) | set(by_employee)):
         have = kept.get(employee_id, Features({})).buckets
-        want = features_of(scorer.verdicts(by_employee.get(employee_id, []), now), tz, retention)
+        verdicts = scorer.verdicts(by_employee.get(employee_id, []), now)
+        want = features_of(verdicts, tz, retention, campaigns=False)
         for b in sorted(set(have) | set(want.buckets), key=_bucket_order):
             a, w = have.get(b, NO_COUNTS), want.buckets.get(b, NO_COUNTS)
             out += [
                 Difference(
                     period.key,
                     employee_id,
-                    f"features {b.start.isoformat()} {b.channel} {b.campaign or '-'} {f}",
+                    f"features {b.start.isoformat()} {b.channel} {f}",
                     x,
                     y,
                 )

@@ -129,6 +129,17 @@ def test_working_hours_are_told_by_the_local_hour() -> None:
     assert off_hours(span_of(local(7, 59), TZ), TZ)
 
 
+def test_a_clock_turned_back_keeps_its_two_local_half_hours_apart() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    summer = datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # 02:30 CEST
+    winter = summer + timedelta(hours=1)  # 02:30 CET, the same local time
+    assert summer.astimezone(berlin).replace(tzinfo=None) == winter.astimezone(berlin).replace(
+        tzinfo=None
+    )
+    features = features_of([add(1, summer), add(2, winter)], berlin, RETENTION)
+    assert sorted(b.start for b in features.buckets) == [summer, winter]
+
+
 def test_engagement_is_decided_once_the_buckets_last_add_had_its_window() -> None:
     at = local(10, 3)
     features = features_of([add(1, at, is_customer=False)], TZ, RETENTION)

@@ -123,7 +123,7 @@ def fast(
     mine = {v.facts.external_userid for v in verdicts}
     talkers = {t.external_userid: t for t in talkers_traces(verdicts, chats)}
     return from_features(
-        features_of(verdicts, tz, scorer.rules.retention_window),
+        features_of(verdicts, tz, scorer.rules.retention_window, campaigns=False),
         "e1",
         {c: n for c, n in overlap.shared.items() if c in mine},
         overlap.partners,
@@ -138,6 +138,7 @@ def fast(
         stated,
         scorer.rules.retention_window,
         talkers,
+        any(v.facts.campaign is not None for v in verdicts),
     )
 
 
@@ -182,6 +183,8 @@ def test_the_features_give_what_the_relations_give(
     )
     found = fast(SCORER, period, verdicts, baseline, overlap, chats, stated)
     event("relations needed" if found is None else "from the features")
+    if any(v.facts.campaign is not None for v in verdicts):
+        assert found is None  # the kept features know no campaign
     if found is not None:
         for reason in found.reasons:
             event(f"from the features: {reason['code']}")

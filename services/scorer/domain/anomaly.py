@@ -25,7 +25,6 @@ from services.scorer.domain.baseline import (
     effective_tail,
     hollow_days,
     peer_baseline,
-    pileup_from,
     tally,
 )
 from services.scorer.domain.cadence import ChatTrace
@@ -89,7 +88,6 @@ __all__ = [
     "is_hollow",
     "is_silent",
     "peer_baseline",
-    "pileup_from",
     "tally",
 ]
 
@@ -299,10 +297,14 @@ def from_features(
     stated_segment: str | None,
     retention: timedelta,
     talkers: Mapping[str, ChatTrace],
+    campaigns: bool = False,
 ) -> AnomalyResult | None:
-    """An employee's anomaly from its kept features alone: what `assess` gives from its
-    relations, as long as the features are theirs (the verifier checks that). None when the
+    """An employee's anomaly from its kept features alone: the score and reasons `assess`
+    gives from its relations, as long as the features are theirs (the verifier checks that);
+    no contact is flagged (the contacts endpoint assesses the relations). None when the
     relations are needed:
+    - a campaign of its team may hold some of its adds (`campaigns`: the kept features leave
+      campaigns out);
     - the employee may be inferred to be in acquisition (that needs its chats' exchanges);
     - three or more of its contacts were added by two or more employees of other teams (which
       of them are customers decides `SHARED_CONTACTS`);
@@ -310,6 +312,8 @@ def from_features(
       the segment's evidence in the employee's favour needs the exchanges.
     `talkers` are the chats of its non-customer contacts who wrote twice or more (what
     `SCRIPTED_CHAT` is judged on), needed only with MIN_SCRIPTED of them."""
+    if campaigns:
+        return None
     adds = features.total("adds")
     noncustomers, writers = features.total("noncustomers"), features.total("writers")
     stated = stated_segment in SEGMENTS
@@ -342,7 +346,7 @@ def from_features(
         block,
     )
     found = scripted_chat(talkers, tz) if features.total("talkers") >= MIN_SCRIPTED else None
-    fired = judge(features, ctx, found)
+    fired = [f for f in judge(features, ctx, found) if round(min(CAPS[f.code], f.raw), 1) > 0]
     if not fired:
         return AnomalyResult()
     named = any(f.code in NAMED or (f.code == "MUTUAL_ADD_RING" and block) for f in fired)

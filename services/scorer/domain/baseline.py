@@ -176,11 +176,3 @@ def effective_tail(tail: PeriodTail | None, period_end: datetime, period_days: i
     return tail or PeriodTail(
         period_end - timedelta(days=3), 3 / max(period_days, 1), 3, max(period_days - 3, 0)
     )
-
-
-def pileup_from(
-    tail: PeriodTail | None, week: PeriodTail | None, period_end: datetime, period_days: int
-) -> datetime:
-    """The earliest add `period_end_pileup` may count as piled up at the period's end."""
-    start = effective_tail(tail, period_end, period_days).start
-    return start if week is None else min(start, week.start)

@@ -2,9 +2,12 @@
 signals are judged on, so that a period's score is computed from a few counts per busy spell
 instead of from every relation.
 
-Each add falls in one bucket: the local ten minutes of its first add (`SPAN`), the channel its
-QR bursts are counted in (`channel_of`) and the campaign it came through, if any. A bucket
-counts its adds by the signs the signals ask of one add (`FIELDS`). A period's features are
+Each add falls in one bucket: the local ten minutes of its first add (`SPAN`, kept as the
+instant it starts), the channel its QR bursts are counted in (`channel_of`) and the campaign it
+came through, if any (the buckets kept in PostgreSQL leave the campaign out: whether an add
+came through one is looked up as its relation is read, and an employee whose team has a
+campaign in the period is judged from its relations). A bucket counts its adds by the signs the
+signals ask of one add (`FIELDS`). A period's features are
 the buckets of the adds first made in it; every signal's count is a sum over some of them:
 - the last working days start at a local midnight, and the working hours (8:00 to 20:00) on
   the hour, so counts by time are exact;
@@ -18,7 +21,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -77,8 +80,8 @@ INDEX = {name: i for i, name in enumerate(FIELDS)}
 
 @dataclass(frozen=True)
 class Bucket:
-    """Where an add is counted: the start of its local ten minutes (as an instant), its
-    channel and campaign."""
+    """Where an add is counted: the start of its local ten minutes (an instant in UTC: two
+    local times of a clock turned back are two buckets), its channel and campaign."""
 
     start: datetime
     channel: str
@@ -114,13 +117,15 @@ def channel_of(v: ContactVerdict) -> str:
 
 
 def span_of(at: datetime, tz: Any) -> datetime:
-    """The start of the local ten minutes (`SPAN`) holding `at`."""
+    """The start of the local ten minutes (`SPAN`) holding `at`, in UTC."""
     local = at.astimezone(tz)
-    return local.replace(minute=local.minute - local.minute % 10, second=0, microsecond=0)
+    start = local.replace(minute=local.minute - local.minute % 10, second=0, microsecond=0)
+    return start.astimezone(UTC)
 
 
-def bucket_of(v: ContactVerdict, tz: Any) -> Bucket:
-    return Bucket(span_of(v.facts.first_added_at, tz), channel_of(v), v.facts.campaign)
+def bucket_of(v: ContactVerdict, tz: Any, campaigns: bool = True) -> Bucket:
+    campaign = v.facts.campaign if campaigns else None
+    return Bucket(span_of(v.facts.first_added_at, tz), channel_of(v), campaign)
 
 
 def signs_of(v: ContactVerdict, retention: timedelta) -> tuple[int, ...]:
@@ -208,11 +213,14 @@ class Features:
         return dict(sorted(out.items()))
 
 
-def features_of(verdicts: Iterable[ContactVerdict], tz: Any, retention: timedelta) -> Features:
-    """The features counted from judged relations: what the kept counts must add up to."""
+def features_of(
+    verdicts: Iterable[ContactVerdict], tz: Any, retention: timedelta, campaigns: bool = True
+) -> Features:
+    """The features counted from judged relations; without `campaigns`, as PostgreSQL keeps
+    them (what those must add up to)."""
     buckets: dict[Bucket, Counts] = {}
     for v in verdicts:
-        key = bucket_of(v, tz)
+        key = bucket_of(v, tz, campaigns)
         signs = signs_of(v, retention)
         counts = buckets.get(key)
         if counts is None:

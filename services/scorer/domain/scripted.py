@@ -10,7 +10,7 @@ operator is regular in every account, but a short chat shows it less clearly tha
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from services.scorer.domain.cadence import ChatTrace, HumanCadence, judged_cadence
@@ -35,17 +35,6 @@ def accused_at(ps: Sequence[tuple[str, float]], rate: float) -> list[str]:
     m = len(ordered)
     k = max((i + 1 for i, (_, p) in enumerate(ordered) if p <= rate * (i + 1) / m), default=0)
     return [c for c, _ in ordered[:k]]
-
-
-def scripted_count(
-    traces: Iterable[ChatTrace], tz: Any, human: HumanCadence = HUMAN_CADENCE
-) -> int:
-    """How many of `traces` are scripted (what `scripted_chat` counts of them)."""
-    return sum(
-        1
-        for t in traces
-        if (p := judged_cadence(t, tz, human)[1]) is not None and p < SCRIPTED_LEVEL
-    )
 
 
 def scripted_chat(

@@ -188,8 +188,9 @@ def off_hours(at: datetime, tz: Any) -> bool:
 def qr_batch_burst(features: Features, ctx: Context) -> Fired | None:
     """Bursts through one channel (QR `state`, else `add_way`) whose hollow adds are far more
     than the employee's own hollow rate, or the peers' if higher, puts in that many two-hour
-    windows (negative binomial). A branch event's burst is matched customers who chat: the
-    burst is there, the hollow excess is not."""
+    windows (negative binomial; a burst spans two hours and at most ten minutes more,
+    `bursts`). A branch event's burst is matched customers who chat: the burst is there, the
+    hollow excess is not."""
     found = [b for b in bursts(features) if not b.known_campaign()]
     if not found:
         return None
