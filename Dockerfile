@@ -5,7 +5,7 @@ WORKDIR /app
 # writes it from pyproject.toml), then the project itself without dependencies: setuptools, its
 # build backend, is in the lock too.
 COPY requirements.lock ./
-RUN pip install --no-cache-dir --require-hashes --only-binary :all: -r requirements.lock
+RUN pip install --no-cache-dir --require-hashes --no-deps --only-binary :all: -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY services ./services

@@ -31,7 +31,10 @@ fi
   || die "Python 3.11 is required (found $("$PY" --version))"
 # The virtualenv is installed from the lock (exact versions, hashes checked; `make lock` writes it
 # from pyproject.toml), then the project itself without its dependencies. It is redone when the
-# lock or pyproject.toml (the project's own metadata: scripts, packages) changes.
+# lock or pyproject.toml (the project's own metadata: scripts, packages) changes. The lock holds
+# every dependency (uv lists them all), so pip installs it as it is (--no-deps): resolving again
+# made pip look up pip-audit's `CacheControl[filecache]` on the index, where a newer release
+# than the lock's has no hash in it, and refuse the whole install.
 LOCK=$ROOT_DIR/requirements-dev.lock
 [[ -f $LOCK ]] || die "$LOCK is missing (make lock writes it)"
 stamp=$VENV/.installed-$(cat "$LOCK" "$ROOT_DIR/pyproject.toml" | sha1sum | cut -c1-12)
@@ -39,7 +42,7 @@ if [[ ! -f $stamp ]]; then
   say "installing the Python environment in .venv from requirements-dev.lock (first run takes a minute)"
   [[ -x $VENV/bin/python ]] || "$PY" -m venv "$VENV"
   with_progress "pip install -r requirements-dev.lock" \
-    "$VENV/bin/python" -m pip install --require-hashes --only-binary :all: -r "$LOCK"
+    "$VENV/bin/python" -m pip install --require-hashes --no-deps --only-binary :all: -r "$LOCK"
   # The build backend (setuptools) comes from the lock too, hence no build isolation.
   with_progress "pip install -e . (the project)" \
     "$VENV/bin/python" -m pip install --no-deps --no-build-isolation -e "$ROOT_DIR"
