@@ -46,6 +46,8 @@ if [[ ! -f $stamp ]]; then
   # The build backend (setuptools) comes from the lock too, hence no build isolation.
   with_progress "pip install -e . (the project)" \
     "$VENV/bin/python" -m pip install --no-deps --no-build-isolation -e "$ROOT_DIR"
+  # every dependency is installed (none was resolved above): a lock that lost one fails here
+  with_progress "pip check" "$VENV/bin/python" -m pip check
   rm -f "$VENV"/.installed-* && touch "$stamp"
 fi
 
