@@ -9,8 +9,8 @@ from services.scorer.domain.validity import ContactFacts, Removal, classify
 from tests.unit.test_validity import ADDED, LATER, RULES, facts
 
 
-def removed(by: str) -> ContactFacts:
-    return facts(removals=(Removal(ADDED + timedelta(hours=3), by),))
+def removed(by: str, **kw: object) -> ContactFacts:
+    return facts(removals=(Removal(ADDED + timedelta(hours=3), by),), **kw)
 
 
 def test_silence_accuses_only_when_the_employee_is_flagged_for_it() -> None:
@@ -20,10 +20,21 @@ def test_silence_accuses_only_when_the_employee_is_flagged_for_it() -> None:
 
 
 def test_a_customers_delete_is_a_fact_an_employees_an_accusation() -> None:
-    by_customer = classify(removed("customer"), RULES, LATER)
+    by_customer = classify(removed("customer", is_customer=True), RULES, LATER)
     assert split(by_customer, ["QUICK_DELETE"], True) == ([], ["CUSTOMER_DELETED"])
+    talked = classify(removed("customer", customer_msgs=3), RULES, LATER)
+    assert split(talked, ["QUICK_DELETE"], True) == ([], ["CUSTOMER_DELETED"])
     by_employee = classify(removed("employee"), RULES, LATER)
     assert split(by_employee, ["QUICK_DELETE"], True) == (["QUICK_DELETE"], [])
+
+
+def test_a_hollow_adds_own_quick_removal_is_the_pattern_when_it_is_shown() -> None:
+    """A contact with nothing real behind the add (no match, no conversation) who removed the
+    employee within the window is accused with the quick-delete pattern it is part of; that
+    the contact removed it stays a fact. Below the threshold it is a fact only."""
+    hollow = classify(removed("customer", is_customer=False, customer_msgs=1), RULES, LATER)
+    assert split(hollow, ["QUICK_DELETE"], True) == (["QUICK_DELETE"], ["CUSTOMER_DELETED"])
+    assert split(hollow, ["QUICK_DELETE"], False) == ([], ["CUSTOMER_DELETED"])
 
 
 def test_a_pattern_accuses_only_when_its_employee_is_flagged() -> None:

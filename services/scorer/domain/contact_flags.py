@@ -1,11 +1,19 @@
 """What a contact's flags say (pure): accusations kept apart from facts (docs/product.md).
 
 An accusation says the add itself looks gamed: bought in a burst, a peer institution's staff, an
-employee's own account, shared across teams or in a ring, removed by the employee soon after or
-just after the retention window (`DELETED_AFTER_WINDOW`), piled up at the period's end, writing
-like a script (`SCRIPTED_CHAT`), judged gamed by a reviewer. A fact is worth a reviewer's eye
-but accuses nobody: the customer removed the employee (the side that removed it is stated), no
-message yet, WeCom has no profile, a reviewer vouched for the contact.
+employee's own account, shared across teams or in a ring, removed soon after (by the employee,
+or by a contact with nothing real behind the add) or by the employee just after the retention
+window (`DELETED_AFTER_WINDOW`), piled up at the period's end, writing like a script
+(`SCRIPTED_CHAT`), judged gamed by a reviewer. A fact is worth a reviewer's eye but accuses
+nobody: the customer removed the employee (the side that removed it is stated), no message yet,
+WeCom has no profile, a reviewer vouched for the contact.
+
+Who removed a quick delete matters only when the add was real: a matched customer or a contact
+who held a conversation may leave an employee for reasons of their own, so their own removal is
+the fact `CUSTOMER_DELETED`. An add with nothing real behind it (`features.is_hollow`) that its
+contact removed within the window, in a quick-delete pattern shown to be gaming, is that pattern
+as much as the employee's own removals: a cooperating contact removes the employee once the add
+has counted. It is accused, and the fact that the contact removed it stays beside.
 
 What the contact itself is (a peer institution's staff, an employee's own account) or a
 reviewer's judgement accuses it on its own. A pattern (a burst, a pile-up, a ring, removals,
@@ -18,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from services.scorer.domain.features import is_hollow
 from services.scorer.domain.validity import ContactVerdict
 
 CUSTOMER_DELETED = "CUSTOMER_DELETED"
@@ -42,6 +51,8 @@ def split(
             facts.add(flag)
         elif flag == "QUICK_DELETE" and by_customer and verdict.facts.add_count <= 1:
             facts.add(CUSTOMER_DELETED)
+            if employee_flagged and is_hollow(verdict):
+                accusations.add(flag)
         elif flag == "NO_ENGAGEMENT" and not employee_flagged:
             facts.add(NO_MESSAGE_YET)
         elif employee_flagged or flag in OF_THE_CONTACT:
