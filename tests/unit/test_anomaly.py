@@ -148,14 +148,52 @@ def test_every_reason_has_evidence_and_the_employees_side() -> None:
     assert result.score == min(100.0, sum(r["contribution"] for r in result.reasons))
     for reason in result.reasons:
         assert reason["evidence"]["in_favour"]["adds"] == 30
-    # the burst (the first 26: the first add's ten minutes to the ten minutes two hours on)
-    # accuses its hollow adds; NO_ENGAGEMENT accuses none of them again, only the four after it
-    # (no real add: all of them are the excess)
+    # the burst is judged on the first 26 (the first add's ten minutes to the ten minutes two
+    # hours on); the four after it come with no quiet ten minutes between: the burst going on,
+    # accused with it (not counted in its surprise). NO_ENGAGEMENT accuses none of them again.
     assert result.contact_flags["wm0"] == ["QR_BATCH_BURST"]
+    assert result.contact_flags["wm29"] == ["QR_BATCH_BURST"]
+    burst = next(r for r in result.reasons if r["code"] == "QR_BATCH_BURST")["evidence"]
+    assert burst["hollow_adds_in_bursts"] == 26
+    assert burst["hollow_adds_as_bursts_went_on"] == 4
+    assert burst["bursts"][0]["hollow_adds_as_it_went_on"] == 4
+    assert burst["bursts"][0]["went_on_to"] == (START + timedelta(minutes=150)).isoformat()
+    silence = next(r for r in result.reasons if r["code"] == "NO_ENGAGEMENT")
+    assert silence["evidence"]["hollow_adds_other_signals_accuse"] == 30
+    assert silence["evidence"]["accused_adds"] == 0
+
+
+def test_a_burst_ends_at_a_quiet_ten_minutes_and_silence_accuses_what_follows() -> None:
+    """Four adds of the burst's channel after a quiet ten minutes are not the burst: the
+    excess of hollow adds accuses them (no real add: all of them are the excess)."""
+    burst = verdicts(26, state="qr-1")
+    later = [
+        classify(
+            ContactFacts("e1", f"wm{26 + i}", START + timedelta(minutes=140 + 5 * i), state="qr-1"),
+            RULES,
+            NOW,
+        )
+        for i in range(4)
+    ]
+    result = assess(burst + later, {}, PeerBaseline(), END, 30, NOW, TZ)
+    assert result.contact_flags["wm25"] == ["QR_BATCH_BURST"]
     assert result.contact_flags["wm29"] == ["NO_ENGAGEMENT"]
+    evidence = next(r for r in result.reasons if r["code"] == "QR_BATCH_BURST")["evidence"]
+    assert evidence["hollow_adds_as_bursts_went_on"] == 0
+    assert "went_on_to" not in evidence["bursts"][0]
     silence = next(r for r in result.reasons if r["code"] == "NO_ENGAGEMENT")
     assert silence["evidence"]["hollow_adds_other_signals_accuse"] == 26
     assert silence["evidence"]["accused_adds"] == 4
+
+
+def test_a_burst_goes_on_only_until_the_next_burst_of_its_channel() -> None:
+    """46 adds five minutes apart through one code are two bursts judged one after the other
+    (26 and 20); the first's going on stops where the second starts."""
+    result = assess(verdicts(46, state="qr-1"), {}, PeerBaseline(), END, 30, NOW, TZ)
+    evidence = next(r for r in result.reasons if r["code"] == "QR_BATCH_BURST")["evidence"]
+    assert evidence["hollow_adds_in_bursts"] == 46
+    assert evidence["hollow_adds_as_bursts_went_on"] == 0
+    assert all(result.contact_flags[f"wm{i}"] == ["QR_BATCH_BURST"] for i in range(46))
 
 
 def test_a_dense_block_of_partners_fires_and_a_single_shared_neighbour_does_not() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -180,6 +180,23 @@ def bursts(features: Features) -> list[Burst]:
     return out
 
 
+def went_on(features: Features, burst: Burst, taken: set[datetime]) -> tuple[Bucket, ...]:
+    """The buckets of the burst's channel that follow its last one with no quiet ten minutes
+    between (a bucket of the channel starting where the one before it ends): the burst going
+    on past the window it was judged in. It stops before a bucket in `taken` (the start of
+    another burst of the channel, judged on its own)."""
+    by_start: dict[datetime, list[Bucket]] = defaultdict(list)
+    for b in features.buckets:
+        if b.channel == burst.channel and b.start >= burst.end:
+            by_start[b.start].append(b)
+    out: list[Bucket] = []
+    at = burst.end
+    while at in by_start and at not in taken:
+        out.extend(sorted(by_start[at], key=_order))
+        at += SPAN
+    return tuple(out)
+
+
 def off_hours(at: datetime, tz: Any) -> bool:
     start, end = WORKING_HOURS
     return not start <= at.astimezone(tz).hour < end
@@ -218,7 +235,9 @@ def qr_batch_burst(features: Features, ctx: Context) -> Fired | None:
         if off_hours(k.start, ctx.tz)
     )
     adds = sum(b.adds for b in suspicious)
-    where = {(k.start, k.channel) for b in suspicious for k in b.buckets}
+    starts = {(b.channel, b.start) for b in found}
+    after = {b: went_on(features, b, {s for c, s in starts if c == b.channel}) for b in suspicious}
+    where = {(k.start, k.channel) for b in suspicious for k in (*b.buckets, *after[b])}
     tz = ctx.tz
 
     def accuses(v: ContactVerdict) -> bool:
@@ -237,10 +256,14 @@ def qr_batch_burst(features: Features, ctx: Context) -> Fired | None:
                     "from": b.start.isoformat(),
                     "to": b.end.isoformat(),
                     "peer_median_hollow_adds_that_day": peers_that_day(b),
+                    **_went_on_evidence(features, after[b]),
                 }
                 for b in sorted(suspicious, key=lambda b: -b.hollow)[:5]
             ],
             "hollow_adds_in_bursts": hollow,
+            "hollow_adds_as_bursts_went_on": sum(
+                features.total("hollow", trail) for trail in after.values()
+            ),
             "expected_hollow_adds": round(expected, 1),
             "peer_hollow_share": round(baseline.hollow_share.centre, 2),
             "off_hours_adds": late,
@@ -248,6 +271,17 @@ def qr_batch_burst(features: Features, ctx: Context) -> Fired | None:
         },
         accuses,
     )
+
+
+def _went_on_evidence(features: Features, trail: Sequence[Bucket]) -> dict[str, Any]:
+    """How far a burst went on past its window, and its hollow adds there (accused with it,
+    not counted in its surprise): nothing when it stopped."""
+    if not trail:
+        return {}
+    return {
+        "went_on_to": (trail[-1].start + SPAN).isoformat(),
+        "hollow_adds_as_it_went_on": features.total("hollow", trail),
+    }
 
 
 def peer_institution(features: Features) -> Fired | None:
