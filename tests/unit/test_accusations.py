@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from services.scorer.domain.anomaly import PeriodTail, assess
 from services.scorer.domain.dense_block import DenseBlock
-from services.scorer.domain.excess import excess_accused, honest_count
+from services.scorer.domain.excess import Part, excess_accused, excess_in_parts, honest_count
 from services.scorer.domain.validity import ContactVerdict
 from services.scorer.scoring import Scorer
 from shared.calendar import BusinessCalendar, parse_period
@@ -53,12 +53,27 @@ def test_a_pileup_spread_over_the_week_from_the_sunday_before_is_accused_whole()
 
 
 def test_no_engagement_does_not_accuse_again_what_a_pileup_accounts_for() -> None:
-    """A pile-up's hollow adds are the pile-up's accusations; the employee's other hollow adds
-    are what their honest work brings, and silence alone accuses none of them."""
-    vs = honest_month(rate=3) + pile(2000, 28, 20) + pile(2100, 29, 20) + pile(2200, 30, 20)
+    """A pile-up's hollow adds in the span it judged are the pile-up's accusations. Of the
+    others, the month's are not four in five above what the real adds predict (under: 0.76),
+    but the week of the 26th's are: the 20 of the 28th, the day before the span, beside three
+    real adds that predict half a hollow one. The employee's other hollow adds are what their
+    honest work brings, and silence alone accuses none of them."""
+    day_before = pile(2000, 28, 20)
+    vs = honest_month(rate=3) + day_before + pile(2100, 29, 20) + pile(2200, 30, 20)
     result = assess(vs, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
     assert {"PERIOD_END_PILEUP", "NO_ENGAGEMENT"} <= {r["code"] for r in result.reasons}
-    assert not any("NO_ENGAGEMENT" in codes for codes in result.contact_flags.values())
+    silence = next(r for r in result.reasons if r["code"] == "NO_ENGAGEMENT")["evidence"]
+    assert silence["share_of_hollow_adds_above_peers"] < 0.8
+    assert silence["accused_weeks"] == [
+        {
+            "week_of": "2026-10-26",
+            "unexplained_hollow_adds": 20,
+            "real_adds": 3,
+            "hollow_adds_real_adds_predict": 0.5,
+        }
+    ]
+    by_silence = {c for c, codes in result.contact_flags.items() if "NO_ENGAGEMENT" in codes}
+    assert by_silence == {v.facts.external_userid for v in day_before}
     honest_hollow = {
         v.facts.external_userid
         for v in honest_month(rate=3)
@@ -115,6 +130,18 @@ def test_an_excess_is_accused_whole_only_when_four_in_five_of_it_is_above_honest
     assert excess_accused(adds, 1.6, explained) == (adds[2:], adds[2:])  # 6.4 of 8 above
     assert excess_accused(adds, 1.7, explained) == (adds[2:], [])
     assert excess_accused([0, 1], 0.0, explained) == ([], [])
+
+
+def test_a_week_is_accused_when_its_own_excess_is_four_in_five_and_material() -> None:
+    """Weeks judged on their own real adds (at the peers' share 0.2: a quarter of a hollow add
+    per real add): ten hollow adds beside five real ones (1.25 predicted) are an excess; beside
+    twenty (5 predicted) they are not; five beside none are too few to be worth a look."""
+    hollow = [("a", i) for i in range(10)] + [("b", i) for i in range(10)]
+    hollow += [("c", i) for i in range(5)]
+    real = [("a", i) for i in range(5)] + [("b", i) for i in range(20)]
+    parts = excess_in_parts(hollow, real, lambda add: add[0], 0.2, 8.0)
+    assert list(parts) == ["a"]
+    assert parts["a"] == Part(hollow[:10], 5, 1.25)
 
 
 def test_acquisition_silence_accuses_the_excess_not_the_ungreeted() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from services.scorer.domain.baseline import (
@@ -31,7 +31,7 @@ from services.scorer.domain.cadence import ChatTrace
 from services.scorer.domain.calibration import ACQUISITION_SILENCE
 from services.scorer.domain.contact_flags import split
 from services.scorer.domain.dense_block import DenseBlock
-from services.scorer.domain.excess import excess_accused, honest_count
+from services.scorer.domain.excess import excess_accused, excess_in_parts, honest_count
 from services.scorer.domain.features import (
     CONVERSATION_MESSAGES,
     ENGAGEMENT_WINDOW,
@@ -214,9 +214,41 @@ def _excess(
             1 for v in candidates if v.facts.customer_msgs == 0 and v.facts.one_to_one_msgs == 0
         )
     noun = "silent" if acquisition else "hollow"
+    if not accused:
+        accused = _weeks(evidence, noun, unexplained, [v for v in verdicts if not hollow(v)], ctx)
     evidence[f"{noun}_adds_other_signals_accuse"] = len(candidates) - len(unexplained)
     evidence["accused_adds"] = len(accused)
     return accused
+
+
+def _weeks(
+    evidence: dict[str, Any],
+    noun: str,
+    unexplained: Sequence[ContactVerdict],
+    real: Sequence[ContactVerdict],
+    ctx: Context,
+) -> list[ContactVerdict]:
+    """The unexplained adds of the weeks that are an excess on their own (domain/excess.py),
+    when the period as a whole is not; the weeks go to the evidence."""
+    share = ACQUISITION_SILENCE.centre if noun == "silent" else ctx.baseline.hollow_share.centre
+
+    def week_of(v: ContactVerdict) -> date:
+        day = v.facts.first_added_at.astimezone(ctx.tz).date()
+        return day - timedelta(days=day.weekday())
+
+    weeks = excess_in_parts(unexplained, real, week_of, share, MIN_EXCESS)
+    if weeks:
+        real_noun = "answered" if noun == "silent" else "real"
+        evidence["accused_weeks"] = [
+            {
+                "week_of": week.isoformat(),
+                f"unexplained_{noun}_adds": len(part.unexplained),
+                f"{real_noun}_adds": part.real_adds,
+                f"{noun}_adds_{real_noun}_adds_predict": round(part.predicted, 1),
+            }
+            for week, part in sorted(weeks.items())
+        ]
+    return [v for part in weeks.values() for v in part.unexplained]
 
 
 def decided_by(v: ContactVerdict, ctx: Context) -> bool:
