@@ -544,6 +544,31 @@ def test_a_known_campaign_burst_is_context_unless_its_quality_is_low() -> None:
     assert codes(fair("Autumn fair", 0))["QR_BATCH_BURST"] >= 40
 
 
+def test_a_burst_does_not_go_on_into_a_known_campaigns_burst() -> None:
+    """Bought adds through a code, then at once a registered street fair through the same code
+    (a third of it bank customers): the fair is context, and its prospects are not the bought
+    burst going on."""
+    bought = verdicts(26, state="qr-fair")
+    fair = [
+        replace(
+            v,
+            facts=replace(
+                v.facts,
+                external_userid=f"fair{i}",
+                first_added_at=START + timedelta(minutes=130 + 3 * i),
+                campaign="Autumn fair",
+                is_customer=i < 10,
+            ),
+        )
+        for i, v in enumerate(verdicts(30, state="qr-fair"))
+    ]
+    result = assess(bought + fair, {}, PeerBaseline(), END, 30, NOW, TZ)
+    evidence = next(r for r in result.reasons if r["code"] == "QR_BATCH_BURST")["evidence"]
+    assert evidence["hollow_adds_in_bursts"] == 26
+    assert evidence["hollow_adds_as_bursts_went_on"] == 0
+    assert not any("QR_BATCH_BURST" in result.contact_flags.get(f"fair{i}", []) for i in range(30))
+
+
 def test_the_campaign_and_reviewed_contacts_are_evidence_in_favour() -> None:
     vs = verdicts(30, state="qr-777", is_customer=False)
     vs += verdicts(2, campaign="Autumn fair", is_customer=True)

@@ -207,8 +207,10 @@ def qr_batch_burst(features: Features, ctx: Context) -> Fired | None:
     than the employee's own hollow rate, or the peers' if higher, puts in that many two-hour
     windows (negative binomial; a burst spans two hours and at most ten minutes more,
     `bursts`). A branch event's burst is matched customers who chat: the burst is there, the
-    hollow excess is not."""
-    found = [b for b in bursts(features) if not b.known_campaign()]
+    hollow excess is not. A suspicious burst accuses its hollow adds, and those of its channel
+    as it went on past its window (`went_on`)."""
+    every = bursts(features)
+    found = [b for b in every if not b.known_campaign()]
     if not found:
         return None
     baseline = ctx.baseline
@@ -235,7 +237,7 @@ def qr_batch_burst(features: Features, ctx: Context) -> Fired | None:
         if off_hours(k.start, ctx.tz)
     )
     adds = sum(b.adds for b in suspicious)
-    starts = {(b.channel, b.start) for b in found}
+    starts = {(b.channel, b.start) for b in every}  # a known campaign's too: not going on
     after = {b: went_on(features, b, {s for c, s in starts if c == b.channel}) for b in suspicious}
     where = {(k.start, k.channel) for b in suspicious for k in (*b.buckets, *after[b])}
     tz = ctx.tz
