@@ -34,7 +34,6 @@ from services.scorer.domain.anomaly import (
 )
 from services.scorer.domain.cadence import ChatTrace
 from services.scorer.domain.dense_block import DenseBlock, dense_blocks
-from services.scorer.domain.features import Features
 from services.scorer.domain.rules import ScoringRules
 from services.scorer.domain.scripted import MIN_SCRIPTED
 from services.scorer.domain.tally import COUNTERS
@@ -337,8 +336,9 @@ class Scorer:
         what is committed when it runs (the close), and whose writes (score rows, outcomes)
         these reads do not see, as its own reads did not: the baseline, the one read of score
         rows, is awaited before the first chunk is scored and so before anything is written.
-        Every employee's overlap with other teams (from the few shared contacts) and anomaly
-        features are read at once beside them. A chunk's read awaits these before the features
+        Every employee's overlap with other teams (from the few shared contacts) is read at
+        once beside them; each chunk reads its employees' anomaly features (a bank's month of
+        buckets at once held 740 MB). A chunk's read awaits these before the features
         decide which employees' relations it reads, holding its connection: `readers` holds at least
         READ_AHEAD + 3 connections, and the three bank-wide reads take theirs first. The caller's
         `conn` is used only before the first chunk is yielded: the caller may store each chunk
@@ -352,16 +352,10 @@ class Scorer:
             return lambda c: self.read_chunk(c, period, chunk, now, closed, bank)
 
         async def bank() -> BankFigures:
-            return BankFigures(await baseline, await blocks, *await everyone)
+            return BankFigures(await baseline, await blocks, await everyone)
 
-        async def everyone_of(
-            c: Connection,
-        ) -> tuple[dict[str, inputs.Overlap], dict[str, Features]]:
-            tz = self.calendar.tz
-            return (
-                await inputs.cross_team_overlap(c, period, None, tz),
-                await buckets.features(c, period, None, tz),
-            )
+        async def everyone_of(c: Connection) -> dict[str, inputs.Overlap]:
+            return await inputs.cross_team_overlap(c, period, None, self.calendar.tz)
 
         baseline = asyncio.create_task(
             pooled(lambda c: self.baseline(c, period, now, fresh=closed))
@@ -472,11 +466,7 @@ class Scorer:
         contacts that may be scripted are read for those with enough of them, and which of
         them have a campaign of their team in the period."""
         tz = self.calendar.tz
-        found = (
-            bank.features
-            if bank.features is not None
-            else await buckets.features(conn, period, ids, tz)
-        )
+        found = await buckets.features(conn, period, ids, tz)
         talkative = [
             e for e in ids if (f := found.get(e)) is not None and f.total("talkers") >= MIN_SCRIPTED
         ]
@@ -602,9 +592,6 @@ class BankFigures:
     overlaps: Mapping[str, inputs.Overlap] | None = None
     """Every employee's overlap with other teams, read at once (the close); None: each chunk
     reads its employees'."""
-    features: Mapping[str, Features] | None = None
-    """Every employee's anomaly features, read at once (the close); None: each chunk reads its
-    employees'."""
 
 
 @dataclass(frozen=True)
