@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from services.scorer.domain.validity import (
     GAMED,
@@ -78,10 +78,10 @@ FIELDS = (
 INDEX = {name: i for i, name in enumerate(FIELDS)}
 
 
-@dataclass(frozen=True)
-class Bucket:
+class Bucket(NamedTuple):
     """Where an add is counted: the start of its local ten minutes (an instant in UTC: two
-    local times of a clock turned back are two buckets), its channel and campaign."""
+    local times of a clock turned back are two buckets), its channel and campaign. A named
+    tuple, hashed in C: a close looks up a bank's month of buckets."""
 
     start: datetime
     channel: str
