@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from bisect import bisect_left
 from collections import deque
-from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from time import monotonic
@@ -34,7 +34,6 @@ from services.scorer.domain.anomaly import (
 )
 from services.scorer.domain.cadence import ChatTrace
 from services.scorer.domain.dense_block import DenseBlock, dense_blocks
-from services.scorer.domain.features import Features
 from services.scorer.domain.rules import ScoringRules
 from services.scorer.domain.scripted import MIN_SCRIPTED
 from services.scorer.domain.tally import COUNTERS
@@ -68,13 +67,6 @@ WEEK_TAIL_DAYS = 5
 READ_AHEAD = 2
 """Chunks read at once on connections of their own while one is scored
 (`compute_chunks_alongside`)."""
-PREPARE_AHEAD = 24
-"""Chunks whose reads that need no bank-wide figure (`Scorer.prepare`) a close makes ahead,
-while those figures are read: the Python that decodes them would otherwise wait for the
-figures, idle. Each holds its employees' org rows, counters and kept features..."""
-PREPARED_RELATIONS = 200_000
-"""...and together they hold the features of at most about this many adds (one bucket each at
-most, about 450 bytes: 90 MB)."""
 BASELINE_INTERVAL_SECONDS = 10.0
 """The peers' baseline is recomputed at most this often while a period's inputs stream in
 (bankwide.py; a rest and a close compute it afresh): a bank-wide median moves slowly, and
@@ -338,34 +330,29 @@ class Scorer:
         closed: bool,
     ) -> AsyncGenerator[list[dict[str, Any]], None]:
         """`compute_chunks` with the reads on connections of their own (`readers`), side by
-        side: the peers' baseline, the dense blocks and every employee's overlap with other
-        teams (from the few shared contacts) bank-wide, and meanwhile the chunks' reads that
-        need none of them (`prepare`: up to PREPARE_AHEAD chunks of at most PREPARED_RELATIONS
-        gross adds together), then up to READ_AHEAD chunks completed (`complete`) while Python
-        scores one. The same scores, chunk by chunk in the same order, for a caller in a
-        read-committed transaction whose every statement reads what is committed when it runs
-        (the close), and whose writes (score rows, outcomes) these reads do not see, as its own
-        reads did not: the baseline, the one read of score rows, is awaited before the first
-        chunk is scored and so before anything is written. Each chunk reads its employees'
-        anomaly features (a bank's month of buckets at once held 740 MB). No read holds a
-        connection while it waits for another: `readers` holds at least READ_AHEAD + 3
-        connections, and the three bank-wide reads take theirs first. The caller's `conn` is
-        used only before the first chunk is yielded: the caller may store each chunk on it
-        while the next is read and scored (`PeriodCloser._close`)."""
+        side: the peers' baseline, the dense blocks and up to READ_AHEAD chunks at once, the
+        next chunks read while Python scores this one. The same scores, chunk by chunk in the
+        same order, for a caller in a read-committed transaction whose every statement reads
+        what is committed when it runs (the close), and whose writes (score rows, outcomes)
+        these reads do not see, as its own reads did not: the baseline, the one read of score
+        rows, is awaited before the first chunk is scored and so before anything is written.
+        Every employee's overlap with other teams (from the few shared contacts) is read at
+        once beside them; each chunk reads its employees' anomaly features (a bank's month of
+        buckets at once held 740 MB). A chunk's read awaits these before the features
+        decide which employees' relations it reads, holding its connection: `readers` holds at least
+        READ_AHEAD + 3 connections, and the three bank-wide reads take theirs first. The caller's
+        `conn` is used only before the first chunk is yielded: the caller may store each chunk
+        on it while the next is read and scored (`PeriodCloser._close`)."""
 
         async def pooled(read: Callable[[Connection], Awaitable[T]]) -> T:
             async with readers().acquire() as c:
                 return await read(c)
 
-        def preparer(chunk: list[str]) -> Callable[[Connection], Awaitable[Prepared | None]]:
-            return lambda c: self.prepare(c, period, chunk, now, closed)
+        def reader(chunk: list[str]) -> Callable[[Connection], Awaitable[ChunkInputs | None]]:
+            return lambda c: self.read_chunk(c, period, chunk, now, closed, bank)
 
-        async def completed(prepared: asyncio.Task[Prepared | None]) -> ChunkInputs | None:
-            found = await prepared
-            if found is None:
-                return None
-            figures = BankFigures(await baseline, await blocks, await everyone)
-            return await pooled(lambda c: self.complete(c, found, figures))
+        async def bank() -> BankFigures:
+            return BankFigures(await baseline, await blocks, await everyone)
 
         async def everyone_of(c: Connection) -> dict[str, inputs.Overlap]:
             return await inputs.cross_team_overlap(c, period, None, self.calendar.tz)
@@ -375,48 +362,25 @@ class Scorer:
         )
         blocks = asyncio.create_task(pooled(lambda c: self.blocks(c, period, fresh=closed)))
         everyone = asyncio.create_task(pooled(everyone_of))
-        preparing: deque[tuple[asyncio.Task[Prepared | None], int]] = deque()
         pending: deque[asyncio.Task[ChunkInputs | None]] = deque()
-        held = 0  # the gross adds of the chunks in `preparing`
         try:
-            todo = deque(await self.weighed_chunks(conn, period, ids))
-            while todo or preparing or pending:
-                while (
-                    todo
-                    and len(preparing) < PREPARE_AHEAD
-                    and (not preparing or held + todo[0][1] <= PREPARED_RELATIONS)
-                ):
-                    chunk, weight = todo.popleft()
-                    preparing.append((asyncio.create_task(pooled(preparer(chunk))), weight))
-                    held += weight
-                while preparing and len(pending) < READ_AHEAD:
-                    task, weight = preparing.popleft()
-                    held -= weight
-                    pending.append(asyncio.create_task(completed(task)))
+            todo = deque(await self.chunks(conn, period, ids))
+            while todo or pending:
+                while todo and len(pending) < READ_AHEAD:
+                    pending.append(asyncio.create_task(pooled(reader(todo.popleft()))))
                 read = await pending.popleft()
                 if read is not None:
                     yield await self.score_chunk(read)
         finally:
-            running: list[asyncio.Task[Any]] = [baseline, blocks, everyone, *pending]
-            running += (t for t, _ in preparing)
-            for t in running:
-                t.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
+            for task in (baseline, blocks, everyone, *pending):
+                task.cancel()
+            await asyncio.gather(baseline, blocks, everyone, *pending, return_exceptions=True)
 
     async def chunks(self, conn: Connection, period: Period, ids: Sequence[str]) -> list[list[str]]:
         """`ids` cut into chunks of at most COMPUTE_CHUNK employees and about COMPUTE_RELATIONS
         relations (each employee weighs its gross adds in the period)."""
-        return [chunk for chunk, _ in await self.weighed_chunks(conn, period, ids)]
-
-    async def weighed_chunks(
-        self, conn: Connection, period: Period, ids: Sequence[str]
-    ) -> list[tuple[list[str], int]]:
-        """`chunks`, each with its gross adds in the period."""
         gross = await inputs.gross_adds(conn, period, ids)
-        return [
-            (chunk, sum(gross.get(e, 0) for e in chunk))
-            for chunk in chunked(ids, gross, COMPUTE_CHUNK, COMPUTE_RELATIONS)
-        ]
+        return chunked(ids, gross, COMPUTE_CHUNK, COMPUTE_RELATIONS)
 
     async def read_chunk(
         self,
@@ -430,11 +394,10 @@ class Scorer:
         counters: bool = True,
     ) -> ChunkInputs | None:
         """Everything the scores of one chunk of employees are computed from, read in the
-        caller's snapshot (None: none of them has an org record yet): what needs no bank-wide
-        figure first (`prepare`), then the rest (`complete`). `bank`, the period's peer baseline
-        and dense blocks, is read unless given (or awaited, when given as a function: a caller
-        reading them alongside). Only the relations of employees whose anomaly their kept
-        features cannot give alone are read (`screened`). The computation itself
+        caller's snapshot (None: none of them has an org record yet); `bank`, the period's
+        peer baseline and dense blocks, is read unless given (or awaited, when given as a
+        function: a caller reading them alongside). Only the relations of employees whose
+        anomaly their kept features cannot give alone are read (`screened`). The computation itself
         (`score_chunk`) needs no snapshot: a caller may end its transaction before it, so that
         no read snapshot stays open while Python computes (an open snapshot keeps PostgreSQL
         from pruning the versions the consumer's batches leave behind). `from_span`: the
@@ -443,9 +406,11 @@ class Scorer:
         quota and quality columns are read from the counters in this snapshot; without, the
         scores carry only their target, and their store fills the rest (`store_open` and
         `store_current` read the counters as they stand when they store)."""
-        prepared = await self.prepare(conn, period, ids, now, closed, counters)
-        if prepared is None:
+        tz = self.calendar.tz
+        org = await inputs.org_rows(conn, period, ids, tz)
+        if not org:
             return None
+        known = [o.employee_id for o in org]
         if bank is None:
             bank = BankFigures(
                 await self.baseline(conn, period, now, fresh=closed),
@@ -453,93 +418,67 @@ class Scorer:
             )
         elif not isinstance(bank, BankFigures):
             bank = await bank()
-        return await self.complete(conn, prepared, bank, from_span)
-
-    async def prepare(
-        self,
-        conn: Connection,
-        period: Period,
-        ids: Sequence[str],
-        now: datetime,
-        closed: bool,
-        counters: bool = True,
-    ) -> Prepared | None:
-        """What a chunk's scores need that no bank-wide figure decides (`read_chunk`): a
-        caller reading those alongside (the close) prepares the next chunks meanwhile. The
-        kept anomaly features of the employees, the chats of the contacts that may be
-        scripted (of those with enough of them), which of them have a campaign of their team
-        in the period, and the quota and quality columns (`counters`)."""
-        tz = self.calendar.tz
-        org = await inputs.org_rows(conn, period, ids, tz)
-        if not org:
-            return None
-        known = [o.employee_id for o in org]
-        segments = await inputs.stated_segments(conn, known)
-        found = await buckets.features(conn, period, known, tz)
-        talkative = [
-            e
-            for e in known
-            if (f := found.get(e)) is not None and f.total("talkers") >= MIN_SCRIPTED
-        ]
-        traces = await inputs.chat_traces(conn, period, talkative, tz, talkers=True)
-        campaigns = await inputs.with_campaigns(conn, period, known, tz)
-        target = {o.employee_id: self.target_of(o.target, period) for o in org}
-        counted = (
-            await tally.quota_fields(conn, self, period.key, target, now, closed)
-            if counters
-            else {e: {"target": t} for e, t in target.items()}
-        )
-        return Prepared(period, now, closed, org, segments, found, traces, campaigns, counted)
-
-    async def complete(
-        self, conn: Connection, prepared: Prepared, bank: BankFigures, from_span: bool = False
-    ) -> ChunkInputs:
-        """A prepared chunk's inputs once the bank-wide figures are known: the anomalies the
-        kept features give alone (`screened`), and the relations and chat traces of the
-        other employees (unless `from_span`)."""
-        period, tz = prepared.period, self.calendar.tz
-        known = [o.employee_id for o in prepared.org]
         overlaps = (
             bank.overlaps
             if bank.overlaps is not None
             else await inputs.cross_team_overlap(conn, period, known, tz)
         )
-        ready = self.screened(prepared, overlaps, bank)
+        segments = await inputs.stated_segments(conn, known)
+        ready = await self.screened(conn, period, known, now, overlaps, bank, segments)
         assessed = [e for e in known if e not in ready]
         relations: dict[str, list[ContactFacts]] | None = None
         chats = None
         if not from_span:
             relations = await self._relations_by_employee(conn, period, assessed)
             chats = await inputs.chat_traces(conn, period, assessed, tz)
+        target = {o.employee_id: self.target_of(o.target, period) for o in org}
         return ChunkInputs(
             period,
-            prepared.now,
-            prepared.closed,
+            now,
+            closed,
             bank,
-            prepared.org,
+            org,
             relations,
             overlaps,
             chats,
-            prepared.segments,
-            prepared.counted,
+            segments,
+            (
+                await tally.quota_fields(conn, self, period.key, target, now, closed)
+                if counters
+                else {e: {"target": t} for e, t in target.items()}
+            ),
             ready,
         )
 
-    def screened(
-        self, prepared: Prepared, overlaps: Mapping[str, inputs.Overlap], bank: BankFigures
+    async def screened(
+        self,
+        conn: Connection,
+        period: Period,
+        ids: Sequence[str],
+        now: datetime,
+        overlaps: Mapping[str, inputs.Overlap],
+        bank: BankFigures,
+        segments: Mapping[str, str],
     ) -> dict[str, AnomalyResult]:
-        """The anomalies of the prepared employees that their kept features give alone
+        """The anomalies of those of `ids` that their kept features give alone
         (`anomaly.from_features`), counted in SCREENED: quiet (no signal fired), or scored
-        from the features; the others' relations are read (assessed). CPU only."""
-        period, now, tz = prepared.period, prepared.now, self.calendar.tz
+        from the features; the others' relations are read (assessed). The chats of the
+        contacts that may be scripted are read for those with enough of them, and which of
+        them have a campaign of their team in the period."""
+        tz = self.calendar.tz
+        found = await buckets.features(conn, period, ids, tz)
+        talkative = [
+            e for e in ids if (f := found.get(e)) is not None and f.total("talkers") >= MIN_SCRIPTED
+        ]
+        traces = await inputs.chat_traces(conn, period, talkative, tz, talkers=True)
+        campaigns = await inputs.with_campaigns(conn, period, ids, tz)
         tail, week = self.tail(period, now), self.tail(period, now, WEEK_TAIL_DAYS)
         days = (period.end - period.start).days
         out: dict[str, AnomalyResult] = {}
-        for o_row in prepared.org:
-            e = o_row.employee_id
+        for e in ids:
             o = overlaps.get(e, NO_OVERLAP)
             result = from_features(
-                prepared.features.get(e, NO_FEATURES),
+                found.get(e, NO_FEATURES),
                 e,
                 o.shared,
                 o.partners,
@@ -551,17 +490,17 @@ class Scorer:
                 tz,
                 tail,
                 week,
-                prepared.segments.get(e),
+                segments.get(e),
                 self.rules.retention_window,
-                prepared.traces.get(e, {}),
-                e in prepared.campaigns,
+                traces.get(e, {}),
+                e in campaigns,
             )
             if result is not None:
                 out[e] = result
         quiet = sum(1 for r in out.values() if not r.reasons)
         SCREENED.labels("quiet").inc(quiet)
         SCREENED.labels("features").inc(len(out) - quiet)
-        SCREENED.labels("assessed").inc(len(prepared.org) - len(out))
+        SCREENED.labels("assessed").inc(len(ids) - len(out))
         return out
 
     async def read_span(self, conn: Connection, span: Period, ids: Sequence[str]) -> SpanReads:
@@ -705,26 +644,6 @@ def _first_added_at(v: ContactVerdict) -> datetime:
 
 def _sent_at(message: tuple[datetime, bool]) -> datetime:
     return message[0]
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """What a chunk of employees' scores need that no bank-wide figure decides
-    (`Scorer.prepare`)."""
-
-    period: Period
-    now: datetime
-    closed: bool
-    org: Sequence[inputs.OrgRow]
-    segments: Mapping[str, str]
-    features: Mapping[str, Features]
-    """By employee, the kept anomaly features (none: no adds in the period)."""
-    traces: Mapping[str, Mapping[str, ChatTrace]]
-    """By employee, the chats of the contacts that may be scripted."""
-    campaigns: Collection[str]
-    """The employees whose team has a campaign in the period."""
-    counted: Mapping[str, dict[str, Any]]
-    """By employee, the quota and quality columns from the counters (or only the target)."""
 
 
 @dataclass(frozen=True)
