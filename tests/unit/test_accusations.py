@@ -104,6 +104,27 @@ def test_a_ring_accuses_the_non_customers_it_shares_with_other_teams_beyond_its_
     }
 
 
+def test_a_ring_accuses_its_hollow_adds_shared_with_the_block_beyond_its_core() -> None:
+    """A contact another of the block's employees also added hollow, outside the block's dense
+    core (a colleague of the same team: no cross-team sharing, no partners), is the ring's pool
+    too, when this employee's add of it is hollow; a customer or a conversation partner in the
+    same place is not accused, nor is a contact the block does not share."""
+    vs = verdicts(10, step=timedelta(hours=7), is_customer=False)
+    vs[8] = add(8, vs[8].facts.first_added_at, msgs=3)  # a conversation partner
+    vs[9] = add(9, vs[9].facts.first_added_at, customer=True)
+    block = DenseBlock(
+        ("e1", "e2", "e3"), ("wm1", "wm2", "wm3"), 1.2, 0.56, 9, ("wm4", "wm5", "wm8", "wm9")
+    )
+    result = assess(vs, {}, PEERS, OCT_END, 30, NOW, TZ, {}, block=block)
+    ring = {c for c, codes in result.contact_flags.items() if "MUTUAL_ADD_RING" in codes}
+    assert ring == {"wm1", "wm2", "wm3", "wm4", "wm5"}
+    reason = next(r for r in result.reasons if r["code"] == "MUTUAL_ADD_RING")
+    dense = reason["evidence"]["dense_block"]
+    assert dense["shared_hollow_beyond_block"] == 4
+    assert dense["own_hollow_adds_shared_beyond_block"] == 2
+    assert dense["examples_beyond_block"] == ["wm4", "wm5"]
+
+
 def test_the_last_working_days_span_the_weekend_just_before_them() -> None:
     """October 2026 ends on a Saturday: its last working week is Monday 26 to Friday 30, and a
     pile-up begun on Sunday 25 belongs to it. November's last week has no gap before it."""

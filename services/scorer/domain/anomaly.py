@@ -186,10 +186,16 @@ def _name(
             (v.facts.external_userid for v in accused if v.facts.external_userid in rank),
             key=rank.__getitem__,
         )
+        beyond = sorted(
+            v.facts.external_userid for v in accused if v.facts.external_userid not in rank
+        )
+        shared = frozenset(ctx.block.shared)
         evidence["dense_block"] = {
             **evidence["dense_block"],
             "own_contacts_in_block": len(in_block),
             "examples": in_block[:5],
+            "own_hollow_adds_shared_beyond_block": sum(1 for c in beyond if c in shared),
+            "examples_beyond_block": [c for c in beyond if c in shared][:5],
         }
 
 
