@@ -76,6 +76,7 @@ def encode_blocks(by_employee: dict[str, DenseBlock]) -> list[dict[str, Any]]:
             "density": b.density,
             "star_bound": b.star_bound,
             "adds": b.adds,
+            "shared": list(b.shared),
         }
         for b in sorted(unique, key=lambda b: b.employees)
     ]
@@ -90,6 +91,7 @@ def decode_blocks(j: list[dict[str, Any]]) -> dict[str, DenseBlock]:
             item["density"],
             item["star_bound"],
             item["adds"],
+            tuple(item.get("shared", ())),  # kept before blocks named their shared contacts
         )
         out.update(dict.fromkeys(block.employees, block))
     return out

@@ -104,6 +104,71 @@ def test_a_ring_accuses_the_non_customers_it_shares_with_other_teams_beyond_its_
     }
 
 
+def test_a_ring_accuses_its_hollow_adds_shared_with_the_block_beyond_its_core() -> None:
+    """A contact another of the block's employees also added hollow, outside the block's dense
+    core (a colleague of the same team: no cross-team sharing, no partners), is the ring's pool
+    too, when this employee's add of it is hollow; a customer or a conversation partner in the
+    same place is not accused, nor is a contact the block does not share."""
+    vs = verdicts(10, step=timedelta(hours=7), is_customer=False)
+    vs[8] = add(8, vs[8].facts.first_added_at, msgs=3)  # a conversation partner
+    vs[9] = add(9, vs[9].facts.first_added_at, customer=True)
+    block = DenseBlock(
+        ("e1", "e2", "e3"), ("wm1", "wm2", "wm3"), 1.2, 0.56, 9, ("wm4", "wm5", "wm8", "wm9")
+    )
+    result = assess(vs, {}, PEERS, OCT_END, 30, NOW, TZ, {}, block=block)
+    ring = {c for c, codes in result.contact_flags.items() if "MUTUAL_ADD_RING" in codes}
+    assert ring == {"wm1", "wm2", "wm3", "wm4", "wm5"}
+    reason = next(r for r in result.reasons if r["code"] == "MUTUAL_ADD_RING")
+    dense = reason["evidence"]["dense_block"]
+    assert dense["shared_hollow_beyond_block"] == 4
+    assert dense["own_hollow_adds_shared_beyond_block"] == 2
+    assert dense["examples_beyond_block"] == ["wm4", "wm5"]
+
+
+def padded(extra_hollow: int) -> tuple[list[ContactVerdict], set[str]]:
+    """An honest October with four staff accounts and `extra_hollow` hollow adds on the 12th
+    (Shanghai), and the hollow adds of that day (the honest month's own one among them)."""
+    vs = honest_month()
+    at = datetime(2026, 10, 12, 1, 30, tzinfo=UTC)
+    vs += [add(900 + k, at + timedelta(minutes=7 * k), staff_account_of="e5") for k in range(4)]
+    vs += [add(950 + k, at + timedelta(minutes=40 * k + 3)) for k in range(extra_hollow)]
+    day = {
+        v.facts.external_userid
+        for v in vs
+        if v.facts.first_added_at.astimezone(TZ).date().day == 12
+        and not v.facts.is_customer
+        and v.facts.customer_msgs < 2
+        and v.facts.staff_account_of is None
+    }
+    return vs, day
+
+
+def test_a_padders_hollow_adds_on_the_days_of_the_padding_are_its_excess() -> None:
+    """Staff accounts accuse themselves; the hollow adds made on the same day, far above what
+    that day's real adds predict, are the padding session's too, and named in its evidence.
+    The honest month's hollow adds on other days are not."""
+    vs, day = padded(12)
+    result = assess(vs, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
+    staff = {c for c, codes in result.contact_flags.items() if "STAFF_ACCOUNT" in codes}
+    assert staff == {f"wm{900 + k}" for k in range(4)} | day
+    assert len(day) == 13  # the twelve and the honest month's one: what an excess costs
+    reason = next(r for r in result.reasons if r["code"] == "STAFF_ACCOUNT")
+    days = reason["evidence"]["accused_on_its_days"]
+    assert days["days"] == ["2026-10-12"] and days["unexplained_hollow_adds"] == 13
+    assert days["real_adds"] == 3 and days["hollow_adds_real_adds_predict"] == 0.5
+
+
+def test_a_few_hollow_adds_beside_a_padding_are_not_material() -> None:
+    """Four hollow adds on the padding's day are above what its real adds predict, but not
+    materially (fewer than eight): only the staff accounts are accused."""
+    vs, _ = padded(4)
+    result = assess(vs, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
+    staff = {c for c, codes in result.contact_flags.items() if "STAFF_ACCOUNT" in codes}
+    assert staff == {f"wm{900 + k}" for k in range(4)}
+    reason = next(r for r in result.reasons if r["code"] == "STAFF_ACCOUNT")
+    assert "accused_on_its_days" not in reason["evidence"]
+
+
 def test_the_last_working_days_span_the_weekend_just_before_them() -> None:
     """October 2026 ends on a Saturday: its last working week is Monday 26 to Friday 30, and a
     pile-up begun on Sunday 25 belongs to it. November's last week has no gap before it."""

@@ -34,13 +34,15 @@ def test_a_baseline_comes_back_equal() -> None:
 
 
 def test_blocks_come_back_equal_and_shared_by_their_employees() -> None:
-    ring = DenseBlock(("e1", "e2", "e3"), ("wm-1", "wm-2"), 2.4, 1.5, 6)
+    ring = DenseBlock(("e1", "e2", "e3"), ("wm-1", "wm-2"), 2.4, 1.5, 6, ("wm-5", "wm-6"))
     pair = DenseBlock(("e7", "e8"), ("wm-9",), 1.1, 1.0, 2)
     by_employee = {"e1": ring, "e2": ring, "e3": ring, "e7": pair, "e8": pair}
     back = decode_blocks(roundtrip(encode_blocks(by_employee)))  # type: ignore[arg-type]
     assert back == by_employee
     assert back["e1"] is back["e3"]
     assert encode_blocks({}) == [] and decode_blocks([]) == {}
+    kept_before = [{k: v for k, v in encode_blocks({"e7": pair})[0].items() if k != "shared"}]
+    assert decode_blocks(kept_before)["e7"] == pair  # kept before blocks named them
 
 
 def test_only_figures_worth_reusing_are_kept() -> None:

@@ -60,3 +60,14 @@ def test_profile_facts_and_a_reviewers_vouching_accuse_nobody() -> None:
     assert split(peer, ["SHARED_CONTACTS"], True) == (["PEER_INSTITUTION", "SHARED_CONTACTS"], [])
     staff = classify(facts(staff_account_of="e9"), RULES, LATER)
     assert split(staff, [], False) == (["STAFF_ACCOUNT"], [])
+
+
+def test_what_the_contact_is_accuses_it_alone_only_when_it_is_that() -> None:
+    """A staff account is accused whatever the employee's score; a hollow add the staff-account
+    signal accuses for being made on the padding's days is a pattern: only when flagged."""
+    staff = classify(facts(staff_account_of="e9"), RULES, LATER)
+    assert split(staff, ["STAFF_ACCOUNT"], False)[0] == ["STAFF_ACCOUNT"]
+    beside = classify(facts(), RULES, LATER)
+    for code in ("STAFF_ACCOUNT", "PEER_INSTITUTION"):
+        assert split(beside, [code], False) == ([], [])
+        assert split(beside, [code], True) == ([code], [])

@@ -8,9 +8,11 @@ import random
 
 from services.scorer.domain.dense_block import (
     Add,
+    DenseBlock,
     column_weight,
     dense_blocks,
     densest_block,
+    shared_beyond,
     star_bound,
 )
 
@@ -86,3 +88,28 @@ def test_the_result_does_not_depend_on_the_order_of_the_adds() -> None:
         shuffled = list(adds)
         random.Random(seed).shuffle(shuffled)
         assert dense_blocks(shuffled) == first
+
+
+def test_a_block_names_the_contacts_its_employees_share_hollow_beyond_its_core() -> None:
+    """Two ring members who each added the same hollow account outside the dense core: the
+    ring's pool goes on there. One member's add alone, a matched customer or a conversation
+    (less than full suspicion), or an outsider's add does not make a contact shared."""
+    rng = random.Random(7)
+    beyond = [
+        Add("ring0", "extra-both", 1.0),
+        Add("ring1", "extra-both", 1.0),
+        Add("ring2", "extra-one", 1.0),
+        Add("ring3", "extra-customer", 0.1),
+        Add("ring4", "extra-customer", 1.0),
+        Add("ring0", "extra-outsider", 1.0),
+        Add("emp5", "extra-outsider", 1.0),
+    ]
+    blocks = dense_blocks(honest_bank(rng) + planted_ring(rng) + beyond)
+    assert len(blocks) == 1
+    block = blocks[0]
+    assert "extra-both" in block.shared
+    assert not {"extra-one", "extra-customer", "extra-outsider"} & set(block.shared)
+    assert not set(block.shared) & set(block.contacts)
+    core = DenseBlock(("a", "b"), ("k1",), 1.0, 0.56, 2)
+    edges = [Add("a", "k1"), Add("b", "k1"), Add("a", "k2"), Add("b", "k2"), Add("c", "k3")]
+    assert shared_beyond(core, [*edges, Add("a", "k3"), Add("b", "k4", 0.5)]) == ("k2",)

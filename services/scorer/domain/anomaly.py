@@ -141,13 +141,16 @@ def explain(
     the relations (examples, names) and the contacts it accuses flagged: `verdicts` must hold
     at least the adds some signal accuses."""
     result = AnomalyResult()
-    for f in fired:
+    silence = [f for f in fired if f.code == "NO_ENGAGEMENT"]
+    for f in [f for f in fired if f.code != "NO_ENGAGEMENT"]:
         evidence = dict(f.evidence)
         accused = [v for v in verdicts if f.accuses(v)]
-        if f.code == "NO_ENGAGEMENT":
-            accused = _excess(evidence, verdicts, ctx, result)
-        else:
-            _name(f.code, accused, ctx, evidence)
+        _name(f.code, accused, ctx, evidence)
+        result.add(f.code, f.raw, evidence, [v.facts.external_userid for v in accused])
+    _on_its_days(verdicts, ctx, result)
+    for f in silence:  # last: it accuses only what no other signal accounts for
+        evidence = dict(f.evidence)
+        accused = _excess(evidence, verdicts, ctx, result)
         result.add(f.code, f.raw, evidence, [v.facts.external_userid for v in accused])
     result.reasons.sort(key=lambda r: -r["contribution"])
     result.score = round(min(100.0, sum(r["contribution"] for r in result.reasons)), 1)
@@ -186,11 +189,69 @@ def _name(
             (v.facts.external_userid for v in accused if v.facts.external_userid in rank),
             key=rank.__getitem__,
         )
+        beyond = sorted(
+            v.facts.external_userid for v in accused if v.facts.external_userid not in rank
+        )
+        shared = frozenset(ctx.block.shared)
         evidence["dense_block"] = {
             **evidence["dense_block"],
             "own_contacts_in_block": len(in_block),
             "examples": in_block[:5],
+            "own_hollow_adds_shared_beyond_block": sum(1 for c in beyond if c in shared),
+            "examples_beyond_block": [c for c in beyond if c in shared][:5],
         }
+
+
+ON_ITS_DAYS = ("PEER_INSTITUTION", "STAFF_ACCOUNT", "SCRIPTED_CHAT")
+"""Signals that accuse a contact for what it is or how it writes, not for when it was added:
+the days their contacts were added on are the pattern's days, and its other hollow adds there,
+beyond what that honest work brings, are the pattern's too (`_on_its_days`)."""
+
+
+def _on_its_days(verdicts: Sequence[ContactVerdict], ctx: Context, result: AnomalyResult) -> None:
+    """The hollow (silent, in acquisition) adds no signal accuses, made on the local days the
+    contacts of a signal of ON_ITS_DAYS were added: accused with it when they are, together,
+    four in five and materially (MIN_EXCESS) above what those days' real adds predict at the
+    peers' hollow share (domain/excess.py; the signal's own contacts are not real work). A
+    padder or a buyer works in sessions: the accounts a profile or a script gives away come
+    with others that are only hollow. The days and counts go to the reason's evidence."""
+    acquisition = ctx.segment.segment == ACQUISITION
+    hollow = is_silent if acquisition else is_hollow
+    share = ACQUISITION_SILENCE.centre if acquisition else ctx.baseline.hollow_share.centre
+    noun = "silent" if acquisition else "hollow"
+
+    def day_of(v: ContactVerdict) -> date:
+        return v.facts.first_added_at.astimezone(ctx.tz).date()
+
+    for code in ON_ITS_DAYS:
+        reason = next((r for r in result.reasons if r["code"] == code), None)
+        if reason is None:
+            continue
+        days = {
+            day_of(v)
+            for v in verdicts
+            if code in result.contact_flags.get(v.facts.external_userid, ())
+        }
+        on_days = [v for v in verdicts if day_of(v) in days and not _accused(v, result)]
+        unexplained = [v for v in on_days if hollow(v) and decided_by(v, ctx)]
+        real = [v for v in on_days if not hollow(v)]
+        parts = excess_in_parts(unexplained, real, _one_part, share, MIN_EXCESS)
+        found = parts.get(True)
+        if found is None:
+            continue
+        reason["evidence"]["accused_on_its_days"] = {
+            "days": sorted(d.isoformat() for d in days),
+            f"unexplained_{noun}_adds": len(found.unexplained),
+            "real_adds": found.real_adds,
+            f"{noun}_adds_real_adds_predict": round(found.predicted, 1),
+        }
+        for v in found.unexplained:
+            result.contact_flags[v.facts.external_userid].append(code)
+
+
+def _one_part(_: ContactVerdict) -> bool:
+    """The pattern's days judged together, as one part."""
+    return True
 
 
 def _excess(
@@ -307,9 +368,12 @@ def assess(
     return explain(fired, verdicts, ctx, in_favour(features, ctx.segment))
 
 
-NAMED = frozenset({"PEER_INSTITUTION", "STAFF_ACCOUNT", "DELETED_AFTER_WINDOW", "NO_ENGAGEMENT"})
+NAMED = frozenset(
+    {"PEER_INSTITUTION", "STAFF_ACCOUNT", "DELETED_AFTER_WINDOW", "NO_ENGAGEMENT", *ON_ITS_DAYS}
+)
 """Signals whose evidence names contacts (examples, names, delays, which hollow adds are
-accused), read from the relations; `MUTUAL_ADD_RING` too, with a dense block."""
+accused, the adds of their days), read from the relations; `MUTUAL_ADD_RING` too, with a dense
+block."""
 NO_FEATURES = Features({})
 
 

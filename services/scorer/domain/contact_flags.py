@@ -16,11 +16,13 @@ as much as the employee's own removals: a cooperating contact removes the employ
 has counted. It is accused, and the fact that the contact removed it stays beside.
 
 What the contact itself is (a peer institution's staff, an employee's own account) or a
-reviewer's judgement accuses it on its own. A pattern (a burst, a pile-up, a ring, removals,
-silence, a script) accuses the contacts that are its evidence only when their employee's score
-reaches the threshold: below it, the pattern is not shown to be gaming, and neither is any add
-in it; the evidence stays in the employee's reasons. Silence below it is the fact
-`NO_MESSAGE_YET`."""
+reviewer's judgement accuses it on its own, when the contact is that: such a signal also
+accuses the hollow adds of the days it was made on (`anomaly.explain`, an excess over that
+honest work), and those are a pattern like any other. A pattern (a burst, a pile-up, a ring,
+removals, silence, a script) accuses the contacts that are its evidence only when their
+employee's score reaches the threshold: below it, the pattern is not shown to be gaming, and
+neither is any add in it; the evidence stays in the employee's reasons. Silence below it is the
+fact `NO_MESSAGE_YET`."""
 
 from __future__ import annotations
 
@@ -46,7 +48,8 @@ def split(
     facts: set[str] = set()
     removal = verdict.removed_in_window
     by_customer = removal is not None and removal.removed_by == "customer"
-    for flag in (*verdict.flags, *anomaly_flags):
+    own = verdict.flags
+    for flag in (*own, *anomaly_flags):
         if flag in FACTS:
             facts.add(flag)
         elif flag == "QUICK_DELETE" and by_customer and verdict.facts.add_count <= 1:
@@ -55,6 +58,6 @@ def split(
                 accusations.add(flag)
         elif flag == "NO_ENGAGEMENT" and not employee_flagged:
             facts.add(NO_MESSAGE_YET)
-        elif employee_flagged or flag in OF_THE_CONTACT:
+        elif employee_flagged or (flag in OF_THE_CONTACT and flag in own):
             accusations.add(flag)
     return sorted(accusations), sorted(facts)

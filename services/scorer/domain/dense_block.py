@@ -13,7 +13,13 @@ Honest structures stay below a fixed bound: a star (one employee and their own c
 a branch event where forty customers scan one employee's code) has density below the weight of
 a single degree-one edge, 1 / log(1 + c), however large it grows; so does a reverse star (one
 contact many employees add). A block is reported only when its density is well above that
-bound and it holds at least two employees and three contacts."""
+bound and it holds at least two employees and three contacts.
+
+A ring's pool does not stop at the block's edge: peeling keeps the densest core, and a contact
+that only two or three of the ring's employees added weighs too little to stay in it. So each
+block also names the contacts outside its core that two or more of its employees each added with
+nothing real behind the add (a full-suspicion edge: no matched customer, no conversation):
+`shared`, the pool the ring's members share beyond the core, in or across teams."""
 
 from __future__ import annotations
 
@@ -21,7 +27,7 @@ import heapq
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import NamedTuple
 
@@ -30,6 +36,10 @@ MIN_DENSITY_RATIO = 1.5
 """How far above the densest honest shape (a star) a block must be."""
 MIN_EMPLOYEES = 2
 MIN_CONTACTS = 3
+MIN_SHARING = 2
+"""Employees of a block who must each have added a contact hollow for it to be in `shared`."""
+HOLLOW = 1.0
+"""An edge's suspicion when the add has nothing real behind it (`anomaly.add_suspicion`)."""
 
 
 class Add(NamedTuple):
@@ -50,6 +60,9 @@ class DenseBlock:
     star_bound: float
     """The density no star can reach: the block's density is judged against it."""
     adds: int
+    shared: tuple[str, ...] = ()
+    """Contacts outside the block that MIN_SHARING or more of its employees each added with
+    nothing real behind the add (sorted): the ring's pool beyond its dense core."""
 
     @property
     def ratio(self) -> float:
@@ -149,7 +162,8 @@ def dense_blocks(
     c: float = COLUMN_CONSTANT,
 ) -> list[DenseBlock]:
     """Blocks one after another (each found block's adds taken out before the next search),
-    while they stay well above the star bound."""
+    while they stay well above the star bound; each with the contacts its employees share
+    hollow beyond it (`shared_beyond`, over every add)."""
     remaining = list(adds)
     found: list[DenseBlock] = []
     for _ in range(max_blocks):
@@ -166,4 +180,20 @@ def dense_blocks(
         remaining = [
             a for a in remaining if not (a.employee_id in employees and a.contact in contacts)
         ]
-    return found
+    # the blocks' employees' hollow adds, gathered in one pass (a bank's month: a million adds)
+    members = {e for b in found for e in b.employees}
+    theirs = (
+        [a for a in adds if a.suspicion >= HOLLOW and a.employee_id in members] if found else []
+    )
+    return [replace(b, shared=shared_beyond(b, theirs)) for b in found]
+
+
+def shared_beyond(block: DenseBlock, adds: Sequence[Add]) -> tuple[str, ...]:
+    """The contacts outside `block` that MIN_SHARING or more of its employees each added
+    hollow (suspicion HOLLOW), sorted."""
+    members, pool = set(block.employees), set(block.contacts)
+    adders: dict[str, set[str]] = defaultdict(set)
+    for a in adds:
+        if a.suspicion >= HOLLOW and a.employee_id in members and a.contact not in pool:
+            adders[a.contact].add(a.employee_id)
+    return tuple(sorted(k for k, who in adders.items() if len(who) >= MIN_SHARING))

@@ -338,8 +338,9 @@ def mutual_add_ring(ctx: Context) -> Fired | None:
     """Several employees of other teams who each share three or more of this employee's
     contacts (streaming counts), and the dense employee–contact block the periodic FRAUDAR
     pass found this employee in: structures honest work rarely forms. The ring accuses the
-    non-customers it shares with employees of other teams, and the employee's contacts in the
-    block."""
+    non-customers it shares with employees of other teams, the employee's contacts in the
+    block, and its hollow adds that another of the block's employees also added hollow beyond
+    the block's core (`DenseBlock.shared`: the ring's pool, in the team or across teams)."""
     raw = 0.0
     evidence: dict[str, Any] = {}
     partners, block = ctx.partners, ctx.block
@@ -350,8 +351,10 @@ def mutual_add_ring(ctx: Context) -> Fired | None:
         evidence["shared_with_partners"] = sum(partners.values())
         ring = frozenset(c for c, n in ctx.shared.items() if n >= 1)
     rank: Mapping[str, int] = {}
+    beyond: frozenset[str] = frozenset()
     if block is not None:
         rank = block.contact_rank
+        beyond = frozenset(block.shared)
         raw += 40.0 * block.ratio / MIN_DENSITY_RATIO
         evidence["dense_block"] = {
             # the first 20 others, not a scan of the block (thousands of employees in a
@@ -360,15 +363,16 @@ def mutual_add_ring(ctx: Context) -> Fired | None:
             "block_contacts": len(block.contacts),
             "density": round(block.density, 2),
             "densest_honest_shape": round(block.star_bound, 2),
+            "shared_hollow_beyond_block": len(block.shared),
         }
     if raw <= 0:
         return None
-    return Fired(
-        "MUTUAL_ADD_RING",
-        raw,
-        evidence,
-        lambda v: v.facts.external_userid in ring or v.facts.external_userid in rank,
-    )
+
+    def accuses(v: ContactVerdict) -> bool:
+        c = v.facts.external_userid
+        return c in ring or c in rank or (c in beyond and is_hollow(v))
+
+    return Fired("MUTUAL_ADD_RING", raw, evidence, accuses)
 
 
 def quick_delete(features: Features) -> Fired | None:
