@@ -30,7 +30,7 @@ from services.scorer.domain.baseline import (
 from services.scorer.domain.cadence import ChatTrace
 from services.scorer.domain.calibration import ACQUISITION_SILENCE
 from services.scorer.domain.contact_flags import split
-from services.scorer.domain.dense_block import DenseBlock
+from services.scorer.domain.dense_block import HOLLOW, DenseBlock
 from services.scorer.domain.excess import excess_accused, excess_in_parts, honest_count
 from services.scorer.domain.features import (
     CONVERSATION_MESSAGES,
@@ -128,7 +128,7 @@ def add_suspicion(is_customer: bool | None, customer_msgs: int) -> float:
     hollow add fully, a non-customer who holds a conversation half, a matched customer little."""
     if is_customer:
         return 0.1
-    return 0.5 if customer_msgs >= CONVERSATION_MESSAGES else 1.0
+    return 0.5 if customer_msgs >= CONVERSATION_MESSAGES else HOLLOW
 
 
 def explain(
@@ -189,16 +189,16 @@ def _name(
             (v.facts.external_userid for v in accused if v.facts.external_userid in rank),
             key=rank.__getitem__,
         )
-        beyond = sorted(
-            v.facts.external_userid for v in accused if v.facts.external_userid not in rank
-        )
         shared = frozenset(ctx.block.shared)
+        beyond = sorted(
+            c for v in accused if (c := v.facts.external_userid) not in rank and c in shared
+        )
         evidence["dense_block"] = {
             **evidence["dense_block"],
             "own_contacts_in_block": len(in_block),
             "examples": in_block[:5],
-            "own_hollow_adds_shared_beyond_block": sum(1 for c in beyond if c in shared),
-            "examples_beyond_block": [c for c in beyond if c in shared][:5],
+            "own_hollow_adds_shared_beyond_block": len(beyond),
+            "examples_beyond_block": beyond[:5],
         }
 
 

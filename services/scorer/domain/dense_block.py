@@ -39,7 +39,8 @@ MIN_CONTACTS = 3
 MIN_SHARING = 2
 """Employees of a block who must each have added a contact hollow for it to be in `shared`."""
 HOLLOW = 1.0
-"""An edge's suspicion when the add has nothing real behind it (`anomaly.add_suspicion`)."""
+"""An edge's suspicion when the add has nothing real behind it (what `anomaly.add_suspicion`
+gives a hollow add; an `Add`'s default)."""
 
 
 class Add(NamedTuple):
@@ -48,7 +49,7 @@ class Add(NamedTuple):
 
     employee_id: str
     contact: str
-    suspicion: float = 1.0
+    suspicion: float = HOLLOW
 
 
 @dataclass(frozen=True)
