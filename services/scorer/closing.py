@@ -42,9 +42,10 @@ BREACHES = Counter(
 REVISIONS = Counter("scorer_period_revisions_total", "Closed-period outcomes revised", ["flipped"])
 PURGED = "contact_data_purged"
 """Why a period whose contact data was purged (shared/governance.py) cannot be closed now."""
-CLOSE_READERS = READ_AHEAD + 3
+CLOSE_READERS = READ_AHEAD + 4
 """Connections a close opens for its reads, its own: the baseline, the dense blocks, the
-cross-team overlap and READ_AHEAD chunks (`Scorer.compute_chunks_alongside`). Not taken from
+cross-team overlap, every employee's features (`buckets.Everyones`) and READ_AHEAD chunks
+(`Scorer.compute_chunks_alongside`). Not taken from
 the service's pool: the batches, timers and API requests that write a closing period's rows
 wait there for the close to commit, holding their connections, and a close waiting for one of
 those would never end."""
@@ -190,10 +191,12 @@ class PeriodCloser:
             already = await conn.fetchval(
                 "SELECT 1 FROM period_close WHERE period = $1", period.key
             )
+            # in code-point order, the order the features' one pass reads them in
             ids = [
                 r["employee_id"]
                 for r in await conn.fetch(
-                    "SELECT DISTINCT employee_id FROM employee_org ORDER BY 1"
+                    """SELECT DISTINCT employee_id COLLATE "C" AS employee_id
+                         FROM employee_org ORDER BY 1"""
                 )
             ]
             # one peer baseline and one fresh dense-block pass for the whole bank; scores are

@@ -4,6 +4,7 @@ it, for the materialised table that the API, the SQL views and the alerts all re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from bisect import bisect_left
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
@@ -337,10 +338,12 @@ class Scorer:
         these reads do not see, as its own reads did not: the baseline, the one read of score
         rows, is awaited before the first chunk is scored and so before anything is written.
         Every employee's overlap with other teams (from the few shared contacts) is read at
-        once beside them; each chunk reads its employees' anomaly features (a bank's month of
-        buckets at once held 740 MB). A chunk's read awaits these before the features
-        decide which employees' relations it reads, holding its connection: `readers` holds at least
-        READ_AHEAD + 3 connections, and the three bank-wide reads take theirs first. The caller's
+        once beside them, and every employee's anomaly features in one pass sorted by
+        employee, from which each chunk takes its employees' (`buckets.Everyones`: a bank's
+        month of buckets held at once took 740 MB). A chunk's read awaits these before the
+        features decide which employees' relations it reads, holding its connection: `readers`
+        holds at least READ_AHEAD + 4 connections, and the four bank-wide reads take theirs
+        first. The caller's
         `conn` is used only before the first chunk is yielded: the caller may store each chunk
         on it while the next is read and scored (`PeriodCloser._close`)."""
 
@@ -352,29 +355,37 @@ class Scorer:
             return lambda c: self.read_chunk(c, period, chunk, now, closed, bank)
 
         async def bank() -> BankFigures:
-            return BankFigures(await baseline, await blocks, await everyone)
+            return BankFigures(await baseline, await blocks, await everyone, features)
 
         async def everyone_of(c: Connection) -> dict[str, inputs.Overlap]:
             return await inputs.cross_team_overlap(c, period, None, self.calendar.tz)
 
-        baseline = asyncio.create_task(
-            pooled(lambda c: self.baseline(c, period, now, fresh=closed))
-        )
-        blocks = asyncio.create_task(pooled(lambda c: self.blocks(c, period, fresh=closed)))
-        everyone = asyncio.create_task(pooled(everyone_of))
-        pending: deque[asyncio.Task[ChunkInputs | None]] = deque()
-        try:
-            todo = deque(await self.chunks(conn, period, ids))
-            while todo or pending:
-                while todo and len(pending) < READ_AHEAD:
-                    pending.append(asyncio.create_task(pooled(reader(todo.popleft()))))
-                read = await pending.popleft()
-                if read is not None:
-                    yield await self.score_chunk(read)
-        finally:
-            for task in (baseline, blocks, everyone, *pending):
-                task.cancel()
-            await asyncio.gather(baseline, blocks, everyone, *pending, return_exceptions=True)
+        async with contextlib.AsyncExitStack() as held:
+            # the features' one pass holds its connection, a cursor in a read-only
+            # transaction, until the last chunk has taken its employees'
+            streaming = await held.enter_async_context(readers().acquire())
+            await held.enter_async_context(streaming.transaction(readonly=True))
+            features = await buckets.Everyones.open(streaming, period, self.calendar.tz)
+            warming = asyncio.create_task(features.warm())  # its sort runs beside the others
+            baseline = asyncio.create_task(
+                pooled(lambda c: self.baseline(c, period, now, fresh=closed))
+            )
+            blocks = asyncio.create_task(pooled(lambda c: self.blocks(c, period, fresh=closed)))
+            everyone = asyncio.create_task(pooled(everyone_of))
+            pending: deque[asyncio.Task[ChunkInputs | None]] = deque()
+            try:
+                todo = deque(await self.chunks(conn, period, ids))
+                while todo or pending:
+                    while todo and len(pending) < READ_AHEAD:
+                        pending.append(asyncio.create_task(pooled(reader(todo.popleft()))))
+                    read = await pending.popleft()
+                    if read is not None:
+                        yield await self.score_chunk(read)
+            finally:
+                tasks = (warming, baseline, blocks, everyone, *pending)
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
 
     async def chunks(self, conn: Connection, period: Period, ids: Sequence[str]) -> list[list[str]]:
         """`ids` cut into chunks of at most COMPUTE_CHUNK employees and about COMPUTE_RELATIONS
@@ -466,7 +477,11 @@ class Scorer:
         contacts that may be scripted are read for those with enough of them, and which of
         them have a campaign of their team in the period."""
         tz = self.calendar.tz
-        found = await buckets.features(conn, period, ids, tz)
+        found = await (
+            bank.features.take(ids)
+            if bank.features is not None
+            else buckets.features(conn, period, ids, tz)
+        )
         talkative = [
             e for e in ids if (f := found.get(e)) is not None and f.total("talkers") >= MIN_SCRIPTED
         ]
@@ -592,6 +607,9 @@ class BankFigures:
     overlaps: Mapping[str, inputs.Overlap] | None = None
     """Every employee's overlap with other teams, read at once (the close); None: each chunk
     reads its employees'."""
+    features: buckets.Everyones | None = None
+    """Every employee's anomaly features, read in one pass and taken a chunk at a time (the
+    close); None: each chunk reads its employees'."""
 
 
 @dataclass(frozen=True)

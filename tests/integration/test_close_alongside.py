@@ -7,6 +7,7 @@ team shares, so the anomaly reasons, blocks and overlap are all exercised)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 from datetime import timedelta
 
@@ -14,11 +15,12 @@ import asyncpg
 import orjson
 import pytest
 
-from services.scorer import scoring
-from services.scorer.closing import PeriodCloser
+from services.scorer import buckets, scoring
+from services.scorer.closing import CLOSE_READER_SETTINGS, CLOSE_READERS, PeriodCloser
 from services.scorer.domain.anomaly import PeerBaseline
 from shared.calendar import parse_period
 from shared.clock import ManualClock
+from shared.db import create_pool
 from shared.kafka import make_broker
 from tests import factories as f
 from tests.infra import Infra, unique
@@ -59,10 +61,15 @@ async def test_the_close_computes_alongside_what_one_connection_computes(
 ) -> None:
     clock = ManualClock(FIRST + timedelta(days=5, hours=2))
     monkeypatch.setattr(scoring, "COMPUTE_CHUNK", 1)  # a chunk an employee
-    async with scoring_db(infra, clock) as (pool, scorer):
+    # the features' one pass fetches a few buckets at a time: an employee's span fetches, and
+    # the chunks (IDS, not in the pass's order) take theirs out of order
+    monkeypatch.setattr(buckets, "EVERYONES_FETCH", 3)
+    async with scoring_db(infra, clock) as (pool, scorer), contextlib.AsyncExitStack() as stack:
         await feed(pool, scorer, clock, as_consumed(records()), [])
-        # the test's pool holds two connections: the caller's, and one its reads queue for
-        readers = pool
+        # the readers a close opens (the features' one pass holds one of them throughout)
+        database = await pool.fetchval("SELECT current_database()")
+        readers = await create_pool(infra.app_dsn(database), CLOSE_READERS, CLOSE_READER_SETTINGS)
+        stack.push_async_callback(readers.close)
         now = clock()
         for key in ("2026-09", "2026-Q3", "2026-10"):
             period = parse_period(key)

@@ -10,7 +10,6 @@ evidence that names them, is `anomaly.explain`'s, from the relations themselves.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -149,26 +148,34 @@ def _order(b: Bucket) -> tuple[datetime, str]:
 def bursts(features: Features) -> list[Burst]:
     """Per channel, disjoint runs of at least BURST_MIN_ADDS adds from one bucket to the one
     BURST_WINDOW on (both included), earliest first (channels in order)."""
-    by_channel: dict[str, dict[datetime, list[Bucket]]] = defaultdict(lambda: defaultdict(list))
-    added: dict[str, dict[datetime, int]] = defaultdict(lambda: defaultdict(int))
+    by_channel: dict[str, list[Bucket]] = {}
+    added: dict[str, int] = {}
     for b, counts in features.buckets.items():
-        by_channel[b.channel][b.start].append(b)
-        added[b.channel][b.start] += counts[0]  # adds: FIELDS' first
+        of = by_channel.get(b.channel)
+        if of is None:
+            of = by_channel[b.channel] = []
+            added[b.channel] = 0
+        of.append(b)
+        added[b.channel] += counts[0]  # adds: FIELDS' first
     out: list[Burst] = []
     for channel in sorted(by_channel):
-        per_start = added[channel]
-        if sum(per_start.values()) < BURST_MIN_ADDS:
+        if added[channel] < BURST_MIN_ADDS:
             continue  # no run of the channel can hold enough (a close judges 100,000 of them)
-        spans = by_channel[channel]
-        starts = sorted(spans)
-        first = 0
-        while first < len(starts):
-            end = bisect_right(starts, starts[first] + BURST_WINDOW)
-            adds = sum(per_start[s] for s in starts[first:end])
+        spans = sorted(by_channel[channel], key=_order)
+        counts_at = [features.buckets[b][0] for b in spans]
+        # the window spans[first:end] holds `adds`; it starts at a start's first bucket (one
+        # that fails has the most adds of the windows from its start)
+        first = end = adds = 0
+        while first < len(spans):
+            until = spans[first].start + BURST_WINDOW
+            while end < len(spans) and spans[end].start <= until:
+                adds += counts_at[end]
+                end += 1
             if adds < BURST_MIN_ADDS:
+                adds -= counts_at[first]
                 first += 1
                 continue
-            keys = tuple(sorted((b for s in starts[first:end] for b in spans[s]), key=_order))
+            keys = tuple(spans[first:end])
             out.append(
                 Burst(
                     channel,
@@ -181,7 +188,7 @@ def bursts(features: Features) -> list[Burst]:
                     ),
                 )
             )
-            first = end
+            first, adds = end, 0
     return out
 
 
