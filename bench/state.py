@@ -133,7 +133,9 @@ SELECT employee_id,
        date_bin('10 minutes', first_added_at AT TIME ZONE 'Asia/Shanghai',
                 timestamp '2000-01-01') AT TIME ZONE 'Asia/Shanghai',
        channel, {", ".join(f"sum((feature_bits >> {i}) & 1)" for i in range(len(FIELDS)))}
-  FROM relation_standing GROUP BY 1, 2, 3"""
+  FROM relation_standing GROUP BY 1, 2, 3 ORDER BY 2"""
+# in time order, as a running scorer inserts them (a bucket is new when its ten minutes' first
+# add comes): a month's buckets lie together, each employee's spread over the month's pages
 GROSS_SQL = """
 INSERT INTO quota_counter (employee_id, period, gross_adds)
 SELECT employee_id, to_char(first_added_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM'), count(*)

@@ -56,7 +56,7 @@ EVERYONES_FETCH = 10_000
 """Buckets `Everyones` fetches at a time (a chunk of a close holds about 8,000)."""
 EVERYONES_WORK_MEM = "256MB"
 """Memory for `Everyones`' one sort of a period's buckets by employee: a national bank's month
-(816,000 buckets, 95 MB) sorts in memory instead of spilling to disk."""
+(816,000 buckets, a 152-MB sort) sorts in memory instead of spilling to disk."""
 
 
 _bucket = tuple.__new__
