@@ -10,17 +10,21 @@ relations; the verifier counts them again from the relations."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
+
 from services.scorer.domain.features import FIELDS, Bucket, Features, span_of, unpacked
 from services.scorer.domain.tally import Standing
 from shared.calendar import Period
 from shared.db import Connection, columns, recordset
 
+log = logging.getLogger(__name__)
 Key = tuple[str, datetime, str]
 """(employee_id, span_start, channel)"""
 
@@ -52,6 +56,8 @@ BANK_FEATURES_SQL = _FEATURES.format(employees="$1::text[] IS NULL AND")
 EVERYONES_SQL = BANK_FEATURES_SQL + ' ORDER BY employee_id COLLATE "C"'
 """A period's buckets of every employee in the order of their ids' code points (Python's
 order of strings, whatever the database's collation), for `Everyones`."""
+CODE_POINT_ENCODINGS = frozenset({"UTF8", "SQL_ASCII", "LATIN1"})
+"""Server encodings whose byte order (`COLLATE "C"`) is the code points' order."""
 EVERYONES_FETCH = 10_000
 """Buckets `Everyones` fetches at a time (a chunk of a close holds about 8,000)."""
 EVERYONES_WORK_MEM = "256MB"
@@ -159,25 +165,41 @@ class Everyones:
     1,000 employees read 7,940 pages for 8,160 buckets, every page of the month once per
     chunk). Sorted once, the month is read once.
 
-    Open on a connection of its own in a transaction (a cursor), held while the chunks take
-    theirs. Chunks may take in any order; the buckets read past a chunk's employees wait for
-    theirs (a close takes in the stream's order, so at most a fetch waits)."""
+    A cursor in a read-only transaction of its own connection, ended as soon as it is read
+    through (`close` ends it otherwise). Chunks may take in any order; the buckets read past a
+    chunk's employees wait for theirs (a close takes in the stream's order, so at most a fetch
+    waits), and those of employees nobody will ask for are not kept. A failed fetch fails every
+    take after it with its own error."""
 
-    def __init__(self, cursor: Any) -> None:
+    def __init__(self, transaction: Any, cursor: Any, wanted: set[str]) -> None:
+        self._transaction: Any = transaction
         self._cursor = cursor
+        self._wanted = wanted
         self._held: dict[str, dict[Bucket, list[int]]] = {}
         self._last: str | None = None
         """The last employee read: every one before it in code-point order is read whole."""
         self._exhausted = False
+        self._failed: BaseException | None = None
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, conn: Connection, period: Period, tz: ZoneInfo) -> Everyones:
-        """The stream of `period`'s buckets on `conn`, which holds it in an open transaction
-        until the caller ends that."""
-        await conn.execute(f"SET LOCAL work_mem = '{EVERYONES_WORK_MEM}'")
-        cursor = await conn.cursor(EVERYONES_SQL, None, period.start_at(tz), period.end_at(tz))
-        return cls(cursor)
+    async def open(
+        cls, conn: Connection, period: Period, tz: ZoneInfo, wanted: Sequence[str]
+    ) -> Everyones | None:
+        """The stream of the buckets of the `wanted` employees in `period`, on `conn`. None when
+        the database's encoding does not sort ids as Python does (`CODE_POINT_ENCODINGS`):
+        the caller reads each chunk's by key then."""
+        if await conn.fetchval("SHOW server_encoding") not in CODE_POINT_ENCODINGS:
+            return None
+        transaction = conn.transaction(readonly=True)
+        await transaction.start()
+        try:
+            await conn.execute(f"SET LOCAL work_mem = '{EVERYONES_WORK_MEM}'")
+            cursor = await conn.cursor(EVERYONES_SQL, None, period.start_at(tz), period.end_at(tz))
+        except BaseException:
+            await _rolled_back(transaction)
+            raise
+        return cls(transaction, cursor, set(wanted))
 
     async def take(self, ids: Sequence[str]) -> dict[str, Features]:
         """The features of `ids` (an employee without adds in the period has none), read as
@@ -197,10 +219,38 @@ class Everyones:
             if self._last is None and not self._exhausted:
                 await self._read()
 
+    async def close(self) -> None:
+        """End the transaction if a failure or a cancel left it open."""
+        if self._transaction is not None:
+            transaction, self._transaction = self._transaction, None
+            await _rolled_back(transaction)
+
     async def _read(self) -> None:
-        rows = await self._cursor.fetch(EVERYONES_FETCH)
-        if len(rows) < EVERYONES_FETCH:
-            self._exhausted = True
-        _decode(rows, self._held)
+        if self._failed is not None:
+            raise self._failed
+        try:
+            rows = await self._cursor.fetch(EVERYONES_FETCH)
+        except Exception as failure:  # the transaction is aborted: later fetches would say so
+            self._failed = failure
+            raise
+        if rows and self._last is not None and rows[0][0] < self._last:
+            raise RuntimeError("the features' pass read employees out of order")
+        fresh: dict[str, dict[Bucket, list[int]]] = {}
+        _decode(rows, fresh)
+        for employee_id, of in fresh.items():
+            if employee_id in self._wanted:
+                self._held.setdefault(employee_id, {}).update(of)  # one may span two fetches
         if rows:
             self._last = rows[-1][0]
+        if len(rows) < EVERYONES_FETCH:
+            self._exhausted = True
+            await self.close()
+
+
+async def _rolled_back(transaction: Any) -> None:
+    """Roll back a read-only transaction; a connection lost meanwhile is logged, not raised
+    (nothing was written, and the pool discards a broken connection)."""
+    try:
+        await transaction.rollback()
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as e:
+        log.warning("ending the features' read failed", extra={"error": str(e)})

@@ -361,12 +361,14 @@ class Scorer:
             return await inputs.cross_team_overlap(c, period, None, self.calendar.tz)
 
         async with contextlib.AsyncExitStack() as held:
-            # the features' one pass holds its connection, a cursor in a read-only
-            # transaction, until the last chunk has taken its employees'
+            # the features' one pass holds its connection until the last chunk has taken its
+            # employees' (None: each chunk reads its employees' by key)
             streaming = await held.enter_async_context(readers().acquire())
-            await held.enter_async_context(streaming.transaction(readonly=True))
-            features = await buckets.Everyones.open(streaming, period, self.calendar.tz)
-            warming = asyncio.create_task(features.warm())  # its sort runs beside the others
+            features = await buckets.Everyones.open(streaming, period, self.calendar.tz, ids)
+            if features is not None:
+                held.push_async_callback(features.close)
+            # its sort runs beside the other bank-wide reads
+            warming = asyncio.create_task(features.warm() if features else asyncio.sleep(0))
             baseline = asyncio.create_task(
                 pooled(lambda c: self.baseline(c, period, now, fresh=closed))
             )

@@ -18,6 +18,7 @@ import pytest
 from services.scorer import buckets, scoring
 from services.scorer.closing import CLOSE_READER_SETTINGS, CLOSE_READERS, PeriodCloser
 from services.scorer.domain.anomaly import PeerBaseline
+from services.scorer.domain.features import Features
 from shared.calendar import parse_period
 from shared.clock import ManualClock
 from shared.db import create_pool
@@ -165,3 +166,55 @@ async def test_a_close_whose_store_fails_closes_nothing_and_closes_when_tried_ag
         finally:
             await broker.stop()
             await owner.close()
+
+
+async def test_the_features_pass_hands_each_employee_its_features_whole_and_ends_when_read(
+    infra: Infra, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one pass over a period's buckets gives each chunk what reading its employees' by
+    key gives, fetches ending on an employee's buckets or exactly on the last row; it keeps
+    none of an employee nobody will ask for, and ends its transaction once read through. A
+    fetch that fails fails every take after it with its own error."""
+    clock = ManualClock(FIRST + timedelta(days=5, hours=2))
+    month = parse_period("2026-09")
+    async with scoring_db(infra, clock) as (pool, scorer):
+        await feed(pool, scorer, clock, as_consumed(records()), [])
+        tz = scorer.calendar.tz
+        async with pool.acquire() as conn:
+            by_key = await buckets.features(conn, month, IDS, tz)
+            rows = await conn.fetchval(
+                f"SELECT count(*) FROM ({buckets.BANK_FEATURES_SQL}) AS b",
+                None,
+                month.start_at(tz),
+                month.end_at(tz),
+            )
+            assert rows > 3 and len(by_key) >= 10
+            wanted = [e for e in sorted(IDS) if e != "r2"]
+            for fetch in (3, rows):  # mid-employee; exactly the rows (then an empty fetch)
+                monkeypatch.setattr(buckets, "EVERYONES_FETCH", fetch)
+                stream = await buckets.Everyones.open(conn, month, tz, wanted)
+                assert stream is not None
+                taken: dict[str, Features] = {}
+                for chunk in (wanted[4:9], wanted[:4], wanted[9:]):  # out of the pass's order
+                    taken |= await stream.take(chunk)
+                assert taken == {e: f for e, f in by_key.items() if e != "r2"}, fetch
+                assert "r2" in by_key and not stream._held
+                assert not conn.is_in_transaction()
+                await stream.close()
+
+            sql = buckets.EVERYONES_SQL
+            # a statement refused as it starts: nothing stays open
+            monkeypatch.setattr(buckets, "EVERYONES_SQL", sql.replace("ARRAY[", "ARRAY[1 / 0, "))
+            with pytest.raises(asyncpg.DivisionByZeroError):
+                await buckets.Everyones.open(conn, month, tz, wanted)
+            assert not conn.is_in_transaction()
+            # one that fails as it runs, at the first row
+            failing_row = sql.replace("ARRAY[", "ARRAY[adds / (adds - adds), ")
+            monkeypatch.setattr(buckets, "EVERYONES_SQL", failing_row)
+            failing = await buckets.Everyones.open(conn, month, tz, wanted)
+            assert failing is not None
+            for _ in range(2):
+                with pytest.raises(asyncpg.DivisionByZeroError):
+                    await failing.take(wanted[:3])
+            await failing.close()
+            assert not conn.is_in_transaction()

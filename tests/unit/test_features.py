@@ -4,6 +4,7 @@ is judged by time (bursts, working hours, engagement decided) follows the bucket
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,13 +14,22 @@ from hypothesis import strategies as st
 from services.scorer.domain.features import (
     ENGAGEMENT_WINDOW,
     FIELDS,
+    SPAN,
     Bucket,
+    Features,
     features_of,
     signs_of,
     span_of,
 )
 from services.scorer.domain.rules import ScoringRules
-from services.scorer.domain.signals import bursts, off_hours
+from services.scorer.domain.signals import (
+    BURST_MIN_ADDS,
+    BURST_WINDOW,
+    Burst,
+    bursts,
+    off_hours,
+    quality_of,
+)
 from services.scorer.domain.validity import ContactFacts, ContactVerdict, Removal, classify
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -145,3 +155,61 @@ def test_engagement_is_decided_once_the_buckets_last_add_had_its_window() -> Non
     features = features_of([add(1, at, is_customer=False)], TZ, RETENTION)
     assert features.decided("hollow", at + ENGAGEMENT_WINDOW + timedelta(minutes=1)) == 0
     assert features.decided("hollow", local(10, 10) + ENGAGEMENT_WINDOW) == 1
+
+
+def _bursts_by_scan(features: Features) -> list[Burst]:
+    """`bursts` the plain way: from each start of a channel in turn, the window's adds summed
+    anew; a run found, the next start after it."""
+    out: list[Burst] = []
+    for channel in sorted({b.channel for b in features.buckets}):
+        mine = [b for b in features.buckets if b.channel == channel]
+        if sum(features.buckets[b][0] for b in mine) < BURST_MIN_ADDS:
+            continue
+        starts = sorted({b.start for b in mine})
+        first = 0
+        while first < len(starts):
+            inside = [b for b in mine if starts[first] <= b.start <= starts[first] + BURST_WINDOW]
+            adds = sum(features.buckets[b][0] for b in inside)
+            if adds < BURST_MIN_ADDS:
+                first += 1
+                continue
+            keys = tuple(sorted(inside, key=lambda b: (b.start, b.campaign or "")))
+            out.append(
+                Burst(
+                    channel,
+                    keys,
+                    adds,
+                    features.total("hollow", keys),
+                    sum(features.buckets[b][0] for b in keys if b.campaign is not None),
+                    quality_of(
+                        features.total("customers", keys), features.total("talkers", keys), adds
+                    ),
+                )
+            )
+            first = bisect_right(starts, starts[first] + BURST_WINDOW)
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.tuples(
+            st.integers(0, 16),  # ten minutes from the start (a window spans 14)
+            st.sampled_from(["qr:a", "qr:b"]),
+            st.sampled_from([None, "spring"]),
+        ),
+        st.tuples(st.integers(-2, 6), st.integers(0, 3)),  # adds (a drifted count < 0), hollow
+        max_size=30,
+    )
+)
+def test_bursts_in_one_pass_are_the_runs_a_scan_from_each_start_finds(
+    counts: dict[tuple[int, str, str | None], tuple[int, int]],
+) -> None:
+    origin = datetime(2026, 10, 12, 1, tzinfo=UTC)
+    features = Features(
+        {
+            Bucket(origin + SPAN * at, channel, campaign): [adds, hollow] + [0] * (len(FIELDS) - 2)
+            for (at, channel, campaign), (adds, hollow) in counts.items()
+        }
+    )
+    assert bursts(features) == _bursts_by_scan(features)

@@ -163,8 +163,7 @@ def bursts(features: Features) -> list[Burst]:
             continue  # no run of the channel can hold enough (a close judges 100,000 of them)
         spans = sorted(by_channel[channel], key=_order)
         counts_at = [features.buckets[b][0] for b in spans]
-        # the window spans[first:end] holds `adds`; it starts at a start's first bucket (one
-        # that fails has the most adds of the windows from its start)
+        # the window spans[first:end] holds `adds`, from the first bucket of a start
         first = end = adds = 0
         while first < len(spans):
             until = spans[first].start + BURST_WINDOW
@@ -172,8 +171,10 @@ def bursts(features: Features) -> list[Burst]:
                 adds += counts_at[end]
                 end += 1
             if adds < BURST_MIN_ADDS:
-                adds -= counts_at[first]
-                first += 1
+                begun = spans[first].start
+                while first < end and spans[first].start == begun:  # the next start's window
+                    adds -= counts_at[first]
+                    first += 1
                 continue
             keys = tuple(spans[first:end])
             out.append(
