@@ -28,7 +28,6 @@ from services.scorer.domain.signals import (
     Burst,
     bursts,
     off_hours,
-    quality_of,
 )
 from services.scorer.domain.validity import ContactFacts, ContactVerdict, Removal, classify
 
@@ -174,18 +173,7 @@ def _bursts_by_scan(features: Features) -> list[Burst]:
                 first += 1
                 continue
             keys = tuple(sorted(inside, key=lambda b: (b.start, b.campaign or "")))
-            out.append(
-                Burst(
-                    channel,
-                    keys,
-                    adds,
-                    features.total("hollow", keys),
-                    sum(features.buckets[b][0] for b in keys if b.campaign is not None),
-                    quality_of(
-                        features.total("customers", keys), features.total("talkers", keys), adds
-                    ),
-                )
-            )
+            out.append(Burst.of(features, channel, keys))
             first = bisect_right(starts, starts[first] + BURST_WINDOW)
     return out
 

@@ -135,6 +135,19 @@ class Burst:
     def end(self) -> datetime:
         return self.buckets[-1].start + SPAN
 
+    @classmethod
+    def of(cls, features: Features, channel: str, keys: tuple[Bucket, ...]) -> Burst:
+        """The burst of these buckets of a channel."""
+        adds = features.total("adds", keys)
+        return cls(
+            channel,
+            keys,
+            adds,
+            features.total("hollow", keys),
+            sum(features.buckets[b][0] for b in keys if b.campaign is not None),
+            quality_of(features.total("customers", keys), features.total("talkers", keys), adds),
+        )
+
     def known_campaign(self) -> bool:
         """Most of the burst came through a campaign ops registered (its channel state, the
         team, the time) and its quality is not low: context, not an anomaly."""
@@ -176,19 +189,7 @@ def bursts(features: Features) -> list[Burst]:
                     adds -= counts_at[first]
                     first += 1
                 continue
-            keys = tuple(spans[first:end])
-            out.append(
-                Burst(
-                    channel,
-                    keys,
-                    adds,
-                    features.total("hollow", keys),
-                    sum(features.buckets[b][0] for b in keys if b.campaign is not None),
-                    quality_of(
-                        features.total("customers", keys), features.total("talkers", keys), adds
-                    ),
-                )
-            )
+            out.append(Burst.of(features, channel, tuple(spans[first:end])))
             first, adds = end, 0
     return out
 
