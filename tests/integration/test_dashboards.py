@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
@@ -291,7 +292,10 @@ async def live(
         owner = await asyncpg.connect(infra.owner_dsn(database))
         try:
             dirty = "SELECT count(*) FROM score_dirty"
-            await eventually(lambda: owner.fetchval(dirty), lambda n: n == 0, timeout=90)
+            try:
+                await eventually(lambda: owner.fetchval(dirty), lambda n: n == 0, timeout=90)
+            except AssertionError as e:
+                raise AssertionError(f"{e}\n{await _why_dirty(owner, logs)}") from None
         finally:
             await owner.close()
         closed = Closed(day, actor, f"dashboards-close-{day}")
@@ -301,6 +305,28 @@ async def live(
 
 
 SERVICES = MAKE_UP_PROCESSES
+
+
+async def _why_dirty(owner: asyncpg.Connection, logs: Path) -> str:
+    """What a failure to bring every score current needs to be understood: the rows left,
+    their marks and claims against the database's clock, and the scorer processes' logs."""
+    rows = await owner.fetch(
+        """SELECT employee_id, period, deferrals,
+                  round(extract(epoch FROM clock_timestamp() - marked_at)::numeric, 1) AS marked,
+                  round(extract(epoch FROM clock_timestamp() - claimed_at)::numeric, 1) AS claimed
+             FROM score_dirty ORDER BY 1, 2"""
+    )
+    left = "\n".join(
+        f"  {r['employee_id']} {r['period']}: marked {r['marked']} s ago, claimed "
+        f"{r['claimed']} s ago, deferred {r['deferrals']}x"
+        for r in rows
+    )
+    tails = "\n".join(
+        f"--- {log.name} (last 40 lines)\n"
+        + "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+        for log in sorted(logs.glob("scorer*.log"))
+    )
+    return f"rows still dirty (seconds before now):\n{left}\n{tails}"
 
 
 def _port(name: str, ports: dict[str, int]) -> dict[str, str]:
