@@ -68,101 +68,132 @@ INSERT INTO purged_period (period, purged_before, purged_at)
 SELECT unnest($1::text[]), $2, $3
 ON CONFLICT DO NOTHING
 """
-# Each deletes at most $2 rows about a time before $1 (a chunk), in dependency order.
-PURGES: tuple[tuple[str, str], ...] = (
-    (
+
+
+@dataclass(frozen=True)
+class Chunked:
+    """A table's purge, a chunk at a time: `picked` finds at most $2 rows about a time before
+    $1; `delete` deletes what it picked. `probe` asks, without the hold, whether there is
+    anything to delete at all: once the horizon has moved, nothing about a time before it is
+    stored again, so a probe that finds nothing is final, and a table with nothing to purge
+    (a new database, a month with nothing old left) never stops the consumer."""
+
+    table: str
+    picked: str
+    delete: str
+
+    @property
+    def statement(self) -> str:
+        return self.delete.format(picked=self.picked)
+
+    @property
+    def probe(self) -> str:
+        return f"SELECT EXISTS ({self.picked})"
+
+
+# In dependency order.
+PURGES: tuple[Chunked, ...] = (
+    Chunked(
         "contact_event",
-        """DELETE FROM contact_event WHERE (event_id, occurred_at) IN (
-             SELECT event_id, occurred_at FROM contact_event WHERE occurred_at < $1 LIMIT $2)""",
+        "SELECT event_id, occurred_at FROM contact_event WHERE occurred_at < $1 LIMIT $2",
+        "DELETE FROM contact_event WHERE (event_id, occurred_at) IN ({picked})",
     ),
-    (
+    Chunked(
         "message",
-        """DELETE FROM message WHERE (message_id, sent_at) IN (
-             SELECT message_id, sent_at FROM message WHERE sent_at < $1 LIMIT $2)""",
+        "SELECT message_id, sent_at FROM message WHERE sent_at < $1 LIMIT $2",
+        "DELETE FROM message WHERE (message_id, sent_at) IN ({picked})",
     ),
-    (
+    Chunked(
         "chat_day",
-        """DELETE FROM chat_day WHERE ctid = ANY(ARRAY(
-             SELECT ctid FROM chat_day WHERE asked < $1 LIMIT $2))""",
+        "SELECT ctid FROM chat_day WHERE asked < $1 LIMIT $2",
+        "DELETE FROM chat_day WHERE ctid = ANY(ARRAY({picked}))",
     ),
-    (
+    Chunked(
         "contact_removal",
-        """DELETE FROM contact_removal WHERE ctid = ANY(ARRAY(
-             SELECT ctid FROM contact_removal WHERE removed_at < $1 LIMIT $2))""",
+        "SELECT ctid FROM contact_removal WHERE removed_at < $1 LIMIT $2",
+        "DELETE FROM contact_removal WHERE ctid = ANY(ARRAY({picked}))",
     ),
-    (
-        # added before the cutoff; or never added, with no sign of life since (a message, the
-        # contact's profile or customer link)
+    # added before the cutoff; or never added, with no sign of life since (a message, the
+    # contact's profile or customer link)
+    Chunked(
         "employee_contact",
-        """DELETE FROM employee_contact WHERE ctid = ANY(ARRAY(
-             SELECT c.ctid FROM employee_contact c LEFT JOIN contact k USING (external_userid)
-              WHERE c.first_added_at < $1
-                 OR (c.first_added_at IS NULL
-                     AND coalesce(c.first_customer_msg_at, '-infinity') < $1
-                     AND coalesce(GREATEST(k.profile_at, k.link_at), '-infinity') < $1
-                     AND NOT EXISTS (SELECT 1 FROM message m
-                                      WHERE m.employee_id = c.employee_id
-                                        AND m.external_userid = c.external_userid
-                                        AND m.sent_at >= $1))
-              LIMIT $2))""",
+        """SELECT c.ctid FROM employee_contact c LEFT JOIN contact k USING (external_userid)
+            WHERE c.first_added_at < $1
+               OR (c.first_added_at IS NULL
+                   AND coalesce(c.first_customer_msg_at, '-infinity') < $1
+                   AND coalesce(GREATEST(k.profile_at, k.link_at), '-infinity') < $1
+                   AND NOT EXISTS (SELECT 1 FROM message m
+                                    WHERE m.employee_id = c.employee_id
+                                      AND m.external_userid = c.external_userid
+                                      AND m.sent_at >= $1))
+            LIMIT $2""",
+        "DELETE FROM employee_contact WHERE ctid = ANY(ARRAY({picked}))",
     ),
-    (
+    Chunked(
         "contact_verdict",
-        """DELETE FROM contact_verdict WHERE ctid = ANY(ARRAY(
-             SELECT v.ctid FROM contact_verdict v
-              WHERE $1::timestamptz IS NOT NULL  -- the relation purged (whenever judged)
-                AND NOT EXISTS (SELECT 1 FROM employee_contact c
-                                 WHERE c.employee_id = v.employee_id
-                                   AND c.external_userid = v.external_userid)
-              LIMIT $2))""",
+        """SELECT v.ctid FROM contact_verdict v
+            WHERE $1::timestamptz IS NOT NULL  -- the relation purged (whenever judged)
+              AND NOT EXISTS (SELECT 1 FROM employee_contact c
+                               WHERE c.employee_id = v.employee_id
+                                 AND c.external_userid = v.external_userid)
+            LIMIT $2""",
+        "DELETE FROM contact_verdict WHERE ctid = ANY(ARRAY({picked}))",
     ),
-    (
+    # by the index on first_added_at (migration 0026): those of relations added before the
+    # cutoff, and those of relations never added that were purged (a standing that only held
+    # the lock). Looking for standings without a relation among all of them read every
+    # standing of the bank for each chunk, under the exclusive hold.
+    Chunked(
         "relation_standing",
-        # by the index on first_added_at (migration 0026): those of relations added before
-        # the cutoff, and those of relations never added that were purged (a standing that
-        # only held the lock). Looking for standings without a relation among all of them
-        # read every standing of the bank for each chunk, under the exclusive hold.
-        """DELETE FROM relation_standing WHERE ctid = ANY(ARRAY(
-             SELECT s.ctid FROM relation_standing s
-              WHERE s.first_added_at < $1
-                 OR (s.first_added_at IS NULL
-                     AND NOT EXISTS (SELECT 1 FROM employee_contact c
-                                      WHERE c.employee_id = s.employee_id
-                                        AND c.external_userid = s.external_userid))
-              LIMIT $2))""",
+        """SELECT s.ctid FROM relation_standing s
+            WHERE s.first_added_at < $1
+               OR (s.first_added_at IS NULL
+                   AND NOT EXISTS (SELECT 1 FROM employee_contact c
+                                    WHERE c.employee_id = s.employee_id
+                                      AND c.external_userid = s.external_userid))
+            LIMIT $2""",
+        "DELETE FROM relation_standing WHERE ctid = ANY(ARRAY({picked}))",
     ),
-    (
-        # the anomaly features of the adds before the cutoff (their periods are frozen)
+    # the anomaly features of the adds before the cutoff (their periods are frozen)
+    Chunked(
         "add_bucket",
-        """DELETE FROM add_bucket WHERE ctid = ANY(ARRAY(
-             SELECT ctid FROM add_bucket WHERE span_start < $1 LIMIT $2))""",
+        "SELECT ctid FROM add_bucket WHERE span_start < $1 LIMIT $2",
+        "DELETE FROM add_bucket WHERE ctid = ANY(ARRAY({picked}))",
     ),
 )
+
 # Contacts followed by nobody any more, with nothing about them since the cutoff, after the
 # tables above (their relations gone first). Chunk after chunk in the order of the index on
 # their latest fact (migration 0027), each from where the last one stopped ($3, $4): the old
 # contacts still followed (re-added since by someone else) are passed over once, not read
 # again by every chunk (asyncpg gives '-infinity' as datetime.min, and sends it back so).
 # Returns how many it picked and deleted, and the last key it picked.
-CONTACTS_PURGE_SQL = """
+# A contact nobody follows any more whose latest fact is from before the cutoff ($1).
+UNFOLLOWED_OLD = """
+coalesce(GREATEST(k.first_added_at, k.profile_at, k.link_at), '-infinity') < $1
+AND NOT EXISTS (SELECT 1 FROM employee_contact c WHERE c.external_userid = k.external_userid)"""
+CONTACTS_PURGE_SQL = f"""
 WITH picked AS (
   SELECT k.ctid, coalesce(GREATEST(k.first_added_at, k.profile_at, k.link_at), '-infinity') AS at,
          k.external_userid
     FROM contact k
-   WHERE coalesce(GREATEST(k.first_added_at, k.profile_at, k.link_at), '-infinity') < $1
-     AND (coalesce(GREATEST(k.first_added_at, k.profile_at, k.link_at), '-infinity'),
+   WHERE (coalesce(GREATEST(k.first_added_at, k.profile_at, k.link_at), '-infinity'),
           k.external_userid) > (coalesce($3::timestamptz, '-infinity'), coalesce($4::text, ''))
-     AND NOT EXISTS (SELECT 1 FROM employee_contact c WHERE c.external_userid = k.external_userid)
+     AND {UNFOLLOWED_OLD}
    ORDER BY 2, 3 LIMIT $2),
 gone AS (DELETE FROM contact WHERE ctid = ANY(ARRAY(SELECT ctid FROM picked)) RETURNING 1)
 SELECT (SELECT count(*) FROM picked) AS picked, (SELECT count(*) FROM gone) AS deleted,
        last.at, last.external_userid
   FROM (SELECT at, external_userid FROM picked ORDER BY at DESC, external_userid DESC LIMIT 1)
        AS last
-"""
+"""  # noqa: S608 - constants only
+CONTACTS_PROBE_SQL = f"SELECT EXISTS (SELECT 1 FROM contact k WHERE {UNFOLLOWED_OLD})"  # noqa: S608 - constants
 # The dense-block cache of the frozen periods lists contact ids (services/scorer/bankwide.py).
 DROP_AGGREGATES_SQL = """
 DELETE FROM period_aggregate a USING purged_period p WHERE p.period = a.period
+"""
+AGGREGATES_PROBE_SQL = """
+SELECT EXISTS (SELECT 1 FROM period_aggregate a JOIN purged_period p USING (period))
 """
 EXAMPLES_SQL = """
 SELECT s.period, s.employee_id, s.reasons::text AS reasons
@@ -206,30 +237,35 @@ async def purge_due(conn: Connection, scorer: Scorer, months: int, now: datetime
         await conn.execute(FREEZE_SQL, sorted(keys), cutoff, now)
         await conn.execute("DELETE FROM score_dirty WHERE period = ANY($1::text[])", keys)
     result = Purged(cutoff, sorted(keys))
-    for table, statement in PURGES:
-        while True:
+    # each step asks first, without the hold, whether it has anything to do (`Chunked`)
+    for purge in PURGES:
+        while await conn.fetchval(purge.probe, cutoff, 1):
             async with conn.transaction():
                 await hold_exclusive(conn)
-                deleted = int((await conn.execute(statement, cutoff, PURGE_CHUNK)).split()[-1])
-            result.rows[table] += deleted
-            PURGED_ROWS.labels(table).inc(deleted)
+                status = await conn.execute(purge.statement, cutoff, PURGE_CHUNK)
+            deleted = int(status.split()[-1])
+            result.rows[purge.table] += deleted
+            PURGED_ROWS.labels(purge.table).inc(deleted)
             if deleted < PURGE_CHUNK:
                 break
     after: tuple[datetime | None, str | None] = (None, None)  # from the first key on
-    while True:
+    # asked once: each chunk goes on from where the last one stopped, past the followed ones
+    more = bool(await conn.fetchval(CONTACTS_PROBE_SQL, cutoff))
+    while more:
         async with conn.transaction():
             await hold_exclusive(conn)
             chunk = await conn.fetchrow(CONTACTS_PURGE_SQL, cutoff, PURGE_CHUNK, *after)
         deleted = 0 if chunk is None else int(chunk["deleted"])
         result.rows["contact"] += deleted
         PURGED_ROWS.labels("contact").inc(deleted)
-        if chunk is None or chunk["picked"] < PURGE_CHUNK:
-            break
-        after = (chunk["at"], chunk["external_userid"])
-    async with conn.transaction():
-        await hold_exclusive(conn)
-        aggregates = await conn.execute(DROP_AGGREGATES_SQL)
-        result.rows["period_aggregate"] += int(aggregates.split()[-1])
+        more = chunk is not None and chunk["picked"] >= PURGE_CHUNK
+        if chunk is not None:
+            after = (chunk["at"], chunk["external_userid"])
+    if await conn.fetchval(AGGREGATES_PROBE_SQL):
+        async with conn.transaction():
+            await hold_exclusive(conn)
+            aggregates = await conn.execute(DROP_AGGREGATES_SQL)
+            result.rows["period_aggregate"] += int(aggregates.split()[-1])
     result.rows["employee_period_score (examples)"] += await _blank_examples(conn)
     result.rows["review_case (examples)"] += await _blank_case_examples(conn)
     await conn.execute(DONE_SQL, cutoff)
@@ -247,6 +283,10 @@ async def purge_due(conn: Connection, scorer: Scorer, months: int, now: datetime
 async def _blank_case_examples(conn: Connection) -> int:
     """The review cases of frozen periods keep their evidence but not the contact ids it quotes
     (a handful of rows: one per flagged employee and month)."""
+    if not await conn.fetchval(
+        f"SELECT EXISTS ({CASE_EXAMPLES_SQL}) OR EXISTS ({LINK_EXAMPLES_SQL})"
+    ):
+        return 0
     async with conn.transaction():
         await hold_exclusive(conn)
         rows = await conn.fetch(CASE_EXAMPLES_SQL)
@@ -265,6 +305,8 @@ async def _blank_examples(conn: Connection) -> int:
     as examples (the counts beside them stay)."""
     written = 0
     after = ("", "")
+    if not await conn.fetch(EXAMPLES_SQL, *after, 1):
+        return 0
     while True:
         async with conn.transaction():
             await hold_exclusive(conn)

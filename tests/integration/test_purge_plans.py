@@ -15,6 +15,7 @@ import pytest
 from services.scorer import contact_data
 from services.scorer.contact_data import CONTACTS_PURGE_SQL, PURGE_CHUNK, PURGES
 from shared.clock import ManualClock
+from shared.governance import hold_exclusive
 from tests.infra import Infra, create_database, drop_database
 from tests.integration.test_quota_tally import scoring
 
@@ -32,7 +33,7 @@ INDEXED = {
 
 
 def test_every_purge_is_checked() -> None:
-    assert set(dict(PURGES)) == {*INDEXED, "contact_verdict"}
+    assert {p.table for p in PURGES} == {*INDEXED, "contact_verdict"}
 
 
 async def plan_of(infra: Infra, statement: str, *args: object, sort: bool = True) -> str:
@@ -69,8 +70,11 @@ async def test_the_contacts_are_found_in_their_index_order(
 
 @pytest.mark.parametrize("table", sorted(INDEXED))
 async def test_a_purge_chunk_is_found_by_its_index(infra: Infra, table: str) -> None:
-    plan = await plan_of(infra, dict(PURGES)[table], CUTOFF, PURGE_CHUNK)
-    assert "Seq Scan" not in plan and INDEXED[table] in plan, plan
+    """The chunk, and the question asked before it without the hold (is there any?)."""
+    purge = next(p for p in PURGES if p.table == table)
+    for statement, limit in ((purge.statement, PURGE_CHUNK), (purge.probe, 1)):
+        plan = await plan_of(infra, statement, CUTOFF, limit)
+        assert "Seq Scan" not in plan and INDEXED[table] in plan, plan
 
 
 async def test_the_contact_purge_goes_chunk_after_chunk_past_followed_ones(
@@ -101,3 +105,42 @@ async def test_the_contact_purge_goes_chunk_after_chunk_past_followed_ones(
         assert purged is not None and purged.rows["contact"] == len(contacts) - len(followed)
         left = {r[0] for r in await conn.fetch("SELECT external_userid FROM contact")}
         assert left == set(followed)
+
+
+async def test_a_purge_holds_the_consumer_only_for_what_it_has_to_delete(
+    infra: Infra, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every step asks first, without the hold, whether it has anything to delete: a database
+    with nothing old (a new one, or one purged last month) stops the consumer's batches once,
+    to move the horizon, not once per table; a table with old rows still has them deleted."""
+    held: list[int] = []
+
+    async def counted(conn: asyncpg.Connection) -> None:
+        held.append(1)
+        await hold_exclusive(conn)
+
+    monkeypatch.setattr(contact_data, "hold_exclusive", counted)
+    clock = ManualClock(datetime(2026, 12, 15, 2, tzinfo=UTC))
+    async with scoring(infra, clock) as (pool, scorer), pool.acquire() as conn:
+        recent = datetime(2026, 11, 20, tzinfo=UTC)
+        await conn.execute(
+            """INSERT INTO contact_removal (employee_id, external_userid, removed_at, removed_by)
+               VALUES ('e1', 'wm-new', $1, 'customer')""",
+            recent,
+        )
+        assert await contact_data.purge_due(conn, scorer, 24, clock()) is not None
+        assert len(held) == 1
+        assert await conn.fetchval("SELECT count(*) FROM contact_removal") == 1
+
+        # a month later, one old removal (stored before the horizon moved on): one more hold
+        held.clear()
+        await conn.execute(
+            """INSERT INTO contact_removal (employee_id, external_userid, removed_at, removed_by)
+               VALUES ('e1', 'wm-old', '2024-12-20T00:00:00Z', 'employee')""",
+        )
+        later = datetime(2027, 1, 15, 2, tzinfo=UTC)
+        purged = await contact_data.purge_due(conn, scorer, 24, later)
+        assert purged is not None and purged.rows["contact_removal"] == 1
+        assert len(held) == 2
+        left = await conn.fetch("SELECT external_userid FROM contact_removal")
+        assert [r[0] for r in left] == ["wm-new"]
