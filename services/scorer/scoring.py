@@ -343,9 +343,8 @@ class Scorer:
         month of buckets held at once took 740 MB). A chunk's read awaits these before the
         features decide which employees' relations it reads, holding its connection: `readers`
         holds at least READ_AHEAD + 4 connections, and the four bank-wide reads take theirs
-        first. The caller's
-        `conn` is used only before the first chunk is yielded: the caller may store each chunk
-        on it while the next is read and scored (`PeriodCloser._close`)."""
+        first. The caller's `conn` is used only before the first chunk is yielded: the caller
+        may store each chunk on it while the next is read and scored (`PeriodCloser._close`)."""
 
         async def pooled(read: Callable[[Connection], Awaitable[T]]) -> T:
             async with readers().acquire() as c:
@@ -362,11 +361,15 @@ class Scorer:
 
         async with contextlib.AsyncExitStack() as held:
             # the features' one pass holds its connection until the last chunk has taken its
-            # employees' (None: each chunk reads its employees' by key)
-            streaming = await held.enter_async_context(readers().acquire())
+            # employees' (None: each chunk reads its employees' by key, and the connection
+            # goes back at once)
+            stream = await held.enter_async_context(contextlib.AsyncExitStack())
+            streaming = await stream.enter_async_context(readers().acquire())
             features = await buckets.Everyones.open(streaming, period, self.calendar.tz, ids)
-            if features is not None:
-                held.push_async_callback(features.close)
+            if features is None:
+                await stream.aclose()
+            else:
+                stream.push_async_callback(features.close)
             # its sort runs beside the other bank-wide reads
             warming = asyncio.create_task(features.warm() if features else asyncio.sleep(0))
             baseline = asyncio.create_task(

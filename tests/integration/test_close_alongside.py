@@ -110,6 +110,35 @@ async def test_the_close_computes_alongside_what_one_connection_computes(
         assert readers.get_idle_size() == readers.get_size()
 
 
+async def test_a_database_that_sorts_ids_otherwise_reads_each_chunks_features_by_key(
+    infra: Infra, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An encoding whose order is not Python's: no one pass (each chunk reads its employees'
+    features by key), the same scores, and the pass's connection is not held for nothing:
+    once the last chunk is read, every reader is free."""
+    clock = ManualClock(FIRST + timedelta(days=5, hours=2))
+    monkeypatch.setattr(scoring, "COMPUTE_CHUNK", 1)
+    monkeypatch.setattr(buckets, "CODE_POINT_ENCODINGS", frozenset())
+    async with scoring_db(infra, clock) as (pool, scorer), contextlib.AsyncExitStack() as stack:
+        await feed(pool, scorer, clock, as_consumed(records()), [])
+        database = await pool.fetchval("SELECT current_database()")
+        readers = await create_pool(infra.app_dsn(database), CLOSE_READERS, CLOSE_READER_SETTINGS)
+        stack.push_async_callback(readers.close)
+        now, period = clock(), parse_period("2026-09")
+        async with pool.acquire() as conn, conn.transaction():
+            alone = [c async for c in scorer.compute_chunks(conn, period, IDS, now, True)]
+        beside, free = [], []
+        async with pool.acquire() as conn, conn.transaction():
+            async for c in scorer.compute_chunks_alongside(
+                conn, lambda: readers, period, IDS, now, True
+            ):
+                beside.append(c)
+                free.append(readers.get_idle_size())
+        assert len(beside) >= 3
+        assert [_plain(c) for c in beside] == [_plain(c) for c in alone]
+        assert free[-1] == readers.get_size()
+
+
 async def test_a_close_whose_store_fails_closes_nothing_and_closes_when_tried_again(
     infra: Infra, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
