@@ -106,13 +106,16 @@ UPDATE score_dirty d SET claimed_at = NULL
 
 # Rows of employees not known yet: claimable again after a back-off that doubles with each
 # attempt (5 s, 10 s, ... at most 10 min); new input for the row makes it due at once
-# (repository.mark_dirty).
+# (repository.mark_dirty), also when it came while the round held the claim (marked since):
+# the employee record this round did not see may be what came.
 DEFER_SQL = """
 UPDATE score_dirty d
-   SET claimed_at = NULL, deferrals = d.deferrals + 1,
-       marked_at = clock_timestamp()
-                   + least(interval '5 seconds' * power(2, least(d.deferrals, 8)),
-                           interval '10 minutes')
+   SET claimed_at = NULL,
+       deferrals = CASE WHEN d.marked_at > d.claimed_at THEN d.deferrals ELSE d.deferrals + 1 END,
+       marked_at = CASE WHEN d.marked_at > d.claimed_at THEN d.marked_at
+                        ELSE clock_timestamp()
+                             + least(interval '5 seconds' * power(2, least(d.deferrals, 8)),
+                                     interval '10 minutes') END
   FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS x(e, p, c)
  WHERE d.employee_id = x.e AND d.period = x.p AND d.claimed_at = x.c
 """
