@@ -65,6 +65,16 @@ async def current(
     return out
 
 
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    """A score row as the API answers it; its JSON columns read as text go out as they are
+    (`repository.PASSED_THROUGH`)."""
+    out = {k: row[k] for k in PUBLIC_FIELDS}
+    for k in repository.PASSED_THROUGH:
+        if isinstance(out[k], str):
+            out[k] = orjson.Fragment(out[k])
+    return out
+
+
 def _counters(value: Any) -> dict[str, Any]:
     """A row's counter row as `repository.COUNTED_FIELDS` reads it (JSON, decoded by the pool's
     codec or not); nothing counted yet: zeros."""
@@ -128,7 +138,7 @@ def score_routes(
             "period": period.key,
             "as_of": as_of.isoformat(),
             "closed": closed,
-            "employees": [{k: r[k] for k in PUBLIC_FIELDS} for r in rows],
+            "employees": [_public(r) for r in rows],
         }
         if len(rows) == limit:
             body["next_after"] = rows[-1]["employee_id"]

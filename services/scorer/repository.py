@@ -717,21 +717,19 @@ async def target_periods_of(
     return [(r["employee_id"], r["period"]) for r in rows]
 
 
-SCORE_FIELDS = """employee_id, branch_id, team_id, supervisor_id, role, target, gross_adds,
+PASSED_THROUGH = ("quality", "reasons")
+"""JSON columns the read API hands on as PostgreSQL wrote them (read as text, never decoded
+and encoded again: a branch's rows carry about a kilobyte of evidence each)."""
+COUNTED_FIELDS = """employee_id, branch_id, team_id, supervisor_id, role, target, gross_adds,
        first_adds, new_to_bank, valid_adds, pending_adds, removed_adds, profile_unknown_adds,
-       unverified_adds, inherited_adds, attainment, pace,
-       projection, status, quality_score, quality, anomaly_score, flagged, reasons, computed_at"""
-
-
-COUNTED_FIELDS = (
-    SCORE_FIELDS  # noqa: S608 - constants only
-    + """,
+       unverified_adds, inherited_adds, attainment, pace, projection, status, quality_score,
+       quality::text AS quality, anomaly_score, flagged, reasons::text AS reasons, computed_at,
        (SELECT to_jsonb(q) FROM quota_counter q
          WHERE q.employee_id = employee_period_score.employee_id
            AND q.period = employee_period_score.period) AS counters"""
-)
-"""The score row's columns and its counter row (as JSON; null: nothing counted yet), read in
-the same statement: the read API computes an open period's quota figures from it."""
+"""The score row's columns (PASSED_THROUGH as JSON text) and its counter row (as JSON; null:
+nothing counted yet), read in the same statement: the read API computes an open period's quota
+figures from it."""
 
 
 READ_SCORES_SQL = filtered_statements(
