@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from services.scorer.domain.anomaly import PeriodTail, assess
+from services.scorer.domain.anomaly import AnomalyResult, PeriodTail, assess
 from services.scorer.domain.dense_block import DenseBlock
 from services.scorer.domain.excess import Part, excess_accused, excess_in_parts, honest_count
 from services.scorer.domain.validity import ContactVerdict
@@ -233,3 +233,63 @@ def test_acquisition_silence_accuses_the_excess_not_the_ungreeted() -> None:
     few = assess(month(20), {}, PEERS, OCT_END, 31, NOW, TZ, stated_segment="acquisition")
     assert "NO_ENGAGEMENT" in {r["code"] for r in few.reasons}
     assert not any("NO_ENGAGEMENT" in codes for codes in few.contact_flags.values())
+
+
+def greeted_month(untouched_every: int = 0) -> list[ContactVerdict]:
+    """`honest_month`, with the employee's one-to-one greeting sent to every customer (but one
+    in `untouched_every`, when given)."""
+    out = []
+    for v in honest_month(rate=3):
+        f = v.facts
+        i = int(f.external_userid[2:])
+        greeted = not (untouched_every and i % untouched_every == 0)
+        if f.is_customer and greeted:
+            v = add(i, f.first_added_at, customer=True, one_to_one_msgs=1)
+        out.append(v)
+    return out
+
+
+def pileup_with_customers(month: list[ContactVerdict]) -> tuple[AnomalyResult, set[str]]:
+    """A pile-up of 30 hollow adds over the last three working days of October, with six
+    matched customers nobody wrote to and six greeted ones beside them."""
+    start = datetime(2026, 10, 29, 1, 0, tzinfo=UTC)
+    piled = [add(3000 + i, start + timedelta(minutes=90 * i)) for i in range(30)]
+    untouched = [add(3100 + i, start + timedelta(minutes=95 * i), customer=True) for i in range(6)]
+    greeted = [
+        add(3200 + i, start + timedelta(minutes=97 * i), customer=True, one_to_one_msgs=1)
+        for i in range(6)
+    ]
+    result = assess(
+        month + piled + untouched + greeted, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL
+    )
+    return result, {v.facts.external_userid for v in untouched}
+
+
+def test_a_pileups_untouched_customers_are_accused_when_they_are_its_excess() -> None:
+    """Customers whom nobody wrote to, in a pile-up's span, when the employee greets every
+    customer before it: six, where six greeted ones predict 0.8 (at honest work's share plus
+    its spread, 0.115), are the pile-up's; the greeted customers and the honest month's are
+    not. The evidence counts them and names examples."""
+    result, untouched = pileup_with_customers(greeted_month())
+    pileup = {c for c, codes in result.contact_flags.items() if "PERIOD_END_PILEUP" in codes}
+    assert untouched <= pileup
+    assert not {c for c in pileup if c.startswith("wm32")}  # greeted customers
+    assert all(int(c[2:]) >= 3000 for c in pileup)  # nothing of the honest month
+    evidence = next(r for r in result.reasons if r["code"] == "PERIOD_END_PILEUP")["evidence"]
+    assert evidence["from"] == OCT_TAIL.start.isoformat()
+    assert evidence["untouched_customers"] == {
+        "accused": 6,
+        "touched_customers": 6,
+        "untouched_share": 0.115,
+        "untouched_customers_touched_ones_predict": 0.8,
+        "examples": sorted(untouched)[:5],
+    }
+
+
+def test_untouched_customers_are_not_accused_of_an_employee_who_seldom_greets() -> None:
+    """An employee who leaves one customer in two ungreeted all month: the pile-up's untouched
+    customers are what their own way of working predicts, and accuse nobody."""
+    result, untouched = pileup_with_customers(greeted_month(untouched_every=2))
+    evidence = next(r for r in result.reasons if r["code"] == "PERIOD_END_PILEUP")["evidence"]
+    assert "untouched_customers" not in evidence
+    assert not untouched & set(result.contact_flags)

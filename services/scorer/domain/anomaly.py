@@ -28,7 +28,7 @@ from services.scorer.domain.baseline import (
     tally,
 )
 from services.scorer.domain.cadence import ChatTrace
-from services.scorer.domain.calibration import ACQUISITION_SILENCE
+from services.scorer.domain.calibration import ACQUISITION_SILENCE, UNTOUCHED_CUSTOMERS
 from services.scorer.domain.contact_flags import split
 from services.scorer.domain.dense_block import HOLLOW, DenseBlock
 from services.scorer.domain.excess import excess_accused, excess_in_parts, honest_count
@@ -148,6 +148,7 @@ def explain(
         _name(f.code, accused, ctx, evidence)
         result.add(f.code, f.raw, evidence, [v.facts.external_userid for v in accused])
     _on_its_days(verdicts, ctx, result)
+    _untouched_in_pileup(verdicts, ctx, result)
     for f in silence:  # last: it accuses only what no other signal accounts for
         evidence = dict(f.evidence)
         accused = _excess(evidence, verdicts, ctx, result)
@@ -247,6 +248,57 @@ def _on_its_days(verdicts: Sequence[ContactVerdict], ctx: Context, result: Anoma
         }
         for v in found.unexplained:
             result.contact_flags[v.facts.external_userid].append(code)
+
+
+MIN_UNTOUCHED = 3
+"""Untouched customers in a pile-up's span are accused only this many at the least above what
+the employee's touched customers there predict: fewer is no pattern a reviewer can check."""
+
+
+def is_untouched(v: ContactVerdict) -> bool:
+    """A matched customer to whom no one-to-one message went either way: the employee sent no
+    greeting, the customer never wrote (mass sends do not count). A reviewer's verdict decides
+    it, as for `is_hollow`: a reviewed add is never untouched (gamed is hollow already)."""
+    f = v.facts
+    return (
+        f.review is None and bool(f.is_customer) and f.customer_msgs == 0 and f.one_to_one_msgs == 0
+    )
+
+
+def _untouched_in_pileup(
+    verdicts: Sequence[ContactVerdict], ctx: Context, result: AnomalyResult
+) -> None:
+    """A pile-up's matched customers whom nobody wrote to or heard from, in the span it judged:
+    accused with it when they are four in five, and at least MIN_UNTOUCHED, above what the
+    span's touched customers predict at the employee's own untouched share before the span (or
+    honest work's, `UNTOUCHED_CUSTOMERS`, when higher): domain/excess.py. An honest employee
+    greets nearly every customer they add; a pile-up of bought or listed accounts that happen to
+    be bank customers is not greeted. The counts go to the pile-up's evidence."""
+    reason = next((r for r in result.reasons if r["code"] == "PERIOD_END_PILEUP"), None)
+    if reason is None:
+        return
+    start = datetime.fromisoformat(reason["evidence"]["from"])
+    customers = [
+        v for v in verdicts if v.facts.is_customer and v.facts.review is None and decided_by(v, ctx)
+    ]
+    before = [v for v in customers if v.facts.first_added_at < start]
+    inside = [v for v in customers if v.facts.first_added_at >= start and not _accused(v, result)]
+    own = sum(1 for v in before if is_untouched(v)) / len(before) if before else 0.0
+    share = max(own, UNTOUCHED_CUSTOMERS.centre + UNTOUCHED_CUSTOMERS.sd)
+    untouched = [v for v in inside if is_untouched(v)]
+    touched = [v for v in inside if not is_untouched(v)]
+    found = excess_in_parts(untouched, touched, _one_part, share, MIN_UNTOUCHED).get(True)
+    if found is None:
+        return
+    reason["evidence"]["untouched_customers"] = {
+        "accused": len(found.unexplained),
+        "touched_customers": found.real_adds,
+        "untouched_share": round(share, 3),
+        "untouched_customers_touched_ones_predict": round(found.predicted, 1),
+        "examples": sorted(v.facts.external_userid for v in found.unexplained)[:5],
+    }
+    for v in found.unexplained:
+        result.contact_flags[v.facts.external_userid].append("PERIOD_END_PILEUP")
 
 
 def _one_part(_: ContactVerdict) -> bool:
@@ -369,12 +421,25 @@ def assess(
 
 
 NAMED = frozenset(
-    {"PEER_INSTITUTION", "STAFF_ACCOUNT", "DELETED_AFTER_WINDOW", "NO_ENGAGEMENT", *ON_ITS_DAYS}
+    {
+        "PEER_INSTITUTION",
+        "STAFF_ACCOUNT",
+        "DELETED_AFTER_WINDOW",
+        "NO_ENGAGEMENT",
+        *ON_ITS_DAYS,
+    }
 )
 """Signals whose evidence names contacts (examples, names, delays, which hollow adds are
 accused, the adds of their days), read from the relations; `MUTUAL_ADD_RING` too, with a dense
 block."""
 NO_FEATURES = Features({})
+
+
+def _may_accuse_customers(features: Features, pileup: Mapping[str, Any]) -> bool:
+    """Whether a pile-up's span holds enough matched customers for some to be accused as
+    untouched (`_untouched_in_pileup`): then its evidence needs the relations."""
+    start = datetime.fromisoformat(pileup["from"])
+    return features.since("customers", start) >= MIN_UNTOUCHED
 
 
 def from_features(
@@ -445,7 +510,12 @@ def from_features(
     fired = [f for f in judge(features, ctx, found) if round(min(CAPS[f.code], f.raw), 1) > 0]
     if not fired:
         return AnomalyResult()
-    named = any(f.code in NAMED or (f.code == "MUTUAL_ADD_RING" and block) for f in fired)
+    named = any(
+        f.code in NAMED
+        or (f.code == "MUTUAL_ADD_RING" and block)
+        or (f.code == "PERIOD_END_PILEUP" and _may_accuse_customers(features, f.evidence))
+        for f in fired
+    )
     if named or (not stated and noncustomers and writers):
         return None
     return explain(fired, [], ctx, in_favour(features, segment))
