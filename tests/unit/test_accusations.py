@@ -126,12 +126,13 @@ def test_a_ring_accuses_its_hollow_adds_shared_with_the_block_beyond_its_core() 
 
 
 def padded(extra_hollow: int) -> tuple[list[ContactVerdict], set[str]]:
-    """An honest October with four staff accounts and `extra_hollow` hollow adds on the 12th
-    (Shanghai), and the hollow adds of that day (the honest month's own one among them)."""
+    """An honest October with four staff accounts and `extra_hollow` hollow adds later on the
+    12th (Shanghai), and the hollow adds of that day (the honest month's own one among them)."""
     vs = honest_month()
     at = datetime(2026, 10, 12, 1, 30, tzinfo=UTC)
     vs += [add(900 + k, at + timedelta(minutes=7 * k), staff_account_of="e5") for k in range(4)]
-    vs += [add(950 + k, at + timedelta(minutes=40 * k + 3)) for k in range(extra_hollow)]
+    # from three hours after the session: on its day, not in it (`_in_its_sessions`)
+    vs += [add(950 + k, at + timedelta(hours=3, minutes=40 * k)) for k in range(extra_hollow)]
     day = {
         v.facts.external_userid
         for v in vs
@@ -293,3 +294,85 @@ def test_untouched_customers_are_not_accused_of_an_employee_who_seldom_greets() 
     evidence = next(r for r in result.reasons if r["code"] == "PERIOD_END_PILEUP")["evidence"]
     assert "untouched_customers" not in evidence
     assert not untouched & set(result.contact_flags)
+
+
+def padding_session(
+    beside: list[ContactVerdict], state: str = ""
+) -> tuple[list[ContactVerdict], set[str]]:
+    """An honest October with four staff accounts added from 18:00 on the 12th (Shanghai: an
+    hour after the honest day's last add), and `beside` them; the ids of `beside`."""
+    at = datetime(2026, 10, 12, 10, 0, tzinfo=UTC)
+    staff = [
+        add(900 + k, at + timedelta(minutes=7 * k), staff_account_of="e5", state=state)
+        for k in range(4)
+    ]
+    return honest_month() + staff + beside, {v.facts.external_userid for v in beside}
+
+
+SESSION = datetime(2026, 10, 12, 10, 0, tzinfo=UTC)
+
+
+def test_the_non_customers_of_a_padding_session_are_accused_though_they_chat() -> None:
+    """Six contacts added between the staff accounts, none a customer, all chatting like the
+    colleagues they are (no hollow adds): with no customer in the session to predict any, they
+    are the session's, and its evidence names them. The honest month's chatting prospects on
+    other days are not accused."""
+    chatting = [add(950 + k, SESSION + timedelta(minutes=5 + 9 * k), msgs=3) for k in range(6)]
+    vs, ids = padding_session(chatting)
+    result = assess(vs, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
+    staff = {c for c, codes in result.contact_flags.items() if "STAFF_ACCOUNT" in codes}
+    assert staff == {f"wm{900 + k}" for k in range(4)} | ids
+    reason = next(r for r in result.reasons if r["code"] == "STAFF_ACCOUNT")
+    assert reason["evidence"]["accused_in_its_sessions"] == {
+        "minutes_from_its_adds": 60,
+        "channels": [],
+        "unexplained_noncustomer_adds": 6,
+        "customer_adds": 0,
+        "noncustomer_adds_customer_adds_predict": 0.0,
+        "examples": sorted(ids)[:5],
+    }
+
+
+def test_a_session_of_customers_with_a_few_prospects_beside_a_padding_is_not_accused() -> None:
+    """Four chatting non-customers beside ten matched customers in the same hour: what honest
+    work brings (ten customers predict 4.9 non-customers at 0.33), so none is accused."""
+    beside = [
+        add(950 + k, SESSION + timedelta(minutes=5 + 4 * k), customer=k >= 4 or None, msgs=3)
+        for k in range(14)
+    ]
+    vs, ids = padding_session(beside)
+    result = assess(vs, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
+    assert not ids & set(result.contact_flags)
+    reason = next(r for r in result.reasons if r["code"] == "STAFF_ACCOUNT")
+    assert "accused_in_its_sessions" not in reason["evidence"]
+
+
+def test_a_patterns_channel_code_reaches_its_days_beyond_the_hour() -> None:
+    """Staff accounts that came through a code made for them: the non-customers that came
+    through the same code on the day, hours later, are in the session; one through it a week
+    later, and one through no code, are not."""
+    later = SESSION + timedelta(hours=4)
+    coded = [
+        add(950 + k, later + timedelta(minutes=9 * k), msgs=3, state="for-x") for k in range(4)
+    ]
+    stray = [
+        add(960, SESSION + timedelta(days=7), msgs=3, state="for-x"),
+        add(961, later + timedelta(minutes=50), msgs=3),
+    ]
+    vs, ids = padding_session([*coded, *stray], state="for-x")
+    result = assess(vs, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
+    staff = {c for c, codes in result.contact_flags.items() if "STAFF_ACCOUNT" in codes}
+    assert staff == {f"wm{900 + k}" for k in range(4)} | {v.facts.external_userid for v in coded}
+    reason = next(r for r in result.reasons if r["code"] == "STAFF_ACCOUNT")
+    assert reason["evidence"]["accused_in_its_sessions"]["channels"] == ["for-x"]
+
+
+def test_a_prospectors_conversations_beside_a_staff_account_are_not_accused() -> None:
+    """In acquisition, contacts who are not customers yet but write are the work: in a stated
+    acquisition employee's session only the silent are candidates, and none are."""
+    chatting = [add(950 + k, SESSION + timedelta(minutes=5 + 9 * k), msgs=3) for k in range(6)]
+    vs, ids = padding_session(chatting)
+    result = assess(
+        vs, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL, stated_segment="acquisition"
+    )
+    assert not ids & set(result.contact_flags)

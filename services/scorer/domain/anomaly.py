@@ -9,8 +9,9 @@ verdicts (or the features), the shared-contact counts and the peers' baseline.""
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -28,7 +29,11 @@ from services.scorer.domain.baseline import (
     tally,
 )
 from services.scorer.domain.cadence import ChatTrace
-from services.scorer.domain.calibration import ACQUISITION_SILENCE, UNTOUCHED_CUSTOMERS
+from services.scorer.domain.calibration import (
+    ACQUISITION_SILENCE,
+    NON_CUSTOMERS,
+    UNTOUCHED_CUSTOMERS,
+)
 from services.scorer.domain.contact_flags import split
 from services.scorer.domain.dense_block import HOLLOW, DenseBlock
 from services.scorer.domain.excess import excess_accused, excess_in_parts, honest_count
@@ -62,7 +67,7 @@ from services.scorer.domain.signals import (
     in_favour,
     judge,
 )
-from services.scorer.domain.validity import ContactVerdict
+from services.scorer.domain.validity import GAMED, ContactVerdict
 from services.scorer.domain.window_deletes import removed_just_after
 
 __all__ = [
@@ -147,6 +152,7 @@ def explain(
         accused = [v for v in verdicts if f.accuses(v)]
         _name(f.code, accused, ctx, evidence)
         result.add(f.code, f.raw, evidence, [v.facts.external_userid for v in accused])
+    _in_its_sessions(verdicts, ctx, result)
     _on_its_days(verdicts, ctx, result)
     _untouched_in_pileup(verdicts, ctx, result)
     for f in silence:  # last: it accuses only what no other signal accounts for
@@ -299,6 +305,95 @@ def _untouched_in_pileup(
     }
     for v in found.unexplained:
         result.contact_flags[v.facts.external_userid].append("PERIOD_END_PILEUP")
+
+
+SESSION_REACH = timedelta(hours=1)
+"""An add this close to one a signal accuses for what it is (or a ring's) is in its session."""
+MIN_IN_SESSION = 3
+"""Adds in a pattern's sessions are accused only this many at the least above what honest work
+there predicts: fewer is no pattern a reviewer can check."""
+IN_ITS_SESSIONS = (*ON_ITS_DAYS, "MUTUAL_ADD_RING")
+
+
+def _in_its_sessions(
+    verdicts: Sequence[ContactVerdict], ctx: Context, result: AnomalyResult
+) -> None:
+    """The adds that are not matched customers (in acquisition: that never wrote), that no
+    signal accuses, made within SESSION_REACH of an add a signal of IN_ITS_SESSIONS accuses, or
+    through the channel code (QR `state`) one of them came through between the first and last
+    local day it did: accused with the signal when they are, together, four in five and at
+    least MIN_IN_SESSION above what the matched customers (answered contacts) of the same
+    reach predict at honest work's non-customer share plus its spread (`NON_CUSTOMERS`; in
+    acquisition its silence, `ACQUISITION_SILENCE`). A padder or a seller's accounts come in
+    sessions and through a code made for them; the accounts a profile, HR's records or a script
+    give away come with others that chat (a colleague answers, a bought account greets) but are
+    no customers either. A ring's reach is read only with its dense block (its relations are
+    read). The reach and counts go to the reason's evidence (`accused_in_its_sessions`)."""
+    acquisition = ctx.segment.segment == ACQUISITION
+    if acquisition:
+        share = ACQUISITION_SILENCE.centre + ACQUISITION_SILENCE.sd
+
+        def candidate(v: ContactVerdict) -> bool:
+            return is_silent(v)
+    else:
+        share = NON_CUSTOMERS.centre + NON_CUSTOMERS.sd
+
+        def candidate(v: ContactVerdict) -> bool:
+            return not v.facts.is_customer and (v.facts.review is None or v.facts.review == GAMED)
+
+    for code in IN_ITS_SESSIONS:
+        reason = next((r for r in result.reasons if r["code"] == code), None)
+        if reason is None or (code == "MUTUAL_ADD_RING" and ctx.block is None):
+            continue
+        own = [v for v in verdicts if code in result.contact_flags.get(v.facts.external_userid, ())]
+        if not own:
+            continue
+        in_reach, channels = _session_reach(own, ctx.tz)
+        reach = [
+            v for v in verdicts if in_reach(v) and not _accused(v, result) and decided_by(v, ctx)
+        ]
+        unexplained = [v for v in reach if candidate(v)]
+        real = [v for v in reach if not candidate(v) and (v.facts.is_customer or acquisition)]
+        found = excess_in_parts(unexplained, real, _one_part, share, MIN_IN_SESSION).get(True)
+        if found is None:
+            continue
+        noun = "silent" if acquisition else "noncustomer"
+        real_noun = "answered" if acquisition else "customer"
+        reason["evidence"]["accused_in_its_sessions"] = {
+            "minutes_from_its_adds": int(SESSION_REACH.total_seconds() // 60),
+            "channels": channels[:5],
+            f"unexplained_{noun}_adds": len(found.unexplained),
+            f"{real_noun}_adds": found.real_adds,
+            f"{noun}_adds_{real_noun}_adds_predict": round(found.predicted, 1),
+            "examples": sorted(v.facts.external_userid for v in found.unexplained)[:5],
+        }
+        for v in found.unexplained:
+            result.contact_flags[v.facts.external_userid].append(code)
+
+
+def _session_reach(
+    own: Sequence[ContactVerdict], tz: Any
+) -> tuple[Callable[[ContactVerdict], bool], list[str]]:
+    """Whether an add is in the sessions of `own` (within SESSION_REACH of one of them, or
+    through one of their channel codes between the first and last local day it brought one of
+    them), and those channel codes."""
+    times = sorted(v.facts.first_added_at for v in own)
+    channels: dict[str, tuple[date, date]] = {}
+    for v in own:
+        if v.facts.state:
+            day = v.facts.first_added_at.astimezone(tz).date()
+            first, last = channels.get(v.facts.state, (day, day))
+            channels[v.facts.state] = (min(first, day), max(last, day))
+
+    def in_reach(v: ContactVerdict) -> bool:
+        at = v.facts.first_added_at
+        k = bisect_left(times, at - SESSION_REACH)
+        if k < len(times) and times[k] <= at + SESSION_REACH:
+            return True
+        days = channels.get(v.facts.state or "")
+        return days is not None and days[0] <= at.astimezone(tz).date() <= days[1]
+
+    return in_reach, sorted(channels)
 
 
 def _one_part(_: ContactVerdict) -> bool:

@@ -31,3 +31,7 @@ UNTOUCHED_CUSTOMERS: Final[Spread] = Spread(0.07, 0.045)
 way (the employee sent no greeting, the customer never wrote): the median and the spread
 between people of the 868 honest employees of the tuning seeds with 20 matched customers or
 more (median 0.066, standard deviation 0.044; 90 % under 0.12)."""
+NON_CUSTOMERS: Final[Spread] = Spread(0.25, 0.08)
+"""Share of an honest servicing employee's adds that are not matched customers: the median and
+the spread between people of the 776 clean employees of the tuning seeds with 20 adds or more
+(median 0.245, standard deviation 0.076; 90 % under 0.35)."""
