@@ -359,7 +359,7 @@ def test_a_patterns_channel_code_reaches_its_days_beyond_the_hour() -> None:
         add(960, SESSION + timedelta(days=7), msgs=3, state="for-x"),
         add(961, later + timedelta(minutes=50), msgs=3),
     ]
-    vs, ids = padding_session([*coded, *stray], state="for-x")
+    vs, _ = padding_session([*coded, *stray], state="for-x")
     result = assess(vs, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
     staff = {c for c, codes in result.contact_flags.items() if "STAFF_ACCOUNT" in codes}
     assert staff == {f"wm{900 + k}" for k in range(4)} | {v.facts.external_userid for v in coded}
