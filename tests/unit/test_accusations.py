@@ -376,3 +376,25 @@ def test_a_prospectors_conversations_beside_a_staff_account_are_not_accused() ->
         vs, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL, stated_segment="acquisition"
     )
     assert not ids & set(result.contact_flags)
+
+
+def test_a_rings_days_accuse_its_hollow_excess_only_with_its_dense_block() -> None:
+    """A ring with its dense block is read from its relations: the hollow adds of the days its
+    block contacts were added on, far above what those days' real adds predict, are the ring's
+    (a member adds the friends only they add beside the shared pool). Without a block (partners
+    alone, scored from the features) nothing beyond the shared contacts is accused."""
+    day = datetime(2026, 10, 13, 1, 0, tzinfo=UTC)
+    pool = [add(700 + k, day + timedelta(minutes=5 * k)) for k in range(3)]
+    own = [add(800 + k, day + timedelta(hours=3, minutes=20 * k)) for k in range(10)]
+    vs = honest_month() + pool + own
+    block = DenseBlock(("e1", "e2", "e3"), ("wm700", "wm701", "wm702"), 1.2, 0.56, 9)
+    result = assess(vs, {}, PEERS, OCT_END, 31, NOW, TZ, {}, tail=OCT_TAIL, block=block)
+    ring = {c for c, codes in result.contact_flags.items() if "MUTUAL_ADD_RING" in codes}
+    ids = {v.facts.external_userid for v in own}
+    assert ids <= ring
+    assert all(int(c[2:]) >= 700 or c == "wm23" for c in ring)  # wm23: the day's honest hollow
+    reason = next(r for r in result.reasons if r["code"] == "MUTUAL_ADD_RING")
+    assert reason["evidence"]["accused_on_its_days"]["days"] == ["2026-10-13"]
+    shared = {"wm700": 2, "wm701": 2, "wm702": 2}
+    lone = assess(vs, shared, PEERS, OCT_END, 31, NOW, TZ, {"e7": 3, "e8": 3}, tail=OCT_TAIL)
+    assert not ids & set(lone.contact_flags)

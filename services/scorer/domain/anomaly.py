@@ -213,15 +213,19 @@ ON_ITS_DAYS = ("PEER_INSTITUTION", "STAFF_ACCOUNT", "SCRIPTED_CHAT")
 """Signals that accuse a contact for what it is or how it writes, not for when it was added:
 the days their contacts were added on are the pattern's days, and its other hollow adds there,
 beyond what that honest work brings, are the pattern's too (`_on_its_days`)."""
+IN_ITS_SESSIONS = (*ON_ITS_DAYS, "MUTUAL_ADD_RING")
+"""The signals whose sessions and days are judged (`_in_its_sessions`, `_on_its_days`): a
+ring's only with its dense block, when its relations are read."""
 
 
 def _on_its_days(verdicts: Sequence[ContactVerdict], ctx: Context, result: AnomalyResult) -> None:
     """The hollow (silent, in acquisition) adds no signal accuses, made on the local days the
-    contacts of a signal of ON_ITS_DAYS were added: accused with it when they are, together,
-    four in five and materially (MIN_EXCESS) above what those days' real adds predict at the
-    peers' hollow share (domain/excess.py; the signal's own contacts are not real work). A
-    padder or a buyer works in sessions: the accounts a profile or a script gives away come
-    with others that are only hollow. The days and counts go to the reason's evidence."""
+    contacts of a signal of ON_ITS_DAYS (or of a ring with its dense block) were added:
+    accused with it when they are, together, four in five and materially (MIN_EXCESS) above
+    what those days' real adds predict at the peers' hollow share (domain/excess.py; the
+    signal's own contacts are not real work). A padder or a buyer works in sessions: the
+    accounts a profile or a script gives away come with others that are only hollow. The days
+    and counts go to the reason's evidence."""
     acquisition = ctx.segment.segment == ACQUISITION
     hollow = is_silent if acquisition else is_hollow
     share = ACQUISITION_SILENCE.centre if acquisition else ctx.baseline.hollow_share.centre
@@ -230,9 +234,9 @@ def _on_its_days(verdicts: Sequence[ContactVerdict], ctx: Context, result: Anoma
     def day_of(v: ContactVerdict) -> date:
         return v.facts.first_added_at.astimezone(ctx.tz).date()
 
-    for code in ON_ITS_DAYS:
+    for code in IN_ITS_SESSIONS:
         reason = next((r for r in result.reasons if r["code"] == code), None)
-        if reason is None:
+        if reason is None or (code == "MUTUAL_ADD_RING" and ctx.block is None):
             continue
         days = {
             day_of(v)
@@ -312,7 +316,6 @@ SESSION_REACH = timedelta(hours=1)
 MIN_IN_SESSION = 3
 """Adds in a pattern's sessions are accused only this many at the least above what honest work
 there predicts: fewer is no pattern a reviewer can check."""
-IN_ITS_SESSIONS = (*ON_ITS_DAYS, "MUTUAL_ADD_RING")
 
 
 def _in_its_sessions(
