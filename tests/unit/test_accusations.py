@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from services.scorer.domain.anomaly import PeriodTail, assess
+from services.scorer.domain.anomaly import AnomalyResult, PeriodTail, assess
 from services.scorer.domain.dense_block import DenseBlock
 from services.scorer.domain.excess import Part, excess_accused, excess_in_parts, honest_count
 from services.scorer.domain.validity import ContactVerdict
@@ -126,12 +126,13 @@ def test_a_ring_accuses_its_hollow_adds_shared_with_the_block_beyond_its_core() 
 
 
 def padded(extra_hollow: int) -> tuple[list[ContactVerdict], set[str]]:
-    """An honest October with four staff accounts and `extra_hollow` hollow adds on the 12th
-    (Shanghai), and the hollow adds of that day (the honest month's own one among them)."""
+    """An honest October with four staff accounts and `extra_hollow` hollow adds later on the
+    12th (Shanghai), and the hollow adds of that day (the honest month's own one among them)."""
     vs = honest_month()
     at = datetime(2026, 10, 12, 1, 30, tzinfo=UTC)
     vs += [add(900 + k, at + timedelta(minutes=7 * k), staff_account_of="e5") for k in range(4)]
-    vs += [add(950 + k, at + timedelta(minutes=40 * k + 3)) for k in range(extra_hollow)]
+    # from three hours after the session: on its day, not in it (`_in_its_sessions`)
+    vs += [add(950 + k, at + timedelta(hours=3, minutes=40 * k)) for k in range(extra_hollow)]
     day = {
         v.facts.external_userid
         for v in vs
@@ -233,3 +234,167 @@ def test_acquisition_silence_accuses_the_excess_not_the_ungreeted() -> None:
     few = assess(month(20), {}, PEERS, OCT_END, 31, NOW, TZ, stated_segment="acquisition")
     assert "NO_ENGAGEMENT" in {r["code"] for r in few.reasons}
     assert not any("NO_ENGAGEMENT" in codes for codes in few.contact_flags.values())
+
+
+def greeted_month(untouched_every: int = 0) -> list[ContactVerdict]:
+    """`honest_month`, with the employee's one-to-one greeting sent to every customer (but one
+    in `untouched_every`, when given)."""
+    out = []
+    for v in honest_month(rate=3):
+        f = v.facts
+        i = int(f.external_userid[2:])
+        greeted = not (untouched_every and i % untouched_every == 0)
+        if f.is_customer and greeted:
+            v = add(i, f.first_added_at, customer=True, one_to_one_msgs=1)
+        out.append(v)
+    return out
+
+
+def pileup_with_customers(month: list[ContactVerdict]) -> tuple[AnomalyResult, set[str]]:
+    """A pile-up of 30 hollow adds over the last three working days of October, with six
+    matched customers nobody wrote to and six greeted ones beside them."""
+    start = datetime(2026, 10, 29, 1, 0, tzinfo=UTC)
+    piled = [add(3000 + i, start + timedelta(minutes=90 * i)) for i in range(30)]
+    untouched = [add(3100 + i, start + timedelta(minutes=95 * i), customer=True) for i in range(6)]
+    greeted = [
+        add(3200 + i, start + timedelta(minutes=97 * i), customer=True, one_to_one_msgs=1)
+        for i in range(6)
+    ]
+    result = assess(
+        month + piled + untouched + greeted, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL
+    )
+    return result, {v.facts.external_userid for v in untouched}
+
+
+def test_a_pileups_untouched_customers_are_accused_when_they_are_its_excess() -> None:
+    """Customers whom nobody wrote to, in a pile-up's span, when the employee greets every
+    customer before it: six, where six greeted ones predict 0.8 (at honest work's share plus
+    its spread, 0.115), are the pile-up's; the greeted customers and the honest month's are
+    not. The evidence counts them and names examples."""
+    result, untouched = pileup_with_customers(greeted_month())
+    pileup = {c for c, codes in result.contact_flags.items() if "PERIOD_END_PILEUP" in codes}
+    assert untouched <= pileup
+    assert not {c for c in pileup if c.startswith("wm32")}  # greeted customers
+    assert all(int(c[2:]) >= 3000 for c in pileup)  # nothing of the honest month
+    evidence = next(r for r in result.reasons if r["code"] == "PERIOD_END_PILEUP")["evidence"]
+    assert evidence["from"] == OCT_TAIL.start.isoformat()
+    assert evidence["untouched_customers"] == {
+        "accused": 6,
+        "touched_customers": 6,
+        "untouched_share": 0.115,
+        "untouched_customers_touched_ones_predict": 0.8,
+        "examples": sorted(untouched)[:5],
+    }
+
+
+def test_untouched_customers_are_not_accused_of_an_employee_who_seldom_greets() -> None:
+    """An employee who leaves one customer in two ungreeted all month: the pile-up's untouched
+    customers are what their own way of working predicts, and accuse nobody."""
+    result, untouched = pileup_with_customers(greeted_month(untouched_every=2))
+    evidence = next(r for r in result.reasons if r["code"] == "PERIOD_END_PILEUP")["evidence"]
+    assert "untouched_customers" not in evidence
+    assert not untouched & set(result.contact_flags)
+
+
+def padding_session(
+    beside: list[ContactVerdict], state: str = ""
+) -> tuple[list[ContactVerdict], set[str]]:
+    """An honest October with four staff accounts added from 18:00 on the 12th (Shanghai: an
+    hour after the honest day's last add), and `beside` them; the ids of `beside`."""
+    at = datetime(2026, 10, 12, 10, 0, tzinfo=UTC)
+    staff = [
+        add(900 + k, at + timedelta(minutes=7 * k), staff_account_of="e5", state=state)
+        for k in range(4)
+    ]
+    return honest_month() + staff + beside, {v.facts.external_userid for v in beside}
+
+
+SESSION = datetime(2026, 10, 12, 10, 0, tzinfo=UTC)
+
+
+def test_the_non_customers_of_a_padding_session_are_accused_though_they_chat() -> None:
+    """Six contacts added between the staff accounts, none a customer, all chatting like the
+    colleagues they are (no hollow adds): with no customer in the session to predict any, they
+    are the session's, and its evidence names them. The honest month's chatting prospects on
+    other days are not accused."""
+    chatting = [add(950 + k, SESSION + timedelta(minutes=5 + 9 * k), msgs=3) for k in range(6)]
+    vs, ids = padding_session(chatting)
+    result = assess(vs, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
+    staff = {c for c, codes in result.contact_flags.items() if "STAFF_ACCOUNT" in codes}
+    assert staff == {f"wm{900 + k}" for k in range(4)} | ids
+    reason = next(r for r in result.reasons if r["code"] == "STAFF_ACCOUNT")
+    assert reason["evidence"]["accused_in_its_sessions"] == {
+        "minutes_from_its_adds": 60,
+        "channels": [],
+        "unexplained_noncustomer_adds": 6,
+        "customer_adds": 0,
+        "noncustomer_adds_customer_adds_predict": 0.0,
+        "examples": sorted(ids)[:5],
+    }
+
+
+def test_a_session_of_customers_with_a_few_prospects_beside_a_padding_is_not_accused() -> None:
+    """Four chatting non-customers beside ten matched customers in the same hour: what honest
+    work brings (ten customers predict 4.9 non-customers at 0.33), so none is accused."""
+    beside = [
+        add(950 + k, SESSION + timedelta(minutes=5 + 4 * k), customer=k >= 4 or None, msgs=3)
+        for k in range(14)
+    ]
+    vs, ids = padding_session(beside)
+    result = assess(vs, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
+    assert not ids & set(result.contact_flags)
+    reason = next(r for r in result.reasons if r["code"] == "STAFF_ACCOUNT")
+    assert "accused_in_its_sessions" not in reason["evidence"]
+
+
+def test_a_patterns_channel_code_reaches_its_days_beyond_the_hour() -> None:
+    """Staff accounts that came through a code made for them: the non-customers that came
+    through the same code on the day, hours later, are in the session; one through it a week
+    later, and one through no code, are not."""
+    later = SESSION + timedelta(hours=4)
+    coded = [
+        add(950 + k, later + timedelta(minutes=9 * k), msgs=3, state="for-x") for k in range(4)
+    ]
+    stray = [
+        add(960, SESSION + timedelta(days=7), msgs=3, state="for-x"),
+        add(961, later + timedelta(minutes=50), msgs=3),
+    ]
+    vs, _ = padding_session([*coded, *stray], state="for-x")
+    result = assess(vs, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
+    staff = {c for c, codes in result.contact_flags.items() if "STAFF_ACCOUNT" in codes}
+    assert staff == {f"wm{900 + k}" for k in range(4)} | {v.facts.external_userid for v in coded}
+    reason = next(r for r in result.reasons if r["code"] == "STAFF_ACCOUNT")
+    assert reason["evidence"]["accused_in_its_sessions"]["channels"] == ["for-x"]
+
+
+def test_a_prospectors_conversations_beside_a_staff_account_are_not_accused() -> None:
+    """In acquisition, contacts who are not customers yet but write are the work: in a stated
+    acquisition employee's session only the silent are candidates, and none are."""
+    chatting = [add(950 + k, SESSION + timedelta(minutes=5 + 9 * k), msgs=3) for k in range(6)]
+    vs, ids = padding_session(chatting)
+    result = assess(
+        vs, {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL, stated_segment="acquisition"
+    )
+    assert not ids & set(result.contact_flags)
+
+
+def test_a_rings_days_accuse_its_hollow_excess_only_with_its_dense_block() -> None:
+    """A ring with its dense block is read from its relations: the hollow adds of the days its
+    block contacts were added on, far above what those days' real adds predict, are the ring's
+    (a member adds the friends only they add beside the shared pool). Without a block (partners
+    alone, scored from the features) nothing beyond the shared contacts is accused."""
+    day = datetime(2026, 10, 13, 1, 0, tzinfo=UTC)
+    pool = [add(700 + k, day + timedelta(minutes=5 * k)) for k in range(3)]
+    own = [add(800 + k, day + timedelta(hours=3, minutes=20 * k)) for k in range(10)]
+    vs = honest_month() + pool + own
+    block = DenseBlock(("e1", "e2", "e3"), ("wm700", "wm701", "wm702"), 1.2, 0.56, 9)
+    result = assess(vs, {}, PEERS, OCT_END, 31, NOW, TZ, {}, tail=OCT_TAIL, block=block)
+    ring = {c for c, codes in result.contact_flags.items() if "MUTUAL_ADD_RING" in codes}
+    ids = {v.facts.external_userid for v in own}
+    assert ids <= ring
+    assert all(int(c[2:]) >= 700 or c == "wm23" for c in ring)  # wm23: the day's honest hollow
+    reason = next(r for r in result.reasons if r["code"] == "MUTUAL_ADD_RING")
+    assert reason["evidence"]["accused_on_its_days"]["days"] == ["2026-10-13"]
+    shared = {"wm700": 2, "wm701": 2, "wm702": 2}
+    lone = assess(vs, shared, PEERS, OCT_END, 31, NOW, TZ, {"e7": 3, "e8": 3}, tail=OCT_TAIL)
+    assert not ids & set(lone.contact_flags)

@@ -9,8 +9,9 @@ verdicts (or the features), the shared-contact counts and the peers' baseline.""
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -28,7 +29,11 @@ from services.scorer.domain.baseline import (
     tally,
 )
 from services.scorer.domain.cadence import ChatTrace
-from services.scorer.domain.calibration import ACQUISITION_SILENCE
+from services.scorer.domain.calibration import (
+    ACQUISITION_SILENCE,
+    NON_CUSTOMERS,
+    UNTOUCHED_CUSTOMERS,
+)
 from services.scorer.domain.contact_flags import split
 from services.scorer.domain.dense_block import HOLLOW, DenseBlock
 from services.scorer.domain.excess import excess_accused, excess_in_parts, honest_count
@@ -62,7 +67,7 @@ from services.scorer.domain.signals import (
     in_favour,
     judge,
 )
-from services.scorer.domain.validity import ContactVerdict
+from services.scorer.domain.validity import GAMED, ContactVerdict
 from services.scorer.domain.window_deletes import removed_just_after
 
 __all__ = [
@@ -147,7 +152,9 @@ def explain(
         accused = [v for v in verdicts if f.accuses(v)]
         _name(f.code, accused, ctx, evidence)
         result.add(f.code, f.raw, evidence, [v.facts.external_userid for v in accused])
+    _in_its_sessions(verdicts, ctx, result)
     _on_its_days(verdicts, ctx, result)
+    _untouched_in_pileup(verdicts, ctx, result)
     for f in silence:  # last: it accuses only what no other signal accounts for
         evidence = dict(f.evidence)
         accused = _excess(evidence, verdicts, ctx, result)
@@ -206,15 +213,19 @@ ON_ITS_DAYS = ("PEER_INSTITUTION", "STAFF_ACCOUNT", "SCRIPTED_CHAT")
 """Signals that accuse a contact for what it is or how it writes, not for when it was added:
 the days their contacts were added on are the pattern's days, and its other hollow adds there,
 beyond what that honest work brings, are the pattern's too (`_on_its_days`)."""
+IN_ITS_SESSIONS = (*ON_ITS_DAYS, "MUTUAL_ADD_RING")
+"""The signals whose sessions and days are judged (`_in_its_sessions`, `_on_its_days`): a
+ring's only with its dense block, when its relations are read."""
 
 
 def _on_its_days(verdicts: Sequence[ContactVerdict], ctx: Context, result: AnomalyResult) -> None:
     """The hollow (silent, in acquisition) adds no signal accuses, made on the local days the
-    contacts of a signal of ON_ITS_DAYS were added: accused with it when they are, together,
-    four in five and materially (MIN_EXCESS) above what those days' real adds predict at the
-    peers' hollow share (domain/excess.py; the signal's own contacts are not real work). A
-    padder or a buyer works in sessions: the accounts a profile or a script gives away come
-    with others that are only hollow. The days and counts go to the reason's evidence."""
+    contacts of a signal of ON_ITS_DAYS (or of a ring with its dense block) were added:
+    accused with it when they are, together, four in five and materially (MIN_EXCESS) above
+    what those days' real adds predict at the peers' hollow share (domain/excess.py; the
+    signal's own contacts are not real work). A padder or a buyer works in sessions: the
+    accounts a profile or a script gives away come with others that are only hollow. The days
+    and counts go to the reason's evidence."""
     acquisition = ctx.segment.segment == ACQUISITION
     hollow = is_silent if acquisition else is_hollow
     share = ACQUISITION_SILENCE.centre if acquisition else ctx.baseline.hollow_share.centre
@@ -223,9 +234,9 @@ def _on_its_days(verdicts: Sequence[ContactVerdict], ctx: Context, result: Anoma
     def day_of(v: ContactVerdict) -> date:
         return v.facts.first_added_at.astimezone(ctx.tz).date()
 
-    for code in ON_ITS_DAYS:
+    for code in IN_ITS_SESSIONS:
         reason = next((r for r in result.reasons if r["code"] == code), None)
-        if reason is None:
+        if reason is None or (code == "MUTUAL_ADD_RING" and ctx.block is None):
             continue
         days = {
             day_of(v)
@@ -247,6 +258,145 @@ def _on_its_days(verdicts: Sequence[ContactVerdict], ctx: Context, result: Anoma
         }
         for v in found.unexplained:
             result.contact_flags[v.facts.external_userid].append(code)
+
+
+MIN_UNTOUCHED = 3
+"""Untouched customers in a pile-up's span are accused only this many at the least above what
+the employee's touched customers there predict: fewer is no pattern a reviewer can check."""
+
+
+def is_untouched(v: ContactVerdict) -> bool:
+    """A matched customer to whom no one-to-one message went either way: the employee sent no
+    greeting, the customer never wrote (mass sends do not count). A reviewer's verdict decides
+    it, as for `is_hollow`: a reviewed add is never untouched (gamed is hollow already)."""
+    f = v.facts
+    return (
+        f.review is None and bool(f.is_customer) and f.customer_msgs == 0 and f.one_to_one_msgs == 0
+    )
+
+
+def _untouched_in_pileup(
+    verdicts: Sequence[ContactVerdict], ctx: Context, result: AnomalyResult
+) -> None:
+    """A pile-up's matched customers whom nobody wrote to or heard from, in the span it judged:
+    accused with it when they are four in five, and at least MIN_UNTOUCHED, above what the
+    span's touched customers predict at the employee's own untouched share before the span (or
+    honest work's, `UNTOUCHED_CUSTOMERS`, when higher): domain/excess.py. An honest employee
+    greets nearly every customer they add; a pile-up of bought or listed accounts that happen to
+    be bank customers is not greeted. The counts go to the pile-up's evidence."""
+    reason = next((r for r in result.reasons if r["code"] == "PERIOD_END_PILEUP"), None)
+    if reason is None:
+        return
+    start = datetime.fromisoformat(reason["evidence"]["from"])
+    customers = [
+        v for v in verdicts if v.facts.is_customer and v.facts.review is None and decided_by(v, ctx)
+    ]
+    before = [v for v in customers if v.facts.first_added_at < start]
+    inside = [v for v in customers if v.facts.first_added_at >= start and not _accused(v, result)]
+    own = sum(1 for v in before if is_untouched(v)) / len(before) if before else 0.0
+    share = max(own, UNTOUCHED_CUSTOMERS.centre + UNTOUCHED_CUSTOMERS.sd)
+    untouched = [v for v in inside if is_untouched(v)]
+    touched = [v for v in inside if not is_untouched(v)]
+    found = excess_in_parts(untouched, touched, _one_part, share, MIN_UNTOUCHED).get(True)
+    if found is None:
+        return
+    reason["evidence"]["untouched_customers"] = {
+        "accused": len(found.unexplained),
+        "touched_customers": found.real_adds,
+        "untouched_share": round(share, 3),
+        "untouched_customers_touched_ones_predict": round(found.predicted, 1),
+        "examples": sorted(v.facts.external_userid for v in found.unexplained)[:5],
+    }
+    for v in found.unexplained:
+        result.contact_flags[v.facts.external_userid].append("PERIOD_END_PILEUP")
+
+
+SESSION_REACH = timedelta(hours=1)
+"""An add this close to one a signal accuses for what it is (or a ring's) is in its session."""
+MIN_IN_SESSION = 3
+"""Adds in a pattern's sessions are accused only this many at the least above what honest work
+there predicts: fewer is no pattern a reviewer can check."""
+
+
+def _in_its_sessions(
+    verdicts: Sequence[ContactVerdict], ctx: Context, result: AnomalyResult
+) -> None:
+    """The adds that are not matched customers (in acquisition: that never wrote), that no
+    signal accuses, made within SESSION_REACH of an add a signal of IN_ITS_SESSIONS accuses, or
+    through the channel code (QR `state`) one of them came through between the first and last
+    local day it did: accused with the signal when they are, together, four in five and at
+    least MIN_IN_SESSION above what the matched customers (answered contacts) of the same
+    reach predict at honest work's non-customer share plus its spread (`NON_CUSTOMERS`; in
+    acquisition its silence, `ACQUISITION_SILENCE`). A padder or a seller's accounts come in
+    sessions and through a code made for them; the accounts a profile, HR's records or a script
+    give away come with others that chat (a colleague answers, a bought account greets) but are
+    no customers either. A ring's reach is read only with its dense block (its relations are
+    read). The reach and counts go to the reason's evidence (`accused_in_its_sessions`)."""
+    acquisition = ctx.segment.segment == ACQUISITION
+    if acquisition:
+        share = ACQUISITION_SILENCE.centre + ACQUISITION_SILENCE.sd
+
+        def candidate(v: ContactVerdict) -> bool:
+            return is_silent(v)
+    else:
+        share = NON_CUSTOMERS.centre + NON_CUSTOMERS.sd
+
+        def candidate(v: ContactVerdict) -> bool:
+            return not v.facts.is_customer and (v.facts.review is None or v.facts.review == GAMED)
+
+    for code in IN_ITS_SESSIONS:
+        reason = next((r for r in result.reasons if r["code"] == code), None)
+        if reason is None or (code == "MUTUAL_ADD_RING" and ctx.block is None):
+            continue
+        own = [v for v in verdicts if code in result.contact_flags.get(v.facts.external_userid, ())]
+        if not own:
+            continue
+        in_reach, channels = _session_reach(own, ctx.tz)
+        reach = [
+            v for v in verdicts if in_reach(v) and not _accused(v, result) and decided_by(v, ctx)
+        ]
+        unexplained = [v for v in reach if candidate(v)]
+        real = [v for v in reach if not candidate(v) and (v.facts.is_customer or acquisition)]
+        found = excess_in_parts(unexplained, real, _one_part, share, MIN_IN_SESSION).get(True)
+        if found is None:
+            continue
+        noun = "silent" if acquisition else "noncustomer"
+        real_noun = "answered" if acquisition else "customer"
+        reason["evidence"]["accused_in_its_sessions"] = {
+            "minutes_from_its_adds": int(SESSION_REACH.total_seconds() // 60),
+            "channels": channels[:5],
+            f"unexplained_{noun}_adds": len(found.unexplained),
+            f"{real_noun}_adds": found.real_adds,
+            f"{noun}_adds_{real_noun}_adds_predict": round(found.predicted, 1),
+            "examples": sorted(v.facts.external_userid for v in found.unexplained)[:5],
+        }
+        for v in found.unexplained:
+            result.contact_flags[v.facts.external_userid].append(code)
+
+
+def _session_reach(
+    own: Sequence[ContactVerdict], tz: Any
+) -> tuple[Callable[[ContactVerdict], bool], list[str]]:
+    """Whether an add is in the sessions of `own` (within SESSION_REACH of one of them, or
+    through one of their channel codes between the first and last local day it brought one of
+    them), and those channel codes."""
+    times = sorted(v.facts.first_added_at for v in own)
+    channels: dict[str, tuple[date, date]] = {}
+    for v in own:
+        if v.facts.state:
+            day = v.facts.first_added_at.astimezone(tz).date()
+            first, last = channels.get(v.facts.state, (day, day))
+            channels[v.facts.state] = (min(first, day), max(last, day))
+
+    def in_reach(v: ContactVerdict) -> bool:
+        at = v.facts.first_added_at
+        k = bisect_left(times, at - SESSION_REACH)
+        if k < len(times) and times[k] <= at + SESSION_REACH:
+            return True
+        days = channels.get(v.facts.state or "")
+        return days is not None and days[0] <= at.astimezone(tz).date() <= days[1]
+
+    return in_reach, sorted(channels)
 
 
 def _one_part(_: ContactVerdict) -> bool:
@@ -369,12 +519,25 @@ def assess(
 
 
 NAMED = frozenset(
-    {"PEER_INSTITUTION", "STAFF_ACCOUNT", "DELETED_AFTER_WINDOW", "NO_ENGAGEMENT", *ON_ITS_DAYS}
+    {
+        "PEER_INSTITUTION",
+        "STAFF_ACCOUNT",
+        "DELETED_AFTER_WINDOW",
+        "NO_ENGAGEMENT",
+        *ON_ITS_DAYS,
+    }
 )
 """Signals whose evidence names contacts (examples, names, delays, which hollow adds are
 accused, the adds of their days), read from the relations; `MUTUAL_ADD_RING` too, with a dense
 block."""
 NO_FEATURES = Features({})
+
+
+def _may_accuse_customers(features: Features, pileup: Mapping[str, Any]) -> bool:
+    """Whether a pile-up's span holds enough matched customers for some to be accused as
+    untouched (`_untouched_in_pileup`): then its evidence needs the relations."""
+    start = datetime.fromisoformat(pileup["from"])
+    return features.since("customers", start) >= MIN_UNTOUCHED
 
 
 def from_features(
@@ -445,7 +608,12 @@ def from_features(
     fired = [f for f in judge(features, ctx, found) if round(min(CAPS[f.code], f.raw), 1) > 0]
     if not fired:
         return AnomalyResult()
-    named = any(f.code in NAMED or (f.code == "MUTUAL_ADD_RING" and block) for f in fired)
+    named = any(
+        f.code in NAMED
+        or (f.code == "MUTUAL_ADD_RING" and block)
+        or (f.code == "PERIOD_END_PILEUP" and _may_accuse_customers(features, f.evidence))
+        for f in fired
+    )
     if named or (not stated and noncustomers and writers):
         return None
     return explain(fired, [], ctx, in_favour(features, segment))

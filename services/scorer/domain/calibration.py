@@ -26,3 +26,12 @@ AFTER_WINDOW_DELETE_RATE: Final[float] = 0.005
 """Share of an honest employee's adds that they remove within 48 hours after the retention
 window ends. None of the 36,636 honest adds of the tuning seeds was; a bank's staff do tidy up
 their contacts, so the null is a cautious prior (one add in two hundred), not the zero seen."""
+UNTOUCHED_CUSTOMERS: Final[Spread] = Spread(0.07, 0.045)
+"""Share of an honest employee's matched customers to whom no one-to-one message went either
+way (the employee sent no greeting, the customer never wrote): the median and the spread
+between people of the 868 honest employees of the tuning seeds with 20 matched customers or
+more (median 0.066, standard deviation 0.044; 90 % under 0.12)."""
+NON_CUSTOMERS: Final[Spread] = Spread(0.25, 0.08)
+"""Share of an honest servicing employee's adds that are not matched customers: the median and
+the spread between people of the 776 clean employees of the tuning seeds with 20 adds or more
+(median 0.245, standard deviation 0.076; 90 % under 0.35)."""

@@ -475,6 +475,7 @@ def _pileup(features: Features, tail: PeriodTail, ctx: Context) -> Fired | None:
         points(surprise),
         {
             "last_working_days": tail.days,
+            "from": start.isoformat(),
             "adds_in_last_working_days": late,
             "hollow_adds_in_last_working_days": hollow,
             "share_of_period": round(late / max(features.total("adds"), 1), 2),
