@@ -306,12 +306,14 @@ class ScoringPipeline:
             phase = _observe("store", phase)
             grossed = gross_add_increments(new_events, self._tz)
             chatted = {m.employee_id for m in new_messages}
-            await tally.hold(conn, [k[0] for k in (*judge, *grossed, *reorged)] + [*chatted])
+            held = {k[0] for k in (*judge, *grossed, *reorged)} | chatted
+            await tally.hold(conn, held)
             phase = _observe("hold", phase)
             chat_changes, replies = await chats.settle(
                 conn, (chats.message_of(m) for m in new_messages), self._tz
             )
-            changes = tally.with_gross(await tally.settle(conn, self._scorer, judge, now), grossed)
+            settled = await tally.settle(conn, self._scorer, judge, now, held)
+            changes = tally.with_gross(settled, grossed)
             moved = await tally.count(conn, tally.merged(changes, chat_changes))
             moved |= tally.keys_of(await chats.medians(conn, replies))
             phase = _observe("tally", phase)

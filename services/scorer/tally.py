@@ -25,7 +25,7 @@ import hashlib
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -309,15 +309,20 @@ async def with_cap_groups(
 
 
 async def settle(
-    conn: Connection, scorer: Scorer, pairs: Iterable[tuple[str, str]], now: datetime
+    conn: Connection,
+    scorer: Scorer,
+    pairs: Iterable[tuple[str, str]],
+    now: datetime,
+    held: Collection[str] = (),
 ) -> PeriodDeltas:
     """Judge these relations again and store their standings. Returns how the counters of
-    their periods move (`count` adds it)."""
+    their periods move (`count` adds it). `held`: employees the caller's transaction holds
+    already (`hold`), not held again (a batch holds every employee it touches at once)."""
     wanted = sorted(set(pairs))
     if not wanted:
         return {}
     wanted = await with_cap_groups(conn, scorer, wanted)
-    await hold(conn, (e for e, _ in wanted))
+    await hold(conn, {e for e, _ in wanted}.difference(held))
     employees, contacts = [p[0] for p in wanted], [p[1] for p in wanted]
     before = {
         (r["employee_id"], r["external_userid"]): r
