@@ -110,8 +110,7 @@ UPDATE score_dirty d SET claimed_at = NULL
 # the employee record this round did not see may be what came.
 DEFER_SQL = """
 UPDATE score_dirty d
-   SET claimed_at = NULL,
-       deferrals = CASE WHEN d.marked_at > d.claimed_at THEN d.deferrals ELSE d.deferrals + 1 END,
+   SET claimed_at = NULL, deferrals = d.deferrals + 1,
        marked_at = CASE WHEN d.marked_at > d.claimed_at THEN d.marked_at
                         ELSE clock_timestamp()
                              + least(interval '5 seconds' * power(2, least(d.deferrals, 8)),

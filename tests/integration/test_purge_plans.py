@@ -68,6 +68,12 @@ async def test_the_contacts_are_found_in_their_index_order(
     assert "Sort" not in picked and "ROW(" in picked, plan  # where the last chunk stopped
 
 
+async def test_whether_any_contact_is_left_to_purge_is_asked_of_the_index(infra: Infra) -> None:
+    """The question asked once, without the hold, before the contacts' chunks."""
+    plan = await plan_of(infra, contact_data.CONTACTS_PROBE_SQL, CUTOFF)
+    assert "Seq Scan" not in plan and "contact_last_fact" in plan, plan
+
+
 @pytest.mark.parametrize("table", sorted(INDEXED))
 async def test_a_purge_chunk_is_found_by_its_index(infra: Infra, table: str) -> None:
     """The chunk, and the question asked before it without the hold (is there any?)."""

@@ -398,3 +398,67 @@ def test_a_rings_days_accuse_its_hollow_excess_only_with_its_dense_block() -> No
     shared = {"wm700": 2, "wm701": 2, "wm702": 2}
     lone = assess(vs, shared, PEERS, OCT_END, 31, NOW, TZ, {"e7": 3, "e8": 3}, tail=OCT_TAIL)
     assert not ids & set(lone.contact_flags)
+
+
+def coded_days(beside: list[ContactVerdict]) -> list[ContactVerdict]:
+    """An honest October with four staff accounts through the code `for-x`, two on the 12th
+    and two on the 14th (the code's days: the 12th to the 14th), and `beside` them."""
+    staff = [
+        add(
+            900 + k,
+            SESSION + timedelta(days=2 * (k % 2), minutes=7 * k),
+            staff_account_of="e5",
+            state="for-x",
+        )
+        for k in range(4)
+    ]
+    return honest_month() + staff + beside
+
+
+def test_silent_matched_customers_in_an_acquisition_session_are_not_accused() -> None:
+    """In acquisition a session's candidates are the contacts who never wrote and are no
+    customers: the code's silent matched customers of the 13th are not accused with the staff
+    accounts (only a pile-up's untouched customers can be), its silent prospects are."""
+    silent = [
+        add(
+            950 + k,
+            SESSION + timedelta(days=1, minutes=30 * k),
+            customer=k < 6 or None,
+            state="for-x",
+        )
+        for k in range(12)
+    ]
+    result = assess(
+        coded_days(silent),
+        {},
+        PEERS,
+        OCT_END,
+        31,
+        NOW,
+        TZ,
+        tail=OCT_TAIL,
+        stated_segment="acquisition",
+    )
+    staff = {c for c, codes in result.contact_flags.items() if "STAFF_ACCOUNT" in codes}
+    customers = {v.facts.external_userid for v in silent if v.facts.is_customer}
+    assert not customers & staff
+    assert {v.facts.external_userid for v in silent} - customers <= staff
+
+
+def test_a_patterns_days_are_those_of_the_contacts_it_accuses_itself() -> None:
+    """The code's chatting non-customers of the 13th are in the staff accounts' sessions and
+    accused, but that does not make the 13th one of the pattern's days: its hollow adds out of
+    the sessions' reach stay unaccused (the days rule reaches from the staff accounts' own
+    days, the 12th and the 14th)."""
+    coded = [
+        add(950 + k, SESSION + timedelta(days=1, minutes=9 * k), msgs=3, state="for-x")
+        for k in range(5)
+    ]
+    hollow = [add(970 + k, SESSION + timedelta(days=1, hours=5, minutes=9 * k)) for k in range(8)]
+    result = assess(coded_days(coded + hollow), {}, PEERS, OCT_END, 31, NOW, TZ, tail=OCT_TAIL)
+    flagged = {c for c, codes in result.contact_flags.items() if "STAFF_ACCOUNT" in codes}
+    assert {v.facts.external_userid for v in coded} <= flagged
+    assert not {v.facts.external_userid for v in hollow} & flagged
+    reason = next(r for r in result.reasons if r["code"] == "STAFF_ACCOUNT")
+    days = reason["evidence"].get("accused_on_its_days", {}).get("days", [])
+    assert "2026-10-13" not in days

@@ -152,8 +152,14 @@ def explain(
         accused = [v for v in verdicts if f.accuses(v)]
         _name(f.code, accused, ctx, evidence)
         result.add(f.code, f.raw, evidence, [v.facts.external_userid for v in accused])
-    _in_its_sessions(verdicts, ctx, result)
-    _on_its_days(verdicts, ctx, result)
+    # the sessions and the days of a signal reach from the contacts it accuses itself, not
+    # from those the other of the two rules adds to it
+    own = {
+        code: [v for v in verdicts if code in result.contact_flags.get(v.facts.external_userid, ())]
+        for code in IN_ITS_SESSIONS
+    }
+    _in_its_sessions(verdicts, own, ctx, result)
+    _on_its_days(verdicts, own, ctx, result)
     _untouched_in_pileup(verdicts, ctx, result)
     for f in silence:  # last: it accuses only what no other signal accounts for
         evidence = dict(f.evidence)
@@ -218,7 +224,12 @@ IN_ITS_SESSIONS = (*ON_ITS_DAYS, "MUTUAL_ADD_RING")
 ring's only with its dense block, when its relations are read."""
 
 
-def _on_its_days(verdicts: Sequence[ContactVerdict], ctx: Context, result: AnomalyResult) -> None:
+def _on_its_days(
+    verdicts: Sequence[ContactVerdict],
+    own: Mapping[str, Sequence[ContactVerdict]],
+    ctx: Context,
+    result: AnomalyResult,
+) -> None:
     """The hollow (silent, in acquisition) adds no signal accuses, made on the local days the
     contacts of a signal of ON_ITS_DAYS (or of a ring with its dense block) were added:
     accused with it when they are, together, four in five and materially (MIN_EXCESS) above
@@ -238,11 +249,7 @@ def _on_its_days(verdicts: Sequence[ContactVerdict], ctx: Context, result: Anoma
         reason = next((r for r in result.reasons if r["code"] == code), None)
         if reason is None or (code == "MUTUAL_ADD_RING" and ctx.block is None):
             continue
-        days = {
-            day_of(v)
-            for v in verdicts
-            if code in result.contact_flags.get(v.facts.external_userid, ())
-        }
+        days = {day_of(v) for v in own[code]}
         on_days = [v for v in verdicts if day_of(v) in days and not _accused(v, result)]
         unexplained = [v for v in on_days if hollow(v) and decided_by(v, ctx)]
         real = [v for v in on_days if not hollow(v)]
@@ -319,7 +326,10 @@ there predicts: fewer is no pattern a reviewer can check."""
 
 
 def _in_its_sessions(
-    verdicts: Sequence[ContactVerdict], ctx: Context, result: AnomalyResult
+    verdicts: Sequence[ContactVerdict],
+    own: Mapping[str, Sequence[ContactVerdict]],
+    ctx: Context,
+    result: AnomalyResult,
 ) -> None:
     """The adds that are not matched customers (in acquisition: that never wrote), that no
     signal accuses, made within SESSION_REACH of an add a signal of IN_ITS_SESSIONS accuses, or
@@ -336,28 +346,33 @@ def _in_its_sessions(
     if acquisition:
         share = ACQUISITION_SILENCE.centre + ACQUISITION_SILENCE.sd
 
-        def candidate(v: ContactVerdict) -> bool:
-            return is_silent(v)
+        def candidate(v: ContactVerdict) -> bool:  # a matched customer is never one
+            return is_silent(v) and not v.facts.is_customer
+
+        def real(v: ContactVerdict) -> bool:
+            return not is_silent(v)
     else:
         share = NON_CUSTOMERS.centre + NON_CUSTOMERS.sd
 
         def candidate(v: ContactVerdict) -> bool:
             return not v.facts.is_customer and (v.facts.review is None or v.facts.review == GAMED)
 
+        def real(v: ContactVerdict) -> bool:
+            return bool(v.facts.is_customer)
+
     for code in IN_ITS_SESSIONS:
         reason = next((r for r in result.reasons if r["code"] == code), None)
         if reason is None or (code == "MUTUAL_ADD_RING" and ctx.block is None):
             continue
-        own = [v for v in verdicts if code in result.contact_flags.get(v.facts.external_userid, ())]
-        if not own:
+        if not own[code]:
             continue
-        in_reach, channels = _session_reach(own, ctx.tz)
+        in_reach, channels = _session_reach(own[code], ctx.tz)
         reach = [
             v for v in verdicts if in_reach(v) and not _accused(v, result) and decided_by(v, ctx)
         ]
         unexplained = [v for v in reach if candidate(v)]
-        real = [v for v in reach if not candidate(v) and (v.facts.is_customer or acquisition)]
-        found = excess_in_parts(unexplained, real, _one_part, share, MIN_IN_SESSION).get(True)
+        answered = [v for v in reach if real(v)]
+        found = excess_in_parts(unexplained, answered, _one_part, share, MIN_IN_SESSION).get(True)
         if found is None:
             continue
         noun = "silent" if acquisition else "noncustomer"
