@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 from shared.auth import Role
 from shared.cli import issue
 from shared.settings import DatabaseSettings
+from tools.ports import listening
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,6 +78,8 @@ async def service_process(
 ) -> AsyncIterator[str]:
     """`python -m services.<name>` until it answers /readyz; yields its base URL; SIGTERM after.
     A name such as `scorer-consume` runs `services.scorer` (its env says the role)."""
+    # whatever answers on the port is taken for the service: it must be the service
+    assert not listening(port), f"{name}: port {port} is in use by another process"
     log = (logs / f"{name}.log").open("wb")
     module = f"services.{name.split('-')[0]}"
     proc = subprocess.Popen(
